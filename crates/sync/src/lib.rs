@@ -1,0 +1,134 @@
+//! The one place concurrency primitives come from.
+//!
+//! Every concurrent crate of forkless imports `Mutex`, `Arc`, atomics, `thread` and `UnsafeCell`
+//! from here, never from `std::sync` or `parking_lot` directly (clippy.toml enforces it). A normal
+//! build maps them to `parking_lot` and `std`; a build with `--cfg forkless_loom` and the `loom`
+//! feature maps them to loom's model-checked versions, so the loom-tests crate checks the real
+//! protocol code (the pattern of tokio's `src/loom/mod.rs` and crossbeam's `primitive` module).
+//!
+//! The API is the intersection of both worlds: `Mutex::lock` returns the guard directly (loom's
+//! poisoning is unwrapped: a panic while holding a lock is a bug that already failed the model).
+#![allow(clippy::disallowed_types)]
+
+#[cfg(all(forkless_loom, feature = "loom"))]
+mod imp {
+    pub use loom::sync::atomic;
+    pub use loom::sync::Arc;
+    pub use loom::thread;
+
+    /// A mutual-exclusion lock (loom model).
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+    /// Guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        /// A new unlocked mutex.
+        pub fn new(v: T) -> Self {
+            Mutex(loom::sync::Mutex::new(v))
+        }
+        /// Lock, blocking.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().expect("poisoned lock in loom model")
+        }
+        /// Lock if free.
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok()
+        }
+    }
+
+    /// Condition variable (loom model).
+    #[derive(Debug, Default)]
+    pub struct Condvar(loom::sync::Condvar);
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+        /// Wait, releasing the guard's lock. The guard is replaced by the reacquired one.
+        pub fn wait<'a, T>(&self, guard: &mut Option<MutexGuard<'a, T>>) {
+            let g = guard.take().expect("guard present");
+            *guard = Some(self.0.wait(g).expect("poisoned lock in loom model"));
+        }
+        /// Wake one waiter.
+        pub fn notify_one(&self) {
+            self.0.notify_one()
+        }
+        /// Wake all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all()
+        }
+    }
+
+    /// `UnsafeCell` with loom's access tracking.
+    pub use loom::cell::UnsafeCell;
+
+    /// Yield hint for spin loops (a loom scheduling point).
+    pub fn spin_loop() {
+        loom::thread::yield_now();
+    }
+}
+
+#[cfg(not(all(forkless_loom, feature = "loom")))]
+mod imp {
+    pub use std::sync::atomic;
+    pub use std::sync::Arc;
+    pub use std::thread;
+
+    /// A mutual-exclusion lock (parking_lot).
+    pub type Mutex<T> = parking_lot::Mutex<T>;
+    /// Guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// Condition variable (parking_lot), with the same `Option<guard>` calling convention as the
+    /// loom build.
+    #[derive(Debug, Default)]
+    pub struct Condvar(parking_lot::Condvar);
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+        /// Wait, releasing the guard's lock while blocked.
+        pub fn wait<T>(&self, guard: &mut Option<MutexGuard<'_, T>>) {
+            let g = guard.as_mut().expect("guard present");
+            self.0.wait(g);
+        }
+        /// Wake one waiter.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+        /// Wake all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// `UnsafeCell` with the `with`/`with_mut` API of loom's.
+    #[derive(Debug, Default)]
+    pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+    impl<T> UnsafeCell<T> {
+        /// Wrap a value.
+        pub const fn new(v: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(v))
+        }
+        /// Run `f` with a shared raw pointer to the value.
+        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        /// Run `f` with a mutable raw pointer to the value.
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// Yield hint for spin loops.
+    pub fn spin_loop() {
+        std::hint::spin_loop();
+    }
+}
+
+pub use imp::*;
+
+/// True when built as a loom model.
+pub const LOOM: bool = cfg!(all(forkless_loom, feature = "loom"));

@@ -1,0 +1,551 @@
+//! Test support shared by every crate's tests: fixture paths, temp dirs, and a real
+//! `redis-server` 7.0.15 as the oracle.
+//!
+//! # The oracle is mandatory in CI, optional for a user
+//! Tests that need redis-server call [`RedisServer::start`] (or the `redis_*` helpers). When the
+//! server is not installed they return `None` and print a visible `SKIPPED` notice straight to the
+//! terminal (bypassing libtest's output capture), so `cargo test` still passes for a user without
+//! Redis. When the environment variable `FORKLESS_REQUIRE_REDIS=1` is set (`.ci/run` sets it), a
+//! missing server is a test failure instead.
+//!
+//! The canonical dump ([`RedisServer::dump`]) mirrors `shared/oracle/redis_view.py`: every key of
+//! every database via SCAN, read with the type's own command, expiry from PEXPIRETIME.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use forkless_rdb::model::{canonicalize, Entry, Value};
+
+/// The repository root (the directory holding the workspace `Cargo.toml`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// Path of a fixture: `<repo>/testdata/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("testdata/fixtures").join(rel)
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(tempfile::TempDir);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir, its name starting with `prefix`.
+    pub fn new(prefix: &str) -> TempDir {
+        TempDir(
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("create temp dir"),
+        )
+    }
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// True when the oracle is mandatory (`FORKLESS_REQUIRE_REDIS=1`).
+pub fn redis_required() -> bool {
+    std::env::var("FORKLESS_REQUIRE_REDIS")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+fn have_binary(name: &str) -> bool {
+    Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+static NOTICE_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `binary` can be used; prints the skip notice or panics per [`redis_required`].
+fn oracle_available(binary: &str) -> bool {
+    if have_binary(binary) {
+        return true;
+    }
+    if redis_required() {
+        panic!(
+            "{binary} not found but FORKLESS_REQUIRE_REDIS=1: the Redis oracle tests are mandatory"
+        );
+    }
+    if !NOTICE_PRINTED.swap(true, Ordering::Relaxed) {
+        // Straight to the terminal: libtest captures only the print macros.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED: {binary} not found; Redis oracle tests are skipped \
+             (install redis-server 7.0.15, or set FORKLESS_REQUIRE_REDIS=1 to make this fatal)\n"
+        );
+    }
+    false
+}
+
+/// A reply as a RESP2 client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RespValue {
+    /// `+...`
+    Simple(Vec<u8>),
+    /// `-...`
+    Error(Vec<u8>),
+    /// `:n`
+    Integer(i64),
+    /// `$n` (None for `$-1`).
+    Bulk(Option<Vec<u8>>),
+    /// `*n` (None for `*-1`).
+    Array(Option<Vec<RespValue>>),
+}
+
+impl RespValue {
+    /// The bytes of a bulk or simple string (panics otherwise: test helper).
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            RespValue::Bulk(Some(b)) | RespValue::Simple(b) => b.clone(),
+            other => panic!("expected a string reply, got {other:?}"),
+        }
+    }
+    /// The integer of an integer reply (panics otherwise).
+    pub fn int(&self) -> i64 {
+        match self {
+            RespValue::Integer(i) => *i,
+            other => panic!("expected an integer reply, got {other:?}"),
+        }
+    }
+    /// The elements of an array reply (panics otherwise).
+    pub fn array(&self) -> Vec<RespValue> {
+        match self {
+            RespValue::Array(Some(a)) => a.clone(),
+            other => panic!("expected an array reply, got {other:?}"),
+        }
+    }
+}
+
+/// Read one RESP2 reply.
+pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.len() < 3 || !line.ends_with(b"\r\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("bad reply line {:?}", String::from_utf8_lossy(&line)),
+        ));
+    }
+    let body = &line[1..line.len() - 2];
+    let num = || -> std::io::Result<i64> {
+        std::str::from_utf8(body)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other("bad number in reply"))
+    };
+    Ok(match line[0] {
+        b'+' => RespValue::Simple(body.to_vec()),
+        b'-' => RespValue::Error(body.to_vec()),
+        b':' => RespValue::Integer(num()?),
+        b'$' => {
+            let n = num()?;
+            if n < 0 {
+                RespValue::Bulk(None)
+            } else {
+                let mut buf = vec![0u8; n as usize + 2];
+                r.read_exact(&mut buf)?;
+                buf.truncate(n as usize);
+                RespValue::Bulk(Some(buf))
+            }
+        }
+        b'*' => {
+            let n = num()?;
+            if n < 0 {
+                RespValue::Array(None)
+            } else {
+                let mut v = Vec::with_capacity(n.min(1024) as usize);
+                for _ in 0..n {
+                    v.push(read_reply(r)?);
+                }
+                RespValue::Array(Some(v))
+            }
+        }
+        other => {
+            return Err(std::io::Error::other(format!(
+                "bad reply type byte {other:#x}"
+            )));
+        }
+    })
+}
+
+/// Encode a command as a RESP multibulk.
+pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// A `redis-server` child process on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    conn: std::cell::RefCell<Option<(TcpStream, BufReader<TcpStream>)>>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl RedisServer {
+    /// Start `redis-server --dir dir` plus `extra`, wait until it has loaded its data.
+    /// `None` (with a notice) when redis-server is not installed and not required.
+    /// Panics when the server refuses to start.
+    pub fn start(dir: &Path, extra: &[&str]) -> Option<RedisServer> {
+        Self::try_start(dir, extra)
+            .map(|r| r.unwrap_or_else(|log| panic!("redis-server failed:\n{log}")))
+    }
+
+    /// Like [`RedisServer::start`], but `Some(Err(log))` when the server exits while starting
+    /// or loading (for example because it refuses a file).
+    pub fn try_start(dir: &Path, extra: &[&str]) -> Option<Result<RedisServer, String>> {
+        if !oracle_available("redis-server") {
+            return None;
+        }
+        Some(Self::spawn(dir, extra))
+    }
+
+    fn spawn(dir: &Path, extra: &[&str]) -> Result<RedisServer, String> {
+        let log = dir.join("redis.log");
+        let mut last_err = String::new();
+        // A port found free may be taken by another test before the server binds it: retry.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new("redis-server");
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(dir)
+                .arg("--logfile")
+                .arg(&log)
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = cmd
+                .spawn()
+                .map_err(|e| format!("spawn redis-server: {e}"))?;
+            let mut server = RedisServer {
+                child,
+                port,
+                dir: dir.to_path_buf(),
+                conn: std::cell::RefCell::new(None),
+            };
+            let deadline = Instant::now() + Duration::from_secs(300);
+            loop {
+                if let Ok(Some(_status)) = server.child.try_wait() {
+                    last_err = std::fs::read_to_string(&log).unwrap_or_default();
+                    break;
+                }
+                if server.connect().is_ok() {
+                    match server.try_call(&[b"INFO", b"persistence"]) {
+                        Ok(RespValue::Bulk(Some(info))) => {
+                            if String::from_utf8_lossy(&info).contains("loading:0") {
+                                return Ok(server);
+                            }
+                        }
+                        _ => {
+                            server.conn.borrow_mut().take();
+                        }
+                    }
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "redis-server did not finish loading in time:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if !last_err.contains("Address already in use") {
+                return Err(last_err);
+            }
+        }
+        Err(last_err)
+    }
+
+    fn connect(&self) -> std::io::Result<()> {
+        if self.conn.borrow().is_some() {
+            return Ok(());
+        }
+        let s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_nodelay(true)?;
+        let r = BufReader::new(s.try_clone()?);
+        *self.conn.borrow_mut() = Some((s, r));
+        Ok(())
+    }
+
+    fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<RespValue> {
+        self.connect()?;
+        let mut guard = self.conn.borrow_mut();
+        let (w, r) = guard.as_mut().expect("connected");
+        w.write_all(&encode_command(argv))?;
+        read_reply(r)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Send one command, return its reply (panics on I/O errors: test helper).
+    pub fn call(&self, argv: &[&[u8]]) -> RespValue {
+        self.try_call(argv)
+            .unwrap_or_else(|e| panic!("redis call {:?} failed: {e}", lossy(argv)))
+    }
+
+    /// Send a pipeline of commands, return their replies in order.
+    pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<RespValue> {
+        self.connect().expect("connect");
+        let mut guard = self.conn.borrow_mut();
+        let (w, r) = guard.as_mut().expect("connected");
+        let mut buf = Vec::new();
+        for c in cmds {
+            let argv: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
+            buf.extend_from_slice(&encode_command(&argv));
+        }
+        w.write_all(&buf).expect("write pipeline");
+        cmds.iter()
+            .map(|_| read_reply(r).expect("read reply"))
+            .collect()
+    }
+
+    /// Every key of every database (0..16), canonicalized. Streams and module keys are left out.
+    pub fn dump(&self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        let dbs = match self.call(&[b"CONFIG", b"GET", b"databases"]) {
+            RespValue::Array(Some(a)) if a.len() == 2 => {
+                String::from_utf8_lossy(&a[1].bytes()).parse().unwrap_or(16)
+            }
+            _ => 16u32,
+        };
+        for db in 0..dbs {
+            let dbs = db.to_string();
+            self.call(&[b"SELECT", dbs.as_bytes()]);
+            let mut keys = Vec::new();
+            let mut cursor = b"0".to_vec();
+            loop {
+                let r = self.call(&[b"SCAN", &cursor, b"COUNT", b"1000"]).array();
+                cursor = r[0].bytes();
+                keys.extend(r[1].array().iter().map(|k| k.bytes()));
+                if cursor == b"0" {
+                    break;
+                }
+            }
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let ty = self.call(&[b"TYPE", &key]).bytes();
+                let value = match ty.as_slice() {
+                    b"string" => Value::String(self.call(&[b"GET", &key]).bytes()),
+                    b"list" => Value::List(
+                        self.call(&[b"LRANGE", &key, b"0", b"-1"])
+                            .array()
+                            .iter()
+                            .map(|v| v.bytes())
+                            .collect(),
+                    ),
+                    b"set" => Value::Set(
+                        self.call(&[b"SMEMBERS", &key])
+                            .array()
+                            .iter()
+                            .map(|v| v.bytes())
+                            .collect(),
+                    ),
+                    b"hash" => {
+                        let a = self.call(&[b"HGETALL", &key]).array();
+                        Value::Hash(a.chunks(2).map(|p| (p[0].bytes(), p[1].bytes())).collect())
+                    }
+                    b"zset" => {
+                        let a = self
+                            .call(&[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"])
+                            .array();
+                        Value::ZSet(
+                            a.chunks(2)
+                                .map(|p| {
+                                    let s = String::from_utf8_lossy(&p[1].bytes()).to_string();
+                                    (p[0].bytes(), s.parse::<f64>().expect("score"))
+                                })
+                                .collect(),
+                        )
+                    }
+                    b"none" => continue, // expired between SCAN and TYPE
+                    _ => continue,       // stream / module: no canonical form
+                };
+                let pexp = self.call(&[b"PEXPIRETIME", &key]).int();
+                out.push(Entry {
+                    db,
+                    key,
+                    value,
+                    expire_at_ms: if pexp >= 0 { Some(pexp) } else { None },
+                });
+            }
+        }
+        self.call(&[b"SELECT", b"0"]);
+        canonicalize(&mut out);
+        out
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lossy(argv: &[&[u8]]) -> Vec<String> {
+    argv.iter()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Load an RDB file into a fresh redis-server as `dump.rdb` and dump it.
+/// `None` when skipped; `Some(Err(log))` when Redis refuses the file.
+pub fn redis_load_rdb(path: &Path) -> Option<Result<Vec<Entry>, String>> {
+    if !oracle_available("redis-server") {
+        return None;
+    }
+    let tmp = TempDir::new("forkless-oracle-rdb");
+    std::fs::copy(path, tmp.path().join("dump.rdb")).expect("copy rdb");
+    let r = RedisServer::spawn(tmp.path(), &["--dbfilename", "dump.rdb"]);
+    Some(r.map(|s| s.dump()))
+}
+
+/// Load a Redis 7 multi-part AOF directory (a manifest `<name>.manifest` and its files) into a
+/// fresh redis-server and dump it. `None` when skipped; `Some(Err(log))` when Redis refuses it.
+pub fn redis_load_aof_dir(dir: &Path) -> Option<Result<Vec<Entry>, String>> {
+    if !oracle_available("redis-server") {
+        return None;
+    }
+    let tmp = TempDir::new("forkless-oracle-aof");
+    let target = tmp.path().join("appendonlydir");
+    std::fs::create_dir(&target).expect("mkdir");
+    let mut appendfilename = None;
+    for e in std::fs::read_dir(dir).expect("read aof dir") {
+        let e = e.expect("dir entry");
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".manifest") {
+            appendfilename = Some(stem.to_string());
+        }
+        if e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            std::fs::copy(e.path(), target.join(&name)).expect("copy aof file");
+        }
+    }
+    let Some(appendfilename) = appendfilename else {
+        return Some(Err(format!("no *.manifest in {}", dir.display())));
+    };
+    let r = RedisServer::spawn(
+        tmp.path(),
+        &[
+            "--appendonly",
+            "yes",
+            "--appenddirname",
+            "appendonlydir",
+            "--appendfilename",
+            &appendfilename,
+            "--aof-load-truncated",
+            "yes",
+        ],
+    );
+    Some(r.map(|s| s.dump()))
+}
+
+fn run_check(binary: &str, args: &[&std::ffi::OsStr]) -> Option<Result<String, String>> {
+    if !oracle_available(binary) {
+        return None;
+    }
+    let out = Command::new(binary)
+        .args(args)
+        .output()
+        .expect("run checker");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    })
+}
+
+/// Run `redis-check-rdb FILE`: `Ok(output)` when it exits 0 (the file is OK).
+pub fn redis_check_rdb(path: &Path) -> Option<Result<String, String>> {
+    run_check("redis-check-rdb", &[path.as_os_str()]).map(|r| {
+        r.and_then(|t| {
+            if t.contains("RDB looks OK") {
+                Ok(t)
+            } else {
+                Err(t)
+            }
+        })
+    })
+}
+
+/// Run `redis-check-aof FILE-OR-MANIFEST`: `Ok(output)` when it exits 0.
+pub fn redis_check_aof(path: &Path) -> Option<Result<String, String>> {
+    run_check("redis-check-aof", &[path.as_os_str()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_are_found() {
+        assert!(fixture("rdb/strings.rdb").is_file());
+    }
+
+    #[test]
+    fn oracle_loads_a_real_fixture() {
+        let Some(r) = redis_load_rdb(&fixture("rdb/multidb.rdb")) else {
+            return;
+        };
+        let d = r.expect("redis loads its own file");
+        assert!(d.iter().any(|e| e.db == 15), "{d:?}");
+        assert_eq!(
+            redis_check_rdb(&fixture("rdb/multidb.rdb")).map(|r| r.is_ok()),
+            Some(true)
+        );
+        let bad = redis_load_rdb(&fixture("redis-test-assets/corrupt_ziplist.rdb")).expect("ran");
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn oracle_loads_an_aof_dir() {
+        let Some(r) = redis_load_aof_dir(&fixture("aof/multipart")) else {
+            return;
+        };
+        assert!(!r.expect("loads").is_empty());
+    }
+}

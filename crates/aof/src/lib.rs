@@ -1,0 +1,1 @@
+//! forkless-aof (being written)

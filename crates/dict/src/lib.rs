@@ -1,1 +1,68 @@
-//! forkless-dict
+//! forkless-dict: the keyspace's hash table, built so a snapshot can walk it without `fork()`.
+//!
+//! # Problem
+//! forkless snapshots a Redis keyspace while writers go on: a worker walks the table bucket by
+//! bucket, and a writer about to touch a bucket asks "was this bucket already serialized?"
+//! (the shape of Dragonfly's versioned-bucket snapshot, `src/server/snapshot.cc`). That needs
+//! a table whose buckets are addressable, whose entries never change bucket during the walk,
+//! and which carries one epoch stamp per bucket. Peers that iterate a table that may resize
+//! under the cursor lose keys; here the layout is frozen instead.
+//!
+//! # Structure
+//! A chained hash table after Redis's `dict.c` (two tables and an incremental rehash,
+//! [`rehash`](crate::Dict::rehash_step)), with `u32` chain links into a dense node arena (see
+//! `arena.rs`), nodes that store their full 64-bit hash (a chain walk compares hashes before
+//! keys), and caller-supplied hashes (raw API like hashbrown's `RawTable`). [`Map`] is a typed
+//! wrapper with a keyed hasher ([`KeyHasher`], SipHash-1-3 with a per-process random key).
+//!
+//! # Traversal space
+//! Buckets are numbered `0..num_buckets()`, table 0 first, then table 1 (non-empty only while
+//! a rehash runs). With `r` the rehash index:
+//!
+//! ```text
+//!  traversal index: 0 ........ r-1 | r ........ size0-1 | size0 ........... size0+size1-1
+//!                   table 0, moved  | table 0, live     | table 1
+//!                   (always empty)  |                   |
+//!
+//!  bucket_of(h) = h & (size0-1)               if no rehash, or (h & (size0-1)) >= r
+//!               = size0 + (h & (size1-1))     otherwise
+//! ```
+//!
+//! A key always lives in `bucket_of(its hash)`: inserts go there (also during a rehash, not
+//! always to table 1 as in Redis), and a rehash step moves table-0 bucket `r` to table 1 and
+//! then increments `r`. A lookup therefore reads one chain. While frozen `r` and both sizes are
+//! fixed, so `bucket_of` is a pure function of the hash and no entry changes bucket.
+//!
+//! # Freeze, forced resize, stamps
+//! [`Dict::freeze_rehash`] stops all entry movement; inserts keep chaining. Past
+//! `force_resize_ratio` entries per bucket ([`DictConfig`], default 8) [`Dict::over_force_bound`]
+//! is true and the snapshot layer serializes every unvisited bucket, then calls
+//! [`Dict::forced_resize`]`(epoch)`, which rebuilds the table at once and stamps every new
+//! bucket `epoch`. Each bucket of both tables has a `u32` stamp ([`Dict::stamp`],
+//! [`Dict::set_stamp`]); a new snapshot uses a new epoch, so no reset pass is needed. When an
+//! unfrozen rehash moves entries, the destination bucket keeps its own stamp: stamps only mean
+//! something while frozen, and frozen dicts never move entries. Details in `rehash.rs`.
+//!
+//! # Memory
+//! Per entry: one node `{hash: u64, next: u32, K, V}` (padded; 16 bytes beyond `K` and `V` for
+//! 8-aligned `K`/`V`) plus one bucket `{head: u32, stamp: u32}` = 8 bytes per bucket at load
+//! factor 0.5..1, plus arena slack (segments double, up to 2x nodes just after a new segment).
+//! Measured with `K = Vec<u8>` (24 bytes), `V = u64`, 1M entries (`memory_overhead()` minus
+//! `len * 32`): see `benches/README.md` ("Dict") for the figures and hashbrown's
+//! (`buckets * (1 + size_of::<(K, V)>)`, load factor 0.44..0.875).
+//!
+//! # Performance
+//! `find` and `insert_unique` are compared with `hashbrown::HashMap` under the same hasher in
+//! `benches/benches/engine.rs` (`dict_group`), figures in `benches/README.md`.
+
+mod arena;
+mod dict;
+mod hasher;
+mod map;
+mod rehash;
+mod scan;
+
+pub use dict::{BucketIter, Dict};
+pub use hasher::KeyHasher;
+pub use map::Map;
+pub use rehash::DictConfig;

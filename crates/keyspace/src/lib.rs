@@ -1,1 +1,33 @@
-//! forkless-keyspace
+//! forkless-keyspace: the in-memory keyspace of forkless.
+//!
+//! A Redis 7.0-compatible keyspace (strings, lists, sets, sorted sets, hashes; 16 databases;
+//! expiry) sharded over `forkless_sync::Mutex`es so several threads execute commands at once,
+//! with the seams a fork-less snapshot and an AOF need: a [`WriteObserver`] called before every
+//! mutation and a [`PropagationSink`] receiving what each write did, as Redis 7.0 propagates it.
+//!
+//! Layout: [`keyspace`] (sharding, locking, write path, expiry), [`ctx`] (a command's view),
+//! [`command`] (the table), [`reply`], [`value`], [`db`] (one database of one shard),
+//! [`propagate`], [`convert`] (number formats, RDB model), `cmd::*` (handlers), [`types`]
+//! (aggregate data structures).
+
+pub mod command;
+pub mod convert;
+pub mod ctx;
+pub mod db;
+pub mod keyspace;
+pub mod propagate;
+pub mod reply;
+pub mod types;
+pub mod value;
+
+mod cmd;
+
+pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
+pub use ctx::Ctx;
+pub use db::{Key, Slot};
+pub use keyspace::{
+    Clock, Config, Keyspace, LoadError, ManualClock, Session, Shard, WriteObserver,
+};
+pub use propagate::{render_aof, CollectingSink, Propagated, PropagationSink};
+pub use reply::Reply;
+pub use value::Value;

@@ -1,0 +1,6 @@
+//! hashes commands (written by the TYPES helper).
+
+use crate::command::CommandSpec;
+
+/// The commands of this module (filled by the TYPES helper).
+pub(crate) const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,6 @@
+//! keys commands.
+
+use crate::command::CommandSpec;
+
+/// The commands of this module.
+pub(crate) const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,22 @@
+//! Command handlers, one module per family; each exports `COMMANDS`.
+
+pub(crate) mod hashes;
+pub(crate) mod keys;
+pub(crate) mod lists;
+pub(crate) mod server;
+pub(crate) mod sets;
+pub(crate) mod strings;
+pub(crate) mod zsets;
+
+use crate::command::CommandSpec;
+
+/// Every command module's table.
+pub(crate) const ALL: &[&[CommandSpec]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    server::COMMANDS,
+    lists::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+    hashes::COMMANDS,
+];

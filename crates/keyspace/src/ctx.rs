@@ -1,0 +1,334 @@
+//! The view one command has of the keyspace while it runs.
+//!
+//! Problem: handlers must read and write keys without knowing about shards, locks, lazy expiry,
+//! snapshot hooks or propagation. The dispatcher (`keyspace.rs`) locks the shards of every key
+//! the command declares (its [`CommandSpec`](crate::command::CommandSpec) key positions, or all
+//! shards for whole-keyspace commands) and hands the handler a [`Ctx`]. Every access goes through
+//! it:
+//! - reads expire lazily, as Redis's `expireIfNeeded` (`db.c`): a key whose expiry is past is
+//!   deleted on access and `DEL key` is propagated;
+//! - every mutation first calls the [`WriteObserver`](crate::WriteObserver) for the touched
+//!   `(db, key hash)` (once per command and key), so a snapshot can save the bucket's old content;
+//! - values are copy-on-write (`Arc::make_mut`);
+//! - propagated commands are collected and delivered by the dispatcher after the handler returns,
+//!   with the locks still held.
+
+use forkless_sync::{Arc, MutexGuard};
+use rand::rngs::StdRng;
+
+use crate::db::{Db, Slot};
+use crate::keyspace::{Keyspace, Shard};
+use crate::propagate::Propagated;
+use crate::reply::Reply;
+use crate::types::{Hash, List, Set, ZSet};
+use crate::value::Value;
+
+/// One command's access to the keyspace (the shards of its keys are locked).
+pub struct Ctx<'a> {
+    ks: &'a Keyspace,
+    guards: Vec<MutexGuard<'a, Shard>>,
+    all_shards: bool,
+    db: u32,
+    now: i64,
+    argv: &'a [&'a [u8]],
+    prop: Vec<Propagated>,
+    notified: Vec<(u32, u64)>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("db", &self.db)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+macro_rules! typed_getters {
+    ($get:ident, $get_mut:ident, $variant:ident, $ty:ty) => {
+        /// The value of `key` if it holds this type; `Err(wrong_type)` if it holds another.
+        pub fn $get(&mut self, key: &[u8]) -> Result<Option<&$ty>, Reply> {
+            match self.get(key) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(Reply::wrong_type()),
+            }
+        }
+        /// Mutable (copy-on-write) access to the value of `key` if it holds this type;
+        /// `Err(wrong_type)` if it holds another.
+        pub fn $get_mut(&mut self, key: &[u8]) -> Result<Option<&mut $ty>, Reply> {
+            match self.get(key) {
+                None => return Ok(None),
+                Some(Value::$variant(_)) => {}
+                Some(_) => return Err(Reply::wrong_type()),
+            }
+            match self.get_mut(key) {
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                _ => Ok(None),
+            }
+        }
+    };
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        ks: &'a Keyspace,
+        guards: Vec<MutexGuard<'a, Shard>>,
+        all_shards: bool,
+        db: u32,
+        now: i64,
+        argv: &'a [&'a [u8]],
+    ) -> Ctx<'a> {
+        Ctx {
+            ks,
+            guards,
+            all_shards,
+            db,
+            now,
+            argv,
+            prop: Vec::new(),
+            notified: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>) {
+        (self.guards, self.prop)
+    }
+
+    /// The database the command runs in.
+    pub fn db(&self) -> u32 {
+        self.db
+    }
+
+    /// Switch the session's database (SELECT); the dispatcher copies it back to the session.
+    pub(crate) fn set_db(&mut self, db: u32) {
+        self.db = db;
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> u32 {
+        self.ks.databases()
+    }
+
+    /// The command's clock reading (Unix ms), one per command.
+    pub fn now_ms(&self) -> i64 {
+        self.now
+    }
+
+    /// The command's arguments, name included.
+    pub fn argv(&self) -> &[&[u8]] {
+        self.argv
+    }
+
+    /// A random generator (seeded per shard from `Config::seed`).
+    pub fn rng(&mut self) -> &mut StdRng {
+        self.guards[0].rng_mut()
+    }
+
+    fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let h = self.ks.hash_key(key);
+        let shard = self.ks.shard_of(h);
+        let g = if self.all_shards {
+            shard
+        } else {
+            match self.guards.iter().position(|g| g.index() == shard) {
+                Some(i) => i,
+                None => panic!(
+                    "bug: command '{}' touched key {:?} outside its declared key positions",
+                    String::from_utf8_lossy(self.argv.first().copied().unwrap_or(b"")),
+                    String::from_utf8_lossy(key)
+                ),
+            }
+        };
+        (g, h)
+    }
+
+    fn dict(&mut self, g: usize, db: u32) -> &mut Db {
+        self.guards[g].db_mut(db)
+    }
+
+    /// Tell the write observer that `(db, h)` is about to change (once per command and key).
+    fn notify(&mut self, g: usize, db: u32, h: u64) {
+        if let Some(obs) = self.ks.observer() {
+            if !self.notified.contains(&(db, h)) {
+                self.notified.push((db, h));
+                obs.before_write(&mut self.guards[g], db, h);
+            }
+        }
+    }
+
+    pub(crate) fn notify_key(&mut self, db: u32, key: &[u8]) {
+        let (g, h) = self.locate(key);
+        self.notify(g, db, h);
+    }
+
+    /// Locate `key` in `db` if it is live, expiring it lazily (delete + propagate DEL) if its time
+    /// has passed.
+    fn live(&mut self, db: u32, key: &[u8]) -> Option<(usize, u64)> {
+        let (g, h) = self.locate(key);
+        let now = self.now;
+        let expired = self.dict(g, db).find(h, key)?.is_expired(now);
+        if expired {
+            self.notify(g, db, h);
+            self.dict(g, db).remove(h, key);
+            self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
+            return None;
+        }
+        Some((g, h))
+    }
+
+    /// The value of `key` in the current database (expiring it lazily).
+    pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.get_in(self.db, key)
+    }
+
+    /// The value of `key` in database `db` (expiring it lazily).
+    pub fn get_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
+        let (g, h) = self.live(db, key)?;
+        self.dict(g, db).find(h, key).map(|s| &*s.value)
+    }
+
+    /// The slot (value and expiry) of `key` in database `db`, if live.
+    pub fn slot_in(&mut self, db: u32, key: &[u8]) -> Option<&Slot> {
+        let (g, h) = self.live(db, key)?;
+        self.dict(g, db).find(h, key).map(|s| &*s)
+    }
+
+    /// Mutable access to the value of `key` (copy-on-write if a snapshot holds it).
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        let db = self.db;
+        let (g, h) = self.live(db, key)?;
+        self.notify(g, db, h);
+        self.dict(g, db)
+            .find_mut(h, key)
+            .map(|s| Arc::make_mut(&mut s.value))
+    }
+
+    typed_getters!(get_str, get_str_mut, String, Vec<u8>);
+    typed_getters!(get_list, get_list_mut, List, List);
+    typed_getters!(get_set, get_set_mut, Set, Set);
+    typed_getters!(get_zset, get_zset_mut, ZSet, ZSet);
+    typed_getters!(get_hash, get_hash_mut, Hash, Hash);
+
+    /// Add or overwrite `key` with `v`, clearing any TTL.
+    pub fn insert(&mut self, key: &[u8], v: Value) {
+        self.insert_slot_in(self.db, key, Slot::new(v, None));
+    }
+
+    /// Add or overwrite `key` with `v`, keeping the TTL of the current value if any.
+    pub fn insert_keep_ttl(&mut self, key: &[u8], v: Value) {
+        let ttl = self.expire_at(key);
+        self.insert_slot_in(self.db, key, Slot::new(v, ttl));
+    }
+
+    /// Add or overwrite `key` in database `db` with a whole slot (value and expiry).
+    pub fn insert_slot_in(&mut self, db: u32, key: &[u8], slot: Slot) {
+        let (g, h) = self.locate(key);
+        self.notify(g, db, h);
+        let now = self.now;
+        match self.dict(g, db).find_mut(h, key) {
+            Some(old) => {
+                let was_expired = old.is_expired(now);
+                *old = slot;
+                if was_expired {
+                    self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
+                }
+            }
+            None => self.dict(g, db).insert_new(h, key.into(), slot),
+        }
+    }
+
+    /// Remove `key`; returns its value if it was live.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        self.remove_in(self.db, key)
+            .map(|s| Arc::try_unwrap(s.value).unwrap_or_else(|a| (*a).clone()))
+    }
+
+    /// Remove `key` from database `db`; returns its slot if it was live.
+    pub fn remove_in(&mut self, db: u32, key: &[u8]) -> Option<Slot> {
+        let (g, h) = self.live(db, key)?;
+        self.notify(g, db, h);
+        self.dict(g, db).remove(h, key)
+    }
+
+    /// True when `key` exists (and is not expired).
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.live(self.db, key).is_some()
+    }
+
+    /// The absolute expiry (Unix ms) of `key`, if it exists and has one.
+    pub fn expire_at(&mut self, key: &[u8]) -> Option<i64> {
+        let db = self.db;
+        let (g, h) = self.live(db, key)?;
+        self.dict(g, db).find(h, key).and_then(|s| s.expire_at())
+    }
+
+    /// Set or clear the expiry of `key` (no effect if the key does not exist).
+    pub fn set_expire_at(&mut self, key: &[u8], at_ms: Option<i64>) {
+        let db = self.db;
+        if let Some((g, h)) = self.live(db, key) {
+            self.notify(g, db, h);
+            if let Some(s) = self.dict(g, db).find_mut(h, key) {
+                s.set_expire_at(at_ms);
+            }
+        }
+    }
+
+    /// Propagate the command as the client spelled it.
+    pub fn propagate_verbatim(&mut self) {
+        let argv = self.argv.iter().map(|a| a.to_vec()).collect();
+        self.prop.push((self.db, argv));
+    }
+
+    /// Propagate a rewritten command (several calls: the group is wrapped in MULTI/EXEC).
+    pub fn propagate(&mut self, argv: &[&[u8]]) {
+        self.prop
+            .push((self.db, argv.iter().map(|a| a.to_vec()).collect()));
+    }
+
+    /// True when this command has propagated anything so far (lazy-expiry DELs included).
+    pub fn has_propagated(&self) -> bool {
+        !self.prop.is_empty()
+    }
+
+    // ---- whole-keyspace access (only for ALL_SHARDS commands) ----
+
+    /// The locked shards (all of them for an ALL_SHARDS command).
+    pub(crate) fn shards_mut(&mut self) -> &mut [MutexGuard<'a, Shard>] {
+        &mut self.guards
+    }
+
+    /// Number of keys in `db` across the locked shards (expired keys not yet deleted included,
+    /// as Redis's DBSIZE).
+    pub(crate) fn db_len(&self, db: u32) -> usize {
+        self.guards.iter().map(|g| g.db(db).len()).sum()
+    }
+
+    /// Empty database `db` in every locked shard (snapshot hook first).
+    pub(crate) fn flush_db(&mut self, db: u32) {
+        let obs = self.ks.observer().cloned();
+        for g in self.guards.iter_mut() {
+            if let Some(o) = &obs {
+                o.before_db_change(g, db);
+            }
+            g.db_mut(db).clear();
+        }
+    }
+
+    /// Swap databases `a` and `b` in every locked shard (snapshot hook first).
+    pub(crate) fn swap_db(&mut self, a: u32, b: u32) {
+        let obs = self.ks.observer().cloned();
+        for g in self.guards.iter_mut() {
+            if let Some(o) = &obs {
+                o.before_db_change(g, a);
+                o.before_db_change(g, b);
+            }
+            g.swap_dbs(a, b);
+        }
+    }
+
+    /// Record a propagated DEL for a key expired while iterating.
+    pub(crate) fn push_prop(&mut self, db: u32, argv: Vec<Vec<u8>>) {
+        self.prop.push((db, argv));
+    }
+}

@@ -1,0 +1,574 @@
+//! The sharded keyspace: hashing, locking, the write path, expiry and bulk access.
+//!
+//! Problem: many threads execute commands on one keyspace. Keys are spread over a power-of-two
+//! number of shards, each a `forkless_sync::Mutex<Shard>` holding one table per database (so
+//! MOVE/COPY between databases stay inside one shard). A key is hashed once with a keyed hash;
+//! the hash's high bits pick the shard, its low bits the bucket inside the shard's table
+//! (the layout of Dragonfly's shared-nothing shards, with locks instead of threads).
+//!
+//! # Lock order
+//! 1. A command locks the shards of all its keys (from its `CommandSpec` key positions, or
+//!    shard 0 when it has none) in **ascending shard index**, each at most once, before its
+//!    handler runs.
+//! 2. Whole-keyspace commands (FLUSHALL, FLUSHDB, SWAPDB, DBSIZE, KEYS, SCAN, RANDOMKEY) lock all
+//!    shards in ascending order.
+//! 3. [`Keyspace::with_shard`] and [`Keyspace::active_expire_cycle`] lock one shard at a time.
+//! 4. No shard lock is held across I/O; the propagation sink and the write observer are called
+//!    with the locks held and must not lock shards themselves.
+//!
+//! # The write path (snapshot seams)
+//! [`Keyspace::execute`] is the one function every command goes through:
+//! (a) lock the shards; (b) for a write command, call [`WriteObserver::before_write`] for every
+//! declared key `(db, hash)`; (c) run the handler (which calls `before_write` again for any other
+//! key it mutates, and [`WriteObserver::before_db_change`] before emptying or swapping a whole
+//! database); (d) delete aggregates the write left empty; (e) hand the propagated commands to the
+//! [`PropagationSink`] (framed MULTI/EXEC when two or more) while the locks are still held;
+//! (f) unlock. Lazy expiry in read commands and active expiry also call `before_write` before
+//! deleting.
+
+use std::hash::{BuildHasher, Hasher};
+
+use forkless_rdb::model::{canonicalize, Entry};
+use forkless_sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use forkless_sync::{Arc, Mutex, MutexGuard};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+use crate::command::{unknown_command, wrong_arity, CommandTable, ALL_SHARDS};
+use crate::convert::{from_model, to_model};
+use crate::ctx::Ctx;
+use crate::db::{Db, Slot};
+use crate::propagate::{Propagated, PropagationSink};
+use crate::reply::Reply;
+
+/// A clock returning Unix time in milliseconds.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Keyspace configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Number of shards (rounded up to a power of two, at least 1).
+    pub shards: usize,
+    /// Number of databases (SELECT 0..databases-1).
+    pub databases: u32,
+    /// Seed for the hash key and the random generators (deterministic tests); None = random.
+    pub seed: Option<u64>,
+    /// The clock; None = `SystemTime::now()`.
+    pub clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("shards", &self.shards)
+            .field("databases", &self.databases)
+            .field("seed", &self.seed)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Default for Config {
+    /// 4 shards per available core (rounded up to a power of two), 16 databases, random seed,
+    /// system clock.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Config {
+            shards: (cores * 4).next_power_of_two(),
+            databases: 16,
+            seed: None,
+            clock: None,
+        }
+    }
+}
+
+impl Config {
+    /// Default configuration with a fixed seed.
+    pub fn seeded(seed: u64) -> Config {
+        Config {
+            seed: Some(seed),
+            ..Config::default()
+        }
+    }
+    /// This configuration with the given clock.
+    pub fn with_clock(mut self, clock: Clock) -> Config {
+        self.clock = Some(clock);
+        self
+    }
+}
+
+/// A settable clock for tests: expiry without sleeping.
+#[derive(Clone, Debug)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock reading `now_ms`.
+    pub fn new(now_ms: i64) -> ManualClock {
+        ManualClock(Arc::new(AtomicI64::new(now_ms)))
+    }
+    /// Set the time.
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+    /// Move the time forward by `ms`.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+    /// The current reading.
+    pub fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// A [`Clock`] reading this manual clock.
+    pub fn clock(&self) -> Clock {
+        let a = self.0.clone();
+        Arc::new(move || a.load(Ordering::SeqCst))
+    }
+}
+
+/// Observes mutations before they happen: the seam where a snapshot saves old contents.
+///
+/// Both methods are called with the shard locked, before the change, from the thread executing
+/// the command. Implementations must not lock shards.
+pub trait WriteObserver: Send + Sync {
+    /// The key with hash `hash` in database `db` of `shard` is about to be modified, inserted or
+    /// deleted (called once per command and key: before the handler of a write command for each
+    /// declared key, and at the first mutation of any other key; before a lazy or active expiry
+    /// deletes a key).
+    fn before_write(&self, shard: &mut Shard, db: u32, hash: u64);
+    /// The whole database `db` of `shard` is about to be emptied or swapped (FLUSHDB, FLUSHALL,
+    /// SWAPDB).
+    fn before_db_change(&self, shard: &mut Shard, db: u32);
+}
+
+/// A client session: the selected database.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The selected database.
+    pub db: u32,
+}
+
+/// One shard: a table per database, a random generator and the active-expiry cursor.
+pub struct Shard {
+    index: usize,
+    dbs: Box<[Db]>,
+    rng: StdRng,
+    expire_cursor: (u32, u64),
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("index", &self.index)
+            .field("dbs", &self.dbs.len())
+            .finish()
+    }
+}
+
+impl Shard {
+    /// This shard's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// The table of database `db`.
+    pub fn db(&self, db: u32) -> &Db {
+        &self.dbs[db as usize]
+    }
+    /// The table of database `db`, mutable.
+    pub fn db_mut(&mut self, db: u32) -> &mut Db {
+        &mut self.dbs[db as usize]
+    }
+    /// Number of databases.
+    pub fn databases(&self) -> u32 {
+        self.dbs.len() as u32
+    }
+    pub(crate) fn rng_mut(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+    pub(crate) fn swap_dbs(&mut self, a: u32, b: u32) {
+        self.dbs.swap(a as usize, b as usize);
+    }
+}
+
+/// The keyed hash of keys: SipHash-1-3 (std's `DefaultHasher`) keyed by a per-keyspace secret.
+#[derive(Clone, Copy, Debug)]
+struct KeyHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl KeyHasher {
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        h.write_u64(self.k0);
+        h.write_u64(self.k1);
+        h.write(key);
+        h.finish()
+    }
+}
+
+/// The keyspace (`Send + Sync`; share it by reference or `Arc`).
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    shard_bits: u32,
+    databases: u32,
+    hasher: KeyHasher,
+    clock: Option<Clock>,
+    table: CommandTable,
+    sink: Option<Arc<dyn PropagationSink>>,
+    observer: Option<Arc<dyn WriteObserver>>,
+    expire_shard: AtomicUsize,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("shards", &self.shards.len())
+            .field("databases", &self.databases)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Error of [`Keyspace::load`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// Index of the offending entry.
+    pub index: usize,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "entry {}: {}", self.index, self.what)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+impl Keyspace {
+    /// An empty keyspace.
+    pub fn new(config: Config) -> Keyspace {
+        let n = config.shards.max(1).next_power_of_two();
+        let databases = config.databases.max(1);
+        let mut seeder = match config.seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_entropy(),
+        };
+        let hasher = KeyHasher {
+            k0: seeder.next_u64(),
+            k1: seeder.next_u64(),
+        };
+        let shards = (0..n)
+            .map(|i| {
+                Mutex::new(Shard {
+                    index: i,
+                    dbs: (0..databases).map(|_| Db::default()).collect(),
+                    rng: StdRng::seed_from_u64(seeder.next_u64()),
+                    expire_cursor: (0, 0),
+                })
+            })
+            .collect();
+        Keyspace {
+            shards,
+            shard_bits: n.trailing_zeros(),
+            databases,
+            hasher,
+            clock: config.clock,
+            table: CommandTable::new(),
+            sink: None,
+            observer: None,
+            expire_shard: AtomicUsize::new(0),
+        }
+    }
+
+    /// A keyspace holding `entries` (see [`Keyspace::load`]).
+    pub fn from_entries(config: Config, entries: Vec<Entry>) -> Result<Keyspace, LoadError> {
+        let ks = Keyspace::new(config);
+        ks.load(entries)?;
+        Ok(ks)
+    }
+
+    /// Register the propagation sink (before sharing the keyspace).
+    pub fn set_sink(&mut self, sink: Arc<dyn PropagationSink>) {
+        self.sink = Some(sink);
+    }
+
+    /// Register the write observer (before sharing the keyspace). A snapshot implementation
+    /// registers one permanent observer that does nothing while no snapshot runs.
+    pub fn set_observer(&mut self, observer: Arc<dyn WriteObserver>) {
+        self.observer = Some(observer);
+    }
+
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn WriteObserver>> {
+        self.observer.as_ref()
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> u32 {
+        self.databases
+    }
+
+    /// Number of shards.
+    pub fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The keyed hash of `key` (computed once per key per command).
+    pub fn hash_key(&self, key: &[u8]) -> u64 {
+        self.hasher.hash(key)
+    }
+
+    /// The shard a hash belongs to (its high bits).
+    pub fn shard_of(&self, hash: u64) -> usize {
+        if self.shard_bits == 0 {
+            0
+        } else {
+            (hash >> (64 - self.shard_bits)) as usize
+        }
+    }
+
+    /// The current time in Unix ms (the configured clock).
+    pub fn now_ms(&self) -> i64 {
+        match &self.clock {
+            Some(c) => c(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Lock shard `index` and run `f` on it (the snapshot walks shards this way, one at a time;
+    /// never call it while executing a command on the same thread).
+    pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        f(&mut self.shards[index].lock())
+    }
+
+    /// Execute one command (`argv[0]` is its name) in `session`'s database.
+    pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
+        let Some(name) = argv.first() else {
+            return Reply::err("ERR empty command");
+        };
+        let Some(spec) = self.table.lookup(name) else {
+            return unknown_command(argv);
+        };
+        if !spec.arity_ok(argv.len()) {
+            return wrong_arity(spec);
+        }
+        let all = spec.flags & ALL_SHARDS != 0;
+        let db = session.db.min(self.databases - 1);
+        let guards: Vec<MutexGuard<'_, Shard>> = if all {
+            self.shards.iter().map(|s| s.lock()).collect()
+        } else {
+            let mut idx: Vec<usize> = spec
+                .key_indices(argv.len())
+                .map(|i| self.shard_of(self.hash_key(argv[i])))
+                .collect();
+            if idx.is_empty() {
+                idx.push(0);
+            }
+            idx.sort_unstable();
+            idx.dedup();
+            idx.iter().map(|&i| self.shards[i].lock()).collect()
+        };
+        let now = self.now_ms();
+        let mut ctx = Ctx::new(self, guards, all, db, now, argv);
+        let write = spec.is_write();
+        if write && self.observer.is_some() {
+            for i in spec.key_indices(argv.len()) {
+                ctx.notify_key(db, argv[i]);
+            }
+        }
+        let reply = (spec.handler)(&mut ctx, argv);
+        if write {
+            for i in spec.key_indices(argv.len()) {
+                if ctx
+                    .get_in(db, argv[i])
+                    .is_some_and(|v| v.is_empty_aggregate())
+                {
+                    ctx.remove_in(db, argv[i]);
+                }
+            }
+        }
+        session.db = ctx.db();
+        let (guards, prop) = ctx.into_parts();
+        self.deliver(prop);
+        drop(guards);
+        reply
+    }
+
+    /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+).
+    fn deliver(&self, mut prop: Vec<Propagated>) {
+        let Some(sink) = &self.sink else { return };
+        if prop.is_empty() {
+            return;
+        }
+        if prop.len() >= 2 {
+            let db = prop[0].0;
+            prop.insert(0, (db, vec![b"MULTI".to_vec()]));
+            let last = prop[prop.len() - 1].0;
+            prop.push((last, vec![b"EXEC".to_vec()]));
+        }
+        sink.propagate(&prop);
+    }
+
+    /// Every live key of every database, canonicalized (`forkless_rdb::model::canonicalize`).
+    pub fn dump(&self) -> Vec<Entry> {
+        let now = self.now_ms();
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let s = s.lock();
+            for db in 0..self.databases {
+                for (k, slot) in s.db(db).iter() {
+                    if slot.is_expired(now) {
+                        continue;
+                    }
+                    out.push(Entry {
+                        db,
+                        key: k.to_vec(),
+                        value: to_model(&slot.value),
+                        expire_at_ms: slot.expire_at(),
+                    });
+                }
+            }
+        }
+        canonicalize(&mut out);
+        out
+    }
+
+    /// Add `entries` (a later entry for the same key replaces an earlier one; empty aggregates
+    /// are skipped, as Redis skips them when loading). Not propagated, no observer calls.
+    pub fn load(&self, entries: Vec<Entry>) -> Result<(), LoadError> {
+        for (index, e) in entries.into_iter().enumerate() {
+            if e.db >= self.databases {
+                return Err(LoadError {
+                    index,
+                    what: format!(
+                        "key {:?}: database {} out of range (0..{})",
+                        String::from_utf8_lossy(&e.key),
+                        e.db,
+                        self.databases
+                    ),
+                });
+            }
+            let value = from_model(e.value);
+            if value.is_empty_aggregate() {
+                continue;
+            }
+            let h = self.hash_key(&e.key);
+            let mut s = self.shards[self.shard_of(h)].lock();
+            s.db_mut(e.db)
+                .insert(h, &e.key, Slot::new(value, e.expire_at_ms));
+        }
+        Ok(())
+    }
+
+    /// Number of keys in `db` (expired keys not yet deleted included, as Redis's DBSIZE).
+    pub fn dbsize(&self, db: u32) -> usize {
+        if db >= self.databases {
+            return 0;
+        }
+        self.shards.iter().map(|s| s.lock().db(db).len()).sum()
+    }
+
+    /// Active expiry: visit at most `budget` keys (resuming where the previous call stopped,
+    /// shard by shard, database by database), delete those whose time has passed, propagate
+    /// `DEL` for each. Returns the number of keys deleted. Locks one shard at a time.
+    pub fn active_expire_cycle(&self, budget: usize) -> usize {
+        let now = self.now_ms();
+        let n = self.shards.len();
+        let mut visited = 0usize;
+        let mut deleted = 0usize;
+        let mut shards_done = 0usize;
+        while visited < budget && shards_done < n {
+            let si = self.expire_shard.load(Ordering::Relaxed) % n;
+            let mut shard = self.shards[si].lock();
+            let (mut db, mut cursor) = shard.expire_cursor;
+            let mut finished_shard = false;
+            while visited < budget {
+                if db >= self.databases {
+                    finished_shard = true;
+                    db = 0;
+                    cursor = 0;
+                    break;
+                }
+                let mut expired: Vec<(Vec<u8>, u64)> = Vec::new();
+                let want = budget - visited;
+                let next = shard.db(db).scan(cursor, want, |k, slot| {
+                    visited += 1;
+                    if slot.is_expired(now) {
+                        expired.push((k.to_vec(), 0));
+                    }
+                });
+                for (k, h) in expired.iter_mut() {
+                    *h = self.hash_key(k);
+                }
+                for (k, h) in expired {
+                    if let Some(obs) = &self.observer {
+                        obs.before_write(&mut shard, db, h);
+                    }
+                    if shard.db_mut(db).remove(h, &k).is_some() {
+                        deleted += 1;
+                        if let Some(sink) = &self.sink {
+                            sink.propagate(&[(db, vec![b"DEL".to_vec(), k])]);
+                        }
+                    }
+                }
+                if next == 0 {
+                    db += 1;
+                    cursor = 0;
+                } else {
+                    cursor = next;
+                }
+            }
+            shard.expire_cursor = (db, cursor);
+            drop(shard);
+            if finished_shard {
+                self.expire_shard.store((si + 1) % n, Ordering::Relaxed);
+                shards_done += 1;
+            }
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn keyspace_is_send_sync() {
+        assert_send_sync::<Keyspace>();
+    }
+
+    #[test]
+    fn shard_of_uses_high_bits() {
+        let ks = Keyspace::new(Config {
+            shards: 8,
+            ..Config::seeded(1)
+        });
+        assert_eq!(ks.num_shards(), 8);
+        assert_eq!(ks.shard_of(u64::MAX), 7);
+        assert_eq!(ks.shard_of(1 << 60), 0);
+        let one = Keyspace::new(Config {
+            shards: 1,
+            ..Config::seeded(1)
+        });
+        assert_eq!(one.shard_of(u64::MAX), 0);
+    }
+
+    #[test]
+    fn seeded_hash_is_deterministic() {
+        let a = Keyspace::new(Config::seeded(7));
+        let b = Keyspace::new(Config::seeded(7));
+        let c = Keyspace::new(Config::seeded(8));
+        assert_eq!(a.hash_key(b"k"), b.hash_key(b"k"));
+        assert_ne!(a.hash_key(b"k"), c.hash_key(b"k"));
+    }
+}

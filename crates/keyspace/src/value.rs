@@ -1,0 +1,60 @@
+//! The value a key holds.
+//!
+//! Problem: every command and the snapshot serializer need one sum type for "what is stored under
+//! a key". Values live in the dict behind `std::sync::Arc` so a snapshot can keep a reference to a
+//! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
+//! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
+//! The five types are Redis's five core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`).
+
+use crate::types::{Hash, List, Set, ZSet};
+
+/// The value of a key.
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A string (binary safe). Integers are kept as their decimal text.
+    String(Vec<u8>),
+    /// A list.
+    List(List),
+    /// A set.
+    Set(Set),
+    /// A sorted set.
+    ZSet(ZSet),
+    /// A hash.
+    Hash(Hash),
+}
+
+impl Value {
+    /// The name TYPE replies with (`string`, `list`, `set`, `zset`, `hash`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+            Value::Hash(_) => "hash",
+        }
+    }
+
+    /// True for an aggregate (list, set, zset, hash) with no elements: Redis never keeps one, so
+    /// the command framework deletes such keys after each write.
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::String(_) => false,
+            Value::List(l) => l.is_empty(),
+            Value::Set(s) => s.is_empty(),
+            Value::ZSet(z) => z.is_empty(),
+            Value::Hash(h) => h.is_empty(),
+        }
+    }
+
+    /// Approximate heap bytes used by the value (for memory accounting and benchmarks).
+    pub fn mem_usage(&self) -> usize {
+        match self {
+            Value::String(s) => s.capacity(),
+            Value::List(l) => l.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
+            Value::ZSet(z) => z.mem_usage(),
+            Value::Hash(h) => h.mem_usage(),
+        }
+    }
+}

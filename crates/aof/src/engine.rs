@@ -1,0 +1,39 @@
+//! Loading an AOF into the engine: [`KeyspaceTarget`] applies RDB-base keys with
+//! [`Keyspace::load`] and commands with [`Keyspace::execute`] in a [`Session`] (so `SELECT`
+//! switches the database, as Redis's AOF client does).
+
+use forkless_keyspace::{Keyspace, Reply, Session};
+use forkless_rdb::Entry;
+
+use crate::load::LoadTarget;
+
+/// A [`LoadTarget`] that applies everything to a [`Keyspace`].
+pub struct KeyspaceTarget<'a> {
+    ks: &'a Keyspace,
+    session: Session,
+}
+
+impl<'a> KeyspaceTarget<'a> {
+    /// Apply to `ks`, starting in database 0.
+    pub fn new(ks: &'a Keyspace) -> Self {
+        KeyspaceTarget {
+            ks,
+            session: Session::default(),
+        }
+    }
+}
+
+impl LoadTarget for KeyspaceTarget<'_> {
+    fn entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
+        self.ks.load(entries).map_err(|e| e.to_string())
+    }
+
+    fn command(&mut self, argv: &[Vec<u8>]) -> Result<bool, String> {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        match self.ks.execute(&mut self.session, &refs) {
+            Reply::Error(e) if e.starts_with("ERR unknown command") => Err(e.into_owned()),
+            Reply::Error(_) => Ok(false),
+            _ => Ok(true),
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Loading a multi-part AOF directory: base (RDB preamble or RESP), then the incr files in order.
+//!
+//! The rules are those of Redis 7.0's `loadAppendOnlyFiles` / `loadSingleAppendOnlyFile`
+//! (`src/aof.c`), with the differences noted:
+//!
+//! * Format by content: a file starting with `REDIS` is an RDB (read with
+//!   [`forkless_rdb::RdbReader`], which stops right after the checksum) followed by RESP; any other
+//!   file is RESP only. An empty file is skipped.
+//! * `#` lines are annotations and skipped; `#TS:<secs>` ones are timestamps: with
+//!   [`LoadOptions::until_timestamp`] = T, loading stops before the first timestamp later than T
+//!   (the point where `redis-check-aof --truncate-to-timestamp T` cuts).
+//! * Only the last file may end inside a command: its tail is cut off (aof-load-truncated yes) and
+//!   reported in [`LoadReport::truncated`]; in any other file that is an error naming file and offset.
+//!   Corrupt bytes are an error anywhere (as Redis's "Bad file format").
+//! * `MULTI` ... `EXEC` is applied as a unit; a `MULTI` without `EXEC` at the end of the input is
+//!   rolled back, like a truncated command.
+//! * Commands that answer with an error are ignored, as Redis's AOF client discards replies; an
+//!   unknown command is fatal ([`LoadTarget::command`] says which is which).
+//! * Redis truncates the file on disk while loading; [`load_dir`] never modifies files
+//!   ([`crate::AofDir::open`] does, before appending, and `check --fix` does).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use forkless_rdb::{Entry, RdbReader};
+
+use crate::error::{AofError, Result};
+use crate::manifest::Manifest;
+use crate::scan::{annotation_timestamp, Item, ScanError, Scanner};
+
+/// Where loaded data goes.
+pub trait LoadTarget {
+    /// The keys of an RDB base, in file order.
+    fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), String>;
+    /// Apply one command. `Ok(true)`: applied; `Ok(false)`: it answered with an error (ignored,
+    /// as Redis does); `Err`: it cannot be executed at all (unknown command), loading fails.
+    fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String>;
+}
+
+/// Options of [`load_dir`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Stop before the first `#TS:` annotation later than this Unix time (seconds).
+    pub until_timestamp: Option<i64>,
+    /// `appendfilename` (the manifest is `<filename>.manifest`); default `appendonly.aof`.
+    pub filename: Option<String>,
+}
+
+/// Where the valid data of a truncated last file ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The file's name.
+    pub file: String,
+    /// Length of the valid prefix (the file should be cut to this).
+    pub valid_len: u64,
+    /// The file's length.
+    pub file_len: u64,
+    /// True when the cut drops an unfinished `MULTI` block.
+    pub multi_rolled_back: bool,
+}
+
+/// Where loading stopped because of [`LoadOptions::until_timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampStop {
+    /// The file holding the first later annotation.
+    pub file: String,
+    /// Offset of that annotation.
+    pub offset: u64,
+    /// Its timestamp.
+    pub timestamp: i64,
+}
+
+/// What loading found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Files loaded, in order.
+    pub files: Vec<String>,
+    /// Keys read from RDB bases.
+    pub rdb_keys: u64,
+    /// Commands applied (SELECT, MULTI and EXEC not counted).
+    pub commands: u64,
+    /// Commands that answered with an error (ignored).
+    pub command_errors: u64,
+    /// Keys of an RDB base whose type has no model here (streams, modules): (db, key, kind).
+    pub skipped_keys: Vec<(u32, Vec<u8>, String)>,
+    /// The last file's cut-off tail, if any.
+    pub truncated: Option<Truncation>,
+    /// Where `until_timestamp` stopped loading, if it did.
+    pub stopped_at: Option<TimestampStop>,
+    /// The last `#TS:` timestamp applied.
+    pub last_timestamp: Option<i64>,
+    /// Offset just past the last complete command of the last file loaded (where appending may
+    /// continue).
+    pub last_valid_len: u64,
+}
+
+/// Load every file of the AOF directory `dir` into `target`.
+pub fn load_dir(dir: &Path, opts: &LoadOptions, target: &mut dyn LoadTarget) -> Result<LoadReport> {
+    let filename = opts
+        .filename
+        .as_deref()
+        .unwrap_or(crate::manifest::DEFAULT_FILENAME);
+    let manifest = Manifest::load(dir, filename)?;
+    load_manifest(dir, &manifest, opts, target)
+}
+
+/// Load the files `manifest` lists (in `dir`) into `target`.
+pub fn load_manifest(
+    dir: &Path,
+    manifest: &Manifest,
+    opts: &LoadOptions,
+    target: &mut dyn LoadTarget,
+) -> Result<LoadReport> {
+    let files = manifest.load_order();
+    let mut report = LoadReport::default();
+    // Files missing on disk are fatal before anything is loaded (getBaseAndIncrAppendOnlyFilesSize).
+    for f in &files {
+        let p = dir.join(&f.name);
+        std::fs::metadata(&p).map_err(|e| AofError::io(format!("opening {}", p.display()), e))?;
+    }
+    for (i, f) in files.iter().enumerate() {
+        let last = i + 1 == files.len();
+        let path = dir.join(&f.name);
+        report.files.push(f.name.clone());
+        if !load_file(&path, &f.name, last, opts, target, &mut report)? {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// A reader that counts the bytes taken from it (so the RESP part knows its offset).
+struct Counting<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.n += amt as u64;
+        self.inner.consume(amt);
+    }
+}
+
+/// Read the RDB part of a base into `target`; returns the reader positioned after the checksum.
+fn load_rdb<R: BufRead>(
+    r: Counting<R>,
+    name: &str,
+    target: &mut dyn LoadTarget,
+    report: &mut LoadReport,
+) -> Result<Counting<R>> {
+    let rdb_err = |e: forkless_rdb::RdbError| AofError::Rdb {
+        file: name.to_string(),
+        what: e.to_string(),
+    };
+    let mut rd = RdbReader::new(r).map_err(rdb_err)?;
+    let mut entries = Vec::new();
+    while let Some(item) = rd.next_item().map_err(rdb_err)? {
+        match item {
+            forkless_rdb::Item::Entry(e) => entries.push(e),
+            forkless_rdb::Item::Skipped { db, key, kind, .. } => {
+                report.skipped_keys.push((db, key, kind.to_string()))
+            }
+            _ => {}
+        }
+    }
+    report.rdb_keys += entries.len() as u64;
+    target.entries(entries).map_err(|what| AofError::Apply {
+        file: name.to_string(),
+        offset: 0,
+        what,
+    })?;
+    Ok(rd.into_inner())
+}
+
+fn is_cmd(argv: &[Vec<u8>], name: &[u8]) -> bool {
+    argv.first().is_some_and(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// Load one file. Returns false when loading must stop here (timestamp reached).
+fn load_file(
+    path: &PathBuf,
+    name: &str,
+    last: bool,
+    opts: &LoadOptions,
+    target: &mut dyn LoadTarget,
+    report: &mut LoadReport,
+) -> Result<bool> {
+    let io_err = |e| AofError::io(format!("reading {}", path.display()), e);
+    let file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    report.last_valid_len = 0;
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut r = Counting {
+        inner: BufReader::with_capacity(64 * 1024, file),
+        n: 0,
+    };
+    if r.fill_buf().map_err(io_err)?.starts_with(b"REDIS") {
+        r = load_rdb(r, name, target, report)?;
+    }
+    let start = r.n;
+    report.last_valid_len = start;
+    let mut sc = Scanner::new(r, start, len);
+    let mut multi: Option<(u64, Vec<Vec<Vec<u8>>>)> = None;
+    let corrupt = |offset, what| AofError::Corrupt {
+        file: name.to_string(),
+        offset,
+        what,
+    };
+    let truncated_at = |report: &mut LoadReport, valid: u64, rolled: bool| -> Result<bool> {
+        if !last {
+            return Err(AofError::Truncated {
+                file: name.to_string(),
+                offset: valid,
+            });
+        }
+        report.truncated = Some(Truncation {
+            file: name.to_string(),
+            valid_len: valid,
+            file_len: len,
+            multi_rolled_back: rolled,
+        });
+        report.last_valid_len = valid;
+        Ok(true)
+    };
+    loop {
+        match sc.next_item() {
+            Ok(None) => {
+                if let Some((m, _)) = multi {
+                    return truncated_at(report, m, true);
+                }
+                return Ok(true);
+            }
+            Ok(Some((at, Item::Annotation(text), end))) => {
+                if let Some(ts) = annotation_timestamp(&text) {
+                    if opts.until_timestamp.is_some_and(|t| ts > t) {
+                        report.stopped_at = Some(TimestampStop {
+                            file: name.to_string(),
+                            offset: at,
+                            timestamp: ts,
+                        });
+                        return Ok(false);
+                    }
+                    report.last_timestamp = Some(ts);
+                }
+                if multi.is_none() {
+                    report.last_valid_len = end;
+                }
+            }
+            Ok(Some((at, Item::Command(argv), end))) => {
+                let apply = |argv: &[Vec<u8>],
+                             report: &mut LoadReport,
+                             target: &mut dyn LoadTarget|
+                 -> Result<()> {
+                    match target.command(argv) {
+                        Ok(true) => {}
+                        Ok(false) => report.command_errors += 1,
+                        Err(what) => {
+                            return Err(AofError::Apply {
+                                file: name.to_string(),
+                                offset: at,
+                                what,
+                            })
+                        }
+                    }
+                    if !is_cmd(argv, b"SELECT") {
+                        report.commands += 1;
+                    }
+                    Ok(())
+                };
+                if is_cmd(&argv, b"MULTI") {
+                    if multi.is_some() {
+                        return Err(corrupt(at, "MULTI inside MULTI".into()));
+                    }
+                    multi = Some((at, Vec::new()));
+                } else if is_cmd(&argv, b"EXEC") {
+                    let Some((_, queued)) = multi.take() else {
+                        return Err(corrupt(at, "EXEC without MULTI".into()));
+                    };
+                    for q in &queued {
+                        apply(q, report, target)?;
+                    }
+                    report.last_valid_len = end;
+                } else if let Some((_, queued)) = multi.as_mut() {
+                    queued.push(argv);
+                } else {
+                    apply(&argv, report, target)?;
+                    report.last_valid_len = end;
+                }
+            }
+            Err(ScanError::Incomplete { offset }) => {
+                let (valid, rolled) = match &multi {
+                    Some((m, _)) => (*m, true),
+                    None => (offset, false),
+                };
+                return truncated_at(report, valid, rolled);
+            }
+            Err(ScanError::Corrupt { offset, what }) => return Err(corrupt(offset, what)),
+            Err(ScanError::Io(e)) => return Err(io_err(e)),
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub fn write_entry_line(out: &mut Vec<u8>, e: &Entry) -> io::Result<()> {
         Value::Set(members) => {
             let mut v: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
             v.sort_unstable();
-            put_array(out, v.into_iter(), |out, b| put_bytes(out, b))?;
+            put_array(out, v.into_iter(), put_bytes)?;
         }
         Value::Hash(pairs) => {
             let mut v: Vec<&(Vec<u8>, Vec<u8>)> = pairs.iter().collect();

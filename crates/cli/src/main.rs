@@ -1,1 +1,70 @@
-fn main() {}
+//! `forkless`: the command-line tool of the forkless engine.
+//!
+//! Problem: scripts and people need one binary to inspect and convert persistence files (and,
+//! later, to run the engine), with subcommand names and flags that outside scripts can rely on.
+//!
+//! Layout: one top-level [`Command`] enum, one module per subcommand group, each exposing its
+//! clap arguments and a `run(args) -> Result<ExitCode, CliError>` function. Adding a subcommand
+//! is a variant plus a match arm (the `run` subcommand: `Run(run::RunArgs)` and
+//! `Command::Run(a) => run::run(a)`, with `mod run;`).
+//!
+//! Errors: one line on stderr, `forkless: <context>: <error>`, and exit status 1 (clap's usage
+//! errors exit 2).
+
+mod error;
+mod fsutil;
+mod rdb;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::CliError;
+
+/// Redis-compatible in-memory keyspace that persists without fork().
+#[derive(Debug, Parser)]
+#[command(
+    name = "forkless",
+    version,
+    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect and convert RDB files (Redis 7.0 format).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb --no-compress\n  forkless rdb check dump.rdb"
+    )]
+    Rdb(rdb::RdbCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Rdb(c) => rdb::run(c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("forkless: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -191,7 +191,7 @@ impl<'a> Ctx<'a> {
     /// The slot (value and expiry) of `key` in database `db`, if live.
     pub fn slot_in(&mut self, db: u32, key: &[u8]) -> Option<&Slot> {
         let (g, h) = self.live(db, key)?;
-        self.dict(g, db).find(h, key).map(|s| &*s)
+        self.dict(g, db).find(h, key)
     }
 
     /// Mutable access to the value of `key` (copy-on-write if a snapshot holds it).
@@ -325,10 +325,5 @@ impl<'a> Ctx<'a> {
             }
             g.swap_dbs(a, b);
         }
-    }
-
-    /// Record a propagated DEL for a key expired while iterating.
-    pub(crate) fn push_prop(&mut self, db: u32, argv: Vec<Vec<u8>>) {
-        self.prop.push((db, argv));
     }
 }

@@ -348,6 +348,11 @@ impl Keyspace {
         f(&mut self.shards[index].lock())
     }
 
+    /// True when a command of this name (any case) exists.
+    pub fn has_command(&self, name: &str) -> bool {
+        self.table.lookup(name.as_bytes()).is_some()
+    }
+
     /// Execute one command (`argv[0]` is its name) in `session`'s database.
     pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
         let Some(name) = argv.first() else {

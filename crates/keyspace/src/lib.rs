@@ -14,6 +14,7 @@ pub mod command;
 pub mod convert;
 pub mod ctx;
 pub mod db;
+pub mod glob;
 pub mod keyspace;
 pub mod propagate;
 pub mod reply;

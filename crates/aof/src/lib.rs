@@ -3,12 +3,16 @@
 
 mod engine;
 mod error;
+pub mod io;
 pub mod load;
 pub mod manifest;
 pub mod scan;
 pub mod sds;
+pub mod writer;
 
 pub use engine::KeyspaceTarget;
 pub use error::{AofError, Result};
+pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
 pub use load::{load_dir, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;
+pub use writer::{AofMetrics, AofWriter, FsyncPolicy, OnError, Rotation, WhenFull, WriterOptions};

@@ -410,12 +410,14 @@ mod tests {
 
     #[test]
     fn quoted_names_round_trip() {
-        let mut m = Manifest::default();
-        m.base = Some(AofFile {
-            name: "my base.rdb".into(),
-            seq: 1,
-            kind: FileType::Base,
-        });
+        let mut m = Manifest {
+            base: Some(AofFile {
+                name: "my base.rdb".into(),
+                seq: 1,
+                kind: FileType::Base,
+            }),
+            ..Manifest::default()
+        };
         m.incr.push(AofFile {
             name: "tab\there.aof".into(),
             seq: 3,
@@ -431,12 +433,14 @@ mod tests {
 
     #[test]
     fn rewrite_moves_old_files_to_history() {
-        let mut m = Manifest::default();
-        m.base = Some(AofFile {
-            name: base_name("a", 1, true),
-            seq: 1,
-            kind: FileType::Base,
-        });
+        let mut m = Manifest {
+            base: Some(AofFile {
+                name: base_name("a", 1, true),
+                seq: 1,
+                kind: FileType::Base,
+            }),
+            ..Manifest::default()
+        };
         m.add_new_incr("a");
         m.add_new_incr("a");
         let kept = m.add_new_incr("a");

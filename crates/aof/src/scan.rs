@@ -71,7 +71,7 @@ pub struct Scanner<R> {
 enum Line {
     Eof,
     Partial,
-    Line(Vec<u8>),
+    Full(Vec<u8>),
     TooLong,
 }
 
@@ -99,7 +99,7 @@ impl<R: BufRead> Scanner<R> {
         Ok(if n == 0 {
             Line::Eof
         } else if out.ends_with(b"\n") {
-            Line::Line(out)
+            Line::Full(out)
         } else if n == max {
             Line::TooLong
         } else {
@@ -133,7 +133,7 @@ impl<R: BufRead> Scanner<R> {
         let incomplete = ScanError::Incomplete { offset: start };
         match first {
             b'#' => match self.read_line(MAX_ANNOTATION_LEN).map_err(ScanError::Io)? {
-                Line::Line(mut l) => {
+                Line::Full(mut l) => {
                     l.pop();
                     if l.last() == Some(&b'\r') {
                         l.pop();
@@ -149,7 +149,7 @@ impl<R: BufRead> Scanner<R> {
             },
             b'*' => {
                 let line = match self.read_line(MAX_HEADER_LEN).map_err(ScanError::Io)? {
-                    Line::Line(l) => l,
+                    Line::Full(l) => l,
                     Line::Eof | Line::Partial => return Err(incomplete),
                     Line::TooLong => {
                         return Err(ScanError::Corrupt {
@@ -171,7 +171,7 @@ impl<R: BufRead> Scanner<R> {
                 for _ in 0..argc {
                     let at = self.pos;
                     let line = match self.read_line(MAX_HEADER_LEN).map_err(ScanError::Io)? {
-                        Line::Line(l) => l,
+                        Line::Full(l) => l,
                         Line::Eof | Line::Partial => return Err(incomplete),
                         Line::TooLong => {
                             return Err(ScanError::Corrupt {

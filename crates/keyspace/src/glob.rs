@@ -144,7 +144,8 @@ mod tests {
             |p: &str, s: &str| assert!(matches(p.as_bytes(), s.as_bytes(), false), "{p} ~ {s}");
         let no =
             |p: &str, s: &str| assert!(!matches(p.as_bytes(), s.as_bytes(), false), "{p} !~ {s}");
-        yes("*", "");
+        // The matcher itself never matches an empty string (KEYS and SCAN special-case "*").
+        no("*", "");
         yes("*", "abc");
         yes("a*", "a");
         yes("a*c", "abbbc");

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "a", "b"];
+const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "a", "b", ""];
 const VALUES: &[&str] = &[
     "x",
     "hello",
@@ -198,7 +198,7 @@ fn gen_command(rng: &mut StdRng, with_types: bool) -> Vec<Vec<u8>> {
             } else {
                 vec![
                     "KEYS".into(),
-                    pick(rng, &["*", "k*", "?", "[ab]", "k[^0]", "*1*"]).into(),
+                    pick(rng, &["*", "k*", "?", "[ab]", "k[^0]", "*1*", "**"]).into(),
                 ]
             }
         }

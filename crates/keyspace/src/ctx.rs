@@ -15,6 +15,7 @@
 
 use forkless_sync::{Arc, MutexGuard};
 use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
 
 use crate::db::{Db, Slot};
 use crate::keyspace::{Keyspace, Shard};
@@ -33,6 +34,7 @@ pub struct Ctx<'a> {
     argv: &'a [&'a [u8]],
     prop: Vec<Propagated>,
     notified: Vec<(u32, u64)>,
+    rng: Option<StdRng>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -88,6 +90,7 @@ impl<'a> Ctx<'a> {
             argv,
             prop: Vec::new(),
             notified: Vec::new(),
+            rng: None,
         }
     }
 
@@ -122,7 +125,20 @@ impl<'a> Ctx<'a> {
 
     /// A random generator (seeded per shard from `Config::seed`).
     pub fn rng(&mut self) -> &mut StdRng {
-        self.guards[0].rng_mut()
+        self.ensure_rng()
+    }
+
+    /// The command's generator, created on first use from shard 0's (locked) generator, so a
+    /// seeded keyspace replays the same choices.
+    fn ensure_rng(&mut self) -> &mut StdRng {
+        if self.rng.is_none() {
+            let seed = self.guards[0].rng_mut().next_u64();
+            self.rng = Some(StdRng::seed_from_u64(seed));
+        }
+        match &mut self.rng {
+            Some(r) => r,
+            None => unreachable!("initialized above"),
+        }
     }
 
     fn locate(&self, key: &[u8]) -> (usize, u64) {
@@ -296,6 +312,15 @@ impl<'a> Ctx<'a> {
     /// The locked shards (all of them for an ALL_SHARDS command).
     pub(crate) fn shards_mut(&mut self) -> &mut [MutexGuard<'a, Shard>] {
         &mut self.guards
+    }
+
+    /// The locked shards and a random generator (owned by the context, seeded from shard 0's).
+    pub(crate) fn shards_and_rng(&mut self) -> (&[MutexGuard<'a, Shard>], &mut StdRng) {
+        self.ensure_rng();
+        match &mut self.rng {
+            Some(r) => (&self.guards, r),
+            None => unreachable!("initialized by ensure_rng"),
+        }
     }
 
     /// Number of keys in `db` across the locked shards (expired keys not yet deleted included,

@@ -9,8 +9,8 @@
 //! expiry in Unix milliseconds, stored as an `i64` with [`NO_EXPIRE`] as the "no TTL" sentinel
 //! (16 bytes per slot instead of 24 with `Option<i64>`).
 
+use forkless_dict::Dict;
 use forkless_sync::Arc;
-use hashbrown::HashTable;
 use rand::Rng;
 
 use crate::value::Value;
@@ -57,16 +57,10 @@ impl Slot {
     }
 }
 
-struct Entry {
-    hash: u64,
-    key: Key,
-    slot: Slot,
-}
-
 /// The table of one database in one shard.
 #[derive(Default)]
 pub struct Db {
-    table: HashTable<Entry>,
+    dict: Dict<Key, Slot>,
 }
 
 impl std::fmt::Debug for Db {
@@ -78,93 +72,71 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Number of keys (expired ones not yet removed included).
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.dict.len()
     }
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.dict.is_empty()
+    }
+    /// The underlying dict (the snapshot reads buckets and stamps through it).
+    pub fn dict(&self) -> &Dict<Key, Slot> {
+        &self.dict
+    }
+    /// The underlying dict, mutable (freeze/thaw rehash, stamps, forced resize).
+    pub fn dict_mut(&mut self) -> &mut Dict<Key, Slot> {
+        &mut self.dict
     }
     /// The slot of `key` (hash `h`).
     pub fn find(&self, h: u64, key: &[u8]) -> Option<&Slot> {
-        self.table.find(h, |e| &*e.key == key).map(|e| &e.slot)
+        self.dict.find(h, |k| &**k == key).map(|(_, s)| s)
     }
     /// The slot of `key` (hash `h`), mutable.
     pub fn find_mut(&mut self, h: u64, key: &[u8]) -> Option<&mut Slot> {
-        self.table
-            .find_mut(h, |e| &*e.key == key)
-            .map(|e| &mut e.slot)
+        self.dict.find_mut(h, |k| &**k == key).map(|(_, s)| s)
     }
     /// Insert or overwrite; returns the previous slot.
     pub fn insert(&mut self, h: u64, key: &[u8], slot: Slot) -> Option<Slot> {
-        if let Some(e) = self.table.find_mut(h, |e| &*e.key == key) {
-            return Some(std::mem::replace(&mut e.slot, slot));
+        if let Some(old) = self.find_mut(h, key) {
+            return Some(std::mem::replace(old, slot));
         }
-        self.table.insert_unique(
-            h,
-            Entry {
-                hash: h,
-                key: key.into(),
-                slot,
-            },
-            |e| e.hash,
-        );
+        self.dict.insert_unique(h, key.into(), slot);
         None
     }
     /// Insert a key known to be absent.
     pub fn insert_new(&mut self, h: u64, key: Key, slot: Slot) {
-        self.table
-            .insert_unique(h, Entry { hash: h, key, slot }, |e| e.hash);
+        self.dict.insert_unique(h, key, slot);
     }
     /// Remove `key`; returns its slot.
     pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Slot> {
-        match self.table.find_entry(h, |e| &*e.key == key) {
-            Ok(occ) => Some(occ.remove().0.slot),
-            Err(_) => None,
-        }
+        self.dict.remove(h, |k| &**k == key).map(|(_, s)| s)
     }
     /// Remove every key.
     pub fn clear(&mut self) {
-        self.table.clear();
+        self.dict.clear();
     }
-    /// Every `(key, slot)` in table order.
+    /// Every `(key, slot)`.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Slot)> {
-        self.table.iter().map(|e| (&*e.key, &e.slot))
+        self.dict.iter().map(|(k, s)| (&**k, s))
     }
-    /// Resumable scan: visits the keys whose hash is >= `cursor` in hash order, at least one
-    /// hash value and stops after `count` keys; returns the next cursor (0 when done). Every key
-    /// present for the whole scan is visited at least once.
+    /// Resumable scan (Redis's reverse-binary cursor, see `forkless_dict::Dict::scan`): visits
+    /// buckets from `cursor` until at least `count` keys were seen or the table is done; returns
+    /// the next cursor (0 when done). Every key present for the whole scan is visited at least
+    /// once.
     pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Slot)) -> u64 {
-        let mut hashes: Vec<u64> = self
-            .table
-            .iter()
-            .map(|e| e.hash)
-            .filter(|&h| h >= cursor)
-            .collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let mut visited = 0usize;
-        for (i, &h) in hashes.iter().enumerate() {
-            if visited >= count.max(1) {
-                return hashes[i];
-            }
-            for e in self.table.iter_hash(h) {
-                if e.hash == h {
-                    f(&e.key, &e.slot);
-                    visited += 1;
-                }
-            }
-            if h == u64::MAX {
-                return 0;
+        let mut seen = 0usize;
+        let mut c = cursor;
+        loop {
+            c = self.dict.scan(c, |k, s| {
+                seen += 1;
+                f(k, s)
+            });
+            if c == 0 || seen >= count.max(1) {
+                return c;
             }
         }
-        0
     }
     /// A uniformly random key, or None when empty.
     pub fn random(&self, rng: &mut impl Rng) -> Option<(&[u8], &Slot)> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let i = rng.gen_range(0..self.table.len());
-        self.table.iter().nth(i).map(|e| (&*e.key, &e.slot))
+        self.dict.random_entry(rng).map(|(k, s)| (&**k, s))
     }
 }

@@ -357,34 +357,34 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let db = ctx.db();
     let want = usize::try_from(count).unwrap_or(usize::MAX);
     let mut found: Vec<Vec<u8>> = Vec::new();
-    let mut next = cursor;
     let shards = ctx.shards_mut();
-    // Shards own the high bits of the hash, so the cursor (a hash position) names its shard.
+    // The cursor holds the shard index in its high bits and the shard's dict cursor (Redis's
+    // reverse-binary bucket cursor, which only uses the bits of the bucket mask) in the rest.
     let bits = shards.len().trailing_zeros();
-    let mut si = if bits == 0 {
-        0
-    } else {
-        (cursor >> (64 - bits)) as usize
-    };
-    while si < shards.len() {
-        let shard = &shards[si];
-        let c = next;
-        let r = shard
+    let (mut si, mut c) = split_cursor(cursor, bits);
+    let next;
+    loop {
+        if si >= shards.len() {
+            next = 0;
+            break;
+        }
+        let r = shards[si]
             .db(db)
             .scan(c, want.saturating_sub(found.len()), |k, _| {
                 found.push(k.to_vec())
             });
         if r != 0 {
-            next = r;
+            next = join_cursor(si, r, bits);
             break;
         }
         si += 1;
-        next = if si < shards.len() {
-            shard_start(si, shards.len())
-        } else {
-            0
-        };
+        c = 0;
         if found.len() >= want {
+            next = if si < shards.len() {
+                join_cursor(si, 0, bits)
+            } else {
+                0
+            };
             break;
         }
     }
@@ -407,13 +407,24 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     ])
 }
 
-/// The first hash position of shard `i` of `n` (shards own the high bits).
-fn shard_start(i: usize, n: usize) -> u64 {
-    let bits = n.trailing_zeros();
+/// Split a SCAN cursor into (shard index, dict cursor).
+fn split_cursor(cursor: u64, bits: u32) -> (usize, u64) {
     if bits == 0 {
-        0
+        (0, cursor)
     } else {
-        (i as u64) << (64 - bits)
+        (
+            (cursor >> (64 - bits)) as usize,
+            cursor & (u64::MAX >> bits),
+        )
+    }
+}
+
+/// Join a shard index and a dict cursor into a SCAN cursor.
+fn join_cursor(shard: usize, c: u64, bits: u32) -> u64 {
+    if bits == 0 {
+        c
+    } else {
+        ((shard as u64) << (64 - bits)) | (c & (u64::MAX >> bits))
     }
 }
 
@@ -429,10 +440,11 @@ fn randomkey(ctx: &mut Ctx<'_>, _argv: &[&[u8]]) -> Reply {
             ctx.rng().gen_range(0..total)
         };
         let mut chosen: Option<Vec<u8>> = None;
-        for shard in ctx.shards_mut().iter() {
+        let (guards, rng) = ctx.shards_and_rng();
+        for shard in guards.iter() {
             let n = shard.db(db).len();
             if r < n {
-                chosen = shard.db(db).iter().nth(r).map(|(k, _)| k.to_vec());
+                chosen = shard.db(db).random(rng).map(|(k, _)| k.to_vec());
                 break;
             }
             r -= n;

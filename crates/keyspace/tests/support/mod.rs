@@ -181,6 +181,23 @@ pub fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
     ks
 }
 
+/// Create the one-element list `key` = `[elem]` in `db` (through LPUSH when the list commands
+/// exist, else by loading it), returning what LPUSH replies (`:1`).
+pub fn make_list(ks: &Keyspace, db: u32, key: &[u8], elem: &[u8]) -> String {
+    if ks.has_command("lpush") {
+        let mut s = Session { db };
+        return show(&to_resp(&ks.execute(&mut s, &[b"LPUSH", key, elem])));
+    }
+    ks.load(vec![Entry {
+        db,
+        key: key.to_vec(),
+        value: Value::List(vec![elem.to_vec()]),
+        expire_at_ms: None,
+    }])
+    .expect("load");
+    ":1".into()
+}
+
 /// A keyspace with a collecting sink, for tests.
 pub fn keyspace_with_sink(config: Config) -> (Keyspace, Arc<CollectingSink>) {
     let sink = Arc::new(CollectingSink::new());

@@ -94,8 +94,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>) {
-        (self.guards, self.prop)
+    pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {
+        (self.guards, self.prop, self.capture)
     }
 
     /// The database the command runs in.
@@ -163,13 +163,34 @@ impl<'a> Ctx<'a> {
         self.guards[g].db_mut(db)
     }
 
-    /// Tell the write observer that `(db, h)` is about to change (once per command and key).
+    /// Tell the write observer that `(db, h)` is about to change (once per command and key), and
+    /// apply its protocol (see [`WriteObserver`](crate::WriteObserver)): once one key asks for
+    /// capture, every other key of the command is force-visited before it changes.
     fn notify(&mut self, g: usize, db: u32, h: u64) {
-        if let Some(obs) = self.ks.observer() {
-            if !self.notified.contains(&(db, h)) {
-                self.notified.push((db, h));
-                obs.before_write(&mut self.guards[g], db, h);
-            }
+        let Some(obs) = self.ks.observer().cloned() else {
+            return;
+        };
+        if self.notified.iter().any(|&(_, d, hh)| d == db && hh == h) {
+            return;
+        }
+        let visited = obs.before_write(&mut self.guards[g], db, h);
+        if visited {
+            self.start_capture(&*obs);
+        } else if self.capture {
+            obs.force_visit(&mut self.guards[g], db, h);
+        }
+        self.notified.push((g, db, h));
+    }
+
+    /// Switch the command to capture mode, force-visiting the keys notified so far.
+    fn start_capture(&mut self, obs: &dyn crate::WriteObserver) {
+        if self.capture {
+            return;
+        }
+        self.capture = true;
+        for i in 0..self.notified.len() {
+            let (g, db, h) = self.notified[i];
+            obs.force_visit(&mut self.guards[g], db, h);
         }
     }
 
@@ -183,7 +204,7 @@ impl<'a> Ctx<'a> {
     fn live(&mut self, db: u32, key: &[u8]) -> Option<(usize, u64)> {
         let (g, h) = self.locate(key);
         let now = self.now;
-        let expired = self.dict(g, db).find(h, key)?.is_expired(now);
+        let expired = self.dict(g, db).find(h, key)?.is_expired(now) && !self.ks.is_loading();
         if expired {
             self.notify(g, db, h);
             self.dict(g, db).remove(h, key);
@@ -242,9 +263,10 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.locate(key);
         self.notify(g, db, h);
         let now = self.now;
+        let loading = self.ks.is_loading();
         match self.dict(g, db).find_mut(h, key) {
             Some(old) => {
-                let was_expired = old.is_expired(now);
+                let was_expired = old.is_expired(now) && !loading;
                 *old = slot;
                 if was_expired {
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
@@ -332,23 +354,31 @@ impl<'a> Ctx<'a> {
     /// Empty database `db` in every locked shard (snapshot hook first).
     pub(crate) fn flush_db(&mut self, db: u32) {
         let obs = self.ks.observer().cloned();
+        let mut capture = false;
         for g in self.guards.iter_mut() {
             if let Some(o) = &obs {
-                o.before_db_change(g, db);
+                capture |= o.before_db_change(g, db);
             }
             g.db_mut(db).clear();
+        }
+        if let (true, Some(o)) = (capture, &obs) {
+            self.start_capture(&**o);
         }
     }
 
     /// Swap databases `a` and `b` in every locked shard (snapshot hook first).
     pub(crate) fn swap_db(&mut self, a: u32, b: u32) {
         let obs = self.ks.observer().cloned();
+        let mut capture = false;
         for g in self.guards.iter_mut() {
             if let Some(o) = &obs {
-                o.before_db_change(g, a);
-                o.before_db_change(g, b);
+                capture |= o.before_db_change(g, a);
+                capture |= o.before_db_change(g, b);
             }
             g.swap_dbs(a, b);
+        }
+        if let (true, Some(o)) = (capture, &obs) {
+            self.start_capture(&**o);
         }
     }
 }

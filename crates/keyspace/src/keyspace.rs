@@ -29,7 +29,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use forkless_rdb::model::{canonicalize, Entry};
-use forkless_sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -127,19 +127,36 @@ impl ManualClock {
     }
 }
 
-/// Observes mutations before they happen: the seam where a snapshot saves old contents.
+/// Observes mutations before they happen: the seam where a snapshot saves old contents and
+/// decides which writes to capture.
 ///
-/// Both methods are called with the shard locked, before the change, from the thread executing
-/// the command. Implementations must not lock shards.
+/// Every method is called with the shard(s) locked, from the thread executing the command.
+/// Implementations must not lock shards.
+///
+/// # Protocol (per command)
+/// 1. `before_write` is called once per `(db, key)` the command may modify, before the first
+///    modification of that key: for a write command's declared keys all of them before the handler
+///    runs; for other keys (MOVE/COPY destinations, lazily expired keys) before their first change.
+///    It returns `true` when the key's bucket was already *visited* by a running converging
+///    snapshot, i.e. when the command's effects must be captured.
+/// 2. As soon as one call returned `true`, every other key of the command that returned `false`
+///    gets `force_visit` (immediately, and for later keys right after their `before_write`), still
+///    before it changes: a captured command then touches only visited buckets.
+/// 3. `before_db_change` precedes the emptying or swapping of a whole database (FLUSHDB, FLUSHALL,
+///    SWAPDB); `true` means capture, as in 1.
+/// 4. After the handler, if anything asked for capture, `captured` receives the command's
+///    propagated commands (framed MULTI/EXEC when two or more), before the locks are released.
 pub trait WriteObserver: Send + Sync {
     /// The key with hash `hash` in database `db` of `shard` is about to be modified, inserted or
-    /// deleted (called once per command and key: before the handler of a write command for each
-    /// declared key, and at the first mutation of any other key; before a lazy or active expiry
-    /// deletes a key).
-    fn before_write(&self, shard: &mut Shard, db: u32, hash: u64);
-    /// The whole database `db` of `shard` is about to be emptied or swapped (FLUSHDB, FLUSHALL,
-    /// SWAPDB).
-    fn before_db_change(&self, shard: &mut Shard, db: u32);
+    /// deleted. Returns whether the command's effects must be captured (see the protocol).
+    fn before_write(&self, shard: &mut Shard, db: u32, hash: u64) -> bool;
+    /// Make the bucket of `(db, hash)` visited now (step 2 of the protocol).
+    fn force_visit(&self, shard: &mut Shard, db: u32, hash: u64);
+    /// The whole database `db` of `shard` is about to be emptied or swapped. Returns whether the
+    /// command's effects must be captured.
+    fn before_db_change(&self, shard: &mut Shard, db: u32) -> bool;
+    /// The propagated commands of a command that asked for capture.
+    fn captured(&self, ops: &[Propagated]);
 }
 
 /// A client session: the selected database.
@@ -221,6 +238,7 @@ pub struct Keyspace {
     sink: Option<Arc<dyn PropagationSink>>,
     observer: Option<Arc<dyn WriteObserver>>,
     expire_shard: AtomicUsize,
+    loading: AtomicBool,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -282,6 +300,7 @@ impl Keyspace {
             sink: None,
             observer: None,
             expire_shard: AtomicUsize::new(0),
+            loading: AtomicBool::new(false),
         }
     }
 
@@ -305,6 +324,19 @@ impl Keyspace {
 
     pub(crate) fn observer(&self) -> Option<&Arc<dyn WriteObserver>> {
         self.observer.as_ref()
+    }
+
+    /// Loading mode (replaying an AOF): while on, no key counts as expired, so lazy expiry
+    /// deletes nothing and [`Keyspace::active_expire_cycle`] does nothing, as Redis's
+    /// `keyIsExpired` returns false while `server.loading` (7.0). Commands replayed from a log
+    /// then see the keyspace as it was when they were first executed.
+    pub fn set_loading(&self, on: bool) {
+        self.loading.store(on, Ordering::SeqCst);
+    }
+
+    /// True in loading mode.
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::Relaxed)
     }
 
     /// Number of databases.
@@ -346,6 +378,14 @@ impl Keyspace {
     /// never call it while executing a command on the same thread).
     pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
         f(&mut self.shards[index].lock())
+    }
+
+    /// Lock every shard in ascending order (the lock order) and run `f` on all of them: the
+    /// all-shards barrier of the snapshot's start and end.
+    pub fn with_all_shards<R>(&self, f: impl FnOnce(&mut [&mut Shard]) -> R) -> R {
+        let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
+        let mut refs: Vec<&mut Shard> = guards.iter_mut().map(|g| &mut **g).collect();
+        f(&mut refs)
     }
 
     /// True when a command of this name (any case) exists.
@@ -400,16 +440,16 @@ impl Keyspace {
             }
         }
         session.db = ctx.db();
-        let (guards, prop) = ctx.into_parts();
-        self.deliver(prop);
+        let (guards, prop, capture) = ctx.into_parts();
+        self.deliver(prop, capture);
         drop(guards);
         reply
     }
 
-    /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+).
-    fn deliver(&self, mut prop: Vec<Propagated>) {
-        let Some(sink) = &self.sink else { return };
-        if prop.is_empty() {
+    /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+), and to
+    /// the observer when the command asked for capture.
+    fn deliver(&self, mut prop: Vec<Propagated>, capture: bool) {
+        if prop.is_empty() || (self.sink.is_none() && !capture) {
             return;
         }
         if prop.len() >= 2 {
@@ -418,7 +458,14 @@ impl Keyspace {
             let last = prop[prop.len() - 1].0;
             prop.push((last, vec![b"EXEC".to_vec()]));
         }
-        sink.propagate(&prop);
+        if capture {
+            if let Some(obs) = &self.observer {
+                obs.captured(&prop);
+            }
+        }
+        if let Some(sink) = &self.sink {
+            sink.propagate(&prop);
+        }
     }
 
     /// Every live key of every database, canonicalized (`forkless_rdb::model::canonicalize`).
@@ -484,6 +531,9 @@ impl Keyspace {
     /// shard by shard, database by database), delete those whose time has passed, propagate
     /// `DEL` for each. Returns the number of keys deleted. Locks one shard at a time.
     pub fn active_expire_cycle(&self, budget: usize) -> usize {
+        if self.is_loading() {
+            return 0;
+        }
         let now = self.now_ms();
         let n = self.shards.len();
         let mut visited = 0usize;
@@ -513,13 +563,20 @@ impl Keyspace {
                     *h = self.hash_key(k);
                 }
                 for (k, h) in expired {
-                    if let Some(obs) = &self.observer {
-                        obs.before_write(&mut shard, db, h);
-                    }
+                    let capture = match &self.observer {
+                        Some(obs) => obs.before_write(&mut shard, db, h),
+                        None => false,
+                    };
                     if shard.db_mut(db).remove(h, &k).is_some() {
                         deleted += 1;
+                        let op = [(db, vec![b"DEL".to_vec(), k])];
+                        if capture {
+                            if let Some(obs) = &self.observer {
+                                obs.captured(&op);
+                            }
+                        }
                         if let Some(sink) = &self.sink {
-                            sink.propagate(&[(db, vec![b"DEL".to_vec(), k])]);
+                            sink.propagate(&op);
                         }
                     }
                 }

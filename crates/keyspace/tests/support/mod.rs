@@ -162,10 +162,12 @@ fn restore_commands(e: &Entry) -> Vec<Vec<Vec<u8>>> {
     cmds
 }
 
-/// Replay propagated commands into a fresh keyspace (MULTI/EXEC dropped: the commands in
-/// between are applied in order, which is what EXEC does).
+/// Replay propagated commands into a fresh keyspace in loading mode (no key expires while
+/// replaying, as when Redis loads an AOF; MULTI/EXEC dropped: the commands in between are applied
+/// in order, which is what EXEC does).
 pub fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
     let ks = Keyspace::new(config);
+    ks.set_loading(true);
     let mut s = Session::default();
     for (db, argv) in ops {
         if argv.len() == 1
@@ -178,6 +180,7 @@ pub fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
         let r = ks.execute(&mut s, &a);
         assert!(!r.is_error(), "replaying {:?} failed: {r:?}", lossy(argv));
     }
+    ks.set_loading(false);
     ks
 }
 

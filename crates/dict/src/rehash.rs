@@ -136,7 +136,8 @@ impl<K, V> Dict<K, V> {
     }
 
     /// Moves up to `n` non-empty table-0 buckets into table 1, visiting at most `10 * n` empty
-    /// ones (Redis's `dictRehash`); finishes the rehash when table 0 is drained. Does nothing
+    /// ones (Redis's `dictRehash`); finishes the rehash when table 0 is drained (and then starts a
+    /// shrink if the fill is already below the bound). Does nothing
     /// while frozen or when no rehash runs.
     pub fn rehash_step(&mut self, n: usize) {
         if self.frozen || !self.is_rehashing() {
@@ -173,6 +174,9 @@ impl<K, V> Dict<K, V> {
             self.t0 = std::mem::take(&mut self.t1);
             self.used = [self.used[1], 0];
             self.rehash_idx = 0;
+            // Removals during the rehash may already call for a smaller table (Redis leaves
+            // this to its cron's `tryResizeHashTables`).
+            self.shrink_if_needed();
         }
     }
 

@@ -33,7 +33,10 @@ pub struct Ctx<'a> {
     now: i64,
     argv: &'a [&'a [u8]],
     prop: Vec<Propagated>,
-    notified: Vec<(u32, u64)>,
+    /// `(guard, db, hash)` of every key the observer was told about.
+    notified: Vec<(usize, u32, u64)>,
+    /// The command's effects must be captured (the observer's protocol, step 2).
+    capture: bool,
     rng: Option<StdRng>,
 }
 
@@ -90,6 +93,7 @@ impl<'a> Ctx<'a> {
             argv,
             prop: Vec::new(),
             notified: Vec::new(),
+            capture: false,
             rng: None,
         }
     }

@@ -10,6 +10,7 @@
 //! [`propagate`], [`convert`] (number formats, RDB model), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 
+pub mod api;
 pub mod command;
 pub mod convert;
 pub mod ctx;
@@ -23,6 +24,7 @@ pub mod value;
 
 mod cmd;
 
+pub use api::CommandError;
 pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};

@@ -1,6 +1,8 @@
 //! Redis 7.0 compatible multi-part append-only file (AOF) for forkless.
 #![forbid(unsafe_code)]
 
+pub mod check;
+mod dir;
 mod engine;
 mod error;
 pub mod io;
@@ -10,6 +12,8 @@ pub mod scan;
 pub mod sds;
 pub mod writer;
 
+pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus};
+pub use dir::{resp_base, write_base, AofDir, AofDirOptions};
 pub use engine::KeyspaceTarget;
 pub use error::{AofError, Result};
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};

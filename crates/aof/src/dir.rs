@@ -1,0 +1,337 @@
+//! A multi-part AOF directory for a live keyspace: create, open (load then keep appending),
+//! and the manifest switch at the end of a rewrite.
+//!
+//! Layout and life cycle follow Redis 7.0 (`src/aof.c`):
+//!
+//! * [`AofDir::create`] (like `aofOpenIfNeededOnServerStart` on an empty dataset): base
+//!   `<name>.1.base.rdb` (an RDB with `aof-base` 1, see [`forkless_rdb::write_all`]) or
+//!   `<name>.1.base.aof` (RESP commands, `aof-use-rdb-preamble no`), an empty
+//!   `<name>.1.incr.aof`, then the manifest. Every file and the directory are fsynced.
+//! * [`AofDir::open`] loads every file, cuts a truncated tail of the last file off (durably, as
+//!   Redis truncates with `aof-load-truncated yes`) and continues appending to the *last* incr
+//!   file, as Redis 7.0 does at start-up (`getLastIncrAofName`); without an incr file it
+//!   creates the next one.
+//! * A rewrite (the snapshot side): inside its barrier call [`AofWriter::rotate`] (no I/O),
+//!   write the new base to [`AofDir::rewrite_temp_path`], then call [`AofDir::install_rewrite`]:
+//!   it fsyncs and renames the base into place, makes the old base and the incr files before the
+//!   rotation history (`backgroundRewriteDoneHandler`), persists the manifest, deletes the history
+//!   files (`aofDelHistoryFiles`) and persists it again.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use forkless_keyspace::Keyspace;
+use forkless_rdb::{Entry, Value, WriteOptions};
+use forkless_sync::{Arc, Mutex};
+
+use crate::engine::KeyspaceTarget;
+use crate::error::{AofError, Result};
+use crate::io::{DirStorage, FileIo};
+use crate::load::{load_manifest, LoadOptions, LoadReport};
+use crate::manifest::{
+    base_name, incr_name, sync_dir, AofFile, FileType, Manifest, DEFAULT_FILENAME,
+};
+use crate::writer::{encode_command, AofWriter, Rotation, WriterOptions};
+
+/// Options of an AOF directory.
+#[derive(Debug, Clone)]
+pub struct AofDirOptions {
+    /// `appendfilename` (default `appendonly.aof`).
+    pub filename: String,
+    /// `aof-use-rdb-preamble` (default true): bases are RDB files.
+    pub rdb_preamble: bool,
+    /// The writer's options.
+    pub writer: WriterOptions,
+}
+
+impl Default for AofDirOptions {
+    fn default() -> Self {
+        AofDirOptions {
+            filename: DEFAULT_FILENAME.to_string(),
+            rdb_preamble: true,
+            writer: WriterOptions::default(),
+        }
+    }
+}
+
+/// A multi-part AOF directory being appended to.
+pub struct AofDir {
+    dir: PathBuf,
+    opts: AofDirOptions,
+    manifest: Arc<Mutex<Manifest>>,
+    writer: Arc<AofWriter>,
+}
+
+impl std::fmt::Debug for AofDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AofDir")
+            .field("dir", &self.dir)
+            .field("manifest", &*self.manifest.lock())
+            .finish()
+    }
+}
+
+fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
+    let ctx = format!("{what} {}", p.display());
+    move |e| AofError::io(ctx, e)
+}
+
+/// How many elements one rewrite command carries (`AOF_REWRITE_ITEMS_PER_CMD`).
+const ITEMS_PER_CMD: usize = 64;
+
+/// The RESP commands that rebuild `entries` (`rewriteAppendOnlyFileRio`): per database a
+/// `SELECT`, per key `SET` / `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 elements, then
+/// `PEXPIREAT` for a key with an expiry.
+pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
+    let mut order: Vec<&Entry> = entries.iter().collect();
+    order.sort_by_key(|e| e.db);
+    let mut out = Vec::new();
+    let mut db = None;
+    for e in order {
+        if db != Some(e.db) {
+            encode_command(
+                &mut out,
+                &[b"SELECT".to_vec(), e.db.to_string().into_bytes()],
+            );
+            db = Some(e.db);
+        }
+        let k = e.key.clone();
+        let batches = |out: &mut Vec<u8>, cmd: &[u8], items: Vec<Vec<Vec<u8>>>| {
+            for chunk in items.chunks(ITEMS_PER_CMD) {
+                let mut argv = vec![cmd.to_vec(), k.clone()];
+                argv.extend(chunk.iter().flatten().cloned());
+                encode_command(out, &argv);
+            }
+        };
+        match &e.value {
+            Value::String(v) => encode_command(&mut out, &[b"SET".to_vec(), k.clone(), v.clone()]),
+            Value::List(items) => batches(
+                &mut out,
+                b"RPUSH",
+                items.iter().map(|x| vec![x.clone()]).collect(),
+            ),
+            Value::Set(items) => batches(
+                &mut out,
+                b"SADD",
+                items.iter().map(|x| vec![x.clone()]).collect(),
+            ),
+            Value::ZSet(items) => batches(
+                &mut out,
+                b"ZADD",
+                items
+                    .iter()
+                    .map(|(m, s)| vec![s.to_string().into_bytes(), m.clone()])
+                    .collect(),
+            ),
+            Value::Hash(items) => batches(
+                &mut out,
+                b"HMSET",
+                items
+                    .iter()
+                    .map(|(f, v)| vec![f.clone(), v.clone()])
+                    .collect(),
+            ),
+        }
+        if let Some(at) = e.expire_at_ms {
+            encode_command(
+                &mut out,
+                &[b"PEXPIREAT".to_vec(), k, at.to_string().into_bytes()],
+            );
+        }
+    }
+    out
+}
+
+/// Write `entries` as a base file at `path` (RDB with `aof-base` 1, or RESP) and fsync it.
+pub fn write_base(path: &Path, entries: &[Entry], rdb: bool) -> Result<()> {
+    let f = File::create(path).map_err(io_ctx("creating", path))?;
+    let mut w = BufWriter::new(f);
+    if rdb {
+        let opts = WriteOptions {
+            aof_base: true,
+            ..WriteOptions::default()
+        };
+        w = forkless_rdb::write_all(w, entries, opts).map_err(|e| AofError::Rdb {
+            file: path.display().to_string(),
+            what: e.to_string(),
+        })?;
+    } else {
+        w.write_all(&resp_base(entries))
+            .map_err(io_ctx("writing", path))?;
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| AofError::io(format!("writing {}", path.display()), e.into_error()))?;
+    f.sync_all().map_err(io_ctx("fsyncing", path))
+}
+
+impl AofDir {
+    /// Create a new AOF directory at `dir` holding `entries` as its base (see the module doc).
+    /// Fails if `dir` already holds this AOF's manifest.
+    pub fn create(dir: &Path, entries: &[Entry], opts: AofDirOptions) -> Result<AofDir> {
+        fs::create_dir_all(dir).map_err(io_ctx("creating directory", dir))?;
+        let fname = &opts.filename;
+        if dir.join(crate::manifest::manifest_name(fname)).exists() {
+            return Err(AofError::InvalidInput(format!(
+                "{} already holds an AOF manifest",
+                dir.display()
+            )));
+        }
+        let base = base_name(fname, 1, opts.rdb_preamble);
+        write_base(&dir.join(&base), entries, opts.rdb_preamble)?;
+        let incr = incr_name(fname, 1);
+        let incr_path = dir.join(&incr);
+        let f = File::create(&incr_path).map_err(io_ctx("creating", &incr_path))?;
+        f.sync_all().map_err(io_ctx("fsyncing", &incr_path))?;
+        let manifest = Manifest {
+            base: Some(AofFile {
+                name: base,
+                seq: 1,
+                kind: FileType::Base,
+            }),
+            history: Vec::new(),
+            incr: vec![AofFile {
+                name: incr,
+                seq: 1,
+                kind: FileType::Incr,
+            }],
+        };
+        manifest.persist(dir, fname)?;
+        Self::start(dir, manifest, opts)
+    }
+
+    /// Load the AOF directory `dir` into `ks` and continue appending to its last incr file
+    /// (creating one when the manifest lists none). A truncated tail of the last file is cut
+    /// off on disk first. Returns the directory and what loading found.
+    pub fn open(dir: &Path, ks: &Keyspace, opts: AofDirOptions) -> Result<(AofDir, LoadReport)> {
+        let mut manifest = Manifest::load(dir, &opts.filename)?;
+        if manifest.base.is_none() && manifest.incr.is_empty() {
+            return Err(AofError::Manifest {
+                line: 0,
+                what: "the manifest lists no base and no incr file".into(),
+            });
+        }
+        let lopts = LoadOptions {
+            until_timestamp: None,
+            filename: Some(opts.filename.clone()),
+        };
+        let report = load_manifest(dir, &manifest, &lopts, &mut KeyspaceTarget::new(ks))?;
+        if let Some(t) = &report.truncated {
+            let p = dir.join(&t.file);
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(io_ctx("opening", &p))?;
+            f.set_len(t.valid_len).map_err(io_ctx("truncating", &p))?;
+            f.sync_all().map_err(io_ctx("fsyncing", &p))?;
+        }
+        if manifest.incr.is_empty() {
+            let name = manifest.add_new_incr(&opts.filename);
+            let p = dir.join(&name);
+            File::create(&p)
+                .map_err(io_ctx("creating", &p))?
+                .sync_all()
+                .map_err(io_ctx("fsyncing", &p))?;
+            manifest.persist(dir, &opts.filename)?;
+        }
+        Ok((Self::start(dir, manifest, opts)?, report))
+    }
+
+    fn start(dir: &Path, manifest: Manifest, opts: AofDirOptions) -> Result<AofDir> {
+        let last = manifest
+            .incr
+            .last()
+            .cloned()
+            .ok_or_else(|| AofError::InvalidInput("no incr file".into()))?;
+        let path = dir.join(&last.name);
+        let io = FileIo::open_append(&path).map_err(io_ctx("opening", &path))?;
+        let manifest = Arc::new(Mutex::new(manifest));
+        let storage = DirStorage::new(dir.to_path_buf(), opts.filename.clone(), manifest.clone());
+        let writer = AofWriter::start(
+            Box::new(io),
+            Box::new(storage),
+            &opts.filename,
+            last.seq,
+            opts.writer.clone(),
+        )?;
+        Ok(AofDir {
+            dir: dir.to_path_buf(),
+            opts,
+            manifest,
+            writer: Arc::new(writer),
+        })
+    }
+
+    /// The writer (also the keyspace's `PropagationSink`: `ks.set_sink(aof.writer())`).
+    pub fn writer(&self) -> Arc<AofWriter> {
+        self.writer.clone()
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The manifest as last persisted.
+    pub fn manifest(&self) -> Manifest {
+        self.manifest.lock().clone()
+    }
+
+    /// Where the snapshot side writes a new base before [`AofDir::install_rewrite`]
+    /// (`temp-rewriteaof-<name>`, like Redis's temp rewrite file).
+    pub fn rewrite_temp_path(&self) -> PathBuf {
+        self.dir
+            .join(format!("temp-rewriteaof-{}", self.opts.filename))
+    }
+
+    /// Finish a rewrite: the base written at `temp_base` (a snapshot taken at `rotation`, the
+    /// point where the writer switched incr files) replaces the old base; the old base and incr
+    /// files before the rotation become history and are deleted. Crash-safe: until the manifest
+    /// rename the old manifest (old base + all incr files) stays valid.
+    pub fn install_rewrite(&self, temp_base: &Path, rotation: &Rotation) -> Result<()> {
+        self.writer.wait_rotated(rotation)?;
+        File::open(temp_base)
+            .and_then(|f| f.sync_all())
+            .map_err(io_ctx("fsyncing", temp_base))?;
+        let mut m = self.manifest.lock();
+        let seq = m.next_base_seq();
+        let rdb = fs::read(temp_base)
+            .map(|b| b.starts_with(b"REDIS"))
+            .map_err(io_ctx("reading", temp_base))?;
+        let name = base_name(&self.opts.filename, seq, rdb);
+        let target = self.dir.join(&name);
+        fs::rename(temp_base, &target).map_err(io_ctx("renaming", temp_base))?;
+        let mut next = m.clone();
+        next.apply_rewrite(
+            AofFile {
+                name,
+                seq,
+                kind: FileType::Base,
+            },
+            &rotation.name,
+        )?;
+        next.persist(&self.dir, &self.opts.filename)?;
+        // aofDelHistoryFiles: delete, then persist the manifest without them.
+        for h in std::mem::take(&mut next.history) {
+            let p = self.dir.join(&h.name);
+            if let Err(e) = fs::remove_file(&p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(AofError::io(
+                        format!("deleting history file {}", p.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+        next.persist(&self.dir, &self.opts.filename)?;
+        sync_dir(&self.dir)?;
+        *m = next;
+        Ok(())
+    }
+
+    /// Write and fsync everything queued, then stop the writer.
+    pub fn close(self) -> Result<()> {
+        self.writer.close()
+    }
+}

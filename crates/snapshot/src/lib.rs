@@ -1,0 +1,52 @@
+//! The forkless snapshot: a worker thread walks the keyspace bucket by bucket while writers go
+//! on; no `fork()`, no stop-the-world copy.
+//!
+//! * **Converging mode** (default): buckets not yet visited are streamed as RDB; writes that land
+//!   in visited buckets are captured as RESP deltas appended after the RDB (Redis's "RDB preamble
+//!   AOF" layout). Replaying the output reproduces exactly the keyspace at the end barrier.
+//! * **Point-in-time mode**: a bucket is handed to the worker before its first write. The output
+//!   is a pure RDB equal to the keyspace at the start barrier.
+//!
+//! The per-bucket protocol (states, hand-off rules, lock order) is documented in [`observer`];
+//! the walk and the barriers in [`worker`]; durable files in [`output`]; the delta stream in
+//! [`delta`]. `DESIGN.md` section 3 states the guarantees and why they hold.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use forkless_keyspace::{Config, Keyspace, Session};
+//! use forkless_snapshot::{install, run_snapshot, Mode, Progress, SnapshotOptions};
+//! use std::sync::atomic::AtomicBool;
+//!
+//! let mut ks = Keyspace::new(Config::seeded(1));
+//! let obs = install(&mut ks);
+//! ks.execute(&mut Session::default(), &[b"SET", b"k", b"v"]);
+//! let opts = SnapshotOptions { mode: Mode::PointInTime, ..Default::default() };
+//! let ticket = obs.try_begin().unwrap();
+//! let (rdb, result) =
+//!     run_snapshot(&ks, ticket, &opts, Vec::new(), &Progress::default(), &AtomicBool::new(false))
+//!         .unwrap();
+//! assert_eq!(result.keys, 1);
+//! assert!(rdb.starts_with(b"REDIS0010"));
+//! ```
+
+pub mod delta;
+mod handle;
+pub mod observer;
+pub mod output;
+pub mod worker;
+
+pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
+pub use observer::{Mode, SnapshotObserver};
+pub use worker::{
+    run_snapshot, Barrier, Progress, SnapshotError, SnapshotOptions, SnapshotResult, Ticket,
+};
+
+use forkless_keyspace::Keyspace;
+use forkless_sync::Arc;
+
+/// Create the snapshot observer for `ks` and register it (before sharing the keyspace).
+pub fn install(ks: &mut Keyspace) -> Arc<SnapshotObserver> {
+    let obs = Arc::new(SnapshotObserver::new(ks.num_shards(), ks.databases()));
+    ks.set_observer(obs.clone());
+    obs
+}

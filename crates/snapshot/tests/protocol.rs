@@ -1,0 +1,246 @@
+//! The snapshot's guarantees, deterministically: writes injected between the walk's batches hit
+//! visited and unvisited buckets, single- and multi-key, across databases.
+//!
+//! * point-in-time: the RDB equals the keyspace at the start;
+//! * converging: RDB + deltas replay to the keyspace at the end.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use forkless_keyspace::{CollectingSink, Config, Keyspace, Session};
+use forkless_snapshot::{install, run_snapshot, Barrier, Mode, Progress, SnapshotOptions};
+
+fn cmd(ks: &Keyspace, db: u32, args: &[&str]) {
+    let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let mut s = Session { db };
+    let r = ks.execute(&mut s, &argv);
+    assert!(!r.is_error(), "{args:?}: {r:?}");
+}
+
+fn populated(
+    n: usize,
+) -> (
+    Arc<Keyspace>,
+    Arc<forkless_snapshot::SnapshotObserver>,
+    Arc<CollectingSink>,
+) {
+    let mut ks = Keyspace::new(Config {
+        shards: 4,
+        ..Config::seeded(7)
+    });
+    let sink = Arc::new(CollectingSink::new());
+    ks.set_sink(sink.clone());
+    let obs = install(&mut ks);
+    let ks = Arc::new(ks);
+    for i in 0..n {
+        let k = format!("k{i}");
+        match i % 5 {
+            0 => cmd(&ks, 0, &["SET", &k, &i.to_string()]),
+            1 => cmd(&ks, 0, &["RPUSH", &k, "a", "b", &k]),
+            2 => cmd(&ks, 1, &["SADD", &k, "x", "y", &k]),
+            3 => cmd(&ks, 2, &["ZADD", &k, "1", "m", "2.5", &k]),
+            _ => cmd(&ks, 0, &["HSET", &k, "f", "v", "g", &k]),
+        }
+    }
+    (ks, obs, sink)
+}
+
+/// A deterministic script of writes: each batch of the walk triggers the next few.
+fn script(i: usize) -> Vec<(u32, Vec<String>)> {
+    let k = |j: usize| format!("k{}", (i * 37 + j * 11) % 600);
+    let n = |j: usize| format!("new{}-{}", i, j);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let string_key = format!("k{}", 5 * ((i * 7) % 120));
+    match i % 9 {
+        0 => vec![
+            (0, s(&["SET", &k(0), "overwritten"])),
+            (0, s(&["SET", &n(0), "fresh"])),
+        ],
+        1 => vec![
+            (0, s(&["RENAME", "k0", &n(1)])),
+            (0, s(&["RENAME", &n(1), "k0"])),
+        ],
+        2 => vec![(0, s(&["MSET", &k(1), "m1", &k(2), "m2", &n(2), "m3"]))],
+        3 => vec![(0, s(&["DEL", &k(3)])), (0, s(&["COPY", "k5", &n(3)]))],
+        4 => vec![(0, s(&["MOVE", "k10", "3"])), (3, s(&["MOVE", "k10", "0"]))],
+        5 => vec![
+            (1, s(&["SMOVE", "k2", "k7", "x"])),
+            (1, s(&["SADD", &n(5), "q"])),
+        ],
+        6 => vec![
+            (0, s(&["LMOVE", "k1", "k6", "LEFT", "RIGHT"])),
+            (0, s(&["APPEND", &k(4), "+"])),
+        ],
+        8 => vec![
+            (0, s(&["RENAME", &string_key, &n(8)])),
+            (0, s(&["INCR", &n(8)])),
+        ],
+        _ => vec![
+            (2, s(&["ZINCRBY", "k3", "5", "m"])),
+            (0, s(&["INCR", "k15"])),
+        ],
+    }
+}
+
+fn run_case(mode: Mode, n: usize, batch: usize) {
+    let (ks, obs, sink) = populated(n);
+    let start_log = Arc::new(AtomicUsize::new(usize::MAX));
+    let end_log = Arc::new(AtomicUsize::new(usize::MAX));
+    let (sl, el, s2) = (start_log.clone(), end_log.clone(), sink.clone());
+    let ks2 = ks.clone();
+    let opts = SnapshotOptions {
+        mode,
+        batch_buckets: batch,
+        on_barrier: Some(Arc::new(move |b| match b {
+            Barrier::Start => sl.store(s2.ops().len(), Ordering::SeqCst),
+            Barrier::End => el.store(s2.ops().len(), Ordering::SeqCst),
+        })),
+        after_batch: Some(Arc::new(move |i| {
+            for (db, args) in script(i as usize) {
+                let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+                // Some scripted commands fail on purpose-free races with earlier ones (a key
+                // renamed away): errors change nothing and propagate nothing.
+                let _ = ks2.execute(&mut Session { db }, &argv);
+            }
+        })),
+        ..Default::default()
+    };
+    let ticket = obs.try_begin().unwrap();
+    assert!(obs.try_begin().is_err(), "one snapshot at a time");
+    let (out, res) = run_snapshot(
+        &ks,
+        ticket,
+        &opts,
+        Vec::new(),
+        &Progress::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let log = sink.ops();
+    let cut = match mode {
+        Mode::PointInTime => start_log.load(Ordering::SeqCst),
+        Mode::Converging => end_log.load(Ordering::SeqCst),
+    };
+    assert!(cut <= log.len());
+    let expected = common::expected_from_log(&log, cut);
+    let got = common::replay(&out);
+    if got != expected {
+        let d = forkless_dump::diff(&expected, &got);
+        panic!(
+            "{mode:?} batch {batch}: replay differs from the keyspace at the cut:\n{}",
+            d.join("\n")
+        );
+    }
+    assert!(res.walked_buckets > 0);
+    if mode == Mode::PointInTime {
+        assert_eq!(res.delta_commands, 0);
+        assert!(
+            res.forced_visits > 0,
+            "writes hit unvisited buckets: {res:?}"
+        );
+    } else {
+        assert!(
+            res.delta_commands > 0,
+            "writes hit visited buckets: {res:?}"
+        );
+        // And the live keyspace at the end equals the replay (nothing ran after the barrier).
+        assert_eq!(ks.dump(), got);
+    }
+    // The observer is free again, and writes after the snapshot are not captured anywhere.
+    drop(obs.try_begin().expect("free after the snapshot"));
+}
+
+#[test]
+fn point_in_time_equals_the_start() {
+    for batch in [1, 4, 64] {
+        run_case(Mode::PointInTime, 600, batch);
+    }
+}
+
+#[test]
+fn converging_equals_the_end() {
+    for batch in [1, 4, 64] {
+        run_case(Mode::Converging, 600, batch);
+    }
+}
+
+#[test]
+fn flush_and_swap_during_a_snapshot() {
+    for mode in [Mode::Converging, Mode::PointInTime] {
+        let (ks, obs, sink) = populated(300);
+        let start_log = Arc::new(AtomicUsize::new(0));
+        let end_log = Arc::new(AtomicUsize::new(0));
+        let (sl, el, s2, ks2) = (start_log.clone(), end_log.clone(), sink.clone(), ks.clone());
+        let opts = SnapshotOptions {
+            mode,
+            batch_buckets: 2,
+            on_barrier: Some(Arc::new(move |b| match b {
+                Barrier::Start => sl.store(s2.ops().len(), Ordering::SeqCst),
+                Barrier::End => el.store(s2.ops().len(), Ordering::SeqCst),
+            })),
+            after_batch: Some(Arc::new(move |i| match i {
+                3 => cmd(&ks2, 0, &["SWAPDB", "0", "1"]),
+                5 => cmd(&ks2, 0, &["SET", "after-swap", "1"]),
+                8 => cmd(&ks2, 2, &["FLUSHDB"]),
+                9 => cmd(&ks2, 2, &["ZADD", "after-flush", "1", "a"]),
+                12 => cmd(&ks2, 0, &["FLUSHALL"]),
+                13 => cmd(&ks2, 4, &["SET", "after-flushall", "x"]),
+                _ => {}
+            })),
+            ..Default::default()
+        };
+        let ticket = obs.try_begin().unwrap();
+        let (out, _) = run_snapshot(
+            &ks,
+            ticket,
+            &opts,
+            Vec::new(),
+            &Progress::default(),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let log = sink.ops();
+        let cut = match mode {
+            Mode::PointInTime => start_log.load(Ordering::SeqCst),
+            Mode::Converging => end_log.load(Ordering::SeqCst),
+        };
+        assert_eq!(
+            common::replay(&out),
+            common::expected_from_log(&log, cut),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn cancel_leaves_no_capture_behind() {
+    let (ks, obs, _sink) = populated(200);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c2 = cancel.clone();
+    let opts = SnapshotOptions {
+        batch_buckets: 1,
+        after_batch: Some(Arc::new(move |i| {
+            if i == 3 {
+                c2.store(true, Ordering::SeqCst)
+            }
+        })),
+        ..Default::default()
+    };
+    let ticket = obs.try_begin().unwrap();
+    let r = run_snapshot(
+        &ks,
+        ticket,
+        &opts,
+        Vec::new(),
+        &Progress::default(),
+        &cancel,
+    );
+    assert!(matches!(
+        r,
+        Err(forkless_snapshot::SnapshotError::Cancelled)
+    ));
+    drop(obs.try_begin().expect("free after a cancelled snapshot"));
+    cmd(&ks, 0, &["SET", "k0", "after"]);
+}

@@ -1,6 +1,8 @@
 //! Loading an AOF into the engine: [`KeyspaceTarget`] applies RDB-base keys with
 //! [`Keyspace::load`] and commands with [`Keyspace::execute`] in a [`Session`] (so `SELECT`
-//! switches the database, as Redis's AOF client does).
+//! switches the database, as Redis's AOF client does). While it exists the keyspace is in
+//! loading mode ([`Keyspace::set_loading`]): no key counts as expired during the replay, as in
+//! Redis 7.0 (`keyIsExpired` is false while `server.loading`).
 
 use forkless_keyspace::{Keyspace, Reply, Session};
 use forkless_rdb::Entry;

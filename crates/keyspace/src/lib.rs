@@ -17,6 +17,7 @@ pub mod ctx;
 pub mod db;
 pub mod glob;
 pub mod keyspace;
+pub mod longdouble;
 pub mod propagate;
 pub mod reply;
 pub mod types;

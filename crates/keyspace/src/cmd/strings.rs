@@ -7,10 +7,12 @@
 //! `getexCommand`, `incrDecrCommand`, `incrbyfloatCommand`, ...): any expiry option is propagated
 //! as `SET k v PXAT <abs ms>`; `SET ... GET` drops the GET arguments; GETSET propagates as SET;
 //! GETDEL as DEL; GETEX as PEXPIREAT, DEL or PERSIST; INCRBYFLOAT as `SET k <result> KEEPTTL`.
+//! INCRBYFLOAT computes in x87 `long double` as Redis does (`longdouble.rs`).
 
 use crate::command::{CommandSpec, READONLY, WRITE};
-use crate::convert::{format_double_human, parse_f64, parse_i64};
+use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::longdouble::{LongDouble, Parsed};
 use crate::reply::Reply;
 use crate::value::Value;
 
@@ -416,20 +418,24 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let key = argv[1];
     let old = match ctx.get_str(key) {
         Err(e) => return e,
-        Ok(None) => 0.0,
-        Ok(Some(s)) => match parse_f64(s) {
+        Ok(None) => Parsed::Finite(LongDouble::ZERO),
+        Ok(Some(s)) => match LongDouble::parse(s) {
             Some(v) => v,
             None => return Reply::not_float(),
         },
     };
-    let Some(incr) = parse_f64(argv[2]) else {
+    let Some(incr) = LongDouble::parse(argv[2]) else {
         return Reply::not_float();
     };
-    let new = old + incr;
-    if new.is_nan() || new.is_infinite() {
+    // Any infinite operand makes the sum infinite or NaN; a finite sum may overflow.
+    let sum = match (old, incr) {
+        (Parsed::Finite(a), Parsed::Finite(b)) => a.add(b),
+        _ => None,
+    };
+    let Some(new) = sum else {
         return Reply::err("ERR increment would produce NaN or Infinity");
-    }
-    let text = format_double_human(new).into_bytes();
+    };
+    let text = new.to_human().into_bytes();
     ctx.insert_keep_ttl(key, Value::String(text.clone()));
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
     Reply::Bulk(text)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use forkless_sync::{Arc, Mutex};
 
-use crate::manifest::{sync_dir, AofFile, FileType, Manifest};
+use crate::manifest::{AofFile, FileType, Manifest};
 
 /// An append-only file as the writer uses it.
 pub trait AofIo: Send {
@@ -139,7 +139,6 @@ impl AofStorage for DirStorage {
         next.persist(&self.dir, &self.filename)
             .map_err(|e| io::Error::other(e.to_string()))?;
         *m = next;
-        sync_dir(&self.dir).map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Box::new(io))
     }
 }

@@ -1,4 +1,32 @@
 //! Redis 7.0 compatible multi-part append-only file (AOF) for forkless.
+//!
+//! # Problem
+//! Every write of the keyspace must be logged so that a restart rebuilds the same data, in the
+//! exact on-disk layout of Redis 7.0 (so `redis-server` 7.0 loads what forkless writes, and the
+//! other way round), without stalling the threads that execute commands.
+//!
+//! # Layout on disk (Redis 7.0 `src/aof.c`)
+//! ```text
+//! appendonlydir/
+//!   appendonly.aof.manifest          file <name> seq <n> type b|h|i      (one line per file)
+//!   appendonly.aof.1.base.rdb        "REDIS0010" ... 0xFF <crc64 LE>     (aof-base aux = 1)
+//!    or appendonly.aof.1.base.aof    RESP commands
+//!   appendonly.aof.1.incr.aof        { "#TS:<secs>\r\n" | "#<tag>\r\n" | "*<n>\r\n" {"$<len>\r\n" <bytes> "\r\n"} }
+//! ```
+//!
+//! # Parts
+//! * [`manifest`]: parse (exactly `aofLoadManifestFromFile`, quoting by [`sds`]) and atomic
+//!   persist (temp, fsync, rename, directory fsync); the rewrite's manifest switch.
+//! * [`scan`]: the RESP/annotation reader, "incomplete" versus "corrupt", offsets.
+//! * [`load`]: load a directory into a [`LoadTarget`] (the engine: [`KeyspaceTarget`]), with
+//!   truncation of the last file, MULTI rollback and recovery to a timestamp.
+//! * [`check`]: `redis-check-aof` (check, `--fix`, `--truncate-to-timestamp`).
+//! * [`writer`]: the asynchronous writer thread with the `always` / `everysec` / `no` fsync
+//!   policies, group commit, a bounded queue, sticky errors and rotation; it is the keyspace's
+//!   `PropagationSink`.
+//! * [`io`]: the small I/O trait under the writer, with real, crash-simulating and
+//!   fault-injecting backends.
+//! * [`AofDir`]: a directory for a live keyspace: create, open-and-continue, install a rewrite.
 #![forbid(unsafe_code)]
 
 pub mod check;

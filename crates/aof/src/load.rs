@@ -314,3 +314,187 @@ fn load_file(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{AofFile, FileType};
+    use forkless_testkit::TempDir;
+
+    /// Records what it is given; `BAD` is an unknown command, `ERRCMD` answers an error.
+    #[derive(Default)]
+    struct Rec(Vec<String>);
+
+    impl LoadTarget for Rec {
+        fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), String> {
+            self.0.extend(
+                entries
+                    .iter()
+                    .map(|e| format!("key {}", String::from_utf8_lossy(&e.key))),
+            );
+            Ok(())
+        }
+        fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String> {
+            match argv[0].as_slice() {
+                b"BAD" => Err("ERR unknown command 'BAD'".into()),
+                b"ERRCMD" => Ok(false),
+                _ => {
+                    let words: Vec<String> = argv
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    self.0.push(words.join(" "));
+                    Ok(true)
+                }
+            }
+        }
+    }
+
+    fn cmd(words: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::writer::encode_command(&mut out, &words.split(' ').collect::<Vec<_>>());
+        out
+    }
+
+    /// A directory with incr files holding `files` (no base).
+    fn dir_with(files: &[Vec<u8>]) -> (TempDir, Manifest) {
+        let tmp = TempDir::new("aof-load");
+        let mut m = Manifest::default();
+        for (i, bytes) in files.iter().enumerate() {
+            let name = format!("appendonly.aof.{}.incr.aof", i + 1);
+            std::fs::write(tmp.path().join(&name), bytes).unwrap();
+            m.incr.push(AofFile {
+                name,
+                seq: i as i64 + 1,
+                kind: FileType::Incr,
+            });
+        }
+        (tmp, m)
+    }
+
+    fn run(files: &[Vec<u8>], opts: &LoadOptions) -> (Result<LoadReport>, Vec<String>) {
+        let (tmp, m) = dir_with(files);
+        let mut rec = Rec::default();
+        let r = load_manifest(tmp.path(), &m, opts, &mut rec);
+        (r, rec.0)
+    }
+
+    #[test]
+    fn multi_is_applied_as_a_unit_and_rolled_back_at_the_end() {
+        let f = [
+            cmd("SET a 1"),
+            cmd("MULTI"),
+            cmd("SET b 2"),
+            cmd("EXEC"),
+            cmd("MULTI"),
+            cmd("SET c 3"),
+        ]
+        .concat();
+        let (r, got) = run(&[f.clone()], &LoadOptions::default());
+        let r = r.unwrap();
+        assert_eq!(got, ["SET a 1", "SET b 2"]);
+        let t = r.truncated.unwrap();
+        assert!(t.multi_rolled_back);
+        let keep = [cmd("SET a 1"), cmd("MULTI"), cmd("SET b 2"), cmd("EXEC")]
+            .concat()
+            .len() as u64;
+        assert_eq!((t.valid_len, r.last_valid_len), (keep, keep));
+        // The same in a file that is not the last one is an error naming it.
+        let (r, _) = run(&[f, cmd("SET z 1")], &LoadOptions::default());
+        match r.unwrap_err() {
+            AofError::Truncated { file, offset } => {
+                assert_eq!((file.as_str(), offset), ("appendonly.aof.1.incr.aof", keep));
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn bad_transactions_unknown_commands_and_error_replies() {
+        let (r, _) = run(&[[cmd("EXEC")].concat()], &LoadOptions::default());
+        assert!(matches!(
+            r.unwrap_err(),
+            AofError::Corrupt { offset: 0, .. }
+        ));
+        let (r, _) = run(
+            &[[cmd("MULTI"), cmd("MULTI")].concat()],
+            &LoadOptions::default(),
+        );
+        assert!(matches!(
+            r.unwrap_err(),
+            AofError::Corrupt { offset: 15, .. }
+        ));
+        let (r, _) = run(
+            &[[cmd("SET a 1"), cmd("BAD x")].concat()],
+            &LoadOptions::default(),
+        );
+        let e = r.unwrap_err().to_string();
+        assert!(
+            e.contains("appendonly.aof.1.incr.aof at offset 27") && e.contains("unknown command"),
+            "{e}"
+        );
+        let (r, got) = run(
+            &[[cmd("ERRCMD x"), cmd("SET a 1")].concat()],
+            &LoadOptions::default(),
+        );
+        assert_eq!(r.unwrap().command_errors, 1);
+        assert_eq!(got, ["SET a 1"]);
+    }
+
+    #[test]
+    fn until_timestamp_stops_before_the_first_later_annotation() {
+        let f1 = [
+            b"#TS:100\r\n".to_vec(),
+            cmd("SET a 1"),
+            b"#TS:105\r\n".to_vec(),
+            cmd("SET b 1"),
+        ]
+        .concat();
+        let f2 = [
+            b"#TS:110\r\n".to_vec(),
+            cmd("SET c 1"),
+            b"#other note\r\n".to_vec(),
+            cmd("SET d 1"),
+        ]
+        .concat();
+        let files = [f1, f2];
+        let at = |t: Option<i64>| {
+            let (r, got) = run(
+                &files,
+                &LoadOptions {
+                    until_timestamp: t,
+                    ..LoadOptions::default()
+                },
+            );
+            (r.unwrap(), got)
+        };
+        assert_eq!(at(None).1.len(), 4);
+        assert_eq!(at(Some(99)).1.len(), 0);
+        assert_eq!(at(Some(100)).1, ["SET a 1"]);
+        let (r, got) = at(Some(107));
+        assert_eq!(got, ["SET a 1", "SET b 1"]);
+        let stop = r.stopped_at.unwrap();
+        assert_eq!(
+            (stop.file.as_str(), stop.offset, stop.timestamp),
+            ("appendonly.aof.2.incr.aof", 0, 110)
+        );
+        assert_eq!(r.last_timestamp, Some(105));
+        assert_eq!(at(Some(110)).1.len(), 4);
+    }
+
+    #[test]
+    fn missing_files_and_empty_files() {
+        let (tmp, mut m) = dir_with(&[Vec::new(), cmd("SET a 1")]);
+        let r =
+            load_manifest(tmp.path(), &m, &LoadOptions::default(), &mut Rec::default()).unwrap();
+        assert_eq!(r.commands, 1);
+        m.incr.push(AofFile {
+            name: "gone.aof".into(),
+            seq: 9,
+            kind: FileType::Incr,
+        });
+        let e = load_manifest(tmp.path(), &m, &LoadOptions::default(), &mut Rec::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("gone.aof"), "{e}");
+    }
+}

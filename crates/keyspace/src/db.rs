@@ -140,3 +140,47 @@ impl Db {
         self.dict.random_entry(rng).map(|(k, s)| (&**k, s))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_is_two_words() {
+        // Arc pointer + i64 expiry with a sentinel; `Option<i64>` would make it 24 bytes.
+        assert_eq!(std::mem::size_of::<Slot>(), 16);
+        assert_eq!(std::mem::size_of::<Option<i64>>() + 8, 24);
+    }
+
+    #[test]
+    fn expiry_sentinel_round_trips() {
+        let mut s = Slot::new(Value::String(b"v".to_vec()), None);
+        assert_eq!(s.expire_at(), None);
+        assert!(!s.is_expired(i64::MAX));
+        s.set_expire_at(Some(i64::MIN));
+        assert_eq!(s.expire_at(), Some(i64::MIN + 1));
+        assert!(s.is_expired(0));
+        s.set_expire_at(Some(100));
+        assert!(!s.is_expired(100), "Redis expires when now > when");
+        assert!(s.is_expired(101));
+    }
+
+    #[test]
+    fn scan_visits_every_key_once_without_resize() {
+        let mut db = Db::default();
+        for i in 0..1000u64 {
+            let k = format!("k{i}");
+            let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            db.insert(h, k.as_bytes(), Slot::new(Value::String(vec![]), None));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut c = 0;
+        loop {
+            c = db.scan(c, 10, |k, _| assert!(seen.insert(k.to_vec())));
+            if c == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 1000);
+    }
+}

@@ -390,7 +390,7 @@ mod tests {
             cmd("SET c 3"),
         ]
         .concat();
-        let (r, got) = run(&[f.clone()], &LoadOptions::default());
+        let (r, got) = run(std::slice::from_ref(&f), &LoadOptions::default());
         let r = r.unwrap();
         assert_eq!(got, ["SET a 1", "SET b 2"]);
         let t = r.truncated.unwrap();

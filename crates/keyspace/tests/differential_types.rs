@@ -34,7 +34,18 @@ fn common(rng: &mut StdRng, keys: &[&str]) -> Vec<String> {
 
 const LKEYS: &[&str] = &["l0", "l1", "l2"];
 const ELEMS: &[&str] = &["a", "b", "c", "", "1", "-2", "hello"];
-const INDEXES: &[&str] = &["0", "1", "-1", "-2", "2", "5", "-10", "100", "x", "9223372036854775807"];
+const INDEXES: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "-2",
+    "2",
+    "5",
+    "-10",
+    "100",
+    "x",
+    "9223372036854775807",
+];
 
 fn gen_list(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let k = pick(rng, LKEYS);
@@ -68,7 +79,13 @@ fn gen_list(rng: &mut StdRng) -> Vec<Vec<u8>> {
         18 | 19 => vec!["LSET".into(), k, i, e],
         20 | 21 => vec!["LREM".into(), k, pick(rng, &["0", "1", "-1", "2", "x"]), e],
         22 | 23 => vec!["LTRIM".into(), k, i, j],
-        24 | 25 => vec!["LINSERT".into(), k, pick(rng, &["BEFORE", "after", "middle"]), e, pick(rng, ELEMS)],
+        24 | 25 => vec![
+            "LINSERT".into(),
+            k,
+            pick(rng, &["BEFORE", "after", "middle"]),
+            e,
+            pick(rng, ELEMS),
+        ],
         26 | 27 => vec!["LMOVE".into(), k, k2, end(rng), end(rng)],
         28 => vec!["RPOPLPUSH".into(), k, k2],
         _ => common(rng, LKEYS),
@@ -111,8 +128,18 @@ fn gen_set(rng: &mut StdRng) -> Vec<Vec<u8>> {
             c
         }
         21..=23 => vec!["SMOVE".into(), k, k2, m],
-        24 | 25 => vec![pick(rng, &["SINTER", "SUNION", "SDIFF"]), k, k2, pick(rng, SKEYS)],
-        26..=29 => vec![pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), k, k2, pick(rng, SKEYS)],
+        24 | 25 => vec![
+            pick(rng, &["SINTER", "SUNION", "SDIFF"]),
+            k,
+            k2,
+            pick(rng, SKEYS),
+        ],
+        26..=29 => vec![
+            pick(rng, &["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]),
+            k,
+            k2,
+            pick(rng, SKEYS),
+        ],
         _ => common(rng, SKEYS),
     };
     to_bytes(c)
@@ -120,9 +147,28 @@ fn gen_set(rng: &mut StdRng) -> Vec<Vec<u8>> {
 
 const HKEYS: &[&str] = &["h0", "h1"];
 const FIELDS: &[&str] = &["f", "g", "n", "x", ""];
-const HVALUES: &[&str] = &["v", "1", "-7", "10.5", "abc", "", "9223372036854775807", "007"];
-const HINCRS: &[&str] = &["1", "-3", "100", "x", "9223372036854775807", "-9223372036854775808", ""];
-const HFLOATS: &[&str] = &["1.5", "-0.25", "3", "0", "2.5e1", "1e3", "abc", "inf", "-2", " 1"];
+const HVALUES: &[&str] = &[
+    "v",
+    "1",
+    "-7",
+    "10.5",
+    "abc",
+    "",
+    "9223372036854775807",
+    "007",
+];
+const HINCRS: &[&str] = &[
+    "1",
+    "-3",
+    "100",
+    "x",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "",
+];
+const HFLOATS: &[&str] = &[
+    "1.5", "-0.25", "3", "0", "2.5e1", "1e3", "abc", "inf", "-2", " 1",
+];
 
 fn gen_hash(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let k = pick(rng, HKEYS);
@@ -155,7 +201,159 @@ fn gen_hash(rng: &mut StdRng) -> Vec<Vec<u8>> {
     to_bytes(c)
 }
 
-const SET_UNORDERED: &[&str] = &["smembers", "sinter", "sunion", "sdiff", "spop", "srandmember"];
+const ZKEYS: &[&str] = &["z0", "z1"];
+/// Every member of this key has score 0, so lex ranges are well defined on it.
+const ZLEX: &str = "zl";
+const ZMEMBERS: &[&str] = &["a", "b", "c", "d", "e", "", "aa", "b\x00"];
+const SCORES: &[&str] = &[
+    "0", "1", "-1", "2.5", "1e2", "-0", "inf", "-inf", "+inf", "0.1", "3", "x", "", " 1", "1e400",
+    "nan",
+];
+const RANGE_SCORES: &[&str] = &[
+    "-inf", "+inf", "0", "1", "(1", "2.5", "(2.5", "-1", "x", "", "(", "1e400", " 2",
+];
+const LEX_BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[b", "(c", "[aa", "[", "(", "a", "+x"];
+const RANKS: &[&str] = &["0", "1", "-1", "-2", "2", "10", "-10", "x"];
+
+fn gen_zset(rng: &mut StdRng) -> Vec<Vec<u8>> {
+    let k = pick(rng, ZKEYS);
+    let m = pick(rng, ZMEMBERS);
+    let score = |rng: &mut StdRng| pick(rng, SCORES);
+    let rscore = |rng: &mut StdRng| pick(rng, RANGE_SCORES);
+    let lex = |rng: &mut StdRng| pick(rng, LEX_BOUNDS);
+    let rank = |rng: &mut StdRng| pick(rng, RANKS);
+    let c: Vec<String> = match rng.gen_range(0..50) {
+        0..=7 => {
+            let mut c = vec!["ZADD".into(), k];
+            for f in ["NX", "XX", "GT", "LT", "CH", "INCR"] {
+                if rng.gen_bool(0.08) {
+                    c.push(f.into());
+                }
+            }
+            for _ in 0..rng.gen_range(1..4) {
+                c.push(score(rng));
+                c.push(pick(rng, ZMEMBERS));
+            }
+            if rng.gen_bool(0.03) {
+                c.push("1".into());
+            }
+            c
+        }
+        8 | 9 => {
+            let mut c = vec!["ZADD".into(), ZLEX.into()];
+            for _ in 0..rng.gen_range(1..4) {
+                c.push("0".into());
+                c.push(pick(rng, ZMEMBERS));
+            }
+            c
+        }
+        10 | 11 => vec!["ZINCRBY".into(), k, score(rng), m],
+        12 | 13 => vec![
+            "ZREM".into(),
+            pick(rng, &["z0", "z1", ZLEX]),
+            m,
+            pick(rng, ZMEMBERS),
+        ],
+        14 => vec!["ZSCORE".into(), k, m],
+        15 => vec!["ZMSCORE".into(), k, m, pick(rng, ZMEMBERS)],
+        16 => vec!["ZCARD".into(), k],
+        17 => vec![pick(rng, &["ZRANK", "ZREVRANK"]), k, m],
+        18..=21 => {
+            let mut c = vec!["ZRANGE".into(), k];
+            match rng.gen_range(0..3) {
+                0 => {
+                    c.push(rank(rng));
+                    c.push(rank(rng));
+                }
+                1 => {
+                    c.push(rscore(rng));
+                    c.push(rscore(rng));
+                    c.push("BYSCORE".into());
+                }
+                _ => {
+                    c[1] = ZLEX.into();
+                    c.push(lex(rng));
+                    c.push(lex(rng));
+                    c.push("BYLEX".into());
+                }
+            }
+            if rng.gen_bool(0.3) {
+                c.push("REV".into());
+            }
+            if rng.gen_bool(0.3) {
+                c.push("LIMIT".into());
+                c.push(pick(rng, &["0", "1", "2", "-1", "x"]));
+                c.push(pick(rng, &["0", "1", "2", "-1", "10"]));
+            }
+            if rng.gen_bool(0.3) {
+                c.push("WITHSCORES".into());
+            }
+            if rng.gen_bool(0.05) && c.len() > 5 {
+                let last = c.len() - 1;
+                c.swap(4, last);
+            }
+            c
+        }
+        22 | 23 => {
+            let mut c = vec![
+                pick(rng, &["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]),
+                k,
+                rscore(rng),
+                rscore(rng),
+            ];
+            if rng.gen_bool(0.3) {
+                c.push("WITHSCORES".into());
+            }
+            if rng.gen_bool(0.3) {
+                c.extend([
+                    "LIMIT".into(),
+                    pick(rng, &["0", "1", "-1"]),
+                    pick(rng, &["1", "2", "-1", "0"]),
+                ]);
+            }
+            c
+        }
+        24 => {
+            let mut c = vec!["ZREVRANGE".into(), k, rank(rng), rank(rng)];
+            if rng.gen_bool(0.4) {
+                c.push("WITHSCORES".into());
+            }
+            c
+        }
+        25 => vec![
+            pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]),
+            ZLEX.into(),
+            lex(rng),
+            lex(rng),
+        ],
+        26 => vec!["ZCOUNT".into(), k, rscore(rng), rscore(rng)],
+        27 => vec!["ZLEXCOUNT".into(), ZLEX.into(), lex(rng), lex(rng)],
+        28 => vec!["ZREMRANGEBYRANK".into(), k, rank(rng), rank(rng)],
+        29 => vec!["ZREMRANGEBYSCORE".into(), k, rscore(rng), rscore(rng)],
+        30 => vec!["ZREMRANGEBYLEX".into(), ZLEX.into(), lex(rng), lex(rng)],
+        31..=33 => {
+            let mut c = vec![
+                pick(rng, &["ZPOPMIN", "ZPOPMAX"]),
+                pick(rng, &["z0", "z1", ZLEX]),
+            ];
+            if rng.gen_bool(0.5) {
+                c.push(pick(rng, &["0", "1", "2", "5", "-1", "x"]));
+            }
+            c
+        }
+        _ => common(rng, &["z0", "z1", ZLEX]),
+    };
+    to_bytes(c)
+}
+
+const SET_UNORDERED: &[&str] = &[
+    "smembers",
+    "sinter",
+    "sunion",
+    "sdiff",
+    "spop",
+    "srandmember",
+];
 
 #[test]
 fn lists_match_redis() {
@@ -175,5 +373,12 @@ fn sets_match_redis() {
 fn hashes_match_redis() {
     for seed in [21, 22, 23] {
         support::run_differential(seed, 3000, gen_hash, &[]);
+    }
+}
+
+#[test]
+fn zsets_match_redis() {
+    for seed in [31, 32, 33] {
+        support::run_differential(seed, 3000, gen_zset, &[]);
     }
 }

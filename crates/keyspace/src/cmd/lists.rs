@@ -64,7 +64,8 @@ fn list_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut List, 
     if ctx.get_list(key)?.is_none() {
         ctx.insert(key, Value::List(List::new()));
     }
-    ctx.get_list_mut(key)?.ok_or_else(|| Reply::err("ERR list vanished while being created"))
+    ctx.get_list_mut(key)?
+        .ok_or_else(|| Reply::err("ERR list vanished while being created"))
 }
 
 fn push(list: &mut List, end: End, v: &[u8]) {
@@ -120,7 +121,9 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> Reply {
     unwrap((|| {
         if argv.len() > 3 {
             let name = String::from_utf8_lossy(argv[0]).to_ascii_lowercase();
-            return Err(Reply::err(format!("ERR wrong number of arguments for '{name}' command")));
+            return Err(Reply::err(format!(
+                "ERR wrong number of arguments for '{name}' command"
+            )));
         }
         let count = match argv.get(2) {
             Some(a) => Some(
@@ -131,7 +134,11 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> Reply {
             None => None,
         };
         let Some(list) = ctx.get_list_mut(argv[1])? else {
-            return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
+            return Ok(if count.is_some() {
+                Reply::NilArray
+            } else {
+                Reply::Nil
+            });
         };
         let reply = match count {
             None => match pop(list, end) {
@@ -141,7 +148,12 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> Reply {
             Some(0) => return Ok(Reply::Array(Vec::new())),
             Some(n) => {
                 let n = n.min(list.len() as u64) as usize;
-                Reply::Array((0..n).filter_map(|_| pop(list, end)).map(Reply::Bulk).collect())
+                Reply::Array(
+                    (0..n)
+                        .filter_map(|_| pop(list, end))
+                        .map(Reply::Bulk)
+                        .collect(),
+                )
             }
         };
         ctx.propagate_verbatim();
@@ -176,12 +188,18 @@ fn lindex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Nil);
         };
         let index = int_arg(argv[2])?;
-        Ok(list.get(index).map_or(Reply::Nil, |v| Reply::Bulk(v.to_vec())))
+        Ok(list
+            .get(index)
+            .map_or(Reply::Nil, |v| Reply::Bulk(v.to_vec())))
     })())
 }
 
 fn llen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    unwrap((|| Ok(Reply::Integer(ctx.get_list(argv[1])?.map_or(0, |l| l.len() as i64))))())
+    unwrap((|| {
+        Ok(Reply::Integer(
+            ctx.get_list(argv[1])?.map_or(0, |l| l.len() as i64),
+        ))
+    })())
 }
 
 fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
@@ -204,7 +222,10 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     unwrap((|| {
         let count = int_arg(argv[2])?;
-        if !ctx.get_list(argv[1])?.is_some_and(|l| l.position(argv[3]).is_some()) {
+        if !ctx
+            .get_list(argv[1])?
+            .is_some_and(|l| l.position(argv[3]).is_some())
+        {
             return Ok(Reply::Integer(0));
         }
         let Some(list) = ctx.get_list_mut(argv[1])? else {

@@ -11,6 +11,12 @@
 //!
 //! Ordering: score ascending, ties by member bytes (memcmp). Scores are never NaN (the command
 //! layer refuses them), so the order is total.
+//!
+//! Redis 7.0 keeps a small sorted set as a listpack (at most `zset-max-listpack-entries` = 128
+//! members of at most `zset-max-listpack-value` = 64 bytes) and converts it for good to a skip
+//! list past those limits. The encoding is invisible except for one detail we reproduce: a
+//! listpack stores a score of `-0` as `0`. [`ZSet`] tracks whether Redis would still use the
+//! listpack ("compact") and normalizes `-0` while it would.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -19,6 +25,11 @@ use hashbrown::HashTable;
 
 /// Maximum skip-list level (`ZSKIPLIST_MAXLEVEL` in Redis).
 const MAX_LEVEL: usize = 32;
+/// `zset-max-listpack-entries` default of Redis 7.0.
+pub const MAX_COMPACT_ENTRIES: usize = 128;
+/// `zset-max-listpack-value` default of Redis 7.0.
+pub const MAX_COMPACT_VALUE: usize = 64;
+
 /// Index of the header node.
 const HEAD: usize = 0;
 /// "No node".
@@ -49,6 +60,7 @@ pub struct ZSet {
     index: HashTable<usize>,
     hasher: RandomState,
     rng: u64,
+    compact: bool,
 }
 
 impl Default for ZSet {
@@ -74,6 +86,7 @@ impl Default for ZSet {
             index: HashTable::new(),
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
+            compact: true,
         }
     }
 }
@@ -199,7 +212,19 @@ impl ZSet {
         if score.is_nan() {
             return false;
         }
-        if let Some(x) = self.find_node(member.as_ref()) {
+        let existing = self.find_node(member.as_ref());
+        if existing.is_none()
+            && (self.len + 1 > MAX_COMPACT_ENTRIES || member.as_ref().len() > MAX_COMPACT_VALUE)
+        {
+            self.compact = false;
+        }
+        // A listpack stores -0 as 0.
+        let score = if self.compact && score == 0.0 {
+            0.0
+        } else {
+            score
+        };
+        if let Some(x) = existing {
             self.update_score(x, score);
             return false;
         }
@@ -717,6 +742,22 @@ mod tests {
         let c = z.clone();
         assert_eq!(c, z);
         assert!(z.mem_usage() > 0);
+    }
+
+    #[test]
+    fn negative_zero_is_kept_only_past_the_listpack_limits() {
+        let mut z = ZSet::new();
+        z.insert(&b"a"[..], -0.0);
+        assert!(z.score(b"a").unwrap().is_sign_positive());
+        let mut z: ZSet = (0..=MAX_COMPACT_ENTRIES)
+            .map(|i| (i.to_string(), 1.0))
+            .collect();
+        z.insert(&b"a"[..], -0.0);
+        assert!(z.score(b"a").unwrap().is_sign_negative());
+        let mut z = ZSet::new();
+        z.insert(vec![b'm'; MAX_COMPACT_VALUE + 1], 2.0);
+        z.insert(&b"a"[..], -0.0);
+        assert!(z.score(b"a").unwrap().is_sign_negative());
     }
 
     #[test]

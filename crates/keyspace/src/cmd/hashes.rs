@@ -4,14 +4,14 @@
 //! Semantics, replies, error texts and propagation follow Redis 7.0.15 `t_hash.c` (verified
 //! against redis-server 7.0.15): HSET always propagates verbatim, HSETNX/HDEL only when they
 //! changed something, HINCRBYFLOAT propagates `HSET key field <result>` so a replay does not
-//! depend on float arithmetic. HINCRBYFLOAT computes in `f64` where Redis uses `long double`
-//! (as INCRBYFLOAT in `strings.rs`; see `convert.rs` for when the results agree).
+//! depend on float arithmetic. HINCRBYFLOAT computes in x87 extended precision like Redis's
+//! `long double` ([`LongDouble`]), so its results are the same text.
 
 use crate::command::{CommandSpec, READONLY, WRITE};
-use crate::convert::{format_double_human, parse_f64, parse_i64};
+use crate::convert::parse_i64;
 use crate::ctx::Ctx;
 use crate::reply::Reply;
-use crate::types::Hash;
+use crate::types::{Hash, LongDouble};
 use crate::value::Value;
 
 /// The commands of this module.
@@ -202,20 +202,22 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 
 fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     unwrap((|| {
-        let incr = parse_f64(argv[3]).ok_or_else(Reply::not_float)?;
+        let incr = LongDouble::parse(argv[3]).ok_or_else(Reply::not_float)?;
         if !incr.is_finite() {
             return Err(Reply::err("ERR value is NaN or Infinity"));
         }
         let hash = hash_or_create(ctx, argv[1])?;
         let old = match hash.get(argv[2]) {
-            Some(v) => parse_f64(v).ok_or_else(|| Reply::err("ERR hash value is not a float"))?,
-            None => 0.0,
+            Some(v) => {
+                LongDouble::parse(v).ok_or_else(|| Reply::err("ERR hash value is not a float"))?
+            }
+            None => LongDouble::ZERO,
         };
-        let new = old + incr;
+        let new = old.add(incr);
         if !new.is_finite() {
             return Err(Reply::err("ERR increment would produce NaN or Infinity"));
         }
-        let text = format_double_human(new).into_bytes();
+        let text = new.to_human_string().into_bytes();
         hash.insert(argv[2], text.clone());
         ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
         Ok(Reply::Bulk(text))

@@ -3,15 +3,18 @@
 //! Problem: each Redis aggregate type needs a container with the complexity Redis documents for
 //! its commands (O(1) push/pop, O(1) random set member, O(log n) sorted-set rank, ...), cheap
 //! `Clone` for copy-on-write snapshots, and an iteration order the snapshot serializer can use.
-//! One file per type; `table` is the indexed hash table shared by sets and hashes.
+//! One file per type; `table` is the indexed hash table shared by sets and hashes; `ldouble`
+//! emulates the C `long double` arithmetic of HINCRBYFLOAT/INCRBYFLOAT.
 
 mod hash;
+mod ldouble;
 mod list;
 mod set;
 mod table;
 mod zset;
 
 pub use hash::Hash;
+pub use ldouble::LongDouble;
 pub use list::List;
 pub use set::Set;
 pub use zset::{ZIter, ZSet};

@@ -12,10 +12,10 @@
 //! score as it was propagates nothing).
 
 use crate::command::{CommandSpec, READONLY, WRITE};
-use crate::convert::{parse_f64, parse_i64};
+use crate::convert::parse_i64;
 use crate::ctx::Ctx;
 use crate::reply::Reply;
-use crate::types::ZSet;
+use crate::types::{parse_range_score, parse_score, ZSet};
 use crate::value::Value;
 
 /// The commands of this module.
@@ -93,33 +93,10 @@ impl ScoreRange {
     }
 }
 
-/// C `isspace` in the "C" locale.
-fn is_c_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-}
-
-/// `strtod` over the whole argument as `zslParseRange` uses it: leading spaces skipped, the
-/// empty string is 0, trailing bytes and NaN refused, overflow gives an infinity.
-fn parse_range_double(s: &[u8]) -> Option<f64> {
-    if s.is_empty() {
-        return Some(0.0);
-    }
-    let start = s.iter().position(|&c| !is_c_space(c))?;
-    let text = std::str::from_utf8(&s[start..]).ok()?;
-    let ok_chars = text
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-    if !ok_chars {
-        return None;
-    }
-    let v: f64 = text.parse().ok()?;
-    (!v.is_nan()).then_some(v)
-}
-
 fn parse_score_bound(s: &[u8]) -> Option<(f64, bool)> {
     match s.first() {
-        Some(b'(') => parse_range_double(&s[1..]).map(|v| (v, true)),
-        _ => parse_range_double(s).map(|v| (v, false)),
+        Some(b'(') => parse_range_score(&s[1..]).map(|v| (v, true)),
+        _ => parse_range_score(s).map(|v| (v, false)),
     }
 }
 
@@ -364,7 +341,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
     }
     let mut pairs = Vec::with_capacity(elements / 2);
     for p in argv[idx..].chunks_exact(2) {
-        let score = parse_f64(p[0]).ok_or_else(Reply::not_float)?;
+        let score = parse_score(p[0]).ok_or_else(Reply::not_float)?;
         pairs.push((score, p[1]));
     }
     let key = argv[1];

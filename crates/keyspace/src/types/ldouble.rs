@@ -259,7 +259,6 @@ const X87: Format = Format {
     min_exp: -16445,
     limit: 16384,
 };
-#[cfg(test)]
 const DOUBLE: Format = Format {
     prec: 53,
     min_exp: -1074,
@@ -617,6 +616,91 @@ impl LongDouble {
     }
 }
 
+/// Builds the `f64` of `±mant · 2^exp` as rounded by [`round`] with [`DOUBLE`] (exact).
+fn double_from(neg: bool, r: Rounded) -> f64 {
+    let magnitude = match r {
+        Rounded::Overflow => f64::INFINITY,
+        Rounded::Finite { mant: 0, .. } => 0.0,
+        Rounded::Finite { mant, exp } => {
+            let lz = mant.leading_zeros() as i64;
+            // Normalize to 53 bits when the exponent allows (subnormals keep fewer).
+            let shift = (lz - 11).min(exp - DOUBLE.min_exp).max(0);
+            let (m, e) = (mant << shift, exp - shift);
+            if m >> 52 == 0 {
+                f64::from_bits(m)
+            } else {
+                let biased = (e + 52 + 1075 - 52) as u64;
+                f64::from_bits((biased << 52) | (m & ((1u64 << 52) - 1)))
+            }
+        }
+    };
+    if neg {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+/// `strtod` over all of `s` (after any leading spaces the caller allows): the value, and
+/// whether it over- or underflowed (`ERANGE` to infinity or zero). None when `strtod` would
+/// stop early, find nothing, or find a NaN.
+fn strtod_full(s: &[u8]) -> Option<(f64, bool)> {
+    let (neg, rest) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    match parse_syntax(rest)? {
+        Syntax::Inf => Some((
+            if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            },
+            false,
+        )),
+        Syntax::Number {
+            digits,
+            exp,
+            decimal,
+            nonzero,
+        } => {
+            let r = to_binary(&digits, exp, decimal, DOUBLE);
+            let v = double_from(neg, r);
+            let range_error = v.is_infinite() || (v == 0.0 && nonzero);
+            Some((v, range_error))
+        }
+    }
+}
+
+/// C `isspace` in the "C" locale.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+/// Parses a score as Redis's `string2d` (ZADD, ZINCRBY): `strtod` over the whole text
+/// (decimal or C99 hexadecimal), refusing the empty string, a leading space, trailing bytes, NaN,
+/// overflow to infinity and underflow to zero; literal infinities are accepted.
+pub fn parse_score(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || is_c_space(s[0]) {
+        return None;
+    }
+    match strtod_full(s)? {
+        (_, true) => None,
+        (v, false) => Some(v),
+    }
+}
+
+/// Parses a range bound as `zslParseRange` does with `strtod`: leading spaces skipped, the
+/// empty text is 0, overflow gives an infinity, trailing bytes and NaN are refused.
+pub fn parse_range_score(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    let start = s.iter().position(|&c| !is_c_space(c))?;
+    strtod_full(&s[start..]).map(|(v, _)| v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,6 +763,35 @@ mod tests {
         );
     }
 
+    #[test]
+    fn scores_as_strtod() {
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
+        assert_eq!(parse_score(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_score(b"5e-324"), Some(5e-324));
+        assert_eq!(
+            parse_score(b"2.2250738585072011e-308"),
+            Some(2.2250738585072011e-308)
+        );
+        assert_eq!(parse_score(b"1.7976931348623157e308"), Some(f64::MAX));
+        assert_eq!(parse_score(b"+inf"), Some(f64::INFINITY));
+        assert_eq!(parse_score(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert!(parse_score(b"-0").unwrap().is_sign_negative());
+        for bad in ["", " 1", "1e400", "1e-400", "nan", "1x", "0x", "1e", "inf1"] {
+            assert_eq!(parse_score(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(parse_range_score(b""), Some(0.0));
+        assert_eq!(parse_range_score(b"  2"), Some(2.0));
+        assert_eq!(parse_range_score(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_range_score(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_range_score(b" "), None);
+        assert_eq!(parse_range_score(b"nan"), None);
+        assert_eq!(parse_range_score(b"1 "), None);
+        // Subnormals round exactly.
+        for v in [4.9406564584124654e-324, 1.5e-320, 2.225073858507201e-308] {
+            assert_eq!(parse_score(format!("{v:e}").as_bytes()), Some(v));
+        }
+    }
+
     fn to_f64(r: Rounded) -> f64 {
         match r {
             Rounded::Overflow => f64::INFINITY,
@@ -735,6 +848,13 @@ mod tests {
             }
             let got = to_f64(to_binary(&digits, exp, decimal, DOUBLE));
             assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+            let expect = (want.is_finite() && (want != 0.0 || !digits.0.iter().any(|&l| l != 0)))
+                .then_some(want.to_bits());
+            assert_eq!(
+                parse_score(text.as_bytes()).map(f64::to_bits),
+                expect,
+                "{text}"
+            );
         }
     }
 }

@@ -148,29 +148,35 @@ impl List {
         let limit = if count == 0 {
             usize::MAX
         } else {
-            count.unsigned_abs().min(usize::MAX as u64) as usize
+            usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
+        };
+        // One pass (O(n)): from the tail, first find the position where removal must stop.
+        let floor = if count < 0 {
+            let mut seen = 0;
+            let mut floor = 0;
+            for (i, x) in self.items.iter().enumerate().rev() {
+                if x == v {
+                    seen += 1;
+                    if seen == limit {
+                        floor = i;
+                        break;
+                    }
+                }
+            }
+            floor
+        } else {
+            0
         };
         let mut removed = 0;
-        if count >= 0 {
-            let mut i = 0;
-            while i < self.items.len() && removed < limit {
-                if self.items[i] == v {
-                    self.items.remove(i);
-                    removed += 1;
-                } else {
-                    i += 1;
-                }
+        let mut i = 0;
+        self.items.retain(|x| {
+            let keep = i < floor || removed >= limit || x != v;
+            if !keep {
+                removed += 1;
             }
-        } else {
-            let mut i = self.items.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if self.items[i] == v {
-                    self.items.remove(i);
-                    removed += 1;
-                }
-            }
-        }
+            i += 1;
+            keep
+        });
         self.shrink_if_sparse();
         removed
     }
@@ -255,6 +261,18 @@ mod tests {
         assert_eq!(v(&list), ["b", "c"]);
         list.trim(None);
         assert!(list.is_empty());
+    }
+
+    #[test]
+    fn remove_from_either_end() {
+        let mut list = l(&["x", "a", "x", "x", "b", "x"]);
+        assert_eq!(list.remove_matching(b"x", -3), 3);
+        assert_eq!(v(&list), ["x", "a", "b"]);
+        let mut list = l(&["x", "a", "x", "x", "b", "x"]);
+        assert_eq!(list.remove_matching(b"x", 2), 2);
+        assert_eq!(v(&list), ["a", "x", "b", "x"]);
+        assert_eq!(list.remove_matching(b"x", i64::MIN), 2);
+        assert_eq!(v(&list), ["a", "b"]);
     }
 
     #[test]

@@ -17,6 +17,10 @@ use crate::show_bytes;
 /// hash fields by bytes, zset pairs by score then member, whatever order they come in (a view of
 /// references is sorted; nothing is copied). Each line goes out in one `write_all`.
 ///
+/// Scores are ordered as Redis orders them: numerically, so `-0.0` and `0.0` tie and the member
+/// decides (`forkless_rdb::model::canonicalize` uses `total_cmp`, which puts `-0.0` first; the
+/// parsed values compare equal either way).
+///
 /// Fails with `InvalidData` on a NaN score (no Redis zset can hold one).
 pub fn write_jsonl<W: Write>(mut w: W, entries: &[Entry]) -> io::Result<()> {
     let mut order: Vec<&Entry> = entries.iter().collect();
@@ -72,7 +76,7 @@ pub fn write_entry_line(out: &mut Vec<u8>, e: &Entry) -> io::Result<()> {
                 ));
             }
             let mut v: Vec<&(Vec<u8>, f64)> = pairs.iter().collect();
-            v.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+            v.sort_unstable_by(|a, b| redis_score_cmp(a.1, b.1).then_with(|| a.0.cmp(&b.0)));
             put_array(out, v.into_iter(), |out, (m, s)| {
                 out.push(b'[');
                 put_bytes(out, m)?;
@@ -90,6 +94,12 @@ pub fn write_entry_line(out: &mut Vec<u8>, e: &Entry) -> io::Result<()> {
     }
     out.extend_from_slice(b"}\n");
     Ok(())
+}
+
+/// Redis's zset order of scores: numeric, so `-0.0` and `0.0` tie (and fall back to member
+/// order). NaN is refused before sorting.
+fn redis_score_cmp(a: f64, b: f64) -> std::cmp::Ordering {
+    a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 fn put_array<T>(

@@ -103,6 +103,27 @@ fn negative_zero_and_binary_bytes_round_trip_exactly() {
 }
 
 #[test]
+fn signed_zero_scores_tie_like_in_redis() {
+    let e = Entry {
+        db: 0,
+        key: b"z".to_vec(),
+        value: Value::ZSet(vec![
+            (b"b".to_vec(), -0.0),
+            (b"a".to_vec(), 0.0),
+            (b"c".to_vec(), -1.0),
+        ]),
+        expire_at_ms: None,
+    };
+    let mut out = Vec::new();
+    write_jsonl(&mut out, &[e]).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(r#"[["c",-1.0],["a",0.0],["b",-0.0]]"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn nan_scores_are_refused() {
     let e = Entry {
         db: 0,

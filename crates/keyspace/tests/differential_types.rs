@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-fn pick<'a>(rng: &mut StdRng, from: &[&'a str]) -> String {
+fn pick(rng: &mut StdRng, from: &[&str]) -> String {
     from.choose(rng).copied().unwrap_or("").to_string()
 }
 

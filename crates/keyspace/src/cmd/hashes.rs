@@ -213,7 +213,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
             None => LongDouble::ZERO,
         };
-        let new = old.add(incr);
+        let new = old + incr;
         if !new.is_finite() {
             return Err(Reply::err("ERR increment would produce NaN or Infinity"));
         }

@@ -222,9 +222,9 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     unwrap((|| {
         let count = int_arg(argv[2])?;
-        if !ctx
+        if ctx
             .get_list(argv[1])?
-            .is_some_and(|l| l.position(argv[3]).is_some())
+            .is_none_or(|l| l.position(argv[3]).is_none())
         {
             return Ok(Reply::Integer(0));
         }

@@ -500,7 +500,7 @@ impl LongDouble {
     /// `self + o` rounded to extended precision (round half to even). An infinite operand or an
     /// overflow gives an infinity (Redis refuses both before storing anything; NaN from
     /// `inf + -inf` is reported as an infinity too, which Redis refuses the same way).
-    pub fn add(self, o: LongDouble) -> LongDouble {
+    fn sum(self, o: LongDouble) -> LongDouble {
         if self.inf || o.inf {
             return LongDouble {
                 neg: if self.inf { self.neg } else { o.neg },
@@ -701,6 +701,15 @@ pub fn parse_range_score(s: &[u8]) -> Option<f64> {
     strtod_full(&s[start..]).map(|(v, _)| v)
 }
 
+impl std::ops::Add for LongDouble {
+    type Output = LongDouble;
+
+    /// Extended-precision addition (see [`LongDouble::sum`]).
+    fn add(self, o: LongDouble) -> LongDouble {
+        self.sum(o)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,7 +723,7 @@ mod tests {
             LongDouble::parse(a.as_bytes()).unwrap(),
             LongDouble::parse(b.as_bytes()).unwrap(),
         );
-        a.add(b).to_human_string()
+        (a + b).to_human_string()
     }
 
     #[test]
@@ -754,11 +763,9 @@ mod tests {
         );
         assert!(LongDouble::parse(&vec![b'1'; 6000]).is_none(), "too long");
         let big = LongDouble::parse(b"1e4932").unwrap();
-        assert!(!big.add(big).is_finite(), "overflow");
+        assert!(!(big + big).is_finite(), "overflow");
         assert_eq!(
-            LongDouble::from_i64(-5)
-                .add(LongDouble::ZERO)
-                .to_human_string(),
+            (LongDouble::from_i64(-5) + LongDouble::ZERO).to_human_string(),
             "-5"
         );
     }
@@ -768,9 +775,14 @@ mod tests {
         assert_eq!(parse_score(b"0x10"), Some(16.0));
         assert_eq!(parse_score(b"-0x1.8p1"), Some(-3.0));
         assert_eq!(parse_score(b"5e-324"), Some(5e-324));
+        // The largest subnormal and the smallest normal double.
         assert_eq!(
-            parse_score(b"2.2250738585072011e-308"),
-            Some(2.2250738585072011e-308)
+            parse_score(b"2.2250738585072009e-308"),
+            Some(f64::from_bits((1 << 52) - 1))
+        );
+        assert_eq!(
+            parse_score(b"2.2250738585072014e-308"),
+            Some(f64::MIN_POSITIVE)
         );
         assert_eq!(parse_score(b"1.7976931348623157e308"), Some(f64::MAX));
         assert_eq!(parse_score(b"+inf"), Some(f64::INFINITY));
@@ -787,7 +799,12 @@ mod tests {
         assert_eq!(parse_range_score(b"nan"), None);
         assert_eq!(parse_range_score(b"1 "), None);
         // Subnormals round exactly.
-        for v in [4.9406564584124654e-324, 1.5e-320, 2.225073858507201e-308] {
+        for v in [
+            5e-324,
+            1.5e-320,
+            f64::from_bits(12345),
+            f64::from_bits((1 << 52) - 7),
+        ] {
             assert_eq!(parse_score(format!("{v:e}").as_bytes()), Some(v));
         }
     }

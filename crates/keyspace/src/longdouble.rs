@@ -177,7 +177,7 @@ impl LongDouble {
             (m, e)
         };
         let top = exp + 63;
-        if top > MAX_EXP || top < MIN_EXP {
+        if !(MIN_EXP..=MAX_EXP).contains(&top) {
             return None;
         }
         if mant == 0 {
@@ -288,7 +288,7 @@ impl LongDouble {
     }
 
     /// `self + other`, rounded to nearest even; None on overflow to infinity.
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         if other.mant == 0 {
             return Some(if self.mant == 0 {
                 LongDouble {
@@ -402,7 +402,7 @@ mod tests {
     }
 
     fn sum(a: &str, b: &str) -> String {
-        ld(a).add(ld(b)).expect("finite").to_human()
+        ld(a).checked_add(ld(b)).expect("finite").to_human()
     }
 
     #[test]

@@ -429,7 +429,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     };
     // Any infinite operand makes the sum infinite or NaN; a finite sum may overflow.
     let sum = match (old, incr) {
-        (Parsed::Finite(a), Parsed::Finite(b)) => a.add(b),
+        (Parsed::Finite(a), Parsed::Finite(b)) => a.checked_add(b),
         _ => None,
     };
     let Some(new) = sum else {

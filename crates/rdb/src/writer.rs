@@ -908,6 +908,49 @@ mod tests {
         assert!(w.write_entry(&e).is_err());
     }
 
+    /// A sink that accepts `room` bytes, then fails.
+    struct Full {
+        room: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.room == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "disk full",
+                ));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn io_errors_surface_and_stick() {
+        let mut w = RdbWriter::new(
+            Full { room: 10 },
+            WriteOptions {
+                compression: false,
+                ..opts()
+            },
+        )
+        .unwrap();
+        // Small writes stay buffered; a 100 KB value goes straight through and hits the error.
+        let big = vec![7u8; 100_000];
+        let e = w.write_string(b"k", &big, None).unwrap_err();
+        assert!(matches!(e, RdbError::Io(_)), "{e}");
+        assert!(w.write_string(b"k2", b"v", None).is_err());
+        assert!(w.finish().is_err());
+        // Buffered bytes fail at finish.
+        let w = RdbWriter::new(Full { room: 10 }, opts()).unwrap();
+        assert!(matches!(w.finish(), Err(RdbError::Io(_))));
+    }
+
     #[test]
     fn zset_listpack_order_and_scores() {
         let b = value_bytes(|w| {

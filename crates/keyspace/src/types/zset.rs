@@ -581,6 +581,7 @@ impl ZSet {
         let mut fresh = ZSet {
             hasher: self.hasher.clone(),
             rng: self.rng,
+            compact: self.compact,
             ..ZSet::default()
         };
         let old = std::mem::take(&mut self.nodes);
@@ -758,6 +759,36 @@ mod tests {
         z.insert(vec![b'm'; MAX_COMPACT_VALUE + 1], 2.0);
         z.insert(&b"a"[..], -0.0);
         assert!(z.score(b"a").unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn arena_compaction_keeps_everything_consistent() {
+        let mut z: ZSet = (0..1000)
+            .map(|i| (format!("m{i:04}"), f64::from(i % 37)))
+            .collect();
+        for _ in 0..400 {
+            z.pop_first();
+        }
+        assert_eq!(z.remove_rank_range(100, 450), 350);
+        assert!(z.free.len() <= 64 || z.free.len() <= z.len, "compacted");
+        check(&z);
+        for i in 0..300 {
+            z.insert(format!("n{i}"), -f64::from(i));
+        }
+        check(&z);
+        assert_eq!(z.len(), 550);
+        assert_eq!(z.get_by_rank(0).unwrap(), (&b"n299"[..], -299.0));
+        let ranks: Vec<usize> = z.iter().map(|(m, _)| z.rank(m).unwrap()).collect();
+        assert_eq!(ranks, (0..550).collect::<Vec<_>>());
+        // Past the listpack limits -0 stays -0, through compactions too.
+        z.insert(&b"neg"[..], -0.0);
+        let r = z.rank(b"neg").unwrap();
+        z.remove_rank_range(r + 1, usize::MAX);
+        z.remove_rank_range(0, r);
+        assert_eq!(z.len(), 1);
+        assert!(z.free.len() <= 64, "compacted");
+        assert!(z.score(b"neg").unwrap().is_sign_negative());
+        check(&z);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod write_compare;
 
+use forkless_rdb::EncodingLimits;
 use forkless_testkit::{RedisServer, TempDir};
 
 struct Rng(u64);
@@ -42,13 +43,15 @@ fn cmd(parts: &[&[u8]]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.to_vec()).collect()
 }
 
-#[test]
-fn live_dataset_rewrites_byte_identical() {
+/// Fill a live server, SAVE, and compare our rewrite of the dump with it, key by key.
+fn check(seed: u64, config: &[&str], compression: bool, limits: EncodingLimits) {
     let dir = TempDir::new("forkless-oracle-bytes");
-    let Some(server) = RedisServer::start(dir.path(), &["--dbfilename", "dump.rdb"]) else {
+    let mut args = vec!["--dbfilename", "dump.rdb"];
+    args.extend_from_slice(config);
+    let Some(server) = RedisServer::start(dir.path(), &args) else {
         return;
     };
-    let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut r = Rng(seed);
     let mut cmds = Vec::new();
     for i in 0..40 {
         let key = format!("list:{i}").into_bytes();
@@ -119,7 +122,8 @@ fn live_dataset_rewrites_byte_identical() {
         }
     }
     server.call(&[b"SAVE"]);
-    let (n, same, diffs) = write_compare::compare_rewrite(&dir.path().join("dump.rdb"), true, true);
+    let (n, same, diffs) =
+        write_compare::compare_rewrite(&dir.path().join("dump.rdb"), compression, true, limits);
     assert!(n > 400, "only {n} keys");
     assert!(
         diffs.is_empty(),
@@ -127,4 +131,50 @@ fn live_dataset_rewrites_byte_identical() {
         diffs.len(),
         diffs.join("\n")
     );
+}
+
+#[test]
+fn live_dataset_rewrites_byte_identical() {
+    check(0x9E37_79B9_7F4A_7C15, &[], true, EncodingLimits::default());
+}
+
+#[test]
+fn live_dataset_with_other_limits_rewrites_byte_identical() {
+    let limits = EncodingLimits {
+        list_max_listpack_size: 5,
+        set_max_intset_entries: 100,
+        zset_max_listpack_entries: 16,
+        zset_max_listpack_value: 10,
+        hash_max_listpack_entries: 128,
+        hash_max_listpack_value: 20,
+    };
+    let config = [
+        "--list-max-listpack-size",
+        "5",
+        "--set-max-intset-entries",
+        "100",
+        "--zset-max-listpack-entries",
+        "16",
+        "--zset-max-listpack-value",
+        "10",
+        "--hash-max-listpack-entries",
+        "128",
+        "--hash-max-listpack-value",
+        "20",
+        "--rdbcompression",
+        "no",
+    ];
+    check(12345, &config, false, limits);
+    for fill in [-1i64, -5] {
+        let limits = EncodingLimits {
+            list_max_listpack_size: fill,
+            ..EncodingLimits::default()
+        };
+        check(
+            777 * fill.unsigned_abs(),
+            &["--list-max-listpack-size", &fill.to_string()],
+            true,
+            limits,
+        );
+    }
 }

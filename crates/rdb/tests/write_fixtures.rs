@@ -30,6 +30,7 @@ fn fixtures_rewrite_byte_identical() {
             &dir.join(format!("{name}.rdb")),
             name != "nocompress",
             name != "nochecksum",
+            Default::default(),
         );
         println!("{name}: {same}/{n} keys byte-identical");
         total += n;

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use forkless_rdb::{Item, RdbReader, RdbWriter, WriteOptions};
+use forkless_rdb::{EncodingLimits, Item, RdbReader, RdbWriter, WriteOptions};
 
 /// Per-key comparison of one fixture: (keys compared, keys identical, description of mismatches).
 pub fn compare_rewrite(
     path: &Path,
     compression: bool,
     checksum: bool,
+    limits: EncodingLimits,
 ) -> (usize, usize, Vec<String>) {
     let original = std::fs::read(path).unwrap();
     let mut rd = RdbReader::new(original.as_slice()).unwrap();
@@ -46,7 +47,7 @@ pub fn compare_rewrite(
         ctime,
         used_mem,
         extra_aux,
-        ..Default::default()
+        limits,
     };
     let mut w = RdbWriter::new(Vec::new(), opts).unwrap();
     let mut ranges = Vec::new();

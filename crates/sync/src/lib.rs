@@ -8,13 +8,18 @@
 //!
 //! The API is the intersection of both worlds: `Mutex::lock` returns the guard directly (loom's
 //! poisoning is unwrapped: a panic while holding a lock is a bug that already failed the model).
+//! `Arc` is always `std`'s: reference counts are not what the models check (locks, atomics and
+//! thread interleavings are), and values need `Arc::make_mut` and unsized `Arc<dyn Trait>`.
 #![allow(clippy::disallowed_types)]
 
 #[cfg(all(forkless_loom, feature = "loom"))]
 mod imp {
     pub use loom::sync::atomic;
-    pub use loom::sync::Arc;
     pub use loom::thread;
+    /// Reference counting is not part of the modeled protocol (values, trait objects, shared
+    /// state handles): `std`'s `Arc` even under loom, so `Arc::make_mut` and `Arc<dyn Trait>`
+    /// work in the model.
+    pub use std::sync::Arc;
 
     /// A mutual-exclusion lock (loom model).
     #[derive(Debug, Default)]

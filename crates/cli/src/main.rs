@@ -11,9 +11,11 @@
 //! Errors: one line on stderr, `forkless: <context>: <error>`, and exit status 1 (clap's usage
 //! errors exit 2).
 
+mod aof;
 mod error;
 mod fsutil;
 mod rdb;
+mod run;
 
 use std::process::ExitCode;
 
@@ -26,7 +28,7 @@ pub use error::CliError;
 #[command(
     name = "forkless",
     version,
-    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb"
+    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb\n  forkless aof check appendonlydir"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,12 +44,21 @@ enum Command {
         after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb --no-compress\n  forkless rdb check dump.rdb"
     )]
     Rdb(rdb::RdbCommand),
+    /// Execute a file of RESP commands in a fresh keyspace (replies on stdout), optionally
+    /// taking a forkless snapshot while it runs.
+    Run(run::RunArgs),
+    /// Check, repair and read Redis 7 multi-part AOF directories.
+    Aof(aof::AofArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rdb(c) => rdb::run(c),
+        Command::Run(a) => run::run(a),
+        Command::Aof(a) => aof::main(a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| CliError::new("aof", e)),
     };
     match result {
         Ok(code) => code,

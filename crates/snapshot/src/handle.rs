@@ -8,7 +8,9 @@ use forkless_sync::{thread, Arc};
 
 use crate::observer::SnapshotObserver;
 use crate::output::DurableFile;
-use crate::worker::{run_snapshot, Progress, SnapshotError, SnapshotOptions, SnapshotResult};
+use crate::worker::{
+    begin_snapshot, run_started, Progress, SnapshotError, SnapshotOptions, SnapshotResult,
+};
 
 /// A snapshot running on its worker thread.
 #[derive(Debug)]
@@ -48,9 +50,10 @@ impl SnapshotHandle {
     }
 }
 
-/// Start a snapshot of `ks` into `path` on a new worker thread. The file appears at `path` only
-/// once complete and durable (temp file in the same directory, fsync, rename, directory fsync).
-/// Fails at once with `AlreadyInProgress` while another snapshot runs.
+/// Start a snapshot of `ks` into `path` on a new worker thread. The start barrier passes before
+/// this returns (a point-in-time snapshot is the keyspace at this call). The file appears at
+/// `path` only once complete and durable (temp file in the same directory, fsync, rename,
+/// directory fsync). Fails at once with `AlreadyInProgress` while another snapshot runs.
 pub fn start_snapshot(
     ks: Arc<Keyspace>,
     obs: &Arc<SnapshotObserver>,
@@ -65,8 +68,9 @@ pub fn start_snapshot(
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));
     let (p, c) = (progress.clone(), cancel.clone());
+    let started = begin_snapshot(&ks, ticket, &opts);
     let thread = thread::spawn(move || {
-        let r = run_snapshot(&ks, ticket, &opts, file, &p, &c);
+        let r = run_started(&ks, started, &opts, file, &p, &c);
         let r = r.and_then(|(file, res)| {
             file.commit()?;
             Ok(res)

@@ -276,19 +276,25 @@ impl<W: Write> Serializer<W> {
     }
 }
 
-/// Run one snapshot of `ks` on the current thread, writing to `out`. The ticket's observer must
-/// be the one registered on `ks`. Returns the writer (positioned after the last byte) and the
-/// result.
-pub fn run_snapshot<W: Write>(
-    ks: &Keyspace,
+/// A snapshot whose start barrier has passed ([`begin_snapshot`]): the cut of a point-in-time
+/// snapshot is fixed. Run it with [`run_started`] (on any thread); until then writers hand their
+/// pre-images over and nothing is serialized.
+#[must_use = "a started snapshot must be run (run_started), or writers keep handing buckets over"]
+#[derive(Debug)]
+pub struct Started {
     ticket: Ticket,
-    opts: &SnapshotOptions,
-    out: W,
-    progress: &Progress,
-    cancel: &AtomicBool,
-) -> Result<(W, SnapshotResult), SnapshotError> {
+    active: Arc<Active>,
+    start: Instant,
+    start_ms: i64,
+    db_sizes: Vec<(u64, u64)>,
+    buckets_total: u64,
+}
+
+/// The start barrier: every shard locked, in order; the snapshot becomes active for every writer
+/// at once (from its next lock acquisition on), the dicts' rehash is frozen, and a fresh epoch
+/// makes every bucket unvisited without a reset pass.
+pub fn begin_snapshot(ks: &Keyspace, ticket: Ticket, opts: &SnapshotOptions) -> Started {
     let obs = ticket.obs.clone();
-    let obs = &*obs;
     let start = Instant::now();
     let mut epoch = (obs.epoch.fetch_add(1, Ordering::Relaxed) + 1) as u32;
     if epoch == 0 {
@@ -299,9 +305,6 @@ pub fn run_snapshot<W: Write>(
     let databases = ks.databases();
     let mut db_sizes = vec![(0u64, 0u64); databases as usize];
     let mut buckets_total = 0u64;
-
-    // The start barrier: every shard locked, in order. Writers see the snapshot from their next
-    // lock acquisition on, all at once.
     let start_ms = ks.now_ms();
     ks.with_all_shards(|shards| {
         for s in shards.iter_mut() {
@@ -325,6 +328,53 @@ pub fn run_snapshot<W: Write>(
             hook(Barrier::Start);
         }
     });
+    Started {
+        ticket,
+        active,
+        start,
+        start_ms,
+        db_sizes,
+        buckets_total,
+    }
+}
+
+/// Run one snapshot of `ks` on the current thread, writing to `out`: [`begin_snapshot`] then
+/// [`run_started`]. The ticket's observer must be the one registered on `ks`. Returns the writer
+/// (positioned after the last byte) and the result.
+pub fn run_snapshot<W: Write>(
+    ks: &Keyspace,
+    ticket: Ticket,
+    opts: &SnapshotOptions,
+    out: W,
+    progress: &Progress,
+    cancel: &AtomicBool,
+) -> Result<(W, SnapshotResult), SnapshotError> {
+    let started = begin_snapshot(ks, ticket, opts);
+    run_started(ks, started, opts, out, progress, cancel)
+}
+
+/// The walk, the end barrier and the output of a snapshot begun with [`begin_snapshot`] on the
+/// same keyspace and options.
+pub fn run_started<W: Write>(
+    ks: &Keyspace,
+    started: Started,
+    opts: &SnapshotOptions,
+    out: W,
+    progress: &Progress,
+    cancel: &AtomicBool,
+) -> Result<(W, SnapshotResult), SnapshotError> {
+    let Started {
+        ticket,
+        active,
+        start,
+        start_ms,
+        db_sizes,
+        buckets_total,
+    } = started;
+    let obs = ticket.obs.clone();
+    let obs = &*obs;
+    let databases = ks.databases();
+    let epoch = active.epoch;
     let mut session = Session {
         ks,
         on_barrier: opts.on_barrier.clone(),

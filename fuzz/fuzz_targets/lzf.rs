@@ -17,11 +17,17 @@ fuzz_target!(|data: &[u8]| {
         assert!(out.len() <= body.len() * MAX_EXPANSION);
         if let Some(c) = compress(&out) {
             assert!(c.len() < out.len());
-            assert_eq!(decompress(&c, out.len()).expect("our own compressed data"), out);
+            assert_eq!(
+                decompress(&c, out.len()).expect("our own compressed data"),
+                out
+            );
         }
     }
     // The body itself as plain data.
     if let Some(c) = compress(body) {
-        assert_eq!(decompress(&c, body.len()).expect("our own compressed data"), body);
+        assert_eq!(
+            decompress(&c, body.len()).expect("our own compressed data"),
+            body
+        );
     }
 });

@@ -11,17 +11,12 @@ fn drain(data: &[u8], verify_checksum: bool) {
         return;
     };
     let mut last = r.offset();
-    loop {
-        match r.next_item() {
-            Ok(Some(_)) => {
-                // Progress: every item consumes input (no infinite loop on a zero-length item).
-                let now = r.offset();
-                assert!(now > last, "item without progress at offset {last}");
-                assert!(now <= data.len() as u64);
-                last = now;
-            }
-            Ok(None) | Err(_) => break,
-        }
+    while let Ok(Some(_)) = r.next_item() {
+        // Progress: every item consumes input (no infinite loop on a zero-length item).
+        let now = r.offset();
+        assert!(now > last, "item without progress at offset {last}");
+        assert!(now <= data.len() as u64);
+        last = now;
     }
 }
 

@@ -120,12 +120,24 @@ fn decode(data: &[u8]) -> (Vec<Entry>, WriteOptions) {
             2 => {
                 let ints = b.u8() % 2 == 0;
                 let members = (0..b.count())
-                    .map(|_| if ints { (b.u64() as i64 >> (b.u8() % 64)).to_string().into_bytes() } else { b.bytes() })
+                    .map(|_| {
+                        if ints {
+                            (b.u64() as i64 >> (b.u8() % 64)).to_string().into_bytes()
+                        } else {
+                            b.bytes()
+                        }
+                    })
                     .collect();
                 Value::Set(unique(members, Clone::clone))
             }
-            3 => Value::ZSet(unique((0..b.count()).map(|_| (b.bytes(), b.score())).collect(), |p| p.0.clone())),
-            _ => Value::Hash(unique((0..b.count()).map(|_| (b.bytes(), b.bytes())).collect(), |p| p.0.clone())),
+            3 => Value::ZSet(unique(
+                (0..b.count()).map(|_| (b.bytes(), b.score())).collect(),
+                |p| p.0.clone(),
+            )),
+            _ => Value::Hash(unique(
+                (0..b.count()).map(|_| (b.bytes(), b.bytes())).collect(),
+                |p| p.0.clone(),
+            )),
         };
         let expire_at_ms = match b.u8() % 3 {
             0 => Some(4_102_444_800_000 + i64::from(b.u8())),
@@ -133,7 +145,12 @@ fn decode(data: &[u8]) -> (Vec<Entry>, WriteOptions) {
             _ => None,
         };
         if keys.insert((db, key.clone())) {
-            entries.push(Entry { db, key, value, expire_at_ms });
+            entries.push(Entry {
+                db,
+                key,
+                value,
+                expire_at_ms,
+            });
         }
     }
     (entries, opts)

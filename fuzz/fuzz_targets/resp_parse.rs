@@ -5,7 +5,8 @@
 #![no_main]
 
 use forkless_resp::{
-    encode_command, parse_reply, scan_commands, CommandParser, Item, Parsed, ParsedReply, Reply, RespError,
+    encode_command, parse_reply, scan_commands, CommandParser, Item, Parsed, ParsedReply, Reply,
+    RespError,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -35,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
     match &scan.tail {
         None => assert_eq!(pos, data.len()),
         Some(RespError::Incomplete { offset }) => assert_eq!(*offset, pos),
-        Some(RespError::Protocol { offset, .. }) => assert!(*offset >= pos && *offset <= data.len()),
+        Some(RespError::Protocol { offset, .. }) => {
+            assert!(*offset >= pos && *offset <= data.len())
+        }
         Some(_) => {}
     }
 
@@ -81,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(consumed <= data.len());
         let bytes = reply.to_bytes();
         match parse_reply(&bytes) {
-            Ok(ParsedReply::Complete { reply: r2, consumed: c2 }) => {
+            Ok(ParsedReply::Complete {
+                reply: r2,
+                consumed: c2,
+            }) => {
                 assert_eq!(c2, bytes.len());
                 if !has_line_break(&reply) {
                     assert_eq!(r2, reply);

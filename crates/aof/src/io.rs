@@ -252,9 +252,9 @@ impl SyncHandle for MemFile {
     }
 }
 
-/// In-memory storage: named [`MemFile`]s.
+/// In-memory storage: named [`MemFile`]s, with an injectable failure to create files.
 #[derive(Debug, Clone, Default)]
-pub struct MemStorage(Arc<Mutex<HashMap<String, MemFile>>>);
+pub struct MemStorage(Arc<Mutex<(HashMap<String, MemFile>, bool)>>);
 
 impl MemStorage {
     /// No files.
@@ -263,14 +263,25 @@ impl MemStorage {
     }
     /// The file `name`, if it was opened.
     pub fn file(&self, name: &str) -> Option<MemFile> {
-        self.0.lock().get(name).cloned()
+        self.0.lock().0.get(name).cloned()
+    }
+    /// Make creating files fail (a full or read-only directory).
+    pub fn set_fail_open(&self, on: bool) {
+        self.0.lock().1 = on;
     }
 }
 
 impl AofStorage for MemStorage {
     fn open_incr(&mut self, name: &str, _seq: i64) -> io::Result<Box<dyn AofIo>> {
+        let mut s = self.0.lock();
+        if s.1 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "cannot create file (injected)",
+            ));
+        }
         let f = MemFile::new();
-        self.0.lock().insert(name.to_string(), f.clone());
+        s.0.insert(name.to_string(), f.clone());
         Ok(Box::new(f))
     }
 }

@@ -439,3 +439,41 @@ fn rotation_switches_files_at_the_marker() {
     assert_eq!(new[1][1], b"new".to_vec());
     assert_eq!(w.rotate().unwrap().name, "appendonly.aof.3.incr.aof");
 }
+
+#[test]
+fn failed_rotation_refuses_writes_until_the_new_file_can_be_created() {
+    let f = MemFile::new();
+    let storage = MemStorage::new();
+    storage.set_fail_open(true);
+    let w = AofWriter::start(
+        Box::new(f.clone()),
+        Box::new(storage.clone()),
+        "appendonly.aof",
+        1,
+        opts(FsyncPolicy::Always),
+    )
+    .unwrap();
+    w.append_and_wait(&set(0, "a", "1"), None).unwrap();
+    let r = w.rotate().unwrap();
+    let e = w.wait_rotated(&r).unwrap_err();
+    assert!(e.to_string().contains("cannot create file"), "{e}");
+    assert!(matches!(
+        w.append(&set(0, "b", "1"), None),
+        Err(AofError::WriterFailed(_))
+    ));
+    storage.set_fail_open(false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while w.check_writable().is_err() {
+        assert!(Instant::now() < deadline, "rotation never retried");
+        thread::sleep(Duration::from_millis(5));
+    }
+    w.wait_rotated(&r).unwrap();
+    w.append_and_wait(&set(0, "c", "1"), None).unwrap();
+    w.close().unwrap();
+    assert_eq!(commands(&f.data()).len(), 2); // SELECT, SET a
+    let new = commands(&storage.file(&r.name).unwrap().data());
+    assert_eq!(
+        new.iter().map(|a| a[1].clone()).collect::<Vec<_>>(),
+        vec![b"0".to_vec(), b"c".to_vec()]
+    );
+}

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use forkless_aof::manifest::FileType;
+use forkless_aof::Manifest;
 use forkless_aof::{
     check_dir, load_dir, AofDir, AofDirOptions, AofError, CheckOptions, FileStatus, FsyncPolicy,
     KeyspaceTarget, LoadOptions, WriterOptions,
@@ -349,4 +350,39 @@ fn corruption_in_a_non_last_file_is_an_error_naming_file_and_offset() {
         matches!(e, AofError::Corrupt { ref file, .. } if file == "appendonly.aof.1.incr.aof"),
         "{e}"
     );
+}
+
+#[test]
+fn a_crash_during_a_rewrite_leaves_a_loadable_directory() {
+    let tmp = TempDir::new("aof-rwcrash");
+    let dir = tmp.path().join("appendonlydir");
+    let (ks, aof) = create(&dir, dir_opts(FsyncPolicy::Always));
+    workload(&ks, &aof, 21, 100);
+    let rotation = aof.writer().rotate().unwrap();
+    let snapshot = ks.dump();
+    workload(&ks, &aof, 22, 100);
+    aof.writer().wait_rotated(&rotation).unwrap();
+    aof.writer().flush_and_sync().unwrap();
+    // Crash after the rotation, before the new base is installed: old base + both incr files.
+    let before_install = tmp.path().join("crash1");
+    copy_dir(&dir, &before_install);
+    assert_eq!(reload(&before_install), ks.dump());
+    assert_eq!(
+        Manifest::load(&before_install, "appendonly.aof")
+            .unwrap()
+            .incr
+            .len(),
+        2
+    );
+    // Crash with the new base written but not yet in the manifest: still the old layout.
+    forkless_aof::write_base(&aof.rewrite_temp_path(), &snapshot, true).unwrap();
+    let half = tmp.path().join("crash2");
+    copy_dir(&dir, &half);
+    assert_eq!(reload(&half), ks.dump());
+    aof.install_rewrite(&aof.rewrite_temp_path(), &rotation)
+        .unwrap();
+    let want = ks.dump();
+    aof.close().unwrap();
+    assert_eq!(reload(&dir), want);
+    assert_redis_agrees(&before_install, &want);
 }

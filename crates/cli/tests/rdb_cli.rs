@@ -150,6 +150,37 @@ fn from_json_then_to_json_round_trips_every_fixture() {
 }
 
 #[test]
+fn dash_means_stdin() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let tmp = TempDir::new("forkless-cli-stdin");
+    let out = tmp.path().join("s.rdb");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forkless"))
+        .args(["rdb", "from-json", "-", "--out", out.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(fixture("rdb/hashes.jsonl")).unwrap())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let o = Command::new(env!("CARGO_BIN_EXE_forkless"))
+        .args(["rdb", "to-json", "-"])
+        .stdin(std::fs::File::open(&out).unwrap())
+        .output()
+        .unwrap();
+    let got = stdout_dump(&o, "to-json -");
+    assert!(
+        got == read_dump(&fixture("rdb/hashes.jsonl")),
+        "{:#?}",
+        diff(&got, &read_dump(&fixture("rdb/hashes.jsonl")))
+    );
+}
+
+#[test]
 fn from_json_flags_change_the_file() {
     let tmp = TempDir::new("forkless-cli-flags");
     let src = fixture("rdb/strings.jsonl");

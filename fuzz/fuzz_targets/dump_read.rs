@@ -17,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
             write_jsonl(&mut again, &back).expect("writable");
             assert_eq!(again, out);
         }
-        Err(DumpError::Json { line, .. } | DumpError::Field { line, .. } | DumpError::DuplicateKey { line, .. }) => {
+        Err(
+            DumpError::Json { line, .. }
+            | DumpError::Field { line, .. }
+            | DumpError::DuplicateKey { line, .. },
+        ) => {
             assert!(line >= 1 && line <= data.iter().filter(|&&b| b == b'\n').count() + 1);
         }
         Err(_) => {}

@@ -196,12 +196,14 @@ impl CommandParser {
             match first {
                 b'#' => return parse_annotation(buf),
                 b'*' => {}
-                other => return Err(RespError::protocol(
-                    0,
-                    format!(
+                other => {
+                    return Err(RespError::protocol(
+                        0,
+                        format!(
                         "expected '*' (a command) or '#' (an annotation), found byte {other:#04x}"
                     ),
-                )),
+                    ))
+                }
             }
             let Line::Found { start, end, next } = header_line(buf, 0)? else {
                 return Ok(Step::Incomplete);

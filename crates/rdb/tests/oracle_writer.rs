@@ -383,3 +383,20 @@ fn redis_keeps_our_encodings() {
         );
     }
 }
+
+#[test]
+fn redis_deep_sanitization_accepts_our_blobs() {
+    // `sanitize-dump-payload yes` makes Redis validate every listpack, intset and quicklist node
+    // entry by entry (and look for duplicates) while loading.
+    let (entries, _) = keyspace();
+    let mut expected = entries.clone();
+    canonicalize(&mut expected);
+    let dir = TempDir::new("forkless-oracle-sanitize");
+    write_file(&dir, "dump.rdb", &entries, WriteOptions::default());
+    let args = ["--dbfilename", "dump.rdb", "--sanitize-dump-payload", "yes"];
+    let Some(server) = RedisServer::try_start(dir.path(), &args) else {
+        return;
+    };
+    let server = server.unwrap_or_else(|log| panic!("redis-server refuses our file:\n{log}"));
+    assert_eq!(server.dump(), expected);
+}

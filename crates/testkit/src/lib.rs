@@ -263,7 +263,11 @@ impl RedisServer {
                 if server.connect().is_ok() {
                     match server.try_call(&[b"INFO", b"persistence"]) {
                         Ok(RespValue::Bulk(Some(info))) => {
-                            if String::from_utf8_lossy(&info).contains("loading:0") {
+                            // Whole line: `async_loading:0` also contains "loading:0".
+                            if String::from_utf8_lossy(&info)
+                                .lines()
+                                .any(|l| l.trim() == "loading:0")
+                            {
                                 return Ok(server);
                             }
                         }

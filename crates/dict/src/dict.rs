@@ -36,18 +36,30 @@ pub(crate) struct Slot<K, V> {
     pub(crate) value: V,
 }
 
-/// One bucket: the head of its chain and the epoch stamp of the snapshot that last visited it.
+/// One bucket: the head of its chain, the epoch stamp of the snapshot that last visited it,
+/// and a 32-bit filter of the chain's hashes (the OR of [`tag`] over its nodes), so a miss
+/// usually ends at the bucket without reading any node (a node read is a cache miss).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Bucket {
     pub(crate) head: u32,
     pub(crate) stamp: u32,
+    pub(crate) filter: u32,
 }
 
 impl Bucket {
     pub(crate) const EMPTY: Bucket = Bucket {
         head: NIL,
         stamp: 0,
+        filter: 0,
     };
+}
+
+/// Filter bit of a hash: one of 32 bits chosen by hash bits 32..37. The bucket index uses the
+/// low bits (tables stay below 2^32 buckets since node links are `u32`) and the keyspace's
+/// shard the top bits, so within one dict these bits are independent of the bucket.
+#[inline(always)]
+pub(crate) fn tag(hash: u64) -> u32 {
+    1u32 << ((hash >> 32) & 31)
 }
 
 /// A chained hash table keyed by caller-supplied 64-bit hashes.
@@ -100,7 +112,8 @@ impl<K, V> Dict<K, V> {
     }
 
     /// An empty dict that holds `n` entries without resizing (table of the next power of two
-    /// >= `n`, node arena reserved).
+    /// >= `n`, node arena reserved). Allocates O(n) at once: a caller with an untrusted `n`
+    /// (an RDB `RESIZEDB` hint) must bound it by what the input can justify.
     pub fn with_capacity(n: usize) -> Self {
         Self::with_config(n, DictConfig::default())
     }
@@ -175,7 +188,11 @@ impl<K, V> Dict<K, V> {
     #[inline]
     fn find_index(&self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<u32> {
         let loc = self.loc_of(hash);
-        let mut n = self.table(loc.table)[loc.idx].head;
+        let b = &self.table(loc.table)[loc.idx];
+        if b.filter & tag(hash) == 0 {
+            return None;
+        }
+        let mut n = b.head;
         while n != NIL {
             let s = self.arena.get(n);
             if s.hash == hash && eq(&s.key) {
@@ -229,7 +246,9 @@ impl<K, V> Dict<K, V> {
             key: k,
             value: v,
         });
-        self.table_mut(loc.table)[loc.idx].head = n;
+        let b = &mut self.table_mut(loc.table)[loc.idx];
+        b.head = n;
+        b.filter |= tag(hash);
         self.used[loc.table] += 1;
         &mut self.arena.get_mut(n).value
     }
@@ -239,6 +258,9 @@ impl<K, V> Dict<K, V> {
     pub fn remove(&mut self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<(K, V)> {
         self.op_step();
         let loc = self.loc_of(hash);
+        if self.table(loc.table)[loc.idx].filter & tag(hash) == 0 {
+            return None;
+        }
         // Find the node and its predecessor.
         let mut prev = NIL;
         let mut n = self.table(loc.table)[loc.idx].head;
@@ -260,6 +282,7 @@ impl<K, V> Dict<K, V> {
             self.arena.get_mut(prev).next = next;
         }
         self.used[loc.table] -= 1;
+        self.refilter(loc);
         // The arena is dense: its last node moves into slot n; repoint its one incoming link.
         let last = (self.arena.len() - 1) as u32;
         if n != last {
@@ -270,6 +293,18 @@ impl<K, V> Dict<K, V> {
             self.shrink_if_needed();
         }
         Some((removed.key, removed.value))
+    }
+
+    /// Recomputes the filter of one bucket from its chain (after a removal; chains are short).
+    fn refilter(&mut self, loc: Loc) {
+        let mut f = 0;
+        let mut n = self.table(loc.table)[loc.idx].head;
+        while n != NIL {
+            let s = self.arena.get(n);
+            f |= tag(s.hash);
+            n = s.next;
+        }
+        self.table_mut(loc.table)[loc.idx].filter = f;
     }
 
     /// Repoints the single link (bucket head or a node's `next`) that refers to node `from` so

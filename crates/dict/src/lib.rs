@@ -12,7 +12,8 @@
 //! A chained hash table after Redis's `dict.c` (two tables and an incremental rehash,
 //! [`rehash`](crate::Dict::rehash_step)), with `u32` chain links into a dense node arena (see
 //! `arena.rs`), nodes that store their full 64-bit hash (a chain walk compares hashes before
-//! keys), and caller-supplied hashes (raw API like hashbrown's `RawTable`). [`Map`] is a typed
+//! keys), a 32-bit filter of the chain's hashes in each bucket (a miss rarely reads a node),
+//! and caller-supplied hashes (raw API like hashbrown's `RawTable`). [`Map`] is a typed
 //! wrapper with a keyed hasher ([`KeyHasher`], SipHash-1-3 with a per-process random key).
 //!
 //! # Traversal space
@@ -44,12 +45,13 @@
 //! something while frozen, and frozen dicts never move entries. Details in `rehash.rs`.
 //!
 //! # Memory
-//! Per entry: one node `{hash: u64, next: u32, K, V}` (padded; 16 bytes beyond `K` and `V` for
-//! 8-aligned `K`/`V`) plus one bucket `{head: u32, stamp: u32}` = 8 bytes per bucket at load
-//! factor 0.5..1, plus arena slack (segments double, up to 2x nodes just after a new segment).
-//! Measured with `K = Vec<u8>` (24 bytes), `V = u64`, 1M entries (`memory_overhead()` minus
-//! `len * 32`): see `benches/README.md` ("Dict") for the figures and hashbrown's
-//! (`buckets * (1 + size_of::<(K, V)>)`, load factor 0.44..0.875).
+//! Per entry: one node `{hash: u64, next: u32, K, V}` (16 bytes beyond `K` and `V` for 8-aligned
+//! `K`/`V`, after padding) in a segmented arena (segments double, so up to 2x slack just after a
+//! new segment) plus, per bucket, `{head: u32, stamp: u32, filter: u32}` = 12 bytes at load
+//! factor 0.5..1 (1..2 buckets per entry). Measured by the `dict` benchmark with
+//! `K = Vec<u8>` (24 bytes), `V = u64`, 1M entries (`memory_overhead() / len - 32`, key heap
+//! buffers excluded): see `benches/README.md` ("Dict") for forkless-dict's and hashbrown's
+//! (`buckets * (1 + size_of::<(K, V)>())`, load factor 0.44..0.875) figures.
 //!
 //! # Performance
 //! `find` and `insert_unique` are compared with `hashbrown::HashMap` under the same hasher in

@@ -30,7 +30,7 @@
 //! "not visited". A new table 1 starts with every stamp 0 (epoch 0 is never used by a
 //! snapshot).
 
-use crate::dict::{table_size_for, Bucket, Dict, Loc, MIN_SIZE, NIL};
+use crate::dict::{table_size_for, tag, Bucket, Dict, Loc, MIN_SIZE, NIL};
 
 /// Resize policy of a [`Dict`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +119,7 @@ impl<K, V> Dict<K, V> {
             Bucket {
                 head: NIL,
                 stamp: epoch,
+                filter: 0,
             };
             size
         ];
@@ -128,6 +129,7 @@ impl<K, V> Dict<K, V> {
             let b = &mut table[(s.hash as usize) & mask];
             s.next = b.head;
             b.head = i as u32;
+            b.filter |= tag(s.hash);
         }
         self.t0 = table;
         self.t1 = Vec::new();
@@ -157,13 +159,16 @@ impl<K, V> Dict<K, V> {
                     return;
                 }
             }
-            let mut node = std::mem::replace(&mut self.t0[self.rehash_idx].head, NIL);
+            let src = &mut self.t0[self.rehash_idx];
+            let mut node = std::mem::replace(&mut src.head, NIL);
+            src.filter = 0;
             while node != NIL {
                 let s = self.arena.get_mut(node);
                 let next = s.next;
                 let dst = &mut self.t1[(s.hash as usize) & mask1];
                 s.next = dst.head;
                 dst.head = node;
+                dst.filter |= tag(s.hash);
                 self.used[0] -= 1;
                 self.used[1] += 1;
                 node = next;
@@ -222,7 +227,7 @@ impl<K, V> Dict<K, V> {
     }
 
     /// Debug check of every structural invariant (used by the tests): each node is reachable
-    /// exactly once, from the bucket `loc_of(hash)` names; `used` counts match; rehash index in
+    /// exactly once, from the bucket `loc_of(hash)` names; bucket filters are exact; `used` counts match; rehash index in
     /// range; moved-out table-0 buckets are empty.
     #[doc(hidden)]
     pub fn check_invariants(&self) {
@@ -234,6 +239,7 @@ impl<K, V> Dict<K, V> {
                     assert_eq!(b.head, NIL, "moved-out bucket {i} not empty");
                 }
                 let mut n = b.head;
+                let mut filter = 0;
                 while n != NIL {
                     assert!((n as usize) < self.len(), "link {n} past len");
                     assert!(!seen[n as usize], "node {n} linked twice");
@@ -241,8 +247,10 @@ impl<K, V> Dict<K, V> {
                     let s = self.arena.get(n);
                     assert_eq!(self.loc_of(s.hash), Loc { table: t, idx: i }, "node {n}");
                     *used_t += 1;
+                    filter |= tag(s.hash);
                     n = s.next;
                 }
+                assert_eq!(b.filter, filter, "filter of bucket {i} in table {t}");
             }
         }
         assert!(seen.iter().all(|&x| x), "unreachable node");

@@ -338,7 +338,12 @@ fn parse_exp(s: &[u8]) -> Option<i64> {
 
 /// Parses the whole of `s` (after the sign) as `strtod` would, or None when `strtod` would stop
 /// early, find nothing, or find a NaN.
-fn parse_syntax(s: &[u8]) -> Option<Syntax> {
+///
+/// Only the first `max_sig` significant digits are accumulated (keeping the work linear in the
+/// input): a nonzero tail is replaced by a single `1` digit just below the kept ones, which
+/// leaves the rounding unchanged as long as `max_sig` exceeds the digits of any rounding
+/// boundary of the target format (767 for `f64`).
+fn parse_syntax(s: &[u8], max_sig: usize) -> Option<Syntax> {
     let lower = s.to_ascii_lowercase();
     if lower == b"inf" || lower == b"infinity" {
         return Some(Syntax::Inf);
@@ -355,6 +360,7 @@ fn parse_syntax(s: &[u8]) -> Option<Syntax> {
     let (radix, per_digit) = if hex { (16u32, 4i64) } else { (10, 1) };
     let mut digits = Big(Vec::new());
     let (mut nd, mut frac, mut seen_point, mut nonzero) = (0usize, 0i64, false, false);
+    let (mut sig, mut dropped_int, mut tail_nonzero) = (0usize, 0i64, false);
     let mut i = 0;
     while i < body.len() {
         let c = body[i];
@@ -363,10 +369,20 @@ fn parse_syntax(s: &[u8]) -> Option<Syntax> {
         } else if is_digit(c) {
             let v = (c as char).to_digit(radix)?;
             nonzero |= v != 0;
-            digits.mul_add_small(radix, v);
             nd += 1;
-            if seen_point {
-                frac += per_digit;
+            if sig > 0 || v != 0 {
+                sig += 1;
+            }
+            if sig <= max_sig {
+                digits.mul_add_small(radix, v);
+                if seen_point {
+                    frac += per_digit;
+                }
+            } else {
+                tail_nonzero |= v != 0;
+                if !seen_point {
+                    dropped_int += per_digit;
+                }
             }
         } else {
             break;
@@ -385,9 +401,13 @@ fn parse_syntax(s: &[u8]) -> Option<Syntax> {
     } else {
         0
     };
+    if tail_nonzero {
+        digits.mul_add_small(radix, 1);
+        frac += per_digit;
+    }
     Some(Syntax::Number {
         digits,
-        exp: exp - frac,
+        exp: exp.saturating_add(dropped_int) - frac,
         decimal: !hex,
         nonzero,
     })
@@ -457,7 +477,7 @@ impl LongDouble {
             b'+' => (false, &s[1..]),
             _ => (false, s),
         };
-        match parse_syntax(rest)? {
+        match parse_syntax(rest, usize::MAX)? {
             Syntax::Inf => Some(LongDouble {
                 neg,
                 inf: true,
@@ -650,7 +670,7 @@ fn strtod_full(s: &[u8]) -> Option<(f64, bool)> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    match parse_syntax(rest)? {
+    match parse_syntax(rest, MAX_SIGNIFICANT_F64)? {
         Syntax::Inf => Some((
             if neg {
                 f64::NEG_INFINITY
@@ -672,6 +692,9 @@ fn strtod_full(s: &[u8]) -> Option<(f64, bool)> {
         }
     }
 }
+
+/// Significant digits kept when parsing an `f64` (see [`parse_syntax`]).
+const MAX_SIGNIFICANT_F64: usize = 800;
 
 /// C `isspace` in the "C" locale.
 fn is_c_space(c: u8) -> bool {
@@ -771,6 +794,27 @@ mod tests {
     }
 
     #[test]
+    fn long_inputs_stay_linear_and_round_right() {
+        // A million digits: quadratic accumulation would take minutes.
+        let mut long = "1.".to_string();
+        long.push_str(&"0".repeat(1_000_000));
+        long.push('1');
+        assert_eq!(parse_score(long.as_bytes()), Some(1.0));
+        let long9 = format!("0.{}", "9".repeat(1_000_000));
+        assert_eq!(parse_score(long9.as_bytes()), Some(1.0));
+        let int = format!("{}e-1000000", "7".repeat(1_000_000));
+        let want: f64 = "7.777777777777777777777e-1".parse().unwrap();
+        assert_eq!(parse_score(int.as_bytes()), Some(want));
+        // The halfway point between 1 and the next double, then a tail far beyond 800 digits:
+        // the tail decides (round up when nonzero, to even when zero).
+        let half = "1.00000000000000011102230246251565404236316680908203125";
+        let up = format!("{half}{}1", "0".repeat(2000));
+        assert_eq!(parse_score(up.as_bytes()), Some(1.0000000000000002));
+        let tie = format!("{half}{}", "0".repeat(2000));
+        assert_eq!(parse_score(tie.as_bytes()), Some(1.0));
+    }
+
+    #[test]
     fn scores_as_strtod() {
         assert_eq!(parse_score(b"0x10"), Some(16.0));
         assert_eq!(parse_score(b"-0x1.8p1"), Some(-3.0));
@@ -854,7 +898,7 @@ mod tests {
                 exp,
                 decimal,
                 ..
-            }) = parse_syntax(text.as_bytes())
+            }) = parse_syntax(text.as_bytes(), usize::MAX)
             else {
                 panic!("{text}");
             };

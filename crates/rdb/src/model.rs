@@ -57,7 +57,12 @@ pub fn canonicalize(entries: &mut [Entry]) {
             Value::String(_) | Value::List(_) => {}
             Value::Set(m) => m.sort_unstable(),
             Value::Hash(p) => p.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
-            Value::ZSet(p) => p.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))),
+            // Redis's order: scores numerically (-0.0 equals 0.0), then member bytes.
+            Value::ZSet(p) => p.sort_unstable_by(|a, b| {
+                a.1.partial_cmp(&b.1)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then_with(|| a.0.cmp(&b.0))
+            }),
         }
     }
     entries.sort_unstable_by(|a, b| a.db.cmp(&b.db).then_with(|| a.key.cmp(&b.key)));

@@ -24,6 +24,7 @@
 
 mod skip;
 mod source;
+mod unlzf;
 mod value;
 
 use std::io::Read;

@@ -40,6 +40,8 @@ pub(crate) struct Source<R> {
     offset: u64,
     crc: Option<Crc64>,
     staged: Vec<u8>,
+    /// Reused buffer for compressed bytes.
+    scratch: Vec<u8>,
 }
 
 impl<R: Read> Source<R> {
@@ -49,6 +51,7 @@ impl<R: Read> Source<R> {
             offset: 0,
             crc: None,
             staged: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -133,21 +136,34 @@ impl<R: Read> Source<R> {
     /// Read `n` bytes into a new vector that grows as bytes really arrive (a corrupt length of
     /// 2^40 fails at the end of the input, having allocated no more than about twice the input).
     pub(crate) fn read_vec(&mut self, n: u64, what: &str) -> Result<Vec<u8>> {
-        if n <= CHUNK as u64 {
-            let mut v = vec![0u8; n as usize];
-            self.read_exact(&mut v, what)?;
-            return Ok(v);
-        }
-        let mut v: Vec<u8> = Vec::with_capacity(CHUNK);
-        let mut remaining = n;
-        while remaining > 0 {
-            let step = remaining.min(CHUNK as u64) as usize;
-            let old = v.len();
-            v.resize(old + step, 0);
-            self.read_exact(&mut v[old..], what)?;
-            remaining -= step as u64;
-        }
+        let mut v = Vec::new();
+        self.read_into(n, &mut v, what)?;
         Ok(v)
+    }
+
+    /// [`Source::read_vec`] into a reused vector (cleared first).
+    pub(crate) fn read_into(&mut self, n: u64, v: &mut Vec<u8>, what: &str) -> Result<()> {
+        v.clear();
+        if n <= CHUNK as u64 {
+            v.resize(n as usize, 0);
+            return self.read_exact(v, what);
+        }
+        // `take(n).read_to_end` grows the vector as bytes arrive (doubling, so at most about
+        // twice what was really read) and reads in large steps.
+        v.reserve(CHUNK);
+        let got = (&mut self.inner)
+            .take(n)
+            .read_to_end(v)
+            .map_err(RdbError::Io)?;
+        self.offset += got as u64;
+        self.feed(v);
+        if (got as u64) < n {
+            return Err(RdbError::UnexpectedEof {
+                offset: self.offset,
+                expected: what.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Read and discard `n` bytes (still fed to the CRC).
@@ -229,12 +245,23 @@ impl<R: Read> Source<R> {
                         ),
                     });
                 }
-                let data = self.read_vec(clen, what)?;
-                crate::lzf::decompress(&data, ulen as usize).map_err(|e| RdbError::Corrupt {
-                    offset: data_at,
-                    key: None,
-                    what: format!("{e} ({what})"),
-                })
+                let mut data = std::mem::take(&mut self.scratch);
+                let r = self.read_into(clen, &mut data, what);
+                let mut out = Vec::new();
+                let r = r.and_then(|()| {
+                    super::unlzf::decompress_into(&data, ulen as usize, &mut out).map_err(|e| {
+                        RdbError::Corrupt {
+                            offset: data_at,
+                            key: None,
+                            what: format!("invalid LZF data ({e:?}, {what})"),
+                        }
+                    })
+                });
+                // Keep a modest scratch buffer for the next compressed string.
+                if data.capacity() <= 1 << 20 {
+                    self.scratch = data;
+                }
+                r.map(|()| out)
             }
             Len::Enc(e) => Err(RdbError::Corrupt {
                 offset: at,

@@ -36,30 +36,29 @@ pub(crate) struct Slot<K, V> {
     pub(crate) value: V,
 }
 
-/// One bucket: the head of its chain, the epoch stamp of the snapshot that last visited it,
-/// and a 32-bit filter of the chain's hashes (the OR of [`tag`] over its nodes), so a miss
-/// usually ends at the bucket without reading any node (a node read is a cache miss).
+/// One bucket: the head of its chain and the epoch stamp of the snapshot that last visited it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Bucket {
     pub(crate) head: u32,
     pub(crate) stamp: u32,
-    pub(crate) filter: u32,
 }
 
 impl Bucket {
     pub(crate) const EMPTY: Bucket = Bucket {
         head: NIL,
         stamp: 0,
-        filter: 0,
     };
 }
 
-/// Filter bit of a hash: one of 32 bits chosen by hash bits 32..37. The bucket index uses the
-/// low bits (tables stay below 2^32 buckets since node links are `u32`) and the keyspace's
-/// shard the top bits, so within one dict these bits are independent of the bucket.
+/// Filter bit of a hash: one of 8 bits chosen by hash bits 32..35. Each bucket has a filter
+/// byte (the OR of the tags of its chain) in a separate array of one byte per bucket, small
+/// enough to stay in cache like hashbrown's control bytes, so a miss usually ends there without
+/// touching the bucket array or any node (each of which is a cache miss on a big table). The
+/// bucket index uses the low bits (tables stay below 2^32 buckets since node links are `u32`)
+/// and the keyspace's shard the top bits, so these bits are independent of the bucket.
 #[inline(always)]
-pub(crate) fn tag(hash: u64) -> u32 {
-    1u32 << ((hash >> 32) & 31)
+pub(crate) fn tag(hash: u64) -> u8 {
+    1u8 << ((hash >> 32) & 7)
 }
 
 /// A chained hash table keyed by caller-supplied 64-bit hashes.
@@ -72,6 +71,9 @@ pub struct Dict<K, V> {
     pub(crate) t0: Vec<Bucket>,
     /// Table 1: non-empty exactly while a rehash runs (a power of two != t0.len()).
     pub(crate) t1: Vec<Bucket>,
+    /// Filter bytes of t0 and t1 (same lengths as the tables; see [`tag`]).
+    pub(crate) f0: Vec<u8>,
+    pub(crate) f1: Vec<u8>,
     /// Entries chained in t0 and in t1.
     pub(crate) used: [usize; 2],
     /// While rehashing: t0 buckets below this index are empty (moved to t1).
@@ -112,7 +114,7 @@ impl<K, V> Dict<K, V> {
     }
 
     /// An empty dict that holds `n` entries without resizing (table of the next power of two
-    /// >= `n`, node arena reserved). Allocates O(n) at once: a caller with an untrusted `n`
+    /// at or above `n`, node arena reserved). Allocates O(n) at once: a caller with an untrusted `n`
     /// (an RDB `RESIZEDB` hint) must bound it by what the input can justify.
     pub fn with_capacity(n: usize) -> Self {
         Self::with_config(n, DictConfig::default())
@@ -127,6 +129,8 @@ impl<K, V> Dict<K, V> {
             arena,
             t0: vec![Bucket::EMPTY; size],
             t1: Vec::new(),
+            f0: vec![0; size],
+            f1: Vec::new(),
             used: [0, 0],
             rehash_idx: 0,
             frozen: false,
@@ -176,6 +180,24 @@ impl<K, V> Dict<K, V> {
     }
 
     #[inline(always)]
+    pub(crate) fn filters(&self, t: usize) -> &Vec<u8> {
+        if t == 0 {
+            &self.f0
+        } else {
+            &self.f1
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn filters_mut(&mut self, t: usize) -> &mut Vec<u8> {
+        if t == 0 {
+            &mut self.f0
+        } else {
+            &mut self.f1
+        }
+    }
+
+    #[inline(always)]
     pub(crate) fn table_mut(&mut self, t: usize) -> &mut Vec<Bucket> {
         if t == 0 {
             &mut self.t0
@@ -188,11 +210,10 @@ impl<K, V> Dict<K, V> {
     #[inline]
     fn find_index(&self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<u32> {
         let loc = self.loc_of(hash);
-        let b = &self.table(loc.table)[loc.idx];
-        if b.filter & tag(hash) == 0 {
+        if self.filters(loc.table)[loc.idx] & tag(hash) == 0 {
             return None;
         }
-        let mut n = b.head;
+        let mut n = self.table(loc.table)[loc.idx].head;
         while n != NIL {
             let s = self.arena.get(n);
             if s.hash == hash && eq(&s.key) {
@@ -246,9 +267,8 @@ impl<K, V> Dict<K, V> {
             key: k,
             value: v,
         });
-        let b = &mut self.table_mut(loc.table)[loc.idx];
-        b.head = n;
-        b.filter |= tag(hash);
+        self.table_mut(loc.table)[loc.idx].head = n;
+        self.filters_mut(loc.table)[loc.idx] |= tag(hash);
         self.used[loc.table] += 1;
         &mut self.arena.get_mut(n).value
     }
@@ -258,7 +278,7 @@ impl<K, V> Dict<K, V> {
     pub fn remove(&mut self, hash: u64, mut eq: impl FnMut(&K) -> bool) -> Option<(K, V)> {
         self.op_step();
         let loc = self.loc_of(hash);
-        if self.table(loc.table)[loc.idx].filter & tag(hash) == 0 {
+        if self.filters(loc.table)[loc.idx] & tag(hash) == 0 {
             return None;
         }
         // Find the node and its predecessor.
@@ -304,7 +324,7 @@ impl<K, V> Dict<K, V> {
             f |= tag(s.hash);
             n = s.next;
         }
-        self.table_mut(loc.table)[loc.idx].filter = f;
+        self.filters_mut(loc.table)[loc.idx] = f;
     }
 
     /// Repoints the single link (bucket head or a node's `next`) that refers to node `from` so
@@ -432,12 +452,14 @@ impl<K, V> Dict<K, V> {
         self.table_mut(loc.table)[loc.idx].stamp = epoch;
     }
 
-    /// Bytes of structure this dict allocates: both bucket arrays, the node arena (nodes hold
+    /// Bytes of structure this dict allocates: both bucket arrays and filter arrays, the node arena (nodes hold
     /// the hash, the link and `K` and `V` inline) and the `Dict` itself. Heap data owned by
     /// `K`/`V` (a `Vec<u8>`'s buffer) is not counted. Subtract `len() * size_of::<(K, V)>()`
     /// for the pure overhead.
     pub fn memory_overhead(&self) -> usize {
         (self.t0.capacity() + self.t1.capacity()) * std::mem::size_of::<Bucket>()
+            + self.f0.capacity()
+            + self.f1.capacity()
             + self.arena.allocated_bytes()
             + std::mem::size_of::<Self>()
     }

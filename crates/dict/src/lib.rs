@@ -12,7 +12,8 @@
 //! A chained hash table after Redis's `dict.c` (two tables and an incremental rehash,
 //! [`rehash`](crate::Dict::rehash_step)), with `u32` chain links into a dense node arena (see
 //! `arena.rs`), nodes that store their full 64-bit hash (a chain walk compares hashes before
-//! keys), a 32-bit filter of the chain's hashes in each bucket (a miss rarely reads a node),
+//! keys), an 8-bit filter of the chain's hashes per bucket in a separate byte array (a miss
+//! usually reads one cached byte, like hashbrown's control bytes),
 //! and caller-supplied hashes (raw API like hashbrown's `RawTable`). [`Map`] is a typed
 //! wrapper with a keyed hasher ([`KeyHasher`], SipHash-1-3 with a per-process random key).
 //!
@@ -47,8 +48,8 @@
 //! # Memory
 //! Per entry: one node `{hash: u64, next: u32, K, V}` (16 bytes beyond `K` and `V` for 8-aligned
 //! `K`/`V`, after padding) in a segmented arena (segments double, so up to 2x slack just after a
-//! new segment) plus, per bucket, `{head: u32, stamp: u32, filter: u32}` = 12 bytes at load
-//! factor 0.5..1 (1..2 buckets per entry). Measured by the `dict` benchmark with
+//! new segment) plus, per bucket, `{head: u32, stamp: u32}` and one filter byte = 9 bytes at
+//! load factor 0.5..1 (1..2 buckets per entry). Measured by the `dict` benchmark with
 //! `K = Vec<u8>` (24 bytes), `V = u64`, 1M entries (`memory_overhead() / len - 32`, key heap
 //! buffers excluded): see `benches/README.md` ("Dict") for forkless-dict's and hashbrown's
 //! (`buckets * (1 + size_of::<(K, V)>())`, load factor 0.44..0.875) figures.

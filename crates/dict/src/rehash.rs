@@ -119,20 +119,22 @@ impl<K, V> Dict<K, V> {
             Bucket {
                 head: NIL,
                 stamp: epoch,
-                filter: 0,
             };
             size
         ];
+        let mut filters = vec![0u8; size];
         let mask = size - 1;
         // Relink every node straight from the arena (no chain walks needed).
         for (i, s) in self.arena.iter_mut().enumerate() {
-            let b = &mut table[(s.hash as usize) & mask];
-            s.next = b.head;
-            b.head = i as u32;
-            b.filter |= tag(s.hash);
+            let j = (s.hash as usize) & mask;
+            s.next = table[j].head;
+            table[j].head = i as u32;
+            filters[j] |= tag(s.hash);
         }
         self.t0 = table;
         self.t1 = Vec::new();
+        self.f0 = filters;
+        self.f1 = Vec::new();
         self.rehash_idx = 0;
         self.used = [self.len(), 0];
     }
@@ -159,16 +161,15 @@ impl<K, V> Dict<K, V> {
                     return;
                 }
             }
-            let src = &mut self.t0[self.rehash_idx];
-            let mut node = std::mem::replace(&mut src.head, NIL);
-            src.filter = 0;
+            let mut node = std::mem::replace(&mut self.t0[self.rehash_idx].head, NIL);
+            self.f0[self.rehash_idx] = 0;
             while node != NIL {
                 let s = self.arena.get_mut(node);
                 let next = s.next;
-                let dst = &mut self.t1[(s.hash as usize) & mask1];
-                s.next = dst.head;
-                dst.head = node;
-                dst.filter |= tag(s.hash);
+                let j = (s.hash as usize) & mask1;
+                s.next = self.t1[j].head;
+                self.t1[j].head = node;
+                self.f1[j] |= tag(s.hash);
                 self.used[0] -= 1;
                 self.used[1] += 1;
                 node = next;
@@ -177,6 +178,7 @@ impl<K, V> Dict<K, V> {
         }
         if self.used[0] == 0 {
             self.t0 = std::mem::take(&mut self.t1);
+            self.f0 = std::mem::take(&mut self.f1);
             self.used = [self.used[1], 0];
             self.rehash_idx = 0;
             // Removals during the rehash may already call for a smaller table (Redis leaves
@@ -220,9 +222,11 @@ impl<K, V> Dict<K, V> {
         }
         if self.is_empty() {
             self.t0 = vec![Bucket::EMPTY; size];
+            self.f0 = vec![0; size];
             return;
         }
         self.t1 = vec![Bucket::EMPTY; size];
+        self.f1 = vec![0; size];
         self.rehash_idx = 0;
     }
 
@@ -250,12 +254,20 @@ impl<K, V> Dict<K, V> {
                     filter |= tag(s.hash);
                     n = s.next;
                 }
-                assert_eq!(b.filter, filter, "filter of bucket {i} in table {t}");
+                assert_eq!(
+                    self.filters(t)[i],
+                    filter,
+                    "filter of bucket {i} in table {t}"
+                );
             }
         }
         assert!(seen.iter().all(|&x| x), "unreachable node");
         assert_eq!(used, self.used);
         assert!(self.t0.len().is_power_of_two() && self.t0.len() >= MIN_SIZE);
+        assert_eq!(
+            (self.f0.len(), self.f1.len()),
+            (self.t0.len(), self.t1.len())
+        );
         if self.is_rehashing() {
             assert!(self.t1.len().is_power_of_two() && self.t1.len() != self.t0.len());
             assert!(self.rehash_idx <= self.t0.len());

@@ -1,0 +1,134 @@
+//! Mandatory in CI (FORKLESS_REQUIRE_REDIS=1): snapshots taken under load load into redis-server
+//! 7.0.15 with the expected canonical dump: the point-in-time one as `dump.rdb`, the converging
+//! one (RDB + RESP deltas) as the base of a Redis 7 multi-part AOF directory whose manifest the
+//! test writes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use forkless_keyspace::{CollectingSink, Config, Keyspace, Session};
+use forkless_snapshot::{install, snapshot_to_file, Barrier, Mode, SnapshotOptions};
+use forkless_testkit::{redis_load_aof_dir, redis_load_rdb, TempDir};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn exec(ks: &Keyspace, db: u32, cmd: &[String]) {
+    let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+    let _ = ks.execute(&mut Session { db }, &argv);
+}
+
+fn command(rng: &mut StdRng) -> Vec<String> {
+    let k = format!("k{}", rng.gen_range(0..10_000));
+    let k2 = format!("k{}", rng.gen_range(0..10_000));
+    let v = rng.gen_range(0..200).to_string();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect();
+    match rng.gen_range(0..10) {
+        0 => s(&["SET", &k, &v]),
+        1 => s(&["INCR", &k]),
+        2 => s(&["RPUSH", &k, &v]),
+        3 => s(&["SADD", &k, &v]),
+        4 => s(&["ZADD", &k, &v, &v]),
+        5 => s(&["HSET", &k, &v, &v]),
+        6 => s(&["RENAME", &k, &k2]),
+        7 => s(&["DEL", &k]),
+        8 => s(&["PEXPIREAT", &k, "4102444800000"]),
+        _ => s(&["LMOVE", &k, &k2, "LEFT", "LEFT"]),
+    }
+}
+
+fn run(mode: Mode) {
+    let dir = TempDir::new("snap-oracle");
+    let mut ks = Keyspace::new(Config {
+        shards: 4,
+        databases: 16,
+        ..Config::seeded(21)
+    });
+    let sink = Arc::new(CollectingSink::new());
+    ks.set_sink(sink.clone());
+    let obs = install(&mut ks);
+    let ks = Arc::new(ks);
+    let mut rng = StdRng::seed_from_u64(1);
+    for _ in 0..30_000 {
+        let db = rng.gen_range(0..3);
+        exec(&ks, db, &command(&mut rng));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (ks, stop) = (ks.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = StdRng::seed_from_u64(50 + t);
+                while !stop.load(Ordering::Relaxed) {
+                    let db = rng.gen_range(0..3);
+                    exec(&ks, db, &command(&mut rng));
+                }
+            })
+        })
+        .collect();
+    let cut = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c2, s2) = (cut.clone(), sink.clone());
+    let opts = SnapshotOptions {
+        mode,
+        batch_buckets: 8,
+        on_barrier: Some(Arc::new(move |b| {
+            if matches!(
+                (mode, b),
+                (Mode::PointInTime, Barrier::Start) | (Mode::Converging, Barrier::End)
+            ) {
+                c2.store(s2.ops().len(), Ordering::SeqCst);
+            }
+        })),
+        ..Default::default()
+    };
+    let path = match mode {
+        Mode::PointInTime => dir.path().join("dump.rdb"),
+        Mode::Converging => dir.path().join("appendonly.aof.1.base.rdb"),
+    };
+    let res = snapshot_to_file(ks.clone(), &obs, &path, opts).expect("snapshot");
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let expected = common::expected_from_log(&sink.ops(), cut.load(Ordering::SeqCst));
+    assert!(!expected.is_empty());
+    // Our own replay first (also runs without Redis).
+    assert_eq!(
+        common::replay(&std::fs::read(&path).unwrap()),
+        expected,
+        "{mode:?} self-replay"
+    );
+    let loaded = match mode {
+        Mode::PointInTime => redis_load_rdb(&path),
+        Mode::Converging => {
+            std::fs::write(dir.path().join("appendonly.aof.1.incr.aof"), b"").unwrap();
+            std::fs::write(
+                dir.path().join("appendonly.aof.manifest"),
+                "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+            )
+            .unwrap();
+            redis_load_aof_dir(dir.path())
+        }
+    };
+    let Some(loaded) = loaded else { return };
+    let got =
+        loaded.unwrap_or_else(|log| panic!("redis-server refused our {mode:?} snapshot:\n{log}"));
+    if got != expected {
+        panic!(
+            "{mode:?}: redis-server holds something else:\n{}",
+            forkless_dump::diff(&expected, &got).join("\n")
+        );
+    }
+    eprintln!("{mode:?}: {res:?}");
+}
+
+#[test]
+fn point_in_time_snapshot_loads_in_redis_as_dump_rdb() {
+    run(Mode::PointInTime);
+}
+
+#[test]
+fn converging_snapshot_loads_in_redis_as_aof_base() {
+    run(Mode::Converging);
+}

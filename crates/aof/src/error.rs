@@ -59,6 +59,8 @@ pub enum AofError {
     },
     /// The writer refuses writes after a write or fsync error, until a retry succeeds.
     WriterFailed(String),
+    /// The forkless rewrite's snapshot failed (the old base and incr files stay in use).
+    Rewrite(String),
     /// The bounded queue is full and the writer is configured to fail fast.
     QueueFull {
         /// Bytes queued.
@@ -100,6 +102,7 @@ impl fmt::Display for AofError {
             AofError::Apply { file, offset, what } => {
                 write!(f, "cannot apply the command in {file} at offset {offset}: {what}")
             }
+            AofError::Rewrite(why) => write!(f, "AOF rewrite failed: {why}"),
             AofError::WriterFailed(why) => write!(
                 f,
                 "MISCONF AOF writes are refused after an I/O error ({why}); they resume once a retry succeeds"

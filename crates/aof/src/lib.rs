@@ -27,6 +27,7 @@
 //! * [`io`]: the small I/O trait under the writer, with real, crash-simulating and
 //!   fault-injecting backends.
 //! * [`AofDir`]: a directory for a live keyspace: create, open-and-continue, install a rewrite.
+//! * [`rewrite`]: the forkless rewrite (a converging snapshot, the incr switch at its barrier).
 #![forbid(unsafe_code)]
 
 pub mod check;
@@ -36,6 +37,7 @@ mod error;
 pub mod io;
 pub mod load;
 pub mod manifest;
+pub mod rewrite;
 pub mod scan;
 pub mod sds;
 pub mod writer;
@@ -47,4 +49,5 @@ pub use error::{AofError, Result};
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
 pub use load::{load_dir, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;
+pub use rewrite::rewrite;
 pub use writer::{AofMetrics, AofWriter, FsyncPolicy, OnError, Rotation, WhenFull, WriterOptions};

@@ -1,0 +1,75 @@
+//! The forkless AOF rewrite: a new base from a converging forkless snapshot, with a crash-safe
+//! cutover and no fork.
+//!
+//! Redis rewrites by forking: the child writes the dataset, the parent buffers new writes and
+//! switches files when the child is done. Here:
+//!
+//! 1. A converging snapshot starts (`forkless-snapshot`); writers go on, their commands still
+//!    go to the current incr file.
+//! 2. Inside the snapshot's end barrier (every shard locked, so no write is half-logged) the
+//!    writer is told to switch to a new incr file ([`AofWriter::rotate`]): a queue marker, no
+//!    I/O and no fsync under the barrier. Every write before the barrier is in the old files and
+//!    in the snapshot (its RDB part or its deltas); every write after it goes to the new incr
+//!    file only.
+//! 3. The snapshot (RDB + deltas = the keyspace at the barrier, with `aof-base` 1) is written
+//!    durably to the rewrite temp file, then [`AofDir::install_rewrite`] makes the manifest
+//!    `[new base, new incr]` atomically (temp, fsync, rename, directory fsync) and deletes the
+//!    old files.
+//!
+//! Crash safety: until the manifest rename, the old manifest (old base + all incr files,
+//! including the new one once the writer created it) is complete and loads to the latest
+//! acknowledged state; after it, the new one does. A failed snapshot leaves the old base and
+//! adds only the new incr file to the chain.
+
+use std::sync::Arc;
+
+use forkless_keyspace::Keyspace;
+use forkless_rdb::WriteOptions;
+use forkless_snapshot::{
+    snapshot_to_file, Barrier, Mode, SnapshotObserver, SnapshotOptions, SnapshotResult,
+};
+use forkless_sync::Mutex;
+
+use crate::dir::AofDir;
+use crate::error::{AofError, Result};
+use crate::writer::Rotation;
+
+/// Rewrite `aof`'s base from a forkless snapshot of `ks` (whose sink is `aof.writer()` and whose
+/// snapshot observer is `obs`). Writers keep running; returns the snapshot's figures.
+pub fn rewrite(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+) -> Result<SnapshotResult> {
+    let writer = aof.writer();
+    let rotation: Arc<Mutex<Option<Result<Rotation>>>> = Arc::new(Mutex::new(None));
+    let (rot, w) = (rotation.clone(), writer.clone());
+    let opts = SnapshotOptions {
+        mode: Mode::Converging,
+        rdb: WriteOptions {
+            aof_base: true,
+            ..WriteOptions::default()
+        },
+        on_barrier: Some(Arc::new(move |b| {
+            if b == Barrier::End {
+                *rot.lock() = Some(w.rotate());
+            }
+        })),
+        ..Default::default()
+    };
+    let temp = aof.rewrite_temp_path();
+    let res = snapshot_to_file(ks.clone(), obs, &temp, opts)
+        .map_err(|e| AofError::Rewrite(e.to_string()));
+    let rotation = rotation.lock().take();
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    let rotation =
+        rotation.ok_or_else(|| AofError::Rewrite("no incr switch at the barrier".into()))??;
+    aof.install_rewrite(&temp, &rotation)?;
+    Ok(res)
+}

@@ -38,6 +38,8 @@ pub struct Ctx<'a> {
     /// The command's effects must be captured (the observer's protocol, step 2).
     capture: bool,
     rng: Option<StdRng>,
+    /// `(argument index, hash)` of the declared keys, hashed once by the dispatcher.
+    key_hashes: Vec<(usize, u64)>,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -83,6 +85,7 @@ impl<'a> Ctx<'a> {
         db: u32,
         now: i64,
         argv: &'a [&'a [u8]],
+        key_hashes: Vec<(usize, u64)>,
     ) -> Ctx<'a> {
         Ctx {
             ks,
@@ -95,6 +98,7 @@ impl<'a> Ctx<'a> {
             notified: Vec::new(),
             capture: false,
             rng: None,
+            key_hashes,
         }
     }
 
@@ -146,7 +150,15 @@ impl<'a> Ctx<'a> {
     }
 
     fn locate(&self, key: &[u8]) -> (usize, u64) {
-        let h = self.ks.hash_key(key);
+        // A declared key argument (same bytes at the same address) reuses the dispatcher's hash.
+        let known = self.key_hashes.iter().find(|&&(i, _)| {
+            let a = self.argv[i];
+            a.as_ptr() == key.as_ptr() && a.len() == key.len()
+        });
+        let h = match known {
+            Some(&(_, h)) => h,
+            None => self.ks.hash_key(key),
+        };
         let shard = self.ks.shard_of(h);
         let g = if self.all_shards {
             shard

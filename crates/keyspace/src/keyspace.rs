@@ -406,13 +406,18 @@ impl Keyspace {
         }
         let all = spec.flags & ALL_SHARDS != 0;
         let db = session.db.min(self.databases - 1);
+        // Each key is hashed once here; the context reuses these hashes for the same arguments.
+        let key_hashes: Vec<(usize, u64)> = if all {
+            Vec::new()
+        } else {
+            spec.key_indices(argv.len())
+                .map(|i| (i, self.hash_key(argv[i])))
+                .collect()
+        };
         let guards: Vec<MutexGuard<'_, Shard>> = if all {
             self.shards.iter().map(|s| s.lock()).collect()
         } else {
-            let mut idx: Vec<usize> = spec
-                .key_indices(argv.len())
-                .map(|i| self.shard_of(self.hash_key(argv[i])))
-                .collect();
+            let mut idx: Vec<usize> = key_hashes.iter().map(|&(_, h)| self.shard_of(h)).collect();
             if idx.is_empty() {
                 idx.push(0);
             }
@@ -421,7 +426,7 @@ impl Keyspace {
             idx.iter().map(|&i| self.shards[i].lock()).collect()
         };
         let now = self.now_ms();
-        let mut ctx = Ctx::new(self, guards, all, db, now, argv);
+        let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
         let write = spec.is_write();
         if write && self.observer.is_some() {
             for i in spec.key_indices(argv.len()) {

@@ -5,9 +5,11 @@
 //! with the seams a fork-less snapshot and an AOF need: a [`WriteObserver`] called before every
 //! mutation and a [`PropagationSink`] receiving what each write did, as Redis 7.0 propagates it.
 //!
-//! Layout: [`keyspace`] (sharding, locking, write path, expiry), [`ctx`] (a command's view),
-//! [`command`] (the table), [`reply`], [`value`], [`db`] (one database of one shard),
-//! [`propagate`], [`convert`] (number formats, RDB model), `cmd::*` (handlers), [`types`]
+//! Layout: [`keyspace`] (sharding, lock order, the write path, expiry, loading mode, bulk
+//! access), [`ctx`] (a command's view), [`command`] (the table), [`reply`], [`value`], [`db`]
+//! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
+//! [`convert`] (number formats, RDB model), [`longdouble`] (x87 arithmetic for INCRBYFLOAT),
+//! [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 
 pub mod api;

@@ -11,6 +11,8 @@
 //! * `--snapshot-at N --mode converging|pit --out FILE` starts a forkless snapshot after the Nth
 //!   command on a worker thread and goes on executing while it runs; the file appears durably
 //!   at FILE when it is complete, and a summary goes to stderr.
+//! * `--aof-dir DIR --appendfsync always|everysec|no` persists the run into a Redis 7
+//!   multi-part AOF directory (loading it first when it exists).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
+use forkless_aof::{AofDir, AofDirOptions, FsyncPolicy, WriterOptions};
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_resp::{scan_commands, Item, RespError};
 use forkless_snapshot::{install, start_snapshot, Mode, SnapshotHandle, SnapshotOptions};
@@ -55,9 +58,58 @@ pub struct RunArgs {
     /// Where the snapshot goes (converging: RDB-preamble AOF; pit: RDB loadable as dump.rdb).
     #[arg(long, value_name = "FILE", requires = "snapshot_at")]
     pub out: Option<PathBuf>,
+    /// Persist the run into this Redis 7 multi-part AOF directory (created when it holds no
+    /// manifest; otherwise loaded first and appended to).
+    #[arg(long, value_name = "DIR")]
+    pub aof_dir: Option<PathBuf>,
+    /// fsync policy of the AOF.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec, requires = "aof_dir")]
+    pub appendfsync: FsyncArg,
     /// Number of databases.
     #[arg(long, default_value_t = 16)]
     pub databases: u32,
+}
+
+/// `--appendfsync` values (Redis's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncArg {
+    /// A reply is written only once the command's bytes are fsynced.
+    Always,
+    /// fsync about once a second in the background.
+    Everysec,
+    /// Leave flushing to the OS.
+    No,
+}
+
+/// Open (or create) the AOF directory of `--aof-dir`, loading what it holds into `ks`.
+fn open_aof(dir: &std::path::Path, fsync: FsyncArg, ks: &Keyspace) -> Result<AofDir, CliError> {
+    let opts = AofDirOptions {
+        writer: WriterOptions {
+            fsync: match fsync {
+                FsyncArg::Always => FsyncPolicy::Always,
+                FsyncArg::Everysec => FsyncPolicy::EverySec,
+                FsyncArg::No => FsyncPolicy::No,
+            },
+            ..WriterOptions::default()
+        },
+        ..AofDirOptions::default()
+    };
+    let ctx = format!("AOF directory {}", dir.display());
+    if dir
+        .join(forkless_aof::manifest::manifest_name(&opts.filename))
+        .exists()
+    {
+        let (aof, report) = AofDir::open(dir, ks, opts).map_err(|e| CliError::new(&ctx, e))?;
+        if let Some(t) = &report.truncated {
+            eprintln!(
+                "forkless: {ctx}: truncated tail of {} cut at offset {}",
+                t.file, t.valid_len
+            );
+        }
+        Ok(aof)
+    } else {
+        AofDir::create(dir, &[], opts).map_err(|e| CliError::new(&ctx, e))
+    }
 }
 
 /// Start the snapshot `--snapshot-at` asks for, on its worker thread.
@@ -101,6 +153,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         databases: args.databases.max(1),
         ..Config::default()
     });
+    let aof = match &args.aof_dir {
+        Some(dir) => Some(open_aof(dir, args.appendfsync, &ks)?),
+        None => None,
+    };
+    if let Some(aof) = &aof {
+        ks.set_sink(aof.writer());
+    }
     let obs = args.snapshot_at.map(|_| install(&mut ks));
     let ks = Arc::new(ks);
     let stdout = std::io::stdout();
@@ -119,6 +178,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             continue;
         };
         let reply = ks.execute(&mut session, argv);
+        if let Some(aof) = &aof {
+            // Acknowledge per the fsync policy before the reply goes out.
+            aof.writer()
+                .ack_current_thread()
+                .map_err(|e| CliError::new("appending to the AOF", e))?;
+        }
         reply_buf.clear();
         reply.encode(&mut reply_buf);
         out.write_all(&reply_buf)
@@ -157,6 +222,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             res.walked_buckets,
             res.forced_visits,
         );
+    }
+
+    if let Some(aof) = aof {
+        aof.close()
+            .map_err(|e| CliError::new("closing the AOF", e))?;
     }
 
     if let Some(path) = &args.dump {

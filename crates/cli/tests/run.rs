@@ -154,3 +154,54 @@ fn snapshot_while_running() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("snapshot (Converging)"));
     assert!(std::fs::read(&conv).unwrap().starts_with(b"REDIS0010"));
 }
+
+#[test]
+fn aof_dir_persists_runs_and_reloads() {
+    let dir = TempDir::new("run-aof");
+    let aof = dir.path().join("appendonlydir");
+    let cmds1 = dir.path().join("one.resp");
+    let cmds2 = dir.path().join("two.resp");
+    std::fs::write(
+        &cmds1,
+        resp(&[&["SET", "a", "1"], &["SELECT", "3"], &["RPUSH", "l", "x"]]),
+    )
+    .unwrap();
+    std::fs::write(&cmds2, resp(&[&["INCR", "a"], &["HSET", "h", "f", "v"]])).unwrap();
+    for (cmds, policy) in [(&cmds1, "always"), (&cmds2, "everysec")] {
+        let dump = dir.path().join("d.jsonl");
+        let out = forkless(&[
+            "run",
+            "--commands",
+            cmds.to_str().unwrap(),
+            "--aof-dir",
+            aof.to_str().unwrap(),
+            "--appendfsync",
+            policy,
+            "--dump",
+            dump.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The second run started from the first one's state.
+    let out = forkless(&["aof", "to-json", aof.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = forkless_dump::read_jsonl(&out.stdout[..]).unwrap();
+    let want = forkless_dump::read_jsonl(std::io::BufReader::new(
+        std::fs::File::open(dir.path().join("d.jsonl")).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 3);
+    assert!(got.contains(&s(0, "a", "2")));
+    if let Some(r) = forkless_testkit::redis_load_aof_dir(&aof) {
+        assert_eq!(r.expect("redis-server loads the run's AOF"), want);
+    }
+}

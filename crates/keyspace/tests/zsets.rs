@@ -3,57 +3,10 @@
 //! (MULTI/EXEC and SELECT left out) were recorded from redis-server 7.0.15 with
 //! `appendfsync always`: each step's reply and what it appended to the AOF.
 
+mod session;
 mod support;
 
-use forkless_keyspace::{Config, Session};
-
-/// `(command, reply, propagated)`: arguments split on spaces (`""` is the empty string, `\s`
-/// a space); propagated commands joined by ` | `, empty when nothing is propagated.
-type Step = (&'static str, &'static str, &'static str);
-
-fn run(steps: &[Step]) {
-    let (ks, sink) = support::keyspace_with_sink(Config::seeded(7));
-    let mut s = Session::default();
-    for (i, (cmd, want, want_prop)) in steps.iter().enumerate() {
-        let args: Vec<Vec<u8>> = cmd
-            .split(' ')
-            .map(|a| {
-                if a == "\"\"" {
-                    Vec::new()
-                } else {
-                    a.replace("\\s", " ").into_bytes()
-                }
-            })
-            .collect();
-        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
-        sink.take();
-        let got = support::show(&support::to_resp(&ks.execute(&mut s, &argv)));
-        assert_eq!(got, *want, "step {i}: `{cmd}`");
-        let props: Vec<String> = sink
-            .take()
-            .into_iter()
-            .map(|(_, argv)| argv)
-            .filter(|a| {
-                let n = a
-                    .first()
-                    .map(|x| x.to_ascii_uppercase())
-                    .unwrap_or_default();
-                n != b"MULTI" && n != b"EXEC" && n != b"SELECT"
-            })
-            .map(|a| {
-                a.iter()
-                    .map(|x| String::from_utf8_lossy(x).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        assert_eq!(
-            props.join(" | "),
-            *want_prop,
-            "step {i}: `{cmd}` propagated"
-        );
-    }
-}
+use session::run;
 
 #[test]
 fn zsets_session_matches_redis_7_0() {

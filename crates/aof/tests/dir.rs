@@ -11,9 +11,8 @@ use forkless_aof::{
 };
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_rdb::Entry;
-mod common;
 
-use common::redis_load_aof_dir;
+use forkless_testkit::redis_load_aof_dir;
 use forkless_testkit::{fixture, redis_check_aof, TempDir};
 use rand::{Rng, SeedableRng};
 

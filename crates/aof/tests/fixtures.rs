@@ -6,9 +6,8 @@ use std::path::Path;
 use forkless_aof::{load_dir, KeyspaceTarget, LoadOptions, LoadReport};
 use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::Entry;
-mod common;
 
-use common::redis_load_aof_dir;
+use forkless_testkit::redis_load_aof_dir;
 use forkless_testkit::{fixture, redis_check_aof, TempDir};
 
 fn load(dir: &Path, until: Option<i64>) -> (Vec<Entry>, LoadReport) {

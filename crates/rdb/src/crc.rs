@@ -25,7 +25,9 @@ impl std::fmt::Debug for Crc64 {
 impl Crc64 {
     /// A fresh CRC (of the empty string: 0).
     pub fn new() -> Self {
-        Crc64 { digest: Digest::new(CrcAlgorithm::Crc64Redis) }
+        Crc64 {
+            digest: Digest::new(CrcAlgorithm::Crc64Redis),
+        }
     }
     /// Feed bytes.
     pub fn update(&mut self, data: &[u8]) {

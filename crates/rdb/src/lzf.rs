@@ -1,4 +1,6 @@
-//! LZF (the `lzf` crate) with the guards Redis's loader needs.
+//! LZF with the guards Redis's loader needs. Decompression is the reader's block-copy decoder
+//! (`reader/unlzf.rs`, checked against the `lzf` crate's decoder in its tests); [`compress`] is
+//! the `lzf` crate's (tests only: the writer uses the Redis-exact port in `writer/`).
 //!
 //! The `lzf` crate allocates the claimed uncompressed length up front, so a corrupt header could
 //! ask for gigabytes. LZF's best case expands one literal-free back-reference token of 3 bytes into
@@ -27,7 +29,10 @@ pub enum LzfError {
 impl std::fmt::Display for LzfError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LzfError::ImpossibleLength { claimed, compressed } => write!(
+            LzfError::ImpossibleLength {
+                claimed,
+                compressed,
+            } => write!(
                 f,
                 "LZF claims {claimed} uncompressed bytes from {compressed} compressed bytes \
                  (at most {} possible)",
@@ -41,14 +46,24 @@ impl std::fmt::Display for LzfError {
 /// Decompress `data`, which must expand to exactly `claimed_len` bytes.
 pub fn decompress(data: &[u8], claimed_len: usize) -> Result<Vec<u8>, LzfError> {
     if claimed_len == 0 {
-        return if data.is_empty() { Ok(Vec::new()) } else { Err(LzfError::Invalid) };
+        return if data.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(LzfError::Invalid)
+        };
     }
     if claimed_len > data.len().saturating_mul(MAX_EXPANSION) {
-        return Err(LzfError::ImpossibleLength { claimed: claimed_len, compressed: data.len() });
+        return Err(LzfError::ImpossibleLength {
+            claimed: claimed_len,
+            compressed: data.len(),
+        });
     }
-    match lzf::decompress(data, claimed_len) {
-        Ok(v) if v.len() == claimed_len => Ok(v),
-        _ => Err(LzfError::Invalid),
+    // The reader's block-copy decoder (`reader/unlzf.rs`), same guard; the `lzf` crate's
+    // decoder stays as the reference its tests compare against.
+    let mut out = Vec::new();
+    match crate::reader::unlzf::decompress_into(data, claimed_len, &mut out) {
+        Ok(()) => Ok(out),
+        Err(_) => Err(LzfError::Invalid),
     }
 }
 
@@ -67,7 +82,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_bounds() {
-        let data = b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".repeat(50);
+        let data = b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            .repeat(50);
         let c = compress(&data).expect("compressible");
         assert_eq!(decompress(&c, data.len()).unwrap(), data);
         assert!(matches!(
@@ -79,6 +95,11 @@ mod tests {
         // The best case really stays under the bound.
         let zeros = vec![0u8; 1 << 20];
         let c = compress(&zeros).unwrap();
-        assert!(zeros.len() <= c.len() * MAX_EXPANSION, "{} vs {}", zeros.len(), c.len());
+        assert!(
+            zeros.len() <= c.len() * MAX_EXPANSION,
+            "{} vs {}",
+            zeros.len(),
+            c.len()
+        );
     }
 }

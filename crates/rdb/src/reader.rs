@@ -24,7 +24,7 @@
 
 mod skip;
 mod source;
-mod unlzf;
+pub(crate) mod unlzf;
 mod value;
 
 use std::io::Read;

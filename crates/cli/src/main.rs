@@ -13,7 +13,6 @@
 
 mod aof;
 mod error;
-mod fsutil;
 mod rdb;
 mod run;
 

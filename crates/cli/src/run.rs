@@ -26,7 +26,6 @@ use forkless_resp::{scan_commands, Item, RespError};
 use forkless_snapshot::{install, start_snapshot, Mode, SnapshotHandle, SnapshotOptions};
 
 use crate::error::CliError;
-use crate::fsutil;
 
 /// Snapshot mode of `--mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -231,7 +230,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
 
     if let Some(path) = &args.dump {
         let entries = ks.dump();
-        fsutil::write_durably(path, |w| forkless_dump::write_jsonl(w, &entries))
+        forkless_durable::write_durably(path, |w| forkless_dump::write_jsonl(w, &entries))
             .map_err(|e| CliError::new(format!("writing {}", path.display()), e))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -8,7 +8,7 @@
 //!   is a pure RDB equal to the keyspace at the start barrier.
 //!
 //! The per-bucket protocol (states, hand-off rules, lock order) is documented in [`observer`];
-//! the walk and the barriers in [`worker`]; durable files in [`output`]; the delta stream in
+//! the walk and the barriers in [`worker`]; durable files in [`output`] (`forkless-durable`); the delta stream in
 //! [`delta`]. `DESIGN.md` section 3 states the guarantees and why they hold.
 //!
 //! ```
@@ -32,8 +32,10 @@
 pub mod delta;
 mod handle;
 pub mod observer;
-pub mod output;
 pub mod worker;
+
+/// Durable output files (the `forkless-durable` crate).
+pub use forkless_durable as output;
 
 pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
 pub use observer::{Mode, SnapshotObserver};

@@ -16,7 +16,7 @@ use forkless_dump::show_bytes;
 use forkless_rdb::{Item, RdbReader, WriteOptions};
 
 use crate::error::CliError;
-use crate::fsutil::write_durably;
+use forkless_durable::write_durably;
 
 /// Databases a default redis-server has (`databases 16`); a file using more does not load.
 const REDIS_DEFAULT_DATABASES: u32 = 16;

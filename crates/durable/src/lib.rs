@@ -1,16 +1,18 @@
-//! Durable output files: write to a temp file in the target directory, fsync it, rename it over
+//! Durable files: write to a temp file in the target directory, fsync it, rename it over
 //! the target, fsync the directory. A crash at any point leaves the previous file (if any)
 //! complete and loadable; a failed or cancelled write removes its temp file.
 //!
 //! This is the classic protocol (see e.g. Redis's `rdbSave`: temp file `temp-<pid>.rdb`,
 //! `fsync`, `rename`; and "Files are hard" (Pillai et al., OSDI'14) for why the directory fsync is
 //! needed for the rename to be durable).
+#![forbid(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+// A process-wide counter for temp names (not part of any modeled protocol: std's atomic).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// fsync a directory, so that a rename or create inside it is durable.
@@ -106,9 +108,22 @@ impl Drop for DurableFile {
 
 /// Write `bytes` to `target` durably (temp, fsync, rename, fsync dir).
 pub fn write_file_durably(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_durably(target, |f| f.write_all(bytes))
+}
+
+/// Write `target` through `fill`, durably and atomically: on any error (from `fill` or the I/O)
+/// the temp file is removed and the target is left as it was.
+pub fn write_durably<T, E>(
+    target: &Path,
+    fill: impl FnOnce(&mut DurableFile) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<io::Error>,
+{
     let mut f = DurableFile::create(target)?;
-    f.write_all(bytes)?;
-    f.commit().map(|_| ())
+    let value = fill(&mut f)?;
+    f.commit()?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -117,7 +132,7 @@ mod tests {
 
     #[test]
     fn commit_replaces_and_drop_cancels() {
-        let dir = forkless_testkit::TempDir::new("durable");
+        let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("dump.rdb");
         fs::write(&target, b"old").unwrap();
         {
@@ -134,5 +149,16 @@ mod tests {
         write_file_durably(&target, b"new").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let r: io::Result<()> = write_durably(&target, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(r.is_err());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temp file removed"
+        );
     }
 }

@@ -21,7 +21,6 @@
 //! it over the manifest, fsync the directory.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{AofError, Result};
@@ -304,24 +303,15 @@ impl Manifest {
 
     /// Write this manifest atomically into `dir` (temp file, fsync, rename, directory fsync).
     pub fn persist(&self, dir: &Path, filename: &str) -> Result<()> {
-        let name = manifest_name(filename);
-        let tmp = dir.join(format!("temp-{name}"));
-        let ctx = |what: &str| format!("{what} {}", tmp.display());
-        let mut f = fs::File::create(&tmp).map_err(|e| AofError::io(ctx("creating"), e))?;
-        f.write_all(&self.to_bytes())
-            .map_err(|e| AofError::io(ctx("writing"), e))?;
-        f.sync_all().map_err(|e| AofError::io(ctx("fsyncing"), e))?;
-        drop(f);
-        fs::rename(&tmp, dir.join(&name)).map_err(|e| AofError::io(ctx("renaming"), e))?;
-        sync_dir(dir)
+        let target = dir.join(manifest_name(filename));
+        forkless_durable::write_file_durably(&target, &self.to_bytes())
+            .map_err(|e| AofError::io(format!("persisting {}", target.display()), e))
     }
 }
 
 /// fsync a directory so that renames and new files in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let d = fs::File::open(dir)
-        .map_err(|e| AofError::io(format!("opening directory {}", dir.display()), e))?;
-    d.sync_all()
+    forkless_durable::fsync_dir(dir)
         .map_err(|e| AofError::io(format!("fsyncing directory {}", dir.display()), e))
 }
 

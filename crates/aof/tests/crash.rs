@@ -482,10 +482,19 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
     totals
 }
 
+/// Rounds of the `always` test: 20, or `FORKLESS_CRASH_ROUNDS` for a longer soak.
+fn always_rounds() -> usize {
+    std::env::var("FORKLESS_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
 #[test]
 fn sigkill_during_rewrites_loses_no_acknowledged_write_always() {
-    let t = crash_rounds("always", 20, 50, 400, 0xC4A5);
-    assert_eq!(t.rounds, 20);
+    let rounds = always_rounds();
+    let t = crash_rounds("always", rounds, 50, 400, 0xC4A5);
+    assert_eq!(t.rounds, rounds);
     assert!(t.acks > 0, "no write was acknowledged: {t:?}");
     assert!(t.rewrites_completed > 0, "no rewrite completed: {t:?}");
 }

@@ -7,15 +7,18 @@
 //! incremental rehash of Redis's `dict.c` exists to avoid), and (c) stay dense, so that
 //! `len` slots `0..len` are all live (uniform random sampling is then one `gen_range`).
 //!
-//! Layout: the classic segmented vector (as in e.g. the "two-level array" of Brodnik et al.,
-//! "Resizable Arrays in Optimal Time and Space", 1999, simplified to power-of-two segments):
-//! segment `c` holds `BASE << c` slots, so segments double like a `Vec` but older ones are never
-//! reallocated. Slot `i` lives in segment `c = floor(log2(i + BASE)) - log2(BASE)` at offset
-//! `i + BASE - 2^floor(log2(i + BASE))`: one `leading_zeros` and a subtraction.
+//! Layout: a segmented vector (as in e.g. the "two-level array" of Brodnik et al., "Resizable
+//! Arrays in Optimal Time and Space", 1999, simplified to power-of-two segments): segment `c`
+//! holds `BASE << c` slots up to [`MAX_SEGMENT`] slots, then every further segment holds
+//! `MAX_SEGMENT`. Small arenas double like a `Vec` (little waste for tiny dicts), big ones grow
+//! by fixed 64 Ki-slot steps (slack at most one segment instead of up to the whole size), and no
+//! segment is ever reallocated. Below the fixed part, slot `i` lives in segment
+//! `c = floor(log2(i + BASE)) - log2(BASE)` at offset `i + BASE - 2^floor(log2(i + BASE))`: one
+//! `leading_zeros` and a subtraction; above it, a shift and a mask.
 //!
 //! ```text
-//!  index:    0 1 2 3 | 4 5 6 7 8 9 10 11 | 12 ............ 27 | 28 ...
-//!  segment:  0 (4)   | 1 (8)             | 2 (16)             | 3 (32) ...
+//!  index:    0 1 2 3 | 4 5 6 7 8 9 10 11 | 12 ... 27 | ... | GEOM_SLOTS ... +65535 | ...
+//!  segment:  0 (4)   | 1 (8)             | 2 (16)    | ... | 15 (65536)           | 16 (65536)
 //! ```
 //!
 //! Removal is `swap_remove` (the caller relinks the moved last node); an empty last segment is
@@ -27,12 +30,28 @@ const BASE_LOG: u32 = 2;
 /// Slots in the first segment.
 const BASE: usize = 1 << BASE_LOG;
 
+/// Number of doubling segments (the last holds `BASE << (GEOM_SEGMENTS - 1)` = 64 Ki slots).
+const GEOM_SEGMENTS: usize = 15;
+/// Slots in a full-size segment.
+const MAX_SEGMENT: usize = BASE << (GEOM_SEGMENTS - 1);
+/// log2 of [`MAX_SEGMENT`].
+const MAX_SEGMENT_LOG: u32 = BASE_LOG + GEOM_SEGMENTS as u32 - 1;
+/// Slots held by the doubling segments together.
+const GEOM_SLOTS: usize = BASE * ((1 << GEOM_SEGMENTS) - 1);
+
 /// Largest number of slots (indices must stay below `u32::MAX`, which is the chain terminator).
 pub(crate) const MAX_SLOTS: usize = (u32::MAX - 1) as usize;
 
 /// Segment and offset of slot `i`.
 #[inline(always)]
 fn locate(i: usize) -> (usize, usize) {
+    if i >= GEOM_SLOTS {
+        let k = i - GEOM_SLOTS;
+        return (
+            GEOM_SEGMENTS + (k >> MAX_SEGMENT_LOG),
+            k & (MAX_SEGMENT - 1),
+        );
+    }
     let j = i + BASE;
     let hb = usize::BITS - 1 - j.leading_zeros();
     ((hb - BASE_LOG) as usize, j - (1usize << hb))
@@ -41,7 +60,11 @@ fn locate(i: usize) -> (usize, usize) {
 /// Capacity of segment `c`.
 #[inline]
 fn segment_capacity(c: usize) -> usize {
-    BASE << c
+    if c < GEOM_SEGMENTS {
+        BASE << c
+    } else {
+        MAX_SEGMENT
+    }
 }
 
 /// A dense arena of `T` whose slots never move except through [`Arena::swap_remove`].
@@ -76,8 +99,13 @@ impl<T> Arena<T> {
 
     /// Slots allocated (live or not).
     pub(crate) fn capacity(&self) -> usize {
-        // Segments 0..s hold BASE * (2^s - 1) slots.
-        BASE * ((1usize << self.segments.len()) - 1)
+        let s = self.segments.len();
+        if s <= GEOM_SEGMENTS {
+            // Segments 0..s hold BASE * (2^s - 1) slots.
+            BASE * ((1usize << s) - 1)
+        } else {
+            GEOM_SLOTS + (s - GEOM_SEGMENTS) * MAX_SEGMENT
+        }
     }
 
     /// Bytes allocated by the arena itself: slots plus the segment directory.
@@ -170,7 +198,7 @@ mod tests {
     #[test]
     fn locate_is_contiguous() {
         let mut expect = (0usize, 0usize);
-        for i in 0..10_000 {
+        for i in 0..(GEOM_SLOTS + 3 * MAX_SEGMENT + 10) {
             assert_eq!(locate(i), expect, "slot {i}");
             expect.1 += 1;
             if expect.1 == segment_capacity(expect.0) {
@@ -202,6 +230,40 @@ mod tests {
             a.swap_remove(0);
         }
         assert!(a.capacity() <= BASE, "segments freed: {}", a.capacity());
+    }
+
+    #[test]
+    fn grows_past_the_doubling_segments() {
+        let n = GEOM_SLOTS + 2 * MAX_SEGMENT + 5;
+        let mut a = Arena::new();
+        for i in 0..n as u32 {
+            a.push(i);
+        }
+        assert_eq!(
+            a.capacity(),
+            GEOM_SLOTS + 3 * MAX_SEGMENT,
+            "slack is one fixed segment"
+        );
+        assert!((0..n as u32).step_by(97).all(|i| *a.get(i) == i));
+        assert_eq!(a.swap_remove(7), 7);
+        assert_eq!(*a.get(7), n as u32 - 1);
+        while a.len() > GEOM_SLOTS {
+            a.swap_remove(0);
+        }
+        assert!(a.capacity() <= GEOM_SLOTS + MAX_SEGMENT, "{}", a.capacity());
+    }
+
+    #[test]
+    fn capacity_matches_segments() {
+        let mut a: Arena<u8> = Arena::new();
+        let mut sum = 0;
+        for c in 0..GEOM_SEGMENTS + 3 {
+            a.segments.push(Vec::new());
+            sum += segment_capacity(c);
+            assert_eq!(a.capacity(), sum, "{c} segments");
+        }
+        assert_eq!(segment_capacity(GEOM_SEGMENTS - 1), MAX_SEGMENT);
+        assert_eq!(1usize << MAX_SEGMENT_LOG, MAX_SEGMENT);
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! The forkless measurement run: build a dataset, run writer threads at full speed, measure an
+//! idle phase, then one phase per snapshot (converging, point-in-time), then optionally a
+//! verification pass per mode (writers on a known, throttled pattern, the propagated commands
+//! recorded, the snapshot replayed and compared with the state at its cut).
+//!
+//! Every write's latency goes to the writer's own [`Recorder`] (no shared state on the hot
+//! path); the controller only flips the phase index.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use forkless_keyspace::{Config, Keyspace, Session};
+use forkless_snapshot::{
+    start_snapshot, Barrier, Mode, SnapshotObserver, SnapshotOptions, SnapshotResult,
+};
+use forkless_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use forkless_sync::{thread, Arc};
+
+use crate::hist::{Recorder, Summary, WindowPoint};
+use crate::rss::{rss_now, rss_peak, RssSampler};
+use crate::verify::{self, GatedSink};
+use crate::workload::{Dataset, WriteGen};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// Writer threads.
+    pub writers: usize,
+    /// Length of the idle phase.
+    pub idle: Duration,
+    /// Snapshots to take, in order.
+    pub modes: Vec<Mode>,
+    /// Where snapshot files go.
+    pub out_dir: PathBuf,
+    /// Run the verification pass (one verified snapshot per mode).
+    pub verify: bool,
+    /// Time-series window.
+    pub window: Duration,
+}
+
+/// Progress events, for progress bars or log lines.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Dataset build: keys done of total.
+    Build { done: u64, total: u64 },
+    /// A phase started.
+    Phase(String),
+    /// Snapshot progress: buckets done of total.
+    Snapshot { mode: Mode, done: u64, total: u64 },
+    /// A snapshot finished.
+    SnapshotDone(Mode),
+    /// Verifying a snapshot.
+    Verify(Mode),
+}
+
+/// One measured phase.
+#[derive(Clone, Debug)]
+pub struct Phase {
+    /// "idle", "converging", "point-in-time".
+    pub name: String,
+    /// Start, seconds since the writers started.
+    pub start_s: f64,
+    /// End, seconds since the writers started.
+    pub end_s: f64,
+    /// Latency and throughput.
+    pub summary: Summary,
+}
+
+/// One measured snapshot.
+#[derive(Clone, Debug)]
+pub struct SnapshotRun {
+    /// What the snapshot reported.
+    pub result: SnapshotResult,
+    /// Largest RSS sampled during the snapshot minus the RSS just before it, bytes.
+    pub rss_extra_bytes: u64,
+    /// Largest RSS sampled during the snapshot, bytes.
+    pub rss_peak_bytes: u64,
+    /// The file written.
+    pub path: PathBuf,
+    /// Verification outcome (None when not verified).
+    pub verified: Option<Result<String, String>>,
+}
+
+/// Everything a run measured.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// Keys after the build.
+    pub keys: u64,
+    /// RSS growth while building the dataset, bytes (the dataset's memory).
+    pub dataset_bytes: u64,
+    /// Time to build the dataset.
+    pub build_seconds: f64,
+    /// Measured phases: idle first, then one per snapshot.
+    pub phases: Vec<Phase>,
+    /// One per mode, in order.
+    pub snapshots: Vec<SnapshotRun>,
+    /// p99 per window over the measured part (seconds since the writers started).
+    pub timeline: Vec<WindowPoint>,
+    /// RSS samples (seconds since the writers started, bytes).
+    pub rss: Vec<(f64, u64)>,
+    /// VmHWM at the end, bytes.
+    pub rss_hwm_bytes: u64,
+}
+
+/// The name of a mode in reports.
+pub fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Converging => "converging",
+        Mode::PointInTime => "point-in-time",
+    }
+}
+
+/// Phase index meaning "not measured".
+const NO_PHASE: usize = usize::MAX;
+
+struct Writers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<Recorder>>,
+}
+
+/// Start `n` writers on `ks`. `phase` selects the histogram; `throttle` (ops per second per
+/// writer, 0 = full speed) limits the rate.
+#[allow(clippy::too_many_arguments)]
+fn start_writers(
+    ks: &Arc<Keyspace>,
+    dataset: Dataset,
+    n: usize,
+    phases: usize,
+    phase: &Arc<AtomicUsize>,
+    origin: Instant,
+    window: Duration,
+    throttle: u64,
+    seed: u64,
+) -> Writers {
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads = (0..n)
+        .map(|w| {
+            let (ks, stop, phase) = (ks.clone(), stop.clone(), phase.clone());
+            thread::spawn(move || {
+                let mut rec = Recorder::new(phases, window);
+                let mut gen = WriteGen::new(dataset, seed * 1000 + w as u64);
+                let mut session = Session::default();
+                let started = Instant::now();
+                let mut done: u64 = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let p = phase.load(Ordering::Relaxed);
+                    let w = gen.next_write();
+                    let t0 = Instant::now();
+                    let r = ks.execute(&mut session, w.argv());
+                    let t1 = Instant::now();
+                    debug_assert!(!r.is_error(), "{r:?}");
+                    let at = t0.saturating_duration_since(origin).as_nanos() as u64;
+                    rec.record(p, at, (t1 - t0).as_nanos() as u64);
+                    done += 1;
+                    if throttle > 0 {
+                        let due = Duration::from_secs_f64(done as f64 / throttle as f64);
+                        let el = started.elapsed();
+                        if due > el {
+                            thread::sleep(due - el);
+                        }
+                    }
+                }
+                rec
+            })
+        })
+        .collect();
+    Writers { stop, threads }
+}
+
+impl Writers {
+    fn finish(self) -> Recorder {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all: Option<Recorder> = None;
+        for t in self.threads {
+            let r = t.join().expect("writer thread panicked");
+            match &mut all {
+                None => all = Some(r),
+                Some(a) => a.merge(&r),
+            }
+        }
+        all.expect("at least one writer")
+    }
+}
+
+/// Build the keyspace (with the snapshot observer and a gated sink installed) and load the
+/// dataset on up to 2 threads.
+pub fn build(
+    dataset: Dataset,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> (Arc<Keyspace>, Arc<SnapshotObserver>, Arc<GatedSink>) {
+    let mut ks = Keyspace::new(Config::seeded(42));
+    let sink = Arc::new(GatedSink::new());
+    ks.set_sink(sink.clone());
+    let obs = forkless_snapshot::install(&mut ks);
+    let ks = Arc::new(ks);
+    let done = AtomicU64::new(0);
+    let threads = 2u64;
+    thread::scope(|s| {
+        for t in 0..threads {
+            let (ks, done) = (&ks, &done);
+            s.spawn(move || {
+                let mut session = Session::default();
+                let mut i = t;
+                let mut local = 0u64;
+                while i < dataset.keys {
+                    let argv = dataset.command(i);
+                    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+                    ks.execute(&mut session, &refs);
+                    i += threads;
+                    local += 1;
+                    if local % 16384 == 0 {
+                        let d = done.fetch_add(16384, Ordering::Relaxed) + 16384;
+                        if t == 0 {
+                            on_event(Event::Build {
+                                done: d,
+                                total: dataset.keys,
+                            });
+                        }
+                    }
+                }
+            });
+        }
+    });
+    on_event(Event::Build {
+        done: dataset.keys,
+        total: dataset.keys,
+    });
+    (ks, obs, sink)
+}
+
+fn snapshot_path(cfg: &RunConfig, mode: Mode, tag: &str) -> PathBuf {
+    cfg.out_dir.join(format!("{}-{tag}.rdb", mode_name(mode)))
+}
+
+/// Run the whole measurement. Progress goes to `on_event`.
+pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunReport, String> {
+    std::fs::create_dir_all(&cfg.out_dir)
+        .map_err(|e| format!("creating {}: {e}", cfg.out_dir.display()))?;
+    let rss0 = rss_now();
+    let t_build = Instant::now();
+    let (ks, obs, sink) = build(cfg.dataset, on_event);
+    let build_seconds = t_build.elapsed().as_secs_f64();
+    let keys = ks.dbsize(0) as u64;
+    let dataset_bytes = rss_now().saturating_sub(rss0);
+
+    let origin = Instant::now();
+    let sampler = RssSampler::start(origin, Duration::from_millis(20));
+    let phase = Arc::new(AtomicUsize::new(0));
+    let n_phases = 1 + cfg.modes.len();
+    let writers = start_writers(
+        &ks,
+        cfg.dataset,
+        cfg.writers.max(1),
+        n_phases,
+        &phase,
+        origin,
+        cfg.window,
+        0,
+        1,
+    );
+    on_event(Event::Phase("idle".into()));
+    let mut bounds = vec![(0.0, 0.0); n_phases];
+    let idle_start = origin.elapsed().as_secs_f64();
+    thread::sleep(cfg.idle);
+    bounds[0] = (idle_start, origin.elapsed().as_secs_f64());
+    let mut snapshots = Vec::new();
+    let mut failure = None;
+    for (i, &mode) in cfg.modes.iter().enumerate() {
+        // A short unmeasured gap lets the previous snapshot's after-effects settle.
+        phase.store(NO_PHASE, Ordering::Relaxed);
+        thread::sleep(Duration::from_millis(200));
+        on_event(Event::Phase(mode_name(mode).into()));
+        let path = snapshot_path(cfg, mode, "load");
+        let before = rss_now();
+        let start = origin.elapsed().as_secs_f64();
+        phase.store(i + 1, Ordering::Relaxed);
+        let opts = SnapshotOptions {
+            mode,
+            ..Default::default()
+        };
+        let h = match start_snapshot(ks.clone(), &obs, &path, opts) {
+            Ok(h) => h,
+            Err(e) => {
+                failure = Some(format!("starting the {} snapshot: {e}", mode_name(mode)));
+                break;
+            }
+        };
+        while !h.is_finished() {
+            let p = h.progress();
+            on_event(Event::Snapshot {
+                mode,
+                done: p.buckets_done.load(Ordering::Relaxed),
+                total: p.buckets_total.load(Ordering::Relaxed),
+            });
+            thread::sleep(Duration::from_millis(5));
+        }
+        let res = h.wait();
+        let end = origin.elapsed().as_secs_f64();
+        phase.store(NO_PHASE, Ordering::Relaxed);
+        bounds[i + 1] = (start, end);
+        on_event(Event::SnapshotDone(mode));
+        match res {
+            Ok(result) => {
+                let peak = sampler.peak_between(start, end).max(before);
+                snapshots.push(SnapshotRun {
+                    result,
+                    rss_extra_bytes: peak - before,
+                    rss_peak_bytes: peak,
+                    path,
+                    verified: None,
+                });
+            }
+            Err(e) => {
+                failure = Some(format!("{} snapshot: {e}", mode_name(mode)));
+                break;
+            }
+        }
+    }
+    let rec = writers.finish();
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let phases: Vec<Phase> = std::iter::once("idle")
+        .chain(cfg.modes.iter().map(|&m| mode_name(m)))
+        .enumerate()
+        .map(|(i, name)| Phase {
+            name: name.to_string(),
+            start_s: bounds[i].0,
+            end_s: bounds[i].1,
+            summary: Summary::from_histogram(
+                &rec.phases[i],
+                Duration::from_secs_f64((bounds[i].1 - bounds[i].0).max(0.0)),
+            ),
+        })
+        .collect();
+    let timeline = rec.timeline();
+    drop(rec);
+
+    if cfg.verify {
+        for (i, &mode) in cfg.modes.iter().enumerate() {
+            on_event(Event::Verify(mode));
+            let outcome = verify_one(cfg, &ks, &obs, &sink, mode);
+            snapshots[i].verified = Some(outcome);
+        }
+    }
+    let rss = sampler.finish();
+    Ok(RunReport {
+        keys,
+        dataset_bytes,
+        build_seconds,
+        phases,
+        snapshots,
+        timeline,
+        rss,
+        rss_hwm_bytes: rss_peak(),
+    })
+}
+
+/// One verified snapshot under a throttled write load: the state at the cut (base dump + the
+/// recorded commands up to the barrier) must equal the replayed file.
+fn verify_one(
+    cfg: &RunConfig,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    sink: &Arc<GatedSink>,
+    mode: Mode,
+) -> Result<String, String> {
+    let base = ks.dump();
+    sink.take();
+    sink.set_enabled(true);
+    let cut = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c2, s2) = (cut.clone(), sink.clone());
+    let opts = SnapshotOptions {
+        mode,
+        on_barrier: Some(std::sync::Arc::new(move |b| {
+            let wanted = match mode {
+                Mode::PointInTime => Barrier::Start,
+                Mode::Converging => Barrier::End,
+            };
+            if b == wanted {
+                c2.store(s2.len(), Ordering::SeqCst);
+            }
+        })),
+        ..Default::default()
+    };
+    let phase = Arc::new(AtomicUsize::new(NO_PHASE));
+    // Throttled so the command log stays small (about 50k writes/s in all).
+    let per_writer = 50_000 / cfg.writers.max(1) as u64;
+    let writers = start_writers(
+        ks,
+        cfg.dataset,
+        cfg.writers.max(1),
+        0,
+        &phase,
+        Instant::now(),
+        Duration::from_secs(3600),
+        per_writer,
+        2,
+    );
+    thread::sleep(Duration::from_millis(50));
+    let path = snapshot_path(cfg, mode, "verify");
+    let res = start_snapshot(ks.clone(), obs, &path, opts).and_then(|h| h.wait());
+    thread::sleep(Duration::from_millis(50));
+    writers.finish();
+    sink.set_enabled(false);
+    let log = sink.take();
+    let res = res.map_err(|e| format!("verification snapshot: {e}"))?;
+    let n = cut.load(Ordering::SeqCst);
+    if n == usize::MAX {
+        return Err("the barrier hook was not called".into());
+    }
+    let expected = verify::expected(base, &log, n)?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let got = verify::replay(&bytes)?;
+    drop(bytes);
+    verify::compare(&expected, &got)?;
+    Ok(format!(
+        "OK: {} keys equal the state at the cut ({} writes during the snapshot, {} of them before the cut, {} delta commands)",
+        got.len(),
+        log.len(),
+        n,
+        res.delta_commands
+    ))
+}

@@ -8,7 +8,7 @@
 //! Layout: [`keyspace`] (sharding, lock order, the write path, expiry, loading mode, bulk
 //! access), [`ctx`] (a command's view), [`command`] (the table), [`reply`], [`value`], [`db`]
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
-//! [`convert`] (number formats, RDB model), [`longdouble`] (x87 arithmetic for INCRBYFLOAT),
+//! [`convert`] (number formats, RDB model),
 //! [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 
@@ -19,7 +19,6 @@ pub mod ctx;
 pub mod db;
 pub mod glob;
 pub mod keyspace;
-pub mod longdouble;
 pub mod propagate;
 pub mod reply;
 pub mod types;

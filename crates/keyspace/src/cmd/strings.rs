@@ -7,13 +7,13 @@
 //! `getexCommand`, `incrDecrCommand`, `incrbyfloatCommand`, ...): any expiry option is propagated
 //! as `SET k v PXAT <abs ms>`; `SET ... GET` drops the GET arguments; GETSET propagates as SET;
 //! GETDEL as DEL; GETEX as PEXPIREAT, DEL or PERSIST; INCRBYFLOAT as `SET k <result> KEEPTTL`.
-//! INCRBYFLOAT computes in x87 `long double` as Redis does (`longdouble.rs`).
+//! INCRBYFLOAT computes in x87 `long double` as Redis does (`types/ldouble.rs`).
 
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
-use crate::longdouble::{LongDouble, Parsed};
 use crate::reply::Reply;
+use crate::types::LongDouble;
 use crate::value::Value;
 
 /// The commands of this module.
@@ -415,10 +415,12 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
+    // Redis computes in x87 `long double` and prints with "%.17Lf" trimmed: the software
+    // long double of `types::ldouble` gives the same text.
     let key = argv[1];
     let old = match ctx.get_str(key) {
         Err(e) => return e,
-        Ok(None) => Parsed::Finite(LongDouble::ZERO),
+        Ok(None) => LongDouble::ZERO,
         Ok(Some(s)) => match LongDouble::parse(s) {
             Some(v) => v,
             None => return Reply::not_float(),
@@ -427,15 +429,11 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let Some(incr) = LongDouble::parse(argv[2]) else {
         return Reply::not_float();
     };
-    // Any infinite operand makes the sum infinite or NaN; a finite sum may overflow.
-    let sum = match (old, incr) {
-        (Parsed::Finite(a), Parsed::Finite(b)) => a.checked_add(b),
-        _ => None,
-    };
-    let Some(new) = sum else {
+    let new = old + incr;
+    if !new.is_finite() {
         return Reply::err("ERR increment would produce NaN or Infinity");
-    };
-    let text = new.to_human().into_bytes();
+    }
+    let text = new.to_human_string().into_bytes();
     ctx.insert_keep_ttl(key, Value::String(text.clone()));
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
     Reply::Bulk(text)

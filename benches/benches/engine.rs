@@ -9,7 +9,7 @@
 //!
 //! Run one area: `cargo bench -p forkless-benches --bench engine -- dict/`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main};
 
 // ============================== dict benchmarks (owner: dict) ==============================
 mod dict_benches {
@@ -213,7 +213,8 @@ mod keyspace_benches {
     ) -> Duration {
         let work = |t: usize| {
             let idx = batch(t as u64 + 7);
-            let cmds: Vec<Vec<Vec<u8>>> = idx.iter().enumerate().map(|(j, &i)| argv(i, j)).collect();
+            let cmds: Vec<Vec<Vec<u8>>> =
+                idx.iter().enumerate().map(|(j, &i)| argv(i, j)).collect();
             let mut s = Session::default();
             for _ in 0..iters {
                 for c in &cmds {
@@ -246,14 +247,28 @@ mod keyspace_benches {
         type Gen = fn(usize, usize) -> Vec<Vec<u8>>;
         let cases: [(&str, Gen); 6] = [
             ("get", |i, _| vec![b"GET".to_vec(), key("str", i)]),
-            ("set", |i, _| vec![b"SET".to_vec(), key("str", i), b"12345".to_vec()]),
+            ("set", |i, _| {
+                vec![b"SET".to_vec(), key("str", i), b"12345".to_vec()]
+            }),
             ("incr", |i, _| vec![b"INCR".to_vec(), key("str", i)]),
-            ("lpush", |i, _| vec![b"LPUSH".to_vec(), key("list", i), b"y".to_vec()]),
+            ("lpush", |i, _| {
+                vec![b"LPUSH".to_vec(), key("list", i), b"y".to_vec()]
+            }),
             ("hset", |i, j| {
-                vec![b"HSET".to_vec(), key("hash", i), format!("f{}", j % 8).into_bytes(), b"v".to_vec()]
+                vec![
+                    b"HSET".to_vec(),
+                    key("hash", i),
+                    format!("f{}", j % 8).into_bytes(),
+                    b"v".to_vec(),
+                ]
             }),
             ("zadd", |i, j| {
-                vec![b"ZADD".to_vec(), key("zset", i), (j % 100).to_string().into_bytes(), b"m".to_vec()]
+                vec![
+                    b"ZADD".to_vec(),
+                    key("zset", i),
+                    (j % 100).to_string().into_bytes(),
+                    b"m".to_vec(),
+                ]
             }),
         ];
         for (name, f) in cases {
@@ -277,5 +292,9 @@ mod keyspace_benches {
     }
 }
 
-criterion_group!(benches, dict_benches::dict_group, keyspace_benches::keyspace_group);
+criterion_group!(
+    benches,
+    dict_benches::dict_group,
+    keyspace_benches::keyspace_group
+);
 criterion_main!(benches);

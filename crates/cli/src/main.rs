@@ -12,6 +12,7 @@
 //! errors exit 2).
 
 mod aof;
+mod demo;
 mod error;
 mod rdb;
 mod run;
@@ -27,7 +28,7 @@ pub use error::CliError;
 #[command(
     name = "forkless",
     version,
-    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb\n  forkless aof check appendonlydir"
+    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb\n  forkless aof check appendonlydir\n  forkless demo --keys 200000 --report out/"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +47,8 @@ enum Command {
     /// Execute a file of RESP commands in a fresh keyspace (replies on stdout), optionally
     /// taking a forkless snapshot while it runs.
     Run(run::RunArgs),
+    /// Measure write latency while forkless snapshots run (and against redis BGSAVE): the demo.
+    Demo(demo::DemoArgs),
     /// Check, repair and read Redis 7 multi-part AOF directories.
     Aof(aof::AofArgs),
 }
@@ -55,6 +58,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rdb(c) => rdb::run(c),
         Command::Run(a) => run::run(a),
+        Command::Demo(a) => demo::main(a)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| CliError::new("demo", e)),
         Command::Aof(a) => aof::main(a)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| CliError::new("aof", e)),

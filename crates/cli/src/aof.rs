@@ -96,8 +96,10 @@ pub fn main(args: AofArgs) -> Result<(), String> {
                 truncate_to_timestamp,
                 filename,
             };
-            let report =
-                check_dir(&dir, &opts).map_err(|e| format!("aof check {}: {e}", dir.display()))?;
+            let bar = crate::progress::spinner(&format!("checking {}", dir.display()));
+            let report = check_dir(&dir, &opts);
+            bar.finish_and_clear();
+            let report = report.map_err(|e| format!("aof check {}: {e}", dir.display()))?;
             let mut out = std::io::stdout().lock();
             for f in &report.files {
                 let verdict = match f.status {
@@ -133,8 +135,10 @@ pub fn main(args: AofArgs) -> Result<(), String> {
                 until_timestamp,
                 filename,
             };
-            let report = load_dir(&dir, &opts, &mut KeyspaceTarget::new(&ks))
-                .map_err(|e| format!("aof to-json {}: {e}", dir.display()))?;
+            let bar = crate::progress::spinner(&format!("loading {}", dir.display()));
+            let report = load_dir(&dir, &opts, &mut KeyspaceTarget::new(&ks));
+            bar.finish_and_clear();
+            let report = report.map_err(|e| format!("aof to-json {}: {e}", dir.display()))?;
             if let Some(t) = &report.truncated {
                 eprintln!(
                     "forkless: warning: {} ends inside a command: loaded its first {} of {} bytes{}",

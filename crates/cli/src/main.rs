@@ -14,6 +14,7 @@
 mod aof;
 mod demo;
 mod error;
+mod progress;
 mod rdb;
 mod run;
 

@@ -118,3 +118,28 @@ pub const MODULE_OPCODE_FLOAT: u64 = 3;
 pub const MODULE_OPCODE_DOUBLE: u64 = 4;
 /// Module serialization: string.
 pub const MODULE_OPCODE_STRING: u64 = 5;
+
+/// A short name for an on-disk value type byte (its encoding), as `rdb check` reports it.
+pub fn type_encoding_name(t: u8) -> &'static str {
+    match t {
+        TYPE_STRING => "string",
+        TYPE_LIST => "list-linked",
+        TYPE_SET => "set-hashtable",
+        TYPE_ZSET => "zset-skiplist-ascii",
+        TYPE_HASH => "hash-hashtable",
+        TYPE_ZSET_2 => "zset-skiplist",
+        TYPE_MODULE_PRE_GA | TYPE_MODULE_2 => "module",
+        TYPE_HASH_ZIPMAP => "hash-zipmap",
+        TYPE_LIST_ZIPLIST => "list-ziplist",
+        TYPE_SET_INTSET => "set-intset",
+        TYPE_ZSET_ZIPLIST => "zset-ziplist",
+        TYPE_HASH_ZIPLIST => "hash-ziplist",
+        TYPE_LIST_QUICKLIST => "list-quicklist",
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => "stream",
+        TYPE_HASH_LISTPACK => "hash-listpack",
+        TYPE_ZSET_LISTPACK => "zset-listpack",
+        TYPE_LIST_QUICKLIST_2 => "list-quicklist2",
+        TYPE_SET_LISTPACK => "set-listpack",
+        _ => "unknown",
+    }
+}

@@ -126,6 +126,7 @@ pub struct RdbReader<R: Read> {
     db: u32,
     expire: Option<i64>,
     state: State,
+    last_type: Option<u8>,
 }
 
 impl<R: Read> std::fmt::Debug for RdbReader<R> {
@@ -182,6 +183,7 @@ impl<R: Read> RdbReader<R> {
             db: 0,
             expire: None,
             state: State::Running,
+            last_type: None,
         })
     }
 
@@ -198,6 +200,12 @@ impl<R: Read> RdbReader<R> {
     /// The database the next key belongs to.
     pub fn current_db(&self) -> u32 {
         self.db
+    }
+
+    /// The on-disk value type byte (`constants::TYPE_*`: the encoding, e.g. `TYPE_HASH_LISTPACK`)
+    /// of the key most recently returned as [`Item::Entry`] or [`Item::Skipped`].
+    pub fn last_value_type(&self) -> Option<u8> {
+        self.last_type
     }
 
     /// The underlying reader. After [`Item::End`] it is positioned right after the checksum
@@ -296,6 +304,7 @@ impl<R: Read> RdbReader<R> {
                 t if is_value_type(t) => {
                     let key = self.src.read_string("key")?;
                     let expire_at_ms = self.expire.take();
+                    self.last_type = Some(t);
                     match value::read_value(&mut self.src, t, &key)? {
                         Decoded::Value(value) => {
                             return Ok(Item::Entry(Entry {

@@ -2,8 +2,8 @@
 //! (Redis `src/redis-check-rdb.c`): one progress line per structural record with its offset,
 //! then keys per database and type, expiries, skipped keys and the checksum verdict.
 //!
-//! On-disk encodings (listpack, intset, quicklist...) are not counted: the reader reports each
-//! key's logical type only, and this command does not reach below it.
+//! Keys are counted per logical type and per on-disk encoding (listpack, intset, quicklist2...,
+//! from the reader's `last_value_type`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use forkless_dump::show_bytes;
+use forkless_rdb::constants::type_encoding_name;
 use forkless_rdb::{ChecksumStatus, Item, RdbError, RdbReader};
 
 use super::{open_input, print_stdout, CheckArgs};
@@ -22,6 +23,7 @@ use crate::error::CliError;
 struct DbStats {
     keys: u64,
     per_type: BTreeMap<&'static str, u64>,
+    per_encoding: BTreeMap<&'static str, u64>,
     expires: u64,
     already_expired: u64,
     skipped: u64,
@@ -71,6 +73,9 @@ impl Report {
             for (ty, n) in &d.per_type {
                 let _ = writeln!(s, "[info]   {ty}: {n}");
             }
+            for (enc, n) in &d.per_encoding {
+                let _ = writeln!(s, "[info]   encoding {enc}: {n}");
+            }
         }
         for (kind, n) in &self.skipped_kinds {
             let _ = writeln!(s, "[info] skipped {kind} keys (no canonical form): {n}");
@@ -81,7 +86,6 @@ impl Report {
         if self.module_aux > 0 {
             let _ = writeln!(s, "[info] module aux records: {}", self.module_aux);
         }
-        let _ = writeln!(s, "[info] encodings: not reported (the RDB reader gives logical types, not on-disk encodings)");
         if let Some(c) = checksum {
             let verdict = match c {
                 ChecksumStatus::Verified => "verified (CRC-64 matches)",
@@ -132,12 +136,19 @@ pub(super) fn check(a: &CheckArgs) -> Result<ExitCode, CliError> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let mut db = 0u32;
+    let bar = crate::progress::file_bar(&a.file, "checking");
+    let mut items = 0u64;
     let checksum = loop {
         let at = reader.offset();
+        items += 1;
+        if items % 4096 == 0 {
+            bar.set_position(at);
+        }
         let item = match reader.next_item() {
             Ok(Some(item)) => item,
             Ok(None) => break None,
             Err(e) => {
+                bar.finish_and_clear();
                 print_stdout(&report.lines)?;
                 print_stdout(&report.summary(version, None, 0))?;
                 return Err(CliError::new(
@@ -169,9 +180,13 @@ pub(super) fn check(a: &CheckArgs) -> Result<ExitCode, CliError> {
                 );
             }
             Item::Entry(e) => {
+                let enc = reader
+                    .last_value_type()
+                    .map_or("unknown", type_encoding_name);
                 let d = report.dbs.entry(e.db).or_default();
                 d.keys += 1;
                 *d.per_type.entry(e.value.type_name()).or_default() += 1;
+                *d.per_encoding.entry(enc).or_default() += 1;
                 if let Some(t) = e.expire_at_ms {
                     d.expires += 1;
                     if t <= now_ms {
@@ -215,6 +230,7 @@ pub(super) fn check(a: &CheckArgs) -> Result<ExitCode, CliError> {
             }
         }
     };
+    bar.finish_and_clear();
     let end = reader.offset();
     let mut rest = reader.into_inner();
     let trailing = io::copy(&mut rest, &mut io::sink())

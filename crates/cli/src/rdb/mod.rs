@@ -107,7 +107,11 @@ fn to_json(a: &ToJsonArgs) -> Result<ExitCode, CliError> {
     let input = open_input(&a.file).map_err(|e| CliError::new(&ctx, e))?;
     let mut reader = RdbReader::new(input).map_err(|e| CliError::new(&ctx, e))?;
     let mut entries = Vec::new();
+    let bar = crate::progress::file_bar(&a.file, "reading");
     while let Some(item) = reader.next_item().map_err(|e| CliError::new(&ctx, e))? {
+        if entries.len() % 4096 == 0 {
+            bar.set_position(reader.offset());
+        }
         match item {
             Item::Entry(e) => entries.push(e),
             Item::Skipped { db, key, kind, rdb_type } => eprintln!(
@@ -117,6 +121,7 @@ fn to_json(a: &ToJsonArgs) -> Result<ExitCode, CliError> {
             _ => {}
         }
     }
+    bar.finish_and_clear();
     let out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     match forkless_dump::write_jsonl(out, &entries) {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -9,4 +9,7 @@ fi
 # Debian's package may start a system server on 6379; tests use their own ports, so stop it.
 (service redis-server stop >/dev/null 2>&1 || true)
 redis-server --version
-rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
+# rustfmt and clippy come with the toolchain here; add them only if one is missing.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi

@@ -14,9 +14,12 @@
 //! * [`run`]: the forkless run: build, idle phase, one phase per snapshot, optional verification.
 //! * [`verify`]: replay a snapshot (RDB + RESP deltas) and compare it with the state at the cut.
 //! * [`redis`]: the same dataset and writes against a redis-server child with `BGSAVE`.
+//! * [`aof_bench`]: the AOF measurements (append per fsync policy, rewrite, load against
+//!   redis-server) of the `aof_harness` binary and the `aof` criterion bench.
 //!
 //! Benchmarks (criterion) live in `benches/benches/`.
 
+pub mod aof_bench;
 pub mod hist;
 pub mod redis;
 pub mod rss;

@@ -18,10 +18,18 @@ pub struct KeyspaceTarget<'a> {
 impl<'a> KeyspaceTarget<'a> {
     /// Apply to `ks`, starting in database 0.
     pub fn new(ks: &'a Keyspace) -> Self {
+        ks.set_loading(true);
         KeyspaceTarget {
             ks,
             session: Session::default(),
         }
+    }
+}
+
+impl Drop for KeyspaceTarget<'_> {
+    /// Loading is over: keys expire again.
+    fn drop(&mut self) {
+        self.ks.set_loading(false);
     }
 }
 

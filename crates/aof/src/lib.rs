@@ -47,7 +47,10 @@ pub use dir::{resp_base, write_base, AofDir, AofDirOptions};
 pub use engine::KeyspaceTarget;
 pub use error::{AofError, Result};
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
-pub use load::{load_dir, load_manifest, LoadOptions, LoadReport, LoadTarget};
+pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;
 pub use rewrite::rewrite;
-pub use writer::{AofMetrics, AofWriter, FsyncPolicy, OnError, Rotation, WhenFull, WriterOptions};
+pub use writer::{
+    AofMetrics, AofWriter, FileNamer, FsyncPolicy, OnError, Rotation, StreamPosition, WhenFull,
+    WriterOptions,
+};

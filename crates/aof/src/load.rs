@@ -21,7 +21,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use forkless_rdb::{Entry, RdbReader};
 
@@ -93,6 +93,8 @@ pub struct LoadReport {
     /// Offset just past the last complete command of the last file loaded (where appending may
     /// continue).
     pub last_valid_len: u64,
+    /// Aux fields of the RDB parts read, in file order.
+    pub aux: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Load every file of the AOF directory `dir` into `target`.
@@ -123,7 +125,7 @@ pub fn load_manifest(
         let last = i + 1 == files.len();
         let path = dir.join(&f.name);
         report.files.push(f.name.clone());
-        if !load_file(&path, &f.name, last, opts, target, &mut report)? {
+        if !load_file_from(&path, &f.name, 0, last, opts, target, &mut report)? {
             break;
         }
     }
@@ -173,6 +175,7 @@ fn load_rdb<R: BufRead>(
             forkless_rdb::Item::Skipped { db, key, kind, .. } => {
                 report.skipped_keys.push((db, key, kind.to_string()))
             }
+            forkless_rdb::Item::Aux { key, value } => report.aux.push((key, value)),
             _ => {}
         }
     }
@@ -189,10 +192,14 @@ fn is_cmd(argv: &[Vec<u8>], name: &[u8]) -> bool {
     argv.first().is_some_and(|a| a.eq_ignore_ascii_case(name))
 }
 
-/// Load one file. Returns false when loading must stop here (timestamp reached).
-fn load_file(
-    path: &PathBuf,
+/// Load one file from byte `start` (0: the whole file, an RDB part first if it starts with
+/// `REDIS`; otherwise RESP from that offset, which must be a command boundary). `last`: a
+/// truncated tail is cut and reported instead of failing. Returns false when loading must stop
+/// here (the timestamp of [`LoadOptions::until_timestamp`] was reached).
+pub fn load_file_from(
+    path: &Path,
     name: &str,
+    start: u64,
     last: bool,
     opts: &LoadOptions,
     target: &mut dyn LoadTarget,
@@ -201,15 +208,27 @@ fn load_file(
     let io_err = |e| AofError::io(format!("reading {}", path.display()), e);
     let file = File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
-    report.last_valid_len = 0;
-    if len == 0 {
+    report.last_valid_len = start;
+    if start > len {
+        return Err(AofError::Corrupt {
+            file: name.to_string(),
+            offset: len,
+            what: format!("the file ends before offset {start} where loading should start"),
+        });
+    }
+    if len == start {
         return Ok(true);
+    }
+    let mut file = file;
+    if start > 0 {
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
     }
     let mut r = Counting {
         inner: BufReader::with_capacity(64 * 1024, file),
-        n: 0,
+        n: start,
     };
-    if r.fill_buf().map_err(io_err)?.starts_with(b"REDIS") {
+    if start == 0 && r.fill_buf().map_err(io_err)?.starts_with(b"REDIS") {
         r = load_rdb(r, name, target, report)?;
     }
     let start = r.n;

@@ -81,6 +81,9 @@ pub enum OnError {
 /// A clock in Unix seconds (for `#TS:` annotations).
 pub type SecondsClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Names the file of a sequence number (default: the incr name `<filename>.<seq>.incr.aof`).
+pub type FileNamer = Arc<dyn Fn(i64) -> String + Send + Sync>;
+
 /// Writer configuration.
 #[derive(Clone)]
 pub struct WriterOptions {
@@ -104,6 +107,13 @@ pub struct WriterOptions {
     pub max_postpone: Duration,
     /// Delay between retries after an error (default 1 s, Redis's serverCron period).
     pub retry_interval: Duration,
+    /// Roll to a new file once the current one holds at least this many bytes (decided in the
+    /// stream when a write is enqueued, so every write lies wholly in one file). `None`: never.
+    pub roll_bytes: Option<u64>,
+    /// Roll before a write when the current file holds data and was opened this long ago.
+    pub roll_age: Option<Duration>,
+    /// File names by sequence number; `None` = `<filename>.<seq>.incr.aof`.
+    pub file_namer: Option<FileNamer>,
 }
 
 impl Default for WriterOptions {
@@ -119,6 +129,9 @@ impl Default for WriterOptions {
             fsync_interval: Duration::from_secs(1),
             max_postpone: Duration::from_secs(2),
             retry_interval: Duration::from_secs(1),
+            roll_bytes: None,
+            roll_age: None,
+            file_namer: None,
         }
     }
 }
@@ -132,6 +145,8 @@ impl std::fmt::Debug for WriterOptions {
             .field("on_error", &self.on_error)
             .field("timestamps", &self.timestamps)
             .field("source_tags", &self.source_tags)
+            .field("roll_bytes", &self.roll_bytes)
+            .field("roll_age", &self.roll_age)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +176,25 @@ pub struct AofMetrics {
     pub durable_offset: u64,
     /// The incr file being appended to.
     pub current_file: String,
+    /// Files closed by [`WriterOptions::roll_bytes`] / [`WriterOptions::roll_age`].
+    pub rolls: u64,
+}
+
+/// A point of the write stream, as [`AofWriter::position`] reports it: the file (by sequence
+/// number) and byte offset in it where the next write will start, the database selected there
+/// and the writer clock's second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Sequence number of the file the next write goes to.
+    pub seq: i64,
+    /// Byte offset in that file where the next write starts.
+    pub offset: u64,
+    /// The database selected at that point in the file (`None`: none yet; replay starts in 0).
+    pub db: Option<u32>,
+    /// Logical stream offset (bytes enqueued since the writer started).
+    pub logical: u64,
+    /// The writer clock's Unix second at that point.
+    pub unix_secs: i64,
 }
 
 /// Where [`AofWriter::rotate`] switched files.
@@ -210,6 +244,13 @@ struct State {
     next_seq: i64,
     current_seq: i64,
     current_file: String,
+    /// The file the next enqueued bytes go to (after every queued rotation marker), the logical
+    /// offset where it starts in the stream, its length before the writer started (only the
+    /// first file, when continuing one), and when it was opened in the stream.
+    tail_seq: i64,
+    tail_start: u64,
+    tail_base: u64,
+    tail_opened: Instant,
     error: Option<(ErrKind, String)>,
     shutdown: bool,
     closed: bool,
@@ -288,6 +329,13 @@ impl AofWriter {
         let handle = io
             .sync_handle()
             .map_err(|e| AofError::io("opening an fsync handle", e))?;
+        let initial_len = io
+            .len()
+            .map_err(|e| AofError::io("reading the file length", e))?;
+        let current_file = match &opts.file_namer {
+            Some(n) => n(current_seq),
+            None => incr_name(filename, current_seq),
+        };
         let state = State {
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -299,7 +347,11 @@ impl AofWriter {
             filename: filename.to_string(),
             next_seq: current_seq + 1,
             current_seq,
-            current_file: incr_name(filename, current_seq),
+            current_file,
+            tail_seq: current_seq,
+            tail_start: 0,
+            tail_base: initial_len,
+            tail_opened: Instant::now(),
             error: None,
             shutdown: false,
             closed: false,
@@ -402,6 +454,12 @@ impl AofWriter {
             self.shared.changed.wait(&mut g);
             st = g.expect("guard");
         }
+        if let Some(age) = opts.roll_age {
+            if tail_len(&st) > 0 && st.tail_opened.elapsed() >= age {
+                self.rotate_locked(&mut st);
+                st.metrics.rolls += 1;
+            }
+        }
         let mut buf = Vec::with_capacity(need);
         if opts.timestamps {
             let now = opts
@@ -426,9 +484,76 @@ impl AofWriter {
         st.queued_bytes += n;
         st.enqueued += n as u64;
         let ticket = st.enqueued;
+        if opts.roll_bytes.is_some_and(|r| tail_len(&st) >= r) {
+            self.rotate_locked(&mut st);
+            st.metrics.rolls += 1;
+        }
         drop(st);
         self.wake_writer();
         Ok(ticket)
+    }
+
+    /// Where the next write will start (see [`StreamPosition`]). Called with every shard lock
+    /// held (a snapshot barrier), it is an exact cut of the write stream: every write executed
+    /// before lies wholly before it, every later one wholly after it, because a command hands
+    /// its propagated bytes to [`AofWriter::append`] while it still holds its shard locks.
+    pub fn position(&self) -> StreamPosition {
+        let st = self.shared.state.lock();
+        let unix_secs = self
+            .shared
+            .opts
+            .clock
+            .as_ref()
+            .map_or_else(|| now_unix_ms() / 1000, |c| c());
+        StreamPosition {
+            seq: st.tail_seq,
+            offset: tail_len(&st),
+            db: st.last_db,
+            logical: st.enqueued,
+            unix_secs,
+        }
+    }
+
+    /// Wait until the file with sequence number `seq` exists (the writer has opened it).
+    pub fn wait_for_file(&self, seq: i64) -> Result<()> {
+        let mut g = Some(self.shared.state.lock());
+        loop {
+            let st = g.as_ref().expect("guard");
+            if st.current_seq >= seq {
+                return Ok(());
+            }
+            if st.closed {
+                return Err(AofError::Closed);
+            }
+            if let (Some(e), OnError::Refuse) = (st.err(), self.shared.opts.on_error) {
+                return Err(AofError::WriterFailed(e.clone()));
+            }
+            self.shared.changed.wait(&mut g);
+        }
+    }
+
+    fn rotate_locked(&self, st: &mut State) -> Rotation {
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let name = match &self.shared.opts.file_namer {
+            Some(n) => n(seq),
+            None => incr_name(&st.filename, seq),
+        };
+        st.queue.push_back(Chunk::Rotate {
+            name: name.clone(),
+            seq,
+        });
+        st.last_db = None;
+        st.last_ts = 0;
+        st.tail_seq = seq;
+        st.tail_start = st.enqueued;
+        st.tail_base = 0;
+        st.tail_opened = Instant::now();
+        Rotation {
+            name,
+            seq,
+            offset: st.enqueued,
+        }
     }
 
     /// Wait until the write with `ticket` is acknowledged: under `always`, until its bytes are
@@ -490,19 +615,10 @@ impl AofWriter {
         if st.shutdown {
             return Err(AofError::Closed);
         }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        let name = incr_name(&st.filename, seq);
-        st.queue.push_back(Chunk::Rotate {
-            name: name.clone(),
-            seq,
-        });
-        st.last_db = None;
-        st.last_ts = 0;
-        let offset = st.enqueued;
+        let r = self.rotate_locked(&mut st);
         drop(st);
         self.wake_writer();
-        Ok(Rotation { name, seq, offset })
+        Ok(r)
     }
 
     /// Wait until the writer appends to the file of `rotation` (it exists and is in the manifest).
@@ -593,6 +709,11 @@ impl PropagationSink for AofWriter {
         let r = self.append(ops, tag.as_deref());
         LAST_APPEND.with(|c| *c.borrow_mut() = Some((self.shared.id, r)));
     }
+}
+
+/// Bytes of the stream's tail file (what it held at start, plus what was enqueued for it).
+fn tail_len(st: &State) -> u64 {
+    st.tail_base + (st.enqueued - st.tail_start)
 }
 
 fn record_error(shared: &Shared, st: &mut MutexGuard<'_, State>, kind: ErrKind, what: String) {

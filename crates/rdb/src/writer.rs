@@ -395,7 +395,10 @@ impl<W: Write> RdbWriter<W> {
         Ok(me)
     }
 
-    fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+    /// Write an aux field (`0xFA key value`) here. Redis's loader accepts aux fields anywhere
+    /// before EOF (`rdbLoadRioWithLoadingCtx` handles the opcode in its main loop), so a field
+    /// known only at the end (a snapshot's cut) can follow the keys.
+    pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.sink.put_u8(OPCODE_AUX)?;
         self.sink.put_string(&mut self.lzf, self.compression, key)?;
         self.sink.put_string(&mut self.lzf, self.compression, value)

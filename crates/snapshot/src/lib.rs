@@ -41,6 +41,7 @@ pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
 pub use observer::{Mode, SnapshotObserver};
 pub use worker::{
     run_snapshot, Barrier, Progress, SnapshotError, SnapshotOptions, SnapshotResult, Ticket,
+    TrailerAux,
 };
 
 use forkless_keyspace::Keyspace;

@@ -45,7 +45,14 @@ pub struct SnapshotOptions {
     /// callers record exactly where in their own write log the snapshot's cut falls (the AOF
     /// rewrite switches files here; tests record the expected state).
     pub on_barrier: Option<std::sync::Arc<dyn Fn(Barrier) + Send + Sync>>,
+    /// Aux fields written at the end of the RDB part, after the end barrier and before EOF
+    /// (called once, on the worker, with no lock held): lets callers record what they learned
+    /// inside the barriers (the segment position of the cut) in the file itself.
+    pub trailer_aux: Option<TrailerAux>,
 }
+
+/// See [`SnapshotOptions::trailer_aux`].
+pub type TrailerAux = std::sync::Arc<dyn Fn() -> Vec<(Vec<u8>, Vec<u8>)> + Send + Sync>;
 
 /// Which barrier [`SnapshotOptions::on_barrier`] is called from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +84,7 @@ impl Default for SnapshotOptions {
             spill_path: None,
             after_batch: None,
             on_barrier: None,
+            trailer_aux: None,
         }
     }
 }
@@ -459,6 +467,11 @@ pub fn run_started<W: Write>(
     // Every bucket is visited: close the snapshot (converging: the delta stream ends here).
     session.end();
     drain_handoffs(&active, &mut ser)?;
+    if let Some(trailer) = &opts.trailer_aux {
+        for (k, v) in trailer() {
+            ser.w.aux(&k, &v)?;
+        }
+    }
     let rdb_bytes = ser.w.bytes_written();
     let keys = ser.keys;
     let mut out = ser.w.finish()?;

@@ -1,0 +1,327 @@
+//! The manifest: the small text file that lists what is live in a segments directory.
+//!
+//! ```text
+//! forkless-segments 1\n
+//! segment <seq> <name>\n                                    one per live segment, seq ascending
+//! snapshot <seq> <name> <len> <crc> <mode> <cut-seg> <cut-offset> <cut-db> <cut-secs>\n
+//! end <crc>\n
+//! ```
+//! * `<seq>`: decimal u64, strictly ascending per kind; `<name>` is `segment.<seq>.aof` /
+//!   `snapshot.<seq>.rdb` exactly (no other name is accepted, so a manifest cannot point
+//!   outside the directory).
+//! * `<len>` and `<crc>`: the snapshot file's length and CRC-64/REDIS of all its bytes (16 hex
+//!   digits), so a damaged snapshot is detected before it is used, deltas included.
+//! * `<mode>` `c` (converging) or `p` (point-in-time); the cut (segment, byte offset, database
+//!   selected there or `-`, writer-clock Unix second) repeats the snapshot's own aux fields
+//!   (the file is self-describing; recovery checks that both agree) so that choosing a snapshot
+//!   for a time T needs no snapshot read.
+//! * `end <crc>`: CRC-64/REDIS (16 hex digits) of every byte before this line. A manifest
+//!   without it, or whose CRC differs, is refused.
+//!
+//! Updates are atomic: temp file, fsync, rename, directory fsync (`forkless-durable`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use forkless_rdb::crc::crc64;
+
+use crate::error::{Result, SegError};
+
+/// The manifest's file name.
+pub const MANIFEST_NAME: &str = "segments.manifest";
+const HEADER: &str = "forkless-segments 1";
+
+/// The file name of segment `seq`.
+pub fn segment_name(seq: u64) -> String {
+    format!("segment.{seq}.aof")
+}
+
+/// The file name of snapshot `seq`.
+pub fn snapshot_name(seq: u64) -> String {
+    format!("snapshot.{seq}.rdb")
+}
+
+/// Where a snapshot cuts the log: every write before this point is in the snapshot, every
+/// write from it on is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// The segment holding the first write after the cut.
+    pub segment: u64,
+    /// Its byte offset there (a command boundary).
+    pub offset: u64,
+    /// The database selected at that point of the segment (`None`: none; replay starts in 0).
+    pub db: Option<u32>,
+    /// The writer clock's Unix second at the cut.
+    pub unix_secs: i64,
+}
+
+/// A snapshot's mode, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapMode {
+    /// RDB + deltas: the state at its end barrier.
+    Converging,
+    /// Pure RDB: the state at its start barrier.
+    PointInTime,
+}
+
+impl SnapMode {
+    /// The manifest letter.
+    pub fn letter(self) -> char {
+        match self {
+            SnapMode::Converging => 'c',
+            SnapMode::PointInTime => 'p',
+        }
+    }
+    /// The name used in aux fields and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SnapMode::Converging => "converging",
+            SnapMode::PointInTime => "pit",
+        }
+    }
+}
+
+/// A live snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// File length.
+    pub len: u64,
+    /// CRC-64/REDIS of the whole file.
+    pub crc: u64,
+    /// Mode.
+    pub mode: SnapMode,
+    /// Its cut.
+    pub cut: Cut,
+}
+
+impl SnapshotEntry {
+    /// Its file name.
+    pub fn name(&self) -> String {
+        snapshot_name(self.seq)
+    }
+}
+
+/// What is live in a segments directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegManifest {
+    /// Live segments, ascending.
+    pub segments: Vec<u64>,
+    /// Live snapshots, ascending.
+    pub snapshots: Vec<SnapshotEntry>,
+}
+
+fn bad(line: usize, what: impl Into<String>) -> SegError {
+    SegError::Manifest {
+        file: MANIFEST_NAME.into(),
+        line,
+        what: what.into(),
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str, line: usize, what: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| bad(line, format!("{what} {s:?} is not a valid number")))
+}
+
+impl SegManifest {
+    /// The manifest's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = String::new();
+        s.push_str(HEADER);
+        s.push('\n');
+        for seq in &self.segments {
+            let _ = writeln!(s, "segment {seq} {}", segment_name(*seq));
+        }
+        for e in &self.snapshots {
+            let db = e.cut.db.map_or("-".to_string(), |d| d.to_string());
+            let _ = writeln!(
+                s,
+                "snapshot {} {} {} {:016x} {} {} {} {} {}",
+                e.seq,
+                e.name(),
+                e.len,
+                e.crc,
+                e.mode.letter(),
+                e.cut.segment,
+                e.cut.offset,
+                db,
+                e.cut.unix_secs
+            );
+        }
+        let crc = crc64(s.as_bytes());
+        let _ = writeln!(s, "end {crc:016x}");
+        s.into_bytes()
+    }
+
+    /// Parse a manifest (see the module doc); every problem names its line.
+    pub fn parse(bytes: &[u8]) -> Result<SegManifest> {
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| bad(0, format!("not UTF-8 text (byte {})", e.valid_up_to())))?;
+        let Some(end_at) = text.rfind("end ") else {
+            return Err(bad(0, "no `end <crc>` line: the file is truncated"));
+        };
+        let (body, tail) = text.split_at(end_at);
+        let tail_line = body.lines().count() + 1;
+        let stored = tail
+            .strip_prefix("end ")
+            .and_then(|t| t.strip_suffix('\n'))
+            .ok_or_else(|| bad(tail_line, "the `end` line must be the last line"))?;
+        let stored = u64::from_str_radix(stored, 16)
+            .ok()
+            .filter(|_| {
+                stored.len() == 16
+                    && stored
+                        .bytes()
+                        .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .ok_or_else(|| bad(tail_line, format!("bad checksum {stored:?}")))?;
+        let actual = crc64(body.as_bytes());
+        if stored != actual {
+            return Err(bad(
+                tail_line,
+                format!("checksum mismatch (stored {stored:016x}, computed {actual:016x})"),
+            ));
+        }
+        let mut m = SegManifest::default();
+        for (i, line) in body.lines().enumerate() {
+            let n = i + 1;
+            let f: Vec<&str> = line.split(' ').collect();
+            if n == 1 {
+                if line != HEADER {
+                    return Err(bad(1, format!("expected {HEADER:?}, found {line:?}")));
+                }
+                continue;
+            }
+            match f.first().copied() {
+                Some("segment") if f.len() == 3 => {
+                    let seq: u64 = num(f[1], n, "segment number")?;
+                    if f[2] != segment_name(seq) {
+                        return Err(bad(
+                            n,
+                            format!("segment {seq} must be named {}", segment_name(seq)),
+                        ));
+                    }
+                    if m.segments.last().is_some_and(|&l| l >= seq) {
+                        return Err(bad(n, "segment numbers must ascend"));
+                    }
+                    m.segments.push(seq);
+                }
+                Some("snapshot") if f.len() == 10 => {
+                    let seq: u64 = num(f[1], n, "snapshot number")?;
+                    if f[2] != snapshot_name(seq) {
+                        return Err(bad(
+                            n,
+                            format!("snapshot {seq} must be named {}", snapshot_name(seq)),
+                        ));
+                    }
+                    if m.snapshots.last().is_some_and(|l| l.seq >= seq) {
+                        return Err(bad(n, "snapshot numbers must ascend"));
+                    }
+                    let crc = u64::from_str_radix(f[4], 16)
+                        .ok()
+                        .filter(|_| f[4].len() == 16)
+                        .ok_or_else(|| bad(n, format!("bad snapshot checksum {:?}", f[4])))?;
+                    let mode = match f[5] {
+                        "c" => SnapMode::Converging,
+                        "p" => SnapMode::PointInTime,
+                        o => return Err(bad(n, format!("unknown snapshot mode {o:?}"))),
+                    };
+                    let db = match f[8] {
+                        "-" => None,
+                        d => Some(num(d, n, "cut database")?),
+                    };
+                    m.snapshots.push(SnapshotEntry {
+                        seq,
+                        len: num(f[3], n, "snapshot length")?,
+                        crc,
+                        mode,
+                        cut: Cut {
+                            segment: num(f[6], n, "cut segment")?,
+                            offset: num(f[7], n, "cut offset")?,
+                            db,
+                            unix_secs: num(f[9], n, "cut time")?,
+                        },
+                    });
+                }
+                _ => return Err(bad(n, format!("unrecognized line {line:?}"))),
+            }
+        }
+        if m.segments.is_empty() {
+            return Err(bad(0, "the manifest lists no segment"));
+        }
+        Ok(m)
+    }
+
+    /// Read `dir`'s manifest.
+    pub fn load(dir: &Path) -> Result<SegManifest> {
+        let p = dir.join(MANIFEST_NAME);
+        let bytes =
+            std::fs::read(&p).map_err(|e| SegError::io(format!("reading {}", p.display()), e))?;
+        SegManifest::parse(&bytes)
+    }
+
+    /// Replace `dir`'s manifest atomically (temp, fsync, rename, directory fsync).
+    pub fn persist(&self, dir: &Path) -> Result<()> {
+        let p = dir.join(MANIFEST_NAME);
+        forkless_durable::write_file_durably(&p, &self.to_bytes())
+            .map_err(|e| SegError::io(format!("writing {}", p.display()), e))
+    }
+
+    /// The next snapshot number.
+    pub fn next_snapshot_seq(&self) -> u64 {
+        self.snapshots.last().map_or(1, |s| s.seq + 1)
+    }
+
+    /// The last segment.
+    pub fn last_segment(&self) -> u64 {
+        self.segments.last().copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SegManifest {
+        SegManifest {
+            segments: vec![3, 4, 5],
+            snapshots: vec![SnapshotEntry {
+                seq: 2,
+                len: 1234,
+                crc: 0xdead_beef,
+                mode: SnapMode::Converging,
+                cut: Cut {
+                    segment: 4,
+                    offset: 77,
+                    db: Some(3),
+                    unix_secs: 1_700_000_000,
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        assert_eq!(SegManifest::parse(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_is_refused_with_a_line() {
+        let b = sample().to_bytes();
+        for n in 0..b.len() {
+            assert!(SegManifest::parse(&b[..n]).is_err(), "prefix {n} accepted");
+        }
+        for i in 0..b.len() {
+            for bit in 0..8 {
+                let mut c = b.clone();
+                c[i] ^= 1 << bit;
+                let r = SegManifest::parse(&c);
+                assert!(r.is_err(), "flip at {i} bit {bit} accepted");
+                assert!(r.unwrap_err().to_string().contains("manifest"));
+            }
+        }
+    }
+}

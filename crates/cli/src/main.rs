@@ -17,6 +17,7 @@ mod error;
 mod progress;
 mod rdb;
 mod run;
+mod segments;
 
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ pub use error::CliError;
 #[command(
     name = "forkless",
     version,
-    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb\n  forkless aof check appendonlydir\n  forkless demo --keys 200000 --report out/"
+    after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb from-json dump.jsonl --out dump.rdb\n  forkless rdb check dump.rdb\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb\n  forkless aof check appendonlydir\n  forkless run --commands cmds.resp --segments-dir segdir --snapshot-every 10000\n  forkless segments check segdir\n  forkless demo --keys 200000 --report out/"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -52,6 +53,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Check, repair and read Redis 7 multi-part AOF directories.
     Aof(aof::AofArgs),
+    /// Check, read and export segmented persistence directories (segments + snapshots).
+    Segments(segments::SegmentsArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Aof(a) => aof::main(a)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| CliError::new("aof", e)),
+        Command::Segments(a) => segments::main(a),
     };
     match result {
         Ok(code) => code,

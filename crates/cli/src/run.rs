@@ -13,6 +13,10 @@
 //!   at FILE when it is complete, and a summary goes to stderr.
 //! * `--aof-dir DIR --appendfsync always|everysec|no` persists the run into a Redis 7
 //!   multi-part AOF directory (loading it first when it exists).
+//! * `--segments-dir DIR [--segment-bytes N] [--snapshot-every N] [--mode converging|pit]
+//!   [--appendfsync ...]` persists the run into a segments directory (recovering it first when
+//!   it exists), rolling segments at N bytes and starting a forkless snapshot every N commands
+//!   (on a worker thread; if the previous one still runs, the next starts when it is done).
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -51,8 +55,8 @@ pub struct RunArgs {
     /// Start a forkless snapshot after this many commands (0 = before the first).
     #[arg(long, value_name = "N", requires = "out")]
     pub snapshot_at: Option<u64>,
-    /// Snapshot mode.
-    #[arg(long, value_enum, default_value_t = ModeArg::Converging, requires = "snapshot_at")]
+    /// Snapshot mode (of --snapshot-at and --snapshot-every).
+    #[arg(long, value_enum, default_value_t = ModeArg::Converging)]
     pub mode: ModeArg,
     /// Where the snapshot goes (converging: RDB-preamble AOF; pit: RDB loadable as dump.rdb).
     #[arg(long, value_name = "FILE", requires = "snapshot_at")]
@@ -61,9 +65,19 @@ pub struct RunArgs {
     /// manifest; otherwise loaded first and appended to).
     #[arg(long, value_name = "DIR")]
     pub aof_dir: Option<PathBuf>,
-    /// fsync policy of the AOF.
-    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec, requires = "aof_dir")]
+    /// fsync policy of the AOF or of the segments.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec)]
     pub appendfsync: FsyncArg,
+    /// Persist the run into this segments directory (created when it holds no manifest;
+    /// otherwise recovered first and continued in a new segment).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["aof_dir", "snapshot_at"])]
+    pub segments_dir: Option<PathBuf>,
+    /// Roll to a new segment at this many bytes.
+    #[arg(long, value_name = "N", default_value_t = 64 << 20, requires = "segments_dir")]
+    pub segment_bytes: u64,
+    /// Start a forkless snapshot of the segments directory every N commands.
+    #[arg(long, value_name = "N", requires = "segments_dir")]
+    pub snapshot_every: Option<u64>,
     /// Number of databases.
     #[arg(long, default_value_t = 16)]
     pub databases: u32,
@@ -80,15 +94,19 @@ pub enum FsyncArg {
     No,
 }
 
+fn policy(fsync: FsyncArg) -> FsyncPolicy {
+    match fsync {
+        FsyncArg::Always => FsyncPolicy::Always,
+        FsyncArg::Everysec => FsyncPolicy::EverySec,
+        FsyncArg::No => FsyncPolicy::No,
+    }
+}
+
 /// Open (or create) the AOF directory of `--aof-dir`, loading what it holds into `ks`.
 fn open_aof(dir: &std::path::Path, fsync: FsyncArg, ks: &Keyspace) -> Result<AofDir, CliError> {
     let opts = AofDirOptions {
         writer: WriterOptions {
-            fsync: match fsync {
-                FsyncArg::Always => FsyncPolicy::Always,
-                FsyncArg::Everysec => FsyncPolicy::EverySec,
-                FsyncArg::No => FsyncPolicy::No,
-            },
+            fsync: policy(fsync),
             ..WriterOptions::default()
         },
         ..AofDirOptions::default()
@@ -148,10 +166,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::new(ctx, what));
     }
 
-    let mut ks = Keyspace::new(Config {
+    let config = Config {
         databases: args.databases.max(1),
         ..Config::default()
-    });
+    };
+    if let Some(dir) = &args.segments_dir {
+        return run_segments(&args, dir, &config, &scan.items);
+    }
+    let mut ks = Keyspace::new(config);
     let aof = match &args.aof_dir {
         Some(dir) => Some(open_aof(dir, args.appendfsync, &ks)?),
         None => None,
@@ -228,6 +250,131 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::new("closing the AOF", e))?;
     }
 
+    if let Some(path) = &args.dump {
+        let entries = ks.dump();
+        forkless_durable::write_durably(path, |w| forkless_dump::write_jsonl(w, &entries))
+            .map_err(|e| CliError::new(format!("writing {}", path.display()), e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `forkless run --segments-dir DIR`: recover DIR, execute the commands on top while persisting
+/// them into it, with a forkless snapshot every `--snapshot-every` commands.
+fn run_segments(
+    args: &RunArgs,
+    dir: &std::path::Path,
+    config: &Config,
+    items: &[forkless_resp::Scanned<'_>],
+) -> Result<ExitCode, CliError> {
+    use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
+    let ctx = format!("segments directory {}", dir.display());
+    let opts = SegmentOptions {
+        segment_bytes: args.segment_bytes.max(1),
+        writer: WriterOptions {
+            fsync: policy(args.appendfsync),
+            timestamps: true,
+            ..WriterOptions::default()
+        },
+        ..SegmentOptions::default()
+    };
+    let (sdir, mut ks, report) =
+        SegmentDir::open(dir, config, opts).map_err(|e| CliError::new(&ctx, e))?;
+    if let Some(r) = &report {
+        for (f, why) in &r.rejected {
+            eprintln!("forkless: {ctx}: {f} refused: {why}");
+        }
+        if let Some(t) = &r.truncated {
+            eprintln!(
+                "forkless: {ctx}: torn tail of {} cut at offset {}",
+                t.file, t.valid_len
+            );
+        }
+        eprintln!(
+            "forkless: {ctx}: recovered from {} + {} commands of segments {:?}",
+            r.start.describe(),
+            r.commands,
+            r.segments
+        );
+    }
+    let writer = sdir.writer();
+    ks.set_sink(writer.clone());
+    let obs = install(&mut ks);
+    let ks = Arc::new(ks);
+    let sdir = Arc::new(sdir);
+    let mode = match args.mode {
+        ModeArg::Converging => SnapMode::Converging,
+        ModeArg::Pit => SnapMode::PointInTime,
+    };
+    let spawn = || {
+        let (sdir, ks, obs) = (sdir.clone(), ks.clone(), obs.clone());
+        std::thread::spawn(move || sdir.snapshot(&ks, &obs, mode))
+    };
+    let report_snapshot = |h: std::thread::JoinHandle<forkless_segments::Result<_>>| {
+        let info: forkless_segments::SnapshotInfo = h
+            .join()
+            .map_err(|_| CliError::new("snapshot", "the snapshot thread panicked"))?
+            .map_err(|e| CliError::new("snapshot", e))?;
+        eprintln!(
+            "forkless: {} ({}) cut at segment {} offset {}: {} keys, {} bytes, {:.1} ms{}",
+            info.entry.name(),
+            info.entry.mode.name(),
+            info.entry.cut.segment,
+            info.entry.cut.offset,
+            info.result.keys,
+            info.entry.len,
+            info.result.duration.as_secs_f64() * 1e3,
+            if info.deleted.is_empty() {
+                String::new()
+            } else {
+                format!("; retention deleted {}", info.deleted.join(" "))
+            }
+        );
+        Ok::<(), CliError>(())
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut session = Session::default();
+    let mut reply_buf = Vec::with_capacity(256);
+    let mut executed = 0u64;
+    let mut running: Option<std::thread::JoinHandle<_>> = None;
+    let mut due = false;
+    for item in items {
+        let Item::Command(argv) = &item.item else {
+            continue;
+        };
+        let reply = ks.execute(&mut session, argv);
+        writer
+            .ack_current_thread()
+            .map_err(|e| CliError::new("appending to the segments", e))?;
+        reply_buf.clear();
+        reply.encode(&mut reply_buf);
+        out.write_all(&reply_buf)
+            .map_err(|e| CliError::new("writing replies", e))?;
+        executed += 1;
+        if args
+            .snapshot_every
+            .is_some_and(|n| n > 0 && executed % n == 0)
+        {
+            due = true;
+        }
+        if running.as_ref().is_some_and(|h| h.is_finished()) {
+            report_snapshot(running.take().expect("running"))?;
+        }
+        if due && running.is_none() {
+            running = Some(spawn());
+            due = false;
+        }
+    }
+    out.flush()
+        .map_err(|e| CliError::new("writing replies", e))?;
+    if let Some(h) = running.take() {
+        report_snapshot(h)?;
+    }
+    if due {
+        report_snapshot(spawn())?;
+    }
+    sdir.close()
+        .map_err(|e| CliError::new("closing the segments", e))?;
     if let Some(path) = &args.dump {
         let entries = ks.dump();
         forkless_durable::write_durably(path, |w| forkless_dump::write_jsonl(w, &entries))

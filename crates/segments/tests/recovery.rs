@@ -286,7 +286,10 @@ fn replay_does_not_expire_keys_that_were_live_when_the_log_was_written() {
     run(&ks, &mut s, "INCR k");
     run(&ks, &mut s, "PERSIST k");
     dir.close().unwrap();
-    assert_eq!(ks.dump()[0].value, forkless_rdb::Value::String(b"11".to_vec()));
+    assert_eq!(
+        ks.dump()[0].value,
+        forkless_rdb::Value::String(b"11".to_vec())
+    );
     // Recover long after the key's original deadline: it was persisted before it, so it lives.
     clock.advance(1_000_000);
     let m = SegManifest::load(tmp.path()).unwrap();

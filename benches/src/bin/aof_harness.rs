@@ -127,6 +127,14 @@ fn real_main(a: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn wpf_text(writes: u64, fsyncs: u64) -> String {
+    match fsyncs {
+        0 => "-".to_string(),
+        f if writes / f >= 100 => format!("{}", writes / f),
+        f => format!("{:.2}", writes as f64 / f as f64),
+    }
+}
+
 fn med(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -171,11 +179,7 @@ fn append(a: &Args, parent: &std::path::Path) -> Result<(), String> {
                 };
                 let r = run_append(parent, &cfg)?;
                 let s = &r.summary;
-                let wpf = if r.fsyncs == 0 {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", r.writes_per_fsync())
-                };
+                let wpf = wpf_text(r.summary.ops, r.fsyncs);
                 println!(
                     "| {round} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.0} | {} | {} | {:.2} | {} |",
                     policy_name(policy),
@@ -198,11 +202,11 @@ fn append(a: &Args, parent: &std::path::Path) -> Result<(), String> {
         }
     }
     println!("\nMedian over rounds (writes/fsync: all writes / all fsyncs of the rounds):\n");
-    println!("| policy | threads | ops/s | p50 us | p99 us | p99.9 us | writes/fsync | ops/s vs 1 thread |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| policy | threads | ops/s | p50 us | p99 us | p99.9 us | writes/fsync | ops/s vs 1 thread of the same round | ops/s vs disk fdatasync/s of the same round |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     if !probes.is_empty() {
         println!(
-            "| (disk: write 128 B + fdatasync) | 1 | {:.0} | {:.1} | {:.1} | {:.1} | 1.00 | |",
+            "| (disk: write 128 B + fdatasync) | 1 | {:.0} | {:.1} | {:.1} | {:.1} | 1.00 | | 1.00x |",
             med(probes.iter().map(|p| p.ops_per_s).collect()),
             med(probes.iter().map(|p| p.p50_us).collect()),
             med(probes.iter().map(|p| p.p99_us).collect()),
@@ -224,21 +228,39 @@ fn append(a: &Args, parent: &std::path::Path) -> Result<(), String> {
             let ops: u64 = rs.iter().map(|r| r.summary.ops).sum();
             let fsyncs: u64 = rs.iter().map(|r| r.fsyncs).sum();
             let tput = f(&|r| r.summary.ops_per_s);
+            // Ratio to the 1-thread run of the same round (same disk weather), median.
+            let per_round: Vec<f64> = rs
+                .iter()
+                .zip(all.iter().filter(|r| r.policy == policy && r.threads == 1))
+                .map(|(r, one)| r.summary.ops_per_s / one.summary.ops_per_s.max(1e-9))
+                .collect();
+            // Ratio to the raw disk (write + fdatasync on one thread) of the same round.
+            let vs_disk: Vec<f64> = rs
+                .iter()
+                .zip(&probes)
+                .map(|(r, p)| r.summary.ops_per_s / p.ops_per_s.max(1e-9))
+                .collect();
             println!(
-                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} |",
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
                 policy_name(policy),
                 threads,
                 tput,
                 f(&|r| r.summary.p50_us),
                 f(&|r| r.summary.p99_us),
                 f(&|r| r.summary.p999_us),
-                if fsyncs == 0 {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", ops as f64 / fsyncs as f64)
-                },
+                wpf_text(ops, fsyncs),
                 if base > 0.0 {
-                    format!("{:.2}x", tput / base)
+                    let rr: Vec<String> = per_round.iter().map(|x| format!("{x:.2}")).collect();
+                    format!(
+                        "{:.2}x (per round: {})",
+                        med(per_round.clone()),
+                        rr.join(", ")
+                    )
+                } else {
+                    String::new()
+                },
+                if policy == FsyncPolicy::Always && !vs_disk.is_empty() {
+                    format!("{:.2}x", med(vs_disk))
                 } else {
                     String::new()
                 }
@@ -280,11 +302,13 @@ fn rewrite_and_load(a: &Args, parent: &std::path::Path, load: bool) -> Result<()
     if load {
         copy_dir(&live_dir, &incr_case)?;
     }
+    // Under load first, idle last: the base+incr load case then has a pure RDB base (no
+    // deltas after it) and an incr part of exactly --incr-writes writes.
     let mut rows = Vec::new();
-    rows.push(run_rewrite(&live, dataset, 0)?);
     if a.rewrite_writers > 0 {
         rows.push(run_rewrite(&live, dataset, a.rewrite_writers)?);
     }
+    rows.push(run_rewrite(&live, dataset, 0)?);
     println!("\n| rewrite | seconds | keys | base bytes | base MiB | MB/s | delta bytes | writers: ops/s, p99 us, p99.9 us, max us |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
@@ -357,13 +381,12 @@ fn rewrite_and_load(a: &Args, parent: &std::path::Path, load: bool) -> Result<()
             );
         }
         println!(
-            "| {name} | forkless | {:.3} | {:.1} | {} | {:.0} | {} commands, {:.0} commands/s |",
+            "| {name} | forkless | {:.3} | {:.1} | {} | {:.0} | {} RESP commands applied (RDB keys + incr commands in one total time) |",
             o.seconds,
             o.mb_per_s(),
             o.keys,
             o.keys_per_s(),
             o.commands,
-            o.commands as f64 / o.seconds.max(1e-9)
         );
         if let Some(r) = median(theirs) {
             if r.keys != o.keys {

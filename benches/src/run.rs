@@ -102,6 +102,9 @@ pub struct RunReport {
     pub rss: Vec<(f64, u64)>,
     /// VmHWM at the end, bytes.
     pub rss_hwm_bytes: u64,
+    /// Wall time of each step, in order: `build`, `idle`, one per snapshot phase (with the
+    /// unmeasured gap before it), then per verified mode `verify <mode>: <step>`.
+    pub timings: Vec<(String, f64)>,
 }
 
 /// The name of a mode in reports.
@@ -244,6 +247,7 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
     let build_seconds = t_build.elapsed().as_secs_f64();
     let keys = ks.dbsize(0) as u64;
     let dataset_bytes = rss_now().saturating_sub(rss0);
+    let mut timings = vec![("build".to_string(), build_seconds)];
 
     let origin = Instant::now();
     let sampler = RssSampler::start(origin, Duration::from_millis(20));
@@ -267,7 +271,9 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
     bounds[0] = (idle_start, origin.elapsed().as_secs_f64());
     let mut snapshots = Vec::new();
     let mut failure = None;
+    timings.push(("idle".into(), origin.elapsed().as_secs_f64() - idle_start));
     for (i, &mode) in cfg.modes.iter().enumerate() {
+        let t_phase = Instant::now();
         // A short unmeasured gap lets the previous snapshot's after-effects settle.
         phase.store(NO_PHASE, Ordering::Relaxed);
         thread::sleep(Duration::from_millis(200));
@@ -300,6 +306,7 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
         let end = origin.elapsed().as_secs_f64();
         phase.store(NO_PHASE, Ordering::Relaxed);
         bounds[i + 1] = (start, end);
+        timings.push((mode_name(mode).into(), t_phase.elapsed().as_secs_f64()));
         on_event(Event::SnapshotDone(mode));
         match res {
             Ok(result) => {
@@ -339,11 +346,24 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
     drop(rec);
 
     if cfg.verify {
+        let t = Instant::now();
+        // The writers are stopped: this is the base of the first verification.
+        let mut base = Some(verify::Expected::capture(&ks));
+        timings.push(("verify: base".into(), t.elapsed().as_secs_f64()));
         for (i, &mode) in cfg.modes.iter().enumerate() {
             on_event(Event::Verify(mode));
-            let outcome = verify_one(cfg, &ks, &obs, &sink, mode);
+            let outcome = match &mut base {
+                Some(b) => verify_one(cfg, &ks, &obs, &sink, b, mode, &mut timings),
+                None => Err("not run: the expected state is unknown after an earlier error".into()),
+            };
+            if outcome.as_ref().is_err_and(|e| e.starts_with(BASE_LOST)) {
+                base = None;
+            }
             snapshots[i].verified = Some(outcome);
         }
+        let t = Instant::now();
+        drop(base);
+        timings.push(("verify: drop base".into(), t.elapsed().as_secs_f64()));
     }
     let rss = sampler.finish();
     Ok(RunReport {
@@ -355,19 +375,35 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
         timeline,
         rss,
         rss_hwm_bytes: rss_peak(),
+        timings,
     })
 }
 
-/// One verified snapshot under a throttled write load: the state at the cut (base dump + the
-/// recorded commands up to the barrier) must equal the replayed file.
+/// Prefix of a verification error after which the expected state no longer follows the live
+/// keyspace (the following modes cannot be verified).
+const BASE_LOST: &str = "expected state lost: ";
+
+/// One verified snapshot under a throttled write load: the state at the cut (`base`, the live
+/// state now, moved forward by the commands recorded up to the barrier) must equal the
+/// replayed file. On return `base` is again the live state (the rest of the log applied), the
+/// base of the next verification.
 fn verify_one(
     cfg: &RunConfig,
     ks: &Arc<Keyspace>,
     obs: &Arc<SnapshotObserver>,
     sink: &Arc<GatedSink>,
+    base: &mut verify::Expected,
     mode: Mode,
+    timings: &mut Vec<(String, f64)>,
 ) -> Result<String, String> {
-    let base = ks.dump();
+    let mut step = Instant::now();
+    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
+        timings.push((
+            format!("verify {}: {name}", mode_name(mode)),
+            step.elapsed().as_secs_f64(),
+        ));
+        step = Instant::now();
+    };
     sink.take();
     sink.set_enabled(true);
     let cut = Arc::new(AtomicUsize::new(usize::MAX));
@@ -406,21 +442,45 @@ fn verify_one(
     writers.finish();
     sink.set_enabled(false);
     let log = sink.take();
-    let res = res.map_err(|e| format!("verification snapshot: {e}"))?;
-    let n = cut.load(Ordering::SeqCst);
-    if n == usize::MAX {
-        return Err("the barrier hook was not called".into());
+    lap("snapshot under writes", timings);
+    let n = cut.load(Ordering::SeqCst).min(log.len());
+    let res = match res {
+        Ok(r) if cut.load(Ordering::SeqCst) != usize::MAX => Ok(r),
+        Ok(_) => Err("the barrier hook was not called".to_string()),
+        Err(e) => Err(format!("verification snapshot: {e}")),
+    };
+    // Move the base to the cut, check, then to the live state (the writers are stopped), so it
+    // is the base of the next verification whatever the outcome.
+    let mut applied = 0;
+    let outcome = res.and_then(|res| {
+        applied = n;
+        base.advance(&log[..n])
+            .map_err(|e| format!("{BASE_LOST}{e}"))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let got = verify::fresh();
+        let replayed = verify::replay_into(&bytes, &got);
+        drop(bytes);
+        lap("replay", timings);
+        replayed?;
+        let keys = verify::compare_keyspaces(base.keyspace(), &got);
+        lap("compare", timings);
+        drop(got);
+        lap("drop replay", timings);
+        Ok(format!(
+            "OK: {} keys equal the state at the cut ({} writes during the snapshot, {} of them before the cut, {} delta commands)",
+            keys?,
+            log.len(),
+            n,
+            res.delta_commands
+        ))
+    });
+    let rest = base
+        .advance(&log[applied..])
+        .map_err(|e| format!("{BASE_LOST}{e}"));
+    match (outcome, rest) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e),
+        (Ok(m), Ok(())) => Ok(m),
     }
-    let expected = verify::expected(base, &log, n)?;
-    let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let got = verify::replay(&bytes)?;
-    drop(bytes);
-    verify::compare(&expected, &got)?;
-    Ok(format!(
-        "OK: {} keys equal the state at the cut ({} writes during the snapshot, {} of them before the cut, {} delta commands)",
-        got.len(),
-        log.len(),
-        n,
-        res.delta_commands
-    ))
 }

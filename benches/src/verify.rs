@@ -1,17 +1,31 @@
 //! Checking a snapshot: replay its output (an RDB part, then RESP deltas in converging mode:
-//! Redis's "RDB preamble + AOF" layout) into a fresh keyspace and compare it with the expected
-//! state at the snapshot's cut.
+//! Redis's "RDB preamble + AOF" layout) into a fresh keyspace and compare it, key by key, with
+//! the expected state at the snapshot's cut.
 //!
 //! The expected state is rebuilt the way `crates/snapshot/tests/protocol.rs` does it: a base
-//! dump taken while writers were stopped, plus the propagated commands recorded by a
-//! [`GatedSink`] up to the log position recorded inside the snapshot's barrier
+//! taken while writers were stopped, plus the propagated commands recorded by a [`GatedSink`]
+//! up to the log position recorded inside the snapshot's barrier
 //! (`SnapshotOptions::on_barrier`, called while every shard is locked).
+//!
+//! Cost (the demo verifies 1M keys twice): the base is an [`Expected`] keyspace that shares the
+//! values of the live keyspace through their `Arc` handles ([`cow_copy`]: copy-on-write, as a
+//! snapshot's baselines; writers copy a value before changing it), so it costs the table and the
+//! keys, not a copy of the data. The recorded commands are applied to it, so it is the state at
+//! the cut; after the comparison the rest of the log is applied, so it is again the live state
+//! and serves as the base of the next verification. The snapshot is replayed into one fresh
+//! keyspace, streaming (an RDB parser thread hands batches of entries to a loader thread; no
+//! list of every entry is built), and the two keyspaces are compared shard by shard on two
+//! threads, value by value, without dumping either (no canonical copy of every value is made).
 
-use forkless_keyspace::{render_aof, Config, Keyspace, Propagated, PropagationSink, Session};
+use std::sync::mpsc::sync_channel;
+
+use forkless_keyspace::{
+    render_aof, Config, Keyspace, Propagated, PropagationSink, Session, Slot, Value,
+};
 use forkless_rdb::model::Entry;
 use forkless_rdb::{Item, RdbReader};
 use forkless_sync::atomic::{AtomicBool, Ordering};
-use forkless_sync::Mutex;
+use forkless_sync::{thread, Mutex};
 
 /// A propagation sink that records only while enabled (measurement passes leave it off, so the
 /// log costs nothing but a flag check).
@@ -52,7 +66,7 @@ impl PropagationSink for GatedSink {
     }
 }
 
-/// A fresh keyspace for replays (fixed seed, so dumps compare by content only).
+/// A fresh keyspace for replays (fixed seed, so results compare by content only).
 pub fn fresh() -> Keyspace {
     Keyspace::new(Config::seeded(99))
 }
@@ -88,39 +102,337 @@ pub fn apply_resp(ks: &Keyspace, resp: &[u8]) -> Result<u64, String> {
     Ok(n)
 }
 
-/// Replay a snapshot's bytes (RDB, then optional RESP deltas) into a fresh keyspace; returns
-/// its dump.
-pub fn replay(bytes: &[u8]) -> Result<Vec<Entry>, String> {
-    let mut rd = RdbReader::new(bytes).map_err(|e| format!("RDB header: {e}"))?;
-    let mut entries = Vec::new();
-    loop {
-        let at = rd.offset();
-        match rd.next_item() {
-            Ok(Some(Item::Entry(e))) => entries.push(e),
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => return Err(format!("RDB part at byte {at}: {e}")),
+/// A keyspace with the entries of `src` (same number of databases, expiries kept), sharing
+/// their values through the `Arc` handles: no value is copied. A later write to `src` copies
+/// the value it changes first (copy-on-write, as for a snapshot's baselines), so the result
+/// keeps the state of `src` at the time of the call. Call it while nothing writes to `src`
+/// (shards are read one at a time).
+pub fn cow_copy(src: &Keyspace) -> Keyspace {
+    let dst = Keyspace::new(Config {
+        databases: src.databases(),
+        ..Config::seeded(99)
+    });
+    let mut items: Vec<(u32, Box<[u8]>, Slot)> = Vec::new();
+    for i in 0..src.num_shards() {
+        items.clear();
+        src.with_shard(i, |s| {
+            for db in 0..s.databases() {
+                for (k, slot) in s.db(db).iter() {
+                    items.push((db, k.into(), slot.clone()));
+                }
+            }
+        });
+        for (db, k, slot) in items.drain(..) {
+            let h = dst.hash_key(&k);
+            dst.with_shard(dst.shard_of(h), |s| s.db_mut(db).insert_new(h, k, slot));
         }
     }
+    dst
+}
+
+/// The expected state: a base (see [`cow_copy`]) moved forward by recorded commands.
+#[derive(Debug)]
+pub struct Expected {
+    ks: Keyspace,
+    /// Commands applied so far.
+    pub applied: u64,
+}
+
+impl Expected {
+    /// The state of `live` now (nothing may write to it during the call).
+    pub fn capture(live: &Keyspace) -> Expected {
+        Expected {
+            ks: cow_copy(live),
+            applied: 0,
+        }
+    }
+    /// A base given as entries (tests).
+    pub fn from_entries(entries: Vec<Entry>) -> Result<Expected, String> {
+        let ks = fresh();
+        ks.load(entries)
+            .map_err(|e| format!("loading the base: {e}"))?;
+        Ok(Expected { ks, applied: 0 })
+    }
+    /// Apply recorded commands, in order (they replay as an AOF would: loading mode, so a key
+    /// that expired since does not vanish before its recorded `DEL`).
+    pub fn advance(&mut self, log: &[Propagated]) -> Result<(), String> {
+        if log.is_empty() {
+            return Ok(());
+        }
+        self.ks.set_loading(true);
+        let r = apply_resp(&self.ks, &render_aof(log));
+        self.ks.set_loading(false);
+        self.applied += log.len() as u64;
+        r.map(|_| ())
+            .map_err(|e| format!("applying the recorded commands: {e}"))
+    }
+    /// The keyspace holding the expected state.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
+    }
+}
+
+/// What a replay read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Entries of the RDB part.
+    pub rdb_entries: u64,
+    /// Commands of the RESP part (deltas; SELECT counted, MULTI/EXEC not).
+    pub delta_commands: u64,
+}
+
+/// Entries handed from the parser to the loader at once.
+const BATCH: usize = 4096;
+
+/// Replay a snapshot's bytes (RDB, then optional RESP deltas) into `ks` (normally
+/// [`fresh`]). The RDB part is parsed on this thread and loaded by a second one, batch by
+/// batch (no list of every entry is built).
+pub fn replay_into(bytes: &[u8], ks: &Keyspace) -> Result<ReplayStats, String> {
+    let mut rd = RdbReader::new(bytes).map_err(|e| format!("RDB header: {e}"))?;
+    let mut stats = ReplayStats::default();
+    let parsed: Result<(), String> = thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Vec<Entry>>(4);
+        let loader = s.spawn(move || -> Result<(), String> {
+            for batch in rx {
+                ks.load(batch)
+                    .map_err(|e| format!("loading the RDB part: {e}"))?;
+            }
+            Ok(())
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut parse = || -> Result<(), String> {
+            loop {
+                let at = rd.offset();
+                match rd.next_item() {
+                    Ok(Some(Item::Entry(e))) => {
+                        stats.rdb_entries += 1;
+                        batch.push(e);
+                        if batch.len() == BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                            if tx.send(full).is_err() {
+                                return Ok(()); // the loader failed: its error is reported
+                            }
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("RDB part at byte {at}: {e}")),
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(std::mem::take(&mut batch));
+            }
+            Ok(())
+        };
+        let r = parse();
+        drop(tx);
+        let l = loader.join().expect("loader thread panicked");
+        r.and(l)
+    });
+    parsed?;
     let rest = rd.into_inner();
+    let base = bytes.len() - rest.len();
+    // The deltas replay as an AOF does: loading mode (no key counts as expired meanwhile).
+    ks.set_loading(true);
+    let r = apply_resp(ks, rest);
+    ks.set_loading(false);
+    stats.delta_commands = r.map_err(|e| format!("{e} (deltas start at byte {base})"))?;
+    Ok(stats)
+}
+
+/// Replay a snapshot's bytes into a fresh keyspace; returns its canonical dump.
+pub fn replay(bytes: &[u8]) -> Result<Vec<Entry>, String> {
     let ks = fresh();
-    ks.load(entries)
-        .map_err(|e| format!("loading the RDB part: {e}"))?;
-    apply_resp(&ks, rest).map_err(|e| {
-        let base = bytes.len() - rest.len();
-        format!("{e} (deltas start at byte {base})")
-    })?;
+    replay_into(bytes, &ks)?;
     Ok(ks.dump())
+}
+
+/// Same content: same type, elements, order where the type has one (lists; sorted sets by
+/// score then member), members/fields for sets and hashes.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().eq(y.iter()),
+        (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().all(|m| y.contains(m)),
+        (Value::ZSet(x), Value::ZSet(y)) => x.len() == y.len() && x.iter().eq(y.iter()),
+        (Value::Hash(x), Value::Hash(y)) => {
+            x.len() == y.len() && x.iter().all(|(f, v)| y.get(f) == Some(v))
+        }
+        _ => false,
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let n = match v {
+        Value::String(s) => return format!("a string of {} bytes", s.len()),
+        Value::List(l) => l.len(),
+        Value::Set(s) => s.len(),
+        Value::ZSet(z) => z.len(),
+        Value::Hash(h) => h.len(),
+    };
+    format!("a {} of {n}", v.type_name())
+}
+
+/// How two keyspaces differ.
+#[derive(Debug, Default)]
+struct Diff {
+    compared: u64,
+    missing: u64,
+    changed: u64,
+    first: Option<String>,
+}
+
+impl Diff {
+    fn note(&mut self, what: String) {
+        if self.first.is_none() {
+            self.first = Some(what);
+        }
+    }
+    fn merge(&mut self, o: Diff) {
+        self.compared += o.compared;
+        self.missing += o.missing;
+        self.changed += o.changed;
+        if self.first.is_none() {
+            self.first = o.first;
+        }
+    }
+}
+
+fn key_name(db: u32, k: &[u8]) -> String {
+    format!("db {db} key {:?}", String::from_utf8_lossy(k))
+}
+
+fn live_keys(ks: &Keyspace, now: i64) -> u64 {
+    (0..ks.num_shards())
+        .map(|i| {
+            ks.with_shard(i, |s| {
+                (0..s.databases())
+                    .map(|db| s.db(db).iter().filter(|(_, v)| !v.is_expired(now)).count() as u64)
+                    .sum::<u64>()
+            })
+        })
+        .sum()
+}
+
+/// Compare two keyspaces key by key (keys expired now are left out on both sides, as a dump
+/// leaves them out): every key of `expected` must be in `got` with the same value and expiry,
+/// and `got` must have no other key. Returns the number of keys; Err says how many are
+/// missing, different or extra, and names the first one found. Runs on two threads (shards
+/// split between them); nothing may write to either keyspace meanwhile.
+pub fn compare_keyspaces(expected: &Keyspace, got: &Keyspace) -> Result<u64, String> {
+    let now = expected.now_ms();
+    let shards = expected.num_shards();
+    let threads = 2.min(shards);
+    let part = |t: usize| -> Diff {
+        let mut d = Diff::default();
+        for i in (t..shards).step_by(threads) {
+            expected.with_shard(i, |s| {
+                for db in 0..s.databases() {
+                    for (k, slot) in s.db(db).iter() {
+                        if slot.is_expired(now) {
+                            continue;
+                        }
+                        d.compared += 1;
+                        let h = got.hash_key(k);
+                        got.with_shard(got.shard_of(h), |g| {
+                            let other = (db < g.databases())
+                                .then(|| g.db(db).find(h, k))
+                                .flatten()
+                                .filter(|o| !o.is_expired(now));
+                            match other {
+                                None => {
+                                    d.missing += 1;
+                                    d.note(format!("{} is missing", key_name(db, k)));
+                                }
+                                Some(o) => {
+                                    if o.expire_at() != slot.expire_at() {
+                                        d.changed += 1;
+                                        d.note(format!(
+                                            "{}: expiry {:?} expected, {:?} replayed",
+                                            key_name(db, k),
+                                            slot.expire_at(),
+                                            o.expire_at()
+                                        ));
+                                    } else if !same_value(&slot.value, &o.value) {
+                                        d.changed += 1;
+                                        d.note(format!(
+                                            "{}: {} expected, {} replayed{}",
+                                            key_name(db, k),
+                                            describe(&slot.value),
+                                            describe(&o.value),
+                                            if describe(&slot.value) == describe(&o.value) {
+                                                " with other contents"
+                                            } else {
+                                                ""
+                                            }
+                                        ));
+                                    }
+                                }
+                            }
+                        });
+                    }
+                }
+            });
+        }
+        d
+    };
+    let mut diff = Diff::default();
+    thread::scope(|s| {
+        let hs: Vec<_> = (1..threads).map(|t| s.spawn(move || part(t))).collect();
+        diff.merge(part(0));
+        for h in hs {
+            diff.merge(h.join().expect("compare thread panicked"));
+        }
+    });
+    let got_keys = live_keys(got, now);
+    let present = diff.compared - diff.missing;
+    let extra = got_keys.saturating_sub(present);
+    if extra > 0 && diff.first.is_none() {
+        // Name one extra key (slow path, only on failure).
+        'find: for i in 0..got.num_shards() {
+            let found = got.with_shard(i, |g| {
+                for db in 0..g.databases() {
+                    for (k, slot) in g.db(db).iter() {
+                        if slot.is_expired(now) {
+                            continue;
+                        }
+                        let h = expected.hash_key(k);
+                        let there = expected.with_shard(expected.shard_of(h), |e| {
+                            db < e.databases()
+                                && e.db(db).find(h, k).is_some_and(|o| !o.is_expired(now))
+                        });
+                        if !there {
+                            return Some(format!("{} is not expected", key_name(db, k)));
+                        }
+                    }
+                }
+                None
+            });
+            if let Some(f) = found {
+                diff.first = Some(f);
+                break 'find;
+            }
+        }
+    }
+    if diff.missing == 0 && diff.changed == 0 && extra == 0 {
+        return Ok(diff.compared);
+    }
+    Err(format!(
+        "snapshot differs from the state at the cut: {} keys expected, {} replayed ({} missing, {} with another value, {} extra); first difference: {}",
+        diff.compared,
+        got_keys,
+        diff.missing,
+        diff.changed,
+        extra,
+        diff.first.unwrap_or_else(|| "not found".into())
+    ))
 }
 
 /// The state obtained from `base` followed by the first `n` commands of `log`.
 pub fn expected(base: Vec<Entry>, log: &[Propagated], n: usize) -> Result<Vec<Entry>, String> {
-    let ks = fresh();
-    ks.load(base)
-        .map_err(|e| format!("loading the base dump: {e}"))?;
-    let n = n.min(log.len());
-    apply_resp(&ks, &render_aof(&log[..n]))?;
-    Ok(ks.dump())
+    let mut e = Expected::from_entries(base)?;
+    e.advance(&log[..n.min(log.len())])?;
+    Ok(e.ks.dump())
 }
 
 /// Compare two canonical dumps; Err names the first differing key and the counts.
@@ -144,26 +456,66 @@ pub fn compare(expected: &[Entry], got: &[Entry]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use forkless_snapshot::{install, run_snapshot, Mode, Progress, SnapshotOptions};
+    use forkless_snapshot::{install, run_snapshot, Barrier, Mode, Progress, SnapshotOptions};
+    use forkless_sync::atomic::AtomicUsize;
     use forkless_sync::Arc;
 
-    #[test]
-    fn replays_a_snapshot_and_detects_a_difference() {
+    fn exec(ks: &Keyspace, argv: &[&[u8]]) {
+        let r = ks.execute(&mut Session::default(), argv);
+        assert!(!r.is_error(), "{r:?}");
+    }
+
+    struct Scenario {
+        live: Arc<Keyspace>,
+        base: Expected,
+        log: Vec<Propagated>,
+        cut: usize,
+        out: Vec<u8>,
+        delta_commands: u64,
+    }
+
+    /// A keyspace with every type and an expiry, a base taken, then a snapshot with writes
+    /// injected after every batch of its walk (so a converging one has deltas), recorded.
+    fn scenario(mode: Mode) -> Scenario {
         let mut ks = Keyspace::new(Config::seeded(5));
         let sink = Arc::new(GatedSink::new());
         ks.set_sink(sink.clone());
         let obs = install(&mut ks);
-        let mut s = Session::default();
-        ks.execute(&mut s, &[b"SET", b"a", b"1"]);
-        let base = ks.dump();
+        let ks = Arc::new(ks);
+        exec(&ks, &[b"SET", b"a", b"1"]);
+        exec(&ks, &[b"SADD", b"s", b"x", b"y", b"z"]);
+        exec(&ks, &[b"HSET", b"h", b"f", b"v", b"g", b"w"]);
+        exec(&ks, &[b"ZADD", b"z", b"1", b"m", b"2", b"n"]);
+        exec(&ks, &[b"SET", b"t", b"v", b"PX", b"1000000"]);
+        for i in 0..300 {
+            exec(&ks, &[b"SET", format!("k{i}").as_bytes(), b"filler"]);
+        }
+        let base = Expected::capture(&ks);
         sink.set_enabled(true);
-        ks.execute(&mut s, &[b"RPUSH", b"l", b"x", b"y"]);
-        ks.execute(&mut s, &[b"INCR", b"a"]);
+        let cut = Arc::new(AtomicUsize::new(usize::MAX));
+        let (c2, s2, ks2) = (cut.clone(), sink.clone(), ks.clone());
         let opts = SnapshotOptions {
-            mode: Mode::Converging,
+            mode,
+            batch_buckets: 4,
+            on_barrier: Some(std::sync::Arc::new(move |b| {
+                let wanted = match mode {
+                    Mode::PointInTime => Barrier::Start,
+                    Mode::Converging => Barrier::End,
+                };
+                if b == wanted {
+                    c2.store(s2.len(), Ordering::SeqCst);
+                }
+            })),
+            after_batch: Some(std::sync::Arc::new(move |i| {
+                let i = i.to_string();
+                exec(&ks2, &[b"INCR", b"a"]);
+                exec(&ks2, &[b"RPUSH", b"l", format!("x{i}").as_bytes()]);
+                exec(&ks2, &[b"HSET", b"h", i.as_bytes(), b"v"]);
+                exec(&ks2, &[b"SET", format!("k{i}").as_bytes(), b"changed"]);
+            })),
             ..Default::default()
         };
-        let (out, _) = run_snapshot(
+        let (out, res) = run_snapshot(
             &ks,
             obs.try_begin().unwrap(),
             &opts,
@@ -172,12 +524,164 @@ mod tests {
             &AtomicBool::new(false),
         )
         .unwrap();
+        sink.set_enabled(false);
         let log = sink.take();
-        assert_eq!(log.len(), 2);
-        let got = replay(&out).unwrap();
-        compare(&expected(base.clone(), &log, 2).unwrap(), &got).unwrap();
-        let err = compare(&expected(base, &log, 1).unwrap(), &got).unwrap_err();
-        assert!(err.contains("key \"a\""), "{err}");
+        let cut = cut.load(Ordering::SeqCst);
+        assert!(cut <= log.len() && log.len() > 100, "{cut} {}", log.len());
+        Scenario {
+            live: ks,
+            base,
+            log,
+            cut,
+            out,
+            delta_commands: res.delta_commands,
+        }
+    }
+
+    #[test]
+    fn replays_a_snapshot_and_detects_a_wrong_cut() {
+        for mode in [Mode::Converging, Mode::PointInTime] {
+            let Scenario {
+                live,
+                mut base,
+                log,
+                cut,
+                out,
+                delta_commands,
+            } = scenario(mode);
+            let got = fresh();
+            let st = replay_into(&out, &got).unwrap();
+            // The RESP part starts with a SELECT.
+            let select = u64::from(delta_commands > 0);
+            assert_eq!(st.delta_commands, delta_commands + select);
+            let keys = live_keys(&got, got.now_ms());
+            match mode {
+                Mode::Converging => {
+                    assert_eq!(cut, log.len());
+                    assert!(delta_commands > 10, "{delta_commands}");
+                    // The cut is one command later or earlier than the true one: detected.
+                    base.advance(&log[..cut - 1]).unwrap();
+                    let err = compare_keyspaces(base.keyspace(), &got).unwrap_err();
+                    assert!(err.starts_with("snapshot differs"), "{err}");
+                    base.advance(&log[cut - 1..cut]).unwrap();
+                    assert_eq!(compare_keyspaces(base.keyspace(), &got), Ok(keys));
+                    // The end state is also the live one.
+                    assert_eq!(compare_keyspaces(&live, &got), Ok(keys));
+                }
+                Mode::PointInTime => {
+                    assert_eq!(cut, 0);
+                    assert_eq!(compare_keyspaces(base.keyspace(), &got), Ok(keys));
+                    // The live state (every write after the cut) is not the snapshot.
+                    let err = compare_keyspaces(&live, &got).unwrap_err();
+                    assert!(
+                        err.contains("0 extra") && !err.contains(" 0 missing"),
+                        "{err}"
+                    );
+                    base.advance(&log[..1]).unwrap();
+                    assert!(compare_keyspaces(base.keyspace(), &got).is_err());
+                }
+            }
+            // The canonical-dump check agrees.
+            assert_eq!(replay(&out).unwrap(), got.dump());
+            assert_eq!(
+                compare(&expected(got.dump(), &log, 0).unwrap(), &got.dump()),
+                Ok(())
+            );
+        }
         assert!(replay(b"REDIS0010garbage").is_err());
+    }
+
+    #[test]
+    fn detects_an_altered_replay() {
+        let sc = scenario(Mode::Converging);
+        let alterations: &[(&[&[u8]], &str)] = &[
+            (&[b"INCR", b"a"], "key \"a\""),
+            (
+                &[b"SREM", b"s", b"y"],
+                "key \"s\": a set of 3 expected, a set of 2 replayed",
+            ),
+            (
+                &[b"SADD", b"s", b"q"],
+                "key \"s\": a set of 3 expected, a set of 4",
+            ),
+            (&[b"HSET", b"h", b"f", b"other"], "key \"h\""),
+            (
+                &[b"ZADD", b"z", b"3", b"m"],
+                "key \"z\": a zset of 2 expected, a zset of 2 replayed with other contents",
+            ),
+            (&[b"LSET", b"l", b"0", b"q"], "key \"l\""),
+            (&[b"DEL", b"l"], "key \"l\" is missing"),
+            (&[b"SET", b"k7", b"filler"], "key \"k7\""),
+            (&[b"SET", b"extra", b"1"], "key \"extra\" is not expected"),
+            (&[b"PERSIST", b"t"], "key \"t\": expiry"),
+            (&[b"DEL", b"a"], "1 missing"),
+        ];
+        for (cmd, want) in alterations {
+            let got = fresh();
+            replay_into(&sc.out, &got).unwrap();
+            assert!(compare_keyspaces(&sc.live, &got).is_ok());
+            exec(&got, cmd);
+            let err = compare_keyspaces(&sc.live, &got).unwrap_err();
+            assert!(err.contains(want), "{cmd:?}: {err}");
+        }
+        // Same size, other members.
+        let got = fresh();
+        replay_into(&sc.out, &got).unwrap();
+        exec(&got, &[b"SREM", b"s", b"y"]);
+        exec(&got, &[b"SADD", b"s", b"q"]);
+        let err = compare_keyspaces(&sc.live, &got).unwrap_err();
+        assert!(
+            err.contains("a set of 3 replayed with other contents"),
+            "{err}"
+        );
+        // A key moved to another database.
+        let got = fresh();
+        replay_into(&sc.out, &got).unwrap();
+        exec(&got, &[b"MOVE", b"a", b"3"]);
+        let err = compare_keyspaces(&sc.live, &got).unwrap_err();
+        assert!(
+            err.contains("1 missing") && err.contains("1 extra"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn detects_a_corrupted_snapshot_file() {
+        let sc = scenario(Mode::Converging);
+        // Change one byte of an RPUSH argument in the delta part (the checksum covers only the
+        // RDB part): the replay succeeds, the comparison fails.
+        let at = sc
+            .out
+            .windows(3)
+            .rposition(|w| w == b"\r\nx")
+            .expect("a delta RPUSH l x<i>");
+        let mut bad = sc.out.clone();
+        bad[at + 2] = b'q';
+        let got = fresh();
+        replay_into(&bad, &got).unwrap();
+        let err = compare_keyspaces(&sc.live, &got).unwrap_err();
+        assert!(err.contains("key \"l\""), "{err}");
+        // A flipped byte in the RDB part: the checksum catches it.
+        let mut bad = sc.out.clone();
+        let at = sc.out.windows(6).position(|w| w == b"filler").unwrap();
+        bad[at] ^= 0x20;
+        assert!(replay_into(&bad, &fresh()).is_err());
+        // A truncated file.
+        assert!(replay_into(&sc.out[..sc.out.len() / 2], &fresh()).is_err());
+    }
+
+    #[test]
+    fn cow_copy_keeps_the_state_at_the_copy() {
+        let ks = Keyspace::new(Config::seeded(8));
+        for i in 0..1000u32 {
+            exec(&ks, &[b"RPUSH", format!("l{i}").as_bytes(), b"a", b"b"]);
+        }
+        let copy = cow_copy(&ks);
+        let before = ks.dump();
+        exec(&ks, &[b"RPUSH", b"l7", b"c"]);
+        exec(&ks, &[b"DEL", b"l8"]);
+        assert_eq!(copy.dump(), before);
+        let err = compare_keyspaces(&copy, &ks).unwrap_err();
+        assert!(err.contains("1 missing, 1 with another value"), "{err}");
     }
 }

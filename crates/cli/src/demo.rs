@@ -315,8 +315,32 @@ pub fn table(o: &DemoOutcome) -> String {
         };
         let _ = writeln!(t, "  {:<16}{v}", mode_name(s.result.mode));
     }
+    let _ = write!(t, "{}", timings(&ours.timings));
     if let Some(n) = &o.redis_note {
         let _ = writeln!(t, "\n{n}");
     }
+    t
+}
+
+/// The wall time of each step: one line for the measured run, one per verified mode.
+pub fn timings(steps: &[(String, f64)]) -> String {
+    use std::fmt::Write;
+    let total: f64 = steps.iter().map(|(_, s)| s).sum();
+    let mut t = format!("\ntime: {total:.1} s in all\n ");
+    let mut group = "";
+    for (name, secs) in steps {
+        let (g, step) = match name.split_once(": ") {
+            Some((g, step)) => (g, step),
+            None => ("", name.as_str()),
+        };
+        if g != group {
+            let _ = write!(t, "\n  {g}:");
+            group = g;
+        } else if !t.ends_with(' ') {
+            t.push(',');
+        }
+        let _ = write!(t, " {step} {secs:.1} s");
+    }
+    t.push('\n');
     t
 }

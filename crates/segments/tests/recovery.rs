@@ -57,8 +57,16 @@ fn four_writers_rolling_segments_back_to_back_snapshots_both_modes() {
                 let mut rng = StdRng::seed_from_u64(40 + t);
                 let mut s = Session::default();
                 let mut n = 0u64;
+                // Random commands over shared keys, and every 4th write an INCR of this
+                // thread's own counter, which no other command touches: a write replayed twice
+                // or lost is then visible in the final state, not overwritten by later ones.
+                let ctr = vec!["INCR".to_string(), format!("ctr:{t}")];
                 while !stop.load(Ordering::Relaxed) {
-                    exec(&ks, &mut s, &random_command(&mut rng, 5_000));
+                    if n % 4 == 0 {
+                        exec(&ks, &mut s, &ctr);
+                    } else {
+                        exec(&ks, &mut s, &random_command(&mut rng, 5_000));
+                    }
                     n += 1;
                     done.fetch_add(1, Ordering::Relaxed);
                 }

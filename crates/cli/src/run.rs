@@ -78,6 +78,13 @@ pub struct RunArgs {
     /// Start a forkless snapshot of the segments directory every N commands.
     #[arg(long, value_name = "N", requires = "segments_dir")]
     pub snapshot_every: Option<u64>,
+    /// Segments directory retention: snapshots kept.
+    #[arg(long, value_name = "N", default_value_t = 2, requires = "segments_dir")]
+    pub keep_snapshots: usize,
+    /// Segments directory retention: segments older than the oldest kept snapshot's cut are
+    /// kept while all segments together stay within this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30, requires = "segments_dir")]
+    pub keep_segment_bytes: u64,
     /// Number of databases.
     #[arg(long, default_value_t = 16)]
     pub databases: u32,
@@ -270,6 +277,8 @@ fn run_segments(
     let ctx = format!("segments directory {}", dir.display());
     let opts = SegmentOptions {
         segment_bytes: args.segment_bytes.max(1),
+        keep_snapshots: args.keep_snapshots.max(1),
+        keep_segment_bytes: args.keep_segment_bytes,
         writer: WriterOptions {
             fsync: policy(args.appendfsync),
             timestamps: true,

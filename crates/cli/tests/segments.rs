@@ -144,6 +144,8 @@ fn check_reports_a_corrupt_snapshot_and_exits_1() {
         &p("live.jsonl"),
     ]);
     let m = forkless_segments::SegManifest::load(Path::new(&seg)).unwrap();
+    // Snapshots due while one runs are coalesced, so 2 or 3 were taken; all are kept.
+    assert!((2..=3).contains(&m.snapshots.len()), "{m:?}");
     let newest = tmp
         .path()
         .join("seg")

@@ -10,6 +10,10 @@
 //!
 //! `truncate_to_timestamp` = T cuts the last file before its first `#TS:` annotation later than
 //! T (an error when that annotation is in an earlier file, or at offset 0 of the file, as Redis).
+//!
+//! History generations (`history/gen-<b>/`, see [`crate::history`]) are listed in
+//! [`CheckReport::history`]: each valid one has its files checked the same way (never repaired);
+//! an incomplete, invalid or stale one is reported and never fails the check of the live AOF.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
@@ -18,6 +22,7 @@ use std::path::Path;
 use forkless_rdb::RdbReader;
 
 use crate::error::{AofError, Result};
+use crate::history::{list_generations, read_base_cut, BaseCut, GenerationStatus};
 use crate::manifest::{Manifest, DEFAULT_FILENAME};
 use crate::scan::{annotation_timestamp, Item, ScanError, Scanner};
 
@@ -62,11 +67,30 @@ pub struct FileCheck {
     pub problem: Option<String>,
 }
 
+/// What [`check_dir`] found about one history generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenerationCheck {
+    /// Its directory name under `history/`.
+    pub name: String,
+    /// The base sequence number in its name.
+    pub base_seq: i64,
+    /// Valid, incomplete, invalid (a file fails the check) or stale.
+    pub status: GenerationStatus,
+    /// The cut its base records.
+    pub cut: Option<BaseCut>,
+    /// Its files, when it was checked.
+    pub files: Vec<FileCheck>,
+}
+
 /// What [`check_dir`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
     /// One entry per file, in load order.
     pub files: Vec<FileCheck>,
+    /// The cut the live base records (`forkless-aof-*` aux fields), if any.
+    pub base_cut: Option<BaseCut>,
+    /// History generations, oldest first.
+    pub history: Vec<GenerationCheck>,
 }
 
 /// Scan one file: (commands, ok_up_to, problem, timestamp cut offset).
@@ -75,6 +99,7 @@ fn scan_file(
     name: &str,
     size: u64,
     until: Option<i64>,
+    aux: &mut Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<(u64, u64, Option<String>, Option<u64>)> {
     let io_err = |e| AofError::io(format!("reading {}", path.display()), e);
     let f = File::open(path).map_err(io_err)?;
@@ -85,14 +110,14 @@ fn scan_file(
             file: name.to_string(),
             what: e.to_string(),
         })?;
-        while rd
-            .next_item()
-            .map_err(|e| AofError::Rdb {
-                file: name.to_string(),
-                what: e.to_string(),
-            })?
-            .is_some()
-        {}
+        while let Some(item) = rd.next_item().map_err(|e| AofError::Rdb {
+            file: name.to_string(),
+            what: e.to_string(),
+        })? {
+            if let forkless_rdb::Item::Aux { key, value } = item {
+                aux.push((key, value));
+            }
+        }
         start = rd.offset();
         r = rd.into_inner();
     }
@@ -181,8 +206,60 @@ fn truncate_durably(path: &Path, len: u64) -> Result<()> {
 pub fn check_dir(dir: &Path, opts: &CheckOptions) -> Result<CheckReport> {
     let filename = opts.filename.as_deref().unwrap_or(DEFAULT_FILENAME);
     let manifest = Manifest::load(dir, filename)?;
+    let mut aux = Vec::new();
+    let files = check_files(dir, &manifest, opts, &mut aux)?;
+    let mut report = CheckReport {
+        files,
+        base_cut: BaseCut::from_aux(&aux),
+        history: Vec::new(),
+    };
+    let live = manifest.base.as_ref().map(|b| b.seq);
+    for g in list_generations(dir, filename, live)? {
+        let mut gc = GenerationCheck {
+            name: g.name,
+            base_seq: g.base_seq,
+            status: g.status,
+            cut: None,
+            files: Vec::new(),
+        };
+        if let (GenerationStatus::Valid | GenerationStatus::Stale, Some(m)) =
+            (&gc.status, &g.manifest)
+        {
+            let plain = CheckOptions {
+                filename: opts.filename.clone(),
+                ..CheckOptions::default()
+            };
+            let mut gaux = Vec::new();
+            match check_files(&g.path, m, &plain, &mut gaux) {
+                Ok(files) => {
+                    gc.files = files;
+                    gc.cut = BaseCut::from_aux(&gaux);
+                }
+                Err(e) => {
+                    gc.status = GenerationStatus::Invalid(e.to_string());
+                    gc.cut = read_base_cut(&g.path, m).ok().flatten();
+                }
+            }
+        }
+        report.history.push(gc);
+    }
+    Ok(report)
+}
+
+/// Check (and repair, per `opts`) the files `manifest` lists in `dir`; the base's aux fields go
+/// to `aux`.
+fn check_files(
+    dir: &Path,
+    manifest: &Manifest,
+    opts: &CheckOptions,
+    aux: &mut Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<FileCheck>> {
     let files = manifest.load_order();
-    let mut report = CheckReport { files: Vec::new() };
+    let mut report = CheckReport {
+        files: Vec::new(),
+        base_cut: None,
+        history: Vec::new(),
+    };
     for f in &files {
         let p = dir.join(&f.name);
         std::fs::metadata(&p).map_err(|e| AofError::io(format!("opening {}", p.display()), e))?;
@@ -205,7 +282,7 @@ pub fn check_dir(dir: &Path, opts: &CheckOptions) -> Result<CheckReport> {
             continue;
         }
         let (commands, ok_up_to, problem, ts_cut) =
-            scan_file(&path, &f.name, size, opts.truncate_to_timestamp)?;
+            scan_file(&path, &f.name, size, opts.truncate_to_timestamp, aux)?;
         let mut fc = FileCheck {
             name: f.name.clone(),
             size,
@@ -253,5 +330,5 @@ pub fn check_dir(dir: &Path, opts: &CheckOptions) -> Result<CheckReport> {
         }
         report.files.push(fc);
     }
-    Ok(report)
+    Ok(report.files)
 }

@@ -16,6 +16,10 @@
 //!   it fsyncs and renames the base into place, makes the old base and the incr files before the
 //!   rotation history (`backgroundRewriteDoneHandler`), persists the manifest, deletes the history
 //!   files (`aofDelHistoryFiles`) and persists it again.
+//! * With [`AofDirOptions::history_generations`] = N > 0 the retired generation (old base + the
+//!   incr files before the rotation) is first assembled as `history/gen-<old base seq>/`, a
+//!   loadable multi-part AOF directory of its own, and the newest N generations are kept
+//!   (see [`crate::history`] for the layout and the crash-safety argument).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -27,6 +31,7 @@ use forkless_sync::{Arc, Mutex};
 
 use crate::engine::KeyspaceTarget;
 use crate::error::{AofError, Result};
+use crate::history::{self, BaseCut, Generation};
 use crate::io::{DirStorage, FileIo};
 use crate::load::{load_manifest, LoadOptions, LoadReport};
 use crate::manifest::{
@@ -43,6 +48,11 @@ pub struct AofDirOptions {
     pub rdb_preamble: bool,
     /// The writer's options.
     pub writer: WriterOptions,
+    /// History generations kept after a rewrite (default 0: the old base and incr files are
+    /// deleted, as Redis does). With N > 0 each rewrite moves the generation it retires to
+    /// `history/gen-<old base seq>/` and deletes all but the newest N, so that point-in-time
+    /// recovery ([`crate::load_dir_at`]) reaches back across the last N rewrites.
+    pub history_generations: usize,
 }
 
 impl Default for AofDirOptions {
@@ -51,6 +61,7 @@ impl Default for AofDirOptions {
             filename: DEFAULT_FILENAME.to_string(),
             rdb_preamble: true,
             writer: WriterOptions::default(),
+            history_generations: 0,
         }
     }
 }
@@ -145,11 +156,22 @@ pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
 
 /// Write `entries` as a base file at `path` (RDB with `aof-base` 1, or RESP) and fsync it.
 pub fn write_base(path: &Path, entries: &[Entry], rdb: bool) -> Result<()> {
+    write_base_aux(path, entries, rdb, Vec::new())
+}
+
+/// [`write_base`] with extra aux fields (RDB only).
+fn write_base_aux(
+    path: &Path,
+    entries: &[Entry],
+    rdb: bool,
+    extra_aux: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<()> {
     let f = File::create(path).map_err(io_ctx("creating", path))?;
     let mut w = BufWriter::new(f);
     if rdb {
         let opts = WriteOptions {
             aof_base: true,
+            extra_aux,
             ..WriteOptions::default()
         };
         w = forkless_rdb::write_all(w, entries, opts).map_err(|e| AofError::Rdb {
@@ -179,7 +201,13 @@ impl AofDir {
             )));
         }
         let base = base_name(fname, 1, opts.rdb_preamble);
-        write_base(&dir.join(&base), entries, opts.rdb_preamble)?;
+        // The base covers the stream up to incr file 1, offset 0, at this instant.
+        let cut = BaseCut {
+            incr_seq: 1,
+            offset: 0,
+            unix_secs: clock_secs(&opts.writer),
+        };
+        write_base_aux(&dir.join(&base), entries, opts.rdb_preamble, cut.to_aux())?;
         let incr = incr_name(fname, 1);
         let incr_path = dir.join(&incr);
         let f = File::create(&incr_path).map_err(io_ctx("creating", &incr_path))?;
@@ -289,12 +317,45 @@ impl AofDir {
     /// point where the writer switched incr files) replaces the old base; the old base and incr
     /// files before the rotation become history and are deleted. Crash-safe: until the manifest
     /// rename the old manifest (old base + all incr files) stays valid.
+    ///
+    /// With [`AofDirOptions::history_generations`] > 0 the retired generation is first assembled
+    /// under `history/` (if that fails, the rewrite fails and nothing changes), and after the
+    /// switch generations beyond the newest N are deleted.
     pub fn install_rewrite(&self, temp_base: &Path, rotation: &Rotation) -> Result<()> {
+        self.install_rewrite_until(temp_base, rotation, InstallStop::Done)
+    }
+
+    /// [`AofDir::install_rewrite`], stopping after `stop` (crash tests: the state a crash at
+    /// that point leaves on disk; the in-memory manifest is not updated).
+    pub(crate) fn install_rewrite_until(
+        &self,
+        temp_base: &Path,
+        rotation: &Rotation,
+        stop: InstallStop,
+    ) -> Result<()> {
         self.writer.wait_rotated(rotation)?;
         File::open(temp_base)
             .and_then(|f| f.sync_all())
             .map_err(io_ctx("fsyncing", temp_base))?;
         let mut m = self.manifest.lock();
+        let keep = self.opts.history_generations;
+        if keep > 0 {
+            let publish = stop != InstallStop::BeforePublish;
+            let r = history::preserve_generation(
+                &self.dir,
+                &self.opts.filename,
+                &m,
+                &rotation.name,
+                publish,
+            );
+            if let Err(e) = r {
+                let _ = fs::remove_file(temp_base);
+                return Err(e);
+            }
+            if stop <= InstallStop::AfterPublish {
+                return Ok(());
+            }
+        }
         let seq = m.next_base_seq();
         let rdb = fs::read(temp_base)
             .map(|b| b.starts_with(b"REDIS"))
@@ -312,6 +373,9 @@ impl AofDir {
             &rotation.name,
         )?;
         next.persist(&self.dir, &self.opts.filename)?;
+        if stop == InstallStop::AfterSwitch {
+            return Ok(());
+        }
         // aofDelHistoryFiles: delete, then persist the manifest without them.
         for h in std::mem::take(&mut next.history) {
             let p = self.dir.join(&h.name);
@@ -327,11 +391,48 @@ impl AofDir {
         next.persist(&self.dir, &self.opts.filename)?;
         sync_dir(&self.dir)?;
         *m = next;
+        drop(m);
+        history::prune(&self.dir, &self.opts.filename, keep, seq)?;
         Ok(())
+    }
+
+    /// The history generations under `history/` (oldest first).
+    pub fn generations(&self) -> Result<Vec<Generation>> {
+        let live = self.manifest.lock().base.as_ref().map(|b| b.seq);
+        history::list_generations(&self.dir, &self.opts.filename, live)
+    }
+
+    /// The options.
+    pub fn options(&self) -> &AofDirOptions {
+        &self.opts
     }
 
     /// Write and fsync everything queued, then stop the writer.
     pub fn close(self) -> Result<()> {
         self.writer.close()
+    }
+}
+
+/// Where [`AofDir::install_rewrite_until`] stops (the crash points of a rewrite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum InstallStop {
+    /// History generation assembled in `history/gen-<b>.tmp`, not renamed.
+    BeforePublish,
+    /// `history/gen-<b>` published, main manifest not switched.
+    AfterPublish,
+    /// Main manifest switched (old files still listed as history), nothing deleted.
+    AfterSwitch,
+    /// The whole rewrite.
+    Done,
+}
+
+/// The writer clock's Unix second (system time without a clock).
+pub(crate) fn clock_secs(opts: &WriterOptions) -> i64 {
+    match &opts.clock {
+        Some(c) => c(),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
     }
 }

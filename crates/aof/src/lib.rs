@@ -28,12 +28,15 @@
 //!   fault-injecting backends.
 //! * [`AofDir`]: a directory for a live keyspace: create, open-and-continue, install a rewrite.
 //! * [`rewrite`]: the forkless rewrite (a converging snapshot, the incr switch at its barrier).
+//! * [`history`]: the cut each base records, history generations kept across rewrites, and
+//!   point-in-time recovery across them ([`load_dir_at`]).
 #![forbid(unsafe_code)]
 
 pub mod check;
 mod dir;
 mod engine;
 mod error;
+pub mod history;
 pub mod io;
 pub mod load;
 pub mod manifest;
@@ -42,10 +45,11 @@ pub mod scan;
 pub mod sds;
 pub mod writer;
 
-pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus};
+pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus, GenerationCheck};
 pub use dir::{resp_base, write_base, AofDir, AofDirOptions};
 pub use engine::KeyspaceTarget;
 pub use error::{AofError, Result};
+pub use history::{load_dir_at, BaseCut, Generation, GenerationStatus, PitrReport};
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
 pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;

@@ -97,6 +97,14 @@ pub struct LoadReport {
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+impl LoadReport {
+    /// The AOF position the loaded base covers, from its `forkless-aof-*` aux fields (see
+    /// [`crate::history::BaseCut`]); `None` for a RESP base or one written without them.
+    pub fn base_cut(&self) -> Option<crate::history::BaseCut> {
+        crate::history::BaseCut::from_aux(&self.aux)
+    }
+}
+
 /// Load every file of the AOF directory `dir` into `target`.
 pub fn load_dir(dir: &Path, opts: &LoadOptions, target: &mut dyn LoadTarget) -> Result<LoadReport> {
     let filename = opts

@@ -14,7 +14,12 @@
 //! 3. The snapshot (RDB + deltas = the keyspace at the barrier, with `aof-base` 1) is written
 //!    durably to the rewrite temp file, then [`AofDir::install_rewrite`] makes the manifest
 //!    `[new base, new incr]` atomically (temp, fsync, rename, directory fsync) and deletes the
-//!    old files.
+//!    old files (with `history_generations` > 0, after keeping them under `history/`).
+//!
+//! The base records the cut it covers in trailing aux fields ([`BaseCut`]:
+//! `forkless-aof-incr-seq` = the new incr file's sequence, `forkless-aof-offset` = the writer's
+//! logical offset at the switch, `forkless-aof-cut-time` = the writer clock's second inside the
+//! barrier).
 //!
 //! Crash safety: until the manifest rename, the old manifest (old base + all incr files,
 //! including the new one once the writer created it) is complete and loads to the latest
@@ -30,8 +35,9 @@ use forkless_snapshot::{
 };
 use forkless_sync::Mutex;
 
-use crate::dir::AofDir;
+use crate::dir::{AofDir, InstallStop};
 use crate::error::{AofError, Result};
+use crate::history::BaseCut;
 use crate::writer::Rotation;
 
 /// Rewrite `aof`'s base from a forkless snapshot of `ks` (whose sink is `aof.writer()` and whose
@@ -41,9 +47,22 @@ pub fn rewrite(
     ks: &Arc<Keyspace>,
     obs: &Arc<SnapshotObserver>,
 ) -> Result<SnapshotResult> {
+    rewrite_until(aof, ks, obs, InstallStop::Done)
+}
+
+/// [`rewrite`], stopping the installation after `stop` (crash tests).
+pub(crate) fn rewrite_until(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    stop: InstallStop,
+) -> Result<SnapshotResult> {
     let writer = aof.writer();
-    let rotation: Arc<Mutex<Option<Result<Rotation>>>> = Arc::new(Mutex::new(None));
+    // The incr switch and the writer clock's second, both taken inside the end barrier.
+    type Cut = Option<Result<(Rotation, i64)>>;
+    let rotation: Arc<Mutex<Cut>> = Arc::new(Mutex::new(None));
     let (rot, w) = (rotation.clone(), writer.clone());
+    let rot2 = rotation.clone();
     let opts = SnapshotOptions {
         mode: Mode::Converging,
         rdb: WriteOptions {
@@ -52,8 +71,18 @@ pub fn rewrite(
         },
         on_barrier: Some(Arc::new(move |b| {
             if b == Barrier::End {
-                *rot.lock() = Some(w.rotate());
+                *rot.lock() = Some(w.rotate().map(|r| (r, w.position().unix_secs)));
             }
+        })),
+        // Written after the end barrier, before EOF: the AOF position the base covers.
+        trailer_aux: Some(Arc::new(move || match &*rot2.lock() {
+            Some(Ok((r, secs))) => BaseCut {
+                incr_seq: r.seq,
+                offset: r.offset,
+                unix_secs: *secs,
+            }
+            .to_aux(),
+            _ => Vec::new(),
         })),
         ..Default::default()
     };
@@ -68,8 +97,8 @@ pub fn rewrite(
             return Err(e);
         }
     };
-    let rotation =
+    let (rotation, _) =
         rotation.ok_or_else(|| AofError::Rewrite("no incr switch at the barrier".into()))??;
-    aof.install_rewrite(&temp, &rotation)?;
+    aof.install_rewrite_until(&temp, &rotation, stop)?;
     Ok(res)
 }

@@ -103,12 +103,28 @@ fn rewrite_under_load_keeps_every_write() {
     assert_eq!(names.len(), 3, "manifest, base, incr only: {names:?}");
 
     let reloaded = Keyspace::new(Config::seeded(4));
-    load_dir(
+    let report = load_dir(
         &dir,
         &LoadOptions::default(),
         &mut KeyspaceTarget::new(&reloaded),
     )
     .unwrap();
+    // The base records the cut it covers: up to the incr file the writer switched to.
+    let cut = report
+        .base_cut()
+        .expect("forkless-aof-* aux fields in the base");
+    assert_eq!(cut.incr_seq, m.incr[0].seq);
+    assert!(cut.offset > 0);
+    for key in [
+        &b"forkless-aof-incr-seq"[..],
+        b"forkless-aof-offset",
+        b"forkless-aof-cut-time",
+    ] {
+        assert!(
+            report.aux.iter().any(|(k, _)| k == key),
+            "aux {key:?} missing"
+        );
+    }
     assert_eq!(
         reloaded.dump(),
         live,

@@ -6,9 +6,14 @@
 //! * `forkless aof check DIR [--fix] [--truncate-to-timestamp TS]`: like `redis-check-aof`
 //!   (`forkless_aof::check_dir`): every file of the manifest valid; `--fix` cuts an invalid
 //!   tail off the last file, durably; `--truncate-to-timestamp` cuts the last file before its
-//!   first `#TS:` annotation later than TS.
+//!   first `#TS:` annotation later than TS. It also prints the cut the live base records and
+//!   lists the history generations (`history/gen-<b>/`: valid, incomplete, invalid or stale;
+//!   they never make the check fail).
 //! * `forkless aof to-json DIR [--until-timestamp TS]`: load the directory into an engine
-//!   keyspace and print it as canonical JSONL (`shared/formats/keyspace-jsonl.md`).
+//!   keyspace and print it as canonical JSONL (`shared/formats/keyspace-jsonl.md`). With TS
+//!   earlier than the live base's cut (`forkless-aof-cut-time`), recovery starts from the newest
+//!   history generation cut at or before TS (`forkless_aof::load_dir_at`); TS older than the
+//!   retained window is an error.
 //!
 //! `DIR` is the AOF directory (`appendonlydir`) or its manifest file.
 
@@ -16,7 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use forkless_aof::{check_dir, load_dir, CheckOptions, FileStatus, KeyspaceTarget, LoadOptions};
+use forkless_aof::{
+    check_dir, load_dir, load_dir_at, BaseCut, CheckOptions, FileStatus, GenerationStatus,
+    KeyspaceTarget, LoadOptions,
+};
 use forkless_keyspace::{Config, Keyspace};
 
 /// Arguments of `forkless aof`.
@@ -121,7 +129,35 @@ pub fn main(args: AofArgs) -> Result<(), String> {
                 writeln!(out, "{}: {verdict}, {} commands", f.name, f.commands)
                     .map_err(|e| e.to_string())?;
             }
+            if let Some(c) = &report.base_cut {
+                writeln!(out, "base cut {}", describe_cut(c)).map_err(|e| e.to_string())?;
+            }
             writeln!(out, "All AOF files and manifest are valid").map_err(|e| e.to_string())?;
+            if !report.history.is_empty() {
+                writeln!(out, "history generations:").map_err(|e| e.to_string())?;
+            }
+            for g in &report.history {
+                let verdict = match &g.status {
+                    GenerationStatus::Valid => "valid".to_string(),
+                    GenerationStatus::Stale => {
+                        "stale (its base is the live base: a rewrite did not finish)".to_string()
+                    }
+                    GenerationStatus::Incomplete(why) => format!("incomplete ({why})"),
+                    GenerationStatus::Invalid(why) => format!("invalid ({why})"),
+                };
+                let commands: u64 = g.files.iter().map(|f| f.commands).sum();
+                let cut = g
+                    .cut
+                    .as_ref()
+                    .map_or_else(|| "no recorded cut".to_string(), describe_cut);
+                writeln!(
+                    out,
+                    "  history/{}: {verdict}, {} files, {commands} commands, base cut {cut}",
+                    g.name,
+                    g.files.len()
+                )
+                .map_err(|e| e.to_string())?;
+            }
             Ok(())
         }
         AofCommand::ToJson {
@@ -136,7 +172,34 @@ pub fn main(args: AofArgs) -> Result<(), String> {
                 filename,
             };
             let bar = crate::progress::spinner(&format!("loading {}", dir.display()));
-            let report = load_dir(&dir, &opts, &mut KeyspaceTarget::new(&ks));
+            let report = match until_timestamp {
+                None => load_dir(&dir, &opts, &mut KeyspaceTarget::new(&ks)),
+                Some(t) => load_dir_at(
+                    &dir,
+                    t,
+                    opts.filename.as_deref(),
+                    &mut KeyspaceTarget::new(&ks),
+                )
+                .map(|r| {
+                    for (g, why) in &r.skipped {
+                        eprintln!("forkless: history/{g} skipped: {why}");
+                    }
+                    match &r.generation {
+                        Some(g) => eprintln!(
+                            "forkless: recovering from history/{g}, base cut {}",
+                            r.base_cut
+                                .as_ref()
+                                .map_or_else(|| "not recorded".to_string(), describe_cut)
+                        ),
+                        None if r.base_cut.is_none() => eprintln!(
+                            "forkless: warning: the base records no cut time: the result is the \
+                             base plus the log up to {t}"
+                        ),
+                        None => {}
+                    }
+                    r.load
+                }),
+            };
             bar.finish_and_clear();
             let report = report.map_err(|e| format!("aof to-json {}: {e}", dir.display()))?;
             if let Some(t) = &report.truncated {
@@ -164,4 +227,12 @@ pub fn main(args: AofArgs) -> Result<(), String> {
             forkless_dump::write_jsonl(out, &ks.dump()).map_err(|e| format!("writing JSONL: {e}"))
         }
     }
+}
+
+/// `at <time> (incr file <seq>, stream offset <n>)`.
+fn describe_cut(c: &BaseCut) -> String {
+    format!(
+        "at {} (first incr not covered: seq {}; writer stream offset {})",
+        c.unix_secs, c.incr_seq, c.offset
+    )
 }

@@ -16,6 +16,9 @@
 //! * [`redis`]: the same dataset and writes against a redis-server child with `BGSAVE`.
 //! * [`aof_bench`]: the AOF measurements (append per fsync policy, rewrite, load against
 //!   redis-server) of the `aof_harness` binary and the `aof` criterion bench.
+//! * [`segments_bench`]: segmented persistence against the AOF with forkless rewrites (write
+//!   amplification, latency, disk use over time, recovery time per snapshot interval) of the
+//!   `segments_harness` binary.
 //!
 //! Benchmarks (criterion) live in `benches/benches/`.
 
@@ -24,5 +27,6 @@ pub mod hist;
 pub mod redis;
 pub mod rss;
 pub mod run;
+pub mod segments_bench;
 pub mod verify;
 pub mod workload;

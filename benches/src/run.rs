@@ -237,8 +237,41 @@ fn snapshot_path(cfg: &RunConfig, mode: Mode, tag: &str) -> PathBuf {
     cfg.out_dir.join(format!("{}-{tag}.rdb", mode_name(mode)))
 }
 
-/// Run the whole measurement. Progress goes to `on_event`.
+/// What a run leaves behind: the keyspace, and after a verification its expected state and
+/// last replay. Freeing a million-key keyspace takes a second or more (millions of small
+/// allocations); dropping this frees them, and a process that exits right after the run may
+/// skip that with `std::mem::forget` (the OS takes the memory back at once).
+pub struct Leftovers {
+    parts: Vec<Box<dyn std::any::Any + Send>>,
+}
+
+impl Leftovers {
+    /// Free everything on a background thread (join it before measuring anything else).
+    pub fn drop_in_background(self) -> thread::JoinHandle<()> {
+        thread::spawn(move || drop(self))
+    }
+}
+
+impl std::fmt::Debug for Leftovers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Leftovers({} parts)", self.parts.len())
+    }
+}
+
+/// Run the whole measurement. Progress goes to `on_event`. Everything is freed before it
+/// returns (see [`run_keep`]).
 pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunReport, String> {
+    run_keep(cfg, on_event).map(|(report, leftovers)| {
+        drop(leftovers);
+        report
+    })
+}
+
+/// [`run`], returning the keyspaces instead of freeing them.
+pub fn run_keep(
+    cfg: &RunConfig,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(RunReport, Leftovers), String> {
     std::fs::create_dir_all(&cfg.out_dir)
         .map_err(|e| format!("creating {}: {e}", cfg.out_dir.display()))?;
     let rss0 = rss_now();
@@ -345,28 +378,45 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
     let timeline = rec.timeline();
     drop(rec);
 
+    let mut leftovers = Leftovers { parts: Vec::new() };
     if cfg.verify {
         let t = Instant::now();
         // The writers are stopped: this is the base of the first verification.
         let mut base = Some(verify::Expected::capture(&ks));
         timings.push(("verify: base".into(), t.elapsed().as_secs_f64()));
+        // The previous replay is freed on a thread while the next verification snapshot runs.
+        let mut freeing: Option<thread::JoinHandle<()>> = None;
         for (i, &mode) in cfg.modes.iter().enumerate() {
             on_event(Event::Verify(mode));
-            let outcome = match &mut base {
-                Some(b) => verify_one(cfg, &ks, &obs, &sink, b, mode, &mut timings),
-                None => Err("not run: the expected state is unknown after an earlier error".into()),
+            let (outcome, replayed) = match &mut base {
+                Some(b) => verify_one(cfg, &ks, &obs, &sink, b, mode, &mut freeing, &mut timings),
+                None => (
+                    Err("not run: the expected state is unknown after an earlier error".into()),
+                    None,
+                ),
             };
             if outcome.as_ref().is_err_and(|e| e.starts_with(BASE_LOST)) {
                 base = None;
             }
             snapshots[i].verified = Some(outcome);
+            if let Some(r) = replayed {
+                if i + 1 < cfg.modes.len() {
+                    freeing = Some(thread::spawn(move || drop(r)));
+                } else {
+                    leftovers.parts.push(Box::new(r));
+                }
+            }
         }
-        let t = Instant::now();
-        drop(base);
-        timings.push(("verify: drop base".into(), t.elapsed().as_secs_f64()));
+        if let Some(f) = freeing {
+            let _ = f.join();
+        }
+        if let Some(b) = base {
+            leftovers.parts.push(Box::new(b));
+        }
     }
+    leftovers.parts.push(Box::new((ks, obs, sink)));
     let rss = sampler.finish();
-    Ok(RunReport {
+    let report = RunReport {
         keys,
         dataset_bytes,
         build_seconds,
@@ -376,7 +426,8 @@ pub fn run(cfg: &RunConfig, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunRepo
         rss,
         rss_hwm_bytes: rss_peak(),
         timings,
-    })
+    };
+    Ok((report, leftovers))
 }
 
 /// Prefix of a verification error after which the expected state no longer follows the live
@@ -387,6 +438,7 @@ const BASE_LOST: &str = "expected state lost: ";
 /// state now, moved forward by the commands recorded up to the barrier) must equal the
 /// replayed file. On return `base` is again the live state (the rest of the log applied), the
 /// base of the next verification.
+#[allow(clippy::too_many_arguments)]
 fn verify_one(
     cfg: &RunConfig,
     ks: &Arc<Keyspace>,
@@ -394,8 +446,9 @@ fn verify_one(
     sink: &Arc<GatedSink>,
     base: &mut verify::Expected,
     mode: Mode,
+    freeing: &mut Option<thread::JoinHandle<()>>,
     timings: &mut Vec<(String, f64)>,
-) -> Result<String, String> {
+) -> (Result<String, String>, Option<Keyspace>) {
     let mut step = Instant::now();
     let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
         timings.push((
@@ -443,6 +496,10 @@ fn verify_one(
     sink.set_enabled(false);
     let log = sink.take();
     lap("snapshot under writes", timings);
+    if let Some(f) = freeing.take() {
+        let _ = f.join();
+        lap("wait for the previous replay to be freed", timings);
+    }
     let n = cut.load(Ordering::SeqCst).min(log.len());
     let res = match res {
         Ok(r) if cut.load(Ordering::SeqCst) != usize::MAX => Ok(r),
@@ -452,6 +509,7 @@ fn verify_one(
     // Move the base to the cut, check, then to the live state (the writers are stopped), so it
     // is the base of the next verification whatever the outcome.
     let mut applied = 0;
+    let mut replayed = None;
     let outcome = res.and_then(|res| {
         applied = n;
         base.advance(&log[..n])
@@ -459,14 +517,13 @@ fn verify_one(
         let bytes =
             std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let got = verify::fresh();
-        let replayed = verify::replay_into(&bytes, &got);
+        let loaded = verify::replay_into(&bytes, &got);
         drop(bytes);
         lap("replay", timings);
-        replayed?;
+        loaded?;
         let keys = verify::compare_keyspaces(base.keyspace(), &got);
         lap("compare", timings);
-        drop(got);
-        lap("drop replay", timings);
+        replayed = Some(got);
         Ok(format!(
             "OK: {} keys equal the state at the cut ({} writes during the snapshot, {} of them before the cut, {} delta commands)",
             keys?,
@@ -478,9 +535,10 @@ fn verify_one(
     let rest = base
         .advance(&log[applied..])
         .map_err(|e| format!("{BASE_LOST}{e}"));
-    match (outcome, rest) {
+    let outcome = match (outcome, rest) {
         (Err(e), _) => Err(e),
         (Ok(_), Err(e)) => Err(e),
         (Ok(m), Ok(())) => Ok(m),
-    }
+    };
+    (outcome, replayed)
 }

@@ -1,6 +1,6 @@
 //! Checking a snapshot: replay its output (an RDB part, then RESP deltas in converging mode:
-//! Redis's "RDB preamble + AOF" layout) into a fresh keyspace and compare it, key by key, with
-//! the expected state at the snapshot's cut.
+//! Redis's "RDB preamble + AOF" layout) into a fresh keyspace and compare it with the expected
+//! state at the snapshot's cut.
 //!
 //! The expected state is rebuilt the way `crates/snapshot/tests/protocol.rs` does it: a base
 //! taken while writers were stopped, plus the propagated commands recorded by a [`GatedSink`]
@@ -14,8 +14,10 @@
 //! the cut; after the comparison the rest of the log is applied, so it is again the live state
 //! and serves as the base of the next verification. The snapshot is replayed into one fresh
 //! keyspace, streaming (an RDB parser thread hands batches of entries to a loader thread; no
-//! list of every entry is built), and the two keyspaces are compared shard by shard on two
-//! threads, value by value, without dumping either (no canonical copy of every value is made).
+//! list of every entry is built), and the two keyspaces are compared without dumping either
+//! (no canonical copy of any value is made): a content [`Digest`] of each side, one thread
+//! each, walking its tables in order; only when the digests differ, a key-by-key comparison
+//! names the keys that differ.
 
 use std::sync::mpsc::sync_channel;
 
@@ -314,13 +316,137 @@ fn live_keys(ks: &Keyspace, now: i64) -> u64 {
         .sum()
 }
 
-/// Compare two keyspaces key by key (keys expired now are left out on both sides, as a dump
-/// leaves them out): every key of `expected` must be in `got` with the same value and expiry,
-/// and `got` must have no other key. Returns the number of keys; Err says how many are
-/// missing, different or extra, and names the first one found. Runs on two threads (shards
-/// split between them); nothing may write to either keyspace meanwhile.
+/// A digest of a keyspace's content: the number of live keys and the wrapping sum of one
+/// 64-bit hash per key over (database, key, expiry, value), members of sets and hashes summed
+/// the same way so that their order does not matter. The hash is hashbrown's default
+/// (foldhash), seeded at random for each comparison ([`DigestKeys`]), so no fixed input can be
+/// built to collide. Two keyspaces with the same content have the same digest; a difference
+/// (a value, a key, an expiry, a database, a duplicated key in place of a missing one) leaves
+/// the sum unchanged only by a 64-bit coincidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest {
+    /// Live keys.
+    pub keys: u64,
+    /// Sum of the keys' hashes.
+    pub sum: u64,
+}
+
+/// The random seed of one comparison (both sides must use the same).
+#[derive(Clone, Debug)]
+pub struct DigestKeys(hashbrown::DefaultHashBuilder);
+
+impl DigestKeys {
+    /// A fresh random seed.
+    pub fn new() -> DigestKeys {
+        DigestKeys(hashbrown::DefaultHashBuilder::default())
+    }
+}
+
+impl Default for DigestKeys {
+    fn default() -> Self {
+        DigestKeys::new()
+    }
+}
+
+fn hash_value(rs: &hashbrown::DefaultHashBuilder, v: &Value, h: &mut impl std::hash::Hasher) {
+    use std::hash::BuildHasher;
+    match v {
+        Value::String(s) => {
+            h.write_u8(0);
+            h.write_usize(s.len());
+            h.write(s);
+        }
+        Value::List(l) => {
+            h.write_u8(1);
+            h.write_usize(l.len());
+            for e in l.iter() {
+                h.write_usize(e.len());
+                h.write(e);
+            }
+        }
+        Value::Set(x) => {
+            h.write_u8(2);
+            h.write_usize(x.len());
+            let sum = x.iter().fold(0u64, |a, m| a.wrapping_add(rs.hash_one(m)));
+            h.write_u64(sum);
+        }
+        Value::ZSet(z) => {
+            h.write_u8(3);
+            h.write_usize(z.len());
+            for (m, score) in z.iter() {
+                h.write_usize(m.len());
+                h.write(m);
+                // -0.0 and 0.0 compare equal (and Redis's listpack stores -0 as 0).
+                h.write_u64(if score == 0.0 { 0 } else { score.to_bits() });
+            }
+        }
+        Value::Hash(x) => {
+            h.write_u8(4);
+            h.write_usize(x.len());
+            let sum = x.iter().fold(0u64, |a, fv| a.wrapping_add(rs.hash_one(fv)));
+            h.write_u64(sum);
+        }
+    }
+}
+
+/// The [`Digest`] of `ks`, leaving out keys expired at `now` (Unix ms), computed on the calling
+/// thread (nothing may write to `ks` meanwhile).
+pub fn digest(ks: &Keyspace, keys: &DigestKeys, now: i64) -> Digest {
+    use std::hash::{BuildHasher, Hasher};
+    let rs = &keys.0;
+    let mut d = Digest { keys: 0, sum: 0 };
+    for i in 0..ks.num_shards() {
+        ks.with_shard(i, |s| {
+            for db in 0..s.databases() {
+                for (k, slot) in s.db(db).iter() {
+                    if slot.is_expired(now) {
+                        continue;
+                    }
+                    let mut h = rs.build_hasher();
+                    h.write_u32(db);
+                    h.write_usize(k.len());
+                    h.write(k);
+                    h.write_i64(slot.expire_at().unwrap_or(i64::MIN));
+                    hash_value(rs, &slot.value, &mut h);
+                    d.keys += 1;
+                    d.sum = d.sum.wrapping_add(h.finish());
+                }
+            }
+        });
+    }
+    d
+}
+
+/// Compare two keyspaces (keys expired now are left out on both sides, as a dump leaves them
+/// out): every key of `expected` must be in `got` with the same value and expiry, and `got`
+/// must have no other key. Returns the number of keys. First the [`Digest`]s of both sides,
+/// one thread each (sequential walks of both tables); only when they differ, a key-by-key
+/// comparison ([`compare_key_by_key`]) says how many keys are missing, different or extra and
+/// names the first one found. Nothing may write to either keyspace meanwhile.
 pub fn compare_keyspaces(expected: &Keyspace, got: &Keyspace) -> Result<u64, String> {
     let now = expected.now_ms();
+    let keys = DigestKeys::new();
+    let (de, dg) = thread::scope(|s| {
+        let h = s.spawn(|| digest(got, &keys, now));
+        let de = digest(expected, &keys, now);
+        (de, h.join().expect("digest thread panicked"))
+    });
+    if de == dg {
+        return Ok(de.keys);
+    }
+    match compare_key_by_key(expected, got, now) {
+        Ok(n) => Err(format!(
+            "snapshot differs from the state at the cut: {} keys expected, {} replayed, content digests differ ({:016x} expected, {:016x} replayed) though no key differs ({n} compared)",
+            de.keys, dg.keys, de.sum, dg.sum
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The key-by-key comparison of [`compare_keyspaces`] (keys expired at `now` left out): Err
+/// says how many keys are missing, different or extra and names the first one found. Runs on
+/// two threads (shards split between them).
+pub fn compare_key_by_key(expected: &Keyspace, got: &Keyspace, now: i64) -> Result<u64, String> {
     let shards = expected.num_shards();
     let threads = 2.min(shards);
     let part = |t: usize| -> Diff {
@@ -668,6 +794,47 @@ mod tests {
         assert!(replay_into(&bad, &fresh()).is_err());
         // A truncated file.
         assert!(replay_into(&sc.out[..sc.out.len() / 2], &fresh()).is_err());
+    }
+
+    #[test]
+    fn digest_depends_on_content_not_order() {
+        let a = Keyspace::new(Config::seeded(1));
+        let b = fresh();
+        exec(&a, &[b"SADD", b"s", b"x", b"y", b"z"]);
+        exec(&a, &[b"HSET", b"h", b"f", b"1", b"g", b"2"]);
+        exec(&a, &[b"ZADD", b"z", b"1", b"m", b"2", b"n"]);
+        exec(&a, &[b"SET", b"k", b"v"]);
+        exec(&b, &[b"SET", b"k", b"v"]);
+        exec(&b, &[b"ZADD", b"z", b"2", b"n", b"1", b"m"]);
+        exec(&b, &[b"HSET", b"h", b"g", b"2", b"f", b"1"]);
+        exec(&b, &[b"SADD", b"s", b"z", b"y", b"x"]);
+        let keys = DigestKeys::new();
+        let now = a.now_ms();
+        assert_eq!(digest(&a, &keys, now), digest(&b, &keys, now));
+        assert_eq!(compare_keyspaces(&a, &b), Ok(4));
+        // Each change moves the digest.
+        let mut prev = digest(&b, &keys, now);
+        for cmd in [
+            &[b"HSET".as_slice(), b"h", b"f", b"2"][..],
+            &[b"HSET", b"h", b"f", b"1"],
+            &[b"ZADD", b"z", b"3", b"n"],
+            &[b"ZADD", b"z", b"2", b"n"],
+            &[b"EXPIRE", b"k", b"1000"],
+            &[b"PERSIST", b"k"],
+            &[b"SET", b"k", b"w"],
+        ] {
+            exec(&b, cmd);
+            let d = digest(&b, &keys, now);
+            assert_ne!(d, prev, "{cmd:?}");
+            prev = d;
+        }
+        // The same key in another database.
+        let c = fresh();
+        exec(&c, &[b"SET", b"k", b"w"]);
+        let mut s1 = Session { db: 1 };
+        let d = fresh();
+        d.execute(&mut s1, &[b"SET", b"k", b"w"]);
+        assert_ne!(digest(&c, &keys, now), digest(&d, &keys, now));
     }
 
     #[test]

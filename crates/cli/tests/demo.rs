@@ -56,6 +56,18 @@ fn demo_small_run_writes_a_verified_report() {
         assert!(s["total_bytes"].as_u64().unwrap() > 0);
     }
     assert!(!json["timeline"].as_array().unwrap().is_empty());
+    let steps: Vec<&str> = json["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps[..2], ["build", "idle"], "{steps:?}");
+    assert!(
+        steps.contains(&"verify point-in-time: compare"),
+        "{steps:?}"
+    );
+    assert!(stdout.contains("\ntime: "), "{stdout}");
     assert!(json["redis"].is_null());
     let svg = std::fs::read_to_string(report.join("latency.svg")).unwrap();
     assert!(

@@ -8,6 +8,7 @@
 //!                  peak_extra_over_dataset, rss_extra_bytes, rss_peak_bytes, delta_commands,
 //!                  forced_visits, throughput_ratio, p999_ratio, verified: {ok, message}}],
 //!   "timeline": [{t_s, ops, p99_us}], "rss": [{t_s, bytes}], "rss_hwm_bytes",
+//!   "timings": [{step, seconds}] (wall time per step: build, phases, verification steps),
 //!   "redis": null | {version, keys, dataset_bytes, fork_usec, bgsave_seconds, cow_bytes,
 //!                    rdb_bytes, phases, throughput_ratio, p999_ratio, peak_extra_over_dataset, timeline},
 //!   "redis_note": null | "..." }
@@ -102,6 +103,7 @@ pub fn to_json(o: &DemoOutcome) -> Value {
         "timeline": timeline(&ours.timeline),
         "rss": ours.rss.iter().map(|(t, b)| json!({"t_s": t, "bytes": b})).collect::<Vec<_>>(),
         "rss_hwm_bytes": ours.rss_hwm_bytes,
+        "timings": ours.timings.iter().map(|(step, s)| json!({"step": step, "seconds": s})).collect::<Vec<_>>(),
         "redis": redis.unwrap_or(Value::Null),
         "redis_note": o.redis_note,
     })

@@ -377,6 +377,10 @@ impl SegmentDir {
         let (len, crc) = file_crc(&path).map_err(io_ctx("reading", &path))?;
         // The cut's segment must be listed before the snapshot that needs it.
         self.writer.wait_for_file(pos.seq)?;
+        // And the log must be durable up to the cut: otherwise a crash after the manifest
+        // lists the snapshot leaves a cut beyond the end of its segment (writes still queued
+        // or not fsynced at the barrier), and recovery from that snapshot fails.
+        self.writer.flush_and_sync()?;
         let entry = SnapshotEntry {
             seq,
             len,

@@ -64,6 +64,13 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
             &mut rep,
         );
         match res {
+            Ok(_) if crate::recover::check_closed_len(dir, &m, seq).is_err() => {
+                let e = crate::recover::check_closed_len(dir, &m, seq).unwrap_err();
+                r.lines
+                    .push(format!("segment {seq}: {name}, {len} bytes, WRONG LENGTH"));
+                r.problems.push(e.to_string());
+                bad_segments.push(seq);
+            }
             Ok(_) => {
                 let ts = rep
                     .last_timestamp

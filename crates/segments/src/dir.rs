@@ -117,6 +117,12 @@ impl AofStorage for SegmentStorage {
         create_empty(&path)?;
         let mut m = self.manifest.lock();
         let mut next = m.clone();
+        // The previous segment is closed (fsynced by the writer before it rolls): record its
+        // final length.
+        if let Some(&prev) = next.segments.last() {
+            let len = std::fs::metadata(self.dir.join(segment_name(prev)))?.len();
+            next.closed_len.insert(prev, len);
+        }
         next.segments.push(seq);
         next.persist(&self.dir)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -200,6 +206,7 @@ pub fn apply_retention(
         }
         total -= size_of(first);
         m.segments.remove(0);
+        m.closed_len.remove(&first);
         dropped.push(segment_name(first));
     }
     dropped
@@ -239,7 +246,7 @@ impl SegmentDir {
             }
             let m = SegManifest {
                 segments: vec![1],
-                snapshots: Vec::new(),
+                ..SegManifest::default()
             };
             let p = dir.join(segment_name(1));
             create_empty(&p).map_err(io_ctx("creating", &p))?;
@@ -265,6 +272,10 @@ impl SegmentDir {
         let p = dir.join(segment_name(seq));
         create_empty(&p).map_err(io_ctx("creating", &p))?;
         let mut next = m.clone();
+        let last = m.last_segment();
+        let lp = dir.join(segment_name(last));
+        let last_len = fs::metadata(&lp).map_err(io_ctx("reading", &lp))?.len();
+        next.closed_len.insert(last, last_len);
         next.segments.push(seq);
         next.persist(dir)?;
         let me = Self::start(dir, next, seq, opts)?;

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! forkless-segments 1\n
-//! segment <seq> <name>\n                                    one per live segment, seq ascending
+//! segment <seq> <name> [<len>]\n                            one per live segment, seq ascending
 //! snapshot <seq> <name> <len> <crc> <mode> <cut-seg> <cut-offset> <cut-db> <cut-secs>\n
 //! end <crc>\n
 //! ```
 //! * `<seq>`: decimal u64, strictly ascending per kind; `<name>` is `segment.<seq>.aof` /
 //!   `snapshot.<seq>.rdb` exactly (no other name is accepted, so a manifest cannot point
 //!   outside the directory).
+//! * A segment's `<len>` is recorded when it is closed (it is never written again): recovery
+//!   and check refuse a closed segment of any other length, so a truncation that happens to
+//!   fall on a command boundary is still caught. The open (last) segment has none.
 //! * `<len>` and `<crc>`: the snapshot file's length and CRC-64/REDIS of all its bytes (16 hex
 //!   digits), so a damaged snapshot is detected before it is used, deltas included.
 //! * `<mode>` `c` (converging) or `p` (point-in-time); the cut (segment, byte offset, database
@@ -108,6 +111,8 @@ impl SnapshotEntry {
 pub struct SegManifest {
     /// Live segments, ascending.
     pub segments: Vec<u64>,
+    /// Final lengths of closed segments (the open one has none).
+    pub closed_len: std::collections::BTreeMap<u64, u64>,
     /// Live snapshots, ascending.
     pub snapshots: Vec<SnapshotEntry>,
 }
@@ -132,7 +137,14 @@ impl SegManifest {
         s.push_str(HEADER);
         s.push('\n');
         for seq in &self.segments {
-            let _ = writeln!(s, "segment {seq} {}", segment_name(*seq));
+            match self.closed_len.get(seq) {
+                Some(len) => {
+                    let _ = writeln!(s, "segment {seq} {} {len}", segment_name(*seq));
+                }
+                None => {
+                    let _ = writeln!(s, "segment {seq} {}", segment_name(*seq));
+                }
+            }
         }
         for e in &self.snapshots {
             let db = e.cut.db.map_or("-".to_string(), |d| d.to_string());
@@ -195,7 +207,7 @@ impl SegManifest {
                 continue;
             }
             match f.first().copied() {
-                Some("segment") if f.len() == 3 => {
+                Some("segment") if f.len() == 3 || f.len() == 4 => {
                     let seq: u64 = num(f[1], n, "segment number")?;
                     if f[2] != segment_name(seq) {
                         return Err(bad(
@@ -207,6 +219,9 @@ impl SegManifest {
                         return Err(bad(n, "segment numbers must ascend"));
                     }
                     m.segments.push(seq);
+                    if let Some(len) = f.get(3) {
+                        m.closed_len.insert(seq, num(len, n, "segment length")?);
+                    }
                 }
                 Some("snapshot") if f.len() == 10 => {
                     let seq: u64 = num(f[1], n, "snapshot number")?;
@@ -287,6 +302,7 @@ mod tests {
     fn sample() -> SegManifest {
         SegManifest {
             segments: vec![3, 4, 5],
+            closed_len: [(3, 100), (4, 4096)].into_iter().collect(),
             snapshots: vec![SnapshotEntry {
                 seq: 2,
                 len: 1234,

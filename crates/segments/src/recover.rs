@@ -233,6 +233,29 @@ pub fn check_chain(dir: &Path, m: &SegManifest, from: u64, needed_by: &str) -> R
     Ok(())
 }
 
+/// A closed segment must have exactly the length the manifest recorded when it was closed.
+pub fn check_closed_len(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
+    let Some(&want) = m.closed_len.get(&seq) else {
+        return Ok(());
+    };
+    let name = segment_name(seq);
+    let p = dir.join(&name);
+    let have = std::fs::metadata(&p)
+        .map_err(|e| SegError::io(format!("reading {}", p.display()), e))?
+        .len();
+    if have != want {
+        return Err(SegError::Corrupt {
+            file: name,
+            offset: have.min(want),
+            what: format!(
+                "the closed segment is {have} bytes, the manifest recorded {want} when it was closed \
+                 (closed segments are never written again)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Load snapshot `s` into `target` (verifying length, CRC and cut); Err(why) if unusable.
 pub fn load_snapshot(
     dir: &Path,
@@ -302,6 +325,7 @@ pub fn replay_log(
         if !go_on {
             break;
         }
+        check_closed_len(dir, m, seq)?;
     }
     Ok(())
 }

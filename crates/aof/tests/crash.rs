@@ -239,6 +239,9 @@ fn run_child(dir: &Path, policy: &str) -> ! {
     let starts: Vec<u64> = (0..THREADS)
         .map(|t| rec.prefix(t).unwrap_or_else(|e| die(e)))
         .collect();
+    // libtest has printed "test crash_child ... " without a line break: end that line first,
+    // so that "ready" starts a line of its own and the parent sees it.
+    say("");
     say(&format!("ready {}", rec.filler));
     let obs = forkless_snapshot::install(&mut ks);
     let ks = Arc::new(ks);
@@ -458,6 +461,8 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
             totals.kills_in_rewrite += 1;
         }
     }
+    // Every child lives long enough to open the directory and say so (the lines are parsed).
+    assert!(filler_complete, "no child reported ready");
     // A clean open (cuts a torn tail off, as redis-server does with aof-load-truncated) and
     // close, then redis-check-aof must accept the directory as it is.
     let ks = Keyspace::new(Config::seeded(12));

@@ -35,6 +35,11 @@ pub trait AofIo: Send {
     }
     /// A handle that syncs this same file from another thread.
     fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>>;
+    /// CRC-64/REDIS of every byte of the file, when this handle has seen all of them (it was
+    /// opened on an empty file); `None` otherwise.
+    fn crc64(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Syncs one file from the background fsync thread.
@@ -48,6 +53,10 @@ pub trait AofStorage: Send {
     /// Create (truncating) the incr file `name` with sequence `seq`, and record it (a directory
     /// adds it to the manifest, durably, before returning).
     fn open_incr(&mut self, name: &str, seq: i64) -> io::Result<Box<dyn AofIo>>;
+    /// Called by the writer just before [`AofStorage::open_incr`], once the file `seq` it is
+    /// leaving is fsynced and will never be written again: its final length and CRC (when
+    /// known). Default: nothing.
+    fn closing(&mut self, _seq: i64, _len: u64, _crc: Option<u64>) {}
 }
 
 /// A real file opened for appending.
@@ -55,6 +64,8 @@ pub trait AofStorage: Send {
 pub struct FileIo {
     file: File,
     len: u64,
+    /// Running CRC of the whole file, kept when it was opened empty.
+    crc: Option<forkless_rdb::crc::Crc64>,
 }
 
 impl FileIo {
@@ -62,7 +73,8 @@ impl FileIo {
     pub fn open_append(path: &std::path::Path) -> io::Result<FileIo> {
         let file = OpenOptions::new().append(true).create(true).open(path)?;
         let len = file.metadata()?.len();
-        Ok(FileIo { file, len })
+        let crc = (len == 0).then(forkless_rdb::crc::Crc64::new);
+        Ok(FileIo { file, len, crc })
     }
 }
 
@@ -73,6 +85,9 @@ impl AofIo for FileIo {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0")),
                 Ok(n) => {
                     self.len += n as u64;
+                    if let Some(c) = self.crc.as_mut() {
+                        c.update(&buf[..n]);
+                    }
                     buf = &buf[n..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -89,6 +104,9 @@ impl AofIo for FileIo {
     }
     fn sync_handle(&self) -> io::Result<Box<dyn SyncHandle>> {
         Ok(Box::new(FileSync(self.file.try_clone()?)))
+    }
+    fn crc64(&self) -> Option<u64> {
+        self.crc.as_ref().map(|c| c.value())
     }
 }
 

@@ -912,6 +912,10 @@ fn writer_loop(shared: &Shared, io: Box<dyn AofIo>, storage: Box<dyn AofStorage>
                 if !sync_here(shared, l.io.as_mut(), &file) {
                     l.failed(shared);
                 } else {
+                    let closing_seq = shared.state.lock().current_seq;
+                    if let Ok(len) = l.io.len() {
+                        l.storage.closing(closing_seq, len, l.io.crc64());
+                    }
                     let opened = l
                         .storage
                         .open_incr(&name, seq)

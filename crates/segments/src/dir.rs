@@ -108,9 +108,15 @@ fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> SegError {
 struct SegmentStorage {
     dir: PathBuf,
     manifest: Arc<Mutex<SegManifest>>,
+    /// What the writer said of the segment it is closing: (seq, length, CRC).
+    closing: Option<(u64, u64, Option<u64>)>,
 }
 
 impl AofStorage for SegmentStorage {
+    fn closing(&mut self, seq: i64, len: u64, crc: Option<u64>) {
+        self.closing = u64::try_from(seq).ok().map(|s| (s, len, crc));
+    }
+
     fn open_incr(&mut self, name: &str, seq: i64) -> std::io::Result<Box<dyn AofIo>> {
         let seq = u64::try_from(seq).map_err(|_| std::io::Error::other("negative segment"))?;
         let path = self.dir.join(name);
@@ -122,6 +128,12 @@ impl AofStorage for SegmentStorage {
         if let Some(&prev) = next.segments.last() {
             let len = std::fs::metadata(self.dir.join(segment_name(prev)))?.len();
             next.closed_len.insert(prev, len);
+            match self.closing {
+                Some((s, l, Some(crc))) if s == prev && l == len => {
+                    next.closed_crc.insert(prev, crc);
+                }
+                _ => {}
+            }
         }
         next.segments.push(seq);
         next.persist(&self.dir)
@@ -207,6 +219,7 @@ pub fn apply_retention(
         total -= size_of(first);
         m.segments.remove(0);
         m.closed_len.remove(&first);
+        m.closed_crc.remove(&first);
         dropped.push(segment_name(first));
     }
     dropped
@@ -274,8 +287,9 @@ impl SegmentDir {
         let mut next = m.clone();
         let last = m.last_segment();
         let lp = dir.join(segment_name(last));
-        let last_len = fs::metadata(&lp).map_err(io_ctx("reading", &lp))?.len();
+        let (last_len, last_crc) = file_crc(&lp).map_err(io_ctx("reading", &lp))?;
         next.closed_len.insert(last, last_len);
+        next.closed_crc.insert(last, last_crc);
         next.segments.push(seq);
         next.persist(dir)?;
         let me = Self::start(dir, next, seq, opts)?;
@@ -290,6 +304,7 @@ impl SegmentDir {
         let storage = SegmentStorage {
             dir: dir.to_path_buf(),
             manifest: manifest.clone(),
+            closing: None,
         };
         let namer: FileNamer =
             std::sync::Arc::new(|seq: i64| segment_name(u64::try_from(seq).unwrap_or(0)));

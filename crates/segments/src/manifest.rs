@@ -2,16 +2,18 @@
 //!
 //! ```text
 //! forkless-segments 1\n
-//! segment <seq> <name> [<len>]\n                            one per live segment, seq ascending
+//! segment <seq> <name> [<len> [<crc>]]\n                    one per live segment, seq ascending
 //! snapshot <seq> <name> <len> <crc> <mode> <cut-seg> <cut-offset> <cut-db> <cut-secs>\n
 //! end <crc>\n
 //! ```
 //! * `<seq>`: decimal u64, strictly ascending per kind; `<name>` is `segment.<seq>.aof` /
 //!   `snapshot.<seq>.rdb` exactly (no other name is accepted, so a manifest cannot point
 //!   outside the directory).
-//! * A segment's `<len>` is recorded when it is closed (it is never written again): recovery
-//!   and check refuse a closed segment of any other length, so a truncation that happens to
-//!   fall on a command boundary is still caught. The open (last) segment has none.
+//! * A segment's `<len>` and `<crc>` (CRC-64/REDIS of all its bytes, 16 hex digits, computed by
+//!   the writer as it wrote them) are recorded when it is closed (it is never written again):
+//!   recovery and check refuse a closed segment of any other length or CRC, so a truncation on
+//!   a command boundary or a bit flip that still parses is caught. The open (last) segment has
+//!   neither.
 //! * `<len>` and `<crc>`: the snapshot file's length and CRC-64/REDIS of all its bytes (16 hex
 //!   digits), so a damaged snapshot is detected before it is used, deltas included.
 //! * `<mode>` `c` (converging) or `p` (point-in-time); the cut (segment, byte offset, database
@@ -113,6 +115,8 @@ pub struct SegManifest {
     pub segments: Vec<u64>,
     /// Final lengths of closed segments (the open one has none).
     pub closed_len: std::collections::BTreeMap<u64, u64>,
+    /// CRC-64/REDIS of closed segments, when the writer saw all their bytes.
+    pub closed_crc: std::collections::BTreeMap<u64, u64>,
     /// Live snapshots, ascending.
     pub snapshots: Vec<SnapshotEntry>,
 }
@@ -137,14 +141,14 @@ impl SegManifest {
         s.push_str(HEADER);
         s.push('\n');
         for seq in &self.segments {
-            match self.closed_len.get(seq) {
-                Some(len) => {
-                    let _ = writeln!(s, "segment {seq} {} {len}", segment_name(*seq));
-                }
-                None => {
-                    let _ = writeln!(s, "segment {seq} {}", segment_name(*seq));
+            let _ = write!(s, "segment {seq} {}", segment_name(*seq));
+            if let Some(len) = self.closed_len.get(seq) {
+                let _ = write!(s, " {len}");
+                if let Some(crc) = self.closed_crc.get(seq) {
+                    let _ = write!(s, " {crc:016x}");
                 }
             }
+            s.push('\n');
         }
         for e in &self.snapshots {
             let db = e.cut.db.map_or("-".to_string(), |d| d.to_string());
@@ -207,7 +211,7 @@ impl SegManifest {
                 continue;
             }
             match f.first().copied() {
-                Some("segment") if f.len() == 3 || f.len() == 4 => {
+                Some("segment") if (3..=5).contains(&f.len()) => {
                     let seq: u64 = num(f[1], n, "segment number")?;
                     if f[2] != segment_name(seq) {
                         return Err(bad(
@@ -221,6 +225,13 @@ impl SegManifest {
                     m.segments.push(seq);
                     if let Some(len) = f.get(3) {
                         m.closed_len.insert(seq, num(len, n, "segment length")?);
+                    }
+                    if let Some(c) = f.get(4) {
+                        let crc = u64::from_str_radix(c, 16)
+                            .ok()
+                            .filter(|_| c.len() == 16)
+                            .ok_or_else(|| bad(n, format!("bad segment checksum {c:?}")))?;
+                        m.closed_crc.insert(seq, crc);
                     }
                 }
                 Some("snapshot") if f.len() == 10 => {
@@ -303,6 +314,7 @@ mod tests {
         SegManifest {
             segments: vec![3, 4, 5],
             closed_len: [(3, 100), (4, 4096)].into_iter().collect(),
+            closed_crc: [(3, 0xfeed)].into_iter().collect(),
             snapshots: vec![SnapshotEntry {
                 seq: 2,
                 len: 1234,

@@ -233,7 +233,8 @@ pub fn check_chain(dir: &Path, m: &SegManifest, from: u64, needed_by: &str) -> R
     Ok(())
 }
 
-/// A closed segment must have exactly the length the manifest recorded when it was closed.
+/// A closed segment must have exactly the length (and CRC, when recorded) the manifest
+/// recorded when it was closed.
 pub fn check_closed_len(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
     let Some(&want) = m.closed_len.get(&seq) else {
         return Ok(());
@@ -252,6 +253,20 @@ pub fn check_closed_len(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
                  (closed segments are never written again)"
             ),
         });
+    }
+    if let Some(&want) = m.closed_crc.get(&seq) {
+        let (_, have) =
+            file_crc(&p).map_err(|e| SegError::io(format!("reading {}", p.display()), e))?;
+        if have != want {
+            return Err(SegError::Corrupt {
+                file: segment_name(seq),
+                offset: 0,
+                what: format!(
+                    "the closed segment's CRC-64 is {have:016x}, the manifest recorded {want:016x} \
+                     when it was closed: its bytes changed"
+                ),
+            });
+        }
     }
     Ok(())
 }

@@ -304,3 +304,52 @@ fn replay_does_not_expire_keys_that_were_live_when_the_log_was_written() {
     let (rec, _) = recover(tmp.path(), &m, &cfg, RecoverOptions::default()).unwrap();
     assert_eq!(rec.dump(), ks.dump());
 }
+
+#[test]
+fn a_changed_byte_in_a_closed_segment_that_still_parses_is_refused_by_its_crc() {
+    let tmp = TempDir::new("seg-crc");
+    let e = open(tmp.path(), options(4 << 10, FsyncPolicy::No));
+    let mut s = Session::default();
+    for i in 0..3_000 {
+        let cmd = vec![
+            "SET".to_string(),
+            format!("k{}", i % 100),
+            format!("{:05}", i),
+        ];
+        exec(&e.ks, &mut s, &cmd);
+    }
+    e.dir.close().unwrap();
+    let m = SegManifest::load(tmp.path()).unwrap();
+    let closed: Vec<u64> = m.segments[..m.segments.len() - 1].to_vec();
+    assert!(closed.len() > 5);
+    for q in &closed {
+        assert!(
+            m.closed_len.contains_key(q) && m.closed_crc.contains_key(q),
+            "segment {q}"
+        );
+    }
+    assert!(!m.closed_len.contains_key(&m.last_segment()));
+    // Change one digit of a value in a middle segment: still valid RESP, a different write.
+    let name = format!("segment.{}.aof", closed[2]);
+    let p = tmp.path().join(&name);
+    let mut bytes = std::fs::read(&p).unwrap();
+    let at = bytes.len() - 3; // the last digit of the last value ("...NNNNN\r\n")
+    assert!(bytes[at].is_ascii_digit());
+    bytes[at] = if bytes[at] == b'9' {
+        b'0'
+    } else {
+        bytes[at] + 1
+    };
+    std::fs::write(&p, &bytes).unwrap();
+    let Err(err) = recover(tmp.path(), &m, &config(), RecoverOptions::default()) else {
+        panic!("a changed closed segment was accepted");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains(&name) && msg.contains("CRC-64"), "{msg}");
+    let rep = check(tmp.path()).unwrap();
+    assert!(
+        rep.problems.iter().any(|p| p.contains(&name)),
+        "{:?}",
+        rep.problems
+    );
+}

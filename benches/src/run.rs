@@ -213,7 +213,7 @@ pub fn build(
                     ks.execute(&mut session, &refs);
                     i += threads;
                     local += 1;
-                    if local % 16384 == 0 {
+                    if local.is_multiple_of(16384) {
                         let d = done.fetch_add(16384, Ordering::Relaxed) + 16384;
                         if t == 0 {
                             on_event(Event::Build {

@@ -78,7 +78,7 @@ fn policy_opts(policy: &str) -> AofDirOptions {
 /// Write `n` of thread `t`: (database, argv).
 fn op(t: u64, n: u64) -> (u32, Vec<Vec<u8>>) {
     let db = (n % DBS) as u32;
-    if (n / DBS) % 2 == 0 {
+    if (n / DBS).is_multiple_of(2) {
         (db, vec![b"INCR".to_vec(), format!("ctr:{t}").into_bytes()])
     } else {
         (

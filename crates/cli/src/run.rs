@@ -362,7 +362,7 @@ fn run_segments(
         executed += 1;
         if args
             .snapshot_every
-            .is_some_and(|n| n > 0 && executed % n == 0)
+            .is_some_and(|n| n > 0 && executed.is_multiple_of(n))
         {
             due = true;
         }

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 /// A deliberately weak hash: a third of the keys share one of 7 full hashes (so `eq` must be
 /// consulted), the rest are spread by a multiplicative mix.
 fn h(k: u16) -> u64 {
-    if k % 3 == 0 {
+    if k.is_multiple_of(3) {
         (k % 7) as u64
     } else {
         (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)

@@ -81,9 +81,15 @@ pub struct SnapshotInfo {
     pub deleted: Vec<String>,
 }
 
+/// The lock file: held (an exclusive advisory lock, `flock`) for as long as a [`SegmentDir`]
+/// is open, so a second process (or a second open in this one) cannot append to the same log.
+pub const LOCK_NAME: &str = "segments.lock";
+
 /// A segments directory being appended to.
 pub struct SegmentDir {
     dir: PathBuf,
+    /// Holds the directory's lock until dropped.
+    _lock: fs::File,
     opts: SegmentOptions,
     manifest: Arc<Mutex<SegManifest>>,
     writer: Arc<AofWriter>,
@@ -237,6 +243,17 @@ impl SegmentDir {
         opts: SegmentOptions,
     ) -> Result<(SegmentDir, Keyspace, Option<RecoveryReport>)> {
         fs::create_dir_all(dir).map_err(io_ctx("creating directory", dir))?;
+        let lock = lock_dir(dir)?;
+        let (me, ks, report) = Self::open_locked(dir, config, opts, lock)?;
+        Ok((me, ks, report))
+    }
+
+    fn open_locked(
+        dir: &Path,
+        config: &Config,
+        opts: SegmentOptions,
+        lock: fs::File,
+    ) -> Result<(SegmentDir, Keyspace, Option<RecoveryReport>)> {
         let mpath = dir.join(MANIFEST_NAME);
         if !mpath.exists() {
             // A new directory; refuse one that holds our files without a manifest.
@@ -265,7 +282,7 @@ impl SegmentDir {
             create_empty(&p).map_err(io_ctx("creating", &p))?;
             m.persist(dir)?;
             remove_orphans(dir, &m)?;
-            let me = Self::start(dir, m, 1, opts)?;
+            let me = Self::start(dir, m, 1, opts, lock)?;
             return Ok((me, Keyspace::new(config.clone()), None));
         }
         let m = SegManifest::load(dir)?;
@@ -292,11 +309,17 @@ impl SegmentDir {
         next.closed_crc.insert(last, last_crc);
         next.segments.push(seq);
         next.persist(dir)?;
-        let me = Self::start(dir, next, seq, opts)?;
+        let me = Self::start(dir, next, seq, opts, lock)?;
         Ok((me, ks, Some(report)))
     }
 
-    fn start(dir: &Path, m: SegManifest, seq: u64, opts: SegmentOptions) -> Result<SegmentDir> {
+    fn start(
+        dir: &Path,
+        m: SegManifest,
+        seq: u64,
+        opts: SegmentOptions,
+        lock: fs::File,
+    ) -> Result<SegmentDir> {
         let next_snapshot = Mutex::new(m.next_snapshot_seq());
         let manifest = Arc::new(Mutex::new(m));
         let path = dir.join(segment_name(seq));
@@ -323,6 +346,7 @@ impl SegmentDir {
         )?;
         Ok(SegmentDir {
             dir: dir.to_path_buf(),
+            _lock: lock,
             opts,
             manifest,
             writer: Arc::new(writer),
@@ -464,6 +488,25 @@ fn to_cut(p: &StreamPosition) -> Cut {
         offset: p.offset,
         db: p.db,
         unix_secs: p.unix_secs,
+    }
+}
+
+/// Take `dir`'s lock file, or fail naming the directory when another open holds it.
+fn lock_dir(dir: &Path) -> Result<fs::File> {
+    let p = dir.join(LOCK_NAME);
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(io_ctx("opening", &p))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(fs::TryLockError::WouldBlock) => Err(SegError::InvalidInput(format!(
+            "{} is in use: another process (or another open in this one) holds {LOCK_NAME}",
+            dir.display()
+        ))),
+        Err(fs::TryLockError::Error(e)) => Err(SegError::io(format!("locking {}", p.display()), e)),
     }
 }
 

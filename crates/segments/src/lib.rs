@@ -34,7 +34,9 @@ pub mod manifest;
 pub mod recover;
 
 pub use check::{check, CheckReport};
-pub use dir::{apply_retention, is_segments_dir, SegmentDir, SegmentOptions, SnapshotInfo};
+pub use dir::{
+    apply_retention, is_segments_dir, SegmentDir, SegmentOptions, SnapshotInfo, LOCK_NAME,
+};
 pub use error::{Result, SegError};
 pub use export::{export, ExportReport};
 pub use manifest::{Cut, SegManifest, SnapMode, SnapshotEntry};

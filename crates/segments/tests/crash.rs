@@ -89,7 +89,7 @@ fn seg_options(policy: &str) -> SegmentOptions {
 /// Write `n` of thread `t`: (database, argv).
 fn op(t: u64, n: u64) -> (u32, Vec<Vec<u8>>) {
     let db = (n % DBS) as u32;
-    if (n / DBS) % 2 == 0 {
+    if (n / DBS).is_multiple_of(2) {
         (db, vec![b"INCR".to_vec(), format!("ctr:{t}").into_bytes()])
     } else {
         (
@@ -375,7 +375,7 @@ fn orphans(dir: &Path, m: &SegManifest) -> BTreeSet<String> {
     for e in std::fs::read_dir(dir).expect("list the directory") {
         let name = e.expect("list the directory").file_name();
         let name = name.to_string_lossy().into_owned();
-        if name == MANIFEST_NAME {
+        if name == MANIFEST_NAME || name == forkless_segments::LOCK_NAME {
             continue;
         }
         let num = |pre: &str, suf: &str| {

@@ -62,7 +62,7 @@ fn four_writers_rolling_segments_back_to_back_snapshots_both_modes() {
                 // or lost is then visible in the final state, not overwritten by later ones.
                 let ctr = vec!["INCR".to_string(), format!("ctr:{t}")];
                 while !stop.load(Ordering::Relaxed) {
-                    if n % 4 == 0 {
+                    if n.is_multiple_of(4) {
                         exec(&ks, &mut s, &ctr);
                     } else {
                         exec(&ks, &mut s, &random_command(&mut rng, 5_000));
@@ -352,4 +352,22 @@ fn a_changed_byte_in_a_closed_segment_that_still_parses_is_refused_by_its_crc() 
         "{:?}",
         rep.problems
     );
+}
+
+#[test]
+fn a_directory_is_opened_by_one_writer_at_a_time() {
+    let tmp = TempDir::new("seg-lock");
+    let e = open(tmp.path(), options(1 << 20, FsyncPolicy::No));
+    let second = forkless_segments::SegmentDir::open(
+        tmp.path(),
+        &config(),
+        options(1 << 20, FsyncPolicy::No),
+    );
+    let msg = second.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("is in use"), "{msg}");
+    e.dir.close().unwrap();
+    drop(e);
+    // Released on drop: the next open recovers and continues.
+    let again = open(tmp.path(), options(1 << 20, FsyncPolicy::No));
+    again.dir.close().unwrap();
 }

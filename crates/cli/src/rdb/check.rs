@@ -141,7 +141,7 @@ pub(super) fn check(a: &CheckArgs) -> Result<ExitCode, CliError> {
     let checksum = loop {
         let at = reader.offset();
         items += 1;
-        if items % 4096 == 0 {
+        if items.is_multiple_of(4096) {
             bar.set_position(at);
         }
         let item = match reader.next_item() {

@@ -48,7 +48,7 @@ fn hash_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut Hash, 
 
 /// HSET and HMSET: returns the number of new fields.
 fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         let name = String::from_utf8_lossy(argv[0]).to_ascii_lowercase();
         return Err(Reply::err(format!(
             "ERR wrong number of arguments for '{name}' command"

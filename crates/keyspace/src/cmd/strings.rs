@@ -300,7 +300,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Reply::err("ERR wrong number of arguments for 'mset' command");
     }
     for kv in argv[1..].chunks(2) {
@@ -311,7 +311,7 @@ fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Reply::err("ERR wrong number of arguments for 'msetnx' command");
     }
     for kv in argv[1..].chunks(2) {

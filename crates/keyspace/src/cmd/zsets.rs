@@ -319,7 +319,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
         idx += 1;
     }
     let elements = argv.len() - idx;
-    if elements % 2 != 0 || elements == 0 {
+    if !elements.is_multiple_of(2) || elements == 0 {
         return Err(Reply::syntax_error());
     }
     if flags & NX != 0 && flags & XX != 0 {

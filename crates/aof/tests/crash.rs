@@ -24,9 +24,8 @@
 //! the kill (`everysec`: the writer postpones at most 2 s behind a running fsync).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forkless_aof::{
@@ -34,9 +33,9 @@ use forkless_aof::{
     WriterOptions,
 };
 use forkless_keyspace::{Config, Keyspace, Reply, Session};
-use forkless_rdb::{Entry, Value};
 use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc};
+use forkless_testkit::crash::{self, say, AckedWrites, KillOnDrop, Recovered};
 use forkless_testkit::{redis_check_aof, TempDir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -75,138 +74,24 @@ fn policy_opts(policy: &str) -> AofDirOptions {
     }
 }
 
-/// Write `n` of thread `t`: (database, argv).
-fn op(t: u64, n: u64) -> (u32, Vec<Vec<u8>>) {
-    let db = (n % DBS) as u32;
-    if (n / DBS).is_multiple_of(2) {
-        (db, vec![b"INCR".to_vec(), format!("ctr:{t}").into_bytes()])
-    } else {
-        (
-            db,
-            vec![
-                b"RPUSH".to_vec(),
-                format!("list:{t}").into_bytes(),
-                n.to_string().into_bytes(),
-            ],
-        )
-    }
-}
-
-/// Per database: (counter, list) of thread `t` after its first `p` writes.
-fn expected(t: u64, p: u64) -> Vec<(u64, Vec<u64>)> {
-    let mut out = vec![(0u64, Vec::new()); DBS as usize];
-    for n in 0..p {
-        let (db, argv) = op(t, n);
-        let slot = &mut out[db as usize];
-        if argv[0] == b"INCR" {
-            slot.0 += 1;
-        } else {
-            slot.1.push(n);
-        }
-    }
-    out
-}
-
-/// What a keyspace holds for the writers: per thread, per database (counter, list), and the
-/// filler count. Anything else in it is an error.
-#[derive(Debug, Default)]
-struct Recovered {
-    threads: BTreeMap<u64, Vec<(u64, Vec<u64>)>>,
-    filler: usize,
-}
-
-impl Recovered {
-    fn from_dump(dump: &[Entry]) -> Result<Recovered, String> {
-        let mut r = Recovered::default();
-        let parse = |b: &[u8], what: &str| -> Result<u64, String> {
-            std::str::from_utf8(b)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("{what}: not a number: {:?}", String::from_utf8_lossy(b)))
-        };
-        for e in dump {
-            let key = String::from_utf8_lossy(&e.key).into_owned();
-            let slot = |r: &mut Recovered, t: u64| -> Result<(), String> {
-                if t >= THREADS || u64::from(e.db) >= DBS {
-                    return Err(format!("unexpected key {key} in db {}", e.db));
-                }
-                r.threads
-                    .entry(t)
-                    .or_insert_with(|| vec![(0, Vec::new()); DBS as usize]);
-                Ok(())
-            };
-            if let Some(i) = key.strip_prefix("filler:") {
-                let i: usize = parse(i.as_bytes(), &key)? as usize;
-                if e.db != 3 || e.value != Value::String(filler_value(i)) || i >= FILLER {
-                    return Err(format!("bad filler {key} in db {}: {:?}", e.db, e.value));
-                }
-                r.filler += 1;
-            } else if let Some(t) = key.strip_prefix("ctr:") {
-                let t = parse(t.as_bytes(), &key)?;
-                slot(&mut r, t)?;
-                let Value::String(v) = &e.value else {
-                    return Err(format!("{key} in db {} is not a string", e.db));
-                };
-                r.threads.get_mut(&t).expect("slot")[e.db as usize].0 = parse(v, &key)?;
-            } else if let Some(t) = key.strip_prefix("list:") {
-                let t = parse(t.as_bytes(), &key)?;
-                slot(&mut r, t)?;
-                let Value::List(items) = &e.value else {
-                    return Err(format!("{key} in db {} is not a list", e.db));
-                };
-                let items = items
-                    .iter()
-                    .map(|x| parse(x, &key))
-                    .collect::<Result<Vec<u64>, String>>()?;
-                r.threads.get_mut(&t).expect("slot")[e.db as usize].1 = items;
-            } else {
-                return Err(format!("unexpected key {key} in db {}", e.db));
-            }
-            if e.expire_at_ms.is_some() {
-                return Err(format!("{key} has an expiry"));
-            }
-        }
-        Ok(r)
-    }
-
-    /// The prefix length of thread `t`'s writes this state holds, after checking that it is
-    /// exactly the state of that prefix.
-    fn prefix(&self, t: u64) -> Result<u64, String> {
-        let Some(got) = self.threads.get(&t) else {
-            return Ok(0);
-        };
-        let p: u64 = got.iter().map(|(c, l)| c + l.len() as u64).sum();
-        let want = expected(t, p);
-        if *got != want {
-            return Err(format!(
-                "thread {t}: recovered state is not the state after its first {p} writes:\n\
-                 got  {got:?}\nwant {want:?}"
-            ));
-        }
-        Ok(p)
-    }
-}
+/// The writers' workload (see `forkless_testkit::crash::AckedWrites`).
+const W: AckedWrites = AckedWrites {
+    threads: THREADS,
+    dbs: DBS,
+    filler: FILLER,
+    filler_value,
+    counters: &[],
+};
 
 fn load(dir: &Path) -> Result<Recovered, String> {
     let ks = Keyspace::new(Config::seeded(11));
     load_dir(dir, &LoadOptions::default(), &mut KeyspaceTarget::new(&ks))
         .map_err(|e| format!("load_dir failed: {e}"))?;
-    Recovered::from_dump(&ks.dump())
+    W.recovered(&ks.dump())
 }
 
-/// One line to the parent, flushed at once.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A broken pipe means the parent is gone: nothing left to report to.
-    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-        std::process::exit(0);
-    }
-}
-
-/// Fail the whole child process (a panic on a helper thread would not end it).
 fn die(what: String) -> ! {
-    eprintln!("crash child: {what}");
-    std::process::exit(3);
+    crash::die("crash child", what)
 }
 
 fn run_child(dir: &Path, policy: &str) -> ! {
@@ -235,7 +120,7 @@ fn run_child(dir: &Path, policy: &str) -> ! {
             .flush_and_sync()
             .unwrap_or_else(|e| die(format!("flush filler: {e}")));
     }
-    let rec = Recovered::from_dump(&ks.dump()).unwrap_or_else(|e| die(e));
+    let rec = W.recovered(&ks.dump()).unwrap_or_else(|e| die(e));
     let starts: Vec<u64> = (0..THREADS)
         .map(|t| rec.prefix(t).unwrap_or_else(|e| die(e)))
         .collect();
@@ -253,7 +138,7 @@ fn run_child(dir: &Path, policy: &str) -> ! {
         thread::spawn(move || {
             let mut s = Session::default();
             for n in start.. {
-                let (db, argv) = op(t, n);
+                let (db, argv) = W.op(t, n);
                 s.db = db;
                 let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
                 match ks.execute(&mut s, &argv) {
@@ -296,16 +181,6 @@ fn crash_child() {
     };
     let policy = std::env::var(POLICY_ENV).unwrap_or_else(|_| "always".into());
     run_child(Path::new(&dir), &policy);
-}
-
-/// Kills the child if the parent panics before doing so.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// What one round's child said.
@@ -378,24 +253,7 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
             .expect("spawn child");
         let mut child = KillOnDrop(child);
         let stdout = child.0.stdout.take().expect("child stdout");
-        let reader = thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut lines = Vec::new();
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    // A line cut by the kill has no newline: not a complete report, ignored.
-                    Ok(_) if buf.last() == Some(&b'\n') => lines.push((
-                        Instant::now(),
-                        String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned(),
-                    )),
-                    Ok(_) => {}
-                }
-            }
-            lines
-        });
+        let reader = crash::read_lines(stdout);
         let life = rng.gen_range(min_ms..=max_ms);
         thread::sleep(Duration::from_millis(life));
         if let Some(status) = child.0.try_wait().expect("try_wait") {
@@ -468,7 +326,7 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
     let ks = Keyspace::new(Config::seeded(12));
     let (aof, _) = AofDir::open(&dir, &ks, policy_opts(policy)).expect("final open");
     aof.close().expect("final close");
-    let rec = Recovered::from_dump(&ks.dump()).expect("final state");
+    let rec = W.recovered(&ks.dump()).expect("final state");
     for t in 0..THREADS {
         assert_eq!(rec.prefix(t).expect("final prefix"), prev[t as usize]);
     }

@@ -28,9 +28,8 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -39,11 +38,11 @@ use std::time::{Duration, Instant};
 use common::config;
 use forkless_aof::{FsyncPolicy, WriterOptions};
 use forkless_keyspace::{Reply, Session};
-use forkless_rdb::{Entry, Value};
 use forkless_segments::manifest::MANIFEST_NAME;
 use forkless_segments::{
     check, recover, RecoverOptions, SegManifest, SegmentDir, SegmentOptions, SnapMode,
 };
+use forkless_testkit::crash::{self, say, AckedWrites, KillOnDrop};
 use forkless_testkit::TempDir;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -86,141 +85,17 @@ fn seg_options(policy: &str) -> SegmentOptions {
     }
 }
 
-/// Write `n` of thread `t`: (database, argv).
-fn op(t: u64, n: u64) -> (u32, Vec<Vec<u8>>) {
-    let db = (n % DBS) as u32;
-    if (n / DBS).is_multiple_of(2) {
-        (db, vec![b"INCR".to_vec(), format!("ctr:{t}").into_bytes()])
-    } else {
-        (
-            db,
-            vec![
-                b"RPUSH".to_vec(),
-                format!("list:{t}").into_bytes(),
-                n.to_string().into_bytes(),
-            ],
-        )
-    }
-}
+/// The writers' workload (see `forkless_testkit::crash::AckedWrites`).
+const W: AckedWrites = AckedWrites {
+    threads: THREADS,
+    dbs: DBS,
+    filler: FILLER,
+    filler_value,
+    counters: &[REOPENS],
+};
 
-/// Per database: (counter, list) of thread `t` after its first `p` writes.
-fn expected(t: u64, p: u64) -> Vec<(u64, Vec<u64>)> {
-    let mut out = vec![(0u64, Vec::new()); DBS as usize];
-    for n in 0..p {
-        let (db, argv) = op(t, n);
-        let slot = &mut out[db as usize];
-        if argv[0] == b"INCR" {
-            slot.0 += 1;
-        } else {
-            slot.1.push(n);
-        }
-    }
-    out
-}
-
-/// What a keyspace holds: per thread, per database (counter, list); the filler count; the
-/// reopen counter. Anything else in it is an error.
-#[derive(Debug, Default)]
-struct Recovered {
-    threads: BTreeMap<u64, Vec<(u64, Vec<u64>)>>,
-    filler: usize,
-    reopens: u64,
-}
-
-fn parse_num(b: &[u8], what: &str) -> Result<u64, String> {
-    std::str::from_utf8(b)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{what}: not a number: {:?}", String::from_utf8_lossy(b)))
-}
-
-impl Recovered {
-    fn from_dump(dump: &[Entry]) -> Result<Recovered, String> {
-        let mut r = Recovered::default();
-        for e in dump {
-            let key = String::from_utf8_lossy(&e.key).into_owned();
-            if e.expire_at_ms.is_some() {
-                return Err(format!("{key} has an expiry"));
-            }
-            let slot = |r: &mut Recovered, t: u64| -> Result<(), String> {
-                if t >= THREADS || u64::from(e.db) >= DBS {
-                    return Err(format!("unexpected key {key} in db {}", e.db));
-                }
-                r.threads
-                    .entry(t)
-                    .or_insert_with(|| vec![(0, Vec::new()); DBS as usize]);
-                Ok(())
-            };
-            if key == REOPENS {
-                let Value::String(v) = &e.value else {
-                    return Err(format!("{key} is not a string"));
-                };
-                if e.db != 3 {
-                    return Err(format!("{key} in db {}", e.db));
-                }
-                r.reopens = parse_num(v, &key)?;
-            } else if let Some(i) = key.strip_prefix("filler:") {
-                let i = parse_num(i.as_bytes(), &key)? as usize;
-                if e.db != 3 || i >= FILLER || e.value != Value::String(filler_value(i)) {
-                    return Err(format!("bad filler {key} in db {}: {:?}", e.db, e.value));
-                }
-                r.filler += 1;
-            } else if let Some(t) = key.strip_prefix("ctr:") {
-                let t = parse_num(t.as_bytes(), &key)?;
-                slot(&mut r, t)?;
-                let Value::String(v) = &e.value else {
-                    return Err(format!("{key} in db {} is not a string", e.db));
-                };
-                r.threads.get_mut(&t).expect("slot")[e.db as usize].0 = parse_num(v, &key)?;
-            } else if let Some(t) = key.strip_prefix("list:") {
-                let t = parse_num(t.as_bytes(), &key)?;
-                slot(&mut r, t)?;
-                let Value::List(items) = &e.value else {
-                    return Err(format!("{key} in db {} is not a list", e.db));
-                };
-                let items = items
-                    .iter()
-                    .map(|x| parse_num(x, &key))
-                    .collect::<Result<Vec<u64>, String>>()?;
-                r.threads.get_mut(&t).expect("slot")[e.db as usize].1 = items;
-            } else {
-                return Err(format!("unexpected key {key} in db {}", e.db));
-            }
-        }
-        Ok(r)
-    }
-
-    /// The prefix length of thread `t`'s writes this state holds, after checking that it is
-    /// exactly the state of that prefix (nothing lost in the middle, duplicated or reordered).
-    fn prefix(&self, t: u64) -> Result<u64, String> {
-        let Some(got) = self.threads.get(&t) else {
-            return Ok(0);
-        };
-        let p: u64 = got.iter().map(|(c, l)| c + l.len() as u64).sum();
-        let want = expected(t, p);
-        if *got != want {
-            return Err(format!(
-                "thread {t}: recovered state is not the state after its first {p} writes:\n\
-                 got  {got:?}\nwant {want:?}"
-            ));
-        }
-        Ok(p)
-    }
-}
-
-/// One line to the parent, flushed at once.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A broken pipe means the parent is gone: nothing left to report to.
-    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
-        std::process::exit(0);
-    }
-}
-
-/// Fail the whole child process (a panic on a helper thread would not end it).
 fn die(what: String) -> ! {
-    eprintln!("segments crash child: {what}");
-    std::process::exit(3);
+    crash::die("segments crash child", what)
 }
 
 fn run_child(dir: &Path, policy: &str, seed: u64) -> ! {
@@ -231,7 +106,7 @@ fn run_child(dir: &Path, policy: &str, seed: u64) -> ! {
     let obs = forkless_snapshot::install(&mut ks);
     // libtest has printed "test crash_child ... " without a line end: end that line first.
     say("");
-    let rec = Recovered::from_dump(&ks.dump()).unwrap_or_else(|e| die(e));
+    let rec = W.recovered(&ks.dump()).unwrap_or_else(|e| die(e));
     if rec.filler < FILLER {
         // SET is idempotent: (re)write all of it until one child got it durable.
         let mut s = Session { db: 3 };
@@ -256,7 +131,7 @@ fn run_child(dir: &Path, policy: &str, seed: u64) -> ! {
         thread::spawn(move || {
             let mut s = Session::default();
             for n in start.. {
-                let (db, argv) = op(t, n);
+                let (db, argv) = W.op(t, n);
                 s.db = db;
                 let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
                 match ks.execute(&mut s, &argv) {
@@ -319,16 +194,6 @@ fn crash_child() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     run_child(Path::new(&dir), &policy, seed);
-}
-
-/// Kills the child if the parent panics before doing so.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// What one round's child said.
@@ -464,24 +329,7 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
             .expect("spawn child");
         let mut child = KillOnDrop(child);
         let stdout = child.0.stdout.take().expect("child stdout");
-        let reader = thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut lines = Vec::new();
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    // A line cut by the kill has no newline: not a complete report, ignored.
-                    Ok(_) if buf.last() == Some(&b'\n') => lines.push((
-                        Instant::now(),
-                        String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned(),
-                    )),
-                    Ok(_) => {}
-                }
-            }
-            lines
-        });
+        let reader = crash::read_lines(stdout);
         let life = rng.gen_range(min_ms..=max_ms);
         thread::sleep(Duration::from_millis(life));
         if let Some(status) = child.0.try_wait().expect("try_wait") {
@@ -529,7 +377,7 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
         }
         let dump = ks.dump();
         drop(ks);
-        let rec = Recovered::from_dump(&dump).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let rec = W.recovered(&dump).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         if r.ready {
             filler_complete = true;
         }
@@ -537,7 +385,8 @@ fn crash_rounds(policy: &str, rounds: usize, min_ms: u64, max_ms: u64, seed: u64
             assert_eq!(rec.filler, FILLER, "{ctx}: filler keys lost");
         }
         assert_eq!(
-            rec.reopens, reopened,
+            rec.counter(REOPENS),
+            reopened,
             "{ctx}: the parent's reopen counter (one INCR per round, clean close)"
         );
         for t in 0..THREADS {

@@ -11,6 +11,7 @@
 //! The canonical dump ([`RedisServer::dump`]) mirrors `shared/oracle/redis_view.py`: every key of
 //! every database via SCAN, read with the type's own command, expiry from PEXPIRETIME.
 
+pub mod crash;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -270,6 +270,25 @@ pub fn fsync_probe(parent: &Path, duration: Duration, bytes: usize) -> Result<Su
     Ok(Summary::from_histogram(&h, start.elapsed()))
 }
 
+/// Execute `dataset`'s commands into `ks` on 2 threads (whatever its sink).
+pub fn build(ks: &Keyspace, dataset: Dataset) {
+    let threads = 2u64;
+    thread::scope(|sc| {
+        for t in 0..threads {
+            sc.spawn(move || {
+                let mut s = Session::default();
+                let mut i = t;
+                while i < dataset.keys {
+                    let argv = dataset.command(i);
+                    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+                    ks.execute(&mut s, &refs);
+                    i += threads;
+                }
+            });
+        }
+    });
+}
+
 /// A live AOF directory with its keyspace and snapshot observer.
 pub struct LiveAof {
     /// The directory (its writer is the keyspace's sink).
@@ -289,22 +308,7 @@ pub fn populate(dir: &Path, dataset: Dataset, policy: FsyncPolicy) -> Result<Liv
     ks.set_sink(aof.writer());
     let obs = forkless_snapshot::install(&mut ks);
     let ks = Arc::new(ks);
-    let threads = 2u64;
-    thread::scope(|sc| {
-        for t in 0..threads {
-            let ks = &ks;
-            sc.spawn(move || {
-                let mut s = Session::default();
-                let mut i = t;
-                while i < dataset.keys {
-                    let argv = dataset.command(i);
-                    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-                    ks.execute(&mut s, &refs);
-                    i += threads;
-                }
-            });
-        }
-    });
+    build(&ks, dataset);
     aof.writer()
         .flush_and_sync()
         .map_err(|e| format!("flushing the AOF: {e}"))?;

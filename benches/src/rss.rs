@@ -6,6 +6,14 @@ use std::time::{Duration, Instant};
 use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
 
+/// The load averages (1, 5, 15 min) from `/proc/loadavg`, as printed by `uptime`; `?` when
+/// absent (not Linux).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Read one `kB` field (`VmRSS`, `VmHWM`) of a `/proc/<pid>/status` file, in bytes. None when
 /// the file or the field is absent (not Linux).
 pub fn status_field(path: &str, field: &str) -> Option<u64> {

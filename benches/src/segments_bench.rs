@@ -42,7 +42,7 @@ use forkless_snapshot::SnapshotObserver;
 use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
 
-use crate::aof_bench::{dir_bytes, dir_files};
+use crate::aof_bench::{build, dir_bytes, dir_files};
 use crate::hist::{Recorder, Summary, WindowPoint};
 use crate::workload::{Dataset, WriteGen};
 
@@ -247,25 +247,6 @@ pub struct RunResult {
     pub m: Measured,
     /// The directory's files at the end: (name, bytes).
     pub files: Vec<(String, u64)>,
-}
-
-/// Execute `dataset`'s commands into `ks` on 2 threads (whatever its sink).
-pub fn build(ks: &Keyspace, dataset: Dataset) {
-    let threads = 2u64;
-    thread::scope(|sc| {
-        for t in 0..threads {
-            sc.spawn(move || {
-                let mut s = Session::default();
-                let mut i = t;
-                while i < dataset.keys {
-                    let argv = dataset.command(i);
-                    let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-                    ks.execute(&mut s, &refs);
-                    i += threads;
-                }
-            });
-        }
-    });
 }
 
 fn writer_options(cfg: &RunConfig) -> WriterOptions {

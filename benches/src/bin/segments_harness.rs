@@ -111,11 +111,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
+use forkless_benches::rss::loadavg;
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)

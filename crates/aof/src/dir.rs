@@ -212,19 +212,7 @@ impl AofDir {
         let incr_path = dir.join(&incr);
         let f = File::create(&incr_path).map_err(io_ctx("creating", &incr_path))?;
         f.sync_all().map_err(io_ctx("fsyncing", &incr_path))?;
-        let manifest = Manifest {
-            base: Some(AofFile {
-                name: base,
-                seq: 1,
-                kind: FileType::Base,
-            }),
-            history: Vec::new(),
-            incr: vec![AofFile {
-                name: incr,
-                seq: 1,
-                kind: FileType::Incr,
-            }],
-        };
+        let manifest = Manifest::first_generation(base, incr);
         manifest.persist(dir, fname)?;
         Self::start(dir, manifest, opts)
     }

@@ -268,15 +268,7 @@ pub(crate) fn preserve_generation(
     first_kept_incr: &str,
     publish: bool,
 ) -> Result<PathBuf> {
-    let keep_from = live
-        .incr
-        .iter()
-        .position(|f| f.name == first_kept_incr)
-        .ok_or_else(|| {
-            AofError::InvalidInput(format!(
-                "incr file {first_kept_incr} is not in the manifest"
-            ))
-        })?;
+    let keep_from = live.incr_index(first_kept_incr)?;
     let gen_manifest = Manifest {
         base: live.base.clone(),
         history: Vec::new(),

@@ -267,20 +267,39 @@ impl Manifest {
         name
     }
 
+    /// The manifest of a new directory: base `base` and incr `incr`, both sequence 1.
+    pub fn first_generation(base: String, incr: String) -> Manifest {
+        Manifest {
+            base: Some(AofFile {
+                name: base,
+                seq: 1,
+                kind: FileType::Base,
+            }),
+            history: Vec::new(),
+            incr: vec![AofFile {
+                name: incr,
+                seq: 1,
+                kind: FileType::Incr,
+            }],
+        }
+    }
+
+    /// The position of the incr file `name` in [`Manifest::incr`].
+    pub fn incr_index(&self, name: &str) -> Result<usize> {
+        self.incr
+            .iter()
+            .position(|f| f.name == name)
+            .ok_or_else(|| {
+                AofError::InvalidInput(format!("incr file {name} is not in the manifest"))
+            })
+    }
+
     /// The manifest update at the end of a rewrite (`backgroundRewriteDoneHandler` with
     /// `getNewBaseFileNameAndMarkPreAsHistory` and `markRewrittenIncrAofAsHistory`): `new_base`
     /// becomes the base; the old base and every incr file before `first_kept_incr` (the file the
     /// writer switched to when the rewrite's snapshot was taken) become history.
     pub fn apply_rewrite(&mut self, new_base: AofFile, first_kept_incr: &str) -> Result<()> {
-        let keep_from = self
-            .incr
-            .iter()
-            .position(|f| f.name == first_kept_incr)
-            .ok_or_else(|| {
-                AofError::InvalidInput(format!(
-                    "incr file {first_kept_incr} is not in the manifest"
-                ))
-            })?;
+        let keep_from = self.incr_index(first_kept_incr)?;
         if let Some(mut old) = self.base.take() {
             old.kind = FileType::History;
             self.history.insert(0, old);

@@ -623,20 +623,7 @@ impl AofWriter {
 
     /// Wait until the writer appends to the file of `rotation` (it exists and is in the manifest).
     pub fn wait_rotated(&self, rotation: &Rotation) -> Result<()> {
-        let mut g = Some(self.shared.state.lock());
-        loop {
-            let st = g.as_ref().expect("guard");
-            if st.current_seq >= rotation.seq {
-                return Ok(());
-            }
-            if st.closed {
-                return Err(AofError::Closed);
-            }
-            if let (Some(e), OnError::Refuse) = (st.err(), self.shared.opts.on_error) {
-                return Err(AofError::WriterFailed(e.clone()));
-            }
-            self.shared.changed.wait(&mut g);
-        }
+        self.wait_for_file(rotation.seq)
     }
 
     /// Write and fsync everything accepted so far, whatever the policy, and wait for it. With

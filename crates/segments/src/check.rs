@@ -62,16 +62,14 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
             &LoadOptions::default(),
             &mut Discard,
             &mut rep,
-        );
+        )
+        .map_err(|e| (e.to_string(), "CORRUPT"))
+        .and_then(|_| {
+            crate::recover::check_closed(dir, &m, seq)
+                .map_err(|e| (e.to_string(), "CHANGED SINCE IT WAS CLOSED"))
+        });
         match res {
-            Ok(_) if crate::recover::check_closed_len(dir, &m, seq).is_err() => {
-                let e = crate::recover::check_closed_len(dir, &m, seq).unwrap_err();
-                r.lines
-                    .push(format!("segment {seq}: {name}, {len} bytes, WRONG LENGTH"));
-                r.problems.push(e.to_string());
-                bad_segments.push(seq);
-            }
-            Ok(_) => {
+            Ok(()) => {
                 let ts = rep
                     .last_timestamp
                     .map_or(String::new(), |t| format!(", last #TS:{t}"));
@@ -87,10 +85,10 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
                     ));
                 }
             }
-            Err(e) => {
+            Err((e, verdict)) => {
                 r.lines
-                    .push(format!("segment {seq}: {name}, {len} bytes, CORRUPT"));
-                r.problems.push(e.to_string());
+                    .push(format!("segment {seq}: {name}, {len} bytes, {verdict}"));
+                r.problems.push(e);
                 bad_segments.push(seq);
             }
         }

@@ -244,8 +244,7 @@ impl SegmentDir {
     ) -> Result<(SegmentDir, Keyspace, Option<RecoveryReport>)> {
         fs::create_dir_all(dir).map_err(io_ctx("creating directory", dir))?;
         let lock = lock_dir(dir)?;
-        let (me, ks, report) = Self::open_locked(dir, config, opts, lock)?;
-        Ok((me, ks, report))
+        Self::open_locked(dir, config, opts, lock)
     }
 
     fn open_locked(
@@ -442,9 +441,8 @@ impl SegmentDir {
             let mut m = self.manifest.lock();
             let mut next = m.clone();
             next.snapshots.push(entry.clone());
-            let dir = self.dir.clone();
             let size_of = |s: u64| {
-                fs::metadata(dir.join(segment_name(s)))
+                fs::metadata(self.dir.join(segment_name(s)))
                     .map(|md| md.len())
                     .unwrap_or(0)
             };

@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use forkless_aof::manifest::{AofFile, FileType, Manifest, DEFAULT_FILENAME};
+use forkless_aof::manifest::{Manifest, DEFAULT_FILENAME};
 use forkless_aof::{LoadReport, LoadTarget};
 use forkless_durable::DurableFile;
 
@@ -144,20 +144,7 @@ pub fn export(dir: &Path, out: &Path, until_timestamp: Option<i64>) -> Result<Ex
         .into_inner()
         .map_err(|e| SegError::io(format!("writing {}", incr_path.display()), e.into_error()))?;
     f.commit().map_err(ctx("writing", &incr_path))?;
-    let manifest = Manifest {
-        base: Some(AofFile {
-            name: base,
-            seq: 1,
-            kind: FileType::Base,
-        }),
-        history: Vec::new(),
-        incr: vec![AofFile {
-            name: incr,
-            seq: 1,
-            kind: FileType::Incr,
-        }],
-    };
-    manifest.persist(out, DEFAULT_FILENAME)?;
+    Manifest::first_generation(base, incr).persist(out, DEFAULT_FILENAME)?;
     Ok(ExportReport {
         start,
         rejected,

@@ -235,7 +235,7 @@ pub fn check_chain(dir: &Path, m: &SegManifest, from: u64, needed_by: &str) -> R
 
 /// A closed segment must have exactly the length (and CRC, when recorded) the manifest
 /// recorded when it was closed.
-pub fn check_closed_len(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
+pub fn check_closed(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
     let Some(&want) = m.closed_len.get(&seq) else {
         return Ok(());
     };
@@ -340,7 +340,7 @@ pub fn replay_log(
         if !go_on {
             break;
         }
-        check_closed_len(dir, m, seq)?;
+        check_closed(dir, m, seq)?;
     }
     Ok(())
 }

@@ -18,6 +18,7 @@ mod progress;
 mod rdb;
 mod run;
 mod segments;
+mod server;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,9 @@ enum Command {
     Aof(aof::AofArgs),
     /// Check, read and export segmented persistence directories (segments + snapshots).
     Segments(segments::SegmentsArgs),
+    /// Run a Redis-compatible server: redis-server's command line
+    /// (`forkless server [CONFIG-FILE] [--<option> <value>]...`).
+    Server(server::ServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| CliError::new("aof", e)),
         Command::Segments(a) => segments::main(a),
+        Command::Server(a) => server::run(a),
     };
     match result {
         Ok(code) => code,

@@ -133,6 +133,11 @@ impl CommandTable {
         self.by_name.get(&*lower).copied()
     }
 
+    /// Every command, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
+        self.by_name.values().copied()
+    }
+
     /// Number of commands.
     pub fn len(&self) -> usize {
         self.by_name.len()

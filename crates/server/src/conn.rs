@@ -1,0 +1,475 @@
+//! One client connection: buffers, framing, limits, and the order of its replies.
+//!
+//! Problem: the connection owns the socket and nothing else does. Commands never see it (Redis's
+//! `networking.c` versus `call()`): [`Conn::run`] reads into the query buffer, parses every
+//! complete command ([`crate::parse`]), has each executed ([`crate::exec`]) and appends its reply
+//! to one output buffer, then writes that buffer with one `write_all` (pipelining: one read can
+//! carry many commands, their replies leave in one write, in order). Commands run on the tokio
+//! worker thread that polls the connection, calling the thread-safe keyspace directly.
+//!
+//! Lifecycle: accepted → refused at once when over `maxclients` (`-ERR max number of clients
+//! reached`) or, in protected mode without a password, when not from loopback (`-DENIED ...`) →
+//! registered (CLIENT LIST) → loop { read, parse, execute, write; or wait for a pub/sub message,
+//! a blocked command's result, CLIENT KILL, idle `timeout` } → unregistered, its subscriptions,
+//! watches and blocked command withdrawn.
+//!
+//! Limits: the parser refuses bad lengths before reading what they declare; the unparsed bytes
+//! plus the arguments of the command in progress may not exceed `client-query-buffer-limit`
+//! (Redis closes such a client without a reply and logs it); a protocol error is answered with
+//! Redis's text and the connection closed after the replies already due.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use forkless_keyspace::Session;
+use forkless_sync::atomic::{AtomicBool, Ordering};
+use forkless_sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+use crate::blocking::Request;
+use crate::frame::{Frame, Proto};
+use crate::log::log;
+use crate::parse::{ParseLimits, Parsed, RequestParser};
+use crate::state::{ClientEntry, ClientMeta, Event, Shared};
+
+/// Size of one read when no big argument is awaited (Redis's `PROTO_IOBUF_LEN`).
+const READ_CHUNK: usize = 16 * 1024;
+/// Largest single read reserved for a big argument in progress.
+const BIG_READ: usize = 1024 * 1024;
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// No reply is sent.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+}
+
+/// What executing one command asks of the connection.
+pub enum Step {
+    /// Send this reply.
+    Reply(Frame),
+    /// Send these replies (SUBSCRIBE to several channels).
+    Many(Vec<Frame>),
+    /// Send nothing (CLIENT REPLY OFF).
+    Nothing,
+    /// Block until one of the keys has data (or the timeout).
+    Block(Request),
+    /// Send this reply, then close (QUIT, protocol errors).
+    Close(Frame),
+}
+
+/// The state of a connection between commands.
+pub struct Conn {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) entry: Arc<ClientEntry>,
+    pub(crate) session: Session,
+    pub(crate) proto: Proto,
+    pub(crate) authed: bool,
+    pub(crate) reply_mode: ReplyMode,
+    /// MULTI: the queued commands, and whether one was refused while queueing.
+    pub(crate) multi: Option<(Vec<Vec<Vec<u8>>>, bool)>,
+    /// WATCHed keys, whether each existed when watched, and the dirty flag.
+    pub(crate) watched: Vec<(u32, Vec<u8>, bool)>,
+    pub(crate) watch_dirty: Arc<AtomicBool>,
+    pub(crate) subs: std::collections::BTreeSet<Vec<u8>>,
+    pub(crate) psubs: std::collections::BTreeSet<Vec<u8>>,
+    /// Inside EXEC: blocking commands do not block.
+    pub(crate) in_exec: bool,
+    pub(crate) out: Vec<u8>,
+}
+
+impl Conn {
+    /// Append a reply, honouring CLIENT REPLY.
+    fn emit(&mut self, f: &Frame) {
+        if f.is_error() {
+            self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.reply_mode {
+            ReplyMode::On => f.encode(self.proto, &mut self.out),
+            ReplyMode::Off => {}
+            ReplyMode::Skip => self.reply_mode = ReplyMode::On,
+        }
+    }
+
+    /// Encode an event for this client (pub/sub messages are pushes in RESP3).
+    fn event_frame(&self, ev: Event) -> Option<Frame> {
+        match ev {
+            Event::Message {
+                pattern: None,
+                channel,
+                message,
+            } => Some(Frame::Push(vec![
+                Frame::bulk("message"),
+                Frame::Bulk(channel),
+                Frame::Bulk(message),
+            ])),
+            Event::Message {
+                pattern: Some(p),
+                channel,
+                message,
+            } => Some(Frame::Push(vec![
+                Frame::bulk("pmessage"),
+                Frame::Bulk(p),
+                Frame::Bulk(channel),
+                Frame::Bulk(message),
+            ])),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn update_meta(&self, f: impl FnOnce(&mut ClientMeta)) {
+        f(&mut self.entry.meta.lock());
+    }
+}
+
+/// The message Redis 7.0 sends to a non-loopback client in protected mode.
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Serve one accepted connection until it closes.
+pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+    shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (maxclients, protected, nopass) = {
+        let o = shared.opts.lock();
+        (o.maxclients, o.protected_mode, o.requirepass.is_empty())
+    };
+    if shared.num_clients() as u64 >= maxclients {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    if protected && nopass && !peer.ip().is_loopback() {
+        shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(DENIED.as_bytes()).await;
+        return;
+    }
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = unbounded_channel();
+    let now = Instant::now();
+    let entry = Arc::new(ClientEntry {
+        id,
+        addr: peer.to_string(),
+        laddr: local,
+        created: now,
+        meta: Mutex::new(ClientMeta {
+            name: String::new(),
+            db: 0,
+            last_cmd: "NULL".into(),
+            last_active: now,
+            resp: 2,
+            sub: 0,
+            psub: 0,
+            multi: -1,
+            blocked: false,
+        }),
+        tx,
+    });
+    shared.add_client(entry.clone());
+    let mut conn = Conn {
+        authed: nopass,
+        shared: shared.clone(),
+        entry,
+        session: Session { db: 0 },
+        proto: Proto::Resp2,
+        reply_mode: ReplyMode::On,
+        multi: None,
+        watched: Vec::new(),
+        watch_dirty: Arc::new(AtomicBool::new(false)),
+        subs: Default::default(),
+        psubs: Default::default(),
+        in_exec: false,
+        out: Vec::new(),
+    };
+    conn.run(stream, rx).await;
+    conn.cleanup();
+    shared.remove_client(id);
+}
+
+/// How the read loop ended up after processing the buffer.
+enum Processed {
+    /// Read more.
+    More,
+    /// Close after writing the output buffer.
+    Close,
+    /// A command blocked.
+    Block(Request),
+}
+
+impl Conn {
+    async fn run(&mut self, mut stream: TcpStream, mut rx: UnboundedReceiver<Event>) {
+        let mut inbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let mut pos = 0usize;
+        let mut parser = RequestParser::new();
+        loop {
+            // Execute every complete command in the buffer.
+            let processed = self.process(&mut inbuf, &mut pos, &mut parser);
+            if pos > 0 {
+                inbuf.drain(..pos);
+                pos = 0;
+            }
+            match processed {
+                Processed::More => {}
+                Processed::Close => {
+                    let _ = self.flush(&mut stream).await;
+                    return;
+                }
+                Processed::Block(req) => {
+                    if self.flush(&mut stream).await.is_err() {
+                        return;
+                    }
+                    match self
+                        .wait_blocked(req, &mut stream, &mut rx, &mut inbuf)
+                        .await
+                    {
+                        Some(f) => {
+                            self.emit(&f);
+                            continue;
+                        }
+                        None => return,
+                    }
+                }
+            }
+            if self.flush(&mut stream).await.is_err() {
+                return;
+            }
+            // The query buffer limit: unparsed bytes plus the arguments already taken out.
+            let limit = self.shared.opts.lock().client_query_buffer_limit as usize;
+            if inbuf.len() + parser.pending_bytes() > limit {
+                log(&format!(
+                    "Closing client that reached max query buffer length: id={} addr={} (qbuf={})",
+                    self.entry.id,
+                    self.entry.addr,
+                    inbuf.len() + parser.pending_bytes()
+                ));
+                return;
+            }
+            let want = match parser.awaiting_bulk() {
+                Some(n) => (n + 2)
+                    .saturating_sub(inbuf.len())
+                    .clamp(READ_CHUNK, BIG_READ),
+                None => READ_CHUNK,
+            };
+            inbuf.reserve(want);
+            let idle = self.idle_timeout();
+            tokio::select! {
+                r = stream.read_buf(&mut inbuf) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        self.shared.stats.net_input.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
+                ev = rx.recv() => match ev {
+                    Some(Event::Kill) | None => {
+                        let _ = self.flush(&mut stream).await;
+                        return;
+                    }
+                    Some(ev) => {
+                        if let Some(f) = self.event_frame(ev) {
+                            f.encode(self.proto, &mut self.out);
+                        }
+                        // Take whatever else is queued before writing.
+                        while let Ok(ev) = rx.try_recv() {
+                            if matches!(ev, Event::Kill) {
+                                let _ = self.flush(&mut stream).await;
+                                return;
+                            }
+                            if let Some(f) = self.event_frame(ev) {
+                                f.encode(self.proto, &mut self.out);
+                            }
+                        }
+                    }
+                },
+                _ = sleep_opt(idle) => {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `timeout`: idle clients are closed, except subscribers and blocked clients (Redis).
+    fn idle_timeout(&self) -> Option<Duration> {
+        let t = self.shared.opts.lock().timeout;
+        if t == 0 || !self.subs.is_empty() || !self.psubs.is_empty() {
+            return None;
+        }
+        Some(Duration::from_secs(t))
+    }
+
+    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = stream.write_all(&self.out).await;
+        self.shared
+            .stats
+            .net_output
+            .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+        self.out.clear();
+        if self.out.capacity() > 1024 * 1024 {
+            self.out.shrink_to(64 * 1024);
+        }
+        r
+    }
+
+    fn process(
+        &mut self,
+        inbuf: &mut [u8],
+        pos: &mut usize,
+        parser: &mut RequestParser,
+    ) -> Processed {
+        loop {
+            let limits = ParseLimits {
+                proto_max_bulk_len: self.shared.opts.lock().proto_max_bulk_len,
+                auth_required: !self.authed,
+            };
+            match parser.next(inbuf, pos, limits) {
+                Ok(Parsed::Incomplete) => return Processed::More,
+                Ok(Parsed::Command(argv)) => {
+                    if argv.is_empty() {
+                        continue;
+                    }
+                    match self.execute(argv) {
+                        Step::Reply(f) => self.emit(&f),
+                        Step::Many(fs) => {
+                            for f in &fs {
+                                self.emit(f);
+                            }
+                        }
+                        Step::Nothing => {}
+                        Step::Close(f) => {
+                            self.emit(&f);
+                            return Processed::Close;
+                        }
+                        Step::Block(req) => return Processed::Block(req),
+                    }
+                    if self.shared.shutting_down.load(Ordering::SeqCst) {
+                        return Processed::Close;
+                    }
+                }
+                Err(e) => {
+                    log(&format!(
+                        "Protocol error ({}) from client: id={} addr={}",
+                        e.0, self.entry.id, self.entry.addr
+                    ));
+                    self.reply_mode = ReplyMode::On;
+                    self.emit(&Frame::err(format!("ERR {e}")));
+                    return Processed::Close;
+                }
+            }
+        }
+    }
+
+    /// Wait for a blocked command: its reply, or `None` when the connection must close.
+    async fn wait_blocked(
+        &mut self,
+        req: Request,
+        stream: &mut TcpStream,
+        rx: &mut UnboundedReceiver<Event>,
+        inbuf: &mut Vec<u8>,
+    ) -> Option<Frame> {
+        let db = self.session.db;
+        let may_block = !self.in_exec;
+        let timeout_reply = req.timeout_reply();
+        let timeout = req.timeout_ms;
+        let (id, mut waiter) =
+            match self
+                .shared
+                .blocking
+                .block(&self.shared.ks, db, req, self.proto, may_block)
+            {
+                crate::blocking::Blocked::Now(f) => return Some(f),
+                crate::blocking::Blocked::Wait(id, w) => (id, w),
+            };
+        self.shared.stats.blocked.fetch_add(1, Ordering::Relaxed);
+        self.update_meta(|m| m.blocked = true);
+        let deadline = (timeout > 0).then(|| Duration::from_millis(timeout));
+        let result = loop {
+            inbuf.reserve(READ_CHUNK);
+            tokio::select! {
+                r = &mut waiter => break Some(r.unwrap_or(timeout_reply.clone())),
+                _ = sleep_opt(deadline) => {
+                    break Some(self.cancel_or_take(id, &mut waiter, timeout_reply.clone()));
+                }
+                ev = rx.recv() => match ev {
+                    Some(Event::Unblock { error }) => {
+                        let f = if error {
+                            Frame::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                        } else {
+                            timeout_reply.clone()
+                        };
+                        break Some(self.cancel_or_take(id, &mut waiter, f));
+                    }
+                    Some(Event::Kill) | None => {
+                        self.shared.blocking.cancel(id);
+                        break None;
+                    }
+                    Some(ev) => {
+                        if let Some(f) = self.event_frame(ev) {
+                            f.encode(self.proto, &mut self.out);
+                        }
+                    }
+                },
+                r = stream.read_buf(inbuf) => match r {
+                    Ok(0) | Err(_) => {
+                        self.shared.blocking.cancel(id);
+                        break None;
+                    }
+                    Ok(_) => {}
+                },
+            }
+        };
+        self.shared.stats.blocked.fetch_sub(1, Ordering::Relaxed);
+        self.update_meta(|m| m.blocked = false);
+        result
+    }
+
+    /// Withdraw a waiter; when it was served meanwhile, its reply wins over `instead`.
+    fn cancel_or_take(
+        &self,
+        id: u64,
+        waiter: &mut tokio::sync::oneshot::Receiver<Frame>,
+        instead: Frame,
+    ) -> Frame {
+        if self.shared.blocking.cancel(id) {
+            instead
+        } else {
+            waiter.try_recv().unwrap_or(instead)
+        }
+    }
+
+    fn cleanup(&mut self) {
+        let id = self.entry.id;
+        for c in std::mem::take(&mut self.subs) {
+            self.shared.pubsub.unsubscribe(id, &c, false);
+        }
+        for c in std::mem::take(&mut self.psubs) {
+            self.shared.pubsub.unsubscribe(id, &c, true);
+        }
+        self.unwatch_all();
+    }
+
+    pub(crate) fn unwatch_all(&mut self) {
+        let keys: Vec<(u32, Vec<u8>)> = self.watched.drain(..).map(|(db, k, _)| (db, k)).collect();
+        self.shared.watches.unwatch(self.entry.id, &keys);
+        self.watch_dirty.store(false, Ordering::SeqCst);
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

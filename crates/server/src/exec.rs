@@ -1,0 +1,759 @@
+//! Executing one command for a connection: the checks of Redis's `processCommand`, then the
+//! connection and server commands here, the data commands in the keyspace.
+//!
+//! Order of checks, as Redis 7.0.15 `server.c`: unknown command / wrong arity (flagging an open
+//! MULTI as failed) → authentication (`-NOAUTH`) → the RESP2 subscribed context → MULTI queueing
+//! → the command. Data commands run through `Keyspace::execute` (shard locks, snapshot hooks,
+//! propagation); after a successful write the written keys wake WATCHers and blocked clients.
+
+use std::borrow::Cow;
+
+use forkless_keyspace::command::{unknown_command, ALL_SHARDS};
+use forkless_keyspace::glob;
+use forkless_sync::atomic::Ordering;
+
+use crate::blocking;
+use crate::conn::{Conn, ReplyMode, Step};
+use crate::frame::{resp3_shape, Frame, Proto};
+use crate::info;
+use crate::log::log;
+
+/// Commands served by the server itself: name, Redis arity.
+pub const SERVER_COMMANDS: &[(&str, i32)] = &[
+    ("ping", -1),
+    ("quit", -1),
+    ("reset", 1),
+    ("hello", -1),
+    ("auth", -2),
+    ("time", 1),
+    ("client", -2),
+    ("config", -2),
+    ("info", -1),
+    ("command", -1),
+    ("shutdown", -1),
+    ("multi", 1),
+    ("exec", 1),
+    ("discard", 1),
+    ("watch", -2),
+    ("unwatch", 1),
+    ("subscribe", -2),
+    ("psubscribe", -2),
+    ("unsubscribe", -1),
+    ("punsubscribe", -1),
+    ("publish", 3),
+    ("pubsub", -2),
+    ("function", -2),
+    ("debug", -2),
+    ("object", -2),
+    ("memory", -2),
+    ("lastsave", 1),
+];
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= (-arity) as usize
+    }
+}
+
+fn lower(a: &[u8]) -> String {
+    String::from_utf8_lossy(a).to_ascii_lowercase()
+}
+
+/// The error for a subcommand: wrong arity when `known`, unknown otherwise (Redis 7.0 texts).
+pub fn bad_subcommand(cmd: &str, sub: &[u8], known: &[&str]) -> Frame {
+    let s = String::from_utf8_lossy(sub);
+    let l = s.to_ascii_lowercase();
+    if known.contains(&l.as_str()) {
+        Frame::err(format!(
+            "ERR wrong number of arguments for '{cmd}|{l}' command"
+        ))
+    } else {
+        Frame::err(format!(
+            "ERR unknown subcommand '{s}'. Try {} HELP.",
+            cmd.to_ascii_uppercase()
+        ))
+    }
+}
+
+fn wrong_args(name: &str) -> Frame {
+    Frame::err(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+fn int_of(a: &[u8]) -> Option<i64> {
+    forkless_keyspace::convert::parse_i64(a)
+}
+
+impl Conn {
+    /// The arity of a known command, `None` when unknown.
+    fn arity(&self, name: &str) -> Option<i32> {
+        if let Some(&(_, a)) = SERVER_COMMANDS.iter().find(|(n, _)| *n == name) {
+            return Some(a);
+        }
+        if let Some(&(_, a)) = blocking::COMMANDS.iter().find(|(n, _)| *n == name) {
+            return Some(a);
+        }
+        self.shared.table.lookup(name.as_bytes()).map(|s| s.arity)
+    }
+
+    /// Execute one command.
+    pub fn execute(&mut self, argv: Vec<Vec<u8>>) -> Step {
+        let name = lower(&argv[0]);
+        self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut m = self.entry.meta.lock();
+            m.last_active = std::time::Instant::now();
+            m.last_cmd = if matches!(name.as_str(), "client" | "config" | "command" | "pubsub")
+                && argv.len() > 1
+            {
+                format!("{name}|{}", lower(&argv[1]))
+            } else {
+                name.clone()
+            };
+        }
+        let Some(arity) = self.arity(&name) else {
+            self.flag_multi_error();
+            let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            return Step::Reply(unknown_command(&refs).into());
+        };
+        if !arity_ok(arity, argv.len()) {
+            self.flag_multi_error();
+            return Step::Reply(wrong_args(&name));
+        }
+        if !self.authed && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset") {
+            self.flag_multi_error();
+            return Step::Reply(Frame::err("NOAUTH Authentication required."));
+        }
+        if self.proto == Proto::Resp2
+            && (!self.subs.is_empty() || !self.psubs.is_empty())
+            && !matches!(
+                name.as_str(),
+                "subscribe"
+                    | "psubscribe"
+                    | "unsubscribe"
+                    | "punsubscribe"
+                    | "ping"
+                    | "quit"
+                    | "reset"
+            )
+        {
+            return Step::Reply(Frame::err(format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )));
+        }
+        if self.multi.is_some()
+            && !matches!(
+                name.as_str(),
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            )
+        {
+            if let Some((q, _)) = &mut self.multi {
+                q.push(argv);
+                let n = q.len() as i64;
+                self.update_meta(|m| m.multi = n);
+            }
+            return Step::Reply(Frame::Simple(Cow::Borrowed("QUEUED")));
+        }
+        self.run_command(&name, argv)
+    }
+
+    fn flag_multi_error(&mut self) {
+        if let Some((_, failed)) = &mut self.multi {
+            *failed = true;
+        }
+    }
+
+    /// Run a command that passed the checks (also from EXEC).
+    fn run_command(&mut self, name: &str, argv: Vec<Vec<u8>>) -> Step {
+        let f = match name {
+            "ping" => self.ping(&argv),
+            "quit" => return Step::Close(Frame::ok()),
+            "reset" => self.reset(),
+            "hello" => self.hello(&argv),
+            "auth" => self.auth(&argv),
+            "time" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Frame::Array(vec![
+                    Frame::bulk(now.as_secs().to_string()),
+                    Frame::bulk(now.subsec_micros().to_string()),
+                ])
+            }
+            "client" => return self.client(&argv),
+            "config" => self.config(&argv),
+            "info" => {
+                let sections: Vec<String> = argv[1..].iter().map(|a| lower(a)).collect();
+                Frame::Verbatim(info::render(&self.shared, &sections).into_bytes())
+            }
+            "command" => crate::command::command(self, &argv),
+            "shutdown" => return self.shutdown(&argv),
+            "multi" => {
+                if self.multi.is_some() {
+                    Frame::err("ERR MULTI calls can not be nested")
+                } else {
+                    self.multi = Some((Vec::new(), false));
+                    self.update_meta(|m| m.multi = 0);
+                    Frame::ok()
+                }
+            }
+            "exec" => self.exec(),
+            "discard" => match self.multi.take() {
+                None => Frame::err("ERR DISCARD without MULTI"),
+                Some(_) => {
+                    self.unwatch_all();
+                    self.update_meta(|m| m.multi = -1);
+                    Frame::ok()
+                }
+            },
+            "watch" => self.watch(&argv),
+            "unwatch" => {
+                self.unwatch_all();
+                Frame::ok()
+            }
+            "subscribe" | "psubscribe" => return self.subscribe(&argv, name == "psubscribe"),
+            "unsubscribe" | "punsubscribe" => {
+                return self.unsubscribe(&argv, name == "punsubscribe")
+            }
+            "publish" => Frame::Int(self.shared.pubsub.publish(&argv[1], &argv[2])),
+            "pubsub" => self.pubsub(&argv),
+            "function" => {
+                if argv[1].eq_ignore_ascii_case(b"flush") {
+                    Frame::ok()
+                } else {
+                    bad_subcommand("function", &argv[1], &[])
+                }
+            }
+            "debug" | "object" | "memory" => crate::command::introspect(self, name, &argv),
+            "lastsave" => Frame::Int(self.shared.last_save.load(Ordering::Relaxed) as i64),
+            _ if blocking::COMMANDS.iter().any(|(n, _)| *n == name) => {
+                return match blocking::parse_request(name, &argv) {
+                    Ok(req) => Step::Block(req),
+                    Err(f) => Step::Reply(f),
+                };
+            }
+            _ => self.data(name, &argv),
+        };
+        Step::Reply(f)
+    }
+
+    /// A keyspace command.
+    fn data(&mut self, name: &str, argv: &[Vec<u8>]) -> Frame {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        let db = self.session.db;
+        let reply = self.shared.ks.execute(&mut self.session, &refs);
+        if self.session.db != db {
+            let d = self.session.db;
+            self.update_meta(|m| m.db = d);
+        }
+        if let Some(spec) = self.shared.table.lookup(name.as_bytes()) {
+            if spec.is_write() && !reply.is_error() {
+                if spec.flags & ALL_SHARDS != 0 {
+                    let which = if name == "flushdb" { Some(db) } else { None };
+                    self.shared.after_db_change(which);
+                } else {
+                    let keys: Vec<&[u8]> = spec.key_indices(argv.len()).map(|i| refs[i]).collect();
+                    self.shared.after_write(db, &keys);
+                }
+            }
+        }
+        if self.proto == Proto::Resp3 {
+            resp3_shape(name, argv, reply)
+        } else {
+            reply.into()
+        }
+    }
+
+    fn ping(&mut self, argv: &[Vec<u8>]) -> Frame {
+        if argv.len() > 2 {
+            return wrong_args("ping");
+        }
+        if self.proto == Proto::Resp2 && (!self.subs.is_empty() || !self.psubs.is_empty()) {
+            let msg = argv.get(1).cloned().unwrap_or_default();
+            return Frame::Array(vec![Frame::bulk("pong"), Frame::Bulk(msg)]);
+        }
+        match argv.get(1) {
+            Some(m) => Frame::Bulk(m.clone()),
+            None => Frame::Simple(Cow::Borrowed("PONG")),
+        }
+    }
+
+    fn reset(&mut self) -> Frame {
+        self.multi = None;
+        self.unwatch_all();
+        let id = self.entry.id;
+        for c in std::mem::take(&mut self.subs) {
+            self.shared.pubsub.unsubscribe(id, &c, false);
+        }
+        for c in std::mem::take(&mut self.psubs) {
+            self.shared.pubsub.unsubscribe(id, &c, true);
+        }
+        self.session.db = 0;
+        self.proto = Proto::Resp2;
+        self.reply_mode = ReplyMode::On;
+        self.authed = self.shared.opts.lock().requirepass.is_empty();
+        self.update_meta(|m| {
+            m.db = 0;
+            m.name.clear();
+            m.resp = 2;
+            m.sub = 0;
+            m.psub = 0;
+            m.multi = -1;
+        });
+        Frame::Simple(Cow::Borrowed("RESET"))
+    }
+
+    /// Check a password for the default user.
+    fn check_pass(&mut self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Frame> {
+        let required = self.shared.opts.lock().requirepass.clone();
+        let wrong = || Frame::err("WRONGPASS invalid username-password pair or user is disabled.");
+        if user.is_some_and(|u| u != b"default") {
+            return Err(wrong());
+        }
+        if required.is_empty() {
+            // The default user has no password: any password works (nopass), as Redis.
+            self.authed = true;
+            return Ok(());
+        }
+        if pass == required.as_bytes() {
+            self.authed = true;
+            Ok(())
+        } else {
+            Err(wrong())
+        }
+    }
+
+    fn auth(&mut self, argv: &[Vec<u8>]) -> Frame {
+        if argv.len() > 3 {
+            return Frame::syntax();
+        }
+        if argv.len() == 2 && self.shared.opts.lock().requirepass.is_empty() {
+            return Frame::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
+        let (user, pass) = if argv.len() == 3 {
+            (Some(argv[1].as_slice()), &argv[2])
+        } else {
+            (None, &argv[1])
+        };
+        match self.check_pass(user, pass) {
+            Ok(()) => Frame::ok(),
+            Err(f) => f,
+        }
+    }
+
+    fn hello(&mut self, argv: &[Vec<u8>]) -> Frame {
+        let mut proto = self.proto;
+        let mut i = 1;
+        if argv.len() >= 2 {
+            match int_of(&argv[1]) {
+                Some(2) => proto = Proto::Resp2,
+                Some(3) => proto = Proto::Resp3,
+                Some(_) => {
+                    return Frame::err("NOPROTO unsupported protocol version");
+                }
+                None => {
+                    return Frame::err("ERR Protocol version is not an integer or out of range")
+                }
+            }
+            i = 2;
+        }
+        let mut setname = None;
+        while i < argv.len() {
+            let more = argv.len() - i - 1;
+            if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
+                if let Err(f) = self.check_pass(Some(&argv[i + 1]), &argv[i + 2].clone()) {
+                    return f;
+                }
+                i += 3;
+            } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+                setname = Some(argv[i + 1].clone());
+                i += 2;
+            } else {
+                return Frame::err(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&argv[i])
+                ));
+            }
+        }
+        if !self.authed {
+            return Frame::err(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+            );
+        }
+        if let Some(n) = setname {
+            if let Err(f) = valid_name(&n) {
+                return f;
+            }
+            let n = String::from_utf8_lossy(&n).into_owned();
+            self.update_meta(|m| m.name = n);
+        }
+        self.proto = proto;
+        let resp = if proto == Proto::Resp3 { 3 } else { 2 };
+        self.update_meta(|m| m.resp = resp);
+        Frame::Map(vec![
+            (Frame::bulk("server"), Frame::bulk("redis")),
+            (Frame::bulk("version"), Frame::bulk(info::REDIS_VERSION)),
+            (Frame::bulk("proto"), Frame::Int(resp.into())),
+            (Frame::bulk("id"), Frame::Int(self.entry.id as i64)),
+            (Frame::bulk("mode"), Frame::bulk("standalone")),
+            (Frame::bulk("role"), Frame::bulk("master")),
+            (Frame::bulk("modules"), Frame::Array(Vec::new())),
+        ])
+    }
+
+    fn client(&mut self, argv: &[Vec<u8>]) -> Step {
+        let sub = lower(&argv[1]);
+        let f = match (sub.as_str(), argv.len()) {
+            ("id", 2) => Frame::Int(self.entry.id as i64),
+            ("getname", 2) => {
+                let n = self.entry.meta.lock().name.clone();
+                if n.is_empty() {
+                    Frame::Null
+                } else {
+                    Frame::bulk(n)
+                }
+            }
+            ("setname", 3) => match valid_name(&argv[2]) {
+                Ok(()) => {
+                    let n = String::from_utf8_lossy(&argv[2]).into_owned();
+                    self.update_meta(|m| m.name = n);
+                    Frame::ok()
+                }
+                Err(f) => f,
+            },
+            ("list", _) => crate::command::client_list(self, &argv[2..]),
+            ("info", 2) => {
+                let line = crate::command::client_line(&self.shared, &self.entry);
+                Frame::Verbatim(format!("{line}\n").into_bytes())
+            }
+            ("kill", _) => crate::command::client_kill(self, &argv[2..]),
+            ("unblock", 3 | 4) => crate::command::client_unblock(self, argv),
+            ("reply", 3) => {
+                let m = lower(&argv[2]);
+                match m.as_str() {
+                    "on" => {
+                        self.reply_mode = ReplyMode::On;
+                        Frame::ok()
+                    }
+                    "off" => {
+                        self.reply_mode = ReplyMode::Off;
+                        return Step::Nothing;
+                    }
+                    "skip" => {
+                        // The SKIP itself is not answered; the next reply is dropped.
+                        if self.reply_mode == ReplyMode::On {
+                            self.reply_mode = ReplyMode::Skip;
+                        }
+                        return Step::Nothing;
+                    }
+                    _ => Frame::syntax(),
+                }
+            }
+            ("no-evict" | "no-touch", 3) => Frame::ok(),
+            _ => bad_subcommand(
+                "client",
+                &argv[1],
+                &[
+                    "id", "getname", "setname", "list", "info", "kill", "unblock", "reply",
+                    "no-evict", "no-touch",
+                ],
+            ),
+        };
+        Step::Reply(f)
+    }
+
+    fn config(&mut self, argv: &[Vec<u8>]) -> Frame {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "get" if argv.len() >= 3 => {
+                let all = self.shared.opts.lock().all();
+                let mut out = Vec::new();
+                for (k, v) in all {
+                    if argv[2..]
+                        .iter()
+                        .any(|p| glob::matches(&p.to_ascii_lowercase(), k.as_bytes(), true))
+                    {
+                        out.push((Frame::bulk(k), Frame::bulk(v)));
+                    }
+                }
+                Frame::Map(out)
+            }
+            "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
+                let mut opts = self.shared.opts.lock().clone();
+                for pair in argv[2..].chunks(2) {
+                    let name = lower(&pair[0]);
+                    let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                    if let Err(e) = opts.set(&name, &value, false) {
+                        if e.0.starts_with("unknown option") {
+                            return Frame::err(format!(
+                                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                            ));
+                        }
+                        return Frame::err(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - {}",
+                            e.0
+                        ));
+                    }
+                }
+                *self.shared.opts.lock() = opts;
+                Frame::ok()
+            }
+            "resetstat" if argv.len() == 2 => {
+                let s = &self.shared.stats;
+                for c in [
+                    &s.commands,
+                    &s.rejected,
+                    &s.net_input,
+                    &s.net_output,
+                    &s.errors,
+                    &s.connections,
+                ] {
+                    c.store(0, Ordering::Relaxed);
+                }
+                Frame::ok()
+            }
+            "rewrite" if argv.len() == 2 => {
+                Frame::err("ERR The server is running without a config file")
+            }
+            _ => bad_subcommand("config", &argv[1], &["get", "set", "resetstat", "rewrite"]),
+        }
+    }
+
+    fn shutdown(&mut self, argv: &[Vec<u8>]) -> Step {
+        for a in &argv[1..] {
+            let a = lower(a);
+            if !matches!(a.as_str(), "nosave" | "save" | "now" | "force" | "abort") {
+                return Step::Reply(Frame::syntax());
+            }
+            if a == "abort" {
+                return Step::Reply(Frame::err("ERR No shutdown in progress."));
+            }
+        }
+        log("User requested shutdown...");
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        self.shared.shutdown.notify_one();
+        // Redis closes the connection without a reply when the shutdown succeeds.
+        Step::Nothing
+    }
+
+    fn exec(&mut self) -> Frame {
+        let Some((queue, failed)) = self.multi.take() else {
+            return Frame::err("ERR EXEC without MULTI");
+        };
+        self.update_meta(|m| m.multi = -1);
+        if failed {
+            self.unwatch_all();
+            return Frame::err("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let mut aborted = self.watch_dirty.load(Ordering::SeqCst);
+        if !aborted {
+            // A watched key that existed and has expired (or vanished) since aborts too.
+            for (db, key, existed) in &self.watched {
+                if *existed {
+                    let mut s = forkless_keyspace::Session { db: *db };
+                    let r = self.shared.ks.execute(&mut s, &[b"EXISTS", key]);
+                    if r == forkless_keyspace::Reply::Integer(0) {
+                        aborted = true;
+                    }
+                }
+            }
+        }
+        self.unwatch_all();
+        if aborted {
+            return Frame::NullArray;
+        }
+        self.in_exec = true;
+        let mut replies = Vec::with_capacity(queue.len());
+        for argv in queue {
+            let name = lower(&argv[0]);
+            let r = match self.run_command(&name, argv) {
+                Step::Reply(f) => f,
+                Step::Many(mut fs) => fs.pop().unwrap_or(Frame::Null),
+                Step::Nothing | Step::Close(_) => Frame::ok(),
+                Step::Block(req) => {
+                    let db = self.session.db;
+                    match self
+                        .shared
+                        .blocking
+                        .block(&self.shared.ks, db, req, self.proto, false)
+                    {
+                        blocking::Blocked::Now(f) => f,
+                        blocking::Blocked::Wait(id, _) => {
+                            self.shared.blocking.cancel(id);
+                            Frame::NullArray
+                        }
+                    }
+                }
+            };
+            replies.push(r);
+        }
+        self.in_exec = false;
+        Frame::Array(replies)
+    }
+
+    fn watch(&mut self, argv: &[Vec<u8>]) -> Frame {
+        if self.multi.is_some() {
+            return Frame::err("ERR WATCH inside MULTI is not allowed");
+        }
+        let db = self.session.db;
+        for key in &argv[1..] {
+            if self.watched.iter().any(|(d, k, _)| *d == db && k == key) {
+                continue;
+            }
+            let mut s = forkless_keyspace::Session { db };
+            let exists = self.shared.ks.execute(&mut s, &[b"EXISTS", key])
+                == forkless_keyspace::Reply::Integer(1);
+            self.shared
+                .watches
+                .watch(self.entry.id, db, key, &self.watch_dirty);
+            self.watched.push((db, key.clone(), exists));
+        }
+        Frame::ok()
+    }
+
+    fn sub_count(&self) -> i64 {
+        (self.subs.len() + self.psubs.len()) as i64
+    }
+
+    fn subscribe(&mut self, argv: &[Vec<u8>], pattern: bool) -> Step {
+        let kind = if pattern { "psubscribe" } else { "subscribe" };
+        let mut out = Vec::new();
+        for ch in &argv[1..] {
+            let set = if pattern {
+                &mut self.psubs
+            } else {
+                &mut self.subs
+            };
+            if set.insert(ch.clone()) {
+                self.shared
+                    .pubsub
+                    .subscribe(self.entry.id, &self.entry.tx, ch, pattern);
+            }
+            out.push(Frame::Push(vec![
+                Frame::bulk(kind),
+                Frame::Bulk(ch.clone()),
+                Frame::Int(self.sub_count()),
+            ]));
+        }
+        let (s, p) = (self.subs.len(), self.psubs.len());
+        self.update_meta(|m| {
+            m.sub = s;
+            m.psub = p;
+        });
+        Step::Many(out)
+    }
+
+    fn unsubscribe(&mut self, argv: &[Vec<u8>], pattern: bool) -> Step {
+        let kind = if pattern {
+            "punsubscribe"
+        } else {
+            "unsubscribe"
+        };
+        let names: Vec<Vec<u8>> = if argv.len() > 1 {
+            argv[1..].to_vec()
+        } else if pattern {
+            self.psubs.iter().cloned().collect()
+        } else {
+            self.subs.iter().cloned().collect()
+        };
+        let mut out = Vec::new();
+        if names.is_empty() {
+            out.push(Frame::Push(vec![
+                Frame::bulk(kind),
+                Frame::Null,
+                Frame::Int(self.sub_count()),
+            ]));
+        }
+        for ch in names {
+            let set = if pattern {
+                &mut self.psubs
+            } else {
+                &mut self.subs
+            };
+            if set.remove(&ch) {
+                self.shared.pubsub.unsubscribe(self.entry.id, &ch, pattern);
+            }
+            out.push(Frame::Push(vec![
+                Frame::bulk(kind),
+                Frame::Bulk(ch),
+                Frame::Int(self.sub_count()),
+            ]));
+        }
+        let (s, p) = (self.subs.len(), self.psubs.len());
+        self.update_meta(|m| {
+            m.sub = s;
+            m.psub = p;
+        });
+        Step::Many(out)
+    }
+
+    fn pubsub(&mut self, argv: &[Vec<u8>]) -> Frame {
+        let sub = lower(&argv[1]);
+        match (sub.as_str(), argv.len()) {
+            ("channels", 2 | 3) => Frame::Array(
+                self.shared
+                    .pubsub
+                    .channels(argv.get(2).map(Vec::as_slice))
+                    .into_iter()
+                    .map(Frame::Bulk)
+                    .collect(),
+            ),
+            ("numsub", _) => {
+                let mut v = Vec::new();
+                for ch in &argv[2..] {
+                    v.push(Frame::Bulk(ch.clone()));
+                    v.push(Frame::Int(self.shared.pubsub.numsub(ch)));
+                }
+                if self.proto == Proto::Resp3 {
+                    let mut it = v.into_iter();
+                    let mut m = Vec::new();
+                    while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                        m.push((k, val));
+                    }
+                    Frame::Map(m)
+                } else {
+                    Frame::Array(v)
+                }
+            }
+            ("numpat", 2) => Frame::Int(self.shared.pubsub.numpat()),
+            ("shardchannels", 2 | 3) => Frame::Array(Vec::new()),
+            ("shardnumsub", _) => Frame::Array(
+                argv[2..]
+                    .iter()
+                    .flat_map(|c| [Frame::Bulk(c.clone()), Frame::Int(0)])
+                    .collect(),
+            ),
+            _ => bad_subcommand(
+                "pubsub",
+                &argv[1],
+                &[
+                    "channels",
+                    "numsub",
+                    "numpat",
+                    "shardchannels",
+                    "shardnumsub",
+                ],
+            ),
+        }
+    }
+}
+
+/// CLIENT SETNAME's rule: no spaces, newlines or characters outside `!`..`~`.
+fn valid_name(n: &[u8]) -> Result<(), Frame> {
+    if n.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(Frame::err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+impl Frame {
+    /// `ERR syntax error`.
+    pub fn syntax() -> Frame {
+        Frame::err("ERR syntax error")
+    }
+}

@@ -1,0 +1,284 @@
+//! Replies on the wire: RESP2 and RESP3 encodings of one reply type.
+//!
+//! Problem: the keyspace's handlers produce RESP2-shaped [`Reply`]s, while a client that said
+//! `HELLO 3` expects RESP3 types where Redis 7.0 sends them: maps (HGETALL, CONFIG GET, HELLO),
+//! sets (SMEMBERS, SUNION...), doubles (ZSCORE, ZINCRBY, WITHSCORES pairs), the null `_`, and
+//! out-of-band pushes (pub/sub messages). [`Frame`] is the superset; [`Frame::encode`] writes
+//! either protocol (RESP2 flattens maps to arrays, doubles to bulk strings, pushes to arrays,
+//! as Redis's `addReplyMapLen`/`addReplyDouble`/`addReplyPushLen` do); [`resp3_shape`] turns a
+//! keyspace reply into the RESP3 shape of the command that produced it.
+//!
+//! Formats: <https://github.com/redis/redis-specifications/blob/master/protocol/RESP3.md>.
+
+use std::borrow::Cow;
+
+use forkless_keyspace::convert::{format_double_g17, parse_f64};
+use forkless_keyspace::Reply;
+
+/// The protocol a client speaks (`HELLO 2|3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// RESP2 (the default).
+    Resp2,
+    /// RESP3.
+    Resp3,
+}
+
+/// A reply in RESP3's vocabulary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// `+text`
+    Simple(Cow<'static, str>),
+    /// `-text` (the full text, code included)
+    Error(Cow<'static, str>),
+    /// `:n`
+    Int(i64),
+    /// `$len\r\nbytes`
+    Bulk(Vec<u8>),
+    /// The null bulk (`$-1` in RESP2, `_` in RESP3).
+    Null,
+    /// The null array (`*-1` in RESP2, `_` in RESP3).
+    NullArray,
+    /// `*n`
+    Array(Vec<Frame>),
+    /// `%n` (a flat array of 2n in RESP2)
+    Map(Vec<(Frame, Frame)>),
+    /// `~n` (an array in RESP2)
+    Set(Vec<Frame>),
+    /// `,d` (a bulk string `%.17g` in RESP2)
+    Double(f64),
+    /// `>n` (an array in RESP2)
+    Push(Vec<Frame>),
+    /// `=len\r\ntxt:bytes` (a bulk string in RESP2)
+    Verbatim(Vec<u8>),
+}
+
+impl Frame {
+    /// `+OK`
+    pub fn ok() -> Frame {
+        Frame::Simple(Cow::Borrowed("OK"))
+    }
+    /// An error with its full text.
+    pub fn err(s: impl Into<Cow<'static, str>>) -> Frame {
+        Frame::Error(s.into())
+    }
+    /// A bulk string.
+    pub fn bulk(b: impl Into<Vec<u8>>) -> Frame {
+        Frame::Bulk(b.into())
+    }
+    /// True for an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Frame::Error(_))
+    }
+
+    /// Append the encoding of this frame in `proto` to `out`.
+    pub fn encode(&self, proto: Proto, out: &mut Vec<u8>) {
+        let r3 = proto == Proto::Resp3;
+        match self {
+            Frame::Simple(s) => line(out, b'+', s.as_bytes()),
+            Frame::Error(s) => line(out, b'-', s.as_bytes()),
+            Frame::Int(n) => line(out, b':', n.to_string().as_bytes()),
+            Frame::Bulk(b) => bulk(out, b),
+            Frame::Null if r3 => out.extend_from_slice(b"_\r\n"),
+            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::NullArray if r3 => out.extend_from_slice(b"_\r\n"),
+            Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Frame::Array(items) => aggregate(out, b'*', items, proto),
+            Frame::Set(items) => aggregate(out, if r3 { b'~' } else { b'*' }, items, proto),
+            Frame::Push(items) => aggregate(out, if r3 { b'>' } else { b'*' }, items, proto),
+            Frame::Map(pairs) => {
+                if r3 {
+                    line(out, b'%', pairs.len().to_string().as_bytes());
+                } else {
+                    line(out, b'*', (pairs.len() * 2).to_string().as_bytes());
+                }
+                for (k, v) in pairs {
+                    k.encode(proto, out);
+                    v.encode(proto, out);
+                }
+            }
+            Frame::Double(d) => {
+                let s = format_double_g17(*d);
+                if r3 {
+                    let s = if d.is_nan() { "nan".to_string() } else { s };
+                    line(out, b',', s.as_bytes());
+                } else {
+                    bulk(out, s.as_bytes());
+                }
+            }
+            Frame::Verbatim(b) => {
+                if r3 {
+                    line(out, b'=', (b.len() + 4).to_string().as_bytes());
+                    out.extend_from_slice(b"txt:");
+                    out.extend_from_slice(b);
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    bulk(out, b);
+                }
+            }
+        }
+    }
+}
+
+fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+    line(out, b'$', b.len().to_string().as_bytes());
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn aggregate(out: &mut Vec<u8>, tag: u8, items: &[Frame], proto: Proto) {
+    line(out, tag, items.len().to_string().as_bytes());
+    for i in items {
+        i.encode(proto, out);
+    }
+}
+
+impl From<Reply> for Frame {
+    fn from(r: Reply) -> Frame {
+        match r {
+            Reply::Status(s) => Frame::Simple(s),
+            Reply::Error(s) => Frame::Error(s),
+            Reply::Integer(n) => Frame::Int(n),
+            Reply::Bulk(b) => Frame::Bulk(b),
+            Reply::Nil => Frame::Null,
+            Reply::NilArray => Frame::NullArray,
+            Reply::Array(items) => Frame::Array(items.into_iter().map(Frame::from).collect()),
+        }
+    }
+}
+
+fn double_of(f: Frame) -> Frame {
+    match f {
+        Frame::Bulk(b) => match parse_f64(&b) {
+            Some(d) => Frame::Double(d),
+            None => Frame::Bulk(b),
+        },
+        other => other,
+    }
+}
+
+fn pairs(items: Vec<Frame>, score: bool) -> Vec<(Frame, Frame)> {
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, if score { double_of(v) } else { v }));
+    }
+    out
+}
+
+fn has_arg(argv: &[Vec<u8>], word: &[u8]) -> bool {
+    argv.iter().skip(1).any(|a| a.eq_ignore_ascii_case(word))
+}
+
+/// The RESP3 shape of `cmd`'s reply (`cmd` lowercase), as Redis 7.0 builds it: what RESP2 sends
+/// as flat arrays and bulk strings becomes maps, sets, doubles and `[member, score]` pairs.
+pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
+    let f = Frame::from(reply);
+    if f.is_error() {
+        return f;
+    }
+    match (cmd, f) {
+        ("hgetall", Frame::Array(items)) => Frame::Map(pairs(items, false)),
+        ("smembers" | "sunion" | "sinter" | "sdiff", Frame::Array(items)) => Frame::Set(items),
+        ("zscore" | "zincrby", f) => double_of(f),
+        ("zadd", f) if has_arg(argv, b"incr") => double_of(f),
+        ("zmscore", Frame::Array(items)) => {
+            Frame::Array(items.into_iter().map(double_of).collect())
+        }
+        ("zpopmin" | "zpopmax", Frame::Array(items)) => {
+            if argv.len() > 2 {
+                let p = pairs(items, true);
+                Frame::Array(
+                    p.into_iter()
+                        .map(|(m, s)| Frame::Array(vec![m, s]))
+                        .collect(),
+                )
+            } else {
+                let mut p = pairs(items, true);
+                match p.pop() {
+                    Some((m, s)) => Frame::Array(vec![m, s]),
+                    None => Frame::Array(Vec::new()),
+                }
+            }
+        }
+        (
+            "zrange" | "zrevrange" | "zrangebyscore" | "zrevrangebyscore" | "zunion" | "zinter"
+            | "zdiff",
+            Frame::Array(items),
+        ) if has_arg(argv, b"withscores") => {
+            let p = pairs(items, true);
+            Frame::Array(
+                p.into_iter()
+                    .map(|(m, s)| Frame::Array(vec![m, s]))
+                    .collect(),
+            )
+        }
+        (_, f) => f,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(f: &Frame, p: Proto) -> Vec<u8> {
+        let mut v = Vec::new();
+        f.encode(p, &mut v);
+        v
+    }
+
+    #[test]
+    fn resp2_and_resp3() {
+        let m = Frame::Map(vec![(Frame::bulk("a"), Frame::Int(1))]);
+        assert_eq!(enc(&m, Proto::Resp2), b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&m, Proto::Resp3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc(&Frame::Null, Proto::Resp3), b"_\r\n");
+        assert_eq!(enc(&Frame::NullArray, Proto::Resp2), b"*-1\r\n");
+        assert_eq!(enc(&Frame::Double(1.5), Proto::Resp3), b",1.5\r\n");
+        assert_eq!(enc(&Frame::Double(1.5), Proto::Resp2), b"$3\r\n1.5\r\n");
+        assert_eq!(
+            enc(&Frame::Double(f64::INFINITY), Proto::Resp3),
+            b",inf\r\n"
+        );
+        let p = Frame::Push(vec![Frame::bulk("message")]);
+        assert_eq!(enc(&p, Proto::Resp3), b">1\r\n$7\r\nmessage\r\n");
+        assert_eq!(
+            enc(&Frame::Set(vec![Frame::Int(1)]), Proto::Resp3),
+            b"~1\r\n:1\r\n"
+        );
+        assert_eq!(
+            enc(&Frame::Verbatim(b"x".to_vec()), Proto::Resp3),
+            b"=5\r\ntxt:x\r\n"
+        );
+    }
+
+    #[test]
+    fn shapes_like_redis() {
+        let argv = vec![
+            b"zrange".to_vec(),
+            b"z".to_vec(),
+            b"0".to_vec(),
+            b"-1".to_vec(),
+            b"WITHSCORES".to_vec(),
+        ];
+        let r = Reply::Array(vec![Reply::bulk("m"), Reply::bulk("1.5")]);
+        assert_eq!(
+            resp3_shape("zrange", &argv, r),
+            Frame::Array(vec![Frame::Array(vec![
+                Frame::bulk("m"),
+                Frame::Double(1.5)
+            ])])
+        );
+        let r = Reply::Array(vec![Reply::bulk("f"), Reply::bulk("v")]);
+        assert_eq!(
+            resp3_shape("hgetall", &[], r),
+            Frame::Map(vec![(Frame::bulk("f"), Frame::bulk("v"))])
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! INFO: Redis 7.0's sections and field names, so exporters and dashboards read forkless.
+//!
+//! `redis_version:7.0.15` is the compatibility level clients gate features on; `forkless_version`
+//! sits beside it. Sections: server, clients, memory, persistence, stats, replication, cpu,
+//! keyspace (the default set, `all`, `everything`), field names as `genRedisInfoString` in
+//! Redis 7.0.15's `server.c`. Fields forkless has no counterpart for report Redis's idle values.
+
+use std::fmt::Write;
+
+use forkless_sync::atomic::Ordering;
+
+use crate::state::Shared;
+
+/// The Redis version forkless is compatible with.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// Resident set size in bytes (from /proc; 0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of this process (from /proc; 100 ticks per second).
+fn cpu_times() -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the command name, which ends with ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
+/// Keys and keys with a TTL, per database (walks one shard at a time).
+pub fn keyspace_counts(shared: &Shared) -> Vec<(usize, usize)> {
+    let ks = &shared.ks;
+    let n = ks.databases() as usize;
+    let mut out = vec![(0usize, 0usize); n];
+    for s in 0..ks.num_shards() {
+        ks.with_shard(s, |sh| {
+            for (db, slot) in out.iter_mut().enumerate() {
+                let d = sh.db(db as u32);
+                slot.0 += d.len();
+                slot.1 += d.iter().filter(|(_, v)| v.expire_at().is_some()).count();
+            }
+        });
+    }
+    out
+}
+
+/// Render the requested sections (`[]`: the default ones).
+pub fn render(shared: &Shared, wanted: &[String]) -> String {
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "all" || w == "everything" || w == "default");
+    let want = |s: &str| all || wanted.iter().any(|w| w == s);
+    let mut out = String::new();
+    let opts = shared.opts.lock().clone();
+    let uptime = shared.started.elapsed().as_secs();
+    for &section in SECTIONS {
+        if !want(section) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let title = {
+            let mut c = section.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        };
+        let title = if section == "cpu" {
+            "CPU".to_string()
+        } else {
+            title
+        };
+        let _ = write!(out, "# {title}\r\n");
+        let mut f = |k: &str, v: String| {
+            let _ = write!(out, "{k}:{v}\r\n");
+        };
+        match section {
+            "server" => {
+                f("redis_version", REDIS_VERSION.into());
+                f("redis_git_sha1", "00000000".into());
+                f("redis_git_dirty", "0".into());
+                f("redis_build_id", "0".into());
+                f("redis_mode", "standalone".into());
+                f(
+                    "os",
+                    format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+                );
+                f("arch_bits", "64".into());
+                f("monotonic_clock", "POSIX clock_gettime".into());
+                f("multiplexing_api", "epoll".into());
+                f("process_id", std::process::id().to_string());
+                f("process_supervised", "no".into());
+                f("run_id", shared.run_id.clone());
+                f(
+                    "tcp_port",
+                    shared.tcp_port.load(Ordering::Relaxed).to_string(),
+                );
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                f("server_time_usec", now.as_micros().to_string());
+                f("uptime_in_seconds", uptime.to_string());
+                f("uptime_in_days", (uptime / 86_400).to_string());
+                f("hz", opts.get_other("hz").to_string());
+                f("configured_hz", opts.get_other("hz").to_string());
+                f("lru_clock", ((now.as_secs()) & ((1 << 24) - 1)).to_string());
+                f(
+                    "executable",
+                    std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                );
+                f("config_file", String::new());
+                f("io_threads_active", "0".into());
+                f("forkless_version", env!("CARGO_PKG_VERSION").into());
+            }
+            "clients" => {
+                f("connected_clients", shared.num_clients().to_string());
+                f("cluster_connections", "0".into());
+                f("maxclients", opts.maxclients.to_string());
+                f("client_recent_max_input_buffer", "0".into());
+                f("client_recent_max_output_buffer", "0".into());
+                f(
+                    "blocked_clients",
+                    shared.stats.blocked.load(Ordering::Relaxed).to_string(),
+                );
+                f("tracking_clients", "0".into());
+                f("clients_in_timeout_table", "0".into());
+            }
+            "memory" => {
+                let rss = rss_bytes();
+                let maxmem = crate::options::parse_memory(opts.get_other("maxmemory")).unwrap_or(0);
+                f("used_memory", rss.to_string());
+                f("used_memory_human", human(rss));
+                f("used_memory_rss", rss.to_string());
+                f("used_memory_rss_human", human(rss));
+                f("used_memory_peak", rss.to_string());
+                f("used_memory_peak_human", human(rss));
+                f("maxmemory", maxmem.to_string());
+                f("maxmemory_human", human(maxmem));
+                f(
+                    "maxmemory_policy",
+                    opts.get_other("maxmemory-policy").to_string(),
+                );
+                f("mem_fragmentation_ratio", "1.00".into());
+                f("mem_allocator", "libc".into());
+                f("lazyfree_pending_objects", "0".into());
+            }
+            "persistence" => {
+                f("loading", "0".into());
+                f("async_loading", "0".into());
+                f("current_cow_peak", "0".into());
+                f("current_fork_perc", "0.00".into());
+                f("rdb_changes_since_last_save", "0".into());
+                f("rdb_bgsave_in_progress", "0".into());
+                f(
+                    "rdb_last_save_time",
+                    shared.last_save.load(Ordering::Relaxed).to_string(),
+                );
+                f("rdb_last_bgsave_status", "ok".into());
+                f("rdb_last_bgsave_time_sec", "-1".into());
+                f("rdb_current_bgsave_time_sec", "-1".into());
+                f("rdb_saves", "0".into());
+                f(
+                    "aof_enabled",
+                    if opts.get_other("appendonly") == "yes" {
+                        "1"
+                    } else {
+                        "0"
+                    }
+                    .into(),
+                );
+                f("aof_rewrite_in_progress", "0".into());
+                f("aof_rewrite_scheduled", "0".into());
+                f("aof_last_rewrite_time_sec", "-1".into());
+                f("aof_current_rewrite_time_sec", "-1".into());
+                f("aof_last_bgrewrite_status", "ok".into());
+                f("aof_rewrites", "0".into());
+                f("aof_last_write_status", "ok".into());
+                f("module_fork_in_progress", "0".into());
+                f("module_fork_last_cow_size", "0".into());
+            }
+            "stats" => {
+                let s = &shared.stats;
+                let g =
+                    |a: &forkless_sync::atomic::AtomicU64| a.load(Ordering::Relaxed).to_string();
+                f("total_connections_received", g(&s.connections));
+                f("total_commands_processed", g(&s.commands));
+                f("instantaneous_ops_per_sec", "0".into());
+                f("total_net_input_bytes", g(&s.net_input));
+                f("total_net_output_bytes", g(&s.net_output));
+                f("rejected_connections", g(&s.rejected));
+                f("expired_keys", "0".into());
+                f("evicted_keys", "0".into());
+                f("keyspace_hits", "0".into());
+                f("keyspace_misses", "0".into());
+                f(
+                    "pubsub_channels",
+                    shared.pubsub.channels(None).len().to_string(),
+                );
+                f("pubsub_patterns", shared.pubsub.numpat().to_string());
+                f("latest_fork_usec", "0".into());
+                f("total_forks", "0".into());
+                f("total_error_replies", g(&s.errors));
+            }
+            "replication" => {
+                f("role", "master".into());
+                f("connected_slaves", "0".into());
+                f("master_failover_state", "no-failover".into());
+                f("master_replid", shared.run_id.clone());
+                f("master_replid2", "0".repeat(40));
+                f("master_repl_offset", "0".into());
+                f("second_repl_offset", "-1".into());
+                f("repl_backlog_active", "0".into());
+                f(
+                    "repl_backlog_size",
+                    opts.get_other("repl-backlog-size").to_string(),
+                );
+                f("repl_backlog_first_byte_offset", "0".into());
+                f("repl_backlog_histlen", "0".into());
+            }
+            "cpu" => {
+                let (user, sys) = cpu_times();
+                f("used_cpu_sys", format!("{sys:.6}"));
+                f("used_cpu_user", format!("{user:.6}"));
+                f("used_cpu_sys_children", "0.000000".into());
+                f("used_cpu_user_children", "0.000000".into());
+            }
+            "keyspace" => {
+                for (db, (keys, expires)) in keyspace_counts(shared).into_iter().enumerate() {
+                    if keys > 0 {
+                        f(
+                            &format!("db{db}"),
+                            format!("keys={keys},expires={expires},avg_ttl=0"),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}

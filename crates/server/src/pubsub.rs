@@ -1,0 +1,137 @@
+//! Publish/subscribe: channel and pattern subscriptions, fan-out to client tasks.
+//!
+//! Problem: PUBLISH runs on whichever worker thread serves the publisher, while each subscriber's
+//! socket belongs to its own connection task. The registry maps channels and patterns to the
+//! subscribers' event queues (unbounded tokio channels: a publisher never waits for a slow
+//! reader); each connection encodes its messages in its own protocol (RESP2 arrays or RESP3
+//! pushes), as Redis's `addReplyPubsubMessage`. Delivery order per subscriber is the order of the
+//! PUBLISH calls that reached the registry lock (one lock: a subscriber sees two publishers'
+//! messages in one order).
+//!
+//! Lock order: the registry lock is a leaf (no shard lock, no other server lock is taken inside).
+
+use std::collections::{BTreeMap, HashMap};
+
+use forkless_keyspace::glob;
+use forkless_sync::Mutex;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::state::Event;
+
+#[derive(Default)]
+struct Registry {
+    channels: HashMap<Vec<u8>, BTreeMap<u64, UnboundedSender<Event>>>,
+    patterns: HashMap<Vec<u8>, BTreeMap<u64, UnboundedSender<Event>>>,
+}
+
+/// The server's subscriptions.
+#[derive(Default)]
+pub struct PubSub {
+    reg: Mutex<Registry>,
+}
+
+impl PubSub {
+    /// Subscribe client `id` to `channel` (idempotent). True when newly subscribed.
+    pub fn subscribe(
+        &self,
+        id: u64,
+        tx: &UnboundedSender<Event>,
+        channel: &[u8],
+        pattern: bool,
+    ) -> bool {
+        let mut r = self.reg.lock();
+        let map = if pattern {
+            &mut r.patterns
+        } else {
+            &mut r.channels
+        };
+        map.entry(channel.to_vec())
+            .or_default()
+            .insert(id, tx.clone())
+            .is_none()
+    }
+
+    /// Unsubscribe client `id` from `channel`. True when it was subscribed.
+    pub fn unsubscribe(&self, id: u64, channel: &[u8], pattern: bool) -> bool {
+        let mut r = self.reg.lock();
+        let map = if pattern {
+            &mut r.patterns
+        } else {
+            &mut r.channels
+        };
+        let Some(subs) = map.get_mut(channel) else {
+            return false;
+        };
+        let was = subs.remove(&id).is_some();
+        if subs.is_empty() {
+            map.remove(channel);
+        }
+        was
+    }
+
+    /// Deliver `message` to every subscriber of `channel` and of a matching pattern; returns how
+    /// many receivers it reached (Redis counts a client once per matching subscription).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) -> i64 {
+        let r = self.reg.lock();
+        let mut n = 0;
+        if let Some(subs) = r.channels.get(channel) {
+            for tx in subs.values() {
+                if tx
+                    .send(Event::Message {
+                        pattern: None,
+                        channel: channel.to_vec(),
+                        message: message.to_vec(),
+                    })
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
+        }
+        for (pat, subs) in &r.patterns {
+            if !glob::matches(pat, channel, false) {
+                continue;
+            }
+            for tx in subs.values() {
+                if tx
+                    .send(Event::Message {
+                        pattern: Some(pat.clone()),
+                        channel: channel.to_vec(),
+                        message: message.to_vec(),
+                    })
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// PUBSUB CHANNELS [pattern]: active channels.
+    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let r = self.reg.lock();
+        let mut v: Vec<Vec<u8>> = r
+            .channels
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// PUBSUB NUMSUB: subscribers of `channel`.
+    pub fn numsub(&self, channel: &[u8]) -> i64 {
+        self.reg
+            .lock()
+            .channels
+            .get(channel)
+            .map_or(0, |s| s.len() as i64)
+    }
+
+    /// PUBSUB NUMPAT: number of patterns with at least one subscriber.
+    pub fn numpat(&self) -> i64 {
+        self.reg.lock().patterns.len() as i64
+    }
+}

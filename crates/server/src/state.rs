@@ -1,0 +1,232 @@
+//! What all connections share: the keyspace, the options, the client list, WATCH, statistics.
+//!
+//! Locks here are leaves except where stated: `opts`, `clients`, each client's `meta` and the
+//! watch registry are never held while another lock is taken, never across an `.await` and
+//! never across socket I/O. The blocking registry ([`crate::blocking`]) is the one lock held
+//! while commands execute (it serializes serving blocked clients); it is taken before any shard
+//! lock and never inside one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use forkless_keyspace::command::CommandTable;
+use forkless_keyspace::Keyspace;
+use forkless_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use forkless_sync::{Arc, Mutex};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::blocking::Blocking;
+use crate::options::Options;
+use crate::pubsub::PubSub;
+
+/// Something sent to a connection task from elsewhere.
+#[derive(Debug)]
+pub enum Event {
+    /// A pub/sub message (`pattern` for PSUBSCRIBE matches).
+    Message {
+        /// The matching pattern, for `pmessage`.
+        pattern: Option<Vec<u8>>,
+        /// The channel.
+        channel: Vec<u8>,
+        /// The payload.
+        message: Vec<u8>,
+    },
+    /// CLIENT KILL or SHUTDOWN: close the connection.
+    Kill,
+    /// CLIENT UNBLOCK: end a blocking command now (`error`: with `-UNBLOCKED`).
+    Unblock {
+        /// Reply with an error rather than the timeout reply.
+        error: bool,
+    },
+}
+
+/// What CLIENT LIST shows of a client, updated by its connection.
+#[derive(Debug, Clone)]
+pub struct ClientMeta {
+    /// CLIENT SETNAME.
+    pub name: String,
+    /// The selected database.
+    pub db: u32,
+    /// The last command's name (lowercase, `client|list` style for subcommands).
+    pub last_cmd: String,
+    /// When the last command arrived.
+    pub last_active: Instant,
+    /// 2 or 3.
+    pub resp: u8,
+    /// Channel and pattern subscriptions.
+    pub sub: usize,
+    /// Pattern subscriptions.
+    pub psub: usize,
+    /// Commands queued in MULTI, -1 outside MULTI.
+    pub multi: i64,
+    /// Blocked in a blocking command.
+    pub blocked: bool,
+}
+
+/// One connected client, as the server sees it.
+#[derive(Debug)]
+pub struct ClientEntry {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address.
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    /// Connection time.
+    pub created: Instant,
+    /// What CLIENT LIST shows.
+    pub meta: Mutex<ClientMeta>,
+    /// The connection's event queue.
+    pub tx: UnboundedSender<Event>,
+}
+
+/// Counters for INFO stats.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// `total_connections_received`.
+    pub connections: AtomicU64,
+    /// `total_commands_processed`.
+    pub commands: AtomicU64,
+    /// `rejected_connections`.
+    pub rejected: AtomicU64,
+    /// `total_net_input_bytes`.
+    pub net_input: AtomicU64,
+    /// `total_net_output_bytes`.
+    pub net_output: AtomicU64,
+    /// `total_error_replies`.
+    pub errors: AtomicU64,
+    /// Blocked clients (`blocked_clients`).
+    pub blocked: AtomicUsize,
+}
+
+/// The watchers of one key: client id → its "dirty" flag.
+type Watchers = BTreeMap<u64, Arc<AtomicBool>>;
+
+/// WATCH: the clients watching each `(db, key)`, each with its "dirty" flag.
+#[derive(Default)]
+pub struct Watches {
+    count: AtomicUsize,
+    map: Mutex<HashMap<(u32, Vec<u8>), Watchers>>,
+}
+
+impl Watches {
+    /// Client `id` watches `key` in `db`.
+    pub fn watch(&self, id: u64, db: u32, key: &[u8], dirty: &Arc<AtomicBool>) {
+        let mut m = self.map.lock();
+        let e = m.entry((db, key.to_vec())).or_default();
+        if e.insert(id, dirty.clone()).is_none() {
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Forget every watch of client `id` on `keys`.
+    pub fn unwatch(&self, id: u64, keys: &[(u32, Vec<u8>)]) {
+        if keys.is_empty() {
+            return;
+        }
+        let mut m = self.map.lock();
+        for k in keys {
+            if let Some(e) = m.get_mut(k) {
+                if e.remove(&id).is_some() {
+                    self.count.fetch_sub(1, Ordering::SeqCst);
+                }
+                if e.is_empty() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+
+    /// A write touched `key` in `db` (Redis's `touchWatchedKey`).
+    pub fn touch(&self, db: u32, key: &[u8]) {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if let Some(e) = self.map.lock().get(&(db, key.to_vec())) {
+            for d in e.values() {
+                d.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// A whole database changed (FLUSHDB, FLUSHALL, SWAPDB): `None` means every database.
+    pub fn touch_db(&self, db: Option<u32>) {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        for ((d, _), e) in self.map.lock().iter() {
+            if db.is_none_or(|x| x == *d) {
+                for f in e.values() {
+                    f.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// The state every connection shares.
+pub struct Shared {
+    /// The keyspace (thread-safe, sharded).
+    pub ks: Keyspace,
+    /// The command table (key positions and flags of data commands).
+    pub table: CommandTable,
+    /// The options (CONFIG GET/SET).
+    pub opts: Mutex<Options>,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
+    /// The next client id.
+    pub next_id: AtomicU64,
+    /// Pub/sub subscriptions.
+    pub pubsub: PubSub,
+    /// Blocked clients.
+    pub blocking: Blocking,
+    /// WATCHed keys.
+    pub watches: Watches,
+    /// INFO counters.
+    pub stats: Stats,
+    /// Process start.
+    pub started: Instant,
+    /// The 40-hex run id of this process.
+    pub run_id: String,
+    /// The TCP port actually bound.
+    pub tcp_port: AtomicU64,
+    /// Set by SHUTDOWN or a signal; the accept loop watches it.
+    pub shutdown: tokio::sync::Notify,
+    /// True once shutdown began.
+    pub shutting_down: AtomicBool,
+    /// `lastsave` (Unix seconds).
+    pub last_save: AtomicU64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire: AtomicBool,
+}
+
+impl Shared {
+    /// Register a new client.
+    pub fn add_client(&self, e: Arc<ClientEntry>) {
+        self.clients.lock().insert(e.id, e);
+    }
+
+    /// Remove a client.
+    pub fn remove_client(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn num_clients(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// After a data write: wake WATCHers and blocked clients of the written keys.
+    pub fn after_write(&self, db: u32, keys: &[&[u8]]) {
+        for k in keys {
+            self.watches.touch(db, k);
+        }
+        self.blocking.serve(&self.ks, db, keys);
+    }
+
+    /// After a whole-database change (`None`: all databases).
+    pub fn after_db_change(&self, db: Option<u32>) {
+        self.watches.touch_db(db);
+        self.blocking.serve_all(&self.ks);
+    }
+}

@@ -1,0 +1,116 @@
+//! Blocking pops: timeouts, wake-ups, arrival order, CLIENT UNBLOCK.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{bulk, err_text, RespValue, TestServer};
+
+fn arr(items: Vec<RespValue>) -> RespValue {
+    RespValue::Array(Some(items))
+}
+
+#[test]
+fn blpop_times_out_with_null_array() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let t = Instant::now();
+    assert_eq!(c.call(&["BLPOP", "nothing", "0.2"]), RespValue::Array(None));
+    assert!(t.elapsed() >= Duration::from_millis(190));
+    assert_eq!(
+        c.call(&["BRPOPLPUSH", "nothing", "dst", "0.1"]),
+        RespValue::Bulk(None)
+    );
+    assert_eq!(
+        err_text(&c.call(&["BLPOP", "k", "-1"])),
+        "ERR timeout is negative"
+    );
+    assert_eq!(
+        err_text(&c.call(&["BLPOP", "k", "abc"])),
+        "ERR timeout is not a float or out of range"
+    );
+}
+
+#[test]
+fn blpop_is_served_by_a_later_push_in_arrival_order() {
+    let s = TestServer::start(&[]);
+    let mut first = s.client();
+    let mut second = s.client();
+    let mut pusher = s.client();
+    first.send(&["BLPOP", "q", "other", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    second.send(&["BLPOP", "q", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        pusher.call(&["RPUSH", "q", "a", "b"]),
+        RespValue::Integer(2)
+    );
+    assert_eq!(first.read(), arr(vec![bulk("q"), bulk("a")]));
+    assert_eq!(second.read(), arr(vec![bulk("q"), bulk("b")]));
+    // Both popped: the pusher sees an empty list (LPOP was propagated, the key is gone).
+    assert_eq!(pusher.call(&["EXISTS", "q"]), RespValue::Integer(0));
+}
+
+#[test]
+fn immediate_and_chained_moves() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut waiter = s.client();
+    c.call(&["RPUSH", "src", "x"]);
+    assert_eq!(
+        c.call(&["BLMOVE", "src", "dst", "LEFT", "RIGHT", "1"]),
+        bulk("x")
+    );
+    // A waiter on `dst2` is served by a BLMOVE whose destination is `dst2`.
+    waiter.send(&["BRPOP", "dst2", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut mover = s.client();
+    mover.send(&["BLMOVE", "src2", "dst2", "LEFT", "LEFT", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    c.call(&["LPUSH", "src2", "y"]);
+    assert_eq!(mover.read(), bulk("y"));
+    assert_eq!(waiter.read(), arr(vec![bulk("dst2"), bulk("y")]));
+}
+
+#[test]
+fn bzpopmin_and_blmpop() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut w = s.client();
+    w.send(&["BZPOPMIN", "z", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    c.call(&["ZADD", "z", "2", "b", "1", "a"]);
+    assert_eq!(w.read(), arr(vec![bulk("z"), bulk("a"), bulk("1")]));
+    c.call(&["RPUSH", "l", "1", "2", "3"]);
+    assert_eq!(
+        c.call(&["BLMPOP", "1", "2", "none", "l", "RIGHT", "COUNT", "2"]),
+        arr(vec![bulk("l"), arr(vec![bulk("3"), bulk("2")])])
+    );
+}
+
+#[test]
+fn client_unblock_and_wrongtype() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut w = s.client();
+    let id = w.call(&["CLIENT", "ID"]).int();
+    w.send(&["BLPOP", "never", "0"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        c.call(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]),
+        RespValue::Integer(1)
+    );
+    assert_eq!(
+        err_text(&w.read()),
+        "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+    );
+    c.call(&["SET", "str", "x"]);
+    assert!(err_text(&c.call(&["BLPOP", "str", "0"])).starts_with("WRONGTYPE"));
+}
+
+#[test]
+fn blocking_inside_multi_does_not_block() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    c.call(&["MULTI"]);
+    c.call(&["BLPOP", "empty", "0"]);
+    assert_eq!(c.call(&["EXEC"]), arr(vec![RespValue::Array(None)]));
+}

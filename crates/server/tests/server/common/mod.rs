@@ -1,0 +1,136 @@
+//! Test scaffolding: an in-process server on a free loopback port, and a raw RESP client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use forkless_server::{Options, Server, ServerHandle};
+pub use forkless_testkit::RespValue;
+use forkless_testkit::{encode_command, read_reply};
+
+/// A running server, shut down and joined on drop.
+pub struct TestServer {
+    pub port: u16,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A server with `extra` redis-server style options (`["--requirepass", "x"]`).
+    pub fn start(extra: &[&str]) -> TestServer {
+        let mut args: Vec<String> = vec![
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--loglevel",
+            "warning",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let opts = Options::from_args(&args).expect("options");
+        let server = Server::bind_ephemeral(opts).expect("bind");
+        let port = server.port();
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || server.run().expect("server run"));
+        TestServer {
+            port,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// A new client connection.
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A blocking RESP client on a raw socket.
+pub struct Client {
+    pub w: TcpStream,
+    pub r: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = BufReader::new(s.try_clone().unwrap());
+        Client { w: s, r }
+    }
+
+    /// Send a command, read one RESP2 reply.
+    pub fn call(&mut self, argv: &[&str]) -> RespValue {
+        let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+        self.w.write_all(&encode_command(&a)).unwrap();
+        read_reply(&mut self.r).expect("reply")
+    }
+
+    /// Send a command without reading.
+    pub fn send(&mut self, argv: &[&str]) {
+        let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+        self.w.write_all(&encode_command(&a)).unwrap();
+    }
+
+    /// Read one RESP2 reply.
+    pub fn read(&mut self) -> RespValue {
+        read_reply(&mut self.r).expect("reply")
+    }
+
+    /// Send raw bytes.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).unwrap();
+    }
+
+    /// Read one line (with its CRLF).
+    pub fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.r.read_line(&mut s).unwrap();
+        s
+    }
+
+    /// True when the server closed the connection (reads EOF within the timeout).
+    pub fn closed(&mut self) -> bool {
+        self.w
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 1];
+        loop {
+            match self.r.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+pub fn bulk(s: &str) -> RespValue {
+    RespValue::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+pub fn simple(s: &str) -> RespValue {
+    RespValue::Simple(s.as_bytes().to_vec())
+}
+
+pub fn err_text(v: &RespValue) -> String {
+    match v {
+        RespValue::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

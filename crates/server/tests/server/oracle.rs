@@ -1,0 +1,115 @@
+//! The same exchanges against redis-server 7.0.15 and forkless: the replies must be equal.
+
+use forkless_testkit::{RedisServer, TempDir};
+
+use crate::common::{Client, TestServer};
+
+/// Commands whose replies do not depend on hash order, ids or time.
+const SCRIPT: &[&[&str]] = &[
+    &["PING"],
+    &["PING", "hi"],
+    &["ECHO", "x y"],
+    &["SET", "s", "1"],
+    &["INCRBY", "s", "41"],
+    &["GET", "s"],
+    &["GET", "nope"],
+    &["RPUSH", "l", "a", "b", "c"],
+    &["LRANGE", "l", "0", "-1"],
+    &["HSET", "h", "f", "v"],
+    &["HGETALL", "h"],
+    &["ZADD", "z", "1.5", "m", "2", "n"],
+    &["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+    &["ZSCORE", "z", "m"],
+    &["SADD", "set", "only"],
+    &["SMEMBERS", "set"],
+    &["NOSUCH", "a", "b"],
+    &["GET"],
+    &["SELECT", "99"],
+    &["SELECT", "1"],
+    &["DBSIZE"],
+    &["SELECT", "0"],
+    &["DBSIZE"],
+    &["MULTI"],
+    &["SET", "t", "1"],
+    &["INCR", "t"],
+    &["EXEC"],
+    &["MULTI"],
+    &["MULTI"],
+    &["DISCARD"],
+    &["EXEC"],
+    &["DISCARD"],
+    &["MULTI"],
+    &["BADCMD"],
+    &["EXEC"],
+    &["AUTH", "x"],
+    &["CLIENT", "SETNAME", "a b"],
+    &["CLIENT", "GETNAME"],
+    &["CLIENT", "NOSUCH"],
+    &["CONFIG", "GET", "maxclients"],
+    &["CONFIG", "SET", "nosuch", "1"],
+    &["BLPOP", "none", "-1"],
+    &["BLPOP", "none", "x"],
+    &["BLPOP", "none", "0.01"],
+    &["BLMPOP", "0.01", "0", "a", "LEFT"],
+    &["RPUSH", "bl", "1", "2", "3"],
+    &["BLMPOP", "0", "1", "bl", "LEFT", "COUNT", "2"],
+    &["SET", "str", "x"],
+    &["BLPOP", "str", "0"],
+    &["OBJECT", "ENCODING", "s"],
+    &["OBJECT", "ENCODING", "str"],
+    &["OBJECT", "ENCODING", "l"],
+    &["OBJECT", "ENCODING", "missing"],
+    &["HELLO", "5"],
+    &["HELLO", "2", "SETNAME", "a b"],
+    &["PUBLISH", "ch", "m"],
+    &["PUBSUB", "NUMSUB", "ch"],
+    &["PUBSUB", "NUMPAT"],
+    &["FLUSHALL"],
+    &["DBSIZE"],
+    &["UNWATCH"],
+];
+
+#[test]
+fn replies_equal_redis_server() {
+    let dir = TempDir::new("server-oracle");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let mut a = Client::connect(redis.port());
+    let mut b = ours.client();
+    for cmd in SCRIPT {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "command {cmd:?}");
+    }
+}
+
+#[test]
+fn protocol_errors_equal_redis_server() {
+    let dir = TempDir::new("server-oracle-proto");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let inputs: &[&[u8]] = &[
+        b"*x\r\n",
+        b"*1\r\n+PING\r\n",
+        b"*1\r\n$abc\r\n",
+        b"*1\r\n$-1\r\n",
+        b"*2\r\n$4\r\nECHO\r\n$1000000000\r\n",
+        b"echo \"a\"b\r\n",
+        b"echo 'a\r\n",
+        b"*-1\r\n*0\r\nPING\r\n",
+        b"\r\n\r\nPING\r\n",
+    ];
+    for input in inputs {
+        let mut a = Client::connect(redis.port());
+        let mut b = ours.client();
+        a.raw(input);
+        b.raw(input);
+        let want = a.read();
+        let got = b.read();
+        assert_eq!(got, want, "input {:?}", String::from_utf8_lossy(input));
+    }
+}

@@ -1,0 +1,108 @@
+//! SUBSCRIBE/PSUBSCRIBE/PUBLISH/PUBSUB in RESP2 and RESP3.
+
+use crate::common::{bulk, err_text, RespValue, TestServer};
+
+fn arr(items: Vec<RespValue>) -> RespValue {
+    RespValue::Array(Some(items))
+}
+
+#[test]
+fn subscribe_publish_resp2() {
+    let s = TestServer::start(&[]);
+    let mut sub = s.client();
+    let mut pubc = s.client();
+    sub.send(&["SUBSCRIBE", "news", "sports"]);
+    assert_eq!(
+        sub.read(),
+        arr(vec![bulk("subscribe"), bulk("news"), RespValue::Integer(1)])
+    );
+    assert_eq!(
+        sub.read(),
+        arr(vec![
+            bulk("subscribe"),
+            bulk("sports"),
+            RespValue::Integer(2)
+        ])
+    );
+    sub.send(&["PSUBSCRIBE", "n*"]);
+    assert_eq!(
+        sub.read(),
+        arr(vec![bulk("psubscribe"), bulk("n*"), RespValue::Integer(3)])
+    );
+    assert_eq!(
+        pubc.call(&["PUBLISH", "news", "hello"]),
+        RespValue::Integer(2)
+    );
+    assert_eq!(
+        sub.read(),
+        arr(vec![bulk("message"), bulk("news"), bulk("hello")])
+    );
+    assert_eq!(
+        sub.read(),
+        arr(vec![
+            bulk("pmessage"),
+            bulk("n*"),
+            bulk("news"),
+            bulk("hello")
+        ])
+    );
+    assert_eq!(
+        pubc.call(&["PUBSUB", "NUMSUB", "news", "none"]),
+        arr(vec![
+            bulk("news"),
+            RespValue::Integer(1),
+            bulk("none"),
+            RespValue::Integer(0)
+        ])
+    );
+    assert_eq!(pubc.call(&["PUBSUB", "NUMPAT"]), RespValue::Integer(1));
+    assert_eq!(
+        pubc.call(&["PUBSUB", "CHANNELS"]),
+        arr(vec![bulk("news"), bulk("sports")])
+    );
+    assert_eq!(
+        err_text(&sub.call(&["GET", "k"])),
+        "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    );
+    assert_eq!(sub.call(&["PING"]), arr(vec![bulk("pong"), bulk("")]));
+    sub.send(&["UNSUBSCRIBE"]);
+    let a = sub.read();
+    let b = sub.read();
+    let mut got = vec![a.array()[1].clone(), b.array()[1].clone()];
+    got.sort_by_key(|v| format!("{v:?}"));
+    assert_eq!(got, vec![bulk("news"), bulk("sports")]);
+    assert_eq!(b.array()[2], RespValue::Integer(1));
+    assert_eq!(pubc.call(&["PUBLISH", "news", "x"]), RespValue::Integer(1));
+}
+
+#[test]
+fn resp3_messages_are_pushes() {
+    let s = TestServer::start(&[]);
+    let mut sub = s.client();
+    let mut pubc = s.client();
+    sub.send(&["HELLO", "3"]);
+    let first = sub.line();
+    assert_eq!(first, "%7\r\n");
+    // Read to the end of the HELLO map ("modules" => empty array).
+    loop {
+        if sub.line() == "*0\r\n" {
+            break;
+        }
+    }
+    sub.send(&["SUBSCRIBE", "ch"]);
+    let mut got = String::new();
+    for _ in 0..6 {
+        got.push_str(&sub.line());
+    }
+    assert_eq!(got, ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    // RESP3 subscribers may run any command.
+    sub.send(&["ECHO", "x"]);
+    assert_eq!(sub.line(), "$1\r\n");
+    assert_eq!(sub.line(), "x\r\n");
+    assert_eq!(pubc.call(&["PUBLISH", "ch", "m"]), RespValue::Integer(1));
+    let mut got = String::new();
+    for _ in 0..7 {
+        got.push_str(&sub.line());
+    }
+    assert_eq!(got, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+}

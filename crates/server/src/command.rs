@@ -402,6 +402,176 @@ fn with_value<R>(shared: &Shared, db: u32, key: &[u8], f: impl FnOnce(&Value) ->
     })
 }
 
+fn hash_parts(parts: &[&[u8]]) -> [u8; 20] {
+    use std::hash::Hasher;
+    let mut out = [0u8; 20];
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        // SipHash with fixed keys: deterministic across runs and processes.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u64(i as u64);
+        for p in parts {
+            h.write_usize(p.len());
+            h.write(p);
+        }
+        let v = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+    out
+}
+
+fn xor_into(acc: &mut [u8; 20], d: &[u8; 20]) {
+    for (a, b) in acc.iter_mut().zip(d) {
+        *a ^= b;
+    }
+}
+
+fn hex(d: &[u8; 20]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A digest of one value: ordered for strings, lists and sorted sets, order-free for sets and
+/// hashes (Redis's `xorDigest`/`mixDigest` structure; the hash function is not Redis's SHA1, so
+/// the hex differs from Redis's while equality between values means the same).
+fn value_digest(v: &Value) -> [u8; 20] {
+    match v {
+        Value::String(s) => hash_parts(&[b"s", s]),
+        Value::List(l) => {
+            let mut acc = hash_parts(&[b"l"]);
+            for e in l.iter() {
+                acc = hash_parts(&[&acc, e]);
+            }
+            acc
+        }
+        Value::Set(set) => {
+            let mut acc = hash_parts(&[b"S"]);
+            for e in set.iter() {
+                xor_into(&mut acc, &hash_parts(&[e]));
+            }
+            acc
+        }
+        Value::ZSet(z) => {
+            let mut acc = hash_parts(&[b"z"]);
+            for (m, score) in z.iter() {
+                let sc = forkless_keyspace::convert::format_double_g17(score);
+                acc = hash_parts(&[&acc, m, sc.as_bytes()]);
+            }
+            acc
+        }
+        Value::Hash(h) => {
+            let mut acc = hash_parts(&[b"h"]);
+            for (f, val) in h.iter() {
+                xor_into(&mut acc, &hash_parts(&[f, val]));
+            }
+            acc
+        }
+    }
+}
+
+/// DEBUG DIGEST: 40 zeros for an empty dataset, else the XOR of every key's digest.
+fn digest_all(shared: &Shared) -> String {
+    let now = shared.ks.now_ms();
+    let mut acc = [0u8; 20];
+    for s in 0..shared.ks.num_shards() {
+        shared.ks.with_shard(s, |sh| {
+            for db in 0..sh.databases() {
+                for (k, slot) in sh.db(db).iter() {
+                    if slot.is_expired(now) {
+                        continue;
+                    }
+                    let exp = slot
+                        .expire_at()
+                        .map(|e| e.to_le_bytes())
+                        .unwrap_or_default();
+                    let d = hash_parts(&[&db.to_le_bytes(), k, &value_digest(&slot.value), &exp]);
+                    xor_into(&mut acc, &d);
+                }
+            }
+        });
+    }
+    hex(&acc)
+}
+
+/// DEBUG OBJECT: Redis 7.0's line (`debugCommand`, "object").
+fn debug_object(conn: &Conn, db: u32, key: &[u8]) -> Frame {
+    let line = with_value(&conn.shared, db, key, |v| {
+        let enc = encoding(v);
+        let mut s = format!(
+            "Value at:0x7f0000000000 refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
+            approx_size(v)
+        );
+        if let Value::List(l) = v {
+            let bytes: usize = l.iter().map(|e| e.len() + 11).sum();
+            let nodes = bytes.div_ceil(8192).max(1);
+            s.push_str(&format!(
+                " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:{bytes}",
+                l.len() as f64 / nodes as f64
+            ));
+        }
+        s
+    });
+    match line {
+        Some(l) => Frame::Simple(l.into()),
+        None => Frame::err("ERR no such key"),
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP3 type (Redis 7.0 `debug.c`).
+fn debug_protocol(conn: &Conn, name: &[u8]) -> Frame {
+    let r3 = conn.proto == crate::frame::Proto::Resp3;
+    match lower(name).as_str() {
+        "string" => Frame::bulk("Hello World"),
+        "integer" => Frame::Int(12345),
+        "double" => Frame::Double(3.141),
+        "bignum" => Frame::BigNum("1234567999999999999999999999999999999".into()),
+        "null" => Frame::Null,
+        "array" => Frame::Array((0..3).map(Frame::Int).collect()),
+        "set" => Frame::Set((0..3).map(Frame::Int).collect()),
+        "map" => Frame::Map((0..3).map(|j| (Frame::Int(j), Frame::Bool(j == 1))).collect()),
+        "attrib" => Frame::Seq(vec![
+            Frame::Attr(vec![(
+                Frame::bulk("key-popularity"),
+                Frame::Array(vec![Frame::bulk("key:123"), Frame::Int(90)]),
+            )]),
+            Frame::bulk("Some real reply following the attribute"),
+        ]),
+        "push" if !r3 => Frame::err("ERR RESP2 is not supported by this command"),
+        "push" => Frame::Seq(vec![
+            Frame::Push(vec![Frame::bulk("server-cpu-usage"), Frame::Int(42)]),
+            Frame::bulk("Some real reply following the push reply"),
+        ]),
+        "true" => Frame::Bool(true),
+        "false" => Frame::Bool(false),
+        "verbatim" => Frame::Verbatim(b"This is a verbatim\nstring".to_vec()),
+        _ => Frame::err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
+    }
+}
+
+/// DEBUG RELOAD: save, flush, load — a round trip of the whole keyspace through forkless's
+/// own RDB writer and reader (in memory; the file-backed form needs the engine's persistence).
+fn debug_reload(conn: &Conn) -> Frame {
+    let ks = &conn.shared.ks;
+    let entries = ks.dump();
+    let bytes = match forkless_rdb::write_all(
+        Vec::new(),
+        &entries,
+        forkless_rdb::WriteOptions::default(),
+    ) {
+        Ok(b) => b,
+        Err(e) => return Frame::err(format!("ERR Error trying to save the DB: {e}")),
+    };
+    let loaded = match forkless_rdb::read_all(&bytes[..]) {
+        Ok(l) => l,
+        Err(e) => return Frame::err(format!("ERR Error trying to load the RDB dump: {e}")),
+    };
+    let mut s = Session { db: 0 };
+    ks.execute(&mut s, &[b"FLUSHALL"]);
+    if let Err(e) = ks.load(loaded.entries) {
+        return Frame::err(format!("ERR Error trying to load the RDB dump: {e}"));
+    }
+    conn.shared.after_db_change(None);
+    Frame::ok()
+}
+
 /// OBJECT, MEMORY and DEBUG.
 pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
     let sub = lower(&argv[1]);
@@ -411,7 +581,15 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
             with_value(&conn.shared, db, &argv[2], encoding).map_or(Frame::Null, Frame::bulk)
         }
         ("object", "refcount", 3) => {
-            with_value(&conn.shared, db, &argv[2], |_| ()).map_or(Frame::Null, |_| Frame::Int(1))
+            // Redis shares the integers 0..10000 (OBJ_SHARED_REFCOUNT = INT_MAX).
+            with_value(&conn.shared, db, &argv[2], |v| match v {
+                Value::String(s) => match forkless_keyspace::convert::parse_i64(s) {
+                    Some(n) if (0..10000).contains(&n) && s.len() <= 5 => i64::from(i32::MAX),
+                    _ => 1,
+                },
+                _ => 1,
+            })
+            .map_or(Frame::Null, Frame::Int)
         }
         ("object", "idletime", 3) => {
             with_value(&conn.shared, db, &argv[2], |_| ()).map_or(Frame::Null, |_| Frame::Int(0))
@@ -439,7 +617,24 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
                         .store(argv[2] != b"0", Ordering::SeqCst);
                     Frame::ok()
                 }
-                ("change-repl-id", 2) | ("quicklist-packed-threshold", 3) | ("stringmatch-len", _) => {
+                ("change-repl-id", 2) | ("quicklist-packed-threshold", 3) => Frame::ok(),
+                ("object", 3) => debug_object(conn, db, &argv[2]),
+                ("protocol", 3) => debug_protocol(conn, &argv[2]),
+                ("reload", _) => debug_reload(conn),
+                ("jmap", 2) => Frame::ok(),
+                ("digest", 2) => Frame::Simple(digest_all(&conn.shared).into()),
+                ("digest-value", _) => Frame::Array(
+                    argv[2..]
+                        .iter()
+                        .map(|k| {
+                            let d = with_value(&conn.shared, db, k, value_digest)
+                                .map_or([0u8; 20], |d| d);
+                            Frame::Simple(hex(&d).into())
+                        })
+                        .collect(),
+                ),
+                ("log", 3) => {
+                    crate::log::warn(&format!("DEBUG LOG: {}", String::from_utf8_lossy(&argv[2])));
                     Frame::ok()
                 }
                 _ => bad_subcommand("debug", &argv[1], &["sleep", "set-active-expire", "change-repl-id"]),

@@ -51,6 +51,14 @@ pub enum Frame {
     Push(Vec<Frame>),
     /// `=len\r\ntxt:bytes` (a bulk string in RESP2)
     Verbatim(Vec<u8>),
+    /// `#t`/`#f` (`:1`/`:0` in RESP2)
+    Bool(bool),
+    /// `(digits` (a bulk string in RESP2)
+    BigNum(String),
+    /// `|n` attributes before a reply (nothing in RESP2)
+    Attr(Vec<(Frame, Frame)>),
+    /// Several frames sent back to back as one command's output (attribute or push + reply).
+    Seq(Vec<Frame>),
 }
 
 impl Frame {
@@ -104,6 +112,24 @@ impl Frame {
                     line(out, b',', s.as_bytes());
                 } else {
                     bulk(out, s.as_bytes());
+                }
+            }
+            Frame::Bool(b) if r3 => line(out, b'#', if *b { b"t" } else { b"f" }),
+            Frame::Bool(b) => line(out, b':', if *b { b"1" } else { b"0" }),
+            Frame::BigNum(n) if r3 => line(out, b'(', n.as_bytes()),
+            Frame::BigNum(n) => bulk(out, n.as_bytes()),
+            Frame::Seq(frames) => {
+                for f in frames {
+                    f.encode(proto, out);
+                }
+            }
+            Frame::Attr(pairs) => {
+                if r3 {
+                    line(out, b'|', pairs.len().to_string().as_bytes());
+                    for (k, v) in pairs {
+                        k.encode(proto, out);
+                        v.encode(proto, out);
+                    }
                 }
             }
             Frame::Verbatim(b) => {

@@ -23,6 +23,7 @@ pub mod frame;
 pub mod info;
 pub mod log;
 pub mod options;
+mod options_defaults;
 pub mod parse;
 pub mod pubsub;
 pub mod state;

@@ -55,6 +55,6 @@ pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport,
 pub use manifest::Manifest;
 pub use rewrite::rewrite;
 pub use writer::{
-    AofMetrics, AofWriter, FileNamer, FsyncPolicy, OnError, Rotation, StreamPosition, WhenFull,
-    WriterOptions,
+    AofMetrics, AofWriter, FileNamer, FsyncPolicy, IoWrapper, OnError, Rotation, StreamPosition,
+    WhenFull, WriterOptions,
 };

@@ -42,7 +42,7 @@ use forkless_snapshot::worker::{begin_snapshot, run_started};
 use forkless_snapshot::{
     install, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
-use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Mutex};
 
@@ -169,6 +169,12 @@ pub struct Stats {
     pub snapshot_in_progress: bool,
     /// A rewrite is running.
     pub rewrite_in_progress: bool,
+    /// When the running snapshot or rewrite started (Unix ms).
+    pub job_started_unix_ms: Option<i64>,
+    /// The last snapshot succeeded (true before the first), as `rdb_last_bgsave_status`.
+    pub last_snapshot_ok: bool,
+    /// The last rewrite succeeded (true before the first), as `aof_last_bgrewrite_status`.
+    pub last_rewrite_ok: bool,
     /// The last snapshot (`SAVE`, `BGSAVE`, save rules, segments snapshots).
     pub last_snapshot: Option<JobReport>,
     /// The last AOF rewrite.
@@ -309,11 +315,29 @@ pub(crate) struct Core {
     pub job: Mutex<Option<Job>>,
     pub snapshot_running: AtomicBool,
     pub rewrite_running: AtomicBool,
+    /// A snapshot or rewrite runs (claimed by `Core::claim`), and since when (Unix ms).
+    busy: AtomicBool,
+    busy_since_ms: AtomicI64,
+    /// (shutting down: rewrites must not install, a rewrite is installing).
+    rw_gate: Mutex<(bool, bool)>,
     acks: Mutex<AckState>,
     notifier: Mutex<Option<Thread>>,
     pub expired: AtomicU64,
     pub ticks: AtomicU64,
     pub cron: Mutex<Option<Thread>>,
+}
+
+/// Releases [`Core::claim`].
+struct Busy<'a> {
+    core: &'a Core,
+    flag: &'a AtomicBool,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.flag.store(false, Ordering::Release);
+        self.core.busy.store(false, Ordering::Release);
+    }
 }
 
 /// The threads a handle owns.
@@ -589,6 +613,9 @@ impl Engine {
             job: Mutex::new(None),
             snapshot_running: AtomicBool::new(false),
             rewrite_running: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            busy_since_ms: AtomicI64::new(0),
+            rw_gate: Mutex::new((false, false)),
             acks: Mutex::new(AckState::default()),
             notifier: Mutex::new(None),
             expired: AtomicU64::new(0),
@@ -798,7 +825,7 @@ impl Engine {
     /// the new base. In segments mode a converging snapshot (old segments then fall to
     /// retention). `Err(Unsupported)` without a log.
     pub fn rewrite_now(&self) -> Result<SnapshotResult> {
-        self.core().run_rewrite()
+        self.core().run_rewrite(&Arc::new(AtomicBool::new(false)))
     }
 
     /// Start a rewrite on a background thread owned by the engine.
@@ -1258,9 +1285,9 @@ impl Core {
         mode: Mode,
         cancel: &Arc<AtomicBool>,
     ) -> Result<SnapshotResult> {
+        let busy = self.claim(&self.snapshot_running)?;
         let t0 = Instant::now();
         let dirty_before = self.dirty.load(Ordering::Relaxed);
-        self.snapshot_running.store(true, Ordering::Release);
         let r = match &self.backend {
             Backend::Segments(sd) => {
                 let m = match mode {
@@ -1273,7 +1300,7 @@ impl Core {
             }
             _ => self.snapshot_to_dump(mode, cancel),
         };
-        self.snapshot_running.store(false, Ordering::Release);
+        drop(busy);
         let mut st = self.state.lock();
         st.last_bgsave_try = Some(Instant::now());
         match &r {
@@ -1315,8 +1342,23 @@ impl Core {
         Ok(res)
     }
 
+    /// Claim the right to run a snapshot or rewrite (one at a time; the loser gets
+    /// `InProgress` and records nothing, so a collision is never taken for a failed save).
+    fn claim<'a>(&'a self, flag: &'a AtomicBool) -> Result<Busy<'a>> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::InProgress("a snapshot or rewrite is"));
+        }
+        self.busy_since_ms.store(unix_ms(), Ordering::Release);
+        flag.store(true, Ordering::Release);
+        Ok(Busy { core: self, flag })
+    }
+
     /// An AOF rewrite (segments: a converging snapshot), on this thread; records the outcome.
-    pub(crate) fn run_rewrite(&self) -> Result<SnapshotResult> {
+    pub(crate) fn run_rewrite(&self, cancel: &Arc<AtomicBool>) -> Result<SnapshotResult> {
         let t0 = Instant::now();
         let r = match &self.backend {
             Backend::Snapshots => {
@@ -1328,9 +1370,22 @@ impl Core {
                 return self.run_snapshot(Mode::Converging, &Arc::new(AtomicBool::new(false)))
             }
             Backend::Aof(a) => {
-                self.rewrite_running.store(true, Ordering::Release);
-                let r = forkless_aof::rewrite(a, &self.ks, &self.obs).map_err(Error::from);
-                self.rewrite_running.store(false, Ordering::Release);
+                let busy = self.claim(&self.rewrite_running)?;
+                // The gate: once shutdown has begun, no rewrite installs (the manifest switch);
+                // one that is installing is waited for (a few fsyncs and renames).
+                let proceed = || {
+                    let mut g = self.rw_gate.lock();
+                    if g.0 {
+                        false
+                    } else {
+                        g.1 = true;
+                        true
+                    }
+                };
+                let r = forkless_aof::rewrite_cancellable(a, &self.ks, &self.obs, cancel, &proceed)
+                    .map_err(Error::from);
+                self.rw_gate.lock().1 = false;
+                drop(busy);
                 if r.is_ok() {
                     let size = aof_files_size(a);
                     let off = a.writer().metrics().enqueued_offset;
@@ -1379,9 +1434,7 @@ impl Core {
         if let Some(j) = slot.take() {
             let _ = j.thread.join();
         }
-        if self.snapshot_running.load(Ordering::Acquire)
-            || self.rewrite_running.load(Ordering::Acquire)
-        {
+        if self.busy.load(Ordering::Acquire) {
             return Err(Error::InProgress("a snapshot or rewrite is"));
         }
         let cancel = Arc::new(AtomicBool::new(false));
@@ -1395,7 +1448,7 @@ impl Core {
             .spawn(move || {
                 let _ = match kind {
                     JobKind::Snapshot => c.run_snapshot(mode, &cc),
-                    JobKind::Rewrite => c.run_rewrite(),
+                    JobKind::Rewrite => c.run_rewrite(&cc),
                 };
             })
             .map_err(io("starting a background job"))?;
@@ -1418,6 +1471,10 @@ impl Core {
             st.aof_base_size + off.saturating_sub(st.aof_base_offset),
             st.aof_base_size,
         ))
+    }
+
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_aof(&self) -> bool {
@@ -1443,6 +1500,12 @@ impl Core {
             last_save_unix: st.last_save_unix,
             snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
             rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire),
+            job_started_unix_ms: self
+                .busy
+                .load(Ordering::Acquire)
+                .then(|| self.busy_since_ms.load(Ordering::Acquire)),
+            last_snapshot_ok: st.last_bgsave_ok,
+            last_rewrite_ok: st.last_rewrite.as_ref().is_none_or(|r| r.result.is_ok()),
             last_snapshot: st.last_snapshot.clone(),
             last_rewrite: st.last_rewrite.clone(),
             aof,
@@ -1475,10 +1538,15 @@ fn shutdown_handle(h: &Handle, opts: ShutdownOptions) -> Result<ShutdownReport> 
         t.unpark();
     }
     // 2. A running job: cancelled when it can be (dump snapshots), waited for until the bound.
+    let installing = {
+        let mut g = core.rw_gate.lock();
+        g.0 = true;
+        g.1
+    };
     let job = core.job.lock().take();
     if let Some(j) = job {
         j.cancel.store(true, Ordering::Relaxed);
-        while !j.thread.is_finished() && Instant::now() < deadline {
+        while !j.thread.is_finished() && (installing || Instant::now() < deadline) {
             thread::sleep(Duration::from_millis(2));
         }
         if j.thread.is_finished() {
@@ -1486,6 +1554,10 @@ fn shutdown_handle(h: &Handle, opts: ShutdownOptions) -> Result<ShutdownReport> 
         } else {
             report.abandoned_job = true;
         }
+    }
+    // A rewrite installing on another thread (`rewrite_now`) finishes its manifest switch.
+    while core.rw_gate.lock().1 {
+        thread::sleep(Duration::from_millis(1));
     }
     // 3. The final snapshot, as redis-server: when save rules are set (or asked for).
     let want = opts

@@ -106,10 +106,7 @@ fn reap(core: &Core) {
 }
 
 fn rules(core: &Arc<Core>, tun: &crate::engine::Tunables) {
-    if core.job.lock().is_some()
-        || core.snapshot_running.load(Ordering::Acquire)
-        || core.rewrite_running.load(Ordering::Acquire)
-    {
+    if core.job.lock().is_some() || core.is_busy() {
         return;
     }
     let now = unix_ms() / 1000;

@@ -5,6 +5,7 @@ mod crash;
 mod expire;
 mod misconf;
 mod reopen;
+mod rules;
 mod shutdown;
 mod tx;
 

@@ -38,7 +38,14 @@ fn shutdown_is_bounded_with_writers_and_a_snapshot_running() {
         }));
     }
     e.start_snapshot().unwrap();
-    std::thread::sleep(Duration::from_millis(20));
+    let t = Instant::now();
+    while !e.stats().snapshot_in_progress {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the snapshot never started"
+        );
+        std::thread::yield_now();
+    }
     let bound = Duration::from_millis(1500);
     let t0 = Instant::now();
     let rep = e
@@ -65,4 +72,40 @@ fn shutdown_is_bounded_with_writers_and_a_snapshot_running() {
     // Idempotent.
     e.shutdown().unwrap();
     eprintln!("shutdown took {took:?}: {rep:?}");
+}
+
+#[test]
+fn shutdown_does_not_wait_past_its_bound_for_a_rewrite() {
+    let tmp = TempDir::new("engine-shutdown-rw");
+    let e = open(
+        tmp.path(),
+        &conf("appendonly yes\nsave \"\"\nauto-aof-rewrite-percentage 0\n"),
+    );
+    let big = vec![b'x'; 1024];
+    for i in 0..100_000u32 {
+        e.set(0, format!("key:{i}").as_bytes(), &big).unwrap();
+    }
+    e.start_rewrite().unwrap();
+    let t = Instant::now();
+    while !e.stats().rewrite_in_progress {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "the rewrite never started"
+        );
+        std::thread::yield_now();
+    }
+    let t0 = Instant::now();
+    let rep = e
+        .shutdown_with(ShutdownOptions {
+            save: None,
+            timeout: Some(Duration::from_millis(1)),
+        })
+        .unwrap();
+    let took = t0.elapsed();
+    eprintln!("shutdown during a rewrite took {took:?}: {rep:?}");
+    assert!(took < Duration::from_secs(2), "{took:?} {rep:?}");
+    drop(e);
+    // Whatever the abandoned rewrite did, the directory recovers every write.
+    let e = open(tmp.path(), &conf("appendonly yes\nsave \"\"\n"));
+    assert_eq!(e.dbsize(0), 100_000);
 }

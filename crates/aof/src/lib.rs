@@ -53,8 +53,8 @@ pub use history::{load_dir_at, BaseCut, Generation, GenerationStatus, PitrReport
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
 pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;
-pub use rewrite::rewrite;
+pub use rewrite::{rewrite, rewrite_cancellable};
 pub use writer::{
-    AofMetrics, AofWriter, FileNamer, FsyncPolicy, OnError, Rotation, StreamPosition, WhenFull,
-    WriterOptions,
+    AofMetrics, AofWriter, FileNamer, FsyncPolicy, IoWrapper, OnError, Rotation, StreamPosition,
+    WhenFull, WriterOptions,
 };

@@ -30,9 +30,12 @@ use std::sync::Arc;
 
 use forkless_keyspace::Keyspace;
 use forkless_rdb::WriteOptions;
+use forkless_snapshot::output::DurableFile;
+use forkless_snapshot::worker::{begin_snapshot, run_started};
 use forkless_snapshot::{
-    snapshot_to_file, Barrier, Mode, SnapshotObserver, SnapshotOptions, SnapshotResult,
+    Barrier, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
+use forkless_sync::atomic::AtomicBool;
 use forkless_sync::Mutex;
 
 use crate::dir::{AofDir, InstallStop};
@@ -50,12 +53,55 @@ pub fn rewrite(
     rewrite_until(aof, ks, obs, InstallStop::Done)
 }
 
+/// [`rewrite`] that its owner can stop: the snapshot walk stops soon after `cancel` is set,
+/// and `proceed` is called once, just before the new base is installed (the manifest switch):
+/// `false` abandons the rewrite there (the temp file is removed, nothing else changed). An
+/// engine shutting down uses it so that no rewrite installs into a directory it has closed.
+pub fn rewrite_cancellable(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    cancel: &AtomicBool,
+    proceed: &dyn Fn() -> bool,
+) -> Result<SnapshotResult> {
+    rewrite_inner(aof, ks, obs, InstallStop::Done, cancel, proceed)
+}
+
 /// [`rewrite`], stopping the installation after `stop` (crash tests).
 pub(crate) fn rewrite_until(
     aof: &AofDir,
     ks: &Arc<Keyspace>,
     obs: &Arc<SnapshotObserver>,
     stop: InstallStop,
+) -> Result<SnapshotResult> {
+    rewrite_inner(aof, ks, obs, stop, &AtomicBool::new(false), &|| true)
+}
+
+/// The snapshot of a rewrite, on the calling thread (what `snapshot_to_file` does on a worker
+/// thread), stopping when `cancel` is set.
+fn snapshot_here(
+    ks: &Keyspace,
+    obs: &Arc<SnapshotObserver>,
+    path: &std::path::Path,
+    mut opts: SnapshotOptions,
+    cancel: &AtomicBool,
+) -> std::result::Result<SnapshotResult, forkless_snapshot::SnapshotError> {
+    let ticket = obs.try_begin()?;
+    let file = DurableFile::create(path)?;
+    opts.spill_path = Some(path.to_path_buf());
+    let started = begin_snapshot(ks, ticket, &opts);
+    let (file, res) = run_started(ks, started, &opts, file, &Progress::default(), cancel)?;
+    file.commit()?;
+    Ok(res)
+}
+
+fn rewrite_inner(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    stop: InstallStop,
+    cancel: &AtomicBool,
+    proceed: &dyn Fn() -> bool,
 ) -> Result<SnapshotResult> {
     let writer = aof.writer();
     // The incr switch and the writer clock's second, both taken inside the end barrier.
@@ -87,8 +133,8 @@ pub(crate) fn rewrite_until(
         ..Default::default()
     };
     let temp = aof.rewrite_temp_path();
-    let res = snapshot_to_file(ks.clone(), obs, &temp, opts)
-        .map_err(|e| AofError::Rewrite(e.to_string()));
+    let res =
+        snapshot_here(ks, obs, &temp, opts, cancel).map_err(|e| AofError::Rewrite(e.to_string()));
     let rotation = rotation.lock().take();
     let res = match res {
         Ok(r) => r,
@@ -99,6 +145,10 @@ pub(crate) fn rewrite_until(
     };
     let (rotation, _) =
         rotation.ok_or_else(|| AofError::Rewrite("no incr switch at the barrier".into()))??;
+    if !proceed() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(AofError::Rewrite("cancelled before installing".into()));
+    }
     aof.install_rewrite_until(&temp, &rotation, stop)?;
     Ok(res)
 }

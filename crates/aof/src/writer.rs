@@ -84,6 +84,10 @@ pub type SecondsClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// Names the file of a sequence number (default: the incr name `<filename>.<seq>.incr.aof`).
 pub type FileNamer = Arc<dyn Fn(i64) -> String + Send + Sync>;
 
+/// Wraps every file the writer appends to (the first and those of later rotations): fault
+/// injection for tests of the layers above, e.g. the engine's MISCONF test.
+pub type IoWrapper = Arc<dyn Fn(Box<dyn AofIo>) -> Box<dyn AofIo> + Send + Sync>;
+
 /// Writer configuration.
 #[derive(Clone)]
 pub struct WriterOptions {
@@ -114,6 +118,8 @@ pub struct WriterOptions {
     pub roll_age: Option<Duration>,
     /// File names by sequence number; `None` = `<filename>.<seq>.incr.aof`.
     pub file_namer: Option<FileNamer>,
+    /// Wraps the files appended to (tests); `None` = as opened.
+    pub io_wrapper: Option<IoWrapper>,
 }
 
 impl Default for WriterOptions {
@@ -132,7 +138,23 @@ impl Default for WriterOptions {
             roll_bytes: None,
             roll_age: None,
             file_namer: None,
+            io_wrapper: None,
         }
+    }
+}
+
+/// Storage whose files go through [`WriterOptions::io_wrapper`].
+struct WrappedStorage {
+    inner: Box<dyn AofStorage>,
+    wrap: IoWrapper,
+}
+
+impl AofStorage for WrappedStorage {
+    fn open_incr(&mut self, name: &str, seq: i64) -> std::io::Result<Box<dyn AofIo>> {
+        self.inner.open_incr(name, seq).map(|io| (self.wrap)(io))
+    }
+    fn closing(&mut self, seq: i64, len: u64, crc: Option<u64>) {
+        self.inner.closing(seq, len, crc);
     }
 }
 
@@ -326,6 +348,16 @@ impl AofWriter {
         current_seq: i64,
         opts: WriterOptions,
     ) -> Result<AofWriter> {
+        let (io, storage) = match &opts.io_wrapper {
+            Some(w) => (
+                w(io),
+                Box::new(WrappedStorage {
+                    inner: storage,
+                    wrap: w.clone(),
+                }) as Box<dyn AofStorage>,
+            ),
+            None => (io, storage),
+        };
         let handle = io
             .sync_handle()
             .map_err(|e| AofError::io("opening an fsync handle", e))?;

@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     rng: Option<StdRng>,
     /// `(argument index, hash)` of the declared keys, hashed once by the dispatcher.
     key_hashes: Vec<(usize, u64)>,
+    /// Index in `prop` where the current command's propagation starts (transactions).
+    cmd_prop_start: usize,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -99,7 +101,17 @@ impl<'a> Ctx<'a> {
             capture: false,
             rng: None,
             key_hashes,
+            cmd_prop_start: 0,
         }
+    }
+
+    /// Switch to the next command of a transaction ([`Keyspace::execute_multi`]): the locks,
+    /// the notified keys, the capture decision and the propagated commands carry over, so the
+    /// whole transaction is one unit for the observer and the sink.
+    pub(crate) fn next_command(&mut self, argv: &'a [&'a [u8]], key_hashes: Vec<(usize, u64)>) {
+        self.argv = argv;
+        self.key_hashes = key_hashes;
+        self.cmd_prop_start = self.prop.len();
     }
 
     pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {
@@ -342,7 +354,7 @@ impl<'a> Ctx<'a> {
 
     /// True when this command has propagated anything so far (lazy-expiry DELs included).
     pub fn has_propagated(&self) -> bool {
-        !self.prop.is_empty()
+        self.prop.len() > self.cmd_prop_start
     }
 
     // ---- whole-keyspace access (only for ALL_SHARDS commands) ----

@@ -451,6 +451,101 @@ impl Keyspace {
         reply
     }
 
+    /// The table entry of command `name` (any case): arity, flags ([`crate::WRITE`]...), key
+    /// positions. Lets a caller refuse a write before executing it (MISCONF, OOM).
+    pub fn command_spec(&self, name: &[u8]) -> Option<&'static crate::CommandSpec> {
+        self.table.lookup(name)
+    }
+
+    /// Execute a transaction (MULTI ... EXEC): every command, in order, under one lock set (the
+    /// union of their shards in ascending order, or all shards when one of them needs all), so
+    /// no other command interleaves; the propagated commands of all of them form **one unit**
+    /// for the sink (wrapped in MULTI/EXEC when two or more) and for a running snapshot (one
+    /// capture decision, the observer's protocol applied to the union of their keys).
+    ///
+    /// Commands that cannot be queued (unknown, wrong arity) abort the whole transaction
+    /// before anything runs: `Err` holds the first such error reply (Redis then answers EXEC
+    /// with EXECABORT). Commands that fail while running (WRONGTYPE...) do not stop the others,
+    /// as in Redis; their error is their reply.
+    pub fn execute_multi(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+    ) -> Result<Vec<Reply>, Reply> {
+        let mut specs = Vec::with_capacity(cmds.len());
+        for argv in cmds {
+            let Some(name) = argv.first() else {
+                return Err(Reply::err("ERR empty command"));
+            };
+            let Some(spec) = self.table.lookup(name) else {
+                return Err(unknown_command(argv));
+            };
+            if !spec.arity_ok(argv.len()) {
+                return Err(wrong_arity(spec));
+            }
+            specs.push(spec);
+        }
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all = specs.iter().any(|s| s.flags & ALL_SHARDS != 0);
+        let hashes: Vec<Vec<(usize, u64)>> = cmds
+            .iter()
+            .zip(&specs)
+            .map(|(argv, spec)| {
+                spec.key_indices(argv.len())
+                    .map(|i| (i, self.hash_key(argv[i])))
+                    .collect()
+            })
+            .collect();
+        let guards: Vec<MutexGuard<'_, Shard>> = if all {
+            self.shards.iter().map(|s| s.lock()).collect()
+        } else {
+            let mut idx: Vec<usize> = hashes
+                .iter()
+                .flatten()
+                .map(|&(_, h)| self.shard_of(h))
+                .collect();
+            if idx.is_empty() {
+                idx.push(0);
+            }
+            idx.sort_unstable();
+            idx.dedup();
+            idx.iter().map(|&i| self.shards[i].lock()).collect()
+        };
+        let now = self.now_ms();
+        let db = session.db.min(self.databases - 1);
+        let mut ctx = Ctx::new(self, guards, all, db, now, cmds[0], Vec::new());
+        let mut replies = Vec::with_capacity(cmds.len());
+        for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
+            let key_hashes = if all { Vec::new() } else { key_hashes };
+            ctx.next_command(argv, key_hashes);
+            let db = ctx.db();
+            let write = spec.is_write();
+            if write && self.observer.is_some() {
+                for i in spec.key_indices(argv.len()) {
+                    ctx.notify_key(db, argv[i]);
+                }
+            }
+            replies.push((spec.handler)(&mut ctx, argv));
+            if write {
+                for i in spec.key_indices(argv.len()) {
+                    if ctx
+                        .get_in(db, argv[i])
+                        .is_some_and(|v| v.is_empty_aggregate())
+                    {
+                        ctx.remove_in(db, argv[i]);
+                    }
+                }
+            }
+        }
+        session.db = ctx.db();
+        let (guards, prop, capture) = ctx.into_parts();
+        self.deliver(prop, capture);
+        drop(guards);
+        Ok(replies)
+    }
+
     /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+), and to
     /// the observer when the command asked for capture.
     fn deliver(&self, mut prop: Vec<Propagated>, capture: bool) {

@@ -1,0 +1,1604 @@
+//! The engine handle: open (create or recover), execute, persistence jobs, stats, shutdown.
+//!
+//! # Structure
+//! [`Engine`] is a cloneable handle (`Arc<Handle>`). The `Handle` owns the threads and shuts the
+//! engine down when the last clone is dropped; the threads themselves hold the `Arc<Core>` (the
+//! keyspace, its snapshot observer, the persistence backend, counters), never the `Handle`, so
+//! dropping the last handle is what stops them.
+//!
+//! # The write path
+//! [`Engine::execute_deferred`] refuses a write command with Redis's `MISCONF` error while
+//! persistence is failing (the log writer's sticky error, or a failed snapshot with
+//! `stop-writes-on-bgsave-error yes` and save rules set), then runs it through
+//! `Keyspace::execute`, whose propagation sink (this module's `Fanout`, the one fan-out point) appends
+//! the propagated commands to the log writer under the command's shard locks and records the
+//! log offset ("ticket") in a thread-local slot. The caller gets the reply and a [`Durability`]:
+//! ready at once unless `appendfsync always`, otherwise a ticket to wait on, blocking
+//! ([`Durability::wait`]) or as a `Future` (no runtime dependency: a notifier thread owned by the
+//! engine waits for the writer's group commit and wakes the tasks). [`Engine::execute`] is
+//! `execute_deferred` followed by the blocking wait.
+//!
+//! # Lock order
+//! The engine's own mutexes (`config`, `tun`, `state`, `job`, `acks`) are leaves: none is held
+//! while another is taken, while a command executes (shard locks) or across I/O. The sink runs
+//! under the command's shard locks and takes only the writer's queue lock (a leaf, see
+//! DESIGN.md section 2) and a thread-local.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use forkless_aof::{
+    AofDir, AofDirOptions, AofMetrics, AofWriter, FsyncPolicy, KeyspaceTarget, LoadOptions,
+    LoadReport, OnError, WriterOptions,
+};
+use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
+use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
+use forkless_snapshot::output::DurableFile;
+use forkless_snapshot::worker::{begin_snapshot, run_started};
+use forkless_snapshot::{
+    install, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
+};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use forkless_sync::thread::{self, JoinHandle, Thread};
+use forkless_sync::{Arc, Mutex};
+
+use crate::config::{Config, SaveRule};
+use crate::error::{io, Error, Result};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's last append through an engine's sink: (engine id, ticket or error text).
+    static LAST_APPEND: RefCell<Option<(u64, std::result::Result<u64, String>)>> =
+        const { RefCell::new(None) };
+}
+
+/// Redis's text when a background save failed and `stop-writes-on-bgsave-error` is on.
+pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+fn misconf_aof(e: &dyn std::fmt::Display) -> String {
+    format!("MISCONF Errors writing to the AOF file: {e}")
+}
+
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The one propagation sink: appends to the log writer (when there is one), counts changes
+/// for the save rules, and leaves the ticket for the executing thread.
+struct Fanout {
+    id: u64,
+    writer: Option<Arc<AofWriter>>,
+    dirty: Arc<AtomicU64>,
+}
+
+impl PropagationSink for Fanout {
+    fn propagate(&self, ops: &[Propagated]) {
+        let changes = ops
+            .iter()
+            .filter(|(_, a)| {
+                !(a.len() == 1
+                    && (a[0].eq_ignore_ascii_case(b"multi") || a[0].eq_ignore_ascii_case(b"exec")))
+            })
+            .count() as u64;
+        self.dirty.fetch_add(changes, Ordering::Relaxed);
+        if let Some(w) = &self.writer {
+            let r = w.append(ops, None).map_err(|e| e.to_string());
+            LAST_APPEND.with(|c| *c.borrow_mut() = Some((self.id, r)));
+        }
+    }
+}
+
+/// Which persistence the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistenceMode {
+    /// Snapshots to `dir/dbfilename` on the save rules (none when `save ""`); no log.
+    Snapshots,
+    /// Multi-part AOF in `dir/appenddirname` with forkless rewrites (plus snapshots to
+    /// `dbfilename` on the save rules, as Redis).
+    Aof,
+    /// Segmented log and snapshots in `dir/segments-dirname`.
+    Segments,
+}
+
+/// Where [`Engine::open`] loaded the data from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Nothing to load: a new, empty keyspace.
+    Empty,
+    /// A snapshot file (`dbfilename`).
+    Snapshot(PathBuf),
+    /// The AOF directory (its files, in load order).
+    Aof(Vec<String>),
+    /// The AOF did not exist yet: the snapshot file was loaded and became the new AOF's base.
+    SnapshotIntoNewAof(PathBuf),
+    /// A segments directory (from the start point described).
+    Segments(String),
+}
+
+/// What [`Engine::open`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The persistence mode running now.
+    pub mode: PersistenceMode,
+    /// Where the data came from.
+    pub source: LoadSource,
+    /// Keys read from RDB parts.
+    pub rdb_keys: u64,
+    /// Commands replayed (RDB + deltas, AOF incr files, segments).
+    pub commands_replayed: u64,
+    /// The torn tail cut off the last log file: (file, bytes cut).
+    pub torn_tail: Option<(String, u64)>,
+    /// Keys in the keyspace after loading.
+    pub keys: u64,
+    /// Time spent opening.
+    pub duration: Duration,
+}
+
+/// A finished snapshot or rewrite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReport {
+    /// When it finished (Unix ms).
+    pub finished_unix_ms: i64,
+    /// How long it ran.
+    pub duration: Duration,
+    /// The snapshot's figures, or why it failed.
+    pub result: std::result::Result<SnapshotResult, String>,
+}
+
+/// Persistence and upkeep counters ([`Engine::stats`]).
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Persistence mode.
+    pub mode: PersistenceMode,
+    /// Keys per database (expired keys not yet removed included, as DBSIZE).
+    pub keys: Vec<u64>,
+    /// Resident set size of the process, when the OS tells (Linux `/proc/self/status`).
+    pub rss_bytes: Option<u64>,
+    /// Changes since the last successful snapshot (the save rules' counter).
+    pub dirty: u64,
+    /// Unix seconds of the last successful snapshot (the open time when there was none).
+    pub last_save_unix: i64,
+    /// A snapshot is running.
+    pub snapshot_in_progress: bool,
+    /// A rewrite is running.
+    pub rewrite_in_progress: bool,
+    /// When the running snapshot or rewrite started (Unix ms).
+    pub job_started_unix_ms: Option<i64>,
+    /// The last snapshot succeeded (true before the first), as `rdb_last_bgsave_status`.
+    pub last_snapshot_ok: bool,
+    /// The last rewrite succeeded (true before the first), as `aof_last_bgrewrite_status`.
+    pub last_rewrite_ok: bool,
+    /// The last snapshot (`SAVE`, `BGSAVE`, save rules, segments snapshots).
+    pub last_snapshot: Option<JobReport>,
+    /// The last AOF rewrite.
+    pub last_rewrite: Option<JobReport>,
+    /// The log writer's counters (AOF and segments modes).
+    pub aof: Option<AofMetrics>,
+    /// AOF size as the rewrite rule sees it (base + bytes logged since), and at the last rewrite.
+    pub aof_size: Option<(u64, u64)>,
+    /// Bytes logged but not yet durable.
+    pub fsync_lag_bytes: u64,
+    /// Keys removed by active expiry.
+    pub expired_keys: u64,
+    /// Upkeep ticks run.
+    pub upkeep_ticks: u64,
+    /// Why writes are refused right now (`MISCONF ...`), if they are.
+    pub misconf: Option<String>,
+    /// The last persistence error seen (kept after recovery, for the logs).
+    pub last_error: Option<String>,
+}
+
+/// Options of [`Engine::shutdown_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShutdownOptions {
+    /// Take a final snapshot: `None` = as Redis (when save rules are set), `Some(b)` = force.
+    pub save: Option<bool>,
+    /// Bound on waiting for a running snapshot or rewrite (it is cancelled when it can be);
+    /// `None` = `shutdown-timeout` seconds.
+    pub timeout: Option<Duration>,
+}
+
+/// What [`Engine::shutdown`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownReport {
+    /// The final snapshot, if one was taken.
+    pub final_snapshot: Option<std::result::Result<SnapshotResult, String>>,
+    /// A background job did not stop within the bound and was left to finish on its own
+    /// (its thread is detached; the log was closed, so it cannot install anything).
+    pub abandoned_job: bool,
+    /// Errors closing the log (writes that could not be made durable).
+    pub errors: Vec<String>,
+    /// Time taken.
+    pub duration: Duration,
+}
+
+enum Backend {
+    Snapshots,
+    Aof(AofDir),
+    Segments(SegmentDir),
+}
+
+/// Values the upkeep reads every tick (copied out of the [`Config`] when it changes).
+#[derive(Debug, Clone)]
+pub(crate) struct Tunables {
+    pub hz: u32,
+    pub effort: u32,
+    pub activerehashing: bool,
+    pub save_rules: Vec<SaveRule>,
+    pub auto_aof_pct: u64,
+    pub auto_aof_min: u64,
+    pub snapshot_mode: Mode,
+    pub shutdown_timeout: Duration,
+}
+
+impl Tunables {
+    fn from(c: &Config) -> Tunables {
+        Tunables {
+            hz: c.hz(),
+            effort: c.int("active-expire-effort").clamp(1, 10) as u32,
+            activerehashing: c.bool("activerehashing"),
+            save_rules: c.save_rules(),
+            auto_aof_pct: c.int("auto-aof-rewrite-percentage").max(0) as u64,
+            auto_aof_min: c.int("auto-aof-rewrite-min-size").max(0) as u64,
+            snapshot_mode: mode_of(c.str("snapshot-mode")),
+            shutdown_timeout: Duration::from_secs(c.int("shutdown-timeout").max(0) as u64),
+        }
+    }
+}
+
+fn mode_of(s: &str) -> Mode {
+    if s == "converging" {
+        Mode::Converging
+    } else {
+        Mode::PointInTime
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobKind {
+    Snapshot,
+    Rewrite,
+}
+
+pub(crate) struct Job {
+    pub kind: JobKind,
+    pub cancel: Arc<AtomicBool>,
+    pub thread: JoinHandle<()>,
+}
+
+#[derive(Default)]
+pub(crate) struct PersistState {
+    pub last_save_unix: i64,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_try: Option<Instant>,
+    pub last_snapshot: Option<JobReport>,
+    pub last_rewrite: Option<JobReport>,
+    pub last_rewrite_fail: Option<Instant>,
+    pub last_error: Option<String>,
+    /// AOF size after the last rewrite (or at open), and the writer offset then.
+    pub aof_base_size: u64,
+    pub aof_base_offset: u64,
+}
+
+#[derive(Default)]
+struct AckState {
+    acked: u64,
+    failed: Option<(u64, String)>,
+    waiters: Vec<(u64, Waker)>,
+    stop: bool,
+}
+
+/// Everything the threads share.
+pub(crate) struct Core {
+    id: u64,
+    pub ks: Arc<Keyspace>,
+    pub obs: Arc<SnapshotObserver>,
+    backend: Backend,
+    writer: Option<Arc<AofWriter>>,
+    fsync_always: bool,
+    dir: PathBuf,
+    config: Mutex<Config>,
+    pub tun: Mutex<Tunables>,
+    pub dirty: Arc<AtomicU64>,
+    pub state: Mutex<PersistState>,
+    /// Writes refused because of a failed snapshot (stop-writes-on-bgsave-error).
+    misconf_rdb: AtomicBool,
+    closed: AtomicBool,
+    pub stop_upkeep: AtomicBool,
+    pub job: Mutex<Option<Job>>,
+    pub snapshot_running: AtomicBool,
+    pub rewrite_running: AtomicBool,
+    /// A snapshot or rewrite runs (claimed by `Core::claim`), and since when (Unix ms).
+    busy: AtomicBool,
+    busy_since_ms: AtomicI64,
+    /// (shutting down: rewrites must not install, a rewrite is installing).
+    rw_gate: Mutex<(bool, bool)>,
+    acks: Mutex<AckState>,
+    notifier: Mutex<Option<Thread>>,
+    pub expired: AtomicU64,
+    pub ticks: AtomicU64,
+    pub cron: Mutex<Option<Thread>>,
+}
+
+/// Releases [`Core::claim`].
+struct Busy<'a> {
+    core: &'a Core,
+    flag: &'a AtomicBool,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.flag.store(false, Ordering::Release);
+        self.core.busy.store(false, Ordering::Release);
+    }
+}
+
+/// The threads a handle owns.
+struct Handle {
+    core: Arc<Core>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    shut: Mutex<Option<ShutdownReport>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = shutdown_handle(self, ShutdownOptions::default());
+    }
+}
+
+/// A persistent, expiring, snapshotting Redis keyspace: the one type an embedding program needs.
+///
+/// Cloneable (`Arc` inside), `Send + Sync`. Background threads (upkeep, durability notifier,
+/// snapshot and rewrite jobs) belong to it and stop when [`Engine::shutdown`] is called or the
+/// last clone is dropped.
+///
+/// ```
+/// use forkless::{Config, Engine};
+/// let dir = tempfile::tempdir().unwrap();
+/// let config = Config::default().with("appendonly", "yes").with("appendfsync", "always");
+/// let engine = Engine::open(dir.path(), config.clone()).unwrap();
+/// engine.set(0, b"greeting", b"hello").unwrap();
+/// assert_eq!(engine.incr(0, b"visits").unwrap(), 1);
+/// drop(engine); // shuts down: log flushed and fsynced, threads joined
+///
+/// let engine = Engine::open(dir.path(), config).unwrap();
+/// assert_eq!(engine.get(0, b"greeting").unwrap(), Some(b"hello".to_vec()));
+/// assert_eq!(engine.open_report().commands_replayed, 2);
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Handle>,
+    report: Arc<OpenReport>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.inner.core.dir)
+            .field("mode", &self.report.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of an [`Engine`]: a [`Config`] plus settings that are not redis.conf options.
+pub struct EngineBuilder {
+    dir: PathBuf,
+    config: Config,
+    clock: Option<forkless_keyspace::Clock>,
+    seed: Option<u64>,
+    io_wrapper: Option<forkless_aof::IoWrapper>,
+}
+
+impl EngineBuilder {
+    /// Wrap every log file the engine appends to (AOF and segments modes): fault injection for
+    /// tests (see `forkless_aof::io` for the trait and the in-memory fault backends).
+    pub fn log_io_wrapper(mut self, w: forkless_aof::IoWrapper) -> Self {
+        self.io_wrapper = Some(w);
+        self
+    }
+    /// Use this configuration (its `dir` is ignored: the builder's directory wins).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Set one option (redis.conf syntax for the value).
+    pub fn option(mut self, name: &str, value: &str) -> Result<Self> {
+        self.config.set_any(name, value)?;
+        Ok(self)
+    }
+    /// The clock of expiry (tests: `forkless_keyspace::ManualClock`); default system time.
+    pub fn clock(mut self, clock: forkless_keyspace::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+    /// Seed of the key hash and random commands (deterministic tests); default random.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+    /// Open (create or recover) the engine.
+    pub fn open(self) -> Result<Engine> {
+        Engine::open_with(self)
+    }
+}
+
+impl Engine {
+    /// Open the engine in `dir` (created if missing) with `config` (`config`'s own `dir` is
+    /// replaced by `dir`): recover whatever the directory holds, as redis-server does (the AOF
+    /// when `appendonly yes`, else the snapshot file; segments with `persistence segments`),
+    /// start the upkeep threads, and return the handle. See [`Engine::open_report`].
+    pub fn open(dir: impl AsRef<Path>, config: Config) -> Result<Engine> {
+        Engine::builder(dir).config(config).open()
+    }
+
+    /// Open with `dir` taken from the configuration (`dir` option, relative to the current
+    /// directory), as `forkless server` does.
+    pub fn open_config(config: Config) -> Result<Engine> {
+        let dir = config.dir();
+        Engine::open(dir, config)
+    }
+
+    /// A builder for `dir` with the default configuration.
+    pub fn builder(dir: impl AsRef<Path>) -> EngineBuilder {
+        EngineBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            config: Config::default(),
+            clock: None,
+            seed: None,
+            io_wrapper: None,
+        }
+    }
+
+    fn open_with(b: EngineBuilder) -> Result<Engine> {
+        let t0 = Instant::now();
+        let mut config = b.config;
+        let dir = b.dir;
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        config.set_any("dir", &dir.to_string_lossy())?;
+        let shards = config.int("shards");
+        let mut kconf = forkless_keyspace::Config {
+            databases: config.int("databases") as u32,
+            seed: b.seed,
+            clock: b.clock,
+            ..forkless_keyspace::Config::default()
+        };
+        if shards > 0 {
+            kconf.shards = shards as usize;
+        }
+        let fsync = match config.str("appendfsync") {
+            "always" => FsyncPolicy::Always,
+            "no" => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        };
+        let writer_opts = WriterOptions {
+            fsync,
+            timestamps: config.bool("aof-timestamp-enabled"),
+            on_error: if config.str("aof-on-error") == "continue" {
+                OnError::Continue
+            } else {
+                OnError::Refuse
+            },
+            io_wrapper: b.io_wrapper.clone(),
+            ..WriterOptions::default()
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let dirty = Arc::new(AtomicU64::new(0));
+        let dump_path = dir.join(config.str("dbfilename"));
+        let mut rdb_keys = 0;
+        let mut commands = 0;
+        let mut torn = None;
+        let (mut ks, backend, source, mode) = if config.str("persistence") == "segments" {
+            let sdir = dir.join(config.str("segments-dirname"));
+            let age = config.int("segment-age");
+            let sopts = SegmentOptions {
+                segment_bytes: config.int("segment-bytes") as u64,
+                segment_age: (age > 0).then(|| Duration::from_secs(age as u64)),
+                keep_snapshots: config.int("keep-snapshots") as usize,
+                keep_segment_bytes: config.int("keep-segment-bytes") as u64,
+                writer: WriterOptions {
+                    timestamps: true,
+                    ..writer_opts.clone()
+                },
+            };
+            let (sd, ks, rep) = SegmentDir::open(&sdir, &kconf, sopts)?;
+            let source = match rep {
+                Some(r) => {
+                    rdb_keys = r.rdb_keys;
+                    commands = r.commands;
+                    torn = r
+                        .truncated
+                        .as_ref()
+                        .map(|t| (t.file.clone(), t.file_len - t.valid_len));
+                    LoadSource::Segments(r.start.describe())
+                }
+                None => LoadSource::Empty,
+            };
+            (ks, Backend::Segments(sd), source, PersistenceMode::Segments)
+        } else if config.appendonly() {
+            let adir = dir.join(config.str("appenddirname"));
+            let fname = config.str("appendfilename").to_string();
+            let aopts = AofDirOptions {
+                filename: fname.clone(),
+                rdb_preamble: config.bool("aof-use-rdb-preamble"),
+                writer: writer_opts.clone(),
+                history_generations: config.int("aof-history-generations") as usize,
+            };
+            let ks = Keyspace::new(kconf);
+            let manifest = adir.join(format!("{fname}.manifest"));
+            if manifest.exists() {
+                let (ad, rep) = AofDir::open(&adir, &ks, aopts)?;
+                rdb_keys = rep.rdb_keys;
+                commands = rep.commands;
+                torn = rep
+                    .truncated
+                    .as_ref()
+                    .map(|t| (t.file.clone(), t.file_len - t.valid_len));
+                let files = rep.files.clone();
+                (
+                    ks,
+                    Backend::Aof(ad),
+                    LoadSource::Aof(files),
+                    PersistenceMode::Aof,
+                )
+            } else {
+                let source = if dump_path.exists() {
+                    let rep = load_snapshot_file(&ks, &dump_path)?;
+                    rdb_keys = rep.rdb_keys;
+                    commands = rep.commands;
+                    LoadSource::SnapshotIntoNewAof(dump_path.clone())
+                } else {
+                    LoadSource::Empty
+                };
+                let ad = AofDir::create(&adir, &ks.dump(), aopts)?;
+                (ks, Backend::Aof(ad), source, PersistenceMode::Aof)
+            }
+        } else {
+            let ks = Keyspace::new(kconf);
+            let source = if dump_path.exists() {
+                let rep = load_snapshot_file(&ks, &dump_path)?;
+                rdb_keys = rep.rdb_keys;
+                commands = rep.commands;
+                LoadSource::Snapshot(dump_path.clone())
+            } else {
+                LoadSource::Empty
+            };
+            (ks, Backend::Snapshots, source, PersistenceMode::Snapshots)
+        };
+        let writer = match &backend {
+            Backend::Snapshots => None,
+            Backend::Aof(a) => Some(a.writer()),
+            Backend::Segments(s) => Some(s.writer()),
+        };
+        let obs = install(&mut ks);
+        ks.set_sink(Arc::new(Fanout {
+            id,
+            writer: writer.clone(),
+            dirty: dirty.clone(),
+        }));
+        let ks = Arc::new(ks);
+        let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
+        let now_s = unix_ms() / 1000;
+        let mut state = PersistState {
+            last_save_unix: now_s,
+            last_bgsave_ok: true,
+            ..Default::default()
+        };
+        if let Backend::Aof(a) = &backend {
+            state.aof_base_size = aof_files_size(a);
+            state.aof_base_offset = a.writer().metrics().enqueued_offset;
+        }
+        let tun = Tunables::from(&config);
+        let core = Arc::new(Core {
+            id,
+            ks,
+            obs,
+            backend,
+            writer,
+            fsync_always: fsync == FsyncPolicy::Always,
+            dir,
+            misconf_rdb: AtomicBool::new(false),
+            config: Mutex::new(config),
+            tun: Mutex::new(tun),
+            dirty,
+            state: Mutex::new(state),
+            closed: AtomicBool::new(false),
+            stop_upkeep: AtomicBool::new(false),
+            job: Mutex::new(None),
+            snapshot_running: AtomicBool::new(false),
+            rewrite_running: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            busy_since_ms: AtomicI64::new(0),
+            rw_gate: Mutex::new((false, false)),
+            acks: Mutex::new(AckState::default()),
+            notifier: Mutex::new(None),
+            expired: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            cron: Mutex::new(None),
+        });
+        let mut threads = Vec::new();
+        let c = core.clone();
+        let cron = thread::Builder::new()
+            .name("forkless-upkeep".into())
+            .spawn(move || crate::upkeep::run(c))
+            .map_err(io("starting the upkeep thread"))?;
+        *core.cron.lock() = Some(cron.thread().clone());
+        threads.push(cron);
+        if core.fsync_always {
+            let c = core.clone();
+            let n = thread::Builder::new()
+                .name("forkless-durable-notify".into())
+                .spawn(move || notifier(c))
+                .map_err(io("starting the notifier thread"))?;
+            *core.notifier.lock() = Some(n.thread().clone());
+            threads.push(n);
+        }
+        let report = OpenReport {
+            mode,
+            source,
+            rdb_keys,
+            commands_replayed: commands,
+            torn_tail: torn,
+            keys,
+            duration: t0.elapsed(),
+        };
+        Ok(Engine {
+            inner: Arc::new(Handle {
+                core,
+                threads: Mutex::new(threads),
+                shut: Mutex::new(None),
+            }),
+            report: Arc::new(report),
+        })
+    }
+
+    fn core(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
+    /// What opening found (source, commands replayed, torn tail, time).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The keyspace (reads, dumps, `command_spec`; writes through it bypass MISCONF checks and
+    /// durability waits: use [`Engine::execute`]).
+    pub fn keyspace(&self) -> &Arc<Keyspace> {
+        &self.core().ks
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.core().dir
+    }
+
+    /// The persistence mode.
+    pub fn mode(&self) -> PersistenceMode {
+        self.report.mode
+    }
+
+    /// Execute one command (`argv[0]` is its name) in `session`'s database and return its
+    /// reply once the fsync policy is met: under `appendfsync always` the write is durable;
+    /// otherwise this never waits for I/O. While persistence is failing, write commands get
+    /// Redis's `MISCONF` error and change nothing.
+    ///
+    /// ```
+    /// use forkless::{Config, Engine, Reply, Session};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let engine = Engine::open(dir.path(), Config::default()).unwrap();
+    /// let mut s = Session::default();
+    /// assert_eq!(engine.execute(&mut s, &[b"SET", b"k", b"v"]), Reply::ok());
+    /// assert_eq!(engine.execute(&mut s, &[b"GET", b"k"]), Reply::Bulk(b"v".to_vec()));
+    /// ```
+    pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
+        let (reply, d) = self.execute_deferred(session, argv);
+        match d.wait() {
+            Ok(()) => reply,
+            Err(e) => Reply::err(e.to_string()),
+        }
+    }
+
+    /// [`Engine::execute`] without waiting for durability: returns the reply and a
+    /// [`Durability`] ticket. Never blocks on I/O (the command runs under its shard locks and
+    /// hands its log bytes to the writer's queue), so async servers call it on their worker
+    /// threads and `.await` the ticket before sending the reply (or [`Durability::wait`] from a
+    /// blocking context). The reply must not be sent before the ticket resolves `Ok` if the
+    /// client is to be told the write is durable; on `Err`, send the error instead.
+    ///
+    /// Replies to later commands of the same connection may be computed before an earlier
+    /// ticket resolves (pipelining); the writer's group commit resolves tickets in log order.
+    pub fn execute_deferred(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Durability) {
+        let core = self.core();
+        if core.closed.load(Ordering::Acquire) {
+            return (
+                Reply::err("ERR the forkless engine is shut down"),
+                Durability::ready(),
+            );
+        }
+        if let Some(spec) = argv.first().and_then(|n| core.ks.command_spec(n)) {
+            if spec.is_write() {
+                if let Some(msg) = core.misconf() {
+                    return (Reply::err(msg), Durability::ready());
+                }
+            }
+        }
+        LAST_APPEND.with(|c| *c.borrow_mut() = None);
+        let reply = core.ks.execute(session, argv);
+        (reply, core.ticket_of_last_append())
+    }
+
+    /// A transaction (MULTI ... EXEC): the commands run in order under one lock set, no other
+    /// command interleaves, and their propagated commands form one unit in the log and in a
+    /// running snapshot's deltas. A command that cannot be queued (unknown, wrong arity) aborts
+    /// everything (`EXECABORT`); a command failing at run time (`WRONGTYPE`) does not stop the
+    /// others (Redis semantics). Returns each command's reply, once durable under `always`.
+    ///
+    /// ```
+    /// use forkless::{Config, Engine, Reply, Session};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let engine = Engine::open(dir.path(), Config::default()).unwrap();
+    /// let replies = engine
+    ///     .transaction(&mut Session::default(), |tx| {
+    ///         tx.cmd(&[b"SET", b"a", b"1"]).cmd(&[b"INCR", b"a"]);
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(replies, vec![Reply::ok(), Reply::Integer(2)]);
+    /// ```
+    pub fn transaction(
+        &self,
+        session: &mut Session,
+        build: impl FnOnce(&mut Tx),
+    ) -> Result<Vec<Reply>> {
+        let mut tx = Tx::default();
+        build(&mut tx);
+        let cmds: Vec<Vec<&[u8]>> = tx
+            .cmds
+            .iter()
+            .map(|c| c.iter().map(Vec::as_slice).collect())
+            .collect();
+        let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
+        let (r, d) = self.execute_multi_deferred(session, &refs);
+        d.wait()?;
+        r.map_err(|e| match e {
+            Reply::Error(e) if e.starts_with("MISCONF") => Error::Misconf(e.into_owned()),
+            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
+                Error::Closed
+            }
+            Reply::Error(e) => Error::Command(format!(
+                "EXECABORT Transaction discarded because of previous errors: {e}"
+            )),
+            other => Error::Command(format!("{other:?}")),
+        })
+    }
+
+    /// The server's EXEC: like [`Engine::execute_deferred`] for a queued transaction. `Err`
+    /// holds the first queueing error (answer `EXECABORT`); nothing ran then.
+    pub fn execute_multi_deferred(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+    ) -> (std::result::Result<Vec<Reply>, Reply>, Durability) {
+        let core = self.core();
+        if core.closed.load(Ordering::Acquire) {
+            return (
+                Err(Reply::err("ERR the forkless engine is shut down")),
+                Durability::ready(),
+            );
+        }
+        let writes = cmds.iter().any(|c| {
+            c.first()
+                .and_then(|n| core.ks.command_spec(n))
+                .is_some_and(|s| s.is_write())
+        });
+        if writes {
+            if let Some(msg) = core.misconf() {
+                return (Err(Reply::err(msg)), Durability::ready());
+            }
+        }
+        LAST_APPEND.with(|c| *c.borrow_mut() = None);
+        let r = core.ks.execute_multi(session, cmds);
+        (r, core.ticket_of_last_append())
+    }
+
+    /// Take a snapshot now, on the calling thread, while writers go on (`SAVE`, but without
+    /// blocking anyone): to `dir/dbfilename` in `mode` (`None`: the `snapshot-mode` option), or
+    /// a segments snapshot (with retention) in segments mode. Counts as a save for the rules.
+    pub fn snapshot_now(&self, mode: Option<Mode>) -> Result<SnapshotResult> {
+        let mode = mode.unwrap_or_else(|| self.core().tun.lock().snapshot_mode);
+        self.core()
+            .run_snapshot(mode, &Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Start a snapshot on a background thread owned by the engine (`BGSAVE`); `Err(InProgress)`
+    /// while a snapshot or rewrite runs. Its outcome appears in [`Engine::stats`].
+    pub fn start_snapshot(&self) -> Result<()> {
+        self.core().start_job(JobKind::Snapshot)
+    }
+
+    /// Rewrite the AOF now (`BGREWRITEAOF`, waited for): a converging forkless snapshot becomes
+    /// the new base. In segments mode a converging snapshot (old segments then fall to
+    /// retention). `Err(Unsupported)` without a log.
+    pub fn rewrite_now(&self) -> Result<SnapshotResult> {
+        self.core().run_rewrite(&Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Start a rewrite on a background thread owned by the engine.
+    pub fn start_rewrite(&self) -> Result<()> {
+        self.core().start_job(JobKind::Rewrite)
+    }
+
+    /// Counters: keys per database, memory, persistence state, last snapshot and rewrite,
+    /// fsync lag, errors.
+    pub fn stats(&self) -> Stats {
+        self.core().stats(self.report.mode)
+    }
+
+    /// A copy of the configuration.
+    pub fn config(&self) -> Config {
+        self.core().config.lock().clone()
+    }
+
+    /// `CONFIG GET pattern`.
+    pub fn config_get(&self, pattern: &str) -> Vec<(&'static str, String)> {
+        self.core().config.lock().matching(pattern)
+    }
+
+    /// `CONFIG SET name value [name value ...]`: all or nothing; applied at once to the upkeep
+    /// (hz, save rules, rewrite rule, snapshot options); options the engine does not act on are
+    /// stored for the server.
+    pub fn config_set(&self, pairs: &[(&str, &str)]) -> Result<()> {
+        let core = self.core();
+        let mut c = core.config.lock();
+        c.set_many(pairs)?;
+        let tun = Tunables::from(&c);
+        drop(c);
+        *core.tun.lock() = tun;
+        core.update_misconf();
+        Ok(())
+    }
+
+    /// `CONFIG REWRITE`: rewrite the file the configuration was read from.
+    pub fn config_rewrite(&self) -> Result<()> {
+        let c = self.core().config.lock().clone();
+        let Some(path) = c.file().map(Path::to_path_buf) else {
+            return Err(Error::Unsupported(
+                "ERR The server is running without a config file".into(),
+            ));
+        };
+        Ok(c.rewrite_file(&path)?)
+    }
+
+    /// Stop the engine: refuse new commands, stop the upkeep, cancel or wait (bounded by
+    /// `shutdown-timeout`) for a running snapshot or rewrite, take a final snapshot when save
+    /// rules are set (as redis-server), flush and fsync the log, join every thread. Idempotent;
+    /// also run when the last handle is dropped.
+    pub fn shutdown(&self) -> Result<ShutdownReport> {
+        self.shutdown_with(ShutdownOptions::default())
+    }
+
+    /// [`Engine::shutdown`] with explicit options.
+    pub fn shutdown_with(&self, opts: ShutdownOptions) -> Result<ShutdownReport> {
+        shutdown_handle(&self.inner, opts)
+    }
+
+    // ---- typed helpers ----
+
+    fn run(&self, db: u32, argv: &[&[u8]]) -> Result<Reply> {
+        match self.execute(&mut Session { db }, argv) {
+            Reply::Error(e) if e.starts_with("MISCONF") => Err(Error::Misconf(e.into_owned())),
+            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
+                Err(Error::Closed)
+            }
+            Reply::Error(e) => Err(Error::Command(e.into_owned())),
+            r => Ok(r),
+        }
+    }
+
+    fn run_int(&self, db: u32, argv: &[&[u8]]) -> Result<i64> {
+        match self.run(db, argv)? {
+            Reply::Integer(n) => Ok(n),
+            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// GET.
+    pub fn get(&self, db: u32, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.run(db, &[b"GET", key])? {
+            Reply::Bulk(v) => Ok(Some(v)),
+            Reply::Nil => Ok(None),
+            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// SET (clears any TTL).
+    pub fn set(&self, db: u32, key: &[u8], value: &[u8]) -> Result<()> {
+        self.run(db, &[b"SET", key, value]).map(drop)
+    }
+
+    /// SET with an expiry of `ttl` (millisecond precision).
+    pub fn set_ex(&self, db: u32, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
+        let ms = ttl.as_millis().max(1).to_string();
+        self.run(db, &[b"SET", key, value, b"PX", ms.as_bytes()])
+            .map(drop)
+    }
+
+    /// INCR.
+    pub fn incr(&self, db: u32, key: &[u8]) -> Result<i64> {
+        self.run_int(db, &[b"INCR", key])
+    }
+
+    /// DEL: how many of `keys` existed.
+    pub fn del(&self, db: u32, keys: &[&[u8]]) -> Result<u64> {
+        let mut argv: Vec<&[u8]> = vec![b"DEL"];
+        argv.extend_from_slice(keys);
+        self.run_int(db, &argv).map(|n| n as u64)
+    }
+
+    /// EXISTS for one key.
+    pub fn exists(&self, db: u32, key: &[u8]) -> Result<bool> {
+        self.run_int(db, &[b"EXISTS", key]).map(|n| n == 1)
+    }
+
+    /// PEXPIRE: true when the key exists and got the expiry.
+    pub fn expire(&self, db: u32, key: &[u8], ttl: Duration) -> Result<bool> {
+        let ms = ttl.as_millis().to_string();
+        self.run_int(db, &[b"PEXPIRE", key, ms.as_bytes()])
+            .map(|n| n == 1)
+    }
+
+    /// PTTL: `None` when the key does not exist or has no expiry.
+    pub fn ttl(&self, db: u32, key: &[u8]) -> Result<Option<Duration>> {
+        let n = self.run_int(db, &[b"PTTL", key])?;
+        Ok((n >= 0).then(|| Duration::from_millis(n as u64)))
+    }
+
+    /// HSET of one field: true when the field is new.
+    pub fn hset(&self, db: u32, key: &[u8], field: &[u8], value: &[u8]) -> Result<bool> {
+        self.run_int(db, &[b"HSET", key, field, value])
+            .map(|n| n == 1)
+    }
+
+    /// HGET.
+    pub fn hget(&self, db: u32, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.run(db, &[b"HGET", key, field])? {
+            Reply::Bulk(v) => Ok(Some(v)),
+            Reply::Nil => Ok(None),
+            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// LPUSH: the list's new length.
+    pub fn lpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
+        let mut argv: Vec<&[u8]> = vec![b"LPUSH", key];
+        argv.extend_from_slice(elems);
+        self.run_int(db, &argv).map(|n| n as u64)
+    }
+
+    /// RPUSH: the list's new length.
+    pub fn rpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
+        let mut argv: Vec<&[u8]> = vec![b"RPUSH", key];
+        argv.extend_from_slice(elems);
+        self.run_int(db, &argv).map(|n| n as u64)
+    }
+
+    /// LRANGE.
+    pub fn lrange(&self, db: u32, key: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
+        let (a, b) = (start.to_string(), stop.to_string());
+        match self.run(db, &[b"LRANGE", key, a.as_bytes(), b.as_bytes()])? {
+            Reply::Array(items) => Ok(items
+                .into_iter()
+                .filter_map(|r| match r {
+                    Reply::Bulk(v) => Some(v),
+                    _ => None,
+                })
+                .collect()),
+            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
+        }
+    }
+
+    /// SADD: how many members were new.
+    pub fn sadd(&self, db: u32, key: &[u8], members: &[&[u8]]) -> Result<u64> {
+        let mut argv: Vec<&[u8]> = vec![b"SADD", key];
+        argv.extend_from_slice(members);
+        self.run_int(db, &argv).map(|n| n as u64)
+    }
+
+    /// DBSIZE of `db`.
+    pub fn dbsize(&self, db: u32) -> u64 {
+        self.core().ks.dbsize(db) as u64
+    }
+}
+
+/// Commands queued for [`Engine::transaction`].
+#[derive(Debug, Default, Clone)]
+pub struct Tx {
+    cmds: Vec<Vec<Vec<u8>>>,
+}
+
+impl Tx {
+    /// Queue one command.
+    pub fn cmd(&mut self, argv: &[&[u8]]) -> &mut Tx {
+        self.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
+        self
+    }
+    /// Queue SET.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> &mut Tx {
+        self.cmd(&[b"SET", key, value])
+    }
+    /// Queue INCR.
+    pub fn incr(&mut self, key: &[u8]) -> &mut Tx {
+        self.cmd(&[b"INCR", key])
+    }
+    /// Queue DEL.
+    pub fn del(&mut self, key: &[u8]) -> &mut Tx {
+        self.cmd(&[b"DEL", key])
+    }
+    /// Number of queued commands.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+}
+
+/// The durability of one write: resolves once the fsync policy is met (under `appendfsync
+/// always`: the write's log bytes are fsynced; otherwise at once). Wait with
+/// [`Durability::wait`] (blocking) or `.await` it (a `Future`, runtime-independent: a thread of
+/// the engine waits for the writer and wakes the task).
+#[must_use = "a write under appendfsync always is not durable until its Durability resolves"]
+#[derive(Clone)]
+pub struct Durability {
+    pending: Option<(Arc<Core>, u64)>,
+    error: Option<String>,
+}
+
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durability")
+            .field("ticket", &self.pending.as_ref().map(|p| p.1))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl Durability {
+    fn ready() -> Durability {
+        Durability {
+            pending: None,
+            error: None,
+        }
+    }
+
+    /// True when there is nothing to wait for.
+    pub fn is_ready(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    /// The log offset to wait for, if any.
+    pub fn ticket(&self) -> Option<u64> {
+        self.pending.as_ref().map(|p| p.1)
+    }
+
+    /// Block until durable. `Err(Misconf)` when the write could not be made durable.
+    pub fn wait(self) -> Result<()> {
+        if let Some(e) = self.error {
+            return Err(Error::Misconf(e));
+        }
+        match &self.pending {
+            None => Ok(()),
+            Some((core, t)) => match &core.writer {
+                Some(w) => w.wait(*t).map_err(|e| Error::Misconf(misconf_aof(&e))),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+impl Future for Durability {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let this = self.get_mut();
+        if let Some(e) = this.error.take() {
+            return Poll::Ready(Err(Error::Misconf(e)));
+        }
+        let Some((core, t)) = &this.pending else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut st = core.acks.lock();
+        if st.acked >= *t {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some((upto, e)) = &st.failed {
+            if *t <= *upto {
+                return Poll::Ready(Err(Error::Misconf(misconf_aof(e))));
+            }
+        }
+        if st.stop {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        st.waiters.push((*t, cx.waker().clone()));
+        drop(st);
+        if let Some(n) = core.notifier.lock().as_ref() {
+            n.unpark();
+        }
+        Poll::Pending
+    }
+}
+
+/// The durability notifier: waits (with no lock held) for the writer to make the highest
+/// pending ticket durable, then wakes every task waiting for a ticket at or below it.
+fn notifier(core: Arc<Core>) {
+    let Some(writer) = core.writer.clone() else {
+        return;
+    };
+    loop {
+        let target = {
+            let st = core.acks.lock();
+            if st.stop {
+                break;
+            }
+            st.waiters.iter().map(|w| w.0).max()
+        };
+        let Some(t) = target else {
+            thread::park_timeout(Duration::from_millis(100));
+            continue;
+        };
+        let r = writer.wait(t);
+        let mut st = core.acks.lock();
+        match r {
+            Ok(()) => st.acked = st.acked.max(t),
+            Err(e) => st.failed = Some((t, e.to_string())),
+        }
+        let mut wake = Vec::new();
+        st.waiters.retain(|(tk, w)| {
+            if *tk <= t {
+                wake.push(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        drop(st);
+        for w in wake {
+            w.wake();
+        }
+    }
+    let waiters = std::mem::take(&mut core.acks.lock().waiters);
+    for (_, w) in waiters {
+        w.wake();
+    }
+}
+
+/// Load a snapshot file (RDB, or RDB + RESP deltas) into `ks` in loading mode.
+pub(crate) fn load_snapshot_file(ks: &Keyspace, path: &Path) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut target = KeyspaceTarget::new(ks);
+    forkless_aof::load_file_from(
+        path,
+        &name,
+        0,
+        false,
+        &LoadOptions::default(),
+        &mut target,
+        &mut report,
+    )
+    .map_err(|e| Error::Load {
+        file: path.display().to_string(),
+        what: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+/// [`load_snapshot_file`] into a new keyspace: the one public loader of what forkless
+/// snapshots write (a pure RDB, or RDB + RESP deltas).
+pub fn load(path: &Path) -> Result<Keyspace> {
+    let ks = Keyspace::new(forkless_keyspace::Config::default());
+    load_snapshot_file(&ks, path)?;
+    Ok(ks)
+}
+
+fn aof_files_size(a: &AofDir) -> u64 {
+    let m = a.manifest();
+    m.base
+        .iter()
+        .chain(m.incr.iter())
+        .filter_map(|f| std::fs::metadata(a.path().join(&f.name)).ok())
+        .map(|md| md.len())
+        .sum()
+}
+
+fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+impl Core {
+    /// Why writes are refused now, if they are.
+    fn misconf(&self) -> Option<String> {
+        if let Some(w) = &self.writer {
+            if let Err(e) = w.check_writable() {
+                return Some(misconf_aof(&e));
+            }
+        }
+        if self.misconf_rdb.load(Ordering::Relaxed) {
+            return Some(MISCONF_RDB.to_string());
+        }
+        None
+    }
+
+    pub(crate) fn update_misconf(&self) {
+        let stop = self.config.lock().bool("stop-writes-on-bgsave-error");
+        let rules = !self.tun.lock().save_rules.is_empty();
+        let failed = !self.state.lock().last_bgsave_ok;
+        self.misconf_rdb
+            .store(stop && rules && failed, Ordering::Relaxed);
+    }
+
+    fn ticket_of_last_append(self: &Arc<Self>) -> Durability {
+        let last = LAST_APPEND.with(|c| c.borrow_mut().take());
+        match last {
+            Some((id, Err(e))) if id == self.id => Durability {
+                pending: None,
+                error: Some(misconf_aof(&e)),
+            },
+            Some((id, Ok(t))) if id == self.id && self.fsync_always => Durability {
+                pending: Some((self.clone(), t)),
+                error: None,
+            },
+            _ => Durability::ready(),
+        }
+    }
+
+    fn snapshot_options(&self, mode: Mode, path: &Path) -> SnapshotOptions {
+        let c = self.config.lock();
+        SnapshotOptions {
+            mode,
+            rdb: forkless_rdb::WriteOptions {
+                compression: c.bool("rdbcompression"),
+                checksum: c.bool("rdbchecksum"),
+                limits: c.encoding_limits(),
+                ..Default::default()
+            },
+            spill_path: Some(path.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    /// A snapshot (`dbfilename`, or a segments snapshot), on this thread; records the outcome.
+    pub(crate) fn run_snapshot(
+        &self,
+        mode: Mode,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<SnapshotResult> {
+        let busy = self.claim(&self.snapshot_running)?;
+        let t0 = Instant::now();
+        let dirty_before = self.dirty.load(Ordering::Relaxed);
+        let r = match &self.backend {
+            Backend::Segments(sd) => {
+                let m = match mode {
+                    Mode::Converging => SnapMode::Converging,
+                    _ => SnapMode::PointInTime,
+                };
+                sd.snapshot(&self.ks, &self.obs, m)
+                    .map(|i| i.result)
+                    .map_err(Error::from)
+            }
+            _ => self.snapshot_to_dump(mode, cancel),
+        };
+        drop(busy);
+        let mut st = self.state.lock();
+        st.last_bgsave_try = Some(Instant::now());
+        match &r {
+            Ok(_) => {
+                st.last_bgsave_ok = true;
+                st.last_save_unix = unix_ms() / 1000;
+                let _ = self
+                    .dirty
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                        Some(d.saturating_sub(dirty_before))
+                    });
+            }
+            Err(e) => {
+                st.last_bgsave_ok = false;
+                st.last_error = Some(format!("snapshot: {e}"));
+            }
+        }
+        st.last_snapshot = Some(JobReport {
+            finished_unix_ms: unix_ms(),
+            duration: t0.elapsed(),
+            result: r.as_ref().map(Clone::clone).map_err(|e| e.to_string()),
+        });
+        drop(st);
+        self.update_misconf();
+        r
+    }
+
+    fn snapshot_to_dump(&self, mode: Mode, cancel: &Arc<AtomicBool>) -> Result<SnapshotResult> {
+        let path = self.dir.join(self.config.lock().str("dbfilename"));
+        let opts = self.snapshot_options(mode, &path);
+        let ticket = self.obs.try_begin()?;
+        let file =
+            DurableFile::create(&path).map_err(io(format!("creating {}", path.display())))?;
+        let started = begin_snapshot(&self.ks, ticket, &opts);
+        let (file, res) =
+            run_started(&self.ks, started, &opts, file, &Progress::default(), cancel)?;
+        file.commit()
+            .map_err(io(format!("committing {}", path.display())))?;
+        Ok(res)
+    }
+
+    /// Claim the right to run a snapshot or rewrite (one at a time; the loser gets
+    /// `InProgress` and records nothing, so a collision is never taken for a failed save).
+    fn claim<'a>(&'a self, flag: &'a AtomicBool) -> Result<Busy<'a>> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::InProgress("a snapshot or rewrite is"));
+        }
+        self.busy_since_ms.store(unix_ms(), Ordering::Release);
+        flag.store(true, Ordering::Release);
+        Ok(Busy { core: self, flag })
+    }
+
+    /// An AOF rewrite (segments: a converging snapshot), on this thread; records the outcome.
+    pub(crate) fn run_rewrite(&self, cancel: &Arc<AtomicBool>) -> Result<SnapshotResult> {
+        let t0 = Instant::now();
+        let r = match &self.backend {
+            Backend::Snapshots => {
+                return Err(Error::Unsupported(
+                    "ERR no log to rewrite (appendonly is off)".into(),
+                ))
+            }
+            Backend::Segments(_) => {
+                return self.run_snapshot(Mode::Converging, &Arc::new(AtomicBool::new(false)))
+            }
+            Backend::Aof(a) => {
+                let busy = self.claim(&self.rewrite_running)?;
+                // The gate: once shutdown has begun, no rewrite installs (the manifest switch);
+                // one that is installing is waited for (a few fsyncs and renames).
+                let proceed = || {
+                    let mut g = self.rw_gate.lock();
+                    if g.0 {
+                        false
+                    } else {
+                        g.1 = true;
+                        true
+                    }
+                };
+                let r = forkless_aof::rewrite_cancellable(a, &self.ks, &self.obs, cancel, &proceed)
+                    .map_err(Error::from);
+                self.rw_gate.lock().1 = false;
+                drop(busy);
+                if r.is_ok() {
+                    let size = aof_files_size(a);
+                    let off = a.writer().metrics().enqueued_offset;
+                    let mut st = self.state.lock();
+                    st.aof_base_size = size;
+                    st.aof_base_offset = off;
+                }
+                r
+            }
+        };
+        let mut st = self.state.lock();
+        match &r {
+            Ok(_) => st.last_rewrite_fail = None,
+            Err(e) => {
+                st.last_rewrite_fail = Some(Instant::now());
+                st.last_error = Some(format!("rewrite: {e}"));
+            }
+        }
+        st.last_rewrite = Some(JobReport {
+            finished_unix_ms: unix_ms(),
+            duration: t0.elapsed(),
+            result: r.as_ref().map(Clone::clone).map_err(|e| e.to_string()),
+        });
+        r
+    }
+
+    /// Start a background job unless one runs.
+    pub(crate) fn start_job(self: &Arc<Self>, kind: JobKind) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        if kind == JobKind::Rewrite && matches!(self.backend, Backend::Snapshots) {
+            return Err(Error::Unsupported(
+                "ERR no log to rewrite (appendonly is off)".into(),
+            ));
+        }
+        let mut slot = self.job.lock();
+        if let Some(j) = slot.as_ref() {
+            if !j.thread.is_finished() {
+                return Err(Error::InProgress(match j.kind {
+                    JobKind::Snapshot => "a background snapshot is",
+                    JobKind::Rewrite => "an AOF rewrite is",
+                }));
+            }
+        }
+        if let Some(j) = slot.take() {
+            let _ = j.thread.join();
+        }
+        if self.busy.load(Ordering::Acquire) {
+            return Err(Error::InProgress("a snapshot or rewrite is"));
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (c, cc) = (self.clone(), cancel.clone());
+        let mode = self.tun.lock().snapshot_mode;
+        let thread = thread::Builder::new()
+            .name(match kind {
+                JobKind::Snapshot => "forkless-bgsave".into(),
+                JobKind::Rewrite => "forkless-rewrite".into(),
+            })
+            .spawn(move || {
+                let _ = match kind {
+                    JobKind::Snapshot => c.run_snapshot(mode, &cc),
+                    JobKind::Rewrite => c.run_rewrite(&cc),
+                };
+            })
+            .map_err(io("starting a background job"))?;
+        *slot = Some(Job {
+            kind,
+            cancel,
+            thread,
+        });
+        Ok(())
+    }
+
+    /// AOF size for the rewrite rule: (current, at the last rewrite).
+    pub(crate) fn aof_sizes(&self) -> Option<(u64, u64)> {
+        let Backend::Aof(a) = &self.backend else {
+            return None;
+        };
+        let off = a.writer().metrics().enqueued_offset;
+        let st = self.state.lock();
+        Some((
+            st.aof_base_size + off.saturating_sub(st.aof_base_offset),
+            st.aof_base_size,
+        ))
+    }
+
+    pub(crate) fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_aof(&self) -> bool {
+        matches!(self.backend, Backend::Aof(_))
+    }
+
+    fn stats(&self, mode: PersistenceMode) -> Stats {
+        let keys = (0..self.ks.databases())
+            .map(|d| self.ks.dbsize(d) as u64)
+            .collect();
+        let aof = self.writer.as_ref().map(|w| w.metrics());
+        let fsync_lag_bytes = aof
+            .as_ref()
+            .map_or(0, |m| m.enqueued_offset.saturating_sub(m.durable_offset));
+        let aof_size = self.aof_sizes();
+        let misconf = self.misconf();
+        let st = self.state.lock();
+        Stats {
+            mode,
+            keys,
+            rss_bytes: rss_bytes(),
+            dirty: self.dirty.load(Ordering::Relaxed),
+            last_save_unix: st.last_save_unix,
+            snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
+            rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire),
+            job_started_unix_ms: self
+                .busy
+                .load(Ordering::Acquire)
+                .then(|| self.busy_since_ms.load(Ordering::Acquire)),
+            last_snapshot_ok: st.last_bgsave_ok,
+            last_rewrite_ok: st.last_rewrite.as_ref().is_none_or(|r| r.result.is_ok()),
+            last_snapshot: st.last_snapshot.clone(),
+            last_rewrite: st.last_rewrite.clone(),
+            aof,
+            aof_size,
+            fsync_lag_bytes,
+            expired_keys: self.expired.load(Ordering::Relaxed),
+            upkeep_ticks: self.ticks.load(Ordering::Relaxed),
+            misconf,
+            last_error: st.last_error.clone(),
+        }
+    }
+}
+
+fn shutdown_handle(h: &Handle, opts: ShutdownOptions) -> Result<ShutdownReport> {
+    let mut done = h.shut.lock();
+    if let Some(r) = done.as_ref() {
+        return Ok(r.clone());
+    }
+    let t0 = Instant::now();
+    let core = &h.core;
+    let timeout = opts
+        .timeout
+        .unwrap_or_else(|| core.tun.lock().shutdown_timeout);
+    let deadline = t0 + timeout;
+    let mut report = ShutdownReport::default();
+    core.closed.store(true, Ordering::Release);
+    // 1. The upkeep stops (it starts no new job once `stop_upkeep` is set).
+    core.stop_upkeep.store(true, Ordering::Release);
+    if let Some(t) = core.cron.lock().as_ref() {
+        t.unpark();
+    }
+    // 2. A running job: cancelled when it can be (dump snapshots), waited for until the bound.
+    let installing = {
+        let mut g = core.rw_gate.lock();
+        g.0 = true;
+        g.1
+    };
+    let job = core.job.lock().take();
+    if let Some(j) = job {
+        j.cancel.store(true, Ordering::Relaxed);
+        while !j.thread.is_finished() && (installing || Instant::now() < deadline) {
+            thread::sleep(Duration::from_millis(2));
+        }
+        if j.thread.is_finished() {
+            let _ = j.thread.join();
+        } else {
+            report.abandoned_job = true;
+        }
+    }
+    // A rewrite installing on another thread (`rewrite_now`) finishes its manifest switch.
+    while core.rw_gate.lock().1 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // 3. The final snapshot, as redis-server: when save rules are set (or asked for).
+    let want = opts
+        .save
+        .unwrap_or_else(|| !core.tun.lock().save_rules.is_empty());
+    if want && !report.abandoned_job {
+        let mode = core.tun.lock().snapshot_mode;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (c, cc) = (core.clone(), cancel.clone());
+        let t = thread::spawn(move || c.run_snapshot(mode, &cc));
+        while !t.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(2));
+        }
+        cancel.store(true, Ordering::Relaxed);
+        report.final_snapshot = Some(match t.join() {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the final snapshot panicked".into()),
+        });
+    }
+    // 4. The log: flush, fsync, stop its threads.
+    let closed = match &core.backend {
+        Backend::Snapshots => Ok(()),
+        Backend::Aof(a) => a.writer().close().map_err(|e| e.to_string()),
+        Backend::Segments(s) => s.close().map_err(|e| e.to_string()),
+    };
+    if let Err(e) = closed {
+        report.errors.push(e);
+    }
+    // 5. Our threads.
+    core.acks.lock().stop = true;
+    if let Some(n) = core.notifier.lock().as_ref() {
+        n.unpark();
+    }
+    let threads: Vec<_> = h.threads.lock().drain(..).collect();
+    for t in threads {
+        if t.thread().id() == thread::current().id() {
+            continue;
+        }
+        let _ = t.join();
+    }
+    report.duration = t0.elapsed();
+    *done = Some(report.clone());
+    Ok(report)
+}

@@ -1,0 +1,116 @@
+//! Transactions and the durability ticket.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use forkless::{Error, Reply, Session};
+use forkless_testkit::TempDir;
+
+use super::{conf, open};
+
+#[test]
+fn transaction_is_one_unit_in_the_aof() {
+    let tmp = TempDir::new("engine-tx");
+    let e = open(
+        tmp.path(),
+        &conf("appendonly yes\nappendfsync always\nsave \"\"\n"),
+    );
+    let r = e
+        .transaction(&mut Session::default(), |tx| {
+            tx.set(b"a", b"1")
+                .incr(b"a")
+                .cmd(&[b"SELECT", b"2"])
+                .set(b"b", b"x")
+                .cmd(&[b"LPUSH", b"a", b"wrongtype-in-db2-is-fine"]);
+        })
+        .unwrap();
+    assert_eq!(r.len(), 5);
+    assert_eq!(r[1], Reply::Integer(2));
+    drop(e);
+    let incr = std::fs::read(tmp.path().join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let text = String::from_utf8_lossy(&incr);
+    let multi = text.find("MULTI").expect("MULTI in the log");
+    let exec = text.find("EXEC").expect("EXEC in the log");
+    for cmd in ["SET", "INCR", "LPUSH"] {
+        let at = text.find(cmd).unwrap();
+        assert!(
+            multi < at && at < exec,
+            "{cmd} outside MULTI/EXEC: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn queueing_error_aborts_everything() {
+    let tmp = TempDir::new("engine-tx-abort");
+    let e = open(tmp.path(), &conf("save \"\"\n"));
+    let r = e.transaction(&mut Session::default(), |tx| {
+        tx.set(b"a", b"1").cmd(&[b"NOSUCHCOMMAND"]);
+    });
+    match r {
+        Err(Error::Command(m)) => assert!(m.starts_with("EXECABORT"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.get(0, b"a").unwrap(), None);
+    // A run-time error does not stop the others (Redis semantics).
+    let r = e
+        .transaction(&mut Session::default(), |tx| {
+            tx.set(b"s", b"x").incr(b"s").set(b"t", b"y");
+        })
+        .unwrap();
+    assert!(matches!(&r[1], Reply::Error(m) if m.starts_with("ERR value is not an integer")));
+    assert_eq!(e.get(0, b"t").unwrap(), Some(b"y".to_vec()));
+}
+
+struct Unpark(std::thread::Thread);
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn deferred_durability_under_always_resolves_as_a_future() {
+    let tmp = TempDir::new("engine-durable");
+    let e = open(
+        tmp.path(),
+        &conf("appendonly yes\nappendfsync always\nsave \"\"\n"),
+    );
+    let mut s = Session::default();
+    let mut tickets = Vec::new();
+    for i in 0..100u32 {
+        let k = format!("k{i}");
+        let (r, d) = e.execute_deferred(&mut s, &[b"SET", k.as_bytes(), b"v"]);
+        assert_eq!(r, Reply::ok());
+        assert!(!d.is_ready(), "a write under always has a ticket");
+        tickets.push(d);
+    }
+    let last = tickets.last().unwrap().ticket().unwrap();
+    for d in tickets {
+        block_on(d).unwrap();
+    }
+    let m = e.stats().aof.unwrap();
+    assert!(m.durable_offset >= last, "{m:?}");
+    // Reads have nothing to wait for.
+    let (_, d) = e.execute_deferred(&mut s, &[b"GET", b"k1"]);
+    assert!(d.is_ready());
+    // everysec: never a ticket.
+    let tmp2 = TempDir::new("engine-durable-es");
+    let e2 = open(tmp2.path(), &conf("appendonly yes\nsave \"\"\n"));
+    let (_, d) = e2.execute_deferred(&mut s, &[b"SET", b"a", b"b"]);
+    assert!(d.is_ready());
+}

@@ -325,6 +325,8 @@ pub(crate) struct Core {
     pub expired: AtomicU64,
     pub ticks: AtomicU64,
     pub cron: Mutex<Option<Thread>>,
+    /// Active expiry on (DEBUG SET-ACTIVE-EXPIRE; the server's tests turn it off).
+    pub active_expire: AtomicBool,
 }
 
 /// Releases [`Core::claim`].
@@ -609,6 +611,7 @@ impl Engine {
             dirty,
             state: Mutex::new(state),
             closed: AtomicBool::new(false),
+            active_expire: AtomicBool::new(true),
             stop_upkeep: AtomicBool::new(false),
             job: Mutex::new(None),
             snapshot_running: AtomicBool::new(false),
@@ -837,6 +840,12 @@ impl Engine {
     /// fsync lag, errors.
     pub fn stats(&self) -> Stats {
         self.core().stats(self.report.mode)
+    }
+
+    /// Turn the upkeep's active expiry on or off (Redis's `DEBUG SET-ACTIVE-EXPIRE`); lazy
+    /// expiry on access is unaffected.
+    pub fn set_active_expire(&self, on: bool) {
+        self.core().active_expire.store(on, Ordering::Release);
     }
 
     /// A copy of the configuration.

@@ -25,6 +25,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use forkless::{Durability, Engine};
 use forkless_keyspace::{Keyspace, Reply, Session};
 use forkless_sync::atomic::{AtomicUsize, Ordering};
 use forkless_sync::Mutex;
@@ -81,17 +82,39 @@ impl Request {
     }
 }
 
+/// Runs the pops: the engine (durability tickets, MISCONF) or a bare keyspace (unit tests).
+pub trait Executor {
+    /// Execute one command; the ticket to await before replying, if any.
+    fn exec(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Option<Durability>);
+}
+
+impl Executor for Keyspace {
+    fn exec(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Option<Durability>) {
+        (self.execute(session, argv), None)
+    }
+}
+
+impl Executor for Engine {
+    fn exec(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Option<Durability>) {
+        let (r, d) = self.execute_deferred(session, argv);
+        (r, (!d.is_ready()).then_some(d))
+    }
+}
+
+/// A served pop: the reply and the durability ticket of the pop's log entry.
+pub type Served = (Frame, Option<Durability>);
+
 /// Outcome of one attempt.
 enum Attempt {
     /// Served (or refused with an error): the reply, and a key that received data (BLMOVE's
     /// destination) whose own waiters are now servable.
-    Done(Frame, Option<Vec<u8>>),
+    Done(Served, Option<Vec<u8>>),
     /// Nothing to pop.
     Empty,
 }
 
 /// Try `req` once in database `db`, keys in order.
-fn attempt(ks: &Keyspace, db: u32, req: &Request, proto: Proto) -> Attempt {
+fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
     let mut session = Session { db };
     for key in &req.keys {
         match &req.pop {
@@ -102,24 +125,23 @@ fn attempt(ks: &Keyspace, db: u32, req: &Request, proto: Proto) -> Attempt {
                 if let Some(c) = &c {
                     argv.push(c.as_bytes());
                 }
-                match ks.execute(&mut session, &argv) {
+                let (reply, ticket) = ks.exec(&mut session, &argv);
+                match reply {
                     Reply::Nil | Reply::NilArray => continue,
-                    Reply::Error(e) => return Attempt::Done(Frame::Error(e), None),
+                    Reply::Error(e) => return Attempt::Done((Frame::Error(e), ticket), None),
                     r => {
-                        let v = Frame::from(r);
-                        return Attempt::Done(
-                            Frame::Array(vec![Frame::bulk(key.clone()), v]),
-                            None,
-                        );
+                        let f = Frame::Array(vec![Frame::bulk(key.clone()), Frame::from(r)]);
+                        return Attempt::Done((f, ticket), None);
                     }
                 }
             }
             Pop::Move { dst, from, to } => {
                 let argv: Vec<&[u8]> = vec![b"LMOVE", key, dst, from, to];
-                match ks.execute(&mut session, &argv) {
+                let (reply, ticket) = ks.exec(&mut session, &argv);
+                match reply {
                     Reply::Nil => continue,
-                    Reply::Error(e) => return Attempt::Done(Frame::Error(e), None),
-                    r => return Attempt::Done(Frame::from(r), Some(dst.clone())),
+                    Reply::Error(e) => return Attempt::Done((Frame::Error(e), ticket), None),
+                    r => return Attempt::Done((Frame::from(r), ticket), Some(dst.clone())),
                 }
             }
             Pop::Zset { min, count } => {
@@ -129,8 +151,9 @@ fn attempt(ks: &Keyspace, db: u32, req: &Request, proto: Proto) -> Attempt {
                 if let Some(c) = &c {
                     argv.push(c.as_bytes());
                 }
-                match ks.execute(&mut session, &argv) {
-                    Reply::Error(e) => return Attempt::Done(Frame::Error(e), None),
+                let (reply, ticket) = ks.exec(&mut session, &argv);
+                match reply {
+                    Reply::Error(e) => return Attempt::Done((Frame::Error(e), ticket), None),
                     Reply::Array(items) if items.is_empty() => continue,
                     Reply::Array(items) => {
                         let mut it = items.into_iter().map(Frame::from);
@@ -152,13 +175,14 @@ fn attempt(ks: &Keyspace, db: u32, req: &Request, proto: Proto) -> Attempt {
                                 .into_iter()
                                 .map(|(m, s)| Frame::Array(vec![m, s]))
                                 .collect();
-                            return Attempt::Done(Frame::Array(vec![k, Frame::Array(list)]), None);
+                            let f = Frame::Array(vec![k, Frame::Array(list)]);
+                            return Attempt::Done((f, ticket), None);
                         }
                         let (m, s) = pairs
                             .into_iter()
                             .next()
                             .unwrap_or((Frame::Null, Frame::Null));
-                        return Attempt::Done(Frame::Array(vec![k, m, s]), None);
+                        return Attempt::Done((Frame::Array(vec![k, m, s]), ticket), None);
                     }
                     _ => continue,
                 }
@@ -172,7 +196,7 @@ struct Waiter {
     db: u32,
     req: Request,
     proto: Proto,
-    tx: oneshot::Sender<Frame>,
+    tx: oneshot::Sender<Served>,
 }
 
 #[derive(Default)]
@@ -200,10 +224,10 @@ impl Registry {
 
 /// What [`Blocking::block`] decided.
 pub enum Blocked {
-    /// Served at once (or refused): reply now.
-    Now(Frame),
+    /// Served at once (or refused): reply now (after the ticket).
+    Now(Served),
     /// Registered: wait on the receiver; `id` cancels.
-    Wait(u64, oneshot::Receiver<Frame>),
+    Wait(u64, oneshot::Receiver<Served>),
 }
 
 /// The registry of blocked clients.
@@ -217,7 +241,7 @@ impl Blocking {
     /// Try `req` in `db`; when nothing is there and `may_block`, register it.
     pub fn block(
         &self,
-        ks: &Keyspace,
+        ks: &dyn Executor,
         db: u32,
         req: Request,
         proto: Proto,
@@ -236,7 +260,7 @@ impl Blocking {
             }
             Attempt::Empty if !may_block => {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
-                Blocked::Now(req.timeout_reply())
+                Blocked::Now((req.timeout_reply(), None))
             }
             Attempt::Empty => {
                 let id = reg.next;
@@ -263,7 +287,7 @@ impl Blocking {
     }
 
     /// Keys of `db` were written: serve their waiters in arrival order.
-    pub fn serve(&self, ks: &Keyspace, db: u32, keys: &[&[u8]]) {
+    pub fn serve(&self, ks: &dyn Executor, db: u32, keys: &[&[u8]]) {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -273,7 +297,7 @@ impl Blocking {
     }
 
     /// Every key may have changed (FLUSHALL, SWAPDB...): try every waiter.
-    pub fn serve_all(&self, ks: &Keyspace) {
+    pub fn serve_all(&self, ks: &dyn Executor) {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
@@ -282,7 +306,7 @@ impl Blocking {
         self.serve_locked(&mut reg, ks, ready);
     }
 
-    fn serve_locked(&self, reg: &mut Registry, ks: &Keyspace, mut ready: Vec<(u32, Vec<u8>)>) {
+    fn serve_locked(&self, reg: &mut Registry, ks: &dyn Executor, mut ready: Vec<(u32, Vec<u8>)>) {
         let mut i = 0;
         while i < ready.len() {
             let key = ready[i].clone();
@@ -302,7 +326,7 @@ impl Blocking {
                 };
                 match attempt(ks, w.db, &one, w.proto) {
                     Attempt::Empty => break,
-                    Attempt::Done(Frame::Error(e), _) if e.starts_with("WRONGTYPE") => {
+                    Attempt::Done((Frame::Error(e), _), _) if e.starts_with("WRONGTYPE") => {
                         // The key holds another type now: keep waiting, as Redis 7.0.
                         break;
                     }
@@ -515,7 +539,7 @@ mod tests {
         ks.execute(&mut Session { db: 0 }, &[b"RPUSH", b"l", b"a"]);
         b.serve(&ks, 0, &[b"l"]);
         assert_eq!(
-            rx1.try_recv().unwrap(),
+            rx1.try_recv().unwrap().0,
             Frame::Array(vec![Frame::bulk("l"), Frame::bulk("a")])
         );
         assert!(rx2.try_recv().is_err());

@@ -62,6 +62,8 @@ pub enum Step {
     Block(Request),
     /// Send this reply, then close (QUIT, protocol errors).
     Close(Frame),
+    /// Send this reply once the write is durable (or the durability error instead).
+    Durable(Frame, forkless::Durability),
 }
 
 /// The state of a connection between commands.
@@ -82,6 +84,9 @@ pub struct Conn {
     /// Inside EXEC: blocking commands do not block.
     pub(crate) in_exec: bool,
     pub(crate) out: Vec<u8>,
+    /// Replies held back behind a durability ticket, in order (replies after a pending one
+    /// wait too, so a pipeline's replies keep their order).
+    pub(crate) held: Vec<(Frame, Option<forkless::Durability>)>,
 }
 
 impl Conn {
@@ -91,9 +96,43 @@ impl Conn {
             self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
         }
         match self.reply_mode {
-            ReplyMode::On => f.encode(self.proto, &mut self.out),
+            ReplyMode::On if self.held.is_empty() => f.encode(self.proto, &mut self.out),
+            ReplyMode::On => self.held.push((f.clone(), None)),
             ReplyMode::Off => {}
             ReplyMode::Skip => self.reply_mode = ReplyMode::On,
+        }
+    }
+
+    /// Append a reply that may only leave once `d` resolved.
+    fn emit_durable(&mut self, f: Frame, d: Option<forkless::Durability>) {
+        match d {
+            None => self.emit(&f),
+            Some(d) => match self.reply_mode {
+                ReplyMode::On => self.held.push((f, Some(d))),
+                // Not sent, but still waited for before the next reply (order of durability).
+                ReplyMode::Off => self.held.push((Frame::Seq(Vec::new()), Some(d))),
+                ReplyMode::Skip => {
+                    self.reply_mode = ReplyMode::On;
+                    self.held.push((Frame::Seq(Vec::new()), Some(d)));
+                }
+            },
+        }
+    }
+
+    /// Wait for the held replies' tickets (in order) and encode them.
+    async fn resolve_held(&mut self) {
+        for (f, d) in std::mem::take(&mut self.held) {
+            let f = match d {
+                None => f,
+                Some(d) => match d.await {
+                    Ok(()) => f,
+                    Err(e) => Frame::err(e.to_string()),
+                },
+            };
+            if f.is_error() {
+                self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            f.encode(self.proto, &mut self.out);
         }
     }
 
@@ -191,6 +230,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         psubs: Default::default(),
         in_exec: false,
         out: Vec::new(),
+        held: Vec::new(),
     };
     conn.run(stream, rx).await;
     conn.cleanup();
@@ -233,8 +273,8 @@ impl Conn {
                         .wait_blocked(req, &mut stream, &mut rx, &mut inbuf)
                         .await
                     {
-                        Some(f) => {
-                            self.emit(&f);
+                        Some((f, d)) => {
+                            self.emit_durable(f, d);
                             continue;
                         }
                         None => return,
@@ -308,6 +348,7 @@ impl Conn {
     }
 
     async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+        self.resolve_held().await;
         if self.out.is_empty() {
             return Ok(());
         }
@@ -353,6 +394,7 @@ impl Conn {
                             return Processed::Close;
                         }
                         Step::Block(req) => return Processed::Block(req),
+                        Step::Durable(f, d) => self.emit_durable(f, Some(d)),
                     }
                     if self.shared.shutting_down.load(Ordering::SeqCst) {
                         return Processed::Close;
@@ -378,7 +420,7 @@ impl Conn {
         stream: &mut TcpStream,
         rx: &mut UnboundedReceiver<Event>,
         inbuf: &mut Vec<u8>,
-    ) -> Option<Frame> {
+    ) -> Option<crate::blocking::Served> {
         let db = self.session.db;
         let may_block = !self.in_exec;
         let timeout_reply = req.timeout_reply();
@@ -387,7 +429,7 @@ impl Conn {
             match self
                 .shared
                 .blocking
-                .block(&self.shared.ks, db, req, self.proto, may_block)
+                .block(&self.shared.engine, db, req, self.proto, may_block)
             {
                 crate::blocking::Blocked::Now(f) => return Some(f),
                 crate::blocking::Blocked::Wait(id, w) => (id, w),
@@ -398,7 +440,7 @@ impl Conn {
         let result = loop {
             inbuf.reserve(READ_CHUNK);
             tokio::select! {
-                r = &mut waiter => break Some(r.unwrap_or(timeout_reply.clone())),
+                r = &mut waiter => break Some(r.unwrap_or((timeout_reply.clone(), None))),
                 _ = sleep_opt(deadline) => {
                     break Some(self.cancel_or_take(id, &mut waiter, timeout_reply.clone()));
                 }
@@ -439,13 +481,13 @@ impl Conn {
     fn cancel_or_take(
         &self,
         id: u64,
-        waiter: &mut tokio::sync::oneshot::Receiver<Frame>,
+        waiter: &mut tokio::sync::oneshot::Receiver<crate::blocking::Served>,
         instead: Frame,
-    ) -> Frame {
+    ) -> crate::blocking::Served {
         if self.shared.blocking.cancel(id) {
-            instead
+            (instead, None)
         } else {
-            waiter.try_recv().unwrap_or(instead)
+            waiter.try_recv().unwrap_or((instead, None))
         }
     }
 

@@ -9,7 +9,6 @@
 use std::borrow::Cow;
 
 use forkless_keyspace::command::{unknown_command, ALL_SHARDS};
-use forkless_keyspace::glob;
 use forkless_sync::atomic::Ordering;
 
 use crate::blocking;
@@ -47,6 +46,9 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("object", -2),
     ("memory", -2),
     ("lastsave", 1),
+    ("save", 1),
+    ("bgsave", -1),
+    ("bgrewriteaof", 1),
 ];
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -200,7 +202,7 @@ impl Conn {
                     Frame::ok()
                 }
             }
-            "exec" => self.exec(),
+            "exec" => return self.exec(),
             "discard" => match self.multi.take() {
                 None => Frame::err("ERR DISCARD without MULTI"),
                 Some(_) => {
@@ -228,27 +230,91 @@ impl Conn {
                 }
             }
             "debug" | "object" | "memory" => crate::command::introspect(self, name, &argv),
-            "lastsave" => Frame::Int(self.shared.last_save.load(Ordering::Relaxed) as i64),
+            "lastsave" => Frame::Int(self.shared.engine.stats().last_save_unix),
+            "save" => {
+                let engine = self.shared.engine.clone();
+                let r = tokio::task::block_in_place(|| engine.snapshot_now(None));
+                match r {
+                    Ok(_) => Frame::ok(),
+                    Err(forkless::Error::InProgress(_)) => {
+                        Frame::err("ERR Background save already in progress")
+                    }
+                    Err(e) => Frame::err(format!("ERR {e}")),
+                }
+            }
+            "bgsave" => {
+                let schedule = argv
+                    .get(1)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"schedule"));
+                if argv.len() > 2 || (argv.len() == 2 && !schedule) {
+                    Frame::syntax()
+                } else {
+                    match self.shared.engine.start_snapshot() {
+                        Ok(()) => Frame::Simple(Cow::Borrowed("Background saving started")),
+                        Err(forkless::Error::InProgress(_)) if schedule => {
+                            Frame::Simple(Cow::Borrowed("Background saving scheduled"))
+                        }
+                        Err(forkless::Error::InProgress(_)) => {
+                            Frame::err("ERR Background save already in progress")
+                        }
+                        Err(e) => Frame::err(format!("ERR {e}")),
+                    }
+                }
+            }
+            "bgrewriteaof" => match self.shared.engine.start_rewrite() {
+                Ok(()) => Frame::Simple(Cow::Borrowed(
+                    "Background append only file rewriting started",
+                )),
+                Err(forkless::Error::InProgress(_)) => {
+                    Frame::err("ERR Background append only file rewriting already in progress")
+                }
+                Err(e) => Frame::err(format!("ERR {e}")),
+            },
             _ if blocking::COMMANDS.iter().any(|(n, _)| *n == name) => {
                 return match blocking::parse_request(name, &argv) {
                     Ok(req) => Step::Block(req),
                     Err(f) => Step::Reply(f),
                 };
             }
-            _ => self.data(name, &argv),
+            _ => return self.data(name, &argv),
         };
         Step::Reply(f)
     }
 
-    /// A keyspace command.
-    fn data(&mut self, name: &str, argv: &[Vec<u8>]) -> Frame {
+    /// A keyspace command, through the engine (MISCONF, durability ticket).
+    fn data(&mut self, name: &str, argv: &[Vec<u8>]) -> Step {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let db = self.session.db;
-        let reply = self.shared.ks.execute(&mut self.session, &refs);
+        let (reply, d) = self
+            .shared
+            .engine
+            .execute_deferred(&mut self.session, &refs);
         if self.session.db != db {
             let d = self.session.db;
             self.update_meta(|m| m.db = d);
         }
+        self.after_data(name, argv, db, &reply);
+        let f = if self.proto == Proto::Resp3 {
+            resp3_shape(name, argv, reply)
+        } else {
+            reply.into()
+        };
+        if d.is_ready() {
+            Step::Reply(f)
+        } else {
+            Step::Durable(f, d)
+        }
+    }
+
+    /// After a data command: wake WATCHers and blocked clients of what it wrote.
+    fn after_data(
+        &mut self,
+        name: &str,
+        argv: &[Vec<u8>],
+        db: u32,
+        reply: &forkless_keyspace::Reply,
+    ) {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         if let Some(spec) = self.shared.table.lookup(name.as_bytes()) {
             if spec.is_write() && !reply.is_error() {
                 if spec.flags & ALL_SHARDS != 0 {
@@ -259,11 +325,6 @@ impl Conn {
                     self.shared.after_write(db, &keys);
                 }
             }
-        }
-        if self.proto == Proto::Resp3 {
-            resp3_shape(name, argv, reply)
-        } else {
-            reply.into()
         }
     }
 
@@ -469,37 +530,47 @@ impl Conn {
         let sub = lower(&argv[1]);
         match sub.as_str() {
             "get" if argv.len() >= 3 => {
-                let all = self.shared.opts.lock().all();
-                let mut out = Vec::new();
-                for (k, v) in all {
-                    if argv[2..]
-                        .iter()
-                        .any(|p| glob::matches(&p.to_ascii_lowercase(), k.as_bytes(), true))
-                    {
-                        out.push((Frame::bulk(k), Frame::bulk(v)));
+                let mut out: Vec<(Frame, Frame)> = Vec::new();
+                for p in &argv[2..] {
+                    for (k, v) in self.shared.engine.config_get(&lower(p)) {
+                        if !out.iter().any(|(f, _)| *f == Frame::bulk(k)) {
+                            out.push((Frame::bulk(k), Frame::bulk(v)));
+                        }
                     }
                 }
                 Frame::Map(out)
             }
             "set" if argv.len() >= 4 && argv.len().is_multiple_of(2) => {
-                let mut opts = self.shared.opts.lock().clone();
-                for pair in argv[2..].chunks(2) {
-                    let name = lower(&pair[0]);
-                    let value = String::from_utf8_lossy(&pair[1]).into_owned();
-                    if let Err(e) = opts.set(&name, &value, false) {
-                        if e.0.starts_with("unknown option") {
-                            return Frame::err(format!(
-                                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                            ));
-                        }
-                        return Frame::err(format!(
-                            "ERR CONFIG SET failed (possibly related to argument '{name}') - {}",
-                            e.0
-                        ));
+                let pairs: Vec<(String, String)> = argv[2..]
+                    .chunks(2)
+                    .map(|p| (lower(&p[0]), String::from_utf8_lossy(&p[1]).into_owned()))
+                    .collect();
+                let refs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                match self.shared.engine.config_set(&refs) {
+                    Ok(()) => {
+                        self.shared.refresh_options();
+                        Frame::ok()
                     }
+                    Err(forkless::Error::Config(forkless::ConfigError::UnknownOption {
+                        name, ..
+                    })) => Frame::err(format!(
+                        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                    )),
+                    Err(forkless::Error::Config(forkless::ConfigError::BadValue {
+                        name, why, ..
+                    })) => Frame::err(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+                    )),
+                    Err(forkless::Error::Config(forkless::ConfigError::Immutable { name })) => {
+                        Frame::err(format!(
+                            "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                        ))
+                    }
+                    Err(e) => Frame::err(format!("ERR CONFIG SET failed - {e}")),
                 }
-                *self.shared.opts.lock() = opts;
-                Frame::ok()
             }
             "resetstat" if argv.len() == 2 => {
                 let s = &self.shared.stats;
@@ -515,23 +586,28 @@ impl Conn {
                 }
                 Frame::ok()
             }
-            "rewrite" if argv.len() == 2 => {
-                Frame::err("ERR The server is running without a config file")
-            }
+            "rewrite" if argv.len() == 2 => match self.shared.engine.config_rewrite() {
+                Ok(()) => Frame::ok(),
+                Err(forkless::Error::Unsupported(m)) => Frame::err(m),
+                Err(e) => Frame::err(format!("ERR Rewriting config file: {e}")),
+            },
             _ => bad_subcommand("config", &argv[1], &["get", "set", "resetstat", "rewrite"]),
         }
     }
 
     fn shutdown(&mut self, argv: &[Vec<u8>]) -> Step {
+        let mut save = None;
         for a in &argv[1..] {
             let a = lower(a);
-            if !matches!(a.as_str(), "nosave" | "save" | "now" | "force" | "abort") {
-                return Step::Reply(Frame::syntax());
-            }
-            if a == "abort" {
-                return Step::Reply(Frame::err("ERR No shutdown in progress."));
+            match a.as_str() {
+                "nosave" => save = Some(false),
+                "save" => save = Some(true),
+                "now" | "force" => {}
+                "abort" => return Step::Reply(Frame::err("ERR No shutdown in progress.")),
+                _ => return Step::Reply(Frame::syntax()),
             }
         }
+        *self.shared.shutdown_save.lock() = save;
         log("User requested shutdown...");
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         self.shared.shutdown.notify_one();
@@ -539,14 +615,16 @@ impl Conn {
         Step::Nothing
     }
 
-    fn exec(&mut self) -> Frame {
+    fn exec(&mut self) -> Step {
         let Some((queue, failed)) = self.multi.take() else {
-            return Frame::err("ERR EXEC without MULTI");
+            return Step::Reply(Frame::err("ERR EXEC without MULTI"));
         };
         self.update_meta(|m| m.multi = -1);
         if failed {
             self.unwatch_all();
-            return Frame::err("EXECABORT Transaction discarded because of previous errors.");
+            return Step::Reply(Frame::err(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
         }
         let mut aborted = self.watch_dirty.load(Ordering::SeqCst);
         if !aborted {
@@ -563,24 +641,85 @@ impl Conn {
         }
         self.unwatch_all();
         if aborted {
-            return Frame::NullArray;
+            return Step::Reply(Frame::NullArray);
+        }
+        // Only data commands: one engine transaction (one lock set, one unit in the log).
+        let all_data = queue.iter().all(|argv| {
+            let n = lower(&argv[0]);
+            !SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
+                && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
+                && self.shared.table.lookup(n.as_bytes()).is_some()
+        });
+        if all_data {
+            let db = self.session.db;
+            let cmds: Vec<Vec<&[u8]>> = queue
+                .iter()
+                .map(|c| c.iter().map(Vec::as_slice).collect())
+                .collect();
+            let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
+            let (r, d) = self
+                .shared
+                .engine
+                .execute_multi_deferred(&mut self.session, &refs);
+            let f = match r {
+                Ok(replies) => {
+                    // SELECT inside the transaction moves later commands: follow it.
+                    let mut cur = db;
+                    let mut frames = Vec::with_capacity(replies.len());
+                    for (argv, reply) in queue.iter().zip(replies) {
+                        let name = lower(&argv[0]);
+                        self.after_data(&name, argv, cur, &reply);
+                        if name == "select" && !reply.is_error() {
+                            if let Some(n) = int_of(&argv[1]) {
+                                cur = n as u32;
+                            }
+                        }
+                        frames.push(if self.proto == Proto::Resp3 {
+                            resp3_shape(&name, argv, reply)
+                        } else {
+                            reply.into()
+                        });
+                    }
+                    let nd = self.session.db;
+                    self.update_meta(|m| m.db = nd);
+                    Frame::Array(frames)
+                }
+                Err(e) => Frame::from(e),
+            };
+            return if d.is_ready() {
+                Step::Reply(f)
+            } else {
+                Step::Durable(f, d)
+            };
         }
         self.in_exec = true;
         let mut replies = Vec::with_capacity(queue.len());
+        let mut last_ticket = None;
         for argv in queue {
             let name = lower(&argv[0]);
             let r = match self.run_command(&name, argv) {
                 Step::Reply(f) => f,
+                Step::Durable(f, d) => {
+                    last_ticket = Some(d);
+                    f
+                }
                 Step::Many(mut fs) => fs.pop().unwrap_or(Frame::Null),
                 Step::Nothing | Step::Close(_) => Frame::ok(),
                 Step::Block(req) => {
                     let db = self.session.db;
-                    match self
-                        .shared
-                        .blocking
-                        .block(&self.shared.ks, db, req, self.proto, false)
-                    {
-                        blocking::Blocked::Now(f) => f,
+                    match self.shared.blocking.block(
+                        &self.shared.engine,
+                        db,
+                        req,
+                        self.proto,
+                        false,
+                    ) {
+                        blocking::Blocked::Now((f, d)) => {
+                            if d.is_some() {
+                                last_ticket = d;
+                            }
+                            f
+                        }
                         blocking::Blocked::Wait(id, _) => {
                             self.shared.blocking.cancel(id);
                             Frame::NullArray
@@ -591,7 +730,11 @@ impl Conn {
             replies.push(r);
         }
         self.in_exec = false;
-        Frame::Array(replies)
+        // Tickets resolve in log order: the last one covers the earlier ones.
+        match last_ticket {
+            Some(d) => Step::Durable(Frame::Array(replies), d),
+            None => Step::Reply(Frame::Array(replies)),
+        }
     }
 
     fn watch(&mut self, argv: &[Vec<u8>]) -> Frame {

@@ -84,6 +84,8 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
     let want = |s: &str| all || wanted.iter().any(|w| w == s);
     let mut out = String::new();
     let opts = shared.opts.lock().clone();
+    let config = shared.engine.config();
+    let stats = shared.engine.stats();
     let uptime = shared.started.elapsed().as_secs();
     for &section in SECTIONS {
         if !want(section) {
@@ -135,8 +137,8 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("server_time_usec", now.as_micros().to_string());
                 f("uptime_in_seconds", uptime.to_string());
                 f("uptime_in_days", (uptime / 86_400).to_string());
-                f("hz", opts.get_other("hz").to_string());
-                f("configured_hz", opts.get_other("hz").to_string());
+                f("hz", config.get("hz").unwrap_or_default());
+                f("configured_hz", config.get("hz").unwrap_or_default());
                 f("lru_clock", ((now.as_secs()) & ((1 << 24) - 1)).to_string());
                 f(
                     "executable",
@@ -162,8 +164,8 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("clients_in_timeout_table", "0".into());
             }
             "memory" => {
-                let rss = rss_bytes();
-                let maxmem = crate::options::parse_memory(opts.get_other("maxmemory")).unwrap_or(0);
+                let rss = stats.rss_bytes.unwrap_or_else(rss_bytes);
+                let maxmem = config.int("maxmemory").max(0) as u64;
                 f("used_memory", rss.to_string());
                 f("used_memory_human", human(rss));
                 f("used_memory_rss", rss.to_string());
@@ -174,45 +176,74 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("maxmemory_human", human(maxmem));
                 f(
                     "maxmemory_policy",
-                    opts.get_other("maxmemory-policy").to_string(),
+                    config.get("maxmemory-policy").unwrap_or_default(),
                 );
                 f("mem_fragmentation_ratio", "1.00".into());
                 f("mem_allocator", "libc".into());
                 f("lazyfree_pending_objects", "0".into());
             }
             "persistence" => {
+                let ok = |b: bool| if b { "ok" } else { "err" }.to_string();
+                let secs = |j: &Option<forkless::JobReport>| {
+                    j.as_ref()
+                        .map_or("-1".to_string(), |j| j.duration.as_secs().to_string())
+                };
+                let now_ms = shared.ks.now_ms();
+                let running = |on: bool| {
+                    if on {
+                        stats
+                            .job_started_unix_ms
+                            .map_or("0".into(), |t| ((now_ms - t).max(0) / 1000).to_string())
+                    } else {
+                        "-1".into()
+                    }
+                };
                 f("loading", "0".into());
                 f("async_loading", "0".into());
                 f("current_cow_peak", "0".into());
                 f("current_fork_perc", "0.00".into());
-                f("rdb_changes_since_last_save", "0".into());
-                f("rdb_bgsave_in_progress", "0".into());
+                f("rdb_changes_since_last_save", stats.dirty.to_string());
                 f(
-                    "rdb_last_save_time",
-                    shared.last_save.load(Ordering::Relaxed).to_string(),
+                    "rdb_bgsave_in_progress",
+                    u8::from(stats.snapshot_in_progress).to_string(),
                 );
-                f("rdb_last_bgsave_status", "ok".into());
-                f("rdb_last_bgsave_time_sec", "-1".into());
-                f("rdb_current_bgsave_time_sec", "-1".into());
-                f("rdb_saves", "0".into());
+                f("rdb_last_save_time", stats.last_save_unix.to_string());
+                f("rdb_last_bgsave_status", ok(stats.last_snapshot_ok));
+                f("rdb_last_bgsave_time_sec", secs(&stats.last_snapshot));
+                f(
+                    "rdb_current_bgsave_time_sec",
+                    running(stats.snapshot_in_progress),
+                );
                 f(
                     "aof_enabled",
-                    if opts.get_other("appendonly") == "yes" {
-                        "1"
-                    } else {
-                        "0"
-                    }
-                    .into(),
+                    u8::from(stats.mode == forkless::PersistenceMode::Aof).to_string(),
                 );
-                f("aof_rewrite_in_progress", "0".into());
+                f(
+                    "aof_rewrite_in_progress",
+                    u8::from(stats.rewrite_in_progress).to_string(),
+                );
                 f("aof_rewrite_scheduled", "0".into());
-                f("aof_last_rewrite_time_sec", "-1".into());
-                f("aof_current_rewrite_time_sec", "-1".into());
-                f("aof_last_bgrewrite_status", "ok".into());
-                f("aof_rewrites", "0".into());
-                f("aof_last_write_status", "ok".into());
+                f("aof_last_rewrite_time_sec", secs(&stats.last_rewrite));
+                f(
+                    "aof_current_rewrite_time_sec",
+                    running(stats.rewrite_in_progress),
+                );
+                f("aof_last_bgrewrite_status", ok(stats.last_rewrite_ok));
+                f(
+                    "aof_rewrites",
+                    u8::from(stats.last_rewrite.is_some()).to_string(),
+                );
+                f("aof_last_write_status", ok(stats.misconf.is_none()));
                 f("module_fork_in_progress", "0".into());
                 f("module_fork_last_cow_size", "0".into());
+                f(
+                    "forkless_persistence",
+                    format!("{:?}", stats.mode).to_lowercase(),
+                );
+                f(
+                    "forkless_fsync_lag_bytes",
+                    stats.fsync_lag_bytes.to_string(),
+                );
             }
             "stats" => {
                 let s = &shared.stats;
@@ -224,7 +255,7 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("total_net_input_bytes", g(&s.net_input));
                 f("total_net_output_bytes", g(&s.net_output));
                 f("rejected_connections", g(&s.rejected));
-                f("expired_keys", "0".into());
+                f("expired_keys", stats.expired_keys.to_string());
                 f("evicted_keys", "0".into());
                 f("keyspace_hits", "0".into());
                 f("keyspace_misses", "0".into());
@@ -248,7 +279,7 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("repl_backlog_active", "0".into());
                 f(
                     "repl_backlog_size",
-                    opts.get_other("repl-backlog-size").to_string(),
+                    config.get("repl-backlog-size").unwrap_or_default(),
                 );
                 f("repl_backlog_first_byte_offset", "0".into());
                 f("repl_backlog_histlen", "0".into());

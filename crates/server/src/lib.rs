@@ -6,15 +6,18 @@
 //!
 //! Threads: one tokio multi-thread runtime (one worker per core) runs the accept loops and one
 //! task per connection; each task parses its client's commands and executes them itself on the
-//! worker thread, calling the sharded, internally locked keyspace directly (no command queue, no
-//! hop between threads: per-connection order is program order, and commands of different
-//! connections run in parallel on different shards). One plain thread does the periodic upkeep
-//! (active expiry at `hz`). See DESIGN.md, "Server".
+//! worker thread, through the engine handle (`forkless::Engine::execute_deferred`) onto the
+//! sharded, internally locked keyspace (no command queue, no hop between threads:
+//! per-connection order is program order, and commands of different connections run in
+//! parallel on different shards). The engine owns persistence and upkeep threads; a reply whose
+//! write must be durable (`appendfsync always`) waits for its ticket asynchronously. See
+//! DESIGN.md, "Server".
 //!
 //! Layout: [`parse`] (request framing and limits), [`frame`] (RESP2/RESP3 encoding),
 //! [`conn`] (one connection's loop), [`exec`] (command dispatch, connection and transaction
 //! commands), `command` (introspection), [`blocking`] (blocking pops), [`pubsub`],
-//! [`info`], [`options`] (redis-server's command line), [`log`].
+//! [`info`], [`log`]. Options: the engine's one table (`forkless::Config`, redis.conf syntax),
+//! read by [`main_with_args`] from redis-server's command line.
 
 pub mod blocking;
 pub mod conn;
@@ -22,8 +25,6 @@ pub mod exec;
 pub mod frame;
 pub mod info;
 pub mod log;
-pub mod options;
-mod options_defaults;
 pub mod parse;
 pub mod pubsub;
 pub mod state;
@@ -34,22 +35,22 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use forkless::{Config, ConfigError, Engine, LoadSource, ShutdownOptions};
 use forkless_keyspace::command::CommandTable;
-use forkless_keyspace::{Config as KsConfig, Keyspace};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::{Arc, Mutex};
 
-pub use options::{OptionError, Options};
-
 use crate::log::{log, warn};
-use crate::state::{Event, Shared, Stats, Watches};
+use crate::state::{Event, NetOptions, Shared, Stats, Watches};
 
 /// Errors of starting or running the server.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ServerError {
     /// A bad option or value.
-    Option(OptionError),
+    Option(ConfigError),
+    /// The engine refused to open (the data directory could not be loaded...).
+    Engine(forkless::Error),
     /// Binding an address failed.
     Bind {
         /// The address.
@@ -65,6 +66,7 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerError::Option(e) => write!(f, "{e}"),
+            ServerError::Engine(e) => write!(f, "{e}"),
             ServerError::Bind { addr, source } => {
                 write!(
                     f,
@@ -80,14 +82,15 @@ impl std::error::Error for ServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServerError::Option(e) => Some(e),
+            ServerError::Engine(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Io(e) => Some(e),
         }
     }
 }
 
-impl From<OptionError> for ServerError {
-    fn from(e: OptionError) -> Self {
+impl From<ConfigError> for ServerError {
+    fn from(e: ConfigError) -> Self {
         ServerError::Option(e)
     }
 }
@@ -133,17 +136,19 @@ fn run_id() -> String {
 impl Server {
     /// Validate the options, create the keyspace and bind every `bind` address on `port`
     /// (an address prefixed with `-` is skipped when it cannot be bound, as Redis).
-    pub fn bind(opts: Options) -> Result<Server, ServerError> {
-        Server::bind_inner(opts, false)
+    pub fn bind(config: Config) -> Result<Server, ServerError> {
+        Server::bind_inner(config, false)
     }
 
     /// Like [`Server::bind`], on a port the system picks (tests: no race for a free port).
-    pub fn bind_ephemeral(opts: Options) -> Result<Server, ServerError> {
-        Server::bind_inner(opts, true)
+    pub fn bind_ephemeral(config: Config) -> Result<Server, ServerError> {
+        Server::bind_inner(config, true)
     }
 
-    fn bind_inner(opts: Options, ephemeral: bool) -> Result<Server, ServerError> {
-        log::set_level(opts.get_other("loglevel"));
+    fn bind_inner(config: Config, ephemeral: bool) -> Result<Server, ServerError> {
+        log::set_level(&config.get("loglevel").unwrap_or_default());
+        let port_opt = config.int("port").clamp(0, 65535) as u16;
+        let bind = config.bind();
         log("oO0OoO0OoO0Oo forkless is starting oO0OoO0OoO0Oo");
         log(&format!(
             "forkless version={}, redis compatibility={}, pid={}, just started",
@@ -157,8 +162,8 @@ impl Server {
             .build()
             .map_err(ServerError::Io)?;
         let mut listeners = Vec::new();
-        if opts.port != 0 || ephemeral {
-            for addr in &opts.bind {
+        if port_opt != 0 || ephemeral {
+            for addr in &bind {
                 let (optional, host) = match addr.strip_prefix('-') {
                     Some(h) => (true, h),
                     None => (false, addr.as_str()),
@@ -166,7 +171,7 @@ impl Server {
                 let port = listeners
                     .first()
                     .and_then(|l: &std::net::TcpListener| l.local_addr().ok())
-                    .map_or(opts.port, |a| a.port());
+                    .map_or(if ephemeral { 0 } else { port_opt }, |a| a.port());
                 let sa = if host.contains(':') {
                     format!("[{host}]:{port}")
                 } else {
@@ -193,18 +198,39 @@ impl Server {
             .first()
             .and_then(|l| l.local_addr().ok())
             .map_or(0, |a| a.port());
-        let ks = Keyspace::new(KsConfig {
-            databases: opts.databases,
-            ..KsConfig::default()
-        });
-        let now_secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let net = NetOptions::from_config(&config);
+        let engine = Engine::open_config(config).map_err(ServerError::Engine)?;
+        let report = engine.open_report().clone();
+        match &report.source {
+            LoadSource::Empty => {}
+            LoadSource::Snapshot(p) | LoadSource::SnapshotIntoNewAof(p) => log(&format!(
+                "DB loaded from disk ({}): {:.3} seconds, {} keys",
+                p.display(),
+                report.duration.as_secs_f64(),
+                report.keys
+            )),
+            LoadSource::Aof(files) => log(&format!(
+                "DB loaded from append only file ({}): {:.3} seconds, {} commands, {} keys",
+                files.join(", "),
+                report.duration.as_secs_f64(),
+                report.commands_replayed,
+                report.keys
+            )),
+            LoadSource::Segments(from) => log(&format!(
+                "DB loaded from segments ({from}): {:.3} seconds, {} keys",
+                report.duration.as_secs_f64(),
+                report.keys
+            )),
+        }
+        if let Some((file, cut)) = &report.torn_tail {
+            warn(&format!("!!! Warning: short read while loading the AOF file {file}: {cut} bytes of a torn tail cut"));
+        }
+        let ks = engine.keyspace().clone();
         let shared = Arc::new(Shared {
+            engine,
             ks,
             table: CommandTable::new(),
-            opts: Mutex::new(opts),
+            opts: Mutex::new(net),
             clients: Mutex::new(Default::default()),
             next_id: AtomicU64::new(1),
             pubsub: Default::default(),
@@ -216,8 +242,7 @@ impl Server {
             tcp_port: AtomicU64::new(u64::from(port)),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
-            last_save: AtomicU64::new(now_secs),
-            active_expire: AtomicBool::new(true),
+            shutdown_save: Mutex::new(None),
         });
         log("Server initialized");
         Ok(Server {
@@ -246,13 +271,6 @@ impl Server {
             listeners,
             runtime,
         } = self;
-        let upkeep = {
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("forkless-upkeep".into())
-                .spawn(move || upkeep_loop(&shared))
-                .map_err(ServerError::Io)?
-        };
         let result = runtime.block_on(async {
             let mut accepts = Vec::new();
             for l in listeners {
@@ -285,8 +303,28 @@ impl Server {
             Ok::<(), ServerError>(())
         });
         shared.shutting_down.store(true, Ordering::SeqCst);
-        let _ = upkeep.join();
         runtime.shutdown_timeout(Duration::from_secs(1));
+        let save = *shared.shutdown_save.lock();
+        let will_save = save.unwrap_or_else(|| !shared.engine.config().save_rules().is_empty());
+        if will_save {
+            log("Saving the final RDB snapshot before exiting.");
+        }
+        match shared.engine.shutdown_with(ShutdownOptions {
+            save,
+            ..ShutdownOptions::default()
+        }) {
+            Ok(r) => {
+                match &r.final_snapshot {
+                    Some(Ok(_)) => log("DB saved on disk"),
+                    Some(Err(e)) => warn(&format!("Error trying to save the DB: {e}")),
+                    None => {}
+                }
+                for e in &r.errors {
+                    warn(&format!("Error closing the log: {e}"));
+                }
+            }
+            Err(e) => warn(&format!("Error shutting down the engine: {e}")),
+        }
         log("forkless is now ready to exit, bye bye...");
         result
     }
@@ -308,36 +346,10 @@ async fn accept_loop(shared: Arc<Shared>, l: tokio::net::TcpListener) {
     }
 }
 
-/// Active expiry at `hz`, as Redis's `activeExpireCycle` (slow cycle): up to 25 ms per tick,
-/// going on while more than 10% of the keys sampled had expired.
-fn upkeep_loop(shared: &Shared) {
-    const SAMPLE: usize = 2000;
-    while !shared.shutting_down.load(Ordering::SeqCst) {
-        let hz: u64 = shared
-            .opts
-            .lock()
-            .get_other("hz")
-            .parse()
-            .unwrap_or(10)
-            .clamp(1, 500);
-        std::thread::sleep(Duration::from_millis(1000 / hz));
-        if !shared.active_expire.load(Ordering::SeqCst) {
-            continue;
-        }
-        let start = Instant::now();
-        loop {
-            let deleted = shared.ks.active_expire_cycle(SAMPLE);
-            if deleted * 10 < SAMPLE || start.elapsed() > Duration::from_millis(25) {
-                break;
-            }
-        }
-    }
-}
-
 /// Parse redis-server's command line, bind, serve until shutdown (the `forkless server` entry).
 pub fn main_with_args(args: &[String]) -> Result<(), ServerError> {
-    let opts = Options::from_args(args)?;
-    let server = Server::bind(opts)?;
+    let config = Config::from_args(args)?;
+    let server = Server::bind(config)?;
     server.run()
 }
 

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use forkless::{Config, Engine};
 use forkless_keyspace::command::CommandTable;
 use forkless_keyspace::Keyspace;
 use forkless_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -16,8 +17,43 @@ use forkless_sync::{Arc, Mutex};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::blocking::Blocking;
-use crate::options::Options;
 use crate::pubsub::PubSub;
+
+/// The options the network layer reads on every request, copied out of the engine's
+/// [`Config`] at start and after each `CONFIG SET` (the config itself sits behind a lock and is
+/// cloned whole by `Engine::config`).
+#[derive(Clone, Debug)]
+pub struct NetOptions {
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: u64,
+    /// `client-query-buffer-limit`.
+    pub client_query_buffer_limit: u64,
+    /// `maxclients`.
+    pub maxclients: u64,
+    /// `timeout` (seconds, 0: never).
+    pub timeout: u64,
+    /// `protected-mode`.
+    pub protected_mode: bool,
+    /// `requirepass` (empty: none).
+    pub requirepass: String,
+    /// `enable-debug-command`: no, yes, local.
+    pub enable_debug_command: String,
+}
+
+impl NetOptions {
+    /// Read them from the engine's configuration.
+    pub fn from_config(c: &Config) -> NetOptions {
+        NetOptions {
+            proto_max_bulk_len: c.int("proto-max-bulk-len").max(0) as u64,
+            client_query_buffer_limit: c.int("client-query-buffer-limit").max(0) as u64,
+            maxclients: c.int("maxclients").max(1) as u64,
+            timeout: c.int("timeout").max(0) as u64,
+            protected_mode: c.bool("protected-mode"),
+            requirepass: c.str("requirepass").to_string(),
+            enable_debug_command: c.get("enable-debug-command").unwrap_or_default(),
+        }
+    }
+}
 
 /// Something sent to a connection task from elsewhere.
 #[derive(Debug)]
@@ -166,12 +202,14 @@ impl Watches {
 
 /// The state every connection shares.
 pub struct Shared {
-    /// The keyspace (thread-safe, sharded).
-    pub ks: Keyspace,
+    /// The engine: persistence, upkeep, the option table, durability.
+    pub engine: Engine,
+    /// The engine's keyspace (thread-safe, sharded), for reads outside the write path.
+    pub ks: Arc<Keyspace>,
     /// The command table (key positions and flags of data commands).
     pub table: CommandTable,
-    /// The options (CONFIG GET/SET).
-    pub opts: Mutex<Options>,
+    /// The options read per request (a copy of the engine's).
+    pub opts: Mutex<NetOptions>,
     /// Connected clients by id.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
     /// The next client id.
@@ -194,10 +232,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::Notify,
     /// True once shutdown began.
     pub shutting_down: AtomicBool,
-    /// `lastsave` (Unix seconds).
-    pub last_save: AtomicU64,
-    /// DEBUG SET-ACTIVE-EXPIRE.
-    pub active_expire: AtomicBool,
+    /// SHUTDOWN's SAVE/NOSAVE (`None`: as the save rules say).
+    pub shutdown_save: Mutex<Option<bool>>,
 }
 
 impl Shared {
@@ -211,6 +247,13 @@ impl Shared {
         self.clients.lock().remove(&id);
     }
 
+    /// Re-read the network options after a `CONFIG SET`.
+    pub fn refresh_options(&self) {
+        let c = self.engine.config();
+        *self.opts.lock() = NetOptions::from_config(&c);
+        crate::log::set_level(&c.get("loglevel").unwrap_or_default());
+    }
+
     /// Number of connected clients.
     pub fn num_clients(&self) -> usize {
         self.clients.lock().len()
@@ -221,12 +264,12 @@ impl Shared {
         for k in keys {
             self.watches.touch(db, k);
         }
-        self.blocking.serve(&self.ks, db, keys);
+        self.blocking.serve(&self.engine, db, keys);
     }
 
     /// After a whole-database change (`None`: all databases).
     pub fn after_db_change(&self, db: Option<u32>) {
         self.watches.touch_db(db);
-        self.blocking.serve_all(&self.ks);
+        self.blocking.serve_all(&self.engine);
     }
 }

@@ -327,7 +327,7 @@ fn config_get_set() {
     let mut c = s.client();
     assert_eq!(
         c.call(&["CONFIG", "GET", "maxmemory"]),
-        RespValue::Array(Some(vec![bulk("maxmemory"), bulk("100mb")]))
+        RespValue::Array(Some(vec![bulk("maxmemory"), bulk("104857600")]))
     );
     assert_eq!(c.call(&["CONFIG", "SET", "timeout", "30"]), simple("OK"));
     assert_eq!(

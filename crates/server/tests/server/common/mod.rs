@@ -5,13 +5,18 @@ use std::net::TcpStream;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use forkless_server::{Options, Server, ServerHandle};
+use forkless::Config;
+use forkless_server::{Server, ServerHandle};
 pub use forkless_testkit::RespValue;
+use forkless_testkit::TempDir;
 use forkless_testkit::{encode_command, read_reply};
 
 /// A running server, shut down and joined on drop.
 pub struct TestServer {
     pub port: u16,
+    /// The data directory (removed when the server is dropped).
+    #[allow(dead_code)]
+    pub dir: TempDir,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -19,25 +24,35 @@ pub struct TestServer {
 impl TestServer {
     /// A server with `extra` redis-server style options (`["--requirepass", "x"]`).
     pub fn start(extra: &[&str]) -> TestServer {
-        let mut args: Vec<String> = vec![
+        TestServer::start_in(TempDir::new("server"), extra)
+    }
+
+    /// A server on data directory `dir` (`--save ""` unless `extra` sets it).
+    pub fn start_in(dir: TempDir, extra: &[&str]) -> TestServer {
+        let mut args: Vec<String> = [
             "--port",
             "0",
             "--bind",
             "127.0.0.1",
             "--loglevel",
             "warning",
+            "--save",
+            "",
         ]
         .into_iter()
         .map(String::from)
         .collect();
+        args.push("--dir".into());
+        args.push(dir.path().display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
-        let opts = Options::from_args(&args).expect("options");
-        let server = Server::bind_ephemeral(opts).expect("bind");
+        let config = Config::from_args(&args).expect("options");
+        let server = Server::bind_ephemeral(config).expect("bind");
         let port = server.port();
         let handle = server.handle();
         let thread = std::thread::spawn(move || server.run().expect("server run"));
         TestServer {
             port,
+            dir,
             handle,
             thread: Some(thread),
         }

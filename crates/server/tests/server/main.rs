@@ -9,6 +9,7 @@ mod common;
 mod auth;
 mod blocking;
 mod cli;
+mod crash;
 mod multi;
 mod oracle;
 mod protocol;

@@ -1,0 +1,186 @@
+//! kill -9 of the real server process under `appendfsync always`: every write whose reply
+//! reached a client is there after the restart, and the `appendonlydir` loads in redis-server
+//! 7.0.15 to the same keyspace.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use forkless_rdb::model::Value;
+use forkless_testkit::{encode_command, read_reply, RespValue, TempDir};
+
+use crate::common::Client;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Start `forkless-server` on `dir`; wait for `Ready to accept connections`.
+fn start(dir: &std::path::Path) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_forkless-server"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn forkless-server");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut ready = false;
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            if line.contains("Ready to accept connections") {
+                ready = true;
+                break;
+            }
+        }
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        if ready {
+            return (Proc(child), port);
+        }
+        let _ = child.wait();
+    }
+    panic!("forkless-server did not start");
+}
+
+#[test]
+fn kill_9_under_appendfsync_always_keeps_every_acknowledged_write() {
+    let dir = TempDir::new("server-crash");
+    let (mut server, port) = start(dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let (mut incr_acked, mut push_acked) = (0i64, 0i64);
+                let ck = format!("c{t}");
+                let lk = format!("l{t}");
+                let mut i = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let is = i.to_string();
+                    let cmds = [
+                        encode_command(&[b"INCR", ck.as_bytes()]),
+                        encode_command(&[b"RPUSH", lk.as_bytes(), is.as_bytes()]),
+                    ];
+                    let mut ok = true;
+                    for (n, c) in cmds.iter().enumerate() {
+                        if std::io::Write::write_all(&mut w, c).is_err() {
+                            ok = false;
+                            break;
+                        }
+                        match read_reply(&mut r) {
+                            Ok(RespValue::Integer(v)) if n == 0 => incr_acked = v,
+                            Ok(RespValue::Integer(v)) => push_acked = v,
+                            _ => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    if !ok {
+                        break;
+                    }
+                }
+                (incr_acked, push_acked, i)
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(800));
+    // SIGKILL while the writers run.
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<(i64, i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().all(|a| a.0 > 0),
+        "no write acknowledged in {:?}: {acked:?}",
+        t0.elapsed()
+    );
+
+    let (restarted, port) = start(dir.path());
+    let mut c = Client::connect(port);
+    let mut state = Vec::new();
+    for (t, (incr_acked, push_acked, sent)) in acked.iter().enumerate() {
+        let v: i64 = String::from_utf8(c.call(&["GET", &format!("c{t}")]).bytes())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            v >= *incr_acked && v <= *sent,
+            "counter c{t}: {v} recovered, {incr_acked} acknowledged, {sent} sent"
+        );
+        let list = c.call(&["LRANGE", &format!("l{t}"), "0", "-1"]).array();
+        assert!(
+            list.len() as i64 >= *push_acked,
+            "list l{t}: {} < {push_acked}",
+            list.len()
+        );
+        for (i, e) in list.iter().enumerate() {
+            assert_eq!(
+                e.bytes(),
+                (i + 1).to_string().into_bytes(),
+                "list l{t} is a prefix"
+            );
+        }
+        state.push((v, list.len()));
+    }
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    drop(restarted);
+
+    // The same directory in redis-server 7.0.15: the same keyspace.
+    let Some(loaded) = forkless_testkit::redis_load_aof_dir(&dir.path().join("appendonlydir"))
+    else {
+        return;
+    };
+    let entries = loaded.expect("redis-server loads the appendonlydir");
+    for (t, (v, len)) in state.iter().enumerate() {
+        let ce = entries
+            .iter()
+            .find(|e| e.key == format!("c{t}").into_bytes())
+            .expect("counter in redis");
+        assert_eq!(ce.value, Value::String(v.to_string().into_bytes()));
+        let le = entries
+            .iter()
+            .find(|e| e.key == format!("l{t}").into_bytes())
+            .expect("list in redis");
+        match &le.value {
+            Value::List(items) => assert_eq!(items.len(), *len),
+            other => panic!("l{t} is {other:?}"),
+        }
+    }
+}

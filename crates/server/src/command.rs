@@ -336,8 +336,8 @@ pub fn client_unblock(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
     }
 }
 
-/// The encoding OBJECT ENCODING reports for a value (redis.conf's default thresholds).
-fn encoding(v: &Value) -> &'static str {
+/// The encoding OBJECT ENCODING reports for a value, from the configured thresholds.
+fn encoding(v: &Value, lim: &forkless_rdb::EncodingLimits) -> &'static str {
     match v {
         Value::String(s) => {
             if s.len() <= 20 && forkless_keyspace::convert::parse_i64(s).is_some() {
@@ -361,14 +361,21 @@ fn encoding(v: &Value) -> &'static str {
             }
         }
         Value::ZSet(z) => {
-            if z.len() <= 128 && z.iter().all(|(m, _)| m.len() <= 64) {
+            if z.len() <= lim.zset_max_listpack_entries
+                && z.iter()
+                    .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
+            {
                 "listpack"
             } else {
                 "skiplist"
             }
         }
         Value::Hash(h) => {
-            if h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64) {
+            if h.len() <= lim.hash_max_listpack_entries
+                && h.iter().all(|(f, v)| {
+                    f.len() <= lim.hash_max_listpack_value && v.len() <= lim.hash_max_listpack_value
+                })
+            {
                 "listpack"
             } else {
                 "hashtable"
@@ -492,8 +499,9 @@ fn digest_all(shared: &Shared) -> String {
 
 /// DEBUG OBJECT: Redis 7.0's line (`debugCommand`, "object").
 fn debug_object(conn: &Conn, db: u32, key: &[u8]) -> Frame {
+    let lim = conn.shared.engine.config().encoding_limits();
     let line = with_value(&conn.shared, db, key, |v| {
-        let enc = encoding(v);
+        let enc = encoding(v, &lim);
         let mut s = format!(
             "Value at:0x7f0000000000 refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
             approx_size(v)
@@ -580,7 +588,9 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
     let db = conn.session.db;
     match (name, sub.as_str(), argv.len()) {
         ("object", "encoding", 3) => {
-            with_value(&conn.shared, db, &argv[2], encoding).map_or(Frame::Null, Frame::bulk)
+            let lim = conn.shared.engine.config().encoding_limits();
+            with_value(&conn.shared, db, &argv[2], |v| encoding(v, &lim))
+                .map_or(Frame::Null, Frame::bulk)
         }
         ("object", "refcount", 3) => {
             // Redis shares the integers 0..10000 (OBJ_SHARED_REFCOUNT = INT_MAX).

@@ -92,8 +92,10 @@ pub struct Conn {
 impl Conn {
     /// Append a reply, honouring CLIENT REPLY.
     fn emit(&mut self, f: &Frame) {
-        if f.is_error() {
+        if let Frame::Error(e) = f {
             self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+            let code = e.split(' ').next().unwrap_or("ERR").to_string();
+            *self.shared.errorstats.lock().entry(code).or_insert(0) += 1;
         }
         match self.reply_mode {
             ReplyMode::On if self.held.is_empty() => f.encode(self.proto, &mut self.out),

@@ -121,11 +121,18 @@ impl Conn {
             let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
             return Step::Reply(unknown_command(&refs).into());
         };
+        let rejected = |s: &Self| {
+            if let Some(r) = s.shared.cmdstats.row(&name) {
+                r.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+        };
         if !arity_ok(arity, argv.len()) {
+            rejected(self);
             self.flag_multi_error();
             return Step::Reply(wrong_args(&name));
         }
         if !self.authed && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset") {
+            rejected(self);
             self.flag_multi_error();
             return Step::Reply(Frame::err("NOAUTH Authentication required."));
         }
@@ -159,7 +166,21 @@ impl Conn {
             }
             return Step::Reply(Frame::Simple(Cow::Borrowed("QUEUED")));
         }
-        self.run_command(&name, argv)
+        let t0 = std::time::Instant::now();
+        let step = self.run_command(&name, argv);
+        if let Some(r) = self.shared.cmdstats.row(&name) {
+            r.calls.fetch_add(1, Ordering::Relaxed);
+            r.usec
+                .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let failed = match &step {
+                Step::Reply(f) | Step::Durable(f, _) | Step::Close(f) => f.is_error(),
+                _ => false,
+            };
+            if failed {
+                r.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        step
     }
 
     fn flag_multi_error(&mut self) {

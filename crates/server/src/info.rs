@@ -22,8 +22,13 @@ const SECTIONS: &[&str] = &[
     "stats",
     "replication",
     "cpu",
+    "commandstats",
+    "errorstats",
     "keyspace",
 ];
+
+/// Sections only `all`/`everything` (or their own name) show.
+const EXTRA: &[&str] = &["commandstats", "errorstats"];
 
 fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -77,11 +82,9 @@ pub fn keyspace_counts(shared: &Shared) -> Vec<(usize, usize)> {
 
 /// Render the requested sections (`[]`: the default ones).
 pub fn render(shared: &Shared, wanted: &[String]) -> String {
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
-    let want = |s: &str| all || wanted.iter().any(|w| w == s);
+    let every = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
+    let want = |s: &str| every || (default && !EXTRA.contains(&s)) || wanted.iter().any(|w| w == s);
     let mut out = String::new();
     let opts = shared.opts.lock().clone();
     let config = shared.engine.config();
@@ -290,6 +293,29 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("used_cpu_user", format!("{user:.6}"));
                 f("used_cpu_sys_children", "0.000000".into());
                 f("used_cpu_user_children", "0.000000".into());
+            }
+            "commandstats" => {
+                for (name, r) in shared.cmdstats.rows() {
+                    let calls = r.calls.load(Ordering::Relaxed);
+                    let rejected = r.rejected.load(Ordering::Relaxed);
+                    if calls == 0 && rejected == 0 {
+                        continue;
+                    }
+                    let usec = r.usec.load(Ordering::Relaxed);
+                    f(
+                        &format!("cmdstat_{name}"),
+                        format!(
+                            "calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={}",
+                            if calls > 0 { usec as f64 / calls as f64 } else { 0.0 },
+                            r.failed.load(Ordering::Relaxed)
+                        ),
+                    );
+                }
+            }
+            "errorstats" => {
+                for (code, n) in shared.errorstats.lock().iter() {
+                    f(&format!("errorstat_{code}"), format!("count={n}"));
+                }
             }
             "keyspace" => {
                 for (db, (keys, expires)) in keyspace_counts(shared).into_iter().enumerate() {

@@ -237,6 +237,14 @@ impl Server {
             blocking: Default::default(),
             watches: Watches::default(),
             stats: Stats::default(),
+            cmdstats: state::CmdStats::new(
+                exec::SERVER_COMMANDS
+                    .iter()
+                    .chain(blocking::COMMANDS)
+                    .map(|(n, _)| n.to_string())
+                    .chain(CommandTable::new().iter().map(|s| s.name.to_string())),
+            ),
+            errorstats: Mutex::new(Default::default()),
             started: Instant::now(),
             run_id: run_id(),
             tcp_port: AtomicU64::new(u64::from(port)),

@@ -135,6 +135,48 @@ pub struct Stats {
     pub blocked: AtomicUsize,
 }
 
+/// One command's counters (INFO commandstats).
+#[derive(Debug, Default)]
+pub struct CmdRow {
+    /// Calls that ran.
+    pub calls: AtomicU64,
+    /// Microseconds spent in them.
+    pub usec: AtomicU64,
+    /// Calls refused before running (arity, NOAUTH, ...).
+    pub rejected: AtomicU64,
+    /// Calls that ran and answered an error.
+    pub failed: AtomicU64,
+}
+
+/// Per-command counters: a fixed row per known command, found by name without a lock.
+#[derive(Debug, Default)]
+pub struct CmdStats {
+    index: HashMap<String, usize>,
+    rows: Vec<(String, CmdRow)>,
+}
+
+impl CmdStats {
+    /// A row for each name.
+    pub fn new(names: impl IntoIterator<Item = String>) -> CmdStats {
+        let mut c = CmdStats::default();
+        for n in names {
+            if !c.index.contains_key(&n) {
+                c.index.insert(n.clone(), c.rows.len());
+                c.rows.push((n, CmdRow::default()));
+            }
+        }
+        c
+    }
+    /// The row of `name` (lowercase).
+    pub fn row(&self, name: &str) -> Option<&CmdRow> {
+        self.index.get(name).map(|&i| &self.rows[i].1)
+    }
+    /// Every row, by name.
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &CmdRow)> {
+        self.rows.iter().map(|(n, r)| (n.as_str(), r))
+    }
+}
+
 /// The watchers of one key: client id → its "dirty" flag.
 type Watchers = BTreeMap<u64, Arc<AtomicBool>>;
 
@@ -222,6 +264,10 @@ pub struct Shared {
     pub watches: Watches,
     /// INFO counters.
     pub stats: Stats,
+    /// INFO commandstats.
+    pub cmdstats: CmdStats,
+    /// INFO errorstats: error code → count.
+    pub errorstats: Mutex<BTreeMap<String, u64>>,
     /// Process start.
     pub started: Instant,
     /// The 40-hex run id of this process.

@@ -317,6 +317,19 @@ fn info_has_redis_sections_and_fields() {
     ] {
         assert!(info.contains(field), "INFO lacks {field:?}:\n{info}");
     }
+    assert!(
+        !info.contains("cmdstat_"),
+        "commandstats is not a default section"
+    );
+    c.call(&["GET"]);
+    let cs = String::from_utf8(c.call(&["INFO", "commandstats"]).bytes()).unwrap();
+    assert!(cs.contains("cmdstat_set:calls=2,"), "{cs}");
+    assert!(
+        cs.contains("cmdstat_get:calls=0,") && cs.contains("rejected_calls=1"),
+        "{cs}"
+    );
+    let es = String::from_utf8(c.call(&["INFO", "errorstats"]).bytes()).unwrap();
+    assert!(es.contains("errorstat_ERR:count=1"), "{es}");
     let only = String::from_utf8(c.call(&["INFO", "keyspace"]).bytes()).unwrap();
     assert!(only.starts_with("# Keyspace\r\n") && !only.contains("# Server"));
 }

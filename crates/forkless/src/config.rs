@@ -223,6 +223,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("slowlog-max-len", int(0, I64), "128", true, "Stored."),
     o("latency-monitor-threshold", int(0, I64), "0", true, "Stored."),
     o("latency-tracking", B, "yes", true, "Stored."),
+    o("rdb-key-save-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key saved)."),
+    o("key-load-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key loaded)."),
     o("notify-keyspace-events", S, "", true, "Stored."),
     o("acllog-max-len", int(0, I64), "128", true, "Stored."),
     o("tracking-table-max-keys", int(0, I64), "1000000", true, "Stored."),

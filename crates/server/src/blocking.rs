@@ -326,9 +326,20 @@ impl Blocking {
                 };
                 match attempt(ks, w.db, &one, w.proto) {
                     Attempt::Empty => break,
-                    Attempt::Done((Frame::Error(e), _), _) if e.starts_with("WRONGTYPE") => {
-                        // The key holds another type now: keep waiting, as Redis 7.0.
-                        break;
+                    Attempt::Done((Frame::Error(e), t), _) if e.starts_with("WRONGTYPE") => {
+                        // The source holds another type now: keep waiting, as Redis 7.0. A
+                        // BLMOVE/BRPOPLPUSH whose source is a list failed on its destination:
+                        // that error is its reply (Redis unblocks it with WRONGTYPE).
+                        let src_is_list = matches!(w.req.pop, Pop::Move { .. })
+                            && ks.exec(&mut Session { db: w.db }, &[b"TYPE", &key.1]).0
+                                == Reply::Status("list".into());
+                        if !src_is_list {
+                            break;
+                        }
+                        if let Some(w) = reg.remove(id) {
+                            self.waiting.fetch_sub(1, Ordering::SeqCst);
+                            let _ = w.tx.send((Frame::Error(e), t));
+                        }
                     }
                     Attempt::Done(f, dst) => {
                         if let Some(w) = reg.remove(id) {

@@ -97,6 +97,16 @@ impl Conn {
             let code = e.split(' ').next().unwrap_or("ERR").to_string();
             *self.shared.errorstats.lock().entry(code).or_insert(0) += 1;
         }
+        // Pushes (subscribe confirmations, messages) ignore CLIENT REPLY, as Redis's
+        // CLIENT_PUSHING.
+        if matches!(f, Frame::Push(_)) {
+            if self.held.is_empty() {
+                f.encode(self.proto, &mut self.out);
+            } else {
+                self.held.push((f.clone(), None));
+            }
+            return;
+        }
         match self.reply_mode {
             ReplyMode::On if self.held.is_empty() => f.encode(self.proto, &mut self.out),
             ReplyMode::On => self.held.push((f.clone(), None)),

@@ -322,7 +322,7 @@ fn keys(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 /// Parse a SCAN cursor as `parseScanCursorOrReply` (an unsigned decimal).
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
         return None;
     }

@@ -3,6 +3,7 @@
 pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod strings;
@@ -19,4 +20,5 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     zsets::COMMANDS,
     hashes::COMMANDS,
+    scans::COMMANDS,
 ];

@@ -101,6 +101,9 @@ impl Executor for Engine {
     }
 }
 
+/// Called with each `(db, key)` a served pop changed (WATCH must see them).
+pub type Touch<'a> = &'a dyn Fn(u32, &[u8]);
+
 /// A served pop: the reply and the durability ticket of the pop's log entry.
 pub type Served = (Frame, Option<Durability>);
 
@@ -246,6 +249,7 @@ impl Blocking {
         req: Request,
         proto: Proto,
         may_block: bool,
+        touch: Touch<'_>,
     ) -> Blocked {
         let mut reg = self.reg.lock();
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -253,8 +257,14 @@ impl Blocking {
         match done {
             Attempt::Done(f, dst) => {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                if !f.0.is_error() {
+                    for k in &req.keys {
+                        touch(db, k);
+                    }
+                }
                 if let Some(dst) = dst {
-                    self.serve_locked(&mut reg, ks, vec![(db, dst)]);
+                    touch(db, &dst);
+                    self.serve_locked(&mut reg, ks, vec![(db, dst)], touch);
                 }
                 Blocked::Now(f)
             }
@@ -287,26 +297,32 @@ impl Blocking {
     }
 
     /// Keys of `db` were written: serve their waiters in arrival order.
-    pub fn serve(&self, ks: &dyn Executor, db: u32, keys: &[&[u8]]) {
+    pub fn serve(&self, ks: &dyn Executor, db: u32, keys: &[&[u8]], touch: Touch<'_>) {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
         let mut reg = self.reg.lock();
         let ready = keys.iter().map(|k| (db, k.to_vec())).collect();
-        self.serve_locked(&mut reg, ks, ready);
+        self.serve_locked(&mut reg, ks, ready, touch);
     }
 
     /// Every key may have changed (FLUSHALL, SWAPDB...): try every waiter.
-    pub fn serve_all(&self, ks: &dyn Executor) {
+    pub fn serve_all(&self, ks: &dyn Executor, touch: Touch<'_>) {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
         let mut reg = self.reg.lock();
         let ready = reg.by_key.keys().cloned().collect();
-        self.serve_locked(&mut reg, ks, ready);
+        self.serve_locked(&mut reg, ks, ready, touch);
     }
 
-    fn serve_locked(&self, reg: &mut Registry, ks: &dyn Executor, mut ready: Vec<(u32, Vec<u8>)>) {
+    fn serve_locked(
+        &self,
+        reg: &mut Registry,
+        ks: &dyn Executor,
+        mut ready: Vec<(u32, Vec<u8>)>,
+        touch: Touch<'_>,
+    ) {
         let mut i = 0;
         while i < ready.len() {
             let key = ready[i].clone();
@@ -342,6 +358,12 @@ impl Blocking {
                         }
                     }
                     Attempt::Done(f, dst) => {
+                        if !f.0.is_error() {
+                            touch(key.0, &key.1);
+                            if let Some(d) = &dst {
+                                touch(key.0, d);
+                            }
+                        }
                         if let Some(w) = reg.remove(id) {
                             self.waiting.fetch_sub(1, Ordering::SeqCst);
                             let _ = w.tx.send(f);
@@ -541,14 +563,16 @@ mod tests {
             },
             timeout_ms: 0,
         };
-        let Blocked::Wait(_, mut rx1) = b.block(&ks, 0, req("l"), Proto::Resp2, true) else {
+        let Blocked::Wait(_, mut rx1) = b.block(&ks, 0, req("l"), Proto::Resp2, true, &|_, _| {})
+        else {
             panic!("first should block")
         };
-        let Blocked::Wait(id2, mut rx2) = b.block(&ks, 0, req("l"), Proto::Resp2, true) else {
+        let Blocked::Wait(id2, mut rx2) = b.block(&ks, 0, req("l"), Proto::Resp2, true, &|_, _| {})
+        else {
             panic!("second should block")
         };
         ks.execute(&mut Session { db: 0 }, &[b"RPUSH", b"l", b"a"]);
-        b.serve(&ks, 0, &[b"l"]);
+        b.serve(&ks, 0, &[b"l"], &|_, _| {});
         assert_eq!(
             rx1.try_recv().unwrap().0,
             Frame::Array(vec![Frame::bulk("l"), Frame::bulk("a")])

@@ -435,17 +435,20 @@ impl Conn {
     ) -> Option<crate::blocking::Served> {
         let db = self.session.db;
         let may_block = !self.in_exec;
+        let shared = self.shared.clone();
         let timeout_reply = req.timeout_reply();
         let timeout = req.timeout_ms;
-        let (id, mut waiter) =
-            match self
-                .shared
-                .blocking
-                .block(&self.shared.engine, db, req, self.proto, may_block)
-            {
-                crate::blocking::Blocked::Now(f) => return Some(f),
-                crate::blocking::Blocked::Wait(id, w) => (id, w),
-            };
+        let (id, mut waiter) = match self.shared.blocking.block(
+            &self.shared.engine,
+            db,
+            req,
+            self.proto,
+            may_block,
+            &|d, k| shared.watches.touch(d, k),
+        ) {
+            crate::blocking::Blocked::Now(f) => return Some(f),
+            crate::blocking::Blocked::Wait(id, w) => (id, w),
+        };
         self.shared.stats.blocked.fetch_add(1, Ordering::Relaxed);
         self.update_meta(|m| m.blocked = true);
         let deadline = (timeout > 0).then(|| Duration::from_millis(timeout));

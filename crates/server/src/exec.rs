@@ -728,12 +728,14 @@ impl Conn {
                 Step::Nothing | Step::Close(_) => Frame::ok(),
                 Step::Block(req) => {
                     let db = self.session.db;
+                    let shared = self.shared.clone();
                     match self.shared.blocking.block(
                         &self.shared.engine,
                         db,
                         req,
                         self.proto,
                         false,
+                        &|d, k| shared.watches.touch(d, k),
                     ) {
                         blocking::Blocked::Now((f, d)) => {
                             if d.is_some() {

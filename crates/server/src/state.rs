@@ -310,12 +310,14 @@ impl Shared {
         for k in keys {
             self.watches.touch(db, k);
         }
-        self.blocking.serve(&self.engine, db, keys);
+        self.blocking
+            .serve(&self.engine, db, keys, &|d, k| self.watches.touch(d, k));
     }
 
     /// After a whole-database change (`None`: all databases).
     pub fn after_db_change(&self, db: Option<u32>) {
         self.watches.touch_db(db);
-        self.blocking.serve_all(&self.engine);
+        self.blocking
+            .serve_all(&self.engine, &|d, k| self.watches.touch(d, k));
     }
 }

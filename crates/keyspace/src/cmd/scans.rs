@@ -70,7 +70,7 @@ fn sscan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         Ok(Some(set)) => page(
             set.iter()
                 .filter(|m| matches(&pat, m))
-                .map(|m| Reply::bulk(m))
+                .map(Reply::bulk)
                 .collect(),
         ),
     }

@@ -114,3 +114,19 @@ fn blocking_inside_multi_does_not_block() {
     c.call(&["BLPOP", "empty", "0"]);
     assert_eq!(c.call(&["EXEC"]), arr(vec![RespValue::Array(None)]));
 }
+
+#[test]
+fn a_served_move_touches_watched_keys() {
+    let s = TestServer::start(&[]);
+    let mut watcher = s.client();
+    let mut blocked = s.client();
+    let mut pusher = s.client();
+    assert_eq!(watcher.call(&["WATCH", "dst"]), crate::common::simple("OK"));
+    blocked.send(&["BRPOPLPUSH", "src", "dst", "5"]);
+    std::thread::sleep(Duration::from_millis(100));
+    pusher.call(&["LPUSH", "src", "v"]);
+    assert_eq!(blocked.read(), bulk("v"));
+    watcher.call(&["MULTI"]);
+    watcher.call(&["PING"]);
+    assert_eq!(watcher.call(&["EXEC"]), RespValue::Array(None));
+}

@@ -242,7 +242,7 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
         let addr = String::from_utf8_lossy(&args[0]).into_owned();
         return match clients.iter().find(|c| c.addr == addr) {
             Some(c) => {
-                let _ = c.tx.send(Event::Kill);
+                c.kill();
                 Frame::ok()
             }
             None => Frame::err("ERR No such client"),
@@ -306,7 +306,7 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
                 continue;
             }
         }
-        let _ = c.tx.send(Event::Kill);
+        c.kill();
         n += 1;
     }
     Frame::Int(n)

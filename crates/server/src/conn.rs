@@ -150,6 +150,21 @@ impl Conn {
 
     /// Encode an event for this client (pub/sub messages are pushes in RESP3).
     fn event_frame(&self, ev: Event) -> Option<Frame> {
+        if let Event::Message {
+            pattern,
+            channel,
+            message,
+        } = &ev
+        {
+            let size =
+                (channel.len() + message.len() + 32 + pattern.as_ref().map_or(0, Vec::len)) as u64;
+            let _ = self
+                .entry
+                .queued
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                    Some(q.saturating_sub(size))
+                });
+        }
         match ev {
             Event::Message {
                 pattern: None,
@@ -226,6 +241,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             blocked: false,
         }),
         tx,
+        queued: forkless_sync::atomic::AtomicU64::new(0),
+        over_soft_since: Mutex::new(None),
+        kill: tokio::sync::Notify::new(),
     });
     shared.add_client(entry.clone());
     let mut conn = Conn {
@@ -364,7 +382,12 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let r = stream.write_all(&self.out).await;
+        // A client that stops reading must not pin this task: a kill (output buffer limits,
+        // CLIENT KILL, shutdown) ends the write.
+        let r = tokio::select! {
+            r = stream.write_all(&self.out) => r,
+            _ = self.entry.kill.notified() => Err(std::io::Error::other("client killed")),
+        };
         self.shared
             .stats
             .net_output

@@ -241,7 +241,10 @@ impl Conn {
             "unsubscribe" | "punsubscribe" => {
                 return self.unsubscribe(&argv, name == "punsubscribe")
             }
-            "publish" => Frame::Int(self.shared.pubsub.publish(&argv[1], &argv[2])),
+            "publish" => {
+                let limit = self.shared.opts.lock().pubsub_limit;
+                Frame::Int(self.shared.pubsub.publish(&argv[1], &argv[2], &limit))
+            }
             "pubsub" => self.pubsub(&argv),
             "function" => {
                 if argv[1].eq_ignore_ascii_case(b"flush") {
@@ -794,9 +797,7 @@ impl Conn {
                 &mut self.subs
             };
             if set.insert(ch.clone()) {
-                self.shared
-                    .pubsub
-                    .subscribe(self.entry.id, &self.entry.tx, ch, pattern);
+                self.shared.pubsub.subscribe(&self.entry, ch, pattern);
             }
             out.push(Frame::Push(vec![
                 Frame::bulk(kind),

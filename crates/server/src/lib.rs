@@ -41,7 +41,7 @@ use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::{Arc, Mutex};
 
 use crate::log::{log, warn};
-use crate::state::{Event, NetOptions, Shared, Stats, Watches};
+use crate::state::{NetOptions, Shared, Stats, Watches};
 
 /// Errors of starting or running the server.
 #[derive(Debug)]
@@ -301,7 +301,7 @@ impl Server {
             }
             let clients: Vec<_> = shared.clients.lock().values().cloned().collect();
             for c in clients {
-                let _ = c.tx.send(Event::Kill);
+                c.kill();
             }
             // Give connections a moment to flush their last replies.
             let deadline = Instant::now() + Duration::from_millis(500);

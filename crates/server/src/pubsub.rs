@@ -12,16 +12,46 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use forkless_keyspace::glob;
-use forkless_sync::Mutex;
-use tokio::sync::mpsc::UnboundedSender;
+use std::time::Instant;
 
-use crate::state::Event;
+use forkless::config::BufferLimit;
+use forkless_keyspace::glob;
+use forkless_sync::atomic::Ordering;
+use forkless_sync::{Arc, Mutex};
+
+use crate::state::{ClientEntry, Event};
+
+type Subscribers = BTreeMap<u64, Arc<ClientEntry>>;
 
 #[derive(Default)]
 struct Registry {
-    channels: HashMap<Vec<u8>, BTreeMap<u64, UnboundedSender<Event>>>,
-    patterns: HashMap<Vec<u8>, BTreeMap<u64, UnboundedSender<Event>>>,
+    channels: HashMap<Vec<u8>, Subscribers>,
+    patterns: HashMap<Vec<u8>, Subscribers>,
+}
+
+/// Queue `ev` (of `size` bytes) for `c`, closing `c` when its queue passes the pubsub class of
+/// `client-output-buffer-limit` (hard at once, soft after `soft_seconds`), as Redis's
+/// `checkClientOutputBufferLimits`. True when queued.
+fn deliver(c: &ClientEntry, ev: Event, size: u64, limit: &BufferLimit) -> bool {
+    let queued = c.queued.fetch_add(size, Ordering::Relaxed) + size;
+    let over_hard = limit.hard != 0 && queued > limit.hard;
+    let over_soft = limit.soft != 0 && queued > limit.soft && {
+        let mut since = c.over_soft_since.lock();
+        let t = *since.get_or_insert_with(Instant::now);
+        t.elapsed().as_secs() >= limit.soft_seconds
+    };
+    if limit.soft != 0 && queued <= limit.soft {
+        *c.over_soft_since.lock() = None;
+    }
+    if over_hard || over_soft {
+        crate::log::warn(&format!(
+            "Client id={} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            c.id, c.addr
+        ));
+        c.kill();
+        return false;
+    }
+    c.tx.send(ev).is_ok()
 }
 
 /// The server's subscriptions.
@@ -31,14 +61,8 @@ pub struct PubSub {
 }
 
 impl PubSub {
-    /// Subscribe client `id` to `channel` (idempotent). True when newly subscribed.
-    pub fn subscribe(
-        &self,
-        id: u64,
-        tx: &UnboundedSender<Event>,
-        channel: &[u8],
-        pattern: bool,
-    ) -> bool {
+    /// Subscribe `client` to `channel` (idempotent). True when newly subscribed.
+    pub fn subscribe(&self, client: &Arc<ClientEntry>, channel: &[u8], pattern: bool) -> bool {
         let mut r = self.reg.lock();
         let map = if pattern {
             &mut r.patterns
@@ -47,7 +71,7 @@ impl PubSub {
         };
         map.entry(channel.to_vec())
             .or_default()
-            .insert(id, tx.clone())
+            .insert(client.id, client.clone())
             .is_none()
     }
 
@@ -71,19 +95,18 @@ impl PubSub {
 
     /// Deliver `message` to every subscriber of `channel` and of a matching pattern; returns how
     /// many receivers it reached (Redis counts a client once per matching subscription).
-    pub fn publish(&self, channel: &[u8], message: &[u8]) -> i64 {
+    pub fn publish(&self, channel: &[u8], message: &[u8], limit: &BufferLimit) -> i64 {
         let r = self.reg.lock();
         let mut n = 0;
+        let size = (channel.len() + message.len() + 32) as u64;
         if let Some(subs) = r.channels.get(channel) {
-            for tx in subs.values() {
-                if tx
-                    .send(Event::Message {
-                        pattern: None,
-                        channel: channel.to_vec(),
-                        message: message.to_vec(),
-                    })
-                    .is_ok()
-                {
+            for c in subs.values() {
+                let ev = Event::Message {
+                    pattern: None,
+                    channel: channel.to_vec(),
+                    message: message.to_vec(),
+                };
+                if deliver(c, ev, size, limit) {
                     n += 1;
                 }
             }
@@ -92,15 +115,13 @@ impl PubSub {
             if !glob::matches(pat, channel, false) {
                 continue;
             }
-            for tx in subs.values() {
-                if tx
-                    .send(Event::Message {
-                        pattern: Some(pat.clone()),
-                        channel: channel.to_vec(),
-                        message: message.to_vec(),
-                    })
-                    .is_ok()
-                {
+            for c in subs.values() {
+                let ev = Event::Message {
+                    pattern: Some(pat.clone()),
+                    channel: channel.to_vec(),
+                    message: message.to_vec(),
+                };
+                if deliver(c, ev, size + pat.len() as u64, limit) {
                     n += 1;
                 }
             }

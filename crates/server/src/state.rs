@@ -38,6 +38,8 @@ pub struct NetOptions {
     pub requirepass: String,
     /// `enable-debug-command`: no, yes, local.
     pub enable_debug_command: String,
+    /// `client-output-buffer-limit` of the pubsub class.
+    pub pubsub_limit: forkless::config::BufferLimit,
 }
 
 impl NetOptions {
@@ -51,6 +53,7 @@ impl NetOptions {
             protected_mode: c.bool("protected-mode"),
             requirepass: c.str("requirepass").to_string(),
             enable_debug_command: c.get("enable-debug-command").unwrap_or_default(),
+            pubsub_limit: c.output_buffer_limits()[2],
         }
     }
 }
@@ -114,6 +117,20 @@ pub struct ClientEntry {
     pub meta: Mutex<ClientMeta>,
     /// The connection's event queue.
     pub tx: UnboundedSender<Event>,
+    /// Bytes of pub/sub messages queued and not yet written (client-output-buffer-limit).
+    pub queued: AtomicU64,
+    /// Since when `queued` is over the soft limit.
+    pub over_soft_since: Mutex<Option<Instant>>,
+    /// Wakes a connection stuck writing to a client that does not read, to close it.
+    pub kill: tokio::sync::Notify,
+}
+
+impl ClientEntry {
+    /// Close this client (CLIENT KILL, output buffer limits, shutdown).
+    pub fn kill(&self) {
+        let _ = self.tx.send(Event::Kill);
+        self.kill.notify_one();
+    }
 }
 
 /// Counters for INFO stats.

@@ -106,3 +106,24 @@ fn resp3_messages_are_pushes() {
     }
     assert_eq!(got, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
 }
+
+#[test]
+fn a_subscriber_that_stops_reading_is_closed_at_the_output_buffer_limit() {
+    let s = TestServer::start(&["--client-output-buffer-limit", "pubsub 1mb 0 0"]);
+    let mut sub = s.client();
+    let mut pubc = s.client();
+    sub.send(&["SUBSCRIBE", "firehose"]);
+    assert_eq!(sub.read().array()[2], RespValue::Integer(1));
+    // The subscriber reads nothing from here on: socket buffers fill, then the queue.
+    let payload = "x".repeat(100 * 1024);
+    let mut dropped = false;
+    for _ in 0..1000 {
+        if pubc.call(&["PUBLISH", "firehose", &payload]) == RespValue::Integer(0) {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the subscriber was never dropped");
+    assert!(sub.closed());
+    assert_eq!(pubc.call(&["PUBSUB", "NUMSUB", "firehose"]).array()[1], RespValue::Integer(0));
+}

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bulk, err_text, RespValue, TestServer};
+use crate::common::{bulk, err_text, wait_blocked, RespValue, TestServer};
 
 fn arr(items: Vec<RespValue>) -> RespValue {
     RespValue::Array(Some(items))
@@ -36,9 +36,9 @@ fn blpop_is_served_by_a_later_push_in_arrival_order() {
     let mut second = s.client();
     let mut pusher = s.client();
     first.send(&["BLPOP", "q", "other", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 1);
     second.send(&["BLPOP", "q", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 2);
     assert_eq!(
         pusher.call(&["RPUSH", "q", "a", "b"]),
         RespValue::Integer(2)
@@ -61,10 +61,10 @@ fn immediate_and_chained_moves() {
     );
     // A waiter on `dst2` is served by a BLMOVE whose destination is `dst2`.
     waiter.send(&["BRPOP", "dst2", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 1);
     let mut mover = s.client();
     mover.send(&["BLMOVE", "src2", "dst2", "LEFT", "LEFT", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 2);
     c.call(&["LPUSH", "src2", "y"]);
     assert_eq!(mover.read(), bulk("y"));
     assert_eq!(waiter.read(), arr(vec![bulk("dst2"), bulk("y")]));
@@ -76,7 +76,7 @@ fn bzpopmin_and_blmpop() {
     let mut c = s.client();
     let mut w = s.client();
     w.send(&["BZPOPMIN", "z", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 1);
     c.call(&["ZADD", "z", "2", "b", "1", "a"]);
     assert_eq!(w.read(), arr(vec![bulk("z"), bulk("a"), bulk("1")]));
     c.call(&["RPUSH", "l", "1", "2", "3"]);
@@ -93,7 +93,7 @@ fn client_unblock_and_wrongtype() {
     let mut w = s.client();
     let id = w.call(&["CLIENT", "ID"]).int();
     w.send(&["BLPOP", "never", "0"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 1);
     assert_eq!(
         c.call(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]),
         RespValue::Integer(1)
@@ -123,7 +123,7 @@ fn a_served_move_touches_watched_keys() {
     let mut pusher = s.client();
     assert_eq!(watcher.call(&["WATCH", "dst"]), crate::common::simple("OK"));
     blocked.send(&["BRPOPLPUSH", "src", "dst", "5"]);
-    std::thread::sleep(Duration::from_millis(100));
+    wait_blocked(s.port, 1);
     pusher.call(&["LPUSH", "src", "v"]);
     assert_eq!(blocked.read(), bulk("v"));
     watcher.call(&["MULTI"]);

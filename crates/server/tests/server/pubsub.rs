@@ -125,5 +125,8 @@ fn a_subscriber_that_stops_reading_is_closed_at_the_output_buffer_limit() {
     }
     assert!(dropped, "the subscriber was never dropped");
     assert!(sub.closed());
-    assert_eq!(pubc.call(&["PUBSUB", "NUMSUB", "firehose"]).array()[1], RespValue::Integer(0));
+    assert_eq!(
+        pubc.call(&["PUBSUB", "NUMSUB", "firehose"]).array()[1],
+        RespValue::Integer(0)
+    );
 }

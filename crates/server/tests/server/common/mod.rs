@@ -149,3 +149,18 @@ pub fn err_text(v: &RespValue) -> String {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// Wait until the server reports `n` blocked clients (INFO clients), as Redis's
+/// `wait_for_blocked_clients_count`.
+pub fn wait_blocked(port: u16, n: usize) {
+    let mut c = Client::connect(port);
+    let want = format!("blocked_clients:{n}\r\n");
+    for _ in 0..1000 {
+        let info = String::from_utf8(c.call(&["INFO", "clients"]).bytes()).unwrap();
+        if info.contains(&want) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("never saw {n} blocked clients");
+}

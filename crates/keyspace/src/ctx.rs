@@ -114,6 +114,17 @@ impl<'a> Ctx<'a> {
         self.cmd_prop_start = self.prop.len();
     }
 
+    /// Capture this unit's effects whatever `before_write` answers: every key it touches is
+    /// then visited before its first change (step 2 of the observer protocol from the start).
+    /// Transactions use it: with per-command decisions a later command could switch to capture
+    /// after an earlier one already changed an unvisited key, and the captured group would then
+    /// replay that change on top of a baseline that already holds it.
+    pub(crate) fn capture_from_start(&mut self) {
+        if let Some(obs) = self.ks.observer().cloned() {
+            self.start_capture(&*obs);
+        }
+    }
+
     pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {
         (self.guards, self.prop, self.capture)
     }

@@ -463,6 +463,12 @@ impl Keyspace {
     /// for the sink (wrapped in MULTI/EXEC when two or more) and for a running snapshot (one
     /// capture decision, the observer's protocol applied to the union of their keys).
     ///
+    /// For a running converging snapshot the transaction asks for capture from its start: every
+    /// key it touches (declared or not, in any database) is visited before its first change and
+    /// the whole group goes to the deltas (deciding per command would let a later command switch
+    /// to capture after an earlier one changed an unvisited key, which would then be replayed
+    /// twice). A point-in-time snapshot gets the pre-image of every bucket before it changes.
+    ///
     /// Commands that cannot be queued (unknown, wrong arity) abort the whole transaction
     /// before anything runs: `Err` holds the first such error reply (Redis then answers EXEC
     /// with EXECABORT). Commands that fail while running (WRONGTYPE...) do not stop the others,
@@ -516,6 +522,7 @@ impl Keyspace {
         let now = self.now_ms();
         let db = session.db.min(self.databases - 1);
         let mut ctx = Ctx::new(self, guards, all, db, now, cmds[0], Vec::new());
+        ctx.capture_from_start();
         let mut replies = Vec::with_capacity(cmds.len());
         for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
             let key_hashes = if all { Vec::new() } else { key_hashes };

@@ -244,3 +244,79 @@ fn cancel_leaves_no_capture_behind() {
     drop(obs.try_begin().expect("free after a cancelled snapshot"));
     cmd(&ks, 0, &["SET", "k0", "after"]);
 }
+
+/// Transactions (`Keyspace::execute_multi`) during a snapshot: each is one unit for the
+/// observer (one capture decision over the union of its keys, visited or not, across databases)
+/// and one MULTI/EXEC group in the deltas, so the replay still equals the keyspace at the cut.
+#[test]
+fn transactions_during_a_snapshot() {
+    for mode in [Mode::Converging, Mode::PointInTime] {
+        for batch in [1, 8] {
+            let (ks, obs, sink) = populated(600);
+            let cut = Arc::new(AtomicUsize::new(usize::MAX));
+            let (c2, s2, ks2) = (cut.clone(), sink.clone(), ks.clone());
+            let opts = SnapshotOptions {
+                mode,
+                batch_buckets: batch,
+                on_barrier: Some(Arc::new(move |b| {
+                    let at = matches!(
+                        (b, mode),
+                        (Barrier::Start, Mode::PointInTime) | (Barrier::End, Mode::Converging)
+                    );
+                    if at {
+                        c2.store(s2.ops().len(), Ordering::SeqCst);
+                    }
+                })),
+                after_batch: Some(Arc::new(move |i| {
+                    let i = i as usize;
+                    let k = |j: usize| format!("k{}", 5 * ((i * 13 + j * 29) % 120));
+                    let set = format!("k{}", 5 * ((i * 7) % 120) + 2);
+                    let cmds: Vec<Vec<String>> = [
+                        vec!["SET".into(), k(0), format!("tx{i}")],
+                        vec!["APPEND".into(), k(1), "+".into()],
+                        vec!["INCR".into(), format!("ctr{}", i % 7)],
+                        vec!["RENAME".into(), k(2), format!("moved{i}")],
+                        vec!["SELECT".into(), "1".into()],
+                        vec!["SADD".into(), set, format!("t{i}")],
+                        vec!["SELECT".into(), "0".into()],
+                        vec!["DEL".into(), k(3)],
+                    ]
+                    .into();
+                    let argvs: Vec<Vec<&[u8]>> = cmds
+                        .iter()
+                        .map(|c| c.iter().map(|a| a.as_bytes()).collect())
+                        .collect();
+                    let refs: Vec<&[&[u8]]> = argvs.iter().map(Vec::as_slice).collect();
+                    ks2.execute_multi(&mut Session::default(), &refs)
+                        .expect("queued");
+                })),
+                ..Default::default()
+            };
+            let ticket = obs.try_begin().unwrap();
+            let (out, res) = run_snapshot(
+                &ks,
+                ticket,
+                &opts,
+                Vec::new(),
+                &Progress::default(),
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            let log = sink.ops();
+            assert!(
+                log.iter().any(|(_, a)| a[0] == b"MULTI"),
+                "transactions logged as units"
+            );
+            let expected = common::expected_from_log(&log, cut.load(Ordering::SeqCst));
+            let got = common::replay(&out);
+            if got != expected {
+                let d = forkless_dump::diff(&expected, &got);
+                panic!("{mode:?} batch {batch}: {}", d.join("\n"));
+            }
+            if mode == Mode::Converging {
+                assert!(res.delta_commands > 0, "{res:?}");
+                assert_eq!(ks.dump(), got);
+            }
+        }
+    }
+}

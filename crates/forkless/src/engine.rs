@@ -1295,7 +1295,14 @@ impl Core {
                     _ => SnapMode::PointInTime,
                 };
                 sd.snapshot(&self.ks, &self.obs, m)
-                    .map(|i| i.result)
+                    .map(|i| {
+                        // The growth rule counts the log written since this snapshot.
+                        let off = sd.writer().metrics().enqueued_offset;
+                        let mut st = self.state.lock();
+                        st.aof_base_size = i.entry.len;
+                        st.aof_base_offset = off;
+                        i.result
+                    })
                     .map_err(Error::from)
             }
             _ => self.snapshot_to_dump(mode, cancel),
@@ -1460,12 +1467,14 @@ impl Core {
         Ok(())
     }
 
-    /// AOF size for the rewrite rule: (current, at the last rewrite).
+    /// Log size for the rewrite rule: (current, at the last rewrite). Segments: the last
+    /// snapshot's size plus the log written since, and the snapshot's size.
     pub(crate) fn aof_sizes(&self) -> Option<(u64, u64)> {
-        let Backend::Aof(a) = &self.backend else {
-            return None;
+        let off = match &self.backend {
+            Backend::Aof(a) => a.writer().metrics().enqueued_offset,
+            Backend::Segments(s) => s.writer().metrics().enqueued_offset,
+            Backend::Snapshots => return None,
         };
-        let off = a.writer().metrics().enqueued_offset;
         let st = self.state.lock();
         Some((
             st.aof_base_size + off.saturating_sub(st.aof_base_offset),
@@ -1477,8 +1486,9 @@ impl Core {
         self.busy.load(Ordering::Acquire)
     }
 
-    pub(crate) fn is_aof(&self) -> bool {
-        matches!(self.backend, Backend::Aof(_))
+    /// True with a log (AOF or segments): the growth rule applies.
+    pub(crate) fn has_log(&self) -> bool {
+        !matches!(self.backend, Backend::Snapshots)
     }
 
     fn stats(&self, mode: PersistenceMode) -> Stats {

@@ -15,7 +15,9 @@
 //!   `CONFIG_BGSAVE_RETRY_DELAY`).
 //! * **AOF rewrite rule**: a background rewrite when the AOF is over
 //!   `auto-aof-rewrite-min-size` and grew `auto-aof-rewrite-percentage` percent over its size
-//!   after the last rewrite (retried 10 s after a failure).
+//!   after the last rewrite (retried 10 s after a failure). In segments mode the same rule
+//!   takes a converging snapshot (the last snapshot plus the log since it against the snapshot),
+//!   after which retention drops the old segments.
 //! * Reaping finished background jobs.
 //!
 //! `everysec` fsync runs in the log writer's own thread; segments retention runs after each
@@ -129,7 +131,7 @@ fn rules(core: &Arc<Core>, tun: &crate::engine::Tunables) {
         let _ = core.start_job(JobKind::Snapshot);
         return;
     }
-    if core.is_aof() && tun.auto_aof_pct > 0 {
+    if core.has_log() && tun.auto_aof_pct > 0 {
         if let Some((cur, base)) = core.aof_sizes() {
             let base = base.max(1);
             let growth = (cur * 100 / base).saturating_sub(100);

@@ -19,6 +19,7 @@ use forkless_testkit::TempDir;
 use rand::{Rng, SeedableRng};
 
 const CHILD_ENV: &str = "FORKLESS_ENGINE_CRASH_DIR";
+const MODE_ENV: &str = "FORKLESS_ENGINE_CRASH_MODE";
 const THREADS: u64 = 4;
 const W: AckedWrites = AckedWrites {
     threads: THREADS,
@@ -28,18 +29,24 @@ const W: AckedWrites = AckedWrites {
     counters: &[],
 };
 
-fn config() -> Config {
+/// `aof`: multi-part AOF with rewrites and dump snapshots; `segments`: segments with
+/// snapshots of both modes (and retention).
+fn config(mode: &str) -> Config {
     let mut c = Config::default();
     c.load_str(
-        "appendonly yes\nappendfsync always\nsave \"1 1\"\nauto-aof-rewrite-percentage 50\n\
-         auto-aof-rewrite-min-size 16kb\nhz 50\n",
+        "appendfsync always\nsave \"1 1\"\nauto-aof-rewrite-percentage 50\n\
+         auto-aof-rewrite-min-size 16kb\nhz 50\nsegment-bytes 16kb\n",
     )
     .expect("config");
+    match mode {
+        "aof" => c.set_any("appendonly", "yes").expect("appendonly"),
+        _ => c.set_any("persistence", "segments").expect("segments"),
+    }
     c
 }
 
-fn run_child(dir: &Path) -> ! {
-    let e = Engine::open(dir, config()).unwrap_or_else(|e| die("child", format!("open: {e}")));
+fn run_child(dir: &Path, mode: &str) -> ! {
+    let e = Engine::open(dir, config(mode)).unwrap_or_else(|e| die("child", format!("open: {e}")));
     let rec = W
         .recovered(&e.keyspace().dump())
         .unwrap_or_else(|err| die("child", err));
@@ -83,12 +90,22 @@ fn run_child(dir: &Path) -> ! {
 #[test]
 fn engine_crash_child() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        run_child(Path::new(&dir));
+        let mode = std::env::var(MODE_ENV).unwrap_or_else(|_| "aof".into());
+        run_child(Path::new(&dir), &mode);
     }
 }
 
 #[test]
-fn sigkill_under_always_loses_no_acknowledged_write() {
+fn sigkill_under_always_loses_no_acknowledged_write_aof() {
+    crash_rounds("aof");
+}
+
+#[test]
+fn sigkill_under_always_loses_no_acknowledged_write_segments() {
+    crash_rounds("segments");
+}
+
+fn crash_rounds(mode: &str) {
     let tmp = TempDir::new("engine-crash");
     let dir = tmp.path().join("data");
     let exe = std::env::current_exe().expect("current_exe");
@@ -108,6 +125,7 @@ fn sigkill_under_always_loses_no_acknowledged_write() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, &dir)
+            .env(MODE_ENV, mode)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -141,7 +159,7 @@ fn sigkill_under_always_loses_no_acknowledged_write() {
             }
         }
         assert!(started, "round {round}: the child did not open in time");
-        let e = Engine::open(&dir, config()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let e = Engine::open(&dir, config(mode)).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let rec = W
             .recovered(&e.keyspace().dump())
             .unwrap_or_else(|err| panic!("round {round}: {err}"));
@@ -158,7 +176,10 @@ fn sigkill_under_always_loses_no_acknowledged_write() {
             assert!(p >= prev[t], "round {round}: thread {t} went back");
             prev[t] = p;
         }
-        eprintln!("round {round}: {:?}, prefixes {prev:?}", e.open_report());
+        eprintln!(
+            "{mode} round {round}: {:?}, prefixes {prev:?}",
+            e.open_report()
+        );
         drop(e);
     }
     assert!(

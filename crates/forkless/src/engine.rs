@@ -169,6 +169,10 @@ pub struct Stats {
     pub snapshot_in_progress: bool,
     /// A rewrite is running.
     pub rewrite_in_progress: bool,
+    /// A snapshot is scheduled to start once the running job ends.
+    pub snapshot_scheduled: bool,
+    /// A rewrite is scheduled to start once the running job ends (`aof_rewrite_scheduled`).
+    pub rewrite_scheduled: bool,
     /// When the running snapshot or rewrite started (Unix ms).
     pub job_started_unix_ms: Option<i64>,
     /// The last snapshot succeeded (true before the first), as `rdb_last_bgsave_status`.
@@ -318,6 +322,9 @@ pub(crate) struct Core {
     /// A snapshot or rewrite runs (claimed by `Core::claim`), and since when (Unix ms).
     busy: AtomicBool,
     busy_since_ms: AtomicI64,
+    /// A snapshot / rewrite waits for the running job (`schedule_*`).
+    pub scheduled_snapshot: AtomicBool,
+    pub scheduled_rewrite: AtomicBool,
     /// (shutting down: rewrites must not install, a rewrite is installing).
     rw_gate: Mutex<(bool, bool)>,
     acks: Mutex<AckState>,
@@ -461,6 +468,9 @@ impl Engine {
         let mut config = b.config;
         let dir = b.dir;
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        // CONFIG GET dir answers the absolute path, as redis-server.
+        let dir =
+            std::fs::canonicalize(&dir).map_err(io(format!("resolving {}", dir.display())))?;
         config.set_any("dir", &dir.to_string_lossy())?;
         let shards = config.int("shards");
         let mut kconf = forkless_keyspace::Config {
@@ -616,6 +626,8 @@ impl Engine {
             busy: AtomicBool::new(false),
             busy_since_ms: AtomicI64::new(0),
             rw_gate: Mutex::new((false, false)),
+            scheduled_snapshot: AtomicBool::new(false),
+            scheduled_rewrite: AtomicBool::new(false),
             acks: Mutex::new(AckState::default()),
             notifier: Mutex::new(None),
             expired: AtomicU64::new(0),
@@ -685,7 +697,8 @@ impl Engine {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database and return its
     /// reply once the fsync policy is met: under `appendfsync always` the write is durable;
-    /// otherwise this never waits for I/O. While persistence is failing, write commands get
+    /// otherwise this never waits for I/O (the only wait is backpressure when the log writer's
+    /// queue is full, 64 MiB by default, as a disk slower than the writes). While persistence is failing, write commands get
     /// Redis's `MISCONF` error and change nothing.
     ///
     /// ```
@@ -819,6 +832,34 @@ impl Engine {
     /// while a snapshot or rewrite runs. Its outcome appears in [`Engine::stats`].
     pub fn start_snapshot(&self) -> Result<()> {
         self.core().start_job(JobKind::Snapshot)
+    }
+
+    /// Start a snapshot as soon as no snapshot or rewrite runs (`BGSAVE SCHEDULE`; the upkeep
+    /// starts it within a tick once idle). Returns true when it started at once.
+    pub fn schedule_snapshot(&self) -> Result<bool> {
+        match self.core().start_job(JobKind::Snapshot) {
+            Ok(()) => Ok(true),
+            Err(Error::InProgress(_)) => {
+                self.core()
+                    .scheduled_snapshot
+                    .store(true, Ordering::Release);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Start a rewrite as soon as no snapshot or rewrite runs (`BGREWRITEAOF` while a
+    /// snapshot runs: "scheduled"). Returns true when it started at once.
+    pub fn schedule_rewrite(&self) -> Result<bool> {
+        match self.core().start_job(JobKind::Rewrite) {
+            Ok(()) => Ok(true),
+            Err(Error::InProgress(_)) => {
+                self.core().scheduled_rewrite.store(true, Ordering::Release);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Rewrite the AOF now (`BGREWRITEAOF`, waited for): a converging forkless snapshot becomes
@@ -1510,6 +1551,8 @@ impl Core {
             last_save_unix: st.last_save_unix,
             snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
             rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire),
+            snapshot_scheduled: self.scheduled_snapshot.load(Ordering::Acquire),
+            rewrite_scheduled: self.scheduled_rewrite.load(Ordering::Acquire),
             job_started_unix_ms: self
                 .busy
                 .load(Ordering::Acquire)

@@ -24,6 +24,7 @@
 //! Modules: [`config`] (the option table), [`engine`] (the handle, the write path and
 //! durability, jobs, stats, shutdown), `upkeep` (the background cron).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod engine;

@@ -18,7 +18,8 @@
 //!   after the last rewrite (retried 10 s after a failure). In segments mode the same rule
 //!   takes a converging snapshot (the last snapshot plus the log since it against the snapshot),
 //!   after which retention drops the old segments.
-//! * Reaping finished background jobs.
+//! * Scheduled jobs (`schedule_snapshot`, `schedule_rewrite`) once none runs; reaping finished
+//!   background jobs.
 //!
 //! `everysec` fsync runs in the log writer's own thread; segments retention runs after each
 //! segments snapshot. No lock is held across a tick except one shard lock at a time.
@@ -109,6 +110,18 @@ fn reap(core: &Core) {
 
 fn rules(core: &Arc<Core>, tun: &crate::engine::Tunables) {
     if core.job.lock().is_some() || core.is_busy() {
+        return;
+    }
+    if core.scheduled_rewrite.swap(false, Ordering::AcqRel) {
+        if core.start_job(JobKind::Rewrite).is_err() {
+            core.scheduled_rewrite.store(true, Ordering::Release);
+        }
+        return;
+    }
+    if core.scheduled_snapshot.swap(false, Ordering::AcqRel) {
+        if core.start_job(JobKind::Snapshot).is_err() {
+            core.scheduled_snapshot.store(true, Ordering::Release);
+        }
         return;
     }
     let now = unix_ms() / 1000;

@@ -136,7 +136,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("save", Kind::Save, "3600 1 300 100 60 10000", true, "Snapshot after <seconds> if at least <changes> writes; \"\" disables."),
     o("stop-writes-on-bgsave-error", B, "yes", true, "Refuse writes (MISCONF) while the last background snapshot failed."),
     o("rdbcompression", B, "yes", true, "LZF-compress strings in snapshots."),
-    o("rdbchecksum", B, "yes", true, "Write the CRC-64 at the end of snapshots."),
+    o("rdbchecksum", B, "yes", false, "Write the CRC-64 at the end of snapshots."),
     o("rdb-del-sync-files", B, "no", true, "Stored."),
     o("rdb-save-incremental-fsync", B, "yes", true, "Stored."),
     o("appendonly", B, "no", false, "Log every write to a multi-part AOF in `dir/appenddirname`. Chosen at open (restart to change)."),

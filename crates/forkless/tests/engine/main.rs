@@ -4,6 +4,7 @@ mod config_file;
 mod crash;
 mod expire;
 mod misconf;
+mod oracle;
 mod reopen;
 mod rules;
 mod shutdown;

@@ -330,6 +330,9 @@ pub(crate) struct Core {
     acks: Mutex<AckState>,
     notifier: Mutex<Option<Thread>>,
     pub expired: AtomicU64,
+    /// Active expiry on (`DEBUG SET-ACTIVE-EXPIRE`; off on a replica, which waits for its
+    /// primary's DELs).
+    pub active_expire: AtomicBool,
     pub ticks: AtomicU64,
     pub cron: Mutex<Option<Thread>>,
 }
@@ -631,6 +634,7 @@ impl Engine {
             acks: Mutex::new(AckState::default()),
             notifier: Mutex::new(None),
             expired: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
             ticks: AtomicU64::new(0),
             cron: Mutex::new(None),
         });
@@ -683,6 +687,12 @@ impl Engine {
     /// durability waits: use [`Engine::execute`]).
     pub fn keyspace(&self) -> &Arc<Keyspace> {
         &self.core().ks
+    }
+
+    /// Turn active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`; a replica turns it off and
+    /// waits for its primary's DELs). Lazy expiry on access is not affected.
+    pub fn set_active_expire(&self, on: bool) {
+        self.core().active_expire.store(on, Ordering::Release);
     }
 
     /// The directory.

@@ -45,7 +45,9 @@ pub(crate) fn run(core: Arc<Core>) {
                 .sum();
             keys_counted = Some(Instant::now());
         }
-        active_expire(&core, tick, tun.effort, tun.hz, keys_total);
+        if core.active_expire.load(Ordering::Acquire) {
+            active_expire(&core, tick, tun.effort, tun.hz, keys_total);
+        }
         if tun.activerehashing {
             rehash(&core, Duration::from_millis(1));
         }

@@ -53,3 +53,31 @@ fn expired_keys_disappear_without_reads() {
     // The persistent keys were never touched.
     assert_eq!(e.get(0, b"persistent:1999").unwrap(), Some(b"v".to_vec()));
 }
+
+#[test]
+fn active_expiry_can_be_turned_off() {
+    let tmp = TempDir::new("engine-expire-off");
+    let e = open(tmp.path(), &conf("save \"\"\nhz 50\n"));
+    e.set_active_expire(false);
+    for i in 0..100u32 {
+        e.set_ex(
+            0,
+            format!("v{i}").as_bytes(),
+            b"v",
+            Duration::from_millis(50),
+        )
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(e.dbsize(0), 100, "nothing removed while off");
+    assert_eq!(e.get(0, b"v1").unwrap(), None, "lazy expiry still applies");
+    e.set_active_expire(true);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while e.dbsize(0) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not removed after turning it back on"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

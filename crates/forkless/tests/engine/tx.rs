@@ -114,3 +114,62 @@ fn deferred_durability_under_always_resolves_as_a_future() {
     let (_, d) = e2.execute_deferred(&mut s, &[b"SET", b"a", b"b"]);
     assert!(d.is_ready());
 }
+
+/// A log file whose fsyncs take 300 ms (both the writer's and the background syncer's).
+struct SlowSync(Box<dyn forkless_aof::AofIo>);
+struct SlowHandle(Box<dyn forkless_aof::SyncHandle>);
+
+const SLOW: std::time::Duration = std::time::Duration::from_millis(300);
+
+impl forkless_aof::SyncHandle for SlowHandle {
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::thread::sleep(SLOW);
+        self.0.sync()
+    }
+}
+
+impl forkless_aof::AofIo for SlowSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write(buf)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::thread::sleep(SLOW);
+        self.0.sync()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn sync_handle(&self) -> std::io::Result<Box<dyn forkless_aof::SyncHandle>> {
+        Ok(Box::new(SlowHandle(self.0.sync_handle()?)))
+    }
+}
+
+#[test]
+fn everysec_writes_never_wait_for_a_slow_fsync() {
+    let tmp = TempDir::new("engine-slow-fsync");
+    let e = forkless::Engine::builder(tmp.path())
+        .config(conf("appendonly yes\nappendfsync everysec\nsave \"\"\n"))
+        .log_io_wrapper(Arc::new(|inner| Box::new(SlowSync(inner))))
+        .open()
+        .unwrap();
+    let mut worst = std::time::Duration::ZERO;
+    let t0 = std::time::Instant::now();
+    let mut n = 0u32;
+    // 2.5 s of writes: several 300 ms fsyncs run meanwhile.
+    while t0.elapsed() < std::time::Duration::from_millis(2500) {
+        let t = std::time::Instant::now();
+        e.set(0, format!("k{}", n % 1000).as_bytes(), b"v").unwrap();
+        worst = worst.max(t.elapsed());
+        n += 1;
+        if n.is_multiple_of(100) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    let fsyncs = e.stats().aof.unwrap().fsyncs;
+    assert!(fsyncs >= 2, "the slow fsyncs ran ({fsyncs})");
+    assert!(
+        worst < SLOW / 3,
+        "a write waited {worst:?} behind a {SLOW:?} fsync"
+    );
+    eprintln!("{n} writes, worst {worst:?}, {fsyncs} slow fsyncs");
+}

@@ -504,6 +504,18 @@ impl Engine {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let dirty = Arc::new(AtomicU64::new(0));
         let dump_path = dir.join(config.str("dbfilename"));
+        // Temp files of snapshots and rewrites a crash left behind (never loaded: the targets
+        // are only replaced by complete, durable files).
+        remove_stale_temps(&dir, &stale_dump_prefixes(config.str("dbfilename")));
+        remove_stale_temps(
+            &dir.join(config.str("appenddirname")),
+            &[
+                format!("temp-rewriteaof-{}", config.str("appendfilename")),
+                format!(".temp-rewriteaof-{}", config.str("appendfilename")),
+                // Manifest and base temps (`.appendonly.aof.manifest.tmp-<pid>-<n>`).
+                format!(".{}.", config.str("appendfilename")),
+            ],
+        );
         let mut rdb_keys = 0;
         let mut commands = 0;
         let mut torn = None;
@@ -1259,6 +1271,31 @@ pub fn load(path: &Path) -> Result<Keyspace> {
     let ks = Keyspace::new(forkless_keyspace::Config::default());
     load_snapshot_file(&ks, path)?;
     Ok(ks)
+}
+
+/// The temp names of a snapshot to `dbfilename` (`forkless_durable::temp_path_for` of the
+/// file and of its delta spill file).
+fn stale_dump_prefixes(dbfilename: &str) -> Vec<String> {
+    let stem = Path::new(dbfilename)
+        .with_extension("deltas")
+        .to_string_lossy()
+        .into_owned();
+    vec![format!(".{dbfilename}.tmp-"), format!(".{stem}.tmp-")]
+}
+
+/// Remove the files of `dir` whose name starts with one of `prefixes` (best effort).
+fn remove_stale_temps(dir: &Path, prefixes: &[String]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 fn aof_files_size(a: &AofDir) -> u64 {

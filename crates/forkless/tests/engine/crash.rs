@@ -187,4 +187,41 @@ fn crash_rounds(mode: &str) {
         "too few acknowledged writes ({acks_total})"
     );
     assert!(jobs > rounds, "the jobs did not run ({jobs})");
+    // Reopening cleaned up what the kills left (temp files of snapshots and rewrites).
+    drop(Engine::open(&dir, config(mode)).expect("final open"));
+    for sub in [dir.clone(), dir.join("appendonlydir")] {
+        for f in std::fs::read_dir(&sub).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(".tmp-") && !name.starts_with("temp-rewriteaof"),
+                "{mode}: {name} left in {}",
+                sub.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn open_removes_temp_files_a_crash_left() {
+    let tmp = TempDir::new("engine-temps");
+    let adir = tmp.path().join("appendonlydir");
+    std::fs::create_dir_all(&adir).unwrap();
+    let stale = [
+        tmp.path().join(".dump.rdb.tmp-123-0"),
+        tmp.path().join(".dump.deltas.tmp-123-1"),
+        adir.join("temp-rewriteaof-appendonly.aof"),
+        adir.join(".temp-rewriteaof-appendonly.aof.tmp-9-9"),
+        adir.join(".appendonly.aof.manifest.tmp-9-10"),
+    ];
+    for p in &stale {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    let keep = tmp.path().join("unrelated.tmp-1");
+    std::fs::write(&keep, b"x").unwrap();
+    let e = Engine::open(tmp.path(), config("aof")).unwrap();
+    for p in &stale {
+        assert!(!p.exists(), "{} left", p.display());
+    }
+    assert!(keep.exists());
+    drop(e);
 }

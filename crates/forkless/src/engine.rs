@@ -25,10 +25,7 @@
 //! DESIGN.md section 2) and a thread-local.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkless_aof::{
@@ -47,7 +44,9 @@ use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Mutex};
 
 use crate::config::{Config, SaveRule};
+use crate::durability::{notifier, AckState, Durability};
 use crate::error::{io, Error, Result};
+use crate::helpers::Tx;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -60,7 +59,7 @@ thread_local! {
 /// Redis's text when a background save failed and `stop-writes-on-bgsave-error` is on.
 pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
-fn misconf_aof(e: &dyn std::fmt::Display) -> String {
+pub(crate) fn misconf_aof(e: &dyn std::fmt::Display) -> String {
     format!("MISCONF Errors writing to the AOF file: {e}")
 }
 
@@ -291,21 +290,13 @@ pub(crate) struct PersistState {
     pub aof_base_offset: u64,
 }
 
-#[derive(Default)]
-struct AckState {
-    acked: u64,
-    failed: Option<(u64, String)>,
-    waiters: Vec<(u64, Waker)>,
-    stop: bool,
-}
-
 /// Everything the threads share.
 pub(crate) struct Core {
     id: u64,
     pub ks: Arc<Keyspace>,
     pub obs: Arc<SnapshotObserver>,
     backend: Backend,
-    writer: Option<Arc<AofWriter>>,
+    pub(crate) writer: Option<Arc<AofWriter>>,
     fsync_always: bool,
     dir: PathBuf,
     config: Mutex<Config>,
@@ -327,8 +318,8 @@ pub(crate) struct Core {
     pub scheduled_rewrite: AtomicBool,
     /// (shutting down: rewrites must not install, a rewrite is installing).
     rw_gate: Mutex<(bool, bool)>,
-    acks: Mutex<AckState>,
-    notifier: Mutex<Option<Thread>>,
+    pub(crate) acks: Mutex<AckState>,
+    pub(crate) notifier: Mutex<Option<Thread>>,
     pub expired: AtomicU64,
     /// Active expiry on (`DEBUG SET-ACTIVE-EXPIRE`; off on a replica, which waits for its
     /// primary's DELs).
@@ -948,296 +939,6 @@ impl Engine {
     /// [`Engine::shutdown`] with explicit options.
     pub fn shutdown_with(&self, opts: ShutdownOptions) -> Result<ShutdownReport> {
         shutdown_handle(&self.inner, opts)
-    }
-
-    // ---- typed helpers ----
-
-    fn run(&self, db: u32, argv: &[&[u8]]) -> Result<Reply> {
-        match self.execute(&mut Session { db }, argv) {
-            Reply::Error(e) if e.starts_with("MISCONF") => Err(Error::Misconf(e.into_owned())),
-            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
-                Err(Error::Closed)
-            }
-            Reply::Error(e) => Err(Error::Command(e.into_owned())),
-            r => Ok(r),
-        }
-    }
-
-    fn run_int(&self, db: u32, argv: &[&[u8]]) -> Result<i64> {
-        match self.run(db, argv)? {
-            Reply::Integer(n) => Ok(n),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// GET.
-    pub fn get(&self, db: u32, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.run(db, &[b"GET", key])? {
-            Reply::Bulk(v) => Ok(Some(v)),
-            Reply::Nil => Ok(None),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// SET (clears any TTL).
-    pub fn set(&self, db: u32, key: &[u8], value: &[u8]) -> Result<()> {
-        self.run(db, &[b"SET", key, value]).map(drop)
-    }
-
-    /// SET with an expiry of `ttl` (millisecond precision).
-    pub fn set_ex(&self, db: u32, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        let ms = ttl.as_millis().max(1).to_string();
-        self.run(db, &[b"SET", key, value, b"PX", ms.as_bytes()])
-            .map(drop)
-    }
-
-    /// INCR.
-    pub fn incr(&self, db: u32, key: &[u8]) -> Result<i64> {
-        self.run_int(db, &[b"INCR", key])
-    }
-
-    /// DEL: how many of `keys` existed.
-    pub fn del(&self, db: u32, keys: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"DEL"];
-        argv.extend_from_slice(keys);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// EXISTS for one key.
-    pub fn exists(&self, db: u32, key: &[u8]) -> Result<bool> {
-        self.run_int(db, &[b"EXISTS", key]).map(|n| n == 1)
-    }
-
-    /// PEXPIRE: true when the key exists and got the expiry.
-    pub fn expire(&self, db: u32, key: &[u8], ttl: Duration) -> Result<bool> {
-        let ms = ttl.as_millis().to_string();
-        self.run_int(db, &[b"PEXPIRE", key, ms.as_bytes()])
-            .map(|n| n == 1)
-    }
-
-    /// PTTL: `None` when the key does not exist or has no expiry.
-    pub fn ttl(&self, db: u32, key: &[u8]) -> Result<Option<Duration>> {
-        let n = self.run_int(db, &[b"PTTL", key])?;
-        Ok((n >= 0).then(|| Duration::from_millis(n as u64)))
-    }
-
-    /// HSET of one field: true when the field is new.
-    pub fn hset(&self, db: u32, key: &[u8], field: &[u8], value: &[u8]) -> Result<bool> {
-        self.run_int(db, &[b"HSET", key, field, value])
-            .map(|n| n == 1)
-    }
-
-    /// HGET.
-    pub fn hget(&self, db: u32, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.run(db, &[b"HGET", key, field])? {
-            Reply::Bulk(v) => Ok(Some(v)),
-            Reply::Nil => Ok(None),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// LPUSH: the list's new length.
-    pub fn lpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"LPUSH", key];
-        argv.extend_from_slice(elems);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// RPUSH: the list's new length.
-    pub fn rpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"RPUSH", key];
-        argv.extend_from_slice(elems);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// LRANGE.
-    pub fn lrange(&self, db: u32, key: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
-        let (a, b) = (start.to_string(), stop.to_string());
-        match self.run(db, &[b"LRANGE", key, a.as_bytes(), b.as_bytes()])? {
-            Reply::Array(items) => Ok(items
-                .into_iter()
-                .filter_map(|r| match r {
-                    Reply::Bulk(v) => Some(v),
-                    _ => None,
-                })
-                .collect()),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// SADD: how many members were new.
-    pub fn sadd(&self, db: u32, key: &[u8], members: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"SADD", key];
-        argv.extend_from_slice(members);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// DBSIZE of `db`.
-    pub fn dbsize(&self, db: u32) -> u64 {
-        self.core().ks.dbsize(db) as u64
-    }
-}
-
-/// Commands queued for [`Engine::transaction`].
-#[derive(Debug, Default, Clone)]
-pub struct Tx {
-    cmds: Vec<Vec<Vec<u8>>>,
-}
-
-impl Tx {
-    /// Queue one command.
-    pub fn cmd(&mut self, argv: &[&[u8]]) -> &mut Tx {
-        self.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
-        self
-    }
-    /// Queue SET.
-    pub fn set(&mut self, key: &[u8], value: &[u8]) -> &mut Tx {
-        self.cmd(&[b"SET", key, value])
-    }
-    /// Queue INCR.
-    pub fn incr(&mut self, key: &[u8]) -> &mut Tx {
-        self.cmd(&[b"INCR", key])
-    }
-    /// Queue DEL.
-    pub fn del(&mut self, key: &[u8]) -> &mut Tx {
-        self.cmd(&[b"DEL", key])
-    }
-    /// Number of queued commands.
-    pub fn len(&self) -> usize {
-        self.cmds.len()
-    }
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.cmds.is_empty()
-    }
-}
-
-/// The durability of one write: resolves once the fsync policy is met (under `appendfsync
-/// always`: the write's log bytes are fsynced; otherwise at once). Wait with
-/// [`Durability::wait`] (blocking) or `.await` it (a `Future`, runtime-independent: a thread of
-/// the engine waits for the writer and wakes the task).
-#[must_use = "a write under appendfsync always is not durable until its Durability resolves"]
-#[derive(Clone)]
-pub struct Durability {
-    pending: Option<(Arc<Core>, u64)>,
-    error: Option<String>,
-}
-
-impl std::fmt::Debug for Durability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Durability")
-            .field("ticket", &self.pending.as_ref().map(|p| p.1))
-            .field("error", &self.error)
-            .finish()
-    }
-}
-
-impl Durability {
-    fn ready() -> Durability {
-        Durability {
-            pending: None,
-            error: None,
-        }
-    }
-
-    /// True when there is nothing to wait for.
-    pub fn is_ready(&self) -> bool {
-        self.pending.is_none()
-    }
-
-    /// The log offset to wait for, if any.
-    pub fn ticket(&self) -> Option<u64> {
-        self.pending.as_ref().map(|p| p.1)
-    }
-
-    /// Block until durable. `Err(Misconf)` when the write could not be made durable.
-    pub fn wait(self) -> Result<()> {
-        if let Some(e) = self.error {
-            return Err(Error::Misconf(e));
-        }
-        match &self.pending {
-            None => Ok(()),
-            Some((core, t)) => match &core.writer {
-                Some(w) => w.wait(*t).map_err(|e| Error::Misconf(misconf_aof(&e))),
-                None => Ok(()),
-            },
-        }
-    }
-}
-
-impl Future for Durability {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Err(Error::Misconf(e)));
-        }
-        let Some((core, t)) = &this.pending else {
-            return Poll::Ready(Ok(()));
-        };
-        let mut st = core.acks.lock();
-        if st.acked >= *t {
-            return Poll::Ready(Ok(()));
-        }
-        if let Some((upto, e)) = &st.failed {
-            if *t <= *upto {
-                return Poll::Ready(Err(Error::Misconf(misconf_aof(e))));
-            }
-        }
-        if st.stop {
-            return Poll::Ready(Err(Error::Closed));
-        }
-        st.waiters.push((*t, cx.waker().clone()));
-        drop(st);
-        if let Some(n) = core.notifier.lock().as_ref() {
-            n.unpark();
-        }
-        Poll::Pending
-    }
-}
-
-/// The durability notifier: waits (with no lock held) for the writer to make the highest
-/// pending ticket durable, then wakes every task waiting for a ticket at or below it.
-fn notifier(core: Arc<Core>) {
-    let Some(writer) = core.writer.clone() else {
-        return;
-    };
-    loop {
-        let target = {
-            let st = core.acks.lock();
-            if st.stop {
-                break;
-            }
-            st.waiters.iter().map(|w| w.0).max()
-        };
-        let Some(t) = target else {
-            thread::park_timeout(Duration::from_millis(100));
-            continue;
-        };
-        let r = writer.wait(t);
-        let mut st = core.acks.lock();
-        match r {
-            Ok(()) => st.acked = st.acked.max(t),
-            Err(e) => st.failed = Some((t, e.to_string())),
-        }
-        let mut wake = Vec::new();
-        st.waiters.retain(|(tk, w)| {
-            if *tk <= t {
-                wake.push(w.clone());
-                false
-            } else {
-                true
-            }
-        });
-        drop(st);
-        for w in wake {
-            w.wake();
-        }
-    }
-    let waiters = std::mem::take(&mut core.acks.lock().waiters);
-    for (_, w) in waiters {
-        w.wake();
     }
 }
 

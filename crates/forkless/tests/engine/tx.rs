@@ -115,11 +115,11 @@ fn deferred_durability_under_always_resolves_as_a_future() {
     assert!(d.is_ready());
 }
 
-/// A log file whose fsyncs take 300 ms (both the writer's and the background syncer's).
+/// A log file whose fsyncs take 800 ms (both the writer's and the background syncer's).
 struct SlowSync(Box<dyn forkless_aof::AofIo>);
 struct SlowHandle(Box<dyn forkless_aof::SyncHandle>);
 
-const SLOW: std::time::Duration = std::time::Duration::from_millis(300);
+const SLOW: std::time::Duration = std::time::Duration::from_millis(800);
 
 impl forkless_aof::SyncHandle for SlowHandle {
     fn sync(&mut self) -> std::io::Result<()> {
@@ -155,7 +155,7 @@ fn everysec_writes_never_wait_for_a_slow_fsync() {
     let mut worst = std::time::Duration::ZERO;
     let t0 = std::time::Instant::now();
     let mut n = 0u32;
-    // 2.5 s of writes: several 300 ms fsyncs run meanwhile.
+    // 2.5 s of writes: slow fsyncs run meanwhile.
     while t0.elapsed() < std::time::Duration::from_millis(2500) {
         let t = std::time::Instant::now();
         e.set(0, format!("k{}", n % 1000).as_bytes(), b"v").unwrap();
@@ -166,7 +166,7 @@ fn everysec_writes_never_wait_for_a_slow_fsync() {
         }
     }
     let fsyncs = e.stats().aof.unwrap().fsyncs;
-    assert!(fsyncs >= 2, "the slow fsyncs ran ({fsyncs})");
+    assert!(fsyncs >= 1, "the slow fsyncs ran ({fsyncs})");
     assert!(
         worst < SLOW / 3,
         "a write waited {worst:?} behind a {SLOW:?} fsync"

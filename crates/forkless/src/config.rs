@@ -711,6 +711,20 @@ fn parse_value(spec: &OptionSpec, args: &[String], prev: Option<&Value>) -> Resu
     }
 }
 
+/// Checks beyond the kind's syntax, per option (Redis's `isValidDBfilename` and friends).
+fn check_value(spec: &OptionSpec, v: Value) -> Result<Value, String> {
+    let file_name = matches!(
+        spec.name,
+        "dbfilename" | "appendfilename" | "appenddirname" | "segments-dirname"
+    );
+    if let (true, Value::Str(s)) = (file_name, &v) {
+        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+            return Err(format!("{} can't be a path, just a name", spec.name));
+        }
+    }
+    Ok(v)
+}
+
 /// `CONFIG GET`'s text of a value.
 fn render(v: &Value) -> String {
     match v {
@@ -959,12 +973,14 @@ impl Config {
             Kind::OutputBufferLimit => Some(&self.values[idx]),
             _ => None,
         };
-        let v = parse_value(spec, args, prev).map_err(|why| ConfigError::BadValue {
-            name: spec.name.to_string(),
-            value: args.join(" "),
-            why,
-            origin,
-        })?;
+        let v = parse_value(spec, args, prev)
+            .and_then(|v| check_value(spec, v))
+            .map_err(|why| ConfigError::BadValue {
+                name: spec.name.to_string(),
+                value: args.join(" "),
+                why,
+                origin,
+            })?;
         if spec.kind == Kind::Save {
             // `save ""` resets; later lines of the same pass add to it.
             pass.save_seen = true;

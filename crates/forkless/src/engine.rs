@@ -893,6 +893,25 @@ impl Engine {
         self.core().stats(self.report.mode)
     }
 
+    /// Keys with an expiry per database (INFO keyspace's `expires=`): a walk of every key,
+    /// one shard lock at a time (O(keys); `stats()` stays O(shards)).
+    pub fn expires_per_db(&self) -> Vec<u64> {
+        let ks = self.keyspace();
+        let mut out = vec![0u64; ks.databases() as usize];
+        for s in 0..ks.num_shards() {
+            ks.with_shard(s, |shard| {
+                for (db, n) in out.iter_mut().enumerate() {
+                    *n += shard
+                        .db(db as u32)
+                        .iter()
+                        .filter(|(_, slot)| slot.expire_at().is_some())
+                        .count() as u64;
+                }
+            });
+        }
+        out
+    }
+
     /// A copy of the configuration.
     pub fn config(&self) -> Config {
         self.core().config.lock().clone()

@@ -135,6 +135,10 @@ fn bad_input_names_option_value_and_line() {
     assert!(e.contains("'daemonize'"), "{e}");
     let e = err_of("client-output-buffer-limit nobody 1 2 3\n");
     assert!(e.contains("invalid client class"), "{e}");
+    let e = err_of("dbfilename ../../etc/passwd\n");
+    assert!(e.contains("can't be a path"), "{e}");
+    let e = err_of("appenddirname a/b\n");
+    assert!(e.contains("'appenddirname'"), "{e}");
     let e = err_of("include /no/such/file.conf\n");
     assert!(e.contains("/no/such/file.conf"), "{e}");
     let mut c = Config::default();

@@ -26,6 +26,7 @@ fn expired_keys_disappear_without_reads() {
         .unwrap();
     }
     assert_eq!(e.dbsize(0) + e.dbsize(1) + e.dbsize(2), 5000);
+    assert_eq!(&e.expires_per_db()[..3], &[1000, 1000, 1000]);
     let expired_at = Instant::now() + Duration::from_millis(200);
     let deadline = expired_at + Duration::from_secs(3);
     let gone_at = loop {
@@ -43,6 +44,7 @@ fn expired_keys_disappear_without_reads() {
     };
     let s = e.stats();
     assert_eq!(s.expired_keys, 3000, "{s:?}");
+    assert_eq!(e.expires_per_db().iter().sum::<u64>(), 0);
     // hz 20: a tick every 50 ms; all gone within a few ticks of their expiry.
     let after = gone_at.saturating_duration_since(expired_at);
     assert!(after < Duration::from_millis(1000), "took {after:?}");

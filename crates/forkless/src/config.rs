@@ -860,14 +860,16 @@ impl Config {
         let args: Vec<String> = args.into_iter().map(|s| s.as_ref().to_string()).collect();
         let mut c = Config::default();
         let mut i = 0;
+        // One pass over the file and the arguments, as redis-server appends the arguments to
+        // the file's text: `save` lines of both add up (the first replaces the default).
+        let mut pass = Pass::default();
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                c.load_file(Path::new(first))?;
+                c.load_file_pass(Path::new(first), &mut pass)?;
                 c.file = Some(PathBuf::from(first));
                 i = 1;
             }
         }
-        let mut pass = Pass::default();
         while i < args.len() {
             let Some(name) = args[i].strip_prefix("--") else {
                 return Err(ConfigError::Syntax {

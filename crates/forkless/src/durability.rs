@@ -61,18 +61,36 @@ impl Durability {
         self.pending.as_ref().map(|p| p.1)
     }
 
-    /// Block until durable. `Err(Misconf)` when the write could not be made durable.
+    /// Block until durable. `Err(Misconf)` when the write could not be made durable,
+    /// `Err(Closed)` when the engine shut down before it was logged.
     pub fn wait(self) -> Result<()> {
         if let Some(e) = self.error {
-            return Err(Error::Misconf(e));
+            return Err(failure(e));
         }
         match &self.pending {
             None => Ok(()),
             Some((core, t)) => match &core.writer {
-                Some(w) => w.wait(*t).map_err(|e| Error::Misconf(misconf_aof(&e))),
+                Some(w) => w.wait(*t).map_err(|e| {
+                    if core.is_closed() {
+                        Error::Closed
+                    } else {
+                        Error::Misconf(misconf_aof(&e))
+                    }
+                }),
                 None => Ok(()),
             },
         }
+    }
+}
+
+/// The text a write gets when the engine closed under it.
+pub(crate) const CLOSED: &str = "ERR the forkless engine is shut down";
+
+fn failure(msg: String) -> Error {
+    if msg == CLOSED {
+        Error::Closed
+    } else {
+        Error::Misconf(msg)
     }
 }
 
@@ -82,7 +100,7 @@ impl Future for Durability {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         if let Some(e) = this.error.take() {
-            return Poll::Ready(Err(Error::Misconf(e)));
+            return Poll::Ready(Err(failure(e)));
         }
         let Some((core, t)) = &this.pending else {
             return Poll::Ready(Ok(()));

@@ -44,7 +44,7 @@ use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Mutex};
 
 use crate::config::{Config, SaveRule};
-use crate::durability::{notifier, AckState, Durability};
+use crate::durability::{notifier, AckState, Durability, CLOSED};
 use crate::error::{io, Error, Result};
 use crate::helpers::Tx;
 
@@ -726,6 +726,7 @@ impl Engine {
         let (reply, d) = self.execute_deferred(session, argv);
         match d.wait() {
             Ok(()) => reply,
+            Err(Error::Closed) => Reply::err(CLOSED),
             Err(e) => Reply::err(e.to_string()),
         }
     }
@@ -742,10 +743,7 @@ impl Engine {
     pub fn execute_deferred(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Durability) {
         let core = self.core();
         if core.closed.load(Ordering::Acquire) {
-            return (
-                Reply::err("ERR the forkless engine is shut down"),
-                Durability::ready(),
-            );
+            return (Reply::err(CLOSED), Durability::ready());
         }
         if let Some(spec) = argv.first().and_then(|n| core.ks.command_spec(n)) {
             if spec.is_write() {
@@ -793,9 +791,7 @@ impl Engine {
         d.wait()?;
         r.map_err(|e| match e {
             Reply::Error(e) if e.starts_with("MISCONF") => Error::Misconf(e.into_owned()),
-            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
-                Error::Closed
-            }
+            Reply::Error(e) if e.starts_with(CLOSED) => Error::Closed,
             Reply::Error(e) => Error::Command(format!(
                 "EXECABORT Transaction discarded because of previous errors: {e}"
             )),
@@ -812,10 +808,7 @@ impl Engine {
     ) -> (std::result::Result<Vec<Reply>, Reply>, Durability) {
         let core = self.core();
         if core.closed.load(Ordering::Acquire) {
-            return (
-                Err(Reply::err("ERR the forkless engine is shut down")),
-                Durability::ready(),
-            );
+            return (Err(Reply::err(CLOSED)), Durability::ready());
         }
         let writes = cmds.iter().any(|c| {
             c.first()
@@ -891,6 +884,12 @@ impl Engine {
     /// fsync lag, errors.
     pub fn stats(&self) -> Stats {
         self.core().stats(self.report.mode)
+    }
+
+    /// `CONFIG RESETSTAT`: zero the counters of [`Stats`] that Redis resets (`expired_keys`);
+    /// the save rules' change counter and the persistence history are kept.
+    pub fn reset_stats(&self) {
+        self.core().expired.store(0, Ordering::Relaxed);
     }
 
     /// Keys with an expiry per database (INFO keyspace's `expires=`): a walk of every key,
@@ -1040,6 +1039,10 @@ impl Core {
     fn misconf(&self) -> Option<String> {
         if let Some(w) = &self.writer {
             if let Err(e) = w.check_writable() {
+                // Shutdown closed the log after this command passed the `closed` check.
+                if self.is_closed() {
+                    return Some(CLOSED.to_string());
+                }
                 return Some(misconf_aof(&e));
             }
         }
@@ -1060,6 +1063,11 @@ impl Core {
     fn ticket_of_last_append(self: &Arc<Self>) -> Durability {
         let last = LAST_APPEND.with(|c| c.borrow_mut().take());
         match last {
+            // A write racing with shutdown: the log closed before its bytes were accepted.
+            Some((id, Err(_))) if id == self.id && self.is_closed() => Durability {
+                pending: None,
+                error: Some(CLOSED.to_string()),
+            },
             Some((id, Err(e))) if id == self.id => Durability {
                 pending: None,
                 error: Some(misconf_aof(&e)),
@@ -1288,6 +1296,10 @@ impl Core {
             st.aof_base_size + off.saturating_sub(st.aof_base_offset),
             st.aof_base_size,
         ))
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_busy(&self) -> bool {

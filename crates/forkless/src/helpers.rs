@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use forkless_keyspace::{Reply, Session};
 
+use crate::durability::CLOSED;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -15,9 +16,7 @@ impl Engine {
     fn run(&self, db: u32, argv: &[&[u8]]) -> Result<Reply> {
         match self.execute(&mut Session { db }, argv) {
             Reply::Error(e) if e.starts_with("MISCONF") => Err(Error::Misconf(e.into_owned())),
-            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
-                Err(Error::Closed)
-            }
+            Reply::Error(e) if e.starts_with(CLOSED) => Err(Error::Closed),
             Reply::Error(e) => Err(Error::Command(e.into_owned())),
             r => Ok(r),
         }

@@ -45,6 +45,8 @@ fn expired_keys_disappear_without_reads() {
     let s = e.stats();
     assert_eq!(s.expired_keys, 3000, "{s:?}");
     assert_eq!(e.expires_per_db().iter().sum::<u64>(), 0);
+    e.reset_stats();
+    assert_eq!(e.stats().expired_keys, 0);
     // hz 20: a tick every 50 ms; all gone within a few ticks of their expiry.
     let after = gone_at.saturating_duration_since(expired_at);
     assert!(after < Duration::from_millis(1000), "took {after:?}");

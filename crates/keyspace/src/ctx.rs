@@ -126,6 +126,16 @@ impl<'a> Ctx<'a> {
         self.now
     }
 
+    /// Redis's `checkAlreadyExpired` (`expire.c`): true when an absolute expiry `when_ms` given to
+    /// EXPIRE-family commands, GETEX EXAT/PXAT or RESTORE is already past and the key must be
+    /// deleted now. Never while loading: a replayed `PEXPIREAT` that lies in the past keeps the
+    /// key with that expiry, later logged writes apply to it, and it expires afterwards (as
+    /// redis-server 7.0 does while `server.loading`). Deleting it instead would let the next
+    /// logged write (INCR, RPUSH, ...) recreate the key without its TTL.
+    pub fn already_expired(&self, when_ms: i64) -> bool {
+        when_ms <= self.now && !self.ks.is_loading()
+    }
+
     /// The command's arguments, name included.
     pub fn argv(&self) -> &[&[u8]] {
         self.argv

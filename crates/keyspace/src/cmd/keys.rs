@@ -6,7 +6,7 @@
 //! `renameGenericCommand`, `moveCommand`, `copyCommand`, `keysCommand`, `scanGenericCommand`,
 //! `dbRandomKey`) and `expire.c` (`expireGenericCommand`, `ttlGenericCommand`): relative expiries
 //! propagate as `PEXPIREAT k <abs ms>` (other arguments kept), an expiry already in the past
-//! deletes the key and propagates `DEL k`, and a write that changes nothing propagates nothing.
+//! deletes the key and propagates `DEL k` (except while loading: [`Ctx::already_expired`]), and a write that changes nothing propagates nothing.
 
 use crate::command::{CommandSpec, ALL_SHARDS, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -122,7 +122,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], relative: bool, seconds: bo
             return Reply::Integer(0);
         }
     }
-    if when <= ctx.now_ms() {
+    if ctx.already_expired(when) {
         ctx.remove(key);
         ctx.propagate(&[b"DEL", key]);
     } else {

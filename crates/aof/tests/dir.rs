@@ -421,3 +421,24 @@ fn replay_after_ttls_passed_matches_redis_loading_the_same_dir() {
         );
     }
 }
+
+/// Issue 16: a run with evictions (allkeys-lru, the bound well below the data) recovers to the
+/// live keyspace, in forkless and in redis-server 7.0.15: every eviction is a logged DEL.
+#[test]
+fn evictions_are_logged_and_recovery_equals_the_live_keyspace() {
+    let tmp = TempDir::new("aof-evict");
+    let dir = tmp.path().join("appendonlydir");
+    let (ks, aof) = create(&dir, dir_opts(FsyncPolicy::No));
+    workload(&ks, &aof, 5, 300);
+    ks.set_memory_config(forkless_keyspace::MemoryConfig {
+        maxmemory: ks.used_memory() / 2,
+        policy: forkless_keyspace::EvictionPolicy::AllkeysLru,
+        ..Default::default()
+    });
+    workload(&ks, &aof, 6, 600);
+    assert!(ks.memory_stats().evicted_keys > 0);
+    let want = ks.dump();
+    aof.close().unwrap();
+    assert_eq!(reload(&dir), want);
+    assert_redis_agrees(&dir, &want);
+}

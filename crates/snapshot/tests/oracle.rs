@@ -38,7 +38,7 @@ fn command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
-fn run(mode: Mode) {
+fn run(mode: Mode, evicting: bool) {
     let dir = TempDir::new("snap-oracle");
     let mut ks = Keyspace::new(Config {
         shards: 4,
@@ -53,6 +53,15 @@ fn run(mode: Mode) {
     for _ in 0..30_000 {
         let db = rng.gen_range(0..3);
         exec(&ks, db, &command(&mut rng));
+    }
+    if evicting {
+        // maxmemory below what the keyspace holds: the writers' commands evict while the
+        // snapshot runs (each eviction a DEL through the snapshot protocol and the log).
+        ks.set_memory_config(forkless_keyspace::MemoryConfig {
+            maxmemory: ks.used_memory() * 7 / 10,
+            policy: forkless_keyspace::EvictionPolicy::AllkeysLru,
+            ..Default::default()
+        });
     }
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2u64)
@@ -88,6 +97,9 @@ fn run(mode: Mode) {
     };
     let res = snapshot_to_file(ks.clone(), &obs, &path, opts).expect("snapshot");
     stop.store(true, Ordering::Relaxed);
+    if evicting {
+        assert!(ks.memory_stats().evicted_keys > 0, "no eviction happened");
+    }
     for w in writers {
         w.join().unwrap();
     }
@@ -125,12 +137,19 @@ fn run(mode: Mode) {
 
 #[test]
 fn point_in_time_snapshot_loads_in_redis_as_dump_rdb() {
-    run(Mode::PointInTime);
+    run(Mode::PointInTime, false);
+}
+
+/// Issue 16: evictions (DELs propagated through the snapshot protocol) while snapshots run.
+#[test]
+fn snapshots_with_evictions_during_them_load_in_redis_with_the_expected_state() {
+    run(Mode::PointInTime, true);
+    run(Mode::Converging, true);
 }
 
 #[test]
 fn converging_snapshot_loads_in_redis_as_aof_base() {
-    run(Mode::Converging);
+    run(Mode::Converging, false);
 }
 
 /// Issue 13, item 1: a converging snapshot whose deltas hold expiries that have passed when the

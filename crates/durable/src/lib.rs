@@ -72,6 +72,18 @@ pub trait DurableFs: std::fmt::Debug + Send + Sync {
     }
 }
 
+impl<T: DurableFs + ?Sized> DurableFs for std::sync::Arc<T> {
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        (**self).sync_file(file)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        (**self).sync_dir(dir)
+    }
+}
+
 /// The real file system.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RealFs;

@@ -309,7 +309,9 @@ pub fn write_file_durably(target: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Write `target` through `fill`, durably and atomically: on any error (from `fill` or the I/O)
-/// the temp file is removed and the target is left as it was.
+/// the temp file is removed and the target is left as it was, except when only the final
+/// directory fsync failed: then the target already holds the new contents and the error says so
+/// ([`CommitError::ReplacedNotDurable`], module docs).
 pub fn write_durably<T, E>(
     target: &Path,
     fill: impl FnOnce(&mut DurableFile) -> Result<T, E>,

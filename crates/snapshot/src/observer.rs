@@ -9,8 +9,9 @@
 //! * `VISITED` once `stamp == E`: its entries at the moment of the transition (the bucket's
 //!   *baseline*) were handed to the worker, and every later change to it is the worker's no more.
 //!
-//! The transition happens exactly once per bucket and snapshot, always with the shard lock held,
-//! in [`visit_bucket`], called from exactly these places:
+//! The transition happens exactly once per bucket and snapshot (a forced grow, below, replaces
+//! buckets by new ones that inherit their state), always with the shard lock held, in
+//! [`visit_bucket`], called from exactly these places:
 //! 1. the worker's walk (`worker.rs`), bucket by bucket;
 //! 2. point-in-time mode: the first write to an unvisited bucket ([`SnapshotObserver::before_write`]);
 //! 3. converging mode: a command that touches visited *and* unvisited buckets visits the
@@ -29,7 +30,8 @@
 //! again, skipping stamped buckets). Nothing is handed over for it.
 //!
 //! # Lifecycle
-//! * *Idle*: `running` false, every `ShardSnap::active` `None`, no dict frozen.
+//! * *Idle*: `running` false, every `ShardSnap::active` `None`, no dict frozen (between the end
+//!   barrier and the thaw of its shard a dict is still frozen, which only delays its resize).
 //! * *Active*: from the start barrier (`worker::begin_snapshot`: all shards locked; fresh epoch,
 //!   every dict frozen, `active` set on every shard, `running` true) to the end barrier.
 //! * The end (`worker.rs`, `Lifecycle`): the end barrier (all shards locked) clears `active` and

@@ -24,7 +24,8 @@
 //! Crash safety: until the manifest rename, the old manifest (old base + all incr files,
 //! including the new one once the writer created it) is complete and loads to the latest
 //! acknowledged state; after it, the new one does. A failed snapshot leaves the old base and
-//! adds only the new incr file to the chain.
+//! adds only the new incr file to the chain; no temp file stays behind (a failed commit of the
+//! base removes its hidden temp file: `forkless-durable`; the rewrite removes the temp base).
 
 use std::sync::Arc;
 
@@ -57,6 +58,17 @@ pub(crate) fn rewrite_until(
     obs: &Arc<SnapshotObserver>,
     stop: InstallStop,
 ) -> Result<SnapshotResult> {
+    rewrite_with(aof, ks, obs, stop, None)
+}
+
+/// [`rewrite_until`] with the base's commit going through `commit_fs` (fault tests).
+pub(crate) fn rewrite_with(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    stop: InstallStop,
+    commit_fs: Option<Arc<dyn forkless_durable::DurableFs>>,
+) -> Result<SnapshotResult> {
     let writer = aof.writer();
     // The incr switch and the writer clock's second, both taken inside the end barrier.
     type Cut = Option<Result<(Rotation, i64)>>;
@@ -84,6 +96,7 @@ pub(crate) fn rewrite_until(
             .to_aux(),
             _ => Vec::new(),
         })),
+        commit_fs,
         ..Default::default()
     };
     let temp = aof.rewrite_temp_path();
@@ -101,4 +114,71 @@ pub(crate) fn rewrite_until(
         rotation.ok_or_else(|| AofError::Rewrite("no incr switch at the barrier".into()))??;
     aof.install_rewrite_until(&temp, &rotation, stop)?;
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{load_dir, AofDirOptions, KeyspaceTarget, LoadOptions};
+    use forkless_durable::{FaultFs, Step};
+    use forkless_keyspace::{Config, Session};
+    use forkless_testkit::TempDir;
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Issue 13 item 5: a rewrite whose base commit fails (fsync of the temp file, or the
+    /// rename) leaves no temp file behind (it used to leave the hidden one of the durable
+    /// file), the directory still loads to the live keyspace, and the next rewrite works.
+    #[test]
+    fn a_failed_base_commit_leaves_no_temp_file() {
+        for step in [Step::SyncFile, Step::Rename] {
+            let tmp = TempDir::new("aof-rewrite-fault");
+            let dir = tmp.path().join("appendonlydir");
+            let mut ks = Keyspace::new(Config::seeded(1));
+            let aof = AofDir::create(&dir, &[], AofDirOptions::default()).unwrap();
+            ks.set_sink(aof.writer());
+            let obs = forkless_snapshot::install(&mut ks);
+            let ks = Arc::new(ks);
+            let mut s = Session::default();
+            for i in 0..200 {
+                let k = format!("k{i}");
+                ks.execute(&mut s, &[b"SET", k.as_bytes(), b"v"]);
+            }
+            aof.writer().ack_current_thread().unwrap();
+            let fault: Arc<dyn forkless_durable::DurableFs> = Arc::new(FaultFs { fail: step });
+            let r = rewrite_with(&aof, &ks, &obs, InstallStop::Done, Some(fault));
+            assert!(
+                r.is_err(),
+                "{step:?}: the injected fault must fail the rewrite"
+            );
+            let left: Vec<String> = names(&dir)
+                .into_iter()
+                .filter(|n| n.starts_with('.') || n.contains("temp"))
+                .collect();
+            assert!(left.is_empty(), "{step:?}: left behind: {left:?}");
+            ks.execute(&mut s, &[b"SET", b"after", b"1"]);
+            aof.writer().ack_current_thread().unwrap();
+            rewrite(&aof, &ks, &obs).unwrap();
+            let live = ks.dump();
+            aof.close().unwrap();
+            let back = Keyspace::new(Config::seeded(5));
+            load_dir(
+                &dir,
+                &LoadOptions::default(),
+                &mut KeyspaceTarget::new(&back),
+            )
+            .unwrap();
+            assert!(
+                back.dump() == live,
+                "{step:?}: the directory loads another keyspace"
+            );
+        }
+    }
 }

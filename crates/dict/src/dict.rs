@@ -263,7 +263,8 @@ impl<K, V> Dict<K, V> {
 
     /// Inserts an entry the caller has checked is absent, at the head of the chain of
     /// `bucket_of(hash)` (after the automatic rehash step / expansion this call may perform
-    /// when not frozen). Returns the stored value.
+    /// when not frozen, or the stamp-keeping forced grow when frozen past the bound). Returns
+    /// the stored value.
     ///
     /// # Panics
     /// When the dict already holds 2^32 - 2 entries (the node index space), like `Vec`'s
@@ -282,6 +283,9 @@ impl<K, V> Dict<K, V> {
             } else {
                 self.expand_if_needed();
             }
+        } else if self.over_force_bound() {
+            // Per insert, so no sequence of inserts chains past the bound (rehash.rs).
+            self.forced_grow();
         }
         let loc = self.loc_of(hash);
         let head = self.table(loc.table)[loc.idx].head;
@@ -412,7 +416,8 @@ impl<K, V> Dict<K, V> {
 
     /// The bucket (traversal index) where a key with this hash lives or would be inserted:
     /// `h & (size0-1)` when that index is >= the rehash index (or no rehash runs), else
-    /// `size0 + (h & (size1-1))`. A pure function of the hash while the dict is frozen.
+    /// `size0 + (h & (size1-1))`. While the dict is frozen a pure function of the hash, until a
+    /// forced grow (which keeps the bucket's stamp; `rehash.rs`).
     #[inline]
     pub fn bucket_of(&self, hash: u64) -> usize {
         let loc = self.loc_of(hash);

@@ -35,7 +35,7 @@ use forkless_aof::{
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
 use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
 use forkless_snapshot::output::DurableFile;
-use forkless_snapshot::worker::{begin_snapshot, run_started};
+use forkless_snapshot::worker::{begin_snapshot, run_until_output};
 use forkless_snapshot::{
     install, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
@@ -160,6 +160,9 @@ pub struct Stats {
     pub keys: Vec<u64>,
     /// Resident set size of the process, when the OS tells (Linux `/proc/self/status`).
     pub rss_bytes: Option<u64>,
+    /// The keyspace's memory (`used_memory` of the entries, the bound, evicted keys, hits and
+    /// misses); snapshot hand-offs, deltas and log queues are not in it.
+    pub memory: forkless_keyspace::MemoryStats,
     /// Changes since the last successful snapshot (the save rules' counter).
     pub dirty: u64,
     /// Unix seconds of the last successful snapshot (the open time when there was none).
@@ -598,6 +601,7 @@ impl Engine {
             writer: writer.clone(),
             dirty: dirty.clone(),
         }));
+        ks.set_memory_config(memory_config_of(&config));
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -929,8 +933,12 @@ impl Engine {
         let mut c = core.config.lock();
         c.set_many(pairs)?;
         let tun = Tunables::from(&c);
+        let mem = memory_config_of(&c);
         drop(c);
         *core.tun.lock() = tun;
+        // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).
+        core.ks.set_memory_config(mem);
+        core.ks.evict_to_bound();
         core.update_misconf();
         Ok(())
     }
@@ -957,6 +965,18 @@ impl Engine {
     /// [`Engine::shutdown`] with explicit options.
     pub fn shutdown_with(&self, opts: ShutdownOptions) -> Result<ShutdownReport> {
         shutdown_handle(&self.inner, opts)
+    }
+}
+
+/// The keyspace's memory bound and eviction policy from the configuration (`maxmemory`,
+/// `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`, `lfu-decay-time`).
+pub(crate) fn memory_config_of(c: &Config) -> forkless_keyspace::MemoryConfig {
+    forkless_keyspace::MemoryConfig {
+        maxmemory: c.int("maxmemory").max(0) as u64,
+        policy: c.str("maxmemory-policy").parse().unwrap_or_default(),
+        samples: c.int("maxmemory-samples").clamp(1, 64) as u32,
+        lfu_log_factor: c.int("lfu-log-factor").max(0) as u32,
+        lfu_decay_time: c.int("lfu-decay-time").max(0) as u32,
     }
 }
 
@@ -1157,11 +1177,13 @@ impl Core {
         let ticket = self.obs.try_begin()?;
         let file =
             DurableFile::create(&path).map_err(io(format!("creating {}", path.display())))?;
-        let started = begin_snapshot(&self.ks, ticket, &opts);
-        let (file, res) =
-            run_started(&self.ks, started, &opts, file, &Progress::default(), cancel)?;
+        let started = begin_snapshot(&*self.ks, ticket, &opts);
+        // The slot (ticket) is released only after the commit (issue 13 item 4).
+        let (file, res, ticket) =
+            run_until_output(started, &opts, file, &Progress::default(), cancel)?;
         file.commit()
             .map_err(io(format!("committing {}", path.display())))?;
+        drop(ticket);
         Ok(res)
     }
 
@@ -1326,6 +1348,7 @@ impl Core {
             mode,
             keys,
             rss_bytes: rss_bytes(),
+            memory: self.ks.memory_stats(),
             dirty: self.dirty.load(Ordering::Relaxed),
             last_save_unix: st.last_save_unix,
             snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),

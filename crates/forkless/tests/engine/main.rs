@@ -3,6 +3,7 @@
 mod config_file;
 mod crash;
 mod expire;
+mod memory;
 mod misconf;
 mod oracle;
 mod reopen;

@@ -325,6 +325,9 @@ impl AofDir {
         File::open(temp_base)
             .and_then(|f| f.sync_all())
             .map_err(io_ctx("fsyncing", temp_base))?;
+        // The base's format decides its name: read its first five bytes (never the whole file,
+        // which is the size of the dataset), before taking the manifest lock.
+        let rdb = starts_with_rdb_magic(temp_base).map_err(io_ctx("reading", temp_base))?;
         let mut m = self.manifest.lock();
         let keep = self.opts.history_generations;
         if keep > 0 {
@@ -345,9 +348,6 @@ impl AofDir {
             }
         }
         let seq = m.next_base_seq();
-        let rdb = fs::read(temp_base)
-            .map(|b| b.starts_with(b"REDIS"))
-            .map_err(io_ctx("reading", temp_base))?;
         let name = base_name(&self.opts.filename, seq, rdb);
         let target = self.dir.join(&name);
         fs::rename(temp_base, &target).map_err(io_ctx("renaming", temp_base))?;
@@ -423,4 +423,13 @@ pub(crate) fn clock_secs(opts: &WriterOptions) -> i64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     }
+}
+
+/// True when the file at `path` starts with the RDB magic `REDIS` (an RDB or RDB-preamble base);
+/// reads at most five bytes.
+pub(crate) fn starts_with_rdb_magic(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(5);
+    File::open(path)?.take(5).read_to_end(&mut head)?;
+    Ok(head == b"REDIS")
 }

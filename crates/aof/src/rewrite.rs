@@ -24,14 +24,15 @@
 //! Crash safety: until the manifest rename, the old manifest (old base + all incr files,
 //! including the new one once the writer created it) is complete and loads to the latest
 //! acknowledged state; after it, the new one does. A failed snapshot leaves the old base and
-//! adds only the new incr file to the chain.
+//! adds only the new incr file to the chain; no temp file stays behind (a failed commit of the
+//! base removes its hidden temp file: `forkless-durable`; the rewrite removes the temp base).
 
 use std::sync::Arc;
 
 use forkless_keyspace::Keyspace;
 use forkless_rdb::WriteOptions;
 use forkless_snapshot::output::DurableFile;
-use forkless_snapshot::worker::{begin_snapshot, run_started};
+use forkless_snapshot::worker::{begin_snapshot, run_until_output};
 use forkless_snapshot::{
     Barrier, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
@@ -64,7 +65,7 @@ pub fn rewrite_cancellable(
     cancel: &AtomicBool,
     proceed: &dyn Fn() -> bool,
 ) -> Result<SnapshotResult> {
-    rewrite_inner(aof, ks, obs, InstallStop::Done, cancel, proceed)
+    rewrite_inner(aof, ks, obs, InstallStop::Done, cancel, proceed, None)
 }
 
 /// [`rewrite`], stopping the installation after `stop` (crash tests).
@@ -74,11 +75,32 @@ pub(crate) fn rewrite_until(
     obs: &Arc<SnapshotObserver>,
     stop: InstallStop,
 ) -> Result<SnapshotResult> {
-    rewrite_inner(aof, ks, obs, stop, &AtomicBool::new(false), &|| true)
+    rewrite_inner(aof, ks, obs, stop, &AtomicBool::new(false), &|| true, None)
+}
+
+/// [`rewrite_until`] with the base's commit going through `commit_fs` (fault tests).
+#[cfg(test)]
+pub(crate) fn rewrite_with(
+    aof: &AofDir,
+    ks: &Arc<Keyspace>,
+    obs: &Arc<SnapshotObserver>,
+    stop: InstallStop,
+    commit_fs: Option<Arc<dyn forkless_durable::DurableFs>>,
+) -> Result<SnapshotResult> {
+    rewrite_inner(
+        aof,
+        ks,
+        obs,
+        stop,
+        &AtomicBool::new(false),
+        &|| true,
+        commit_fs,
+    )
 }
 
 /// The snapshot of a rewrite, on the calling thread (what `snapshot_to_file` does on a worker
-/// thread), stopping when `cancel` is set.
+/// thread), stopping when `cancel` is set. As there, the snapshot's slot is released only after
+/// the base's commit.
 fn snapshot_here(
     ks: &Keyspace,
     obs: &Arc<SnapshotObserver>,
@@ -87,11 +109,15 @@ fn snapshot_here(
     cancel: &AtomicBool,
 ) -> std::result::Result<SnapshotResult, forkless_snapshot::SnapshotError> {
     let ticket = obs.try_begin()?;
-    let file = DurableFile::create(path)?;
+    let file = match &opts.commit_fs {
+        Some(fs) => DurableFile::create_with(path, Box::new(fs.clone()))?,
+        None => DurableFile::create_with(path, Box::new(forkless_durable::RealFs))?,
+    };
     opts.spill_path = Some(path.to_path_buf());
     let started = begin_snapshot(ks, ticket, &opts);
-    let (file, res) = run_started(ks, started, &opts, file, &Progress::default(), cancel)?;
+    let (file, res, ticket) = run_until_output(started, &opts, file, &Progress::default(), cancel)?;
     file.commit()?;
+    drop(ticket);
     Ok(res)
 }
 
@@ -102,6 +128,7 @@ fn rewrite_inner(
     stop: InstallStop,
     cancel: &AtomicBool,
     proceed: &dyn Fn() -> bool,
+    commit_fs: Option<Arc<dyn forkless_durable::DurableFs>>,
 ) -> Result<SnapshotResult> {
     let writer = aof.writer();
     // The incr switch and the writer clock's second, both taken inside the end barrier.
@@ -130,6 +157,7 @@ fn rewrite_inner(
             .to_aux(),
             _ => Vec::new(),
         })),
+        commit_fs,
         ..Default::default()
     };
     let temp = aof.rewrite_temp_path();
@@ -151,4 +179,81 @@ fn rewrite_inner(
     }
     aof.install_rewrite_until(&temp, &rotation, stop)?;
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{load_dir, AofDirOptions, KeyspaceTarget, LoadOptions};
+    use forkless_durable::{FaultFs, Step};
+    use forkless_keyspace::{Config, Session};
+    use forkless_testkit::TempDir;
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Issue 13 item 5: a rewrite whose base commit fails (fsync of the temp file, or the
+    /// rename) leaves no temp file behind (it used to leave the hidden one of the durable
+    /// file), the directory still loads to the live keyspace, and the next rewrite works.
+    #[test]
+    fn a_failed_base_commit_leaves_no_temp_file() {
+        for step in [Step::SyncFile, Step::Rename] {
+            let tmp = TempDir::new("aof-rewrite-fault");
+            let dir = tmp.path().join("appendonlydir");
+            let mut ks = Keyspace::new(Config::seeded(1));
+            let aof = AofDir::create(&dir, &[], AofDirOptions::default()).unwrap();
+            ks.set_sink(aof.writer());
+            let obs = forkless_snapshot::install(&mut ks);
+            let ks = Arc::new(ks);
+            let mut s = Session::default();
+            for i in 0..200 {
+                let k = format!("k{i}");
+                ks.execute(&mut s, &[b"SET", k.as_bytes(), b"v"]);
+            }
+            aof.writer().ack_current_thread().unwrap();
+            let fault: Arc<dyn forkless_durable::DurableFs> = Arc::new(FaultFs { fail: step });
+            let r = rewrite_with(&aof, &ks, &obs, InstallStop::Done, Some(fault));
+            assert!(
+                r.is_err(),
+                "{step:?}: the injected fault must fail the rewrite"
+            );
+            // The writer thread switches incr files at the barrier and replaces the manifest on
+            // its own (a transient hidden temp file): a leak is what is still there after it.
+            let leftovers = || -> Vec<String> {
+                names(&dir)
+                    .into_iter()
+                    .filter(|n| n.starts_with('.') || n.contains("temp"))
+                    .collect()
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            let mut left = leftovers();
+            while !left.is_empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                left = leftovers();
+            }
+            assert!(left.is_empty(), "{step:?}: left behind: {left:?}");
+            ks.execute(&mut s, &[b"SET", b"after", b"1"]);
+            aof.writer().ack_current_thread().unwrap();
+            rewrite(&aof, &ks, &obs).unwrap();
+            let live = ks.dump();
+            aof.close().unwrap();
+            let back = Keyspace::new(Config::seeded(5));
+            load_dir(
+                &dir,
+                &LoadOptions::default(),
+                &mut KeyspaceTarget::new(&back),
+            )
+            .unwrap();
+            assert!(
+                back.dump() == live,
+                "{step:?}: the directory loads another keyspace"
+            );
+        }
+    }
 }

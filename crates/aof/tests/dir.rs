@@ -385,3 +385,60 @@ fn a_crash_during_a_rewrite_leaves_a_loadable_directory() {
     assert_eq!(reload(&dir), want);
     assert_redis_agrees(&before_install, &want);
 }
+
+/// Issue 13, item 1: an AOF directory written with TTLs that have passed by the time it is loaded.
+/// Expected: redis-server 7.0.15 loading the same directory, and the hand-written model of which
+/// keys survive (`forkless_testkit::expiry`).
+#[test]
+fn replay_after_ttls_passed_matches_redis_loading_the_same_dir() {
+    use forkless_keyspace::ManualClock;
+    use forkless_testkit::expiry;
+    let tmp = TempDir::new("aof-expired-replay");
+    let dir = tmp.path().join("appendonlydir");
+    let clock = ManualClock::new(expiry::wall_ms() - expiry::SCRIPT_CLOCK_OFFSET_MS);
+    let mut ks = Keyspace::new(Config::seeded(1).with_clock(clock.clock()));
+    let aof = AofDir::create(&dir, &ks.dump(), dir_opts(FsyncPolicy::Always)).unwrap();
+    ks.set_sink(aof.writer());
+    let mut s = Session::default();
+    for cmd in expiry::SCRIPT {
+        clock.advance(expiry::SCRIPT_STEP_MS);
+        let r = {
+            let a: Vec<&[u8]> = cmd.iter().map(|x| x.as_bytes()).collect();
+            ks.execute(&mut s, &a)
+        };
+        assert!(!r.is_error(), "{cmd:?}: {r:?}");
+        aof.writer().ack_current_thread().unwrap();
+    }
+    aof.close().unwrap();
+    // Loaded now, at the wall clock: every short TTL lies in the past.
+    let got = reload(&dir);
+    assert_eq!(expiry::live_keys(&got), expiry::survivors(), "model");
+    if let Some(r) = redis_load_aof_dir(&dir) {
+        let redis = r.expect("redis-server loads the directory");
+        assert_eq!(
+            got, redis,
+            "forkless vs redis-server loading the same directory"
+        );
+    }
+}
+
+/// Issue 16: a run with evictions (allkeys-lru, the bound well below the data) recovers to the
+/// live keyspace, in forkless and in redis-server 7.0.15: every eviction is a logged DEL.
+#[test]
+fn evictions_are_logged_and_recovery_equals_the_live_keyspace() {
+    let tmp = TempDir::new("aof-evict");
+    let dir = tmp.path().join("appendonlydir");
+    let (ks, aof) = create(&dir, dir_opts(FsyncPolicy::No));
+    workload(&ks, &aof, 5, 300);
+    ks.set_memory_config(forkless_keyspace::MemoryConfig {
+        maxmemory: ks.used_memory() / 2,
+        policy: forkless_keyspace::EvictionPolicy::AllkeysLru,
+        ..Default::default()
+    });
+    workload(&ks, &aof, 6, 600);
+    assert!(ks.memory_stats().evicted_keys > 0);
+    let want = ks.dump();
+    aof.close().unwrap();
+    assert_eq!(reload(&dir), want);
+    assert_redis_agrees(&dir, &want);
+}

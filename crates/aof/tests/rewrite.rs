@@ -137,3 +137,92 @@ fn rewrite_under_load_keeps_every_write() {
         assert_eq!(r.expect("redis-server loads the rewritten dir"), live);
     }
 }
+
+/// Counts the bytes allocated by the thread that turned tracking on (issue 13, item 2: installing
+/// a rewrite must not read the new base into memory).
+mod thread_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static TRACK: Cell<bool> = const { Cell::new(false) };
+        static LIVE: Cell<i64> = const { Cell::new(0) };
+        static PEAK: Cell<i64> = const { Cell::new(0) };
+    }
+
+    fn note(delta: i64) {
+        let _ = TRACK.try_with(|t| {
+            if t.get() {
+                let live = LIVE.with(|l| {
+                    l.set(l.get() + delta);
+                    l.get()
+                });
+                PEAK.with(|p| p.set(p.get().max(live)));
+            }
+        });
+    }
+
+    // SAFETY: forwards every call to the system allocator unchanged; the bookkeeping only touches
+    // const-initialized thread-locals, which never allocate.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note(layout.size() as i64);
+            // SAFETY: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            note(-(layout.size() as i64));
+            // SAFETY: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note(new_size as i64 - layout.size() as i64);
+            // SAFETY: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Run `f` and return the peak of bytes allocated and not yet freed by this thread during it.
+    pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, i64) {
+        LIVE.with(|l| l.set(0));
+        PEAK.with(|p| p.set(0));
+        TRACK.with(|t| t.set(true));
+        let r = f();
+        TRACK.with(|t| t.set(false));
+        (r, PEAK.with(|p| p.get()))
+    }
+}
+
+#[global_allocator]
+static ALLOC: thread_alloc::Counting = thread_alloc::Counting;
+
+#[test]
+fn installing_a_rewrite_does_not_read_the_base_into_memory() {
+    let tmp = TempDir::new("aof-rewrite-mem");
+    let dir = tmp.path().join("appendonlydir");
+    let mut ks = Keyspace::new(Config::seeded(4));
+    let aof = AofDir::create(&dir, &[], AofDirOptions::default()).unwrap();
+    ks.set_sink(aof.writer());
+    let obs = forkless_snapshot::install(&mut ks);
+    let ks = Arc::new(ks);
+    // ~24 MiB of incompressible values: the new base is about that size.
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut s = Session::default();
+    for i in 0..384 {
+        let v: Vec<u8> = (0..64 * 1024).map(|_| rng.gen_range(b'!'..=b'~')).collect();
+        ks.execute(&mut s, &[b"SET", format!("big{i}").as_bytes(), &v]);
+    }
+    // The snapshot runs on its worker thread; the installation (manifest switch) on this one.
+    let (r, peak) = thread_alloc::peak_during(|| rewrite(&aof, &ks, &obs));
+    r.expect("rewrite");
+    let base = aof.manifest().base.expect("a base").name;
+    let size = std::fs::metadata(dir.join(&base)).unwrap().len() as i64;
+    assert!(size > 20 << 20, "base of {size} bytes");
+    assert!(
+        peak < size / 4,
+        "installing a {size}-byte base allocated up to {peak} bytes on the calling thread"
+    );
+    aof.close().unwrap();
+}

@@ -28,10 +28,14 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// Smallest table size (Redis's `DICT_HT_INITIAL_SIZE`).
 pub(crate) const MIN_SIZE: usize = 4;
 
-/// One node of a chain: the full hash, the link to the next node, the entry.
+/// One node of a chain: the full hash, the link to the next node, the caller's metadata word,
+/// the entry. `meta` sits beside `next` in what would otherwise be 4 bytes of padding (hash 8 +
+/// next 4 + meta 4, then K and V), so it costs nothing per entry; the keyspace keeps Redis's
+/// 24-bit LRU clock or LFU counter there.
 pub(crate) struct Slot<K, V> {
     pub(crate) hash: u64,
     pub(crate) next: u32,
+    pub(crate) meta: u32,
     pub(crate) key: K,
     pub(crate) value: V,
 }
@@ -233,6 +237,20 @@ impl<K, V> Dict<K, V> {
         Some((&s.key, &s.value))
     }
 
+    /// Like [`Dict::find`], with the value and the entry's metadata word (a `u32` the caller
+    /// owns: 0 at insertion unless [`Dict::insert_unique_meta`] set it) mutable. Never performs a
+    /// rehash step, so readers can update access metadata without moving entries.
+    #[inline]
+    pub fn find_meta_mut(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&K) -> bool,
+    ) -> Option<(&K, &mut V, &mut u32)> {
+        let n = self.find_index(hash, eq)?;
+        let s = self.arena.get_mut(n);
+        Some((&s.key, &mut s.value, &mut s.meta))
+    }
+
     /// Like [`Dict::find`] with a mutable value. Performs one incremental rehash step first
     /// (unless frozen), as Redis's `dictFind` does.
     #[inline]
@@ -245,25 +263,36 @@ impl<K, V> Dict<K, V> {
 
     /// Inserts an entry the caller has checked is absent, at the head of the chain of
     /// `bucket_of(hash)` (after the automatic rehash step / expansion this call may perform
-    /// when not frozen). Returns the stored value.
+    /// when not frozen, or the stamp-keeping forced grow when frozen past the bound). Returns
+    /// the stored value.
     ///
     /// # Panics
     /// When the dict already holds 2^32 - 2 entries (the node index space), like `Vec`'s
     /// capacity overflow.
     #[inline]
     pub fn insert_unique(&mut self, hash: u64, k: K, v: V) -> &mut V {
+        self.insert_unique_meta(hash, k, v, 0)
+    }
+
+    /// [`Dict::insert_unique`] with the entry's metadata word (see [`Dict::find_meta_mut`]).
+    #[inline]
+    pub fn insert_unique_meta(&mut self, hash: u64, k: K, v: V, meta: u32) -> &mut V {
         if !self.frozen {
             if self.is_rehashing() {
                 self.rehash_step(1);
             } else {
                 self.expand_if_needed();
             }
+        } else if self.over_force_bound() {
+            // Per insert, so no sequence of inserts chains past the bound (rehash.rs).
+            self.forced_grow();
         }
         let loc = self.loc_of(hash);
         let head = self.table(loc.table)[loc.idx].head;
         let n = self.arena.push(Slot {
             hash,
             next: head,
+            meta,
             key: k,
             value: v,
         });
@@ -387,7 +416,8 @@ impl<K, V> Dict<K, V> {
 
     /// The bucket (traversal index) where a key with this hash lives or would be inserted:
     /// `h & (size0-1)` when that index is >= the rehash index (or no rehash runs), else
-    /// `size0 + (h & (size1-1))`. A pure function of the hash while the dict is frozen.
+    /// `size0 + (h & (size1-1))`. While the dict is frozen a pure function of the hash, until a
+    /// forced grow (which keeps the bucket's stamp; `rehash.rs`).
     #[inline]
     pub fn bucket_of(&self, hash: u64) -> usize {
         let loc = self.loc_of(hash);

@@ -33,17 +33,19 @@
 //! A key always lives in `bucket_of(its hash)`: inserts go there (also during a rehash, not
 //! always to table 1 as in Redis), and a rehash step moves table-0 bucket `r` to table 1 and
 //! then increments `r`. A lookup therefore reads one chain. While frozen `r` and both sizes are
-//! fixed, so `bucket_of` is a pure function of the hash and no entry changes bucket.
+//! fixed, so `bucket_of` is a pure function of the hash and no entry changes bucket, except in
+//! the forced grow below.
 //!
-//! # Freeze, forced resize, stamps
-//! [`Dict::freeze_rehash`] stops all entry movement; inserts keep chaining. Past
-//! `force_resize_ratio` entries per bucket ([`DictConfig`], default 8) [`Dict::over_force_bound`]
-//! is true and the snapshot layer serializes every unvisited bucket, then calls
-//! [`Dict::forced_resize`]`(epoch)`, which rebuilds the table at once and stamps every new
-//! bucket `epoch`. Each bucket of both tables has a `u32` stamp ([`Dict::stamp`],
-//! [`Dict::set_stamp`]); a new snapshot uses a new epoch, so no reset pass is needed. When an
-//! unfrozen rehash moves entries, the destination bucket keeps its own stamp: stamps only mean
-//! something while frozen, and frozen dicts never move entries. Details in `rehash.rs`.
+//! # Freeze, forced grow, stamps
+//! [`Dict::freeze_rehash`] stops all entry movement; inserts keep chaining. An insert that finds
+//! more than `force_resize_ratio` entries per bucket ([`DictConfig`], default 8;
+//! [`Dict::over_force_bound`]) first runs [`Dict::forced_grow`]: the table is rebuilt at once at
+//! a size that is a multiple of both old sizes, so every new bucket's hashes come from exactly
+//! one old bucket, whose stamp it takes. Each bucket of both tables has a `u32` stamp
+//! ([`Dict::stamp`], [`Dict::set_stamp`]); a new snapshot uses a new epoch, so no reset pass is
+//! needed; "is the bucket of hash `h` stamped `E`" survives the forced grow for every `h`. When
+//! an unfrozen rehash moves entries, the destination bucket keeps its own stamp: stamps only
+//! mean something while frozen. Details in `rehash.rs`.
 //!
 //! # Memory
 //! Per entry: one node `{hash: u64, next: u32, K, V}` (16 bytes beyond `K` and `V` for 8-aligned

@@ -8,27 +8,33 @@
 //! [`DictConfig::min_fill_percent`] (Redis `HASHTABLE_MIN_FILL` = 10 %); the new size is the
 //! next power of two >= `len + 1` (growth) or >= `len` (shrink), at least 4.
 //!
-//! A snapshot walks the buckets while writers go on, so it needs every entry to stay in its
-//! bucket until the walk ends: [`Dict::freeze_rehash`] stops every rehash step, expansion and
-//! shrink (Redis gets the same effect from `dict_can_resize = 0` while a fork child exists).
-//! Inserts keep chaining into the bucket `bucket_of` names, so chains grow; past
+//! A snapshot walks the buckets while writers go on, so it needs to know, for every key, whether
+//! its bucket was already visited: [`Dict::freeze_rehash`] stops every rehash step, expansion and
+//! shrink (Redis gets the same effect from `dict_can_resize = 0` while a fork child exists), so
+//! `bucket_of` stays a pure function of the hash and every entry stays in its bucket. Inserts keep
+//! chaining into the bucket `bucket_of` names, so chains grow; an insert that finds the dict past
 //! [`DictConfig::force_resize_ratio`] entries per bucket (default 8; Redis 7.0 uses
-//! `dict_force_resize_ratio` = 5) [`Dict::over_force_bound`] turns true and the snapshot layer
-//! must run the forced-resize protocol:
+//! `dict_force_resize_ratio` = 5; [`Dict::over_force_bound`]) first runs the **forced grow**,
+//! which needs nothing from the snapshot layer because it keeps every hash's stamp:
 //!
-//! 1. serialize every bucket whose stamp is not the current epoch (every not-yet-visited
-//!    bucket), stamping each; after this the whole dict belongs to the snapshot;
-//! 2. call [`Dict::forced_resize`]`(epoch)`: the rehash (if any) completes, the table is
-//!    rebuilt at once with `next_power_of_two(len + 1)` buckets, and *every* new bucket is
-//!    stamped `epoch`, since everything in it was already serialized in step 1;
-//! 3. the dict stays frozen; `bucket_of` is a pure function of the hash again (for the new
-//!    size) and later writes see "already visited" everywhere.
+//! * the table is rebuilt at once (any rehash completes) as one table of
+//!   `S = max(next_power_of_two(len + 1), size0, size1)` buckets;
+//! * since `S` is a multiple of both old sizes, all hashes that land in new bucket `j` came from
+//!   one and the same old bucket (`loc_of(j)`: the low bits of `j` decide it), and bucket `j`
+//!   takes that bucket's stamp. So "is the bucket of hash `h` stamped `E`?" has the same answer
+//!   before and after, for every `h`: visited entries stay visited, unvisited ones unvisited,
+//!   and no entry is visited twice or missed, however the walk interleaves.
+//!
+//! The bound is checked per insert (one multi-key command cannot chain past it); after a forced
+//! grow the dict stays frozen. A walker that indexes buckets must notice that `num_buckets`
+//! changed and go over the new table again (skipping stamped buckets): the same unvisited entries
+//! now live at other indices.
 //!
 //! Stamp rule when a rehash moves entries (only when not frozen): the destination bucket keeps
 //! its own stamp and the source keeps its own. Stamps only matter while frozen, and a frozen
-//! dict never moves an entry; a snapshot begins with a fresh epoch so any stale stamp reads as
-//! "not visited". A new table 1 starts with every stamp 0 (epoch 0 is never used by a
-//! snapshot).
+//! dict moves entries only in the stamp-keeping forced grow; a snapshot begins with a fresh
+//! epoch so any stale stamp reads as "not visited". A new table 1 starts with every stamp 0
+//! (epoch 0 is never used by a snapshot).
 
 use crate::dict::{table_size_for, tag, Bucket, Dict, Loc, MIN_SIZE, NIL};
 
@@ -39,8 +45,8 @@ pub struct DictConfig {
     /// shrinking.
     pub min_fill_percent: u32,
     /// While frozen, [`Dict::over_force_bound`] turns true once the live part of a table holds
-    /// more than this many entries per bucket (default 8; Redis 7.0's
-    /// `dict_force_resize_ratio` is 5).
+    /// more than this many entries per bucket, and the next insert runs the forced grow
+    /// (default 8; Redis 7.0's `dict_force_resize_ratio` is 5).
     pub force_resize_ratio: u32,
 }
 
@@ -92,8 +98,8 @@ impl<K, V> Dict<K, V> {
     }
 
     /// True when frozen and the live part of a table holds more than `force_resize_ratio`
-    /// entries per bucket: the snapshot layer must then run the forced-resize protocol (module
-    /// docs). The live part of table 0 is its buckets from the rehash index on.
+    /// entries per bucket: the next insert runs the forced grow first (module docs). The live
+    /// part of table 0 is its buckets from the rehash index on.
     pub fn over_force_bound(&self) -> bool {
         if !self.frozen {
             return false;
@@ -109,19 +115,24 @@ impl<K, V> Dict<K, V> {
             || self.used[1] > ratio.saturating_mul(self.t1.len())
     }
 
-    /// Completes any rehash and rebuilds the table at once with `next_power_of_two(len + 1)`
-    /// buckets (at least 4), stamping every bucket with `epoch`. The caller must have
-    /// serialized every bucket not yet stamped `epoch` first (module docs). Works frozen or
-    /// not; the frozen flag is kept. Costs O(len + buckets).
-    pub fn forced_resize(&mut self, epoch: u32) {
-        let size = table_size_for(self.len() + 1);
-        let mut table = vec![
-            Bucket {
+    /// The forced grow (module docs): completes any rehash and rebuilds the table at once with
+    /// `max(next_power_of_two(len + 1), size0, size1)` buckets, each new bucket taking the stamp
+    /// of the one old bucket its hashes came from. Called by inserts into a frozen dict past the
+    /// bound; works frozen or not; the frozen flag is kept. Costs O(len + buckets).
+    pub fn forced_grow(&mut self) {
+        let size = table_size_for(self.len() + 1)
+            .max(self.t0.len())
+            .max(self.t1.len());
+        let mut table = Vec::with_capacity(size);
+        for j in 0..size {
+            // Every hash with low bits `j` has the old location of the hash `j` itself (both old
+            // masks are below `size`).
+            let old = self.loc_of(j as u64);
+            table.push(Bucket {
                 head: NIL,
-                stamp: epoch,
-            };
-            size
-        ];
+                stamp: self.table(old.table)[old.idx].stamp,
+            });
+        }
         let mut filters = vec![0u8; size];
         let mask = size - 1;
         // Relink every node straight from the arena (no chain walks needed).

@@ -65,6 +65,16 @@ impl<K, V> Dict<K, V> {
         let s = self.arena.get(i as u32);
         Some((&s.key, &s.value))
     }
+
+    /// [`Dict::random_entry`] with the entry's metadata word.
+    pub fn random_entry_meta(&self, rng: &mut impl rand::Rng) -> Option<(&K, &V, u32)> {
+        if self.is_empty() {
+            return None;
+        }
+        let i = rng.gen_range(0..self.len());
+        let s = self.arena.get(i as u32);
+        Some((&s.key, &s.value, s.meta))
+    }
 }
 
 /// Increments the reverse-binary cursor over the bits of `mask`: set the unmasked high bits,

@@ -1,7 +1,8 @@
 //! Property test: random operations on a `Dict`, interleaved with freeze / thaw / rehash_step /
-//! forced_resize / take, against a `std::collections::HashMap` model. After every operation the
-//! structural invariants are checked; while frozen, `bucket_of` of every key must not change and
-//! stamps must persist until a forced resize.
+//! forced_grow / take, against a `std::collections::HashMap` model. After every operation the
+//! structural invariants are checked; while frozen, `bucket_of` of every key must not change
+//! between forced grows, stamps must persist, the stamp of every key's bucket must survive the
+//! forced grows, and the force bound must hold after every insert.
 
 use std::collections::HashMap;
 
@@ -27,7 +28,7 @@ enum Op {
     Freeze,
     Thaw,
     Step(usize),
-    Forced(u32),
+    Forced,
     Stamp(usize, u32),
     Take,
 }
@@ -41,7 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Freeze),
         3 => Just(Op::Thaw),
         4 => (0..20usize).prop_map(Op::Step),
-        1 => (1..1000u32).prop_map(Op::Forced),
+        1 => Just(Op::Forced),
         5 => (any::<usize>(), 1..1000u32).prop_map(|(b, e)| Op::Stamp(b, e)),
         1 => Just(Op::Take),
     ]
@@ -53,6 +54,9 @@ fn run(ops: Vec<Op>, config: DictConfig) {
     // While frozen: the bucket of every key seen, and the stamps we set.
     let mut frozen_buckets: HashMap<u16, usize> = HashMap::new();
     let mut frozen_stamps: HashMap<usize, u32> = HashMap::new();
+    // While frozen: the stamp of the bucket of every key seen (survives forced grows).
+    let mut key_stamps: HashMap<u16, u32> = HashMap::new();
+    let mut buckets_before = d.num_buckets();
     for op in ops {
         match op {
             Op::Insert(k, v) => {
@@ -87,16 +91,12 @@ fn run(ops: Vec<Op>, config: DictConfig) {
                 d.thaw_rehash();
                 frozen_buckets.clear();
                 frozen_stamps.clear();
+                key_stamps.clear();
             }
             Op::Step(n) => d.rehash_step(n),
-            Op::Forced(e) => {
-                d.forced_resize(e);
-                for b in 0..d.num_buckets() {
-                    assert_eq!(d.stamp(b), e);
-                }
+            Op::Forced => {
+                d.forced_grow();
                 assert!(!d.is_rehashing());
-                frozen_buckets.clear();
-                frozen_stamps.clear();
             }
             Op::Stamp(b, e) => {
                 let b = b % d.num_buckets();
@@ -104,6 +104,7 @@ fn run(ops: Vec<Op>, config: DictConfig) {
                 assert_eq!(d.stamp(b), e);
                 if d.is_frozen() {
                     frozen_stamps.insert(b, e);
+                    key_stamps.clear();
                 }
             }
             Op::Take => {
@@ -116,14 +117,23 @@ fn run(ops: Vec<Op>, config: DictConfig) {
                 model.clear();
                 frozen_buckets.clear();
                 frozen_stamps.clear();
+                key_stamps.clear();
             }
         }
         d.check_invariants();
         assert_eq!(d.len(), model.len());
         if d.is_frozen() {
-            // The snapshot layer's duty: past the bound, visit everything and force a resize.
-            if d.over_force_bound() {
-                d.forced_resize(7777);
+            // The bound holds after every operation (inserts grow first when past it: each
+            // table part at most one entry past it).
+            let ratio = d.config().force_resize_ratio as usize;
+            assert!(
+                d.len() <= ratio * d.num_buckets() + 2,
+                "{} entries in {} buckets",
+                d.len(),
+                d.num_buckets()
+            );
+            if d.num_buckets() != buckets_before {
+                // A forced grow: indices changed, per-hash stamps did not (checked below).
                 frozen_buckets.clear();
                 frozen_stamps.clear();
             }
@@ -135,6 +145,12 @@ fn run(ops: Vec<Op>, config: DictConfig) {
                     d.bucket_entries(b).any(|(x, _)| *x == k),
                     "key {k} not in its bucket"
                 );
+                let st = *key_stamps.entry(k).or_insert(d.stamp(b));
+                assert_eq!(
+                    st,
+                    d.stamp(b),
+                    "stamp of key {k}'s bucket changed while frozen"
+                );
             }
             for (&b, &e) in &frozen_stamps {
                 assert_eq!(d.stamp(b), e, "stamp of bucket {b} changed while frozen");
@@ -142,6 +158,7 @@ fn run(ops: Vec<Op>, config: DictConfig) {
         } else {
             assert!(!d.over_force_bound());
         }
+        buckets_before = d.num_buckets();
     }
     let mut got: Vec<(u16, u32)> = d.iter().map(|(k, v)| (*k, *v)).collect();
     got.sort_unstable();

@@ -5,6 +5,24 @@
 //! This is the classic protocol (see e.g. Redis's `rdbSave`: temp file `temp-<pid>.rdb`,
 //! `fsync`, `rename`; and "Files are hard" (Pillai et al., OSDI'14) for why the directory fsync is
 //! needed for the rename to be durable).
+//!
+//! # What a failed commit leaves behind
+//! [`DurableFile::commit`] runs four steps; where it fails decides the state, and the error says
+//! which ([`CommitError`], inside the returned `io::Error`: [`CommitError::of`]):
+//!
+//! | failing step             | target                      | temp file | error                                |
+//! |--------------------------|-----------------------------|-----------|--------------------------------------|
+//! | flush, fsync of the temp | unchanged                   | removed   | [`CommitError::NotReplaced`]         |
+//! | rename                   | unchanged                   | removed   | [`CommitError::NotReplaced`]         |
+//! | fsync of the directory   | **replaced** (new contents) | gone      | [`CommitError::ReplacedNotDurable`]  |
+//!
+//! In the last row the new file is in place and readable, but a power cut may still bring the
+//! previous one back: the caller must not report the write as durable, and must not treat the
+//! target as unchanged either (retrying the directory fsync, [`fsync_dir`], makes it durable).
+//! Removing the temp file is best effort (an error there is ignored: there is nothing more to do).
+//!
+//! The file system calls of the commit go through [`DurableFs`] so tests can inject faults
+//! ([`FaultFs`]), the way `forkless-aof`'s `io.rs` lets them plug in failing storage.
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
@@ -37,6 +55,158 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
     parent_of(path).join(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
+/// The file system calls of [`DurableFile::commit`]: the real ones ([`RealFs`]) or a test
+/// backend that fails one of them ([`FaultFs`]).
+pub trait DurableFs: std::fmt::Debug + Send + Sync {
+    /// fsync a written file.
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+    /// Rename `from` over `to` (same directory).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    /// fsync a directory.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        fsync_dir(dir)
+    }
+}
+
+impl<T: DurableFs + ?Sized> DurableFs for std::sync::Arc<T> {
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        (**self).sync_file(file)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        (**self).sync_dir(dir)
+    }
+}
+
+/// The real file system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealFs;
+
+impl DurableFs for RealFs {}
+
+/// A step of [`DurableFile::commit`] ([`FaultFs`] fails one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// fsync of the temp file.
+    SyncFile,
+    /// The rename over the target.
+    Rename,
+    /// fsync of the directory after the rename.
+    SyncDir,
+}
+
+/// Test backend: the real file system, except that `fail` returns an injected error without
+/// doing anything (as a disk that refuses the call).
+#[derive(Debug, Clone, Copy)]
+pub struct FaultFs {
+    /// The step that fails.
+    pub fail: Step,
+}
+
+impl FaultFs {
+    fn injected(&self, step: Step) -> io::Result<()> {
+        if self.fail == step {
+            return Err(io::Error::other(format!("injected fault at {step:?}")));
+        }
+        Ok(())
+    }
+}
+
+impl DurableFs for FaultFs {
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        self.injected(Step::SyncFile)?;
+        file.sync_all()
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.injected(Step::Rename)?;
+        fs::rename(from, to)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.injected(Step::SyncDir)?;
+        fsync_dir(dir)
+    }
+}
+
+/// How a failed [`DurableFile::commit`] left the target (module docs). It travels inside the
+/// returned `io::Error` (same [`io::ErrorKind`] as the cause); [`CommitError::of`] gets it back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// Failed before or at the rename: the target is as it was, the temp file is removed.
+    NotReplaced {
+        /// The step that failed (`None`: flushing the buffered bytes).
+        step: Option<Step>,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The rename happened, the directory fsync failed: the target holds the new contents, but
+    /// whether the rename survives a crash is unknown.
+    ReplacedNotDurable {
+        /// The directory fsync's error.
+        source: io::Error,
+    },
+}
+
+impl CommitError {
+    /// The commit error inside an `io::Error` returned by [`DurableFile::commit`] (or by
+    /// [`write_durably`] / [`write_file_durably`] for their commit step).
+    pub fn of(e: &io::Error) -> Option<&CommitError> {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<CommitError>())
+    }
+
+    /// True when the target already holds the new contents.
+    pub fn target_replaced(&self) -> bool {
+        matches!(self, CommitError::ReplacedNotDurable { .. })
+    }
+
+    fn source_io(&self) -> &io::Error {
+        match self {
+            CommitError::NotReplaced { source, .. }
+            | CommitError::ReplacedNotDurable { source } => source,
+        }
+    }
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitError::NotReplaced { step, source } => {
+                let what = match step {
+                    None => "flushing the temp file",
+                    Some(Step::SyncFile) => "fsyncing the temp file",
+                    Some(Step::Rename) => "renaming the temp file over the target",
+                    Some(Step::SyncDir) => "fsyncing the directory",
+                };
+                write!(f, "{what}: {source} (target unchanged, temp file removed)")
+            }
+            CommitError::ReplacedNotDurable { source } => write!(
+                f,
+                "fsyncing the directory after the rename: {source} (the target holds the new \
+                 contents, but the rename may not survive a crash)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CommitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source_io())
+    }
+}
+
+impl From<CommitError> for io::Error {
+    fn from(e: CommitError) -> io::Error {
+        io::Error::new(e.source_io().kind(), e)
+    }
+}
+
 /// A file being written durably; becomes `path` only on [`DurableFile::commit`].
 #[derive(Debug)]
 pub struct DurableFile {
@@ -44,11 +214,17 @@ pub struct DurableFile {
     target: PathBuf,
     out: Option<BufWriter<File>>,
     written: u64,
+    fs: Box<dyn DurableFs>,
 }
 
 impl DurableFile {
     /// Create the temp file for `target`.
     pub fn create(target: &Path) -> io::Result<DurableFile> {
+        Self::create_with(target, Box::new(RealFs))
+    }
+
+    /// Create the temp file for `target`; the commit's file system calls go through `fs`.
+    pub fn create_with(target: &Path, fs: Box<dyn DurableFs>) -> io::Result<DurableFile> {
         let tmp = temp_path_for(target);
         let f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         Ok(DurableFile {
@@ -56,6 +232,7 @@ impl DurableFile {
             target: target.to_path_buf(),
             out: Some(BufWriter::with_capacity(1 << 20, f)),
             written: 0,
+            fs,
         })
     }
 
@@ -69,14 +246,34 @@ impl DurableFile {
         &self.tmp
     }
 
-    /// Flush, fsync, rename over the target, fsync the directory. Returns the file's size.
+    /// Flush, fsync, rename over the target, fsync the directory. Returns the file's size. On
+    /// error the `io::Error` carries a [`CommitError`] saying whether the target was replaced
+    /// (module docs); the temp file never stays behind.
     pub fn commit(mut self) -> io::Result<u64> {
         let out = self.out.take().expect("not committed twice");
-        let f = out.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
+        // From here on Drop no longer removes the temp file: every failure path below does.
+        let not_replaced = |tmp: &Path, step: Option<Step>, source: io::Error| {
+            let _ = fs::remove_file(tmp);
+            io::Error::from(CommitError::NotReplaced { step, source })
+        };
+        let f = match out.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let source = e.into_error();
+                return Err(not_replaced(&self.tmp, None, source));
+            }
+        };
+        if let Err(e) = self.fs.sync_file(&f) {
+            drop(f);
+            return Err(not_replaced(&self.tmp, Some(Step::SyncFile), e));
+        }
         drop(f);
-        fs::rename(&self.tmp, &self.target)?;
-        fsync_dir(&parent_of(&self.target))?;
+        if let Err(e) = self.fs.rename(&self.tmp, &self.target) {
+            return Err(not_replaced(&self.tmp, Some(Step::Rename), e));
+        }
+        if let Err(source) = self.fs.sync_dir(&parent_of(&self.target)) {
+            return Err(CommitError::ReplacedNotDurable { source }.into());
+        }
         Ok(self.written)
     }
 }
@@ -112,7 +309,9 @@ pub fn write_file_durably(target: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Write `target` through `fill`, durably and atomically: on any error (from `fill` or the I/O)
-/// the temp file is removed and the target is left as it was.
+/// the temp file is removed and the target is left as it was, except when only the final
+/// directory fsync failed: then the target already holds the new contents and the error says so
+/// ([`CommitError::ReplacedNotDurable`], module docs).
 pub fn write_durably<T, E>(
     target: &Path,
     fill: impl FnOnce(&mut DurableFile) -> Result<T, E>,
@@ -120,7 +319,19 @@ pub fn write_durably<T, E>(
 where
     E: From<io::Error>,
 {
-    let mut f = DurableFile::create(target)?;
+    write_durably_with(target, Box::new(RealFs), fill)
+}
+
+/// [`write_durably`] with the commit's file system calls going through `fs`.
+pub fn write_durably_with<T, E>(
+    target: &Path,
+    fs: Box<dyn DurableFs>,
+    fill: impl FnOnce(&mut DurableFile) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<io::Error>,
+{
+    let mut f = DurableFile::create_with(target, fs)?;
     let value = fill(&mut f)?;
     f.commit()?;
     Ok(value)
@@ -160,5 +371,72 @@ mod tests {
             1,
             "temp file removed"
         );
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn commit_failing(step: Step) -> (tempfile::TempDir, PathBuf, io::Error) {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dump.rdb");
+        fs::write(&target, b"old").unwrap();
+        let mut f = DurableFile::create_with(&target, Box::new(FaultFs { fail: step })).unwrap();
+        f.write_all(b"new").unwrap();
+        let e = f.commit().expect_err("injected fault");
+        (dir, target, e)
+    }
+
+    #[test]
+    fn failed_fsync_or_rename_removes_the_temp_file_and_keeps_the_target() {
+        for step in [Step::SyncFile, Step::Rename] {
+            let (dir, target, e) = commit_failing(step);
+            let ce = CommitError::of(&e).expect("a CommitError inside");
+            assert!(
+                matches!(ce, CommitError::NotReplaced { step: Some(s), .. } if *s == step),
+                "{ce:?}"
+            );
+            assert!(!ce.target_replaced());
+            assert_eq!(fs::read(&target).unwrap(), b"old", "{step:?}");
+            assert_eq!(
+                names(dir.path()),
+                ["dump.rdb"],
+                "temp file left at {step:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn failed_directory_fsync_reports_a_replaced_target() {
+        let (dir, target, e) = commit_failing(Step::SyncDir);
+        let ce = CommitError::of(&e).expect("a CommitError inside");
+        assert!(ce.target_replaced(), "{ce:?}");
+        assert!(e.to_string().contains("holds the new contents"), "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["dump.rdb"]);
+    }
+
+    #[test]
+    fn write_durably_keeps_the_commit_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("m");
+        let r: io::Result<()> = write_durably_with(
+            &target,
+            Box::new(FaultFs {
+                fail: Step::SyncFile,
+            }),
+            |w| w.write_all(b"x"),
+        );
+        let e = r.expect_err("injected");
+        assert!(matches!(
+            CommitError::of(&e),
+            Some(CommitError::NotReplaced { .. })
+        ));
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
     }
 }

@@ -136,7 +136,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("save", Kind::Save, "3600 1 300 100 60 10000", true, "Snapshot after <seconds> if at least <changes> writes; \"\" disables."),
     o("stop-writes-on-bgsave-error", B, "yes", true, "Refuse writes (MISCONF) while the last background snapshot failed."),
     o("rdbcompression", B, "yes", true, "LZF-compress strings in snapshots."),
-    o("rdbchecksum", B, "yes", true, "Write the CRC-64 at the end of snapshots."),
+    o("rdbchecksum", B, "yes", false, "Write the CRC-64 at the end of snapshots."),
     o("rdb-del-sync-files", B, "no", true, "Stored."),
     o("rdb-save-incremental-fsync", B, "yes", true, "Stored."),
     o("appendonly", B, "no", false, "Log every write to a multi-part AOF in `dir/appenddirname`. Chosen at open (restart to change)."),
@@ -167,14 +167,14 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("aof-on-error", Kind::Enum(&["refuse", "continue"]), "refuse", false, "forkless: after a log write error refuse writes (MISCONF) or count and continue (cache mode)."),
     o("shards", int(0, 65536), "0", false, "forkless: keyspace shards (0: 4 per core)."),
     // --- memory ---
-    o("maxmemory", mem(0, I64), "0", true, "Memory bound (0: none). Stored (eviction is issue 16)."),
-    o("maxmemory-policy", Kind::Enum(&["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"]), "noeviction", true, "Eviction policy. Stored."),
-    o("maxmemory-samples", int(1, 64), "5", true, "Keys sampled per eviction. Stored."),
+    o("maxmemory", mem(0, I64), "0", true, "Memory bound (0: none): writes evict by maxmemory-policy first, then get OOM."),
+    o("maxmemory-policy", Kind::Enum(&["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"]), "noeviction", true, "Eviction policy (Redis 7.0 names)."),
+    o("maxmemory-samples", int(1, 64), "5", true, "Keys sampled per database per eviction round."),
     o("maxmemory-eviction-tenacity", int(0, 100), "10", true, "Stored."),
     o("maxmemory-clients", mem(0, I64), "0", true, "Stored."),
     o("replica-ignore-maxmemory", B, "yes", true, "Stored."),
-    o("lfu-log-factor", int(0, I32), "10", true, "LFU counter logarithm factor. Stored."),
-    o("lfu-decay-time", int(0, I32), "1", true, "LFU counter decay in minutes. Stored."),
+    o("lfu-log-factor", int(0, I32), "10", true, "LFU counter logarithm factor."),
+    o("lfu-decay-time", int(0, I32), "1", true, "LFU counter decay in minutes."),
     o("lazyfree-lazy-eviction", B, "no", true, "Stored."),
     o("lazyfree-lazy-expire", B, "no", true, "Stored."),
     o("lazyfree-lazy-server-del", B, "no", true, "Stored."),
@@ -713,6 +713,20 @@ fn parse_value(spec: &OptionSpec, args: &[String], prev: Option<&Value>) -> Resu
     }
 }
 
+/// Checks beyond the kind's syntax, per option (Redis's `isValidDBfilename` and friends).
+fn check_value(spec: &OptionSpec, v: Value) -> Result<Value, String> {
+    let file_name = matches!(
+        spec.name,
+        "dbfilename" | "appendfilename" | "appenddirname" | "segments-dirname"
+    );
+    if let (true, Value::Str(s)) = (file_name, &v) {
+        if s.is_empty() || s.contains('/') || s == "." || s == ".." {
+            return Err(format!("{} can't be a path, just a name", spec.name));
+        }
+    }
+    Ok(v)
+}
+
 /// `CONFIG GET`'s text of a value.
 fn render(v: &Value) -> String {
     match v {
@@ -848,14 +862,16 @@ impl Config {
         let args: Vec<String> = args.into_iter().map(|s| s.as_ref().to_string()).collect();
         let mut c = Config::default();
         let mut i = 0;
+        // One pass over the file and the arguments, as redis-server appends the arguments to
+        // the file's text: `save` lines of both add up (the first replaces the default).
+        let mut pass = Pass::default();
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                c.load_file(Path::new(first))?;
+                c.load_file_pass(Path::new(first), &mut pass)?;
                 c.file = Some(PathBuf::from(first));
                 i = 1;
             }
         }
-        let mut pass = Pass::default();
         while i < args.len() {
             let Some(name) = args[i].strip_prefix("--") else {
                 return Err(ConfigError::Syntax {
@@ -961,12 +977,14 @@ impl Config {
             Kind::OutputBufferLimit => Some(&self.values[idx]),
             _ => None,
         };
-        let v = parse_value(spec, args, prev).map_err(|why| ConfigError::BadValue {
-            name: spec.name.to_string(),
-            value: args.join(" "),
-            why,
-            origin,
-        })?;
+        let v = parse_value(spec, args, prev)
+            .and_then(|v| check_value(spec, v))
+            .map_err(|why| ConfigError::BadValue {
+                name: spec.name.to_string(),
+                value: args.join(" "),
+                why,
+                origin,
+            })?;
         if spec.kind == Kind::Save {
             // `save ""` resets; later lines of the same pass add to it.
             pass.save_seen = true;

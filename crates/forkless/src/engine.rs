@@ -25,10 +25,7 @@
 //! DESIGN.md section 2) and a thread-local.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkless_aof::{
@@ -38,7 +35,7 @@ use forkless_aof::{
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
 use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
 use forkless_snapshot::output::DurableFile;
-use forkless_snapshot::worker::{begin_snapshot, run_started};
+use forkless_snapshot::worker::{begin_snapshot, run_until_output};
 use forkless_snapshot::{
     install, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
@@ -47,7 +44,9 @@ use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Mutex};
 
 use crate::config::{Config, SaveRule};
+use crate::durability::{notifier, AckState, Durability, CLOSED};
 use crate::error::{io, Error, Result};
+use crate::helpers::Tx;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -60,7 +59,7 @@ thread_local! {
 /// Redis's text when a background save failed and `stop-writes-on-bgsave-error` is on.
 pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 
-fn misconf_aof(e: &dyn std::fmt::Display) -> String {
+pub(crate) fn misconf_aof(e: &dyn std::fmt::Display) -> String {
     format!("MISCONF Errors writing to the AOF file: {e}")
 }
 
@@ -161,6 +160,9 @@ pub struct Stats {
     pub keys: Vec<u64>,
     /// Resident set size of the process, when the OS tells (Linux `/proc/self/status`).
     pub rss_bytes: Option<u64>,
+    /// The keyspace's memory (`used_memory` of the entries, the bound, evicted keys, hits and
+    /// misses); snapshot hand-offs, deltas and log queues are not in it.
+    pub memory: forkless_keyspace::MemoryStats,
     /// Changes since the last successful snapshot (the save rules' counter).
     pub dirty: u64,
     /// Unix seconds of the last successful snapshot (the open time when there was none).
@@ -169,6 +171,10 @@ pub struct Stats {
     pub snapshot_in_progress: bool,
     /// A rewrite is running.
     pub rewrite_in_progress: bool,
+    /// A snapshot is scheduled to start once the running job ends.
+    pub snapshot_scheduled: bool,
+    /// A rewrite is scheduled to start once the running job ends (`aof_rewrite_scheduled`).
+    pub rewrite_scheduled: bool,
     /// When the running snapshot or rewrite started (Unix ms).
     pub job_started_unix_ms: Option<i64>,
     /// The last snapshot succeeded (true before the first), as `rdb_last_bgsave_status`.
@@ -287,21 +293,13 @@ pub(crate) struct PersistState {
     pub aof_base_offset: u64,
 }
 
-#[derive(Default)]
-struct AckState {
-    acked: u64,
-    failed: Option<(u64, String)>,
-    waiters: Vec<(u64, Waker)>,
-    stop: bool,
-}
-
 /// Everything the threads share.
 pub(crate) struct Core {
     id: u64,
     pub ks: Arc<Keyspace>,
     pub obs: Arc<SnapshotObserver>,
     backend: Backend,
-    writer: Option<Arc<AofWriter>>,
+    pub(crate) writer: Option<Arc<AofWriter>>,
     fsync_always: bool,
     dir: PathBuf,
     config: Mutex<Config>,
@@ -318,15 +316,19 @@ pub(crate) struct Core {
     /// A snapshot or rewrite runs (claimed by `Core::claim`), and since when (Unix ms).
     busy: AtomicBool,
     busy_since_ms: AtomicI64,
+    /// A snapshot / rewrite waits for the running job (`schedule_*`).
+    pub scheduled_snapshot: AtomicBool,
+    pub scheduled_rewrite: AtomicBool,
     /// (shutting down: rewrites must not install, a rewrite is installing).
     rw_gate: Mutex<(bool, bool)>,
-    acks: Mutex<AckState>,
-    notifier: Mutex<Option<Thread>>,
+    pub(crate) acks: Mutex<AckState>,
+    pub(crate) notifier: Mutex<Option<Thread>>,
     pub expired: AtomicU64,
+    /// Active expiry on (`DEBUG SET-ACTIVE-EXPIRE`; off on a replica, which waits for its
+    /// primary's DELs).
+    pub active_expire: AtomicBool,
     pub ticks: AtomicU64,
     pub cron: Mutex<Option<Thread>>,
-    /// Active expiry on (DEBUG SET-ACTIVE-EXPIRE; the server's tests turn it off).
-    pub active_expire: AtomicBool,
 }
 
 /// Releases [`Core::claim`].
@@ -463,6 +465,9 @@ impl Engine {
         let mut config = b.config;
         let dir = b.dir;
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        // CONFIG GET dir answers the absolute path, as redis-server.
+        let dir =
+            std::fs::canonicalize(&dir).map_err(io(format!("resolving {}", dir.display())))?;
         config.set_any("dir", &dir.to_string_lossy())?;
         let shards = config.int("shards");
         let mut kconf = forkless_keyspace::Config {
@@ -493,6 +498,18 @@ impl Engine {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let dirty = Arc::new(AtomicU64::new(0));
         let dump_path = dir.join(config.str("dbfilename"));
+        // Temp files of snapshots and rewrites a crash left behind (never loaded: the targets
+        // are only replaced by complete, durable files).
+        remove_stale_temps(&dir, &stale_dump_prefixes(config.str("dbfilename")));
+        remove_stale_temps(
+            &dir.join(config.str("appenddirname")),
+            &[
+                format!("temp-rewriteaof-{}", config.str("appendfilename")),
+                format!(".temp-rewriteaof-{}", config.str("appendfilename")),
+                // Manifest and base temps (`.appendonly.aof.manifest.tmp-<pid>-<n>`).
+                format!(".{}.", config.str("appendfilename")),
+            ],
+        );
         let mut rdb_keys = 0;
         let mut commands = 0;
         let mut torn = None;
@@ -584,6 +601,7 @@ impl Engine {
             writer: writer.clone(),
             dirty: dirty.clone(),
         }));
+        ks.set_memory_config(memory_config_of(&config));
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -611,7 +629,6 @@ impl Engine {
             dirty,
             state: Mutex::new(state),
             closed: AtomicBool::new(false),
-            active_expire: AtomicBool::new(true),
             stop_upkeep: AtomicBool::new(false),
             job: Mutex::new(None),
             snapshot_running: AtomicBool::new(false),
@@ -619,9 +636,12 @@ impl Engine {
             busy: AtomicBool::new(false),
             busy_since_ms: AtomicI64::new(0),
             rw_gate: Mutex::new((false, false)),
+            scheduled_snapshot: AtomicBool::new(false),
+            scheduled_rewrite: AtomicBool::new(false),
             acks: Mutex::new(AckState::default()),
             notifier: Mutex::new(None),
             expired: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
             ticks: AtomicU64::new(0),
             cron: Mutex::new(None),
         });
@@ -676,6 +696,12 @@ impl Engine {
         &self.core().ks
     }
 
+    /// Turn active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`; a replica turns it off and
+    /// waits for its primary's DELs). Lazy expiry on access is not affected.
+    pub fn set_active_expire(&self, on: bool) {
+        self.core().active_expire.store(on, Ordering::Release);
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.core().dir
@@ -688,7 +714,8 @@ impl Engine {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database and return its
     /// reply once the fsync policy is met: under `appendfsync always` the write is durable;
-    /// otherwise this never waits for I/O. While persistence is failing, write commands get
+    /// otherwise this never waits for I/O (the only wait is backpressure when the log writer's
+    /// queue is full, 64 MiB by default, as a disk slower than the writes). While persistence is failing, write commands get
     /// Redis's `MISCONF` error and change nothing.
     ///
     /// ```
@@ -703,6 +730,7 @@ impl Engine {
         let (reply, d) = self.execute_deferred(session, argv);
         match d.wait() {
             Ok(()) => reply,
+            Err(Error::Closed) => Reply::err(CLOSED),
             Err(e) => Reply::err(e.to_string()),
         }
     }
@@ -719,10 +747,7 @@ impl Engine {
     pub fn execute_deferred(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Durability) {
         let core = self.core();
         if core.closed.load(Ordering::Acquire) {
-            return (
-                Reply::err("ERR the forkless engine is shut down"),
-                Durability::ready(),
-            );
+            return (Reply::err(CLOSED), Durability::ready());
         }
         if let Some(spec) = argv.first().and_then(|n| core.ks.command_spec(n)) {
             if spec.is_write() {
@@ -770,9 +795,7 @@ impl Engine {
         d.wait()?;
         r.map_err(|e| match e {
             Reply::Error(e) if e.starts_with("MISCONF") => Error::Misconf(e.into_owned()),
-            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
-                Error::Closed
-            }
+            Reply::Error(e) if e.starts_with(CLOSED) => Error::Closed,
             Reply::Error(e) => Error::Command(format!(
                 "EXECABORT Transaction discarded because of previous errors: {e}"
             )),
@@ -789,10 +812,7 @@ impl Engine {
     ) -> (std::result::Result<Vec<Reply>, Reply>, Durability) {
         let core = self.core();
         if core.closed.load(Ordering::Acquire) {
-            return (
-                Err(Reply::err("ERR the forkless engine is shut down")),
-                Durability::ready(),
-            );
+            return (Err(Reply::err(CLOSED)), Durability::ready());
         }
         let writes = cmds.iter().any(|c| {
             c.first()
@@ -824,6 +844,34 @@ impl Engine {
         self.core().start_job(JobKind::Snapshot)
     }
 
+    /// Start a snapshot as soon as no snapshot or rewrite runs (`BGSAVE SCHEDULE`; the upkeep
+    /// starts it within a tick once idle). Returns true when it started at once.
+    pub fn schedule_snapshot(&self) -> Result<bool> {
+        match self.core().start_job(JobKind::Snapshot) {
+            Ok(()) => Ok(true),
+            Err(Error::InProgress(_)) => {
+                self.core()
+                    .scheduled_snapshot
+                    .store(true, Ordering::Release);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Start a rewrite as soon as no snapshot or rewrite runs (`BGREWRITEAOF` while a
+    /// snapshot runs: "scheduled"). Returns true when it started at once.
+    pub fn schedule_rewrite(&self) -> Result<bool> {
+        match self.core().start_job(JobKind::Rewrite) {
+            Ok(()) => Ok(true),
+            Err(Error::InProgress(_)) => {
+                self.core().scheduled_rewrite.store(true, Ordering::Release);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Rewrite the AOF now (`BGREWRITEAOF`, waited for): a converging forkless snapshot becomes
     /// the new base. In segments mode a converging snapshot (old segments then fall to
     /// retention). `Err(Unsupported)` without a log.
@@ -842,10 +890,29 @@ impl Engine {
         self.core().stats(self.report.mode)
     }
 
-    /// Turn the upkeep's active expiry on or off (Redis's `DEBUG SET-ACTIVE-EXPIRE`); lazy
-    /// expiry on access is unaffected.
-    pub fn set_active_expire(&self, on: bool) {
-        self.core().active_expire.store(on, Ordering::Release);
+    /// `CONFIG RESETSTAT`: zero the counters of [`Stats`] that Redis resets (`expired_keys`);
+    /// the save rules' change counter and the persistence history are kept.
+    pub fn reset_stats(&self) {
+        self.core().expired.store(0, Ordering::Relaxed);
+    }
+
+    /// Keys with an expiry per database (INFO keyspace's `expires=`): a walk of every key,
+    /// one shard lock at a time (O(keys); `stats()` stays O(shards)).
+    pub fn expires_per_db(&self) -> Vec<u64> {
+        let ks = self.keyspace();
+        let mut out = vec![0u64; ks.databases() as usize];
+        for s in 0..ks.num_shards() {
+            ks.with_shard(s, |shard| {
+                for (db, n) in out.iter_mut().enumerate() {
+                    *n += shard
+                        .db(db as u32)
+                        .iter()
+                        .filter(|(_, slot)| slot.expire_at().is_some())
+                        .count() as u64;
+                }
+            });
+        }
+        out
     }
 
     /// A copy of the configuration.
@@ -866,8 +933,12 @@ impl Engine {
         let mut c = core.config.lock();
         c.set_many(pairs)?;
         let tun = Tunables::from(&c);
+        let mem = memory_config_of(&c);
         drop(c);
         *core.tun.lock() = tun;
+        // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).
+        core.ks.set_memory_config(mem);
+        core.ks.evict_to_bound();
         core.update_misconf();
         Ok(())
     }
@@ -895,295 +966,17 @@ impl Engine {
     pub fn shutdown_with(&self, opts: ShutdownOptions) -> Result<ShutdownReport> {
         shutdown_handle(&self.inner, opts)
     }
-
-    // ---- typed helpers ----
-
-    fn run(&self, db: u32, argv: &[&[u8]]) -> Result<Reply> {
-        match self.execute(&mut Session { db }, argv) {
-            Reply::Error(e) if e.starts_with("MISCONF") => Err(Error::Misconf(e.into_owned())),
-            Reply::Error(e) if e.starts_with("ERR the forkless engine is shut down") => {
-                Err(Error::Closed)
-            }
-            Reply::Error(e) => Err(Error::Command(e.into_owned())),
-            r => Ok(r),
-        }
-    }
-
-    fn run_int(&self, db: u32, argv: &[&[u8]]) -> Result<i64> {
-        match self.run(db, argv)? {
-            Reply::Integer(n) => Ok(n),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// GET.
-    pub fn get(&self, db: u32, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.run(db, &[b"GET", key])? {
-            Reply::Bulk(v) => Ok(Some(v)),
-            Reply::Nil => Ok(None),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// SET (clears any TTL).
-    pub fn set(&self, db: u32, key: &[u8], value: &[u8]) -> Result<()> {
-        self.run(db, &[b"SET", key, value]).map(drop)
-    }
-
-    /// SET with an expiry of `ttl` (millisecond precision).
-    pub fn set_ex(&self, db: u32, key: &[u8], value: &[u8], ttl: Duration) -> Result<()> {
-        let ms = ttl.as_millis().max(1).to_string();
-        self.run(db, &[b"SET", key, value, b"PX", ms.as_bytes()])
-            .map(drop)
-    }
-
-    /// INCR.
-    pub fn incr(&self, db: u32, key: &[u8]) -> Result<i64> {
-        self.run_int(db, &[b"INCR", key])
-    }
-
-    /// DEL: how many of `keys` existed.
-    pub fn del(&self, db: u32, keys: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"DEL"];
-        argv.extend_from_slice(keys);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// EXISTS for one key.
-    pub fn exists(&self, db: u32, key: &[u8]) -> Result<bool> {
-        self.run_int(db, &[b"EXISTS", key]).map(|n| n == 1)
-    }
-
-    /// PEXPIRE: true when the key exists and got the expiry.
-    pub fn expire(&self, db: u32, key: &[u8], ttl: Duration) -> Result<bool> {
-        let ms = ttl.as_millis().to_string();
-        self.run_int(db, &[b"PEXPIRE", key, ms.as_bytes()])
-            .map(|n| n == 1)
-    }
-
-    /// PTTL: `None` when the key does not exist or has no expiry.
-    pub fn ttl(&self, db: u32, key: &[u8]) -> Result<Option<Duration>> {
-        let n = self.run_int(db, &[b"PTTL", key])?;
-        Ok((n >= 0).then(|| Duration::from_millis(n as u64)))
-    }
-
-    /// HSET of one field: true when the field is new.
-    pub fn hset(&self, db: u32, key: &[u8], field: &[u8], value: &[u8]) -> Result<bool> {
-        self.run_int(db, &[b"HSET", key, field, value])
-            .map(|n| n == 1)
-    }
-
-    /// HGET.
-    pub fn hget(&self, db: u32, key: &[u8], field: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.run(db, &[b"HGET", key, field])? {
-            Reply::Bulk(v) => Ok(Some(v)),
-            Reply::Nil => Ok(None),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// LPUSH: the list's new length.
-    pub fn lpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"LPUSH", key];
-        argv.extend_from_slice(elems);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// RPUSH: the list's new length.
-    pub fn rpush(&self, db: u32, key: &[u8], elems: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"RPUSH", key];
-        argv.extend_from_slice(elems);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// LRANGE.
-    pub fn lrange(&self, db: u32, key: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
-        let (a, b) = (start.to_string(), stop.to_string());
-        match self.run(db, &[b"LRANGE", key, a.as_bytes(), b.as_bytes()])? {
-            Reply::Array(items) => Ok(items
-                .into_iter()
-                .filter_map(|r| match r {
-                    Reply::Bulk(v) => Some(v),
-                    _ => None,
-                })
-                .collect()),
-            r => Err(Error::Command(format!("unexpected reply {r:?}"))),
-        }
-    }
-
-    /// SADD: how many members were new.
-    pub fn sadd(&self, db: u32, key: &[u8], members: &[&[u8]]) -> Result<u64> {
-        let mut argv: Vec<&[u8]> = vec![b"SADD", key];
-        argv.extend_from_slice(members);
-        self.run_int(db, &argv).map(|n| n as u64)
-    }
-
-    /// DBSIZE of `db`.
-    pub fn dbsize(&self, db: u32) -> u64 {
-        self.core().ks.dbsize(db) as u64
-    }
 }
 
-/// Commands queued for [`Engine::transaction`].
-#[derive(Debug, Default, Clone)]
-pub struct Tx {
-    cmds: Vec<Vec<Vec<u8>>>,
-}
-
-impl Tx {
-    /// Queue one command.
-    pub fn cmd(&mut self, argv: &[&[u8]]) -> &mut Tx {
-        self.cmds.push(argv.iter().map(|a| a.to_vec()).collect());
-        self
-    }
-    /// Queue SET.
-    pub fn set(&mut self, key: &[u8], value: &[u8]) -> &mut Tx {
-        self.cmd(&[b"SET", key, value])
-    }
-    /// Queue INCR.
-    pub fn incr(&mut self, key: &[u8]) -> &mut Tx {
-        self.cmd(&[b"INCR", key])
-    }
-    /// Queue DEL.
-    pub fn del(&mut self, key: &[u8]) -> &mut Tx {
-        self.cmd(&[b"DEL", key])
-    }
-    /// Number of queued commands.
-    pub fn len(&self) -> usize {
-        self.cmds.len()
-    }
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.cmds.is_empty()
-    }
-}
-
-/// The durability of one write: resolves once the fsync policy is met (under `appendfsync
-/// always`: the write's log bytes are fsynced; otherwise at once). Wait with
-/// [`Durability::wait`] (blocking) or `.await` it (a `Future`, runtime-independent: a thread of
-/// the engine waits for the writer and wakes the task).
-#[must_use = "a write under appendfsync always is not durable until its Durability resolves"]
-#[derive(Clone)]
-pub struct Durability {
-    pending: Option<(Arc<Core>, u64)>,
-    error: Option<String>,
-}
-
-impl std::fmt::Debug for Durability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Durability")
-            .field("ticket", &self.pending.as_ref().map(|p| p.1))
-            .field("error", &self.error)
-            .finish()
-    }
-}
-
-impl Durability {
-    fn ready() -> Durability {
-        Durability {
-            pending: None,
-            error: None,
-        }
-    }
-
-    /// True when there is nothing to wait for.
-    pub fn is_ready(&self) -> bool {
-        self.pending.is_none()
-    }
-
-    /// The log offset to wait for, if any.
-    pub fn ticket(&self) -> Option<u64> {
-        self.pending.as_ref().map(|p| p.1)
-    }
-
-    /// Block until durable. `Err(Misconf)` when the write could not be made durable.
-    pub fn wait(self) -> Result<()> {
-        if let Some(e) = self.error {
-            return Err(Error::Misconf(e));
-        }
-        match &self.pending {
-            None => Ok(()),
-            Some((core, t)) => match &core.writer {
-                Some(w) => w.wait(*t).map_err(|e| Error::Misconf(misconf_aof(&e))),
-                None => Ok(()),
-            },
-        }
-    }
-}
-
-impl Future for Durability {
-    type Output = Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Err(Error::Misconf(e)));
-        }
-        let Some((core, t)) = &this.pending else {
-            return Poll::Ready(Ok(()));
-        };
-        let mut st = core.acks.lock();
-        if st.acked >= *t {
-            return Poll::Ready(Ok(()));
-        }
-        if let Some((upto, e)) = &st.failed {
-            if *t <= *upto {
-                return Poll::Ready(Err(Error::Misconf(misconf_aof(e))));
-            }
-        }
-        if st.stop {
-            return Poll::Ready(Err(Error::Closed));
-        }
-        st.waiters.push((*t, cx.waker().clone()));
-        drop(st);
-        if let Some(n) = core.notifier.lock().as_ref() {
-            n.unpark();
-        }
-        Poll::Pending
-    }
-}
-
-/// The durability notifier: waits (with no lock held) for the writer to make the highest
-/// pending ticket durable, then wakes every task waiting for a ticket at or below it.
-fn notifier(core: Arc<Core>) {
-    let Some(writer) = core.writer.clone() else {
-        return;
-    };
-    loop {
-        let target = {
-            let st = core.acks.lock();
-            if st.stop {
-                break;
-            }
-            st.waiters.iter().map(|w| w.0).max()
-        };
-        let Some(t) = target else {
-            thread::park_timeout(Duration::from_millis(100));
-            continue;
-        };
-        let r = writer.wait(t);
-        let mut st = core.acks.lock();
-        match r {
-            Ok(()) => st.acked = st.acked.max(t),
-            Err(e) => st.failed = Some((t, e.to_string())),
-        }
-        let mut wake = Vec::new();
-        st.waiters.retain(|(tk, w)| {
-            if *tk <= t {
-                wake.push(w.clone());
-                false
-            } else {
-                true
-            }
-        });
-        drop(st);
-        for w in wake {
-            w.wake();
-        }
-    }
-    let waiters = std::mem::take(&mut core.acks.lock().waiters);
-    for (_, w) in waiters {
-        w.wake();
+/// The keyspace's memory bound and eviction policy from the configuration (`maxmemory`,
+/// `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`, `lfu-decay-time`).
+pub(crate) fn memory_config_of(c: &Config) -> forkless_keyspace::MemoryConfig {
+    forkless_keyspace::MemoryConfig {
+        maxmemory: c.int("maxmemory").max(0) as u64,
+        policy: c.str("maxmemory-policy").parse().unwrap_or_default(),
+        samples: c.int("maxmemory-samples").clamp(1, 64) as u32,
+        lfu_log_factor: c.int("lfu-log-factor").max(0) as u32,
+        lfu_decay_time: c.int("lfu-decay-time").max(0) as u32,
     }
 }
 
@@ -1219,6 +1012,31 @@ pub fn load(path: &Path) -> Result<Keyspace> {
     Ok(ks)
 }
 
+/// The temp names of a snapshot to `dbfilename` (`forkless_durable::temp_path_for` of the
+/// file and of its delta spill file).
+fn stale_dump_prefixes(dbfilename: &str) -> Vec<String> {
+    let stem = Path::new(dbfilename)
+        .with_extension("deltas")
+        .to_string_lossy()
+        .into_owned();
+    vec![format!(".{dbfilename}.tmp-"), format!(".{stem}.tmp-")]
+}
+
+/// Remove the files of `dir` whose name starts with one of `prefixes` (best effort).
+fn remove_stale_temps(dir: &Path, prefixes: &[String]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            && e.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn aof_files_size(a: &AofDir) -> u64 {
     let m = a.manifest();
     m.base
@@ -1241,6 +1059,10 @@ impl Core {
     fn misconf(&self) -> Option<String> {
         if let Some(w) = &self.writer {
             if let Err(e) = w.check_writable() {
+                // Shutdown closed the log after this command passed the `closed` check.
+                if self.is_closed() {
+                    return Some(CLOSED.to_string());
+                }
                 return Some(misconf_aof(&e));
             }
         }
@@ -1261,6 +1083,11 @@ impl Core {
     fn ticket_of_last_append(self: &Arc<Self>) -> Durability {
         let last = LAST_APPEND.with(|c| c.borrow_mut().take());
         match last {
+            // A write racing with shutdown: the log closed before its bytes were accepted.
+            Some((id, Err(_))) if id == self.id && self.is_closed() => Durability {
+                pending: None,
+                error: Some(CLOSED.to_string()),
+            },
             Some((id, Err(e))) if id == self.id => Durability {
                 pending: None,
                 error: Some(misconf_aof(&e)),
@@ -1304,7 +1131,14 @@ impl Core {
                     _ => SnapMode::PointInTime,
                 };
                 sd.snapshot(&self.ks, &self.obs, m)
-                    .map(|i| i.result)
+                    .map(|i| {
+                        // The growth rule counts the log written since this snapshot.
+                        let off = sd.writer().metrics().enqueued_offset;
+                        let mut st = self.state.lock();
+                        st.aof_base_size = i.entry.len;
+                        st.aof_base_offset = off;
+                        i.result
+                    })
                     .map_err(Error::from)
             }
             _ => self.snapshot_to_dump(mode, cancel),
@@ -1343,11 +1177,13 @@ impl Core {
         let ticket = self.obs.try_begin()?;
         let file =
             DurableFile::create(&path).map_err(io(format!("creating {}", path.display())))?;
-        let started = begin_snapshot(&self.ks, ticket, &opts);
-        let (file, res) =
-            run_started(&self.ks, started, &opts, file, &Progress::default(), cancel)?;
+        let started = begin_snapshot(&*self.ks, ticket, &opts);
+        // The slot (ticket) is released only after the commit (issue 13 item 4).
+        let (file, res, ticket) =
+            run_until_output(started, &opts, file, &Progress::default(), cancel)?;
         file.commit()
             .map_err(io(format!("committing {}", path.display())))?;
+        drop(ticket);
         Ok(res)
     }
 
@@ -1469,12 +1305,14 @@ impl Core {
         Ok(())
     }
 
-    /// AOF size for the rewrite rule: (current, at the last rewrite).
+    /// Log size for the rewrite rule: (current, at the last rewrite). Segments: the last
+    /// snapshot's size plus the log written since, and the snapshot's size.
     pub(crate) fn aof_sizes(&self) -> Option<(u64, u64)> {
-        let Backend::Aof(a) = &self.backend else {
-            return None;
+        let off = match &self.backend {
+            Backend::Aof(a) => a.writer().metrics().enqueued_offset,
+            Backend::Segments(s) => s.writer().metrics().enqueued_offset,
+            Backend::Snapshots => return None,
         };
-        let off = a.writer().metrics().enqueued_offset;
         let st = self.state.lock();
         Some((
             st.aof_base_size + off.saturating_sub(st.aof_base_offset),
@@ -1482,12 +1320,17 @@ impl Core {
         ))
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_busy(&self) -> bool {
         self.busy.load(Ordering::Acquire)
     }
 
-    pub(crate) fn is_aof(&self) -> bool {
-        matches!(self.backend, Backend::Aof(_))
+    /// True with a log (AOF or segments): the growth rule applies.
+    pub(crate) fn has_log(&self) -> bool {
+        !matches!(self.backend, Backend::Snapshots)
     }
 
     fn stats(&self, mode: PersistenceMode) -> Stats {
@@ -1505,10 +1348,13 @@ impl Core {
             mode,
             keys,
             rss_bytes: rss_bytes(),
+            memory: self.ks.memory_stats(),
             dirty: self.dirty.load(Ordering::Relaxed),
             last_save_unix: st.last_save_unix,
             snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
             rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire),
+            snapshot_scheduled: self.scheduled_snapshot.load(Ordering::Acquire),
+            rewrite_scheduled: self.scheduled_rewrite.load(Ordering::Acquire),
             job_started_unix_ms: self
                 .busy
                 .load(Ordering::Acquire)

@@ -21,20 +21,26 @@
 //! println!("{:?}", cache.stats().keys[0]);
 //! ```
 //!
-//! Modules: [`config`] (the option table), [`engine`] (the handle, the write path and
-//! durability, jobs, stats, shutdown), `upkeep` (the background cron).
+//! Modules: [`config`] (the option table), [`engine`] (the handle, open, the write path, jobs,
+//! stats, shutdown), `durability` ([`Durability`] tickets and their notifier), `helpers` (typed
+//! helpers, [`Tx`]), `upkeep` (the background cron).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod config;
+mod durability;
 pub mod engine;
 mod error;
+mod helpers;
 mod upkeep;
 
 pub use config::{Config, ConfigError, OptionSpec, OPTIONS};
+pub use durability::Durability;
 pub use engine::{
-    load, Durability, Engine, EngineBuilder, JobReport, LoadSource, OpenReport, PersistenceMode,
-    ShutdownOptions, ShutdownReport, Stats, Tx,
+    load, Engine, EngineBuilder, JobReport, LoadSource, OpenReport, PersistenceMode,
+    ShutdownOptions, ShutdownReport, Stats,
 };
 pub use error::{Error, Result};
 pub use forkless_keyspace::{Reply, Session};
 pub use forkless_snapshot::{Mode, SnapshotResult};
+pub use helpers::Tx;

@@ -15,8 +15,11 @@
 //!   `CONFIG_BGSAVE_RETRY_DELAY`).
 //! * **AOF rewrite rule**: a background rewrite when the AOF is over
 //!   `auto-aof-rewrite-min-size` and grew `auto-aof-rewrite-percentage` percent over its size
-//!   after the last rewrite (retried 10 s after a failure).
-//! * Reaping finished background jobs.
+//!   after the last rewrite (retried 10 s after a failure). In segments mode the same rule
+//!   takes a converging snapshot (the last snapshot plus the log since it against the snapshot),
+//!   after which retention drops the old segments.
+//! * Scheduled jobs (`schedule_snapshot`, `schedule_rewrite`) once none runs; reaping finished
+//!   background jobs.
 //!
 //! `everysec` fsync runs in the log writer's own thread; segments retention runs after each
 //! segments snapshot. No lock is held across a tick except one shard lock at a time.
@@ -111,6 +114,18 @@ fn rules(core: &Arc<Core>, tun: &crate::engine::Tunables) {
     if core.job.lock().is_some() || core.is_busy() {
         return;
     }
+    if core.scheduled_rewrite.swap(false, Ordering::AcqRel) {
+        if core.start_job(JobKind::Rewrite).is_err() {
+            core.scheduled_rewrite.store(true, Ordering::Release);
+        }
+        return;
+    }
+    if core.scheduled_snapshot.swap(false, Ordering::AcqRel) {
+        if core.start_job(JobKind::Snapshot).is_err() {
+            core.scheduled_snapshot.store(true, Ordering::Release);
+        }
+        return;
+    }
     let now = unix_ms() / 1000;
     let dirty = core.dirty.load(Ordering::Relaxed);
     let (last_save, ok, last_try, rewrite_fail) = {
@@ -131,7 +146,7 @@ fn rules(core: &Arc<Core>, tun: &crate::engine::Tunables) {
         let _ = core.start_job(JobKind::Snapshot);
         return;
     }
-    if core.is_aof() && tun.auto_aof_pct > 0 {
+    if core.has_log() && tun.auto_aof_pct > 0 {
         if let Some((cur, base)) = core.aof_sizes() {
             let base = base.max(1);
             let growth = (cur * 100 / base).saturating_sub(100);

@@ -42,6 +42,20 @@ pub struct Ctx<'a> {
     key_hashes: Vec<(usize, u64)>,
     /// Index in `prop` where the current command's propagation starts (transactions).
     cmd_prop_start: usize,
+    /// Memory accounting: every key written, with its cost before the command's first change to
+    /// it; [`Ctx::settle_memory`] charges the difference once the command is done.
+    touched: Vec<Touched>,
+    /// A read-only command: lookups count as keyspace hits / misses (INFO stats).
+    count_hits: bool,
+}
+
+/// A key a command changed: where it lives and its cost before the change.
+struct Touched {
+    g: usize,
+    db: u32,
+    h: u64,
+    key: Box<[u8]>,
+    before: i64,
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -102,6 +116,8 @@ impl<'a> Ctx<'a> {
             rng: None,
             key_hashes,
             cmd_prop_start: 0,
+            touched: Vec::new(),
+            count_hits: false,
         }
     }
 
@@ -112,6 +128,21 @@ impl<'a> Ctx<'a> {
         self.argv = argv;
         self.key_hashes = key_hashes;
         self.cmd_prop_start = self.prop.len();
+    }
+
+    /// Capture this unit's effects whatever `before_write` answers: every key it touches is
+    /// then visited before its first change (step 2 of the observer protocol from the start).
+    /// Transactions use it: with per-command decisions a later command could switch to capture
+    /// after an earlier one already changed an unvisited key, and the captured group would then
+    /// replay that change on top of a baseline that already holds it.
+    pub(crate) fn capture_from_start(&mut self) {
+        if let Some(obs) = self.ks.observer().cloned() {
+            self.start_capture(&*obs);
+        }
+    }
+
+    pub(crate) fn set_count_hits(&mut self, on: bool) {
+        self.count_hits = on;
     }
 
     pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {
@@ -136,6 +167,40 @@ impl<'a> Ctx<'a> {
     /// The command's clock reading (Unix ms), one per command.
     pub fn now_ms(&self) -> i64 {
         self.now
+    }
+
+    /// Redis's `checkAlreadyExpired` (`expire.c`): true when an absolute expiry `when_ms` given to
+    /// EXPIRE-family commands, GETEX EXAT/PXAT or RESTORE is already past and the key must be
+    /// deleted now. Never while loading: a replayed `PEXPIREAT` that lies in the past keeps the
+    /// key with that expiry, later logged writes apply to it, and it expires afterwards (as
+    /// redis-server 7.0 does while `server.loading`). Deleting it instead would let the next
+    /// logged write (INCR, RPUSH, ...) recreate the key without its TTL.
+    pub fn already_expired(&self, when_ms: i64) -> bool {
+        when_ms <= self.now && !self.ks.is_loading()
+    }
+
+    /// The maxmemory policy in force.
+    pub fn memory_policy(&self) -> crate::memory::EvictionPolicy {
+        self.ks.memory_state().policy()
+    }
+
+    /// The memory bound and policy in force.
+    pub fn memory_config(&self) -> crate::memory::MemoryConfig {
+        self.ks.memory_state().get()
+    }
+
+    /// The access metadata word (LRU clock or LFU counter) of `key` in the current database if
+    /// it is live, read without touching it (Redis's `LOOKUP_NOTOUCH`).
+    pub fn access_meta(&mut self, key: &[u8]) -> Option<u32> {
+        let db = self.db;
+        let (g, h) = self.locate(key);
+        let now = self.now;
+        let loading = self.ks.is_loading();
+        let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
+        if slot.is_expired(now) && !loading {
+            return None;
+        }
+        Some(*meta)
     }
 
     /// The command's arguments, name included.
@@ -194,7 +259,21 @@ impl<'a> Ctx<'a> {
     /// Tell the write observer that `(db, h)` is about to change (once per command and key), and
     /// apply its protocol (see [`WriteObserver`](crate::WriteObserver)): once one key asks for
     /// capture, every other key of the command is force-visited before it changes.
-    fn notify(&mut self, g: usize, db: u32, h: u64) {
+    fn notify(&mut self, g: usize, db: u32, h: u64, key: &[u8]) {
+        if !self
+            .touched
+            .iter()
+            .any(|t| t.db == db && t.h == h && *t.key == *key)
+        {
+            let before = self.dict(g, db).cost_of(h, key);
+            self.touched.push(Touched {
+                g,
+                db,
+                h,
+                key: key.into(),
+                before,
+            });
+        }
         let Some(obs) = self.ks.observer().cloned() else {
             return;
         };
@@ -224,7 +303,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn notify_key(&mut self, db: u32, key: &[u8]) {
         let (g, h) = self.locate(key);
-        self.notify(g, db, h);
+        self.notify(g, db, h, key);
     }
 
     /// Locate `key` in `db` if it is live, expiring it lazily (delete + propagate DEL) if its time
@@ -232,9 +311,19 @@ impl<'a> Ctx<'a> {
     fn live(&mut self, db: u32, key: &[u8]) -> Option<(usize, u64)> {
         let (g, h) = self.locate(key);
         let now = self.now;
-        let expired = self.dict(g, db).find(h, key)?.is_expired(now) && !self.ks.is_loading();
+        let loading = self.ks.is_loading();
+        let expired = {
+            let mem = self.ks.memory_state();
+            let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
+            let expired = slot.is_expired(now) && !loading;
+            if !expired {
+                // Every lookup of a live key touches it (LRU clock / LFU counter).
+                mem.touch(meta, now);
+            }
+            expired
+        };
         if expired {
-            self.notify(g, db, h);
+            self.notify(g, db, h, key);
             self.dict(g, db).remove(h, key);
             self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
             return None;
@@ -249,7 +338,17 @@ impl<'a> Ctx<'a> {
 
     /// The value of `key` in database `db` (expiring it lazily).
     pub fn get_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
-        let (g, h) = self.live(db, key)?;
+        let found = self.live(db, key);
+        if self.count_hits {
+            let mem = self.ks.memory_state();
+            let c = if found.is_some() {
+                &mem.hits
+            } else {
+                &mem.misses
+            };
+            c.fetch_add(1, forkless_sync::atomic::Ordering::Relaxed);
+        }
+        let (g, h) = found?;
         self.dict(g, db).find(h, key).map(|s| &*s.value)
     }
 
@@ -263,7 +362,7 @@ impl<'a> Ctx<'a> {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let db = self.db;
         let (g, h) = self.live(db, key)?;
-        self.notify(g, db, h);
+        self.notify(g, db, h, key);
         self.dict(g, db)
             .find_mut(h, key)
             .map(|s| Arc::make_mut(&mut s.value))
@@ -289,7 +388,7 @@ impl<'a> Ctx<'a> {
     /// Add or overwrite `key` in database `db` with a whole slot (value and expiry).
     pub fn insert_slot_in(&mut self, db: u32, key: &[u8], slot: Slot) {
         let (g, h) = self.locate(key);
-        self.notify(g, db, h);
+        self.notify(g, db, h, key);
         let now = self.now;
         let loading = self.ks.is_loading();
         match self.dict(g, db).find_mut(h, key) {
@@ -300,7 +399,10 @@ impl<'a> Ctx<'a> {
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
                 }
             }
-            None => self.dict(g, db).insert_new(h, key.into(), slot),
+            None => {
+                let meta = self.ks.memory_state().initial_meta(now);
+                self.dict(g, db).insert_new_meta(h, key.into(), slot, meta)
+            }
         }
     }
 
@@ -313,7 +415,7 @@ impl<'a> Ctx<'a> {
     /// Remove `key` from database `db`; returns its slot if it was live.
     pub fn remove_in(&mut self, db: u32, key: &[u8]) -> Option<Slot> {
         let (g, h) = self.live(db, key)?;
-        self.notify(g, db, h);
+        self.notify(g, db, h, key);
         self.dict(g, db).remove(h, key)
     }
 
@@ -333,9 +435,24 @@ impl<'a> Ctx<'a> {
     pub fn set_expire_at(&mut self, key: &[u8], at_ms: Option<i64>) {
         let db = self.db;
         if let Some((g, h)) = self.live(db, key) {
-            self.notify(g, db, h);
+            self.notify(g, db, h, key);
             if let Some(s) = self.dict(g, db).find_mut(h, key) {
                 s.set_expire_at(at_ms);
+            }
+        }
+    }
+
+    /// Charge every written key's change in cost to its database and shard (memory accounting,
+    /// see `crate::memory`). Called once by the dispatcher after the handler, locks still held.
+    pub(crate) fn settle_memory(&mut self) {
+        let touched = std::mem::take(&mut self.touched);
+        for t in touched {
+            let after = self.dict(t.g, t.db).cost_of(t.h, &t.key);
+            let delta = after - t.before;
+            if delta != 0 {
+                self.dict(t.g, t.db).charge(delta);
+                let shard = self.guards[t.g].index();
+                self.ks.charge_shard(shard, delta);
             }
         }
     }
@@ -387,8 +504,11 @@ impl<'a> Ctx<'a> {
             if let Some(o) = &obs {
                 capture |= o.before_db_change(g, db);
             }
+            let freed = g.db(db).used();
+            self.ks.charge_shard(g.index(), -freed);
             g.db_mut(db).clear();
         }
+        self.touched.retain(|t| t.db != db);
         if let (true, Some(o)) = (capture, &obs) {
             self.start_capture(&**o);
         }

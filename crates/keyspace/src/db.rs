@@ -61,7 +61,21 @@ impl Slot {
 #[derive(Default)]
 pub struct Db {
     dict: Dict<Key, Slot>,
+    /// Bytes charged for this table's entries ([`entry_cost`] summed), kept by the keyspace's
+    /// write paths (see `crate::memory`); the dict's own tables are added when reported.
+    used: i64,
 }
+
+/// Bytes one key costs in memory accounting: the key, the dict node (hash, link, key and slot
+/// inline), the value's `Arc` allocation (two counters and the `Value`) and what the value owns
+/// ([`Value::mem_usage`], O(1) for every type).
+pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
+    (key_len + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
+}
+
+/// Fixed bytes per key besides the key's bytes and the value's own heap: the dict node (48: hash
+/// 8, link 4, key pointer 16, slot 16, padding 4), the `Arc` header (16) and the `Value` (32).
+pub const ENTRY_OVERHEAD: usize = 48 + 16 + std::mem::size_of::<Value>();
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,15 +110,37 @@ impl Db {
     }
     /// Insert or overwrite; returns the previous slot.
     pub fn insert(&mut self, h: u64, key: &[u8], slot: Slot) -> Option<Slot> {
+        self.insert_meta(h, key, slot, 0)
+    }
+    /// [`Db::insert`] with the access metadata a new entry starts with (an overwritten entry
+    /// keeps its own).
+    pub fn insert_meta(&mut self, h: u64, key: &[u8], slot: Slot, meta: u32) -> Option<Slot> {
         if let Some(old) = self.find_mut(h, key) {
             return Some(std::mem::replace(old, slot));
         }
-        self.dict.insert_unique(h, key.into(), slot);
+        self.dict.insert_unique_meta(h, key.into(), slot, meta);
         None
     }
     /// Insert a key known to be absent.
     pub fn insert_new(&mut self, h: u64, key: Key, slot: Slot) {
         self.dict.insert_unique(h, key, slot);
+    }
+    /// Insert a key known to be absent, with its access metadata (LRU clock or LFU counter, see
+    /// `crate::memory`).
+    pub fn insert_new_meta(&mut self, h: u64, key: Key, slot: Slot, meta: u32) {
+        self.dict.insert_unique_meta(h, key, slot, meta);
+    }
+    /// The slot of `key` with its access metadata word, both mutable (no rehash step).
+    pub fn find_meta_mut(&mut self, h: u64, key: &[u8]) -> Option<(&mut Slot, &mut u32)> {
+        self.dict
+            .find_meta_mut(h, |k| &**k == key)
+            .map(|(_, s, m)| (s, m))
+    }
+    /// A uniformly random key with its slot and access metadata, or None when empty.
+    pub fn random_meta(&self, rng: &mut impl Rng) -> Option<(&[u8], &Slot, u32)> {
+        self.dict
+            .random_entry_meta(rng)
+            .map(|(k, s, m)| (&**k, s, m))
     }
     /// Remove `key`; returns its slot.
     pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Slot> {
@@ -113,6 +149,23 @@ impl Db {
     /// Remove every key.
     pub fn clear(&mut self) {
         self.dict.clear();
+        self.used = 0;
+    }
+    /// Bytes charged for the entries (see [`entry_cost`]).
+    pub fn used(&self) -> i64 {
+        self.used
+    }
+    /// Bytes of the dict's own structure (bucket arrays, filters, node arena).
+    pub fn table_bytes(&self) -> usize {
+        self.dict.memory_overhead()
+    }
+    /// Add `delta` to the charged bytes (the keyspace's write paths call it, see `crate::memory`).
+    pub(crate) fn charge(&mut self, delta: i64) {
+        self.used += delta;
+    }
+    /// The cost of `key` (hash `h`) as it is now, 0 when absent.
+    pub fn cost_of(&self, h: u64, key: &[u8]) -> i64 {
+        self.find(h, key).map_or(0, |s| entry_cost(key.len(), s))
     }
     /// Every `(key, slot)`.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Slot)> {

@@ -38,6 +38,7 @@ use crate::command::{unknown_command, wrong_arity, CommandTable, ALL_SHARDS};
 use crate::convert::{from_model, to_model};
 use crate::ctx::Ctx;
 use crate::db::{Db, Slot};
+use crate::memory::{self, EvictionPolicy, MemoryConfig, MemoryState, MemoryStats, PoolEntry};
 use crate::propagate::{Propagated, PropagationSink};
 use crate::reply::Reply;
 
@@ -239,6 +240,11 @@ pub struct Keyspace {
     observer: Option<Arc<dyn WriteObserver>>,
     expire_shard: AtomicUsize,
     loading: AtomicBool,
+    /// Bytes charged per shard (the sum of its databases' [`Db::used`]), readable without the
+    /// shard's lock: `used_memory` sums them.
+    mem: Box<[AtomicI64]>,
+    /// maxmemory, policy, counters, eviction pool (`crate::memory`).
+    memory: MemoryState,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -248,6 +254,15 @@ impl std::fmt::Debug for Keyspace {
             .field("databases", &self.databases)
             .finish_non_exhaustive()
     }
+}
+
+/// What [`Keyspace::memory_report`] measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryReport {
+    /// Bytes charged for the entries (see [`crate::db::entry_cost`]).
+    pub entries: u64,
+    /// Bytes of the dicts' tables (the node arena includes the nodes counted in `entries`).
+    pub tables: u64,
 }
 
 /// Error of [`Keyspace::load`].
@@ -301,6 +316,8 @@ impl Keyspace {
             observer: None,
             expire_shard: AtomicUsize::new(0),
             loading: AtomicBool::new(false),
+            mem: (0..n).map(|_| AtomicI64::new(0)).collect(),
+            memory: MemoryState::new(MemoryConfig::default()),
         }
     }
 
@@ -395,6 +412,11 @@ impl Keyspace {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database.
     pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
+        self.execute_with(session, argv, true)
+    }
+
+    /// [`Keyspace::execute`]; `evict` = false for the evictions' own DELs.
+    fn execute_with(&self, session: &mut Session, argv: &[&[u8]], evict: bool) -> Reply {
         let Some(name) = argv.first() else {
             return Reply::err("ERR empty command");
         };
@@ -406,6 +428,17 @@ impl Keyspace {
         }
         let all = spec.flags & ALL_SHARDS != 0;
         let db = session.db.min(self.databases - 1);
+        // maxmemory: evict before a write (no lock held here); refuse what may grow memory when
+        // nothing more can be evicted (Redis's processCommand + performEvictions).
+        if evict
+            && spec.is_write()
+            && self.memory.maxmemory() > 0
+            && !self.is_loading()
+            && !self.evict_to_bound()
+            && memory::may_grow(spec.name)
+        {
+            return Reply::err(memory::OOM_ERROR);
+        }
         // Each key is hashed once here; the context reuses these hashes for the same arguments.
         let key_hashes: Vec<(usize, u64)> = if all {
             Vec::new()
@@ -427,6 +460,7 @@ impl Keyspace {
         };
         let now = self.now_ms();
         let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
+        ctx.set_count_hits(spec.flags & crate::command::READONLY != 0);
         let write = spec.is_write();
         if write && self.observer.is_some() {
             for i in spec.key_indices(argv.len()) {
@@ -444,6 +478,7 @@ impl Keyspace {
                 }
             }
         }
+        ctx.settle_memory();
         session.db = ctx.db();
         let (guards, prop, capture) = ctx.into_parts();
         self.deliver(prop, capture);
@@ -462,6 +497,12 @@ impl Keyspace {
     /// no other command interleaves; the propagated commands of all of them form **one unit**
     /// for the sink (wrapped in MULTI/EXEC when two or more) and for a running snapshot (one
     /// capture decision, the observer's protocol applied to the union of their keys).
+    ///
+    /// For a running converging snapshot the transaction asks for capture from its start: every
+    /// key it touches (declared or not, in any database) is visited before its first change and
+    /// the whole group goes to the deltas (deciding per command would let a later command switch
+    /// to capture after an earlier one changed an unvisited key, which would then be replayed
+    /// twice). A point-in-time snapshot gets the pre-image of every bucket before it changes.
     ///
     /// Commands that cannot be queued (unknown, wrong arity) abort the whole transaction
     /// before anything runs: `Err` holds the first such error reply (Redis then answers EXEC
@@ -516,6 +557,7 @@ impl Keyspace {
         let now = self.now_ms();
         let db = session.db.min(self.databases - 1);
         let mut ctx = Ctx::new(self, guards, all, db, now, cmds[0], Vec::new());
+        ctx.capture_from_start();
         let mut replies = Vec::with_capacity(cmds.len());
         for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
             let key_hashes = if all { Vec::new() } else { key_hashes };
@@ -612,11 +654,177 @@ impl Keyspace {
                 continue;
             }
             let h = self.hash_key(&e.key);
-            let mut s = self.shards[self.shard_of(h)].lock();
-            s.db_mut(e.db)
-                .insert(h, &e.key, Slot::new(value, e.expire_at_ms));
+            let si = self.shard_of(h);
+            let mut s = self.shards[si].lock();
+            let d = s.db_mut(e.db);
+            let before = d.cost_of(h, &e.key);
+            let meta = self.memory.initial_meta(self.now_ms());
+            d.insert_meta(h, &e.key, Slot::new(value, e.expire_at_ms), meta);
+            let delta = d.cost_of(h, &e.key) - before;
+            d.charge(delta);
+            self.charge_shard(si, delta);
         }
         Ok(())
+    }
+
+    /// The memory bound and policy in force.
+    pub fn memory_config(&self) -> MemoryConfig {
+        self.memory.get()
+    }
+
+    /// Set the memory bound and policy (CONFIG SET maxmemory / maxmemory-policy / ...). A lower
+    /// bound is enforced by the next write; call [`Keyspace::evict_to_bound`] to evict now.
+    pub fn set_memory_config(&self, cfg: MemoryConfig) {
+        self.memory.set(cfg);
+    }
+
+    /// Memory counters: used bytes, the bound, evicted keys, keyspace hits and misses.
+    pub fn memory_stats(&self) -> MemoryStats {
+        MemoryStats {
+            used: self.used_memory(),
+            maxmemory: self.memory.maxmemory(),
+            evicted_keys: self.memory.evicted.load(Ordering::Relaxed),
+            keyspace_hits: self.memory.hits.load(Ordering::Relaxed),
+            keyspace_misses: self.memory.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn memory_state(&self) -> &MemoryState {
+        &self.memory
+    }
+
+    /// Evict keys (each one a propagated `DEL` through the command path) until the keyspace is
+    /// within `maxmemory`. Returns true when it is (or there is no bound), false when the policy
+    /// allows no eviction or nothing evictable is left. Takes no lock on entry; see
+    /// `crate::memory`.
+    pub fn evict_to_bound(&self) -> bool {
+        let max = self.memory.maxmemory();
+        if max == 0 {
+            return true;
+        }
+        let mut misses = 0;
+        while self.used_memory() > max {
+            if self.memory.policy() == EvictionPolicy::NoEviction {
+                return false;
+            }
+            let Some((db, key)) = self.pick_victim() else {
+                return false;
+            };
+            let r = self.execute_with(&mut Session { db }, &[b"DEL", &key], false);
+            if matches!(r, Reply::Integer(1)) {
+                self.memory.evicted.fetch_add(1, Ordering::Relaxed);
+                misses = 0;
+            } else {
+                // The candidate was gone already (deleted since it was sampled).
+                misses += 1;
+                if misses > 64 {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// The next key to evict under the current policy: `(db, key)`.
+    fn pick_victim(&self) -> Option<(u32, Vec<u8>)> {
+        let policy = self.memory.policy();
+        let now = self.now_ms();
+        let n = self.shards.len();
+        let start = rand::random::<u64>() as usize % n;
+        if matches!(
+            policy,
+            EvictionPolicy::AllkeysRandom | EvictionPolicy::VolatileRandom
+        ) {
+            let mut rng = rand::thread_rng();
+            for i in 0..n {
+                let s = self.shards[(start + i) % n].lock();
+                for db in 0..self.databases {
+                    let d = s.db(db);
+                    for _ in 0..d.len().min(16) {
+                        if let Some((k, slot, _)) = d.random_meta(&mut rng) {
+                            if !policy.is_volatile() || slot.expire_at().is_some() {
+                                return Some((db, k.to_vec()));
+                            }
+                        }
+                    }
+                }
+            }
+            return None;
+        }
+        // Pool policies: each round samples up to SHARDS_PER_ROUND shards (every database of
+        // each), merges the candidates into the pool and evicts its best; shards are visited
+        // from a random start until the pool has a candidate.
+        const SHARDS_PER_ROUND: usize = 4;
+        let samples = self.memory.samples();
+        let mut found: Vec<PoolEntry> = Vec::new();
+        for i in 0..n {
+            {
+                let mut rng = rand::thread_rng();
+                let s = self.shards[(start + i) % n].lock();
+                for db in 0..self.databases {
+                    let d = s.db(db);
+                    if d.is_empty() {
+                        continue;
+                    }
+                    for _ in 0..samples {
+                        let Some((k, slot, meta)) = d.random_meta(&mut rng) else {
+                            break;
+                        };
+                        if let Some(score) = self.memory.score(meta, slot.expire_at(), now) {
+                            found.push(PoolEntry {
+                                score,
+                                db,
+                                key: k.to_vec(),
+                            });
+                        }
+                    }
+                }
+            }
+            if (i + 1) % SHARDS_PER_ROUND != 0 && i + 1 != n {
+                continue;
+            }
+            let mut pool = self.memory.pool.lock();
+            for e in found.drain(..) {
+                memory::pool_insert(&mut pool, e);
+            }
+            if let Some(best) = pool.pop() {
+                return Some((best.db, best.key));
+            }
+        }
+        None
+    }
+
+    /// Memory accounting: add `delta` bytes to shard `index`'s total (its lock is held by the
+    /// caller, which charged the same delta to the database).
+    pub(crate) fn charge_shard(&self, index: usize, delta: i64) {
+        self.mem[index].fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Bytes the keyspace's entries hold (keys, values, per-key structure; see
+    /// [`crate::db::entry_cost`]), kept incrementally by every write; no lock taken. The dicts'
+    /// bucket arrays are added by [`Keyspace::memory_report`].
+    pub fn used_memory(&self) -> u64 {
+        self.mem
+            .iter()
+            .map(|m| m.load(Ordering::Relaxed))
+            .sum::<i64>()
+            .max(0) as u64
+    }
+
+    /// [`Keyspace::used_memory`] plus the bytes of the dicts' own tables (bucket arrays, filters,
+    /// node arenas), which change only on resize; locks one shard at a time.
+    pub fn memory_report(&self) -> MemoryReport {
+        let mut tables = 0usize;
+        for s in self.shards.iter() {
+            let s = s.lock();
+            for db in 0..self.databases {
+                tables += s.db(db).table_bytes();
+            }
+        }
+        MemoryReport {
+            entries: self.used_memory(),
+            tables: tables as u64,
+        }
     }
 
     /// Number of keys in `db` (expired keys not yet deleted included, as Redis's DBSIZE).
@@ -667,7 +875,10 @@ impl Keyspace {
                         Some(obs) => obs.before_write(&mut shard, db, h),
                         None => false,
                     };
+                    let cost = shard.db(db).cost_of(h, &k);
                     if shard.db_mut(db).remove(h, &k).is_some() {
+                        shard.db_mut(db).charge(-cost);
+                        self.charge_shard(si, -cost);
                         deleted += 1;
                         let op = [(db, vec![b"DEL".to_vec(), k])];
                         if capture {

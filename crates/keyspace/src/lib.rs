@@ -19,6 +19,7 @@ pub mod ctx;
 pub mod db;
 pub mod glob;
 pub mod keyspace;
+pub mod memory;
 pub mod propagate;
 pub mod reply;
 pub mod types;
@@ -31,8 +32,9 @@ pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};
 pub use keyspace::{
-    Clock, Config, Keyspace, LoadError, ManualClock, Session, Shard, WriteObserver,
+    Clock, Config, Keyspace, LoadError, ManualClock, MemoryReport, Session, Shard, WriteObserver,
 };
+pub use memory::{EvictionPolicy, MemoryConfig, MemoryStats};
 pub use propagate::{render_aof, CollectingSink, Propagated, PropagationSink};
 pub use reply::Reply;
 pub use value::Value;

@@ -47,7 +47,19 @@ impl Value {
         }
     }
 
-    /// Approximate heap bytes used by the value (for memory accounting and benchmarks).
+    /// [`Value::mem_usage`] recomputed by walking every element (O(n)): the reference the O(1)
+    /// counters of each type are checked against in tests.
+    pub fn mem_usage_recount(&self) -> usize {
+        match self {
+            Value::String(s) => s.capacity(),
+            Value::List(l) => l.mem_usage_recount(),
+            Value::Set(s) => s.mem_usage_recount(),
+            Value::ZSet(z) => z.mem_usage_recount(),
+            Value::Hash(h) => h.mem_usage_recount(),
+        }
+    }
+
+    /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`).
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => s.capacity(),

@@ -70,3 +70,53 @@ fn export_whole_and_as_of_a_time_loads_into_redis_with_the_same_keyspace() {
         }
     }
 }
+
+/// Issue 13, item 1: segments written with TTLs that have passed when they are recovered and
+/// exported (a snapshot in the middle of the script, so both the snapshot's deltas and the
+/// segments after it replay expiries). Expected: the hand-written model of survivors and
+/// redis-server 7.0.15 loading the export.
+#[test]
+fn recovery_and_export_after_ttls_passed_match_redis() {
+    use forkless_keyspace::ManualClock;
+    use forkless_segments::SegmentDir;
+    use forkless_testkit::expiry;
+    for mode in [SnapMode::Converging, SnapMode::PointInTime] {
+        let tmp = TempDir::new("seg-expired");
+        let dir = tmp.path().join("seg");
+        let clock = ManualClock::new(expiry::wall_ms() - expiry::SCRIPT_CLOCK_OFFSET_MS);
+        let cfg = config().with_clock(clock.clock());
+        let (sd, mut ks, _) =
+            SegmentDir::open(&dir, &cfg, options(1 << 10, FsyncPolicy::No)).expect("open");
+        ks.set_sink(sd.writer());
+        let obs = forkless_snapshot::install(&mut ks);
+        let ks = Arc::new(ks);
+        let mut s = Session::default();
+        let half = expiry::SCRIPT.len() / 2;
+        for (i, cmd) in expiry::SCRIPT.iter().enumerate() {
+            clock.advance(expiry::SCRIPT_STEP_MS);
+            let cmd: Vec<String> = cmd.iter().map(|x| x.to_string()).collect();
+            exec(&ks, &mut s, &cmd);
+            if i == half {
+                sd.snapshot(&ks, &obs, mode).unwrap();
+            }
+        }
+        sd.close().unwrap();
+        let m = SegManifest::load(&dir).unwrap();
+        let (rec, _) = recover(&dir, &m, &config(), RecoverOptions::default()).unwrap();
+        let got = rec.dump();
+        assert_eq!(
+            expiry::live_keys(&got),
+            expiry::survivors(),
+            "{mode:?}: model"
+        );
+        let out = tmp.path().join("export");
+        export(&dir, &out, None).unwrap();
+        if let Some(r) = redis_load_aof_dir(&out) {
+            let redis = r.expect("redis-server loads the export");
+            assert_eq!(
+                got, redis,
+                "{mode:?}: forkless recovery vs redis-server on the export"
+            );
+        }
+    }
+}

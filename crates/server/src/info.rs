@@ -63,21 +63,18 @@ fn cpu_times() -> (f64, f64) {
     (ticks(11), ticks(12))
 }
 
-/// Keys and keys with a TTL, per database (walks one shard at a time).
+/// Keys and keys with a TTL, per database (the engine walks one shard at a time).
 pub fn keyspace_counts(shared: &Shared) -> Vec<(usize, usize)> {
     let ks = &shared.ks;
-    let n = ks.databases() as usize;
-    let mut out = vec![(0usize, 0usize); n];
-    for s in 0..ks.num_shards() {
-        ks.with_shard(s, |sh| {
-            for (db, slot) in out.iter_mut().enumerate() {
-                let d = sh.db(db as u32);
-                slot.0 += d.len();
-                slot.1 += d.iter().filter(|(_, v)| v.expire_at().is_some()).count();
-            }
-        });
-    }
-    out
+    let expires = shared.engine.expires_per_db();
+    (0..ks.databases())
+        .map(|db| {
+            (
+                ks.dbsize(db),
+                expires.get(db as usize).copied().unwrap_or(0) as usize,
+            )
+        })
+        .collect()
 }
 
 /// Render the requested sections (`[]`: the default ones).

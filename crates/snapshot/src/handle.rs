@@ -7,9 +7,9 @@ use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc};
 
 use crate::observer::SnapshotObserver;
-use crate::output::DurableFile;
+use crate::output::{DurableFile, RealFs};
 use crate::worker::{
-    begin_snapshot, run_started, Progress, SnapshotError, SnapshotOptions, SnapshotResult,
+    begin_snapshot, run_until_output, Progress, SnapshotError, SnapshotOptions, SnapshotResult,
 };
 
 /// A snapshot running on its worker thread.
@@ -35,11 +35,14 @@ impl SnapshotHandle {
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
-    /// True once the worker finished.
+    /// True once the snapshot finished: the file is committed (renamed into place, directory
+    /// fsynced) or, on failure, its temp file removed; and a new snapshot may begin.
     pub fn is_finished(&self) -> bool {
         self.progress.done.load(Ordering::Acquire)
     }
-    /// Wait for the end.
+    /// Wait for the end. A failed commit is `Err(Io(e))` with a
+    /// [`CommitError`](crate::output::CommitError) inside `e` saying whether the target was
+    /// already replaced.
     pub fn wait(mut self) -> Result<SnapshotResult, SnapshotError> {
         match self.thread.take().expect("joined once").join() {
             Ok(r) => r,
@@ -54,6 +57,10 @@ impl SnapshotHandle {
 /// this returns (a point-in-time snapshot is the keyspace at this call). The file appears at
 /// `path` only once complete and durable (temp file in the same directory, fsync, rename,
 /// directory fsync). Fails at once with `AlreadyInProgress` while another snapshot runs.
+///
+/// The snapshot counts as finished ([`SnapshotHandle::is_finished`], and its slot free for the
+/// next `start_snapshot`) only after the commit: two snapshots to the same path can never
+/// rename out of order.
 pub fn start_snapshot(
     ks: Arc<Keyspace>,
     obs: &Arc<SnapshotObserver>,
@@ -61,23 +68,36 @@ pub fn start_snapshot(
     mut opts: SnapshotOptions,
 ) -> Result<SnapshotHandle, SnapshotError> {
     let ticket = obs.try_begin()?;
-    let file = DurableFile::create(path)?;
+    let file = match &opts.commit_fs {
+        Some(fs) => DurableFile::create_with(path, Box::new(fs.clone()))?,
+        None => DurableFile::create_with(path, Box::new(RealFs))?,
+    };
     if opts.spill_path.is_none() {
         opts.spill_path = Some(path.to_path_buf());
     }
     let progress = Arc::new(Progress::default());
     let cancel = Arc::new(AtomicBool::new(false));
     let (p, c) = (progress.clone(), cancel.clone());
-    let started = begin_snapshot(&ks, ticket, &opts);
-    let thread = thread::spawn(move || {
-        let r = run_started(&ks, started, &opts, file, &p, &c);
-        let r = r.and_then(|(file, res)| {
-            file.commit()?;
-            Ok(res)
-        });
-        p.done.store(true, Ordering::Release);
-        r
-    });
+    // If the thread cannot start, the closure drops `started` (which ends the snapshot: the
+    // observer deactivates, the dicts thaw, the ticket is released) and `file` (its temp file
+    // is removed).
+    let started = begin_snapshot(ks, ticket, &opts);
+    let thread = thread::Builder::new()
+        .name("forkless-snapshot".into())
+        .spawn(move || {
+            let r = match run_until_output(started, &opts, file, &p, &c) {
+                Ok((file, res, ticket)) => {
+                    let committed = file.commit();
+                    // Only now is the snapshot finished: release the slot, then report it.
+                    drop(ticket);
+                    committed.map(|_| res).map_err(SnapshotError::Io)
+                }
+                // The temp file is removed and the ticket released already.
+                Err(e) => Err(e),
+            };
+            p.done.store(true, Ordering::Release);
+            r
+        })?;
     Ok(SnapshotHandle {
         thread: Some(thread),
         progress,

@@ -9,18 +9,36 @@
 //! * `VISITED` once `stamp == E`: its entries at the moment of the transition (the bucket's
 //!   *baseline*) were handed to the worker, and every later change to it is the worker's no more.
 //!
-//! The transition happens exactly once per bucket and snapshot, always with the shard lock held,
-//! in [`visit_bucket`], called from exactly these places:
+//! The transition happens exactly once per bucket and snapshot (a forced grow, below, replaces
+//! buckets by new ones that inherit their state), always with the shard lock held, in
+//! [`visit_bucket`], called from exactly these places:
 //! 1. the worker's walk (`worker.rs`), bucket by bucket;
 //! 2. point-in-time mode: the first write to an unvisited bucket ([`SnapshotObserver::before_write`]);
 //! 3. converging mode: a command that touches visited *and* unvisited buckets visits the
 //!    unvisited ones before any of them changes ([`SnapshotObserver::force_visit`], driven by the
 //!    keyspace's `Ctx::notify`);
-//! 4. either mode: a dict past its forced-resize bound (every unvisited bucket is visited, then
-//!    the dict resizes and stamps every new bucket `E`);
-//! 5. FLUSHDB/FLUSHALL/SWAPDB ([`SnapshotObserver::before_db_change`]): every unvisited bucket of
+//! 4. FLUSHDB/FLUSHALL/SWAPDB ([`SnapshotObserver::before_db_change`]): every unvisited bucket of
 //!    the database is visited, then the database is marked *fully visited* for the rest of the
-//!    snapshot (its dict may be replaced; the flag, not the stamps, then answers).
+//!    snapshot (its dict may be replaced; the flag, not the stamps, then answers). A fully
+//!    visited database needs no freeze: the first write to it after the change thaws its dict
+//!    (never a visit: in point-in-time mode that would hand post-flush keys to the snapshot), so
+//!    a replacement dict grows and rehashes normally.
+//!
+//! No other place visits. In particular a frozen dict past its forced-resize bound grows by
+//! itself on its next insert (`forkless_dict`'s forced grow) and keeps every hash's stamp:
+//! visited entries stay visited, unvisited ones wait for the walk (which goes over a grown table
+//! again, skipping stamped buckets). Nothing is handed over for it.
+//!
+//! # Lifecycle
+//! * *Idle*: `running` false, every `ShardSnap::active` `None`, no dict frozen (between the end
+//!   barrier and the thaw of its shard a dict is still frozen, which only delays its resize).
+//! * *Active*: from the start barrier (`worker::begin_snapshot`: all shards locked; fresh epoch,
+//!   every dict frozen, `active` set on every shard, `running` true) to the end barrier.
+//! * The end (`worker.rs`, `Lifecycle`): the end barrier (all shards locked) clears `active` and
+//!   `running` and closes the deltas; then, one shard lock at a time, the dicts thaw. It runs
+//!   when the worker finishes, fails or is cancelled, and when a begun snapshot is dropped without
+//!   being run. The ticket (one snapshot at a time) is released only after both steps, and for
+//!   a file only after its commit: only then does the snapshot count as finished.
 //!
 //! # Hand-off rules
 //! * H1. Baselines are reference-counted handles (`Arc<Value>`, key bytes, expiry) taken under the
@@ -74,13 +92,13 @@ pub struct Active {
     pub epoch: u32,
     /// The mode.
     pub mode: Mode,
-    /// Baselines handed over by writers (cases 2-5), drained by the worker.
+    /// Baselines handed over by writers (cases 2-4), drained by the worker.
     pub handoff: Mutex<Vec<Handle>>,
     /// Approximate bytes of the handles waiting in `handoff`.
     pub handoff_bytes: AtomicU64,
     /// The delta stream (converging mode).
     pub delta: Mutex<DeltaBuf>,
-    /// Buckets visited by writers rather than by the walk (cases 2-5).
+    /// Buckets visited by writers rather than by the walk (cases 2-4).
     pub forced_visits: AtomicU64,
     /// Buckets visited by the walk.
     pub walked_buckets: AtomicU64,
@@ -212,7 +230,7 @@ impl SnapshotObserver {
         active.handoff.lock().extend(handles);
     }
 
-    /// Visit every unvisited bucket of `db` (cases 4 and 5).
+    /// Visit every unvisited bucket of `db` (case 4).
     fn visit_all(&self, active: &Active, shard: &mut Shard, db: u32) {
         let mut handles = Vec::new();
         let mut bytes = 0;
@@ -227,20 +245,16 @@ impl SnapshotObserver {
         Self::push_handoff(active, handles, bytes, buckets);
     }
 
-    /// Case 4: a frozen dict past its forced-resize bound.
-    fn check_force_bound(&self, active: &Active, shard: &mut Shard, db: u32) {
-        if shard.db(db).dict().over_force_bound() {
-            self.visit_all(active, shard, db);
-            shard.db_mut(db).dict_mut().forced_resize(active.epoch);
-        }
-    }
-
-    /// Is the bucket of `hash` in `db` visited? (Also applies the forced-resize rule first.)
+    /// Is the bucket of `hash` in `db` visited? A fully visited database (case 4) answers yes,
+    /// and its dict is thawed on the way (it needs no freeze any more).
     fn visited(&self, active: &Active, shard: &mut Shard, db: u32, hash: u64) -> bool {
         if self.fully_visited(shard, db) {
+            let d = shard.db_mut(db).dict_mut();
+            if d.is_frozen() {
+                d.thaw_rehash();
+            }
             return true;
         }
-        self.check_force_bound(active, shard, db);
         let d = shard.db(db).dict();
         d.stamp(d.bucket_of(hash)) == active.epoch
     }
@@ -286,7 +300,7 @@ impl WriteObserver for SnapshotObserver {
             return false;
         };
         if !self.fully_visited(shard, db) {
-            // Case 5. Converging mode needs the baselines too: the captured FLUSHDB/SWAPDB
+            // Case 4. Converging mode needs the baselines too: the captured FLUSHDB/SWAPDB
             // replays on top of them.
             self.visit_all(&active, shard, db);
             if let Some(f) = self.shards[shard.index()]

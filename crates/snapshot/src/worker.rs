@@ -49,6 +49,9 @@ pub struct SnapshotOptions {
     /// (called once, on the worker, with no lock held): lets callers record what they learned
     /// inside the barriers (the segment position of the cut) in the file itself.
     pub trailer_aux: Option<TrailerAux>,
+    /// The file system calls of the final commit of a file (`start_snapshot`): `None` is the
+    /// real file system; tests plug in faults or pauses (`forkless_durable::FaultFs`).
+    pub commit_fs: Option<std::sync::Arc<dyn forkless_durable::DurableFs>>,
 }
 
 /// See [`SnapshotOptions::trailer_aux`].
@@ -85,6 +88,7 @@ impl Default for SnapshotOptions {
             after_batch: None,
             on_barrier: None,
             trailer_aux: None,
+            commit_fs: None,
         }
     }
 }
@@ -102,7 +106,9 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Delta bytes captured.
     pub delta_bytes: AtomicU64,
-    /// True once finished (successfully or not).
+    /// True once the snapshot finished, successfully or not: its slot is free again (a new
+    /// snapshot may begin) and, for a file (`start_snapshot`), the file is committed (in place
+    /// and durable) or its temp file removed.
     pub done: AtomicBool,
 }
 
@@ -174,24 +180,92 @@ impl From<std::io::Error> for SnapshotError {
     }
 }
 
-/// Ends the snapshot (the end barrier) when dropped, on success and on every error path, so
-/// writers never keep capturing after the worker stopped.
-struct Session<'a> {
-    ks: &'a Keyspace,
+/// How a [`Started`] snapshot reaches its keyspace: borrowed (the snapshot runs on the caller's
+/// thread, [`run_snapshot`]) or shared (a worker thread owns it, `start_snapshot`).
+#[derive(Debug)]
+pub enum KeyspaceRef<'a> {
+    /// Borrowed from the caller.
+    Borrowed(&'a Keyspace),
+    /// Shared with the caller.
+    Shared(Arc<Keyspace>),
+}
+
+impl std::ops::Deref for KeyspaceRef<'_> {
+    type Target = Keyspace;
+    fn deref(&self) -> &Keyspace {
+        match self {
+            KeyspaceRef::Borrowed(k) => k,
+            KeyspaceRef::Shared(k) => k,
+        }
+    }
+}
+
+impl<'a> From<&'a Keyspace> for KeyspaceRef<'a> {
+    fn from(k: &'a Keyspace) -> Self {
+        KeyspaceRef::Borrowed(k)
+    }
+}
+
+impl From<Arc<Keyspace>> for KeyspaceRef<'static> {
+    fn from(k: Arc<Keyspace>) -> Self {
+        KeyspaceRef::Shared(k)
+    }
+}
+
+/// The life of one snapshot from its start barrier on: ends it when dropped (on success, on
+/// every error path, and when a begun snapshot is never run), so writers never keep handing
+/// buckets over or capturing after the worker stopped, and no dict stays frozen.
+///
+/// Ending is two steps ([`Lifecycle::end`]):
+/// 1. the end barrier (every shard locked, in order): the observer deactivates for every writer
+///    at once and the delta stream closes; nothing else, so the barrier costs O(shards);
+/// 2. after the barrier, shard by shard (one shard lock at a time): the dicts thaw. A dict that
+///    passed load factor 1 while frozen allocates its new table here, holding only its own
+///    shard's lock: no writer of another shard waits for it.
+///
+/// The ticket (the one-snapshot-at-a-time slot) is held until both steps are done, so no new
+/// snapshot can freeze a dict that step 2 would then thaw; callers that commit a file keep it
+/// longer ([`Lifecycle::finish`]).
+struct Lifecycle<'a> {
+    ks: KeyspaceRef<'a>,
     on_barrier: Option<std::sync::Arc<dyn Fn(Barrier) + Send + Sync>>,
-    ticket: Ticket,
+    ticket: Option<Ticket>,
     active: Arc<Active>,
     ended: bool,
 }
 
-impl Session<'_> {
-    /// The end barrier: all shards locked in order; deactivate, thaw the dicts, close the deltas.
+impl std::fmt::Debug for Lifecycle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("epoch", &self.active.epoch)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lifecycle<'_> {
+    fn obs(&self) -> &SnapshotObserver {
+        &self.ticket.as_ref().expect("held until finish").obs
+    }
+
+    fn obs_arc(&self) -> Arc<SnapshotObserver> {
+        self.ticket.as_ref().expect("held until finish").obs.clone()
+    }
+
+    /// Step 1 and step 2 (see the type's docs), once.
     fn end(&mut self) {
         if self.ended {
             return;
         }
         self.ended = true;
-        let obs = &*self.ticket.obs;
+        self.end_barrier();
+        self.thaw();
+    }
+
+    /// Step 1: the end barrier. Deactivates, closes the deltas, calls the `End` hook; resizes
+    /// nothing.
+    fn end_barrier(&self) {
+        let obs = self.obs();
         let active = &self.active;
         self.ks.with_all_shards(|shards| {
             for s in shards.iter_mut() {
@@ -199,10 +273,6 @@ impl Session<'_> {
                 st.active = None;
                 for f in st.fully_visited.iter_mut() {
                     *f = false;
-                }
-                drop(st);
-                for db in 0..s.databases() {
-                    s.db_mut(db).dict_mut().thaw_rehash();
                 }
             }
             obs.running.store(false, Ordering::Release);
@@ -213,12 +283,32 @@ impl Session<'_> {
             }
         });
     }
+
+    /// Step 2: thaw every dict, one shard lock at a time.
+    fn thaw(&self) {
+        for si in 0..self.ks.num_shards() {
+            self.ks.with_shard(si, |s: &mut Shard| {
+                for db in 0..s.databases() {
+                    s.db_mut(db).dict_mut().thaw_rehash();
+                }
+            });
+        }
+    }
+
+    /// End the snapshot and hand the ticket over: the caller releases the slot when its output
+    /// is complete (a file: after its commit).
+    fn finish(mut self) -> Ticket {
+        self.end();
+        self.ticket.take().expect("finished once")
+    }
 }
 
-impl Drop for Session<'_> {
+impl Drop for Lifecycle<'_> {
     fn drop(&mut self) {
-        self.end();
-        // Then the ticket drops and frees the observer for the next snapshot.
+        if self.ticket.is_some() {
+            self.end();
+        }
+        // Then the ticket (if still held) drops and frees the observer for the next snapshot.
     }
 }
 
@@ -286,12 +376,13 @@ impl<W: Write> Serializer<W> {
 
 /// A snapshot whose start barrier has passed ([`begin_snapshot`]): the cut of a point-in-time
 /// snapshot is fixed. Run it with [`run_started`] (on any thread); until then writers hand their
-/// pre-images over and nothing is serialized.
-#[must_use = "a started snapshot must be run (run_started), or writers keep handing buckets over"]
+/// pre-images over and nothing is serialized. Dropped without being run (a worker thread that
+/// could not start, an early return), it ends the snapshot: the observer deactivates, the dicts
+/// thaw and the ticket is released.
+#[must_use = "a started snapshot must be run (run_started); dropping it ends the snapshot"]
 #[derive(Debug)]
-pub struct Started {
-    ticket: Ticket,
-    active: Arc<Active>,
+pub struct Started<'a> {
+    life: Lifecycle<'a>,
     start: Instant,
     start_ms: i64,
     db_sizes: Vec<(u64, u64)>,
@@ -301,7 +392,12 @@ pub struct Started {
 /// The start barrier: every shard locked, in order; the snapshot becomes active for every writer
 /// at once (from its next lock acquisition on), the dicts' rehash is frozen, and a fresh epoch
 /// makes every bucket unvisited without a reset pass.
-pub fn begin_snapshot(ks: &Keyspace, ticket: Ticket, opts: &SnapshotOptions) -> Started {
+pub fn begin_snapshot<'a>(
+    ks: impl Into<KeyspaceRef<'a>>,
+    ticket: Ticket,
+    opts: &SnapshotOptions,
+) -> Started<'a> {
+    let ks = ks.into();
     let obs = ticket.obs.clone();
     let start = Instant::now();
     let mut epoch = (obs.epoch.fetch_add(1, Ordering::Relaxed) + 1) as u32;
@@ -337,8 +433,13 @@ pub fn begin_snapshot(ks: &Keyspace, ticket: Ticket, opts: &SnapshotOptions) -> 
         }
     });
     Started {
-        ticket,
-        active,
+        life: Lifecycle {
+            ks,
+            on_barrier: opts.on_barrier.clone(),
+            ticket: Some(ticket),
+            active,
+            ended: false,
+        },
         start,
         start_ms,
         db_sizes,
@@ -358,38 +459,58 @@ pub fn run_snapshot<W: Write>(
     cancel: &AtomicBool,
 ) -> Result<(W, SnapshotResult), SnapshotError> {
     let started = begin_snapshot(ks, ticket, opts);
-    run_started(ks, started, opts, out, progress, cancel)
+    run_started(started, opts, out, progress, cancel)
 }
 
-/// The walk, the end barrier and the output of a snapshot begun with [`begin_snapshot`] on the
-/// same keyspace and options.
+/// The walk, the end and the output of a snapshot begun with [`begin_snapshot`] (same options).
+/// The snapshot counts as finished when this returns: the ticket is released and
+/// `progress.done` set (in that order) just before, on success and on error. A caller that
+/// still has to make the output durable uses `start_snapshot` (files), which reports finished
+/// only after the commit.
 pub fn run_started<W: Write>(
-    ks: &Keyspace,
-    started: Started,
+    started: Started<'_>,
     opts: &SnapshotOptions,
     out: W,
     progress: &Progress,
     cancel: &AtomicBool,
 ) -> Result<(W, SnapshotResult), SnapshotError> {
+    let r = run_until_output(started, opts, out, progress, cancel).map(|(w, res, ticket)| {
+        drop(ticket);
+        (w, res)
+    });
+    progress.done.store(true, Ordering::Release);
+    r
+}
+
+/// [`run_started`] without the release: returns the ticket with the output, so the caller can
+/// commit the output before it releases the slot and reports finished. On error the ticket is
+/// released (after `out` is dropped) before this returns; `progress.done` is never set here.
+pub fn run_until_output<W: Write>(
+    started: Started<'_>,
+    opts: &SnapshotOptions,
+    out: W,
+    progress: &Progress,
+    cancel: &AtomicBool,
+) -> Result<(W, SnapshotResult, Ticket), SnapshotError> {
     let Started {
-        ticket,
-        active,
+        life,
         start,
         start_ms,
         db_sizes,
         buckets_total,
     } = started;
-    let obs = ticket.obs.clone();
+    let mut life = life;
+    let obs = life.obs_arc();
     let obs = &*obs;
+    // A second handle on the keyspace, so `life` stays movable (`finish`) while we walk.
+    let ks_ref = match &life.ks {
+        KeyspaceRef::Borrowed(k) => KeyspaceRef::Borrowed(k),
+        KeyspaceRef::Shared(k) => KeyspaceRef::Shared(k.clone()),
+    };
+    let ks: &Keyspace = &ks_ref;
+    let active = life.active.clone();
     let databases = ks.databases();
     let epoch = active.epoch;
-    let mut session = Session {
-        ks,
-        on_barrier: opts.on_barrier.clone(),
-        ticket,
-        active: active.clone(),
-        ended: false,
-    };
     progress
         .buckets_total
         .store(buckets_total, Ordering::Relaxed);
@@ -410,6 +531,10 @@ pub fn run_started<W: Write>(
     for db in 0..databases {
         for si in 0..ks.num_shards() {
             let mut b = 0usize;
+            // The dict's size when the walk last looked: a frozen dict that grew (the forced
+            // grow keeps every hash's stamp but moves buckets) is walked again from 0, skipping
+            // stamped buckets.
+            let mut seen_n: Option<usize> = None;
             loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(SnapshotError::Cancelled);
@@ -420,6 +545,13 @@ pub fn run_started<W: Write>(
                         return false;
                     }
                     let n = s.db(db).dict().num_buckets();
+                    if let Some(old) = seen_n.filter(|&old| old != n) {
+                        b = 0;
+                        progress
+                            .buckets_total
+                            .fetch_add(n.saturating_sub(old) as u64, Ordering::Relaxed);
+                    }
+                    seen_n = Some(n);
                     if b >= n {
                         return false;
                     }
@@ -464,8 +596,9 @@ pub fn run_started<W: Write>(
         }
     }
 
-    // Every bucket is visited: close the snapshot (converging: the delta stream ends here).
-    session.end();
+    // Every bucket is visited: close the snapshot (converging: the delta stream ends here), then
+    // thaw the dicts shard by shard.
+    life.end();
     drain_handoffs(&active, &mut ser)?;
     if let Some(trailer) = &opts.trailer_aux {
         for (k, v) in trailer() {
@@ -485,12 +618,11 @@ pub fn run_started<W: Write>(
     }
     out.write_all(&rest)?;
     out.flush()?;
-    drop(session);
+    let ticket = life.finish();
     let duration = start.elapsed();
     let total_bytes = rdb_bytes + delta_bytes;
     progress.keys.store(keys, Ordering::Relaxed);
     progress.bytes.store(total_bytes, Ordering::Relaxed);
-    progress.done.store(true, Ordering::Release);
     Ok((
         out,
         SnapshotResult {
@@ -507,6 +639,7 @@ pub fn run_started<W: Write>(
             delta_bytes,
             spilled_bytes,
         },
+        ticket,
     ))
 }
 
@@ -554,4 +687,61 @@ fn maybe_spill(
     }
     spill.as_mut().expect("created").write(&buf)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forkless_keyspace::{Config, Session};
+
+    fn frozen_and_buckets(ks: &Keyspace) -> Vec<(bool, usize)> {
+        (0..ks.num_shards())
+            .map(|si| {
+                ks.with_shard(si, |s: &mut Shard| {
+                    let d = s.db(0).dict();
+                    (d.is_frozen(), d.num_buckets())
+                })
+            })
+            .collect()
+    }
+
+    /// Issue 13 item 7: the end barrier (every writer waiting) resizes nothing; the dicts that
+    /// passed load factor 1 while frozen thaw and start their resize after it, one shard lock at
+    /// a time.
+    #[test]
+    fn the_end_barrier_resizes_nothing_the_thaw_after_it_does() {
+        let mut ks = Keyspace::new(Config {
+            shards: 4,
+            ..Config::seeded(11)
+        });
+        let obs = crate::install(&mut ks);
+        let opts = SnapshotOptions::default();
+        let started = begin_snapshot(&ks, obs.try_begin().unwrap(), &opts);
+        let frozen_at = frozen_and_buckets(&ks);
+        // Grow every dict past load factor 1 (below the forced-grow bound) while frozen.
+        for i in 0..60 {
+            let key = format!("k{i}");
+            let r = ks.execute(&mut Session::default(), &[b"SET", key.as_bytes(), b"v"]);
+            assert!(!r.is_error());
+        }
+        let grown = frozen_and_buckets(&ks);
+        assert_eq!(grown, frozen_at, "resized while frozen");
+        let mut life = started.life;
+        life.end_barrier();
+        // After the barrier: inactive, yet every dict is still frozen at its size.
+        assert!(!obs.running.load(Ordering::Acquire));
+        assert_eq!(frozen_and_buckets(&ks), frozen_at, "the barrier resized");
+        life.thaw();
+        let thawed = frozen_and_buckets(&ks);
+        for (si, ((frozen, buckets), (_, before))) in thawed.iter().zip(&frozen_at).enumerate() {
+            assert!(!frozen, "shard {si} not thawed");
+            assert!(
+                buckets > before,
+                "shard {si}: no resize started after the barrier"
+            );
+        }
+        life.ended = true;
+        drop(life);
+        drop(obs.try_begin().expect("free"));
+    }
 }

@@ -38,7 +38,7 @@ fn command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
-fn run(mode: Mode) {
+fn run(mode: Mode, evicting: bool) {
     let dir = TempDir::new("snap-oracle");
     let mut ks = Keyspace::new(Config {
         shards: 4,
@@ -53,6 +53,15 @@ fn run(mode: Mode) {
     for _ in 0..30_000 {
         let db = rng.gen_range(0..3);
         exec(&ks, db, &command(&mut rng));
+    }
+    if evicting {
+        // maxmemory below what the keyspace holds: the writers' commands evict while the
+        // snapshot runs (each eviction a DEL through the snapshot protocol and the log).
+        ks.set_memory_config(forkless_keyspace::MemoryConfig {
+            maxmemory: ks.used_memory() * 7 / 10,
+            policy: forkless_keyspace::EvictionPolicy::AllkeysLru,
+            ..Default::default()
+        });
     }
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2u64)
@@ -88,6 +97,9 @@ fn run(mode: Mode) {
     };
     let res = snapshot_to_file(ks.clone(), &obs, &path, opts).expect("snapshot");
     stop.store(true, Ordering::Relaxed);
+    if evicting {
+        assert!(ks.memory_stats().evicted_keys > 0, "no eviction happened");
+    }
     for w in writers {
         w.join().unwrap();
     }
@@ -125,10 +137,86 @@ fn run(mode: Mode) {
 
 #[test]
 fn point_in_time_snapshot_loads_in_redis_as_dump_rdb() {
-    run(Mode::PointInTime);
+    run(Mode::PointInTime, false);
+}
+
+/// Issue 16: evictions (DELs propagated through the snapshot protocol) while snapshots run.
+#[test]
+fn snapshots_with_evictions_during_them_load_in_redis_with_the_expected_state() {
+    run(Mode::PointInTime, true);
+    run(Mode::Converging, true);
 }
 
 #[test]
 fn converging_snapshot_loads_in_redis_as_aof_base() {
-    run(Mode::Converging);
+    run(Mode::Converging, false);
+}
+
+/// Issue 13, item 1: a converging snapshot whose deltas hold expiries that have passed when the
+/// file is loaded as an AOF base. The script runs after the walk has visited every bucket (one
+/// shard, one database, one batch), so all of it is in the deltas. Expected: the hand-written
+/// model of survivors and redis-server 7.0.15 loading the file as the base of an AOF directory.
+#[test]
+fn converging_deltas_replayed_after_ttls_passed_match_redis() {
+    use forkless_keyspace::ManualClock;
+    use forkless_testkit::expiry;
+    let dir = TempDir::new("snap-expired");
+    let clock = ManualClock::new(expiry::wall_ms() - expiry::SCRIPT_CLOCK_OFFSET_MS);
+    let mut ks = Keyspace::new(
+        Config {
+            shards: 1,
+            databases: 2,
+            ..Config::seeded(5)
+        }
+        .with_clock(clock.clock()),
+    );
+    let obs = install(&mut ks);
+    let ks = Arc::new(ks);
+    for i in 0..100 {
+        let _ = ks.execute(
+            &mut Session::default(),
+            &[b"SET", format!("base:{i}").as_bytes(), b"v"],
+        );
+    }
+    let ran = Arc::new(AtomicBool::new(false));
+    let (ks2, ran2, clock2) = (ks.clone(), ran.clone(), clock.clone());
+    let opts = SnapshotOptions {
+        mode: Mode::Converging,
+        batch_buckets: 1 << 20,
+        after_batch: Some(Arc::new(move |_| {
+            if ran2.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let mut s = Session::default();
+            for cmd in expiry::SCRIPT {
+                clock2.advance(expiry::SCRIPT_STEP_MS);
+                let a: Vec<&[u8]> = cmd.iter().map(|x| x.as_bytes()).collect();
+                let r = ks2.execute(&mut s, &a);
+                assert!(!r.is_error(), "{cmd:?}: {r:?}");
+            }
+        })),
+        ..Default::default()
+    };
+    let path = dir.path().join("appendonly.aof.1.base.rdb");
+    let res = snapshot_to_file(ks.clone(), &obs, &path, opts).expect("snapshot");
+    assert!(ran.load(Ordering::SeqCst));
+    assert!(
+        res.delta_commands > 0,
+        "the script must land in the deltas: {res:?}"
+    );
+    let got = common::replay(&std::fs::read(&path).unwrap());
+    let mut want_keys = expiry::survivors();
+    want_keys.extend((0..100).map(|i| (0, format!("base:{i}"))));
+    want_keys.sort();
+    assert_eq!(expiry::live_keys(&got), want_keys, "model");
+    std::fs::write(dir.path().join("appendonly.aof.1.incr.aof"), b"").unwrap();
+    std::fs::write(
+        dir.path().join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    if let Some(r) = redis_load_aof_dir(dir.path()) {
+        let redis = r.expect("redis-server loads the converging snapshot as an AOF base");
+        assert_eq!(got, redis, "forkless replay vs redis-server");
+    }
 }

@@ -12,6 +12,7 @@
 //! every database via SCAN, read with the type's own command, expiry from PEXPIRETIME.
 
 pub mod crash;
+pub mod expiry;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

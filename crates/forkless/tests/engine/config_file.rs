@@ -135,6 +135,10 @@ fn bad_input_names_option_value_and_line() {
     assert!(e.contains("'daemonize'"), "{e}");
     let e = err_of("client-output-buffer-limit nobody 1 2 3\n");
     assert!(e.contains("invalid client class"), "{e}");
+    let e = err_of("dbfilename ../../etc/passwd\n");
+    assert!(e.contains("can't be a path"), "{e}");
+    let e = err_of("appenddirname a/b\n");
+    assert!(e.contains("'appenddirname'"), "{e}");
     let e = err_of("include /no/such/file.conf\n");
     assert!(e.contains("/no/such/file.conf"), "{e}");
     let mut c = Config::default();
@@ -174,7 +178,8 @@ fn command_line_like_redis_server() {
     ])
     .unwrap();
     assert_eq!(c.get("port").unwrap(), "6380");
-    assert_eq!(c.get("save").unwrap(), "60 1000");
+    // As redis-server: the arguments continue the file's text, so save lines add up.
+    assert_eq!(c.get("save").unwrap(), "900 1 300 10 60 1000");
     assert_eq!(c.get("maxmemory").unwrap(), (1u64 << 30).to_string());
     assert_eq!(c.get("list-max-listpack-size").unwrap(), "-3");
     assert_eq!(c.replicaof(), Some(("127.0.0.1".into(), 6379)));

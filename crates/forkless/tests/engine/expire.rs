@@ -26,6 +26,7 @@ fn expired_keys_disappear_without_reads() {
         .unwrap();
     }
     assert_eq!(e.dbsize(0) + e.dbsize(1) + e.dbsize(2), 5000);
+    assert_eq!(&e.expires_per_db()[..3], &[1000, 1000, 1000]);
     let expired_at = Instant::now() + Duration::from_millis(200);
     let deadline = expired_at + Duration::from_secs(3);
     let gone_at = loop {
@@ -43,6 +44,9 @@ fn expired_keys_disappear_without_reads() {
     };
     let s = e.stats();
     assert_eq!(s.expired_keys, 3000, "{s:?}");
+    assert_eq!(e.expires_per_db().iter().sum::<u64>(), 0);
+    e.reset_stats();
+    assert_eq!(e.stats().expired_keys, 0);
     // hz 20: a tick every 50 ms; all gone within a few ticks of their expiry.
     let after = gone_at.saturating_duration_since(expired_at);
     assert!(after < Duration::from_millis(1000), "took {after:?}");
@@ -52,4 +56,32 @@ fn expired_keys_disappear_without_reads() {
     );
     // The persistent keys were never touched.
     assert_eq!(e.get(0, b"persistent:1999").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn active_expiry_can_be_turned_off() {
+    let tmp = TempDir::new("engine-expire-off");
+    let e = open(tmp.path(), &conf("save \"\"\nhz 50\n"));
+    e.set_active_expire(false);
+    for i in 0..100u32 {
+        e.set_ex(
+            0,
+            format!("v{i}").as_bytes(),
+            b"v",
+            Duration::from_millis(50),
+        )
+        .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(e.dbsize(0), 100, "nothing removed while off");
+    assert_eq!(e.get(0, b"v1").unwrap(), None, "lazy expiry still applies");
+    e.set_active_expire(true);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while e.dbsize(0) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "not removed after turning it back on"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

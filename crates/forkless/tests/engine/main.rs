@@ -3,7 +3,9 @@
 mod config_file;
 mod crash;
 mod expire;
+mod memory;
 mod misconf;
+mod oracle;
 mod reopen;
 mod rules;
 mod shutdown;

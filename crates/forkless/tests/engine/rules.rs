@@ -122,3 +122,30 @@ fn background_rehash_finishes_without_writes() {
     wait_for("the background rehash", 5, || rehashing(&e) == 0);
     assert_eq!(e.dbsize(0), u64::from(i));
 }
+
+#[test]
+fn scheduled_jobs_start_once_the_running_one_ends() {
+    let tmp = TempDir::new("engine-schedule");
+    let e = open(
+        tmp.path(),
+        &conf("appendonly yes\nsave \"\"\nauto-aof-rewrite-percentage 0\nhz 50\n"),
+    );
+    let v = vec![b'x'; 512];
+    for i in 0..50_000u32 {
+        e.set(0, format!("k{i}").as_bytes(), &v).unwrap();
+    }
+    e.start_rewrite().unwrap();
+    // (25 MB to rewrite: the rewrite is still running here.)
+    let started_now = e.schedule_snapshot().unwrap();
+    if !started_now {
+        assert!(e.stats().snapshot_scheduled);
+    }
+    wait_for("the rewrite and the scheduled snapshot", 10, || {
+        let s = e.stats();
+        s.last_rewrite.is_some() && s.last_snapshot.is_some() && !s.snapshot_scheduled
+    });
+    let s = e.stats();
+    assert!(s.last_rewrite.unwrap().result.is_ok());
+    assert!(s.last_snapshot.unwrap().result.is_ok());
+    assert!(tmp.path().join("dump.rdb").exists());
+}

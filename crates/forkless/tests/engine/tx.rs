@@ -114,3 +114,146 @@ fn deferred_durability_under_always_resolves_as_a_future() {
     let (_, d) = e2.execute_deferred(&mut s, &[b"SET", b"a", b"b"]);
     assert!(d.is_ready());
 }
+
+/// A log file whose fsyncs take 800 ms (both the writer's and the background syncer's).
+struct SlowSync(Box<dyn forkless_aof::AofIo>);
+struct SlowHandle(Box<dyn forkless_aof::SyncHandle>);
+
+const SLOW: std::time::Duration = std::time::Duration::from_millis(800);
+
+impl forkless_aof::SyncHandle for SlowHandle {
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::thread::sleep(SLOW);
+        self.0.sync()
+    }
+}
+
+impl forkless_aof::AofIo for SlowSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write(buf)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::thread::sleep(SLOW);
+        self.0.sync()
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn sync_handle(&self) -> std::io::Result<Box<dyn forkless_aof::SyncHandle>> {
+        Ok(Box::new(SlowHandle(self.0.sync_handle()?)))
+    }
+}
+
+#[test]
+fn everysec_writes_never_wait_for_a_slow_fsync() {
+    let tmp = TempDir::new("engine-slow-fsync");
+    let e = forkless::Engine::builder(tmp.path())
+        .config(conf("appendonly yes\nappendfsync everysec\nsave \"\"\n"))
+        .log_io_wrapper(Arc::new(|inner| Box::new(SlowSync(inner))))
+        .open()
+        .unwrap();
+    let mut worst = std::time::Duration::ZERO;
+    let t0 = std::time::Instant::now();
+    let mut n = 0u32;
+    // 2.5 s of writes: slow fsyncs run meanwhile.
+    while t0.elapsed() < std::time::Duration::from_millis(2500) {
+        let t = std::time::Instant::now();
+        e.set(0, format!("k{}", n % 1000).as_bytes(), b"v").unwrap();
+        worst = worst.max(t.elapsed());
+        n += 1;
+        if n.is_multiple_of(100) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    let fsyncs = e.stats().aof.unwrap().fsyncs;
+    assert!(fsyncs >= 1, "the slow fsyncs ran ({fsyncs})");
+    assert!(
+        worst < SLOW / 3,
+        "a write waited {worst:?} behind a {SLOW:?} fsync"
+    );
+    eprintln!("{n} writes, worst {worst:?}, {fsyncs} slow fsyncs");
+}
+
+/// Checks the transaction invariant on a dump: for each thread t, `a:t` = length of `l:t`, and
+/// `total` = the sum of every `a:t`. Returns the total.
+fn invariant(dump: &[forkless_rdb::Entry], what: &str) -> u64 {
+    use forkless_rdb::Value;
+    let mut a = std::collections::BTreeMap::new();
+    let mut l = std::collections::BTreeMap::new();
+    let mut total = 0u64;
+    for e in dump {
+        let k = String::from_utf8_lossy(&e.key).into_owned();
+        match (&e.value, k.split_once(':')) {
+            (Value::String(v), Some(("a", t))) => {
+                a.insert(
+                    t.to_string(),
+                    String::from_utf8_lossy(v).parse::<u64>().unwrap(),
+                );
+            }
+            (Value::List(items), Some(("l", t))) => {
+                l.insert(t.to_string(), items.len() as u64);
+            }
+            (Value::String(v), None) if k == "total" => {
+                total = String::from_utf8_lossy(v).parse().unwrap();
+            }
+            _ => panic!("{what}: unexpected key {k}"),
+        }
+    }
+    assert_eq!(
+        a, l,
+        "{what}: a counter and its list disagree (a transaction was split)"
+    );
+    assert_eq!(a.values().sum::<u64>(), total, "{what}: total disagrees");
+    total
+}
+
+#[test]
+fn concurrent_transactions_stay_whole_in_snapshots_rewrites_and_recovery() {
+    let tmp = TempDir::new("engine-tx-concurrent");
+    let c = conf("appendonly yes\nsave \"\"\nsnapshot-mode converging\nshards 8\n");
+    let e = open(tmp.path(), &c);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for t in 0..4u32 {
+        let (e, stop) = (e.clone(), stop.clone());
+        writers.push(std::thread::spawn(move || {
+            let (a, l) = (format!("a:{t}"), format!("l:{t}"));
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = n.to_string();
+                let r = e
+                    .transaction(&mut Session::default(), |tx| {
+                        tx.incr(a.as_bytes())
+                            .cmd(&[b"RPUSH", l.as_bytes(), v.as_bytes()])
+                            .incr(b"total");
+                    })
+                    .unwrap();
+                assert!(r.iter().all(|r| !matches!(r, Reply::Error(_))), "{r:?}");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut snapshots = 0;
+    let mut last_total = 0;
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_millis(1500) {
+        e.rewrite_now().unwrap();
+        let r = e.snapshot_now(None).unwrap();
+        snapshots += 1;
+        // Each converging snapshot is the state at its end barrier: whole transactions only.
+        let ks = forkless::load(&tmp.path().join("dump.rdb")).unwrap();
+        let total = invariant(&ks.dump(), &format!("snapshot {snapshots}"));
+        assert!(total >= last_total);
+        last_total = total;
+        assert!(r.keys > 0);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let done: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let live = e.keyspace().dump();
+    assert_eq!(invariant(&live, "live"), done);
+    drop(e);
+    let e = open(tmp.path(), &c);
+    assert_eq!(e.keyspace().dump(), live, "recovery after rewrites");
+    eprintln!("{done} transactions, {snapshots} snapshots and rewrites while they ran");
+}

@@ -6,7 +6,7 @@
 //! `renameGenericCommand`, `moveCommand`, `copyCommand`, `keysCommand`, `scanGenericCommand`,
 //! `dbRandomKey`) and `expire.c` (`expireGenericCommand`, `ttlGenericCommand`): relative expiries
 //! propagate as `PEXPIREAT k <abs ms>` (other arguments kept), an expiry already in the past
-//! deletes the key and propagates `DEL k`, and a write that changes nothing propagates nothing.
+//! deletes the key and propagates `DEL k` (except while loading: [`Ctx::already_expired`]), and a write that changes nothing propagates nothing.
 
 use crate::command::{CommandSpec, ALL_SHARDS, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -37,7 +37,120 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("keys", 2, READONLY | ALL_SHARDS, 0, 0, 0, keys),
     CommandSpec::new("scan", -2, READONLY | ALL_SHARDS, 0, 0, 0, scan),
     CommandSpec::new("randomkey", 1, READONLY | ALL_SHARDS, 0, 0, 0, randomkey),
+    CommandSpec::new("object", -2, READONLY, 2, 2, 1, object),
 ];
+
+/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP (`objectCommand`, `object.c`). Reading the key's
+/// metadata does not touch it (Redis's `LOOKUP_NOTOUCH`): the word is read before the lookup
+/// updates it.
+fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
+    let sub = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
+    if sub == "help" && argv.len() == 2 {
+        return Reply::Array(
+            [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
+                "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
+                "HELP",
+                "    Print this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Status((*l).into()))
+            .collect(),
+        );
+    }
+    if argv.len() != 3 || !matches!(sub.as_str(), "encoding" | "freq" | "idletime" | "refcount") {
+        return Reply::err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(argv[1])
+        ));
+    }
+    let key = argv[2];
+    let policy = ctx.memory_policy();
+    let Some(meta) = ctx.access_meta(key) else {
+        return Reply::Nil;
+    };
+    match sub.as_str() {
+        "idletime" => {
+            if policy.is_lfu() {
+                return Reply::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+            }
+            Reply::Integer((crate::memory::idle_ms(ctx.now_ms(), meta) / 1000) as i64)
+        }
+        "freq" => {
+            if !policy.is_lfu() {
+                return Reply::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+            }
+            let decay = ctx.memory_config().lfu_decay_time;
+            Reply::Integer(crate::memory::lfu_decayed(meta, ctx.now_ms(), decay) as i64)
+        }
+        "refcount" => Reply::Integer(1),
+        _ => {
+            let enc = match ctx.get(key) {
+                Some(v) => encoding_of(v),
+                None => return Reply::Nil,
+            };
+            Reply::Bulk(enc.as_bytes().to_vec())
+        }
+    }
+}
+
+/// The encoding redis-server 7.0.15 would report for this value (`strEncoding`).
+fn encoding_of(v: &crate::value::Value) -> &'static str {
+    use crate::value::Value;
+    match v {
+        Value::String(s) => {
+            if s.len() <= 20
+                && crate::convert::parse_i64(s)
+                    .is_some_and(|n| n.to_string().as_bytes() == s.as_slice())
+            {
+                "int"
+            } else if s.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+        Value::List(_) => "quicklist",
+        Value::Set(set) => {
+            let ints = set.len() <= 512
+                && set.iter().all(|m| {
+                    m.len() <= 20
+                        && crate::convert::parse_i64(m)
+                            .is_some_and(|n| n.to_string().as_bytes() == m)
+                });
+            if ints {
+                "intset"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::ZSet(z) => {
+            if z.is_compact() {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+        Value::Hash(h) => {
+            if h.is_compact() {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+    }
+}
 
 fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut n = 0;
@@ -122,7 +235,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], relative: bool, seconds: bo
             return Reply::Integer(0);
         }
     }
-    if when <= ctx.now_ms() {
+    if ctx.already_expired(when) {
         ctx.remove(key);
         ctx.propagate(&[b"DEL", key]);
     } else {

@@ -285,7 +285,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
     }
     if let Some(ms) = at {
-        if flags & (EXAT | PXAT) != 0 && ms <= ctx.now_ms() {
+        if flags & (EXAT | PXAT) != 0 && ctx.already_expired(ms) {
             ctx.remove(key);
             ctx.propagate(&[b"DEL", key]);
         } else {

@@ -21,6 +21,8 @@ pub const MAX_COMPACT_VALUE: usize = 64;
 pub struct Hash {
     table: IndexedTable<Vec<u8>>,
     compact: bool,
+    /// Sum of the values' lengths (kept by insert/remove, so [`Hash::mem_usage`] is O(1)).
+    value_bytes: usize,
 }
 
 impl Default for Hash {
@@ -28,6 +30,7 @@ impl Default for Hash {
         Hash {
             table: IndexedTable::default(),
             compact: true,
+            value_bytes: 0,
         }
     }
 }
@@ -75,9 +78,11 @@ impl Hash {
             self.compact = false;
         }
         if let Some(v) = self.table.get_mut(field.as_ref()) {
+            self.value_bytes = self.value_bytes - v.len() + value.len();
             *v = value;
             return false;
         }
+        self.value_bytes += value.len();
         self.table.insert(field.into(), value);
         if self.table.len() > MAX_COMPACT_ENTRIES {
             self.compact = false;
@@ -100,19 +105,30 @@ impl Hash {
         let Some(pos) = self.table.position(field) else {
             return false;
         };
-        if self.compact {
-            self.table.shift_remove_at(pos);
+        let removed = if self.compact {
+            self.table.shift_remove_at(pos)
         } else {
-            self.table.swap_remove_at(pos);
-        }
+            self.table.swap_remove_at(pos)
+        };
+        self.value_bytes -= removed.map_or(0, |(_, v)| v.len());
         true
+    }
+
+    /// True while Redis 7.0 would keep this value listpack-encoded (OBJECT ENCODING).
+    pub fn is_compact(&self) -> bool {
+        self.compact
+    }
+
+    /// [`Hash::mem_usage`] recomputed element by element (O(n); tests).
+    pub fn mem_usage_recount(&self) -> usize {
+        std::mem::size_of::<Hash>()
+            + self.table.base_mem_recount()
+            + self.table.iter().map(|(_, v)| v.len()).sum::<usize>()
     }
 
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<Hash>()
-            + self.table.base_mem()
-            + self.table.iter().map(|(_, v)| v.capacity()).sum::<usize>()
+        std::mem::size_of::<Hash>() + self.table.base_mem() + self.value_bytes
     }
 }
 

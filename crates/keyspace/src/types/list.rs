@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct List {
     items: VecDeque<Vec<u8>>,
+    /// Sum of the elements' lengths, kept by every mutation so [`List::mem_usage`] is O(1).
+    bytes: usize,
 }
 
 impl std::fmt::Debug for List {
@@ -44,17 +46,22 @@ impl List {
 
     /// Pushes at the head.
     pub fn push_front(&mut self, v: impl Into<Vec<u8>>) {
-        self.items.push_front(v.into());
+        let v = v.into();
+        self.bytes += v.len();
+        self.items.push_front(v);
     }
 
     /// Pushes at the tail.
     pub fn push_back(&mut self, v: impl Into<Vec<u8>>) {
-        self.items.push_back(v.into());
+        let v = v.into();
+        self.bytes += v.len();
+        self.items.push_back(v);
     }
 
     /// Pops the head.
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
         let v = self.items.pop_front();
+        self.bytes -= v.as_ref().map_or(0, Vec::len);
         self.shrink_if_sparse();
         v
     }
@@ -62,6 +69,7 @@ impl List {
     /// Pops the tail.
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
         let v = self.items.pop_back();
+        self.bytes -= v.as_ref().map_or(0, Vec::len);
         self.shrink_if_sparse();
         v
     }
@@ -91,6 +99,7 @@ impl List {
     pub fn set(&mut self, index: i64, v: Vec<u8>) -> bool {
         match self.resolve(index) {
             Some(i) => {
+                self.bytes = self.bytes - self.items[i].len() + v.len();
                 self.items[i] = v;
                 true
             }
@@ -139,6 +148,7 @@ impl List {
             }
             None => self.items.clear(),
         }
+        self.bytes = self.items.iter().map(Vec::len).sum();
         self.shrink_if_sparse();
     }
 
@@ -177,6 +187,7 @@ impl List {
             i += 1;
             keep
         });
+        self.bytes -= removed * v.len();
         self.shrink_if_sparse();
         removed
     }
@@ -188,6 +199,7 @@ impl List {
 
     /// Inserts at position `pos` (0..=len).
     pub fn insert_at(&mut self, pos: usize, v: Vec<u8>) {
+        self.bytes += v.len();
         self.items.insert(pos.min(self.items.len()), v);
     }
 
@@ -197,19 +209,26 @@ impl List {
         }
     }
 
+    /// [`List::mem_usage`] recomputed element by element (O(n); tests).
+    pub fn mem_usage_recount(&self) -> usize {
+        std::mem::size_of::<List>()
+            + self.items.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.items.iter().map(Vec::len).sum::<usize>()
+    }
+
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<List>()
             + self.items.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self.items.iter().map(|v| v.capacity()).sum::<usize>()
+            + self.bytes
     }
 }
 
 impl<T: Into<Vec<u8>>> FromIterator<T> for List {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List {
-        List {
-            items: iter.into_iter().map(Into::into).collect(),
-        }
+        let items: VecDeque<Vec<u8>> = iter.into_iter().map(Into::into).collect();
+        let bytes = items.iter().map(Vec::len).sum();
+        List { items, bytes }
     }
 }
 

@@ -75,6 +75,11 @@ impl Set {
         self.table.swap_remove_at(pos).map(|(k, _)| k)
     }
 
+    /// [`Set::mem_usage`] recomputed element by element (O(n); tests).
+    pub fn mem_usage_recount(&self) -> usize {
+        std::mem::size_of::<Set>() + self.table.base_mem_recount()
+    }
+
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<Set>() + self.table.base_mem()

@@ -20,6 +20,8 @@ pub(crate) struct IndexedTable<V> {
     entries: Vec<(Vec<u8>, V)>,
     index: HashTable<usize>,
     hasher: RandomState,
+    /// Sum of the keys' lengths (kept by insert/remove, so [`IndexedTable::base_mem`] is O(1)).
+    key_bytes: usize,
 }
 
 impl<V: fmt::Debug> fmt::Debug for IndexedTable<V> {
@@ -76,6 +78,7 @@ impl<V> IndexedTable<V> {
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index
             .insert_unique(h, pos, |&i| hasher.hash_one(entries[i].0.as_slice()));
+        self.key_bytes += key.len();
         self.entries.push((key, value));
         None
     }
@@ -105,6 +108,7 @@ impl<V> IndexedTable<V> {
             self.reindex(last, pos);
         }
         let out = self.entries.swap_remove(pos);
+        self.key_bytes -= out.0.len();
         self.shrink_if_sparse();
         Some(out)
     }
@@ -121,6 +125,7 @@ impl<V> IndexedTable<V> {
             }
         }
         let out = self.entries.remove(pos);
+        self.key_bytes -= out.0.len();
         self.shrink_if_sparse();
         Some(out)
     }
@@ -141,15 +146,18 @@ impl<V> IndexedTable<V> {
         self.entries.iter().map(|(k, v)| (k.as_slice(), v))
     }
 
+    /// [`IndexedTable::base_mem`] with the key bytes recounted (O(n); tests).
+    pub(crate) fn base_mem_recount(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(Vec<u8>, V)>()
+            + self.index.allocation_size()
+            + self.entries.iter().map(|(k, _)| k.len()).sum::<usize>()
+    }
+
     /// Bytes allocated by the entries' vector and the index (not counting what `V` owns).
     pub(crate) fn base_mem(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<(Vec<u8>, V)>()
             + self.index.allocation_size()
-            + self
-                .entries
-                .iter()
-                .map(|(k, _)| k.capacity())
-                .sum::<usize>()
+            + self.key_bytes
     }
 }
 

@@ -61,6 +61,9 @@ pub struct ZSet {
     hasher: RandomState,
     rng: u64,
     compact: bool,
+    /// Heap bytes of the live nodes (members and level arrays), kept by `alloc`/`release` so
+    /// [`ZSet::mem_usage`] is O(1).
+    node_bytes: usize,
 }
 
 impl Default for ZSet {
@@ -87,6 +90,7 @@ impl Default for ZSet {
             hasher: RandomState::new(),
             rng: 0x9E37_79B9_7F4A_7C15,
             compact: true,
+            node_bytes: 0,
         }
     }
 }
@@ -385,20 +389,36 @@ impl ZSet {
         self.unindex(x);
         self.sl_delete(score, x);
         let member = std::mem::take(&mut self.nodes[x].member);
+        self.node_bytes -= member.len();
         self.release(x);
         self.maybe_compact();
         Some((member, score))
+    }
+
+    /// True while Redis 7.0 would keep this value listpack-encoded (OBJECT ENCODING).
+    pub fn is_compact(&self) -> bool {
+        self.compact
+    }
+
+    /// [`ZSet::mem_usage`] recomputed node by node (O(n); tests).
+    pub fn mem_usage_recount(&self) -> usize {
+        std::mem::size_of::<ZSet>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| n.member.len() + n.levels.len() * std::mem::size_of::<Link>())
+                .sum::<usize>()
+            - MAX_LEVEL * std::mem::size_of::<Link>()
+            + self.index.allocation_size()
+            + self.free.capacity() * std::mem::size_of::<usize>()
     }
 
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<ZSet>()
             + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.member.capacity() + n.levels.capacity() * std::mem::size_of::<Link>())
-                .sum::<usize>()
+            + self.node_bytes
             + self.index.allocation_size()
             + self.free.capacity() * std::mem::size_of::<usize>()
     }
@@ -406,6 +426,7 @@ impl ZSet {
     // ---- skip-list internals (zslInsert, zslDeleteNode, zslUpdateScore in t_zset.c) ----
 
     fn alloc(&mut self, member: Vec<u8>, score: f64, level: usize) -> usize {
+        self.node_bytes += member.len() + level * std::mem::size_of::<Link>();
         let node = Node {
             member,
             score,
@@ -432,6 +453,7 @@ impl ZSet {
 
     fn release(&mut self, x: usize) {
         let n = &mut self.nodes[x];
+        self.node_bytes -= n.member.len() + n.levels.len() * std::mem::size_of::<Link>();
         n.member = Vec::new();
         n.levels = Vec::new();
         n.backward = NIL;

@@ -51,14 +51,19 @@ pub fn replay(bytes: &[u8]) -> Vec<Entry> {
     }
     let rest = rd.into_inner();
     let ks = fresh();
+    // A replay is a load: no key counts as expired until it is done (Redis's rule while loading).
+    ks.set_loading(true);
     ks.load(entries).expect("load");
     apply_resp(&ks, rest);
+    ks.set_loading(false);
     ks.dump()
 }
 
 /// The keyspace obtained by replaying the first `n` propagated commands into a fresh keyspace.
 pub fn expected_from_log(log: &[Propagated], n: usize) -> Vec<Entry> {
     let ks = fresh();
+    ks.set_loading(true);
     apply_resp(&ks, &render_aof(&log[..n]));
+    ks.set_loading(false);
     ks.dump()
 }

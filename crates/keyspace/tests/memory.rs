@@ -365,10 +365,6 @@ fn object_idletime_and_keyspace_hits() {
         run(&ks, &mut s, &["OBJECT", "IDLETIME", "nope"]),
         Reply::Nil
     );
-    assert_eq!(
-        run(&ks, &mut s, &["OBJECT", "ENCODING", "k1"]),
-        Reply::bulk("raw")
-    );
     let a = ks.memory_stats();
     run(&ks, &mut s, &["GET", "nope"]);
     run(&ks, &mut s, &["GET", "k2"]);

@@ -603,12 +603,16 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
             })
             .map_or(Frame::Null, Frame::Int)
         }
-        ("object", "idletime", 3) => {
-            with_value(&conn.shared, db, &argv[2], |_| ()).map_or(Frame::Null, |_| Frame::Int(0))
+        // The access metadata lives in the keyspace (its OBJECT reads the key's LRU clock / LFU
+        // counter without touching it).
+        ("object", "idletime" | "freq" | "help", _) => {
+            let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            Frame::from(
+                conn.shared
+                    .engine
+                    .execute(&mut forkless_keyspace::Session { db }, &refs),
+            )
         }
-        ("object", "freq", 3) => Frame::err(
-            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
-        ),
         ("memory", "usage", 3 | 5) => with_value(&conn.shared, db, &argv[2], approx_size)
             .map_or(Frame::Null, |n| Frame::Int(n as i64)),
         ("debug", _, _) => {
@@ -647,7 +651,11 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
                     crate::log::warn(&format!("DEBUG LOG: {}", String::from_utf8_lossy(&argv[2])));
                     Frame::ok()
                 }
-                _ => bad_subcommand("debug", &argv[1], &["sleep", "set-active-expire", "change-repl-id"]),
+                _ => bad_subcommand(
+                    "debug",
+                    &argv[1],
+                    &["sleep", "set-active-expire", "change-repl-id"],
+                ),
             }
         }
         _ => bad_subcommand(

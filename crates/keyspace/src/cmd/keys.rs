@@ -40,7 +40,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("object", -2, READONLY, 2, 2, 1, object),
 ];
 
-/// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT|HELP (`objectCommand`, `object.c`). Reading the key's
+/// OBJECT FREQ|IDLETIME|HELP (`objectCommand`, `object.c`). Reading the key's
 /// metadata does not touch it (Redis's `LOOKUP_NOTOUCH`): the word is read before the lookup
 /// updates it.
 fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
@@ -69,7 +69,9 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             .collect(),
         );
     }
-    if argv.len() != 3 || !matches!(sub.as_str(), "encoding" | "freq" | "idletime" | "refcount") {
+    // ENCODING and REFCOUNT depend on the encoding thresholds of the configuration: the server
+    // answers them (`forkless-server`, `command.rs`).
+    if argv.len() != 3 || !matches!(sub.as_str(), "freq" | "idletime") {
         return Reply::err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
             String::from_utf8_lossy(argv[1])
@@ -80,75 +82,17 @@ fn object(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let Some(meta) = ctx.access_meta(key) else {
         return Reply::Nil;
     };
-    match sub.as_str() {
-        "idletime" => {
-            if policy.is_lfu() {
-                return Reply::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
-            }
-            Reply::Integer((crate::memory::idle_ms(ctx.now_ms(), meta) / 1000) as i64)
+    if sub == "idletime" {
+        if policy.is_lfu() {
+            return Reply::err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        "freq" => {
-            if !policy.is_lfu() {
-                return Reply::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
-            }
-            let decay = ctx.memory_config().lfu_decay_time;
-            Reply::Integer(crate::memory::lfu_decayed(meta, ctx.now_ms(), decay) as i64)
+        Reply::Integer((crate::memory::idle_ms(ctx.now_ms(), meta) / 1000) as i64)
+    } else {
+        if !policy.is_lfu() {
+            return Reply::err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
         }
-        "refcount" => Reply::Integer(1),
-        _ => {
-            let enc = match ctx.get(key) {
-                Some(v) => encoding_of(v),
-                None => return Reply::Nil,
-            };
-            Reply::Bulk(enc.as_bytes().to_vec())
-        }
-    }
-}
-
-/// The encoding redis-server 7.0.15 would report for this value (`strEncoding`).
-fn encoding_of(v: &crate::value::Value) -> &'static str {
-    use crate::value::Value;
-    match v {
-        Value::String(s) => {
-            if s.len() <= 20
-                && crate::convert::parse_i64(s)
-                    .is_some_and(|n| n.to_string().as_bytes() == s.as_slice())
-            {
-                "int"
-            } else if s.len() <= 44 {
-                "embstr"
-            } else {
-                "raw"
-            }
-        }
-        Value::List(_) => "quicklist",
-        Value::Set(set) => {
-            let ints = set.len() <= 512
-                && set.iter().all(|m| {
-                    m.len() <= 20
-                        && crate::convert::parse_i64(m)
-                            .is_some_and(|n| n.to_string().as_bytes() == m)
-                });
-            if ints {
-                "intset"
-            } else {
-                "hashtable"
-            }
-        }
-        Value::ZSet(z) => {
-            if z.is_compact() {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
-        Value::Hash(h) => {
-            if h.is_compact() {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
+        let decay = ctx.memory_config().lfu_decay_time;
+        Reply::Integer(crate::memory::lfu_decayed(meta, ctx.now_ms(), decay) as i64)
     }
 }
 

@@ -10,7 +10,7 @@
 //!   lists the history generations (`history/gen-<b>/`: valid, incomplete, invalid or stale;
 //!   they never make the check fail).
 //! * `forkless aof to-json DIR [--until-timestamp TS]`: load the directory into an engine
-//!   keyspace and print it as canonical JSONL (`shared/formats/keyspace-jsonl.md`). With TS
+//!   keyspace and print it as canonical JSONL (`docs/keyspace-jsonl.md`). With TS
 //!   earlier than the live base's cut (`forkless-aof-cut-time`), recovery starts from the newest
 //!   history generation cut at or before TS (`forkless_aof::load_dir_at`); TS older than the
 //!   retained window is an error.

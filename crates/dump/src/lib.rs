@@ -1,4 +1,4 @@
-//! The canonical JSON Lines dump of a keyspace (`shared/formats/keyspace-jsonl.md`): one format
+//! The canonical JSON Lines dump of a keyspace (`docs/keyspace-jsonl.md`): one format
 //! to say what a dataset contains, independent of how it is stored, so RDB files, AOFs, our
 //! engine's memory and a real redis-server can be compared as parsed values.
 //!

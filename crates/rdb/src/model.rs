@@ -48,7 +48,7 @@ pub struct Entry {
     pub expire_at_ms: Option<i64>,
 }
 
-/// Put entries in canonical order (`shared/formats/keyspace-jsonl.md`): by database, then key
+/// Put entries in canonical order (`docs/keyspace-jsonl.md`): by database, then key
 /// bytes; set members and hash fields by bytes; zset pairs by score then member bytes.
 /// Two canonicalized keyspaces are equal exactly when their `Vec<Entry>` compare equal.
 pub fn canonicalize(entries: &mut [Entry]) {

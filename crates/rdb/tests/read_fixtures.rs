@@ -44,7 +44,7 @@ fn arr(j: &J) -> &Vec<J> {
     j.as_array().expect("array")
 }
 
-/// Parse a canonical keyspace dump (shared/formats/keyspace-jsonl.md).
+/// Parse a canonical keyspace dump (docs/keyspace-jsonl.md).
 fn parse_jsonl(text: &str) -> Vec<Entry> {
     text.lines()
         .filter(|l| !l.trim().is_empty())

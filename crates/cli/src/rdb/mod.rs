@@ -2,7 +2,7 @@
 //! them like `redis-check-rdb`.
 //!
 //! The RDB format is read and written by `forkless-rdb` (layout in its `reader` module and in
-//! DESIGN.md); the dump format is `shared/formats/keyspace-jsonl.md` (`forkless-dump`).
+//! DESIGN.md); the dump format is `docs/keyspace-jsonl.md` (`forkless-dump`).
 
 mod check;
 

@@ -589,3 +589,111 @@ fn big_lists_hashes_sets_match_redis() {
         support::run_differential(seed, 3000, gen_big_mixed, UNORDERED);
     }
 }
+
+const OPKEYS: &[&str] = &["z0", "z1", "z2", "s0", "str", "none"];
+const WEIGHTS: &[&str] = &[
+    "1", "2", "0", "-1", "0.5", "inf", "-inf", "+inf", "x", "nan", "", "1e400", " 1",
+];
+
+/// The inputs, WEIGHTS, AGGREGATE, WITHSCORES and LIMIT of a sorted-set algebra command.
+fn zsetop_args(rng: &mut StdRng, c: &mut Vec<String>, store: bool, card: bool) {
+    let n: usize = rng.gen_range(1..4);
+    match rng.gen_range(0..30) {
+        0 => c.push(pick(rng, &["0", "-1", "x", "", "9223372036854775807"])),
+        1 => c.push((n + 3).to_string()),
+        _ => c.push(n.to_string()),
+    }
+    for _ in 0..n {
+        c.push(pick(rng, OPKEYS));
+    }
+    for _ in 0..rng.gen_range(0..3) {
+        match rng.gen_range(0..9) {
+            0..=2 => {
+                c.push(pick(rng, &["WEIGHTS", "weights"]));
+                let w = if rng.gen_bool(0.1) { n + 1 } else { n };
+                for _ in 0..w {
+                    c.push(pick(rng, WEIGHTS));
+                }
+                if rng.gen_bool(0.05) {
+                    c.pop();
+                }
+            }
+            3..=5 => {
+                c.push(pick(rng, &["AGGREGATE", "aggregate"]));
+                if rng.gen_bool(0.95) {
+                    c.push(pick(rng, &["SUM", "min", "MAX", "avg"]));
+                }
+            }
+            6 | 7 => {
+                if card {
+                    c.push("LIMIT".into());
+                    c.push(pick(rng, &["0", "1", "2", "-1", "x"]));
+                } else if !store || rng.gen_bool(0.2) {
+                    c.push(pick(rng, &["WITHSCORES", "withscores"]));
+                }
+            }
+            _ => c.push(pick(rng, &["foo", "LIMIT", "WITHSCORES"])),
+        }
+    }
+}
+
+/// ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE, ZUNION, ZINTER, ZDIFF, ZINTERCARD over sorted sets, a
+/// set (score 1), a string (WRONGTYPE) and a missing key, with every option and its errors.
+fn gen_zsetops(rng: &mut StdRng) -> Vec<Vec<u8>> {
+    let c: Vec<String> = match rng.gen_range(0..40) {
+        0..=11 => {
+            let mut c = vec!["ZADD".into(), pick(rng, &["z0", "z1", "z2"])];
+            for _ in 0..rng.gen_range(1..5) {
+                c.push(pick(
+                    rng,
+                    &["1", "2", "-1", "0", "2.5", "inf", "-inf", "1e300", "0.1"],
+                ));
+                c.push(pick(rng, ZMEMBERS));
+            }
+            c
+        }
+        12..=14 => {
+            let mut c = vec!["SADD".into(), "s0".into()];
+            for _ in 0..rng.gen_range(1..4) {
+                c.push(pick(rng, ZMEMBERS));
+            }
+            c
+        }
+        15 => vec!["SET".into(), "str".into(), "x".into()],
+        16 => vec!["DEL".into(), pick(rng, OPKEYS)],
+        17..=25 => {
+            let name = pick(rng, &["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]);
+            let mut c = vec![name.clone(), pick(rng, &["d0", "d0", "z0", "s0", "str"])];
+            zsetop_args(rng, &mut c, true, false);
+            c
+        }
+        26..=33 => {
+            let name = pick(rng, &["ZUNION", "ZINTER", "ZDIFF"]);
+            let mut c = vec![name];
+            zsetop_args(rng, &mut c, false, false);
+            c
+        }
+        34..=36 => {
+            let mut c = vec!["ZINTERCARD".into()];
+            zsetop_args(rng, &mut c, false, true);
+            c
+        }
+        37 => vec![
+            "ZRANGE".into(),
+            "d0".into(),
+            "0".into(),
+            "-1".into(),
+            "WITHSCORES".into(),
+        ],
+        38 => vec!["EXPIRE".into(), "d0".into(), "1000".into()],
+        _ => vec!["TTL".into(), "d0".into()],
+    };
+    to_bytes(c)
+}
+
+#[test]
+fn zset_algebra_matches_redis() {
+    for seed in [41, 42, 43, 44] {
+        support::run_differential(seed, 3000, gen_zsetops, &[]);
+    }
+}

@@ -7,6 +7,7 @@ pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod strings;
+pub(crate) mod zsetops;
 pub(crate) mod zsets;
 
 use crate::command::CommandSpec;
@@ -19,6 +20,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    zsetops::COMMANDS,
     hashes::COMMANDS,
     scans::COMMANDS,
 ];

@@ -6,6 +6,7 @@ pub(crate) mod lists;
 pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub(crate) mod sort;
 pub(crate) mod strings;
 pub(crate) mod zsetops;
 pub(crate) mod zsets;
@@ -21,6 +22,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     zsets::COMMANDS,
     zsetops::COMMANDS,
+    sort::COMMANDS,
     hashes::COMMANDS,
     scans::COMMANDS,
 ];

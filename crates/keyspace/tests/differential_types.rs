@@ -809,3 +809,166 @@ fn sort_matches_redis() {
         support::run_differential(seed, 3000, gen_sort, &[]);
     }
 }
+
+/// Run a fixed script through [`support::run_differential`] (every line is compared).
+fn run_script(seed: u64, script: &[&str]) {
+    let mut lines = script.iter();
+    support::run_differential(
+        seed,
+        script.len(),
+        move |_| {
+            let line = lines.next().copied().unwrap_or("PING");
+            line.split(' ')
+                .map(|w| {
+                    if w == "''" {
+                        Vec::new()
+                    } else {
+                        w.as_bytes().to_vec()
+                    }
+                })
+                .collect()
+        },
+        &[],
+    );
+}
+
+/// Every error path and corner of the sorted-set algebra, in a fixed order.
+#[test]
+fn zset_algebra_edge_cases_match_redis() {
+    run_script(
+        61,
+        &[
+            "ZADD za 1 a 2 b 3 c inf i -inf j 0 z",
+            "ZADD zb 10 b -inf i inf j 5 c",
+            "SADD sa a b x",
+            "SET str v",
+            "ZUNIONSTORE d 0 za",
+            "ZUNIONSTORE d -1 za",
+            "ZUNIONSTORE d x za",
+            "ZUNIONSTORE d 3 za zb",
+            "ZINTERSTORE d 0 za",
+            "ZDIFFSTORE d 0 za",
+            "ZUNION 0 za",
+            "ZINTER 0 za",
+            "ZDIFF 0 za",
+            "ZINTERCARD 0 za",
+            "ZINTERCARD -1 za",
+            "ZINTERCARD x za",
+            "ZINTERCARD 2 za",
+            "ZUNION 2 za str",
+            "ZUNION 2 str za WEIGHTS x",
+            "ZUNION 2 za zb WEIGHTS 1",
+            "ZUNION 2 za zb WEIGHTS 1 x",
+            "ZUNION 2 za zb WEIGHTS 1 nan",
+            "ZUNION 2 za zb WEIGHTS 1 '' WITHSCORES",
+            "ZUNION 2 za zb AGGREGATE avg",
+            "ZUNION 2 za zb AGGREGATE",
+            "ZUNION 2 za zb WITHSCORES",
+            "ZUNION 2 za zb WEIGHTS 1 -1 WITHSCORES",
+            "ZUNION 2 za zb WEIGHTS 0 0 WITHSCORES",
+            "ZUNION 3 za zb sa WEIGHTS 2 inf -inf AGGREGATE MIN WITHSCORES",
+            "ZUNION 3 za zb sa AGGREGATE MAX WITHSCORES",
+            "ZINTER 2 za zb WITHSCORES",
+            "ZINTER 2 za zb AGGREGATE min WITHSCORES",
+            "ZINTER 2 za sa WEIGHTS 1 -1 WITHSCORES",
+            "ZINTER 2 za missing WITHSCORES",
+            "ZDIFF 2 za zb WITHSCORES",
+            "ZDIFF 2 za zb WEIGHTS 1 1",
+            "ZDIFF 2 za zb AGGREGATE sum",
+            "ZDIFF 2 sa za WITHSCORES",
+            "ZDIFFSTORE d 2 za zb WITHSCORES",
+            "ZUNIONSTORE d 2 za zb WITHSCORES",
+            "ZINTERCARD 2 za zb WITHSCORES",
+            "ZINTERCARD 2 za zb WEIGHTS 1 1",
+            "ZINTERCARD 2 za zb LIMIT -1",
+            "ZINTERCARD 2 za zb LIMIT x",
+            "ZINTERCARD 2 za zb LIMIT",
+            "ZINTERCARD 2 za zb LIMIT 1",
+            "ZINTERCARD 2 za zb LIMIT 0",
+            "ZINTERCARD 2 za sa",
+            "SET d x",
+            "EXPIRE d 100",
+            "ZUNIONSTORE d 2 za zb WEIGHTS 1 2 AGGREGATE SUM",
+            "TTL d",
+            "ZRANGE d 0 -1 WITHSCORES",
+            "ZINTERSTORE d 2 za sa",
+            "ZRANGE d 0 -1 WITHSCORES",
+            "ZINTERSTORE d 2 za missing",
+            "EXISTS d",
+            "ZINTERSTORE d 2 za missing",
+            "ZDIFFSTORE d 1 sa",
+            "ZRANGE d 0 -1 WITHSCORES",
+            "ZDIFFSTORE d 2 za za",
+            "EXISTS d",
+            "ZUNIONSTORE za 2 za za",
+            "ZRANGE za 0 -1 WITHSCORES",
+        ],
+    );
+}
+
+/// Every error path and corner of SORT and SORT_RO, in a fixed order.
+#[test]
+fn sort_edge_cases_match_redis() {
+    run_script(
+        62,
+        &[
+            "RPUSH l 3 1 2 10 -1 b",
+            "RPUSH n 3 1 2 10 -1 1.5 0x10 ''",
+            "SADD s 3 1 2",
+            "ZADD z 3 a 1 b 2 c",
+            "SET w_a 3",
+            "SET w_b 1",
+            "SET w_c x",
+            "HSET h_a f 2 g ga",
+            "HSET h_b f 1",
+            "SET str v",
+            "SORT l",
+            "SORT n",
+            "SORT n DESC",
+            "SORT n LIMIT 1 2",
+            "SORT n LIMIT -5 2",
+            "SORT n LIMIT 2 -1",
+            "SORT n LIMIT 100 1",
+            "SORT n LIMIT 0 0",
+            "SORT n LIMIT x 1",
+            "SORT n LIMIT 1",
+            "SORT n ALPHA",
+            "SORT n ALPHA DESC LIMIT 1 3",
+            "SORT str",
+            "SORT missing",
+            "SORT missing STORE d",
+            "SORT n foo",
+            "SORT_RO n STORE d",
+            "SORT_RO n ALPHA DESC",
+            "SORT z",
+            "SORT z ALPHA",
+            "SORT z BY nosort",
+            "SORT z BY nosort DESC LIMIT 1 1",
+            "SORT z BY w_* ALPHA",
+            "SORT z BY w_*",
+            "SORT z BY h_*->f",
+            "SORT z BY h_*->f GET # GET h_*->g GET w_* GET nokey",
+            "SORT z BY nosort GET h_*->",
+            "SORT s",
+            "SORT s BY nosort STORE d",
+            "LRANGE d 0 -1",
+            "SORT s DESC STORE d",
+            "LRANGE d 0 -1",
+            "SORT l BY nosort DESC LIMIT 1 3",
+            "SORT l BY nosort LIMIT 5 10",
+            "SORT z GET w_* STORE d",
+            "LRANGE d 0 -1",
+            "SORT l LIMIT 0 0 STORE d",
+            "EXISTS d",
+            "SET d x",
+            "EXPIRE d 100",
+            "SORT n STORE d",
+            "TTL d",
+            "LRANGE d 0 -1",
+            "SORT missing STORE d",
+            "EXISTS d",
+            "SORT l STORE l",
+            "LRANGE l 0 -1",
+        ],
+    );
+}

@@ -906,6 +906,34 @@ fn zset_algebra_edge_cases_match_redis() {
     );
 }
 
+/// A STORE result past the listpack limits keeps its -0 scores (Redis's skip list), a small one
+/// has 0 (listpack).
+#[test]
+fn zset_algebra_negative_zero_matches_redis() {
+    let mut big = "ZADD big".to_string();
+    for i in 0..130 {
+        big.push_str(&format!(" 0 m{i:03}"));
+    }
+    let long = format!("ZADD zl 0 a 0 {}", "x".repeat(70));
+    run_script(
+        63,
+        &[
+            &big,
+            &long,
+            "ZADD small 0 a 0 b",
+            "ZUNIONSTORE d 1 big WEIGHTS -1",
+            "ZRANGE d 0 2 WITHSCORES",
+            "ZSCORE d m129",
+            "ZUNIONSTORE d 1 zl WEIGHTS -1",
+            "ZRANGE d 0 -1 WITHSCORES",
+            "ZUNIONSTORE d 1 small WEIGHTS -1",
+            "ZRANGE d 0 -1 WITHSCORES",
+            "ZUNION 1 small WEIGHTS -1 WITHSCORES",
+            "ZINTER 1 big WEIGHTS -1 WITHSCORES",
+        ],
+    );
+}
+
 /// Every error path and corner of SORT and SORT_RO, in a fixed order.
 #[test]
 fn sort_edge_cases_match_redis() {

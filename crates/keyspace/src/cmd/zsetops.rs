@@ -264,9 +264,21 @@ fn store_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
     let dst = argv[1];
     let n = result.len();
     if n > 0 {
+        // Redis builds a skip list (keeping -0) and converts it to a listpack (where -0 is 0)
+        // only when small enough; ZSet normalizes -0 while it is compact, so the -0 scores are
+        // written again once the whole result is in and the set is known to be large.
         let mut z = ZSet::new();
+        let mut negzero = Vec::new();
         for (m, s) in result {
+            if s == 0.0 && s.is_sign_negative() {
+                negzero.push(m.clone());
+            }
             z.insert(m, s);
+        }
+        if !z.is_compact() {
+            for m in negzero {
+                z.insert(m, -0.0);
+            }
         }
         ctx.insert(dst, Value::ZSet(z));
         ctx.propagate_verbatim();

@@ -294,3 +294,58 @@ fn active_expiry_deletes_and_propagates_within_budget() {
     assert!(dels.iter().all(|(db, a)| *db == 0 && a[0] == b"DEL"));
     assert_eq!(ks.active_expire_cycle(1000), 0);
 }
+
+/// The sorted-set algebra and SORT propagate exactly what redis-server 7.0.15 appends to its AOF
+/// for the same commands (verbatim when something changed, nothing otherwise).
+#[test]
+fn zset_algebra_and_sort_propagate_as_redis_aof() {
+    let dir = forkless_testkit::TempDir::new("forkless-prop-zsetops");
+    let Some(redis) = forkless_testkit::RedisServer::start(
+        dir.path(),
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    ) else {
+        return;
+    };
+    let (ks, sink) = support::keyspace_with_sink(Config::seeded(1));
+    let mut s = Session::default();
+    let script = [
+        "ZADD a 1 x 2 y",
+        "SADD b y z",
+        "RPUSH l 3 1 2",
+        "SET w_1 5",
+        "ZUNIONSTORE d 2 a b WEIGHTS 2 3 AGGREGATE MAX",
+        "ZINTERSTORE d 2 a b",
+        "ZINTERSTORE d 2 a nope",
+        "ZINTERSTORE d 2 a nope",
+        "ZDIFFSTORE d 2 a b",
+        "ZDIFFSTORE d 1 nope",
+        "ZUNIONSTORE d 0 a",
+        "ZUNION 2 a b",
+        "ZINTERCARD 2 a b",
+        "SORT l",
+        "SORT l BY w_* GET # STORE out",
+        "SORT nope STORE out",
+        "SORT nope STORE out",
+        "SORT_RO l ALPHA",
+        "SORT l LIMIT 0 1 STORE out",
+    ];
+    for line in script {
+        let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        let theirs = redis.call(&argv);
+        let ours = support::to_resp(&ks.execute(&mut s, &argv));
+        assert_eq!(ours, theirs, "{line}");
+    }
+    let aof_dir = dir.path().join("appendonlydir");
+    let incr = std::fs::read_dir(&aof_dir)
+        .expect("appendonlydir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .expect("incr AOF");
+    let theirs = std::fs::read(incr).expect("read AOF");
+    let ours = render_aof(&sink.take());
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs)
+    );
+}

@@ -6,7 +6,9 @@ pub(crate) mod lists;
 pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
+pub(crate) mod sort;
 pub(crate) mod strings;
+pub(crate) mod zsetops;
 pub(crate) mod zsets;
 
 use crate::command::CommandSpec;
@@ -19,6 +21,8 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    zsetops::COMMANDS,
+    sort::COMMANDS,
     hashes::COMMANDS,
     scans::COMMANDS,
 ];

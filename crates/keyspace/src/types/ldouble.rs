@@ -733,6 +733,19 @@ impl std::ops::Add for LongDouble {
     }
 }
 
+/// Parses a SORT weight as `sortCommandGeneric` does with `strtod`: the empty text is 0, leading
+/// spaces are skipped, and trailing bytes, NaN, overflow and underflow (`ERANGE`) are refused.
+pub fn parse_sort_score(s: &[u8]) -> Option<f64> {
+    if s.is_empty() {
+        return Some(0.0);
+    }
+    let start = s.iter().position(|&c| !is_c_space(c))?;
+    match strtod_full(&s[start..])? {
+        (_, true) => None,
+        (v, false) => Some(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ mod table;
 mod zset;
 
 pub use hash::Hash;
-pub use ldouble::{parse_range_score, parse_score, LongDouble};
+pub use ldouble::{parse_range_score, parse_score, parse_sort_score, LongDouble};
 pub use list::List;
 pub use set::Set;
 pub use zset::{ZIter, ZSet};

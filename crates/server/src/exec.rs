@@ -341,7 +341,27 @@ impl Conn {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         if let Some(spec) = self.shared.table.lookup(name.as_bytes()) {
             if spec.is_write() && !reply.is_error() {
-                if spec.flags & ALL_SHARDS != 0 {
+                if name == "sort" {
+                    // SORT locks every shard (BY/GET patterns name any key) but writes only its
+                    // STORE destination, if any: only that key is touched.
+                    let (mut i, mut dst) = (2, None);
+                    while i < refs.len() {
+                        let a = refs[i];
+                        i += if a.eq_ignore_ascii_case(b"limit") {
+                            3
+                        } else if a.eq_ignore_ascii_case(b"by") || a.eq_ignore_ascii_case(b"get") {
+                            2
+                        } else if a.eq_ignore_ascii_case(b"store") {
+                            dst = refs.get(i + 1).copied();
+                            2
+                        } else {
+                            1
+                        };
+                    }
+                    if let Some(dst) = dst {
+                        self.shared.after_write(db, &[dst]);
+                    }
+                } else if spec.flags & ALL_SHARDS != 0 {
                     let which = if name == "flushdb" { Some(db) } else { None };
                     self.shared.after_db_change(which);
                 } else {

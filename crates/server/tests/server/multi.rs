@@ -72,3 +72,25 @@ fn watch_aborts_when_another_client_writes() {
     c.call(&["PING"]);
     assert_eq!(c.call(&["EXEC"]).array(), vec![simple("PONG")]);
 }
+
+/// SORT locks every shard but writes only its STORE destination: a plain SORT leaves a watched
+/// key alone, SORT ... STORE of the watched key aborts the EXEC (as in redis-server 7.0.15).
+#[test]
+fn sort_touches_only_its_store_destination() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut other = s.client();
+    c.call(&["RPUSH", "l", "3", "1", "2"]);
+    c.call(&["SET", "w", "1"]);
+    c.call(&["WATCH", "w"]);
+    other.call(&["SORT", "l"]);
+    other.call(&["SORT", "l", "STORE", "elsewhere"]);
+    c.call(&["MULTI"]);
+    c.call(&["SET", "w", "2"]);
+    assert_eq!(c.call(&["EXEC"]).array(), vec![simple("OK")]);
+    c.call(&["WATCH", "w"]);
+    other.call(&["SORT", "l", "LIMIT", "0", "2", "STORE", "w"]);
+    c.call(&["MULTI"]);
+    c.call(&["SET", "w", "3"]);
+    assert_eq!(c.call(&["EXEC"]), RespValue::Array(None));
+}

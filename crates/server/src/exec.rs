@@ -292,6 +292,8 @@ impl Conn {
                 Err(forkless::Error::InProgress(_)) => {
                     Frame::err("ERR Background append only file rewriting already in progress")
                 }
+                // The engine's text is the whole reply already ("ERR no log to rewrite ...").
+                Err(forkless::Error::Unsupported(m)) => Frame::err(m),
                 Err(e) => Frame::err(format!("ERR {e}")),
             },
             _ if blocking::COMMANDS.iter().any(|(n, _)| *n == name) => {

@@ -1000,3 +1000,49 @@ fn sort_edge_cases_match_redis() {
         ],
     );
 }
+
+/// LMPOP and ZMPOP: argument errors, key order, missing and wrong-type keys, COUNT, both ends.
+#[test]
+fn lmpop_zmpop_match_redis() {
+    run_script(
+        71,
+        &[
+            "RPUSH l1 a b c d e",
+            "RPUSH l2 x y",
+            "ZADD z1 1 a 2 b 3 c 4 d",
+            "ZADD z2 -1 m 5 n",
+            "SET str v",
+            "LMPOP 0 l1 LEFT",
+            "LMPOP -1 l1 LEFT",
+            "LMPOP x l1 LEFT",
+            "LMPOP 2 l1 LEFT",
+            "LMPOP 1 l1 UP",
+            "LMPOP 1 l1 LEFT COUNT",
+            "LMPOP 1 l1 LEFT COUNT 0",
+            "LMPOP 1 l1 LEFT COUNT -3",
+            "LMPOP 1 l1 LEFT COUNT x",
+            "LMPOP 1 l1 LEFT COUNT 1 COUNT 1",
+            "LMPOP 1 l1 LEFT junk",
+            "LMPOP 2 missing l2 LEFT",
+            "LMPOP 3 missing str l1 RIGHT",
+            "LMPOP 2 l1 l2 RIGHT COUNT 2",
+            "LMPOP 2 l1 l2 left count 10",
+            "LMPOP 2 l1 l2 LEFT COUNT 10",
+            "LMPOP 2 l1 l2 LEFT",
+            "LMPOP 1 missing LEFT",
+            "EXISTS l1 l2",
+            "ZMPOP 0 z1 MIN",
+            "ZMPOP 1 z1 LEFT",
+            "ZMPOP 2 z1 MIN",
+            "ZMPOP 1 z1 MIN COUNT 0",
+            "ZMPOP 1 z1 MIN COUNT 2 junk",
+            "ZMPOP 2 missing str MIN",
+            "ZMPOP 2 missing z1 MIN",
+            "ZMPOP 2 z1 z2 MAX COUNT 2",
+            "ZMPOP 2 z1 z2 max count 5",
+            "ZMPOP 2 z1 z2 MIN COUNT 5",
+            "ZMPOP 1 z2 MIN",
+            "EXISTS z1 z2",
+        ],
+    );
+}

@@ -233,6 +233,24 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
                 }
             }
         }
+        // ZMPOP: [key, [[member, score], ...]] with the scores as doubles.
+        ("zmpop", Frame::Array(mut items)) if items.len() == 2 => {
+            if let Some(Frame::Array(popped)) = items.pop() {
+                let popped = popped
+                    .into_iter()
+                    .map(|p| match p {
+                        Frame::Array(mut ms) if ms.len() == 2 => {
+                            let s = ms.pop().map(double_of).unwrap_or(Frame::Null);
+                            ms.push(s);
+                            Frame::Array(ms)
+                        }
+                        other => other,
+                    })
+                    .collect();
+                items.push(Frame::Array(popped));
+            }
+            Frame::Array(items)
+        }
         (
             "zrange" | "zrevrange" | "zrangebyscore" | "zrevrangebyscore" | "zunion" | "zinter"
             | "zdiff",

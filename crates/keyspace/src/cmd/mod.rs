@@ -3,6 +3,7 @@
 pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
+pub(crate) mod mpop;
 pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
@@ -19,6 +20,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     server::COMMANDS,
     lists::COMMANDS,
+    mpop::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
     zsetops::COMMANDS,

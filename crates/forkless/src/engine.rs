@@ -47,6 +47,7 @@ use crate::config::{Config, SaveRule};
 use crate::durability::{notifier, AckState, Durability, CLOSED};
 use crate::error::{io, Error, Result};
 use crate::helpers::Tx;
+use crate::replication::{Cursor, ReplLog};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -75,6 +76,7 @@ struct Fanout {
     id: u64,
     writer: Option<Arc<AofWriter>>,
     dirty: Arc<AtomicU64>,
+    repl: Arc<ReplLog>,
 }
 
 impl PropagationSink for Fanout {
@@ -91,7 +93,55 @@ impl PropagationSink for Fanout {
             let r = w.append(ops, None).map_err(|e| e.to_string());
             LAST_APPEND.with(|c| *c.borrow_mut() = Some((self.id, r)));
         }
+        self.repl.feed_ops(ops);
     }
+}
+
+/// [`Engine::sync_snapshot`]'s callback at the cut: the cursor at O, the replication id, O.
+pub type OnCut = Box<dyn FnOnce(Cursor, &str, u64) + Send>;
+
+/// The cut of a replication snapshot: cursor, replication id, the stream's database.
+type Cut = (Cursor, String, Option<u32>);
+
+/// RDB aux fields (name, value).
+type AuxFields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// What [`Engine::sync_snapshot`] produced.
+#[derive(Debug)]
+pub struct FullSync {
+    /// The replication id at the cut.
+    pub replid: String,
+    /// The stream offset at the cut (`+FULLRESYNC <replid> <offset>`).
+    pub offset: u64,
+    /// Bytes of the RDB file.
+    pub len: u64,
+    /// The snapshot's figures.
+    pub result: SnapshotResult,
+}
+
+/// The `repl-stream-db` aux field of an RDB (0 when absent or unreadable): reads only the
+/// header's aux fields.
+fn read_repl_stream_db(path: &Path) -> u32 {
+    let Ok(f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let Ok(mut r) = forkless_rdb::RdbReader::new(std::io::BufReader::new(f)) else {
+        return 0;
+    };
+    while let Ok(Some(item)) = r.next_item() {
+        match item {
+            forkless_rdb::Item::Aux { key, value } => {
+                if &key[..] == b"repl-stream-db" {
+                    return std::str::from_utf8(&value)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                }
+            }
+            _ => return 0,
+        }
+    }
+    0
 }
 
 /// Which persistence the engine runs.
@@ -298,6 +348,8 @@ pub(crate) struct Core {
     id: u64,
     pub ks: Arc<Keyspace>,
     pub obs: Arc<SnapshotObserver>,
+    /// The replication stream (`crate::replication`).
+    pub repl: Arc<ReplLog>,
     backend: Backend,
     pub(crate) writer: Option<Arc<AofWriter>>,
     fsync_always: bool,
@@ -596,10 +648,16 @@ impl Engine {
             Backend::Segments(s) => Some(s.writer()),
         };
         let obs = install(&mut ks);
+        let repl = Arc::new(ReplLog::new(config.int("repl-backlog-size") as u64));
+        repl.set_sizes(
+            config.int("repl-backlog-size") as u64,
+            config.output_buffer_limits()[1].hard,
+        );
         ks.set_sink(Arc::new(Fanout {
             id,
             writer: writer.clone(),
             dirty: dirty.clone(),
+            repl: repl.clone(),
         }));
         ks.set_memory_config(memory_config_of(&config));
         let ks = Arc::new(ks);
@@ -619,6 +677,7 @@ impl Engine {
             id,
             ks,
             obs,
+            repl,
             backend,
             writer,
             fsync_always: fsync == FsyncPolicy::Always,
@@ -829,6 +888,158 @@ impl Engine {
         (r, core.ticket_of_last_append())
     }
 
+    /// The replication stream (offsets, backlog, replication ids): see [`crate::replication`].
+    pub fn replication(&self) -> &Arc<ReplLog> {
+        &self.core().repl
+    }
+
+    /// A full sync's payload: a point-in-time snapshot written to `path` (a temp file the
+    /// caller sends and removes), cut at the start barrier where the replication stream stands
+    /// at offset O. The returned [`FullSync`] holds a cursor at O: the replica that loads the RDB
+    /// and then applies the stream from O has applied exactly the primary's first O bytes, so
+    /// its offset equals the primary's once it caught up (DESIGN.md section 10).
+    /// `on_cut(cursor, replid, O)` is called right after the barrier with the cursor at O (the
+    /// server answers `+FULLRESYNC <replid> <O>` from it) while the walk goes on. Waits for a running
+    /// snapshot or rewrite to end first (one at a time); `cancel` stops the wait and the walk.
+    /// The RDB carries Redis's `repl-stream-db`, `repl-id` and `repl-offset` aux fields.
+    pub fn sync_snapshot(
+        &self,
+        path: &Path,
+        on_cut: OnCut,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<FullSync> {
+        let core = self.core();
+        core.repl.activate();
+        let busy = loop {
+            if core.is_closed() || cancel.load(Ordering::Acquire) {
+                return Err(Error::Unsupported("ERR shutting down".into()));
+            }
+            match core.claim(&core.snapshot_running) {
+                Ok(b) => break b,
+                Err(Error::InProgress(_)) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(e),
+            }
+        };
+        let cut: Arc<Mutex<Option<Cut>>> = Arc::new(Mutex::new(None));
+        let mut opts = core.snapshot_options(Mode::PointInTime, path);
+        opts.spill_path = None;
+        let (c, r) = (cut.clone(), core.repl.clone());
+        opts.on_barrier = Some(std::sync::Arc::new(move |b| {
+            if b == forkless_snapshot::worker::Barrier::Start {
+                *c.lock() = Some(r.cut());
+            }
+        }));
+        let aux_vals: Arc<Mutex<AuxFields>> = Arc::new(Mutex::new(Vec::new()));
+        let a = aux_vals.clone();
+        opts.trailer_aux = Some(std::sync::Arc::new(move || a.lock().clone()));
+        let ticket = core.obs.try_begin()?;
+        let file =
+            std::fs::File::create(path).map_err(io(format!("creating {}", path.display())))?;
+        let started = begin_snapshot(&*core.ks, ticket, &opts);
+        let Some((cursor, replid, stream_db)) = cut.lock().take() else {
+            return Err(Error::Unsupported(
+                "ERR the snapshot barrier did not run".into(),
+            ));
+        };
+        let offset = cursor.position();
+        *aux_vals.lock() = vec![
+            (
+                b"repl-stream-db".to_vec(),
+                stream_db.unwrap_or(0).to_string().into_bytes(),
+            ),
+            (b"repl-id".to_vec(), replid.clone().into_bytes()),
+            (b"repl-offset".to_vec(), offset.to_string().into_bytes()),
+        ];
+        on_cut(cursor, &replid, offset);
+        let (w, res, ticket) = run_until_output(
+            started,
+            &opts,
+            std::io::BufWriter::with_capacity(1 << 20, file),
+            &Progress::default(),
+            cancel,
+        )?;
+        let file = w
+            .into_inner()
+            .map_err(|e| io(format!("writing {}", path.display()))(e.into_error()))?;
+        drop(file);
+        drop(ticket);
+        drop(busy);
+        let len = std::fs::metadata(path)
+            .map_err(io(format!("reading {}", path.display())))?
+            .len();
+        Ok(FullSync {
+            replid,
+            offset,
+            len,
+            result: res,
+        })
+    }
+
+    /// Replica side of a full sync: this engine now follows a primary whose stream has id
+    /// `replid` and stands at `offset`; its dataset is replaced by the RDB at `path` (the
+    /// primary's payload). Loading runs with no snapshot or rewrite in flight and in loading
+    /// mode (no expiry); the previous data is dropped with a propagated `FLUSHALL` so the log
+    /// stays replayable, and with a log the load is followed by a rewrite (segments: a
+    /// snapshot), as Redis restarts its AOF after a sync. Returns the keys loaded and the
+    /// database the primary's stream had selected (`repl-stream-db`).
+    pub fn load_primary_payload(
+        &self,
+        path: &Path,
+        replid: &str,
+        offset: u64,
+    ) -> Result<(u64, u32)> {
+        let core = self.core();
+        core.ks.set_replica(true);
+        core.repl.follow(replid, offset);
+        let stream_db = read_repl_stream_db(path);
+        let busy = loop {
+            if core.is_closed() {
+                return Err(Error::Unsupported("ERR shutting down".into()));
+            }
+            match core.claim(&core.snapshot_running) {
+                Ok(b) => break b,
+                Err(Error::InProgress(_)) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(e),
+            }
+        };
+        let _ = core
+            .ks
+            .execute(&mut Session::default(), &[b"FLUSHALL".as_slice()]);
+        let rep = load_snapshot_file(&core.ks, path);
+        drop(busy);
+        let rep = rep?;
+        if !matches!(core.backend, Backend::Snapshots) {
+            core.run_rewrite(&Arc::new(AtomicBool::new(false)))?;
+        }
+        Ok((rep.rdb_keys, stream_db))
+    }
+
+    /// Execute a command of this replica's primary (its stream): no expiry, no eviction, no
+    /// MISCONF refusal (a replica applies what its primary already applied); propagated to this
+    /// engine's log like any write.
+    pub fn execute_as_primary(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
+        self.core().ks.execute_as_primary(session, argv)
+    }
+
+    /// [`Engine::execute_as_primary`] for a MULTI/EXEC block of the primary's stream.
+    pub fn execute_multi_as_primary(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+    ) -> std::result::Result<Vec<Reply>, Reply> {
+        self.core().ks.execute_multi_as_primary(session, cmds)
+    }
+
+    /// Replica mode on or off: keys never expire by themselves and nothing is evicted while on
+    /// (the primary's stream deletes them); off also ends following the primary's stream.
+    pub fn set_replica(&self, on: bool) {
+        let core = self.core();
+        core.ks.set_replica(on);
+        if !on {
+            core.repl.promote();
+        }
+    }
+
     /// Take a snapshot now, on the calling thread, while writers go on (`SAVE`, but without
     /// blocking anyone): to `dir/dbfilename` in `mode` (`None`: the `snapshot-mode` option), or
     /// a segments snapshot (with retention) in segments mode. Counts as a save for the rules.
@@ -934,8 +1145,13 @@ impl Engine {
         c.set_many(pairs)?;
         let tun = Tunables::from(&c);
         let mem = memory_config_of(&c);
+        let repl_sizes = (
+            c.int("repl-backlog-size") as u64,
+            c.output_buffer_limits()[1].hard,
+        );
         drop(c);
         *core.tun.lock() = tun;
+        core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
         // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).
         core.ks.set_memory_config(mem);
         core.ks.evict_to_bound();

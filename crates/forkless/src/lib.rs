@@ -32,15 +32,17 @@ mod durability;
 pub mod engine;
 mod error;
 mod helpers;
+pub mod replication;
 mod upkeep;
 
 pub use config::{Config, ConfigError, OptionSpec, OPTIONS};
 pub use durability::Durability;
 pub use engine::{
-    load, Engine, EngineBuilder, JobReport, LoadSource, OpenReport, PersistenceMode,
+    load, Engine, EngineBuilder, FullSync, JobReport, LoadSource, OpenReport, PersistenceMode,
     ShutdownOptions, ShutdownReport, Stats,
 };
 pub use error::{Error, Result};
 pub use forkless_keyspace::{Reply, Session};
 pub use forkless_snapshot::{Mode, SnapshotResult};
 pub use helpers::Tx;
+pub use replication::{Cursor, Lagged, ReplInfo, ReplLog};

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::db::{Db, Slot};
-use crate::keyspace::{Keyspace, Shard};
+use crate::keyspace::{ExpiryView, Keyspace, Shard};
 use crate::propagate::Propagated;
 use crate::reply::Reply;
 use crate::types::{Hash, List, Set, ZSet};
@@ -47,6 +47,8 @@ pub struct Ctx<'a> {
     touched: Vec<Touched>,
     /// A read-only command: lookups count as keyspace hits / misses (INFO stats).
     count_hits: bool,
+    /// How expired keys look to this command.
+    view: ExpiryView,
 }
 
 /// A key a command changed: where it lives and its cost before the change.
@@ -118,6 +120,7 @@ impl<'a> Ctx<'a> {
             cmd_prop_start: 0,
             touched: Vec::new(),
             count_hits: false,
+            view: ks.expiry_view(),
         }
     }
 
@@ -139,6 +142,10 @@ impl<'a> Ctx<'a> {
         if let Some(obs) = self.ks.observer().cloned() {
             self.start_capture(&*obs);
         }
+    }
+
+    pub(crate) fn set_view(&mut self, view: ExpiryView) {
+        self.view = view;
     }
 
     pub(crate) fn set_count_hits(&mut self, on: bool) {
@@ -174,9 +181,10 @@ impl<'a> Ctx<'a> {
     /// deleted now. Never while loading: a replayed `PEXPIREAT` that lies in the past keeps the
     /// key with that expiry, later logged writes apply to it, and it expires afterwards (as
     /// redis-server 7.0 does while `server.loading`). Deleting it instead would let the next
-    /// logged write (INCR, RPUSH, ...) recreate the key without its TTL.
+    /// logged write (INCR, RPUSH, ...) recreate the key without its TTL. Never on a replica
+    /// either (Redis: `!server.masterhost`): the primary's stream decides.
     pub fn already_expired(&self, when_ms: i64) -> bool {
-        when_ms <= self.now && !self.ks.is_loading()
+        when_ms <= self.now && self.view == ExpiryView::Normal
     }
 
     /// The maxmemory policy in force.
@@ -195,9 +203,9 @@ impl<'a> Ctx<'a> {
         let db = self.db;
         let (g, h) = self.locate(key);
         let now = self.now;
-        let loading = self.ks.is_loading();
+        let frozen = self.view == ExpiryView::Frozen;
         let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
-        if slot.is_expired(now) && !loading {
+        if slot.is_expired(now) && !frozen {
             return None;
         }
         Some(*meta)
@@ -311,17 +319,20 @@ impl<'a> Ctx<'a> {
     fn live(&mut self, db: u32, key: &[u8]) -> Option<(usize, u64)> {
         let (g, h) = self.locate(key);
         let now = self.now;
-        let loading = self.ks.is_loading();
+        let view = self.view;
         let expired = {
             let mem = self.ks.memory_state();
             let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
-            let expired = slot.is_expired(now) && !loading;
+            let expired = slot.is_expired(now) && view != ExpiryView::Frozen;
             if !expired {
                 // Every lookup of a live key touches it (LRU clock / LFU counter).
                 mem.touch(meta, now);
             }
             expired
         };
+        if expired && view == ExpiryView::Hidden {
+            return None;
+        }
         if expired {
             self.notify(g, db, h, key);
             self.dict(g, db).remove(h, key);
@@ -390,10 +401,10 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.locate(key);
         self.notify(g, db, h, key);
         let now = self.now;
-        let loading = self.ks.is_loading();
+        let normal = self.view == ExpiryView::Normal;
         match self.dict(g, db).find_mut(h, key) {
             Some(old) => {
-                let was_expired = old.is_expired(now) && !loading;
+                let was_expired = old.is_expired(now) && normal;
                 *old = slot;
                 if was_expired {
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));

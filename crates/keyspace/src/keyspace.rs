@@ -160,6 +160,18 @@ pub trait WriteObserver: Send + Sync {
     fn captured(&self, ops: &[Propagated]);
 }
 
+/// How a command sees keys whose expiry time has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryView {
+    /// Expired keys are deleted when touched and a `DEL` propagated (a primary, an embedder).
+    Normal,
+    /// Expired keys are still there (loading a file; a replica applying its primary's stream).
+    Frozen,
+    /// Expired keys read as missing but are not deleted (a replica's clients: only the
+    /// primary's `DEL` removes them, as Redis's `expireIfNeeded` on a replica).
+    Hidden,
+}
+
 /// A client session: the selected database.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Session {
@@ -240,6 +252,8 @@ pub struct Keyspace {
     observer: Option<Arc<dyn WriteObserver>>,
     expire_shard: AtomicUsize,
     loading: AtomicBool,
+    /// Replica mode (`replicaof`): keys are never expired by this keyspace (see [`ExpiryView`]).
+    replica: AtomicBool,
     /// Bytes charged per shard (the sum of its databases' [`Db::used`]), readable without the
     /// shard's lock: `used_memory` sums them.
     mem: Box<[AtomicI64]>,
@@ -316,6 +330,7 @@ impl Keyspace {
             observer: None,
             expire_shard: AtomicUsize::new(0),
             loading: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
             mem: (0..n).map(|_| AtomicI64::new(0)).collect(),
             memory: MemoryState::new(MemoryConfig::default()),
         }
@@ -354,6 +369,30 @@ impl Keyspace {
     /// True in loading mode.
     pub fn is_loading(&self) -> bool {
         self.loading.load(Ordering::Relaxed)
+    }
+
+    /// Replica mode (Redis's `server.masterhost != NULL`): no key is ever deleted because its
+    /// time passed. Clients' reads see an expired key as missing; the primary's own commands
+    /// ([`Keyspace::execute_as_primary`]) see it as present, and its DEL removes it. Active
+    /// expiry and eviction are the engine's to stop (they do not run on replicas).
+    pub fn set_replica(&self, on: bool) {
+        self.replica.store(on, Ordering::SeqCst);
+    }
+
+    /// True in replica mode.
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    /// How commands run now see keys whose time has passed (not counting the primary's link).
+    pub(crate) fn expiry_view(&self) -> ExpiryView {
+        if self.is_loading() {
+            ExpiryView::Frozen
+        } else if self.is_replica() {
+            ExpiryView::Hidden
+        } else {
+            ExpiryView::Normal
+        }
     }
 
     /// Number of databases.
@@ -412,11 +451,25 @@ impl Keyspace {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database.
     pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
-        self.execute_with(session, argv, true)
+        self.execute_with(session, argv, true, self.expiry_view())
     }
 
-    /// [`Keyspace::execute`]; `evict` = false for the evictions' own DELs.
-    fn execute_with(&self, session: &mut Session, argv: &[&[u8]], evict: bool) -> Reply {
+    /// [`Keyspace::execute`] for a command that came from this replica's primary (Redis's
+    /// `server.current_client == server.master`): no key counts as expired, nothing is evicted,
+    /// and the primary's stream alone deletes keys.
+    pub fn execute_as_primary(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
+        self.execute_with(session, argv, false, ExpiryView::Frozen)
+    }
+
+    /// [`Keyspace::execute`]; `evict` = false for the evictions' own DELs and the primary's
+    /// commands; `view` says how expired keys look.
+    fn execute_with(
+        &self,
+        session: &mut Session,
+        argv: &[&[u8]],
+        evict: bool,
+        view: ExpiryView,
+    ) -> Reply {
         let Some(name) = argv.first() else {
             return Reply::err("ERR empty command");
         };
@@ -460,6 +513,7 @@ impl Keyspace {
         };
         let now = self.now_ms();
         let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
+        ctx.set_view(view);
         ctx.set_count_hits(spec.flags & crate::command::READONLY != 0);
         let write = spec.is_write();
         if write && self.observer.is_some() {
@@ -513,6 +567,25 @@ impl Keyspace {
         session: &mut Session,
         cmds: &[&[&[u8]]],
     ) -> Result<Vec<Reply>, Reply> {
+        self.execute_multi_with(session, cmds, self.expiry_view())
+    }
+
+    /// [`Keyspace::execute_multi`] for a transaction that came from this replica's primary
+    /// (see [`Keyspace::execute_as_primary`]).
+    pub fn execute_multi_as_primary(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+    ) -> Result<Vec<Reply>, Reply> {
+        self.execute_multi_with(session, cmds, ExpiryView::Frozen)
+    }
+
+    fn execute_multi_with(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+        view: ExpiryView,
+    ) -> Result<Vec<Reply>, Reply> {
         let mut specs = Vec::with_capacity(cmds.len());
         for argv in cmds {
             let Some(name) = argv.first() else {
@@ -557,6 +630,7 @@ impl Keyspace {
         let now = self.now_ms();
         let db = session.db.min(self.databases - 1);
         let mut ctx = Ctx::new(self, guards, all, db, now, cmds[0], Vec::new());
+        ctx.set_view(view);
         ctx.capture_from_start();
         let mut replies = Vec::with_capacity(cmds.len());
         for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
@@ -696,10 +770,11 @@ impl Keyspace {
     /// Evict keys (each one a propagated `DEL` through the command path) until the keyspace is
     /// within `maxmemory`. Returns true when it is (or there is no bound), false when the policy
     /// allows no eviction or nothing evictable is left. Takes no lock on entry; see
-    /// `crate::memory`.
+    /// `crate::memory`. A replica never evicts (Redis's `replica-ignore-maxmemory yes`): its
+    /// primary's DELs keep it in step.
     pub fn evict_to_bound(&self) -> bool {
         let max = self.memory.maxmemory();
-        if max == 0 {
+        if max == 0 || self.is_replica() {
             return true;
         }
         let mut misses = 0;
@@ -710,7 +785,12 @@ impl Keyspace {
             let Some((db, key)) = self.pick_victim() else {
                 return false;
             };
-            let r = self.execute_with(&mut Session { db }, &[b"DEL", &key], false);
+            let r = self.execute_with(
+                &mut Session { db },
+                &[b"DEL", &key],
+                false,
+                ExpiryView::Normal,
+            );
             if matches!(r, Reply::Integer(1)) {
                 self.memory.evicted.fetch_add(1, Ordering::Relaxed);
                 misses = 0;
@@ -839,7 +919,7 @@ impl Keyspace {
     /// shard by shard, database by database), delete those whose time has passed, propagate
     /// `DEL` for each. Returns the number of keys deleted. Locks one shard at a time.
     pub fn active_expire_cycle(&self, budget: usize) -> usize {
-        if self.is_loading() {
+        if self.is_loading() || self.is_replica() {
             return 0;
         }
         let now = self.now_ms();

@@ -64,6 +64,17 @@ pub enum Step {
     Close(Frame),
     /// Send this reply once the write is durable (or the durability error instead).
     Durable(Frame, forkless::Durability),
+    /// SYNC / PSYNC: this connection becomes a replica ([`crate::repl::serve_replica`]).
+    Replicate(crate::repl::SyncRequest),
+    /// WAIT: reply with the number of replicas that acknowledged `target` (or at the timeout).
+    Wait {
+        /// The stream offset to be acknowledged.
+        target: u64,
+        /// Replicas wanted.
+        num: usize,
+        /// Milliseconds, 0 = forever.
+        timeout_ms: u64,
+    },
 }
 
 /// The state of a connection between commands.
@@ -87,6 +98,10 @@ pub struct Conn {
     /// Replies held back behind a durability ticket, in order (replies after a pending one
     /// wait too, so a pipeline's replies keep their order).
     pub(crate) held: Vec<(Frame, Option<forkless::Durability>)>,
+    /// REPLCONF listening-port / ip-address / capa eof, for when this client turns replica.
+    pub(crate) repl_port: u16,
+    pub(crate) repl_ip: Option<String>,
+    pub(crate) repl_capa_eof: bool,
 }
 
 impl Conn {
@@ -261,6 +276,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         in_exec: false,
         out: Vec::new(),
         held: Vec::new(),
+        repl_port: 0,
+        repl_ip: None,
+        repl_capa_eof: false,
     };
     conn.run(stream, rx).await;
     conn.cleanup();
@@ -275,6 +293,10 @@ enum Processed {
     Close,
     /// A command blocked.
     Block(Request),
+    /// The client turned replica.
+    Replicate(crate::repl::SyncRequest),
+    /// WAIT.
+    Wait(u64, usize, u64),
 }
 
 impl Conn {
@@ -294,6 +316,32 @@ impl Conn {
                 Processed::Close => {
                     let _ = self.flush(&mut stream).await;
                     return;
+                }
+                Processed::Replicate(req) => {
+                    if self.flush(&mut stream).await.is_err() {
+                        return;
+                    }
+                    crate::repl::serve_replica(
+                        self.shared.clone(),
+                        stream,
+                        self.entry.id,
+                        self.entry.addr.clone(),
+                        req,
+                        self.entry.clone(),
+                    )
+                    .await;
+                    return;
+                }
+                Processed::Wait(target, num, timeout_ms) => {
+                    if self.flush(&mut stream).await.is_err() {
+                        return;
+                    }
+                    let n = tokio::select! {
+                        n = crate::repl::wait_acks(&self.shared, target, num, timeout_ms) => n,
+                        _ = self.entry.kill.notified() => return,
+                    };
+                    self.emit(&Frame::Int(n));
+                    continue;
                 }
                 Processed::Block(req) => {
                     if self.flush(&mut stream).await.is_err() {
@@ -429,6 +477,12 @@ impl Conn {
                             return Processed::Close;
                         }
                         Step::Block(req) => return Processed::Block(req),
+                        Step::Replicate(req) => return Processed::Replicate(req),
+                        Step::Wait {
+                            target,
+                            num,
+                            timeout_ms,
+                        } => return Processed::Wait(target, num, timeout_ms),
                         Step::Durable(f, d) => self.emit_durable(f, Some(d)),
                     }
                     if self.shared.shutting_down.load(Ordering::SeqCst) {

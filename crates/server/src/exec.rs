@@ -49,6 +49,12 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("save", 1),
     ("bgsave", -1),
     ("bgrewriteaof", 1),
+    ("replconf", -1),
+    ("sync", 1),
+    ("psync", -3),
+    ("wait", 3),
+    ("replicaof", 3),
+    ("slaveof", 3),
 ];
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -136,6 +142,14 @@ impl Conn {
             self.flag_multi_error();
             return Step::Reply(Frame::err("NOAUTH Authentication required."));
         }
+        // A read-only replica refuses writes (Redis's processCommand, also while queueing).
+        if self.shared.repl.is_replica() && self.is_write_command(&name) {
+            rejected(self);
+            self.flag_multi_error();
+            return Step::Reply(Frame::err(
+                "READONLY You can't write against a read only replica.",
+            ));
+        }
         if self.proto == Proto::Resp2
             && (!self.subs.is_empty() || !self.psubs.is_empty())
             && !matches!(
@@ -181,6 +195,46 @@ impl Conn {
             }
         }
         step
+    }
+
+    fn is_write_command(&self, name: &str) -> bool {
+        if blocking::COMMANDS.iter().any(|(n, _)| *n == name) {
+            return name.starts_with('b');
+        }
+        self.shared
+            .table
+            .lookup(name.as_bytes())
+            .is_some_and(|s| s.is_write())
+    }
+
+    fn replconf(&mut self, argv: &[Vec<u8>]) -> Frame {
+        if argv.len().is_multiple_of(2) {
+            return Frame::syntax();
+        }
+        for pair in argv[1..].chunks(2) {
+            let opt = lower(&pair[0]);
+            match opt.as_str() {
+                "listening-port" => match int_of(&pair[1]) {
+                    Some(p) if (0..=65535).contains(&p) => self.repl_port = p as u16,
+                    _ => return Frame::err("ERR value is not an integer or out of range"),
+                },
+                "ip-address" => self.repl_ip = Some(String::from_utf8_lossy(&pair[1]).into_owned()),
+                "capa" => {
+                    if pair[1].eq_ignore_ascii_case(b"eof") {
+                        self.repl_capa_eof = true;
+                    }
+                }
+                // ACK and GETACK only mean something on a replica link; elsewhere ignored.
+                "ack" | "getack" | "rdb-only" | "rdb-filter-only" => {}
+                _ => {
+                    return Frame::err(format!(
+                        "ERR Unrecognized REPLCONF option: {}",
+                        String::from_utf8_lossy(&pair[0])
+                    ))
+                }
+            }
+        }
+        Frame::ok()
     }
 
     fn flag_multi_error(&mut self) {
@@ -285,6 +339,50 @@ impl Conn {
                     }
                 }
             }
+            "replconf" => self.replconf(&argv),
+            "sync" | "psync" => {
+                if self.multi.is_some() || self.in_exec {
+                    Frame::err("ERR Replica can't interact with the keyspace")
+                } else if self.shared.repl.link_info().is_some_and(|l| !l.up) {
+                    Frame::err("NOMASTERLINK Can't SYNC while not connected with my master")
+                } else {
+                    let psync = (name == "psync").then(|| {
+                        (
+                            String::from_utf8_lossy(&argv[1]).into_owned(),
+                            int_of(&argv[2]).unwrap_or(-1),
+                        )
+                    });
+                    return Step::Replicate(crate::repl::SyncRequest {
+                        psync,
+                        port: self.repl_port,
+                        ip: self.repl_ip.clone(),
+                        capa_eof: self.repl_capa_eof,
+                    });
+                }
+            }
+            "wait" => {
+                let (Some(num), Some(timeout)) = (int_of(&argv[1]), int_of(&argv[2])) else {
+                    return Step::Reply(Frame::err("ERR value is not an integer or out of range"));
+                };
+                if timeout < 0 {
+                    Frame::err("ERR timeout is negative")
+                } else if self.shared.repl.is_replica() {
+                    Frame::err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.")
+                } else {
+                    let target = self.shared.engine.replication().offset();
+                    let num = num.max(0) as usize;
+                    if self.in_exec {
+                        Frame::Int(self.shared.repl.acked(target) as i64)
+                    } else {
+                        return Step::Wait {
+                            target,
+                            num,
+                            timeout_ms: timeout as u64,
+                        };
+                    }
+                }
+            }
+            "replicaof" | "slaveof" => crate::repl::replicaof_command(&self.shared, &argv),
             "bgrewriteaof" => match self.shared.engine.start_rewrite() {
                 Ok(()) => Frame::Simple(Cow::Borrowed(
                     "Background append only file rewriting started",
@@ -751,6 +849,9 @@ impl Conn {
                 }
                 Step::Many(mut fs) => fs.pop().unwrap_or(Frame::Null),
                 Step::Nothing | Step::Close(_) => Frame::ok(),
+                // Refused inside EXEC before they get here (SYNC) or answered at once (WAIT).
+                Step::Replicate(_) => Frame::err("ERR Replica can't interact with the keyspace"),
+                Step::Wait { target, .. } => Frame::Int(self.shared.repl.acked(target) as i64),
                 Step::Block(req) => {
                     let db = self.session.db;
                     let shared = self.shared.clone();

@@ -269,20 +269,72 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("total_error_replies", g(&s.errors));
             }
             "replication" => {
-                f("role", "master".into());
-                f("connected_slaves", "0".into());
+                let ri = shared.engine.replication().info();
+                let link = shared.repl.link_info();
+                match &link {
+                    None => f("role", "master".into()),
+                    Some(l) => {
+                        f("role", "slave".into());
+                        f("master_host", l.host.clone());
+                        f("master_port", l.port.to_string());
+                        f(
+                            "master_link_status",
+                            if l.up { "up" } else { "down" }.into(),
+                        );
+                        f(
+                            "master_last_io_seconds_ago",
+                            if l.up {
+                                l.last_io.elapsed().as_secs().to_string()
+                            } else {
+                                "-1".into()
+                            },
+                        );
+                        f("master_sync_in_progress", u8::from(l.syncing).to_string());
+                        f("slave_read_repl_offset", ri.offset.to_string());
+                        f("slave_repl_offset", ri.offset.to_string());
+                        if !l.up {
+                            f(
+                                "master_link_down_since_seconds",
+                                l.down_since.elapsed().as_secs().to_string(),
+                            );
+                        }
+                        f(
+                            "slave_priority",
+                            config
+                                .get("replica-priority")
+                                .unwrap_or_else(|| "100".into()),
+                        );
+                        f("slave_read_only", "1".into());
+                        f("replica_announced", "1".into());
+                    }
+                }
+                let replicas: Vec<_> = shared.repl.replicas.lock().values().cloned().collect();
+                f("connected_slaves", replicas.len().to_string());
+                for (i, r) in replicas.iter().enumerate() {
+                    f(
+                        &format!("slave{i}"),
+                        format!(
+                            "ip={},port={},state={},offset={},lag={}",
+                            r.ip,
+                            r.port,
+                            r.state,
+                            r.ack,
+                            r.last_ack.elapsed().as_secs()
+                        ),
+                    );
+                }
                 f("master_failover_state", "no-failover".into());
-                f("master_replid", shared.run_id.clone());
-                f("master_replid2", "0".repeat(40));
-                f("master_repl_offset", "0".into());
-                f("second_repl_offset", "-1".into());
-                f("repl_backlog_active", "0".into());
+                f("master_replid", ri.replid.clone());
+                f("master_replid2", ri.replid2.clone());
+                f("master_repl_offset", ri.offset.to_string());
+                f("second_repl_offset", ri.second_offset.to_string());
+                f("repl_backlog_active", u8::from(ri.active).to_string());
+                f("repl_backlog_size", ri.backlog_size.to_string());
                 f(
-                    "repl_backlog_size",
-                    config.get("repl-backlog-size").unwrap_or_default(),
+                    "repl_backlog_first_byte_offset",
+                    ri.first_byte_offset.to_string(),
                 );
-                f("repl_backlog_first_byte_offset", "0".into());
-                f("repl_backlog_histlen", "0".into());
+                f("repl_backlog_histlen", ri.histlen.to_string());
             }
             "cpu" => {
                 let (user, sys) = cpu_times();

@@ -27,6 +27,7 @@ pub mod info;
 pub mod log;
 pub mod parse;
 pub mod pubsub;
+pub mod repl;
 pub mod state;
 
 mod command;
@@ -251,6 +252,7 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             shutdown_save: Mutex::new(None),
+            repl: Default::default(),
         });
         log("Server initialized");
         Ok(Server {
@@ -287,6 +289,7 @@ impl Server {
                 accepts.push(tokio::spawn(accept_loop(shared, l)));
             }
             log("Ready to accept connections tcp");
+            repl::start(&shared);
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .map_err(ServerError::Io)?;

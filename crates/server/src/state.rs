@@ -297,6 +297,8 @@ pub struct Shared {
     pub shutting_down: AtomicBool,
     /// SHUTDOWN's SAVE/NOSAVE (`None`: as the save rules say).
     pub shutdown_save: Mutex<Option<bool>>,
+    /// Replication: attached replicas, the full-sync job, the link to a primary.
+    pub repl: crate::repl::Replication,
 }
 
 impl Shared {

@@ -256,9 +256,9 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("total_net_output_bytes", g(&s.net_output));
                 f("rejected_connections", g(&s.rejected));
                 f("expired_keys", stats.expired_keys.to_string());
-                f("evicted_keys", "0".into());
-                f("keyspace_hits", "0".into());
-                f("keyspace_misses", "0".into());
+                f("evicted_keys", stats.memory.evicted_keys.to_string());
+                f("keyspace_hits", stats.memory.keyspace_hits.to_string());
+                f("keyspace_misses", stats.memory.keyspace_misses.to_string());
                 f(
                     "pubsub_channels",
                     shared.pubsub.channels(None).len().to_string(),
@@ -266,6 +266,9 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("pubsub_patterns", shared.pubsub.numpat().to_string());
                 f("latest_fork_usec", "0".into());
                 f("total_forks", "0".into());
+                f("sync_full", g(&shared.repl.sync_full));
+                f("sync_partial_ok", g(&shared.repl.sync_partial_ok));
+                f("sync_partial_err", g(&shared.repl.sync_partial_err));
                 f("total_error_replies", g(&s.errors));
             }
             "replication" => {
@@ -335,6 +338,10 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                     ri.first_byte_offset.to_string(),
                 );
                 f("repl_backlog_histlen", ri.histlen.to_string());
+                f(
+                    "forkless_sync_snapshots",
+                    shared.repl.snapshots.load(Ordering::Relaxed).to_string(),
+                );
             }
             "cpu" => {
                 let (user, sys) = cpu_times();

@@ -137,6 +137,15 @@ pub struct Replication {
     job: Mutex<Option<Arc<SyncJob>>>,
     link: Mutex<Option<LinkHandle>>,
     next: AtomicU64,
+    /// INFO stats `sync_full`: full syncs served (each replica counts; they may share one
+    /// snapshot: see `snapshots`).
+    pub sync_full: AtomicU64,
+    /// INFO stats `sync_partial_ok`: `+CONTINUE` answered.
+    pub sync_partial_ok: AtomicU64,
+    /// INFO stats `sync_partial_err`: PSYNC requests that had to fall back to a full sync.
+    pub sync_partial_err: AtomicU64,
+    /// Replication snapshots taken (INFO persistence `forkless_repl_snapshots`).
+    pub snapshots: AtomicU64,
 }
 
 impl Default for Replication {
@@ -148,6 +157,10 @@ impl Default for Replication {
             job: Mutex::new(None),
             link: Mutex::new(None),
             next: AtomicU64::new(1),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
+            snapshots: AtomicU64::new(0),
         }
     }
 }
@@ -345,13 +358,21 @@ pub async fn serve_replica(
                     c.lag()
                 ));
                 cursor = Some(c);
+                shared.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        if cursor.is_none() && id != "?" {
+            shared.repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
         }
     }
     let _row_guard = RowGuard {
         shared: shared.clone(),
         id: client_id,
     };
+    // After a payload in the `$EOF:` form the stream starts only once the replica acknowledged
+    // (Redis's `repl_start_cmd_stream_on_ack`): it finds the end of the payload by the mark
+    // being the last bytes it read, so nothing may follow the mark until it has loaded.
+    let first_ack = req.capa_eof && req.psync.is_some() && cursor.is_none();
     let cursor = match cursor {
         Some(c) => {
             shared.repl.replicas.lock().insert(client_id, row("online"));
@@ -363,13 +384,17 @@ pub async fn serve_replica(
                 .replicas
                 .lock()
                 .insert(client_id, row("wait_bgsave"));
+            shared.repl.sync_full.fetch_add(1, Ordering::Relaxed);
             match full_sync(&shared, &mut wr, &req, client_id, &ip, &kill).await {
                 Some(c) => c,
                 None => return,
             }
         }
     };
-    stream_to_replica(&shared, &mut rd, &mut wr, cursor, client_id, &kill).await;
+    stream_to_replica(
+        &shared, &mut rd, &mut wr, cursor, client_id, &kill, first_ack,
+    )
+    .await;
 }
 
 /// Removes the INFO row when the replica task ends.
@@ -425,6 +450,7 @@ async fn full_sync(
                 path: path.clone(),
             });
             *g = Some(job.clone());
+            shared.repl.snapshots.fetch_add(1, Ordering::Relaxed);
             let engine = shared.engine.clone();
             let s2 = shared.clone();
             let j = job.clone();
@@ -587,6 +613,7 @@ async fn stream_to_replica(
     cursor: Cursor,
     id: u64,
     kill: &ClientEntry,
+    mut wait_first_ack: bool,
 ) {
     let mut inbuf: Vec<u8> = Vec::with_capacity(4096);
     let mut parser = RequestParser::new();
@@ -595,7 +622,12 @@ async fn stream_to_replica(
         let notified = data.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match cursor.read(256 * 1024) {
+        let next = if wait_first_ack {
+            Ok(Vec::new())
+        } else {
+            cursor.read(256 * 1024)
+        };
+        match next {
             Err(Lagged) => {
                 warn("Client scheduled to be closed ASAP for overcoming of output buffer limits (replica).");
                 return;
@@ -639,6 +671,7 @@ async fn stream_to_replica(
                                 r.ack = r.ack.max(off);
                                 r.last_ack = Instant::now();
                             }
+                            wait_first_ack = false;
                             shared.repl.acks.notify_waiters();
                         }
                     }

@@ -101,7 +101,7 @@ fn write_load(
                     c.send(cmd);
                     batch += 1;
                 }
-                if i % 997 == 0 {
+                if i.is_multiple_of(997) {
                     c.send(&["LTRIM", "load:l", "-100", "-1"]);
                     batch += 1;
                 }

@@ -101,7 +101,14 @@ fn spawn(bin: &std::path::Path, pre: &[&str], tag: &str, extra: &[String]) -> Pr
     let port = free_port();
     let mut cmd = Command::new(bin);
     cmd.args(pre)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
         .args(["--appendonly", "no", "--loglevel", "warning"])
         .arg("--dir")
         .arg(&dir.0)
@@ -120,7 +127,9 @@ fn spawn(bin: &std::path::Path, pre: &[&str], tag: &str, extra: &[String]) -> Pr
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(mut c) = Conn::connect(port) {
-            if c.call(&["PING"]).is_ok_and(|r| r == Reply::Simple("PONG".into())) {
+            if c.call(&["PING"])
+                .is_ok_and(|r| r == Reply::Simple("PONG".into()))
+            {
                 return p;
             }
         }
@@ -175,8 +184,9 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
     );
     let phase = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let hists: Arc<Mutex<Vec<Histogram<u64>>>> =
-        Arc::new(Mutex::new((0..PHASES.len()).map(|_| phase_histogram()).collect()));
+    let hists: Arc<Mutex<Vec<Histogram<u64>>>> = Arc::new(Mutex::new(
+        (0..PHASES.len()).map(|_| phase_histogram()).collect(),
+    ));
     let mut writers = Vec::new();
     for w in 0..args.writers {
         let (phase, stop, hists) = (phase.clone(), stop.clone(), hists.clone());
@@ -192,7 +202,9 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
                 let k = format!("key:{}", rng.gen_range(0..keys));
                 let p = phase.load(Ordering::Relaxed);
                 let t = Instant::now();
-                let r = c.call(&[b"SET".as_slice(), k.as_bytes(), &value]).expect("SET");
+                let r = c
+                    .call(&[b"SET".as_slice(), k.as_bytes(), &value])
+                    .expect("SET");
                 let ns = t.elapsed().as_nanos() as u64;
                 assert_eq!(r, Reply::Simple("OK".into()));
                 let _ = local[p].record(ns.max(1));
@@ -251,7 +263,9 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
     }
     // Let the replica catch up, then compare sizes.
     let mut rc = Conn::connect(replica.port).expect("connect replica");
-    let want = mon.info_u64("replication", "master_repl_offset").unwrap_or(0);
+    let want = mon
+        .info_u64("replication", "master_repl_offset")
+        .unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if rc.info_u64("replication", "slave_repl_offset").unwrap_or(0) >= want {

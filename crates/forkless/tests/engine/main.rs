@@ -7,6 +7,7 @@ mod memory;
 mod misconf;
 mod oracle;
 mod reopen;
+mod replication;
 mod rules;
 mod shutdown;
 mod tx;

@@ -344,13 +344,21 @@ impl ReplLog {
         let mut g = self.inner.lock();
         let at = g.offset;
         let id = g.add_cursor(at);
+        let db = g.stream_db;
+        // A primary makes the next command after a cut select its database (Redis resets
+        // `slaveseldb` when a full sync starts): the replica's stream then starts with SELECT
+        // whatever database it assumed. A replica relays its primary's bytes and cannot add
+        // one: its replicas take the database from the RDB's `repl-stream-db`.
+        if !self.is_following() {
+            g.stream_db = None;
+        }
         (
             Cursor {
                 log: self.clone(),
                 id,
             },
             g.replid.clone(),
-            g.stream_db,
+            db,
         )
     }
 

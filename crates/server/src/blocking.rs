@@ -121,13 +121,50 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
     let mut session = Session { db };
     for key in &req.keys {
         match &req.pop {
-            Pop::List { left, count } => {
-                let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
-                let c = count.map(|c| c.to_string());
-                let mut argv: Vec<&[u8]> = vec![name, key];
-                if let Some(c) = &c {
-                    argv.push(c.as_bytes());
+            // BLMPOP / BZMPOP run as LMPOP / ZMPOP of one key: they propagate the pop with the
+            // number of elements actually popped (`RPOP key 2`, not the COUNT asked), as Redis.
+            Pop::List {
+                left,
+                count: Some(c),
+            }
+            | Pop::Zset {
+                min: left,
+                count: Some(c),
+            } => {
+                let list = matches!(req.pop, Pop::List { .. });
+                let argv: Vec<Vec<u8>> = vec![
+                    if list {
+                        b"LMPOP".to_vec()
+                    } else {
+                        b"ZMPOP".to_vec()
+                    },
+                    b"1".to_vec(),
+                    key.clone(),
+                    match (list, *left) {
+                        (true, true) => b"LEFT".to_vec(),
+                        (true, false) => b"RIGHT".to_vec(),
+                        (false, true) => b"MIN".to_vec(),
+                        (false, false) => b"MAX".to_vec(),
+                    },
+                    b"COUNT".to_vec(),
+                    c.to_string().into_bytes(),
+                ];
+                let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                let (reply, ticket) = ks.exec(&mut session, &refs);
+                match reply {
+                    Reply::Nil | Reply::NilArray => continue,
+                    Reply::Error(e) => return Attempt::Done((Frame::Error(e), ticket), None),
+                    r if proto == Proto::Resp3 => {
+                        let name = if list { "lmpop" } else { "zmpop" };
+                        let f = crate::frame::resp3_shape(name, &argv, r);
+                        return Attempt::Done((f, ticket), None);
+                    }
+                    r => return Attempt::Done((Frame::from(r), ticket), None),
                 }
+            }
+            Pop::List { left, count: None } => {
+                let name: &[u8] = if *left { b"LPOP" } else { b"RPOP" };
+                let argv: Vec<&[u8]> = vec![name, key];
                 let (reply, ticket) = ks.exec(&mut session, &argv);
                 match reply {
                     Reply::Nil | Reply::NilArray => continue,
@@ -147,13 +184,9 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
                     r => return Attempt::Done((Frame::from(r), ticket), Some(dst.clone())),
                 }
             }
-            Pop::Zset { min, count } => {
+            Pop::Zset { min, count: None } => {
                 let name: &[u8] = if *min { b"ZPOPMIN" } else { b"ZPOPMAX" };
-                let c = count.map(|c| c.to_string());
-                let mut argv: Vec<&[u8]> = vec![name, key];
-                if let Some(c) = &c {
-                    argv.push(c.as_bytes());
-                }
+                let argv: Vec<&[u8]> = vec![name, key];
                 let (reply, ticket) = ks.exec(&mut session, &argv);
                 match reply {
                     Reply::Error(e) => return Attempt::Done((Frame::Error(e), ticket), None),
@@ -173,14 +206,6 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
                             pairs.push((m, s));
                         }
                         let k = Frame::bulk(key.clone());
-                        if count.is_some() {
-                            let list = pairs
-                                .into_iter()
-                                .map(|(m, s)| Frame::Array(vec![m, s]))
-                                .collect();
-                            let f = Frame::Array(vec![k, Frame::Array(list)]);
-                            return Attempt::Done((f, ticket), None);
-                        }
                         let (m, s) = pairs
                             .into_iter()
                             .next()

@@ -509,9 +509,12 @@ async fn full_sync(
                 JobState::Cut { replid, offset } => (replid.clone(), *offset),
                 _ => (job.replid.lock().clone(), c.position()),
             };
-            let line = format!("+FULLRESYNC {replid} {offset}\r\n");
-            if wr.write_all(line.as_bytes()).await.is_err() {
-                return None;
+            // Plain SYNC (the pre-PSYNC protocol) gets no +FULLRESYNC line, as in Redis.
+            if req.psync.is_some() {
+                let line = format!("+FULLRESYNC {replid} {offset}\r\n");
+                if wr.write_all(line.as_bytes()).await.is_err() {
+                    return None;
+                }
             }
             cursor = Some(c);
         }

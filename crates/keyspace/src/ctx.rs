@@ -211,6 +211,16 @@ impl<'a> Ctx<'a> {
         Some(*meta)
     }
 
+    /// Overwrite the access metadata word of `key` in the current database (RESTORE's
+    /// IDLETIME / FREQ); nothing when the key is absent.
+    pub fn set_access_meta(&mut self, key: &[u8], word: u32) {
+        let db = self.db;
+        let (g, h) = self.locate(key);
+        if let Some((_, meta)) = self.guards[g].db_mut(db).find_meta_mut(h, key) {
+            *meta = word;
+        }
+    }
+
     /// The command's arguments, name included.
     pub fn argv(&self) -> &[&[u8]] {
         self.argv

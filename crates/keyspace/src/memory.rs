@@ -221,7 +221,8 @@ pub fn idle_ms(now_ms: i64, lru: u32) -> u64 {
     secs as u64 * 1000
 }
 
-fn minutes(now_ms: i64) -> u32 {
+/// Minutes since the epoch modulo 2^16: the LFU decay clock (`LFUGetTimeInMinutes`).
+pub(crate) fn minutes(now_ms: i64) -> u32 {
     ((now_ms / 60_000) as u64 & 0xffff) as u32
 }
 

@@ -13,6 +13,7 @@
 
 pub mod constants;
 pub mod crc;
+pub mod dump;
 mod error;
 pub mod lzf;
 pub mod model;

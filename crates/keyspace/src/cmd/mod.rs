@@ -1,5 +1,6 @@
 //! Command handlers, one module per family; each exports `COMMANDS`.
 
+pub(crate) mod dump;
 pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
@@ -27,4 +28,5 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     hashes::COMMANDS,
     scans::COMMANDS,
+    dump::COMMANDS,
 ];

@@ -553,6 +553,9 @@ impl Engine {
         // Temp files of snapshots and rewrites a crash left behind (never loaded: the targets
         // are only replaced by complete, durable files).
         remove_stale_temps(&dir, &stale_dump_prefixes(config.str("dbfilename")));
+        // Full-sync payloads being sent or received when the process died (the server's
+        // `temp-sync-*` files; a new sync makes new ones).
+        remove_stale_temps(&dir, &["temp-sync-".to_string()]);
         remove_stale_temps(
             &dir.join(config.str("appenddirname")),
             &[

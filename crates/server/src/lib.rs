@@ -299,6 +299,7 @@ impl Server {
                 _ = tokio::signal::ctrl_c() => warn("Received SIGINT scheduling shutdown..."),
             }
             shared.shutting_down.store(true, Ordering::SeqCst);
+            shared.repl.shutdown();
             for a in &accepts {
                 a.abort();
             }

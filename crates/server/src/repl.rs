@@ -137,6 +137,8 @@ pub struct Replication {
     job: Mutex<Option<Arc<SyncJob>>>,
     link: Mutex<Option<LinkHandle>>,
     next: AtomicU64,
+    /// Set at shutdown: a replication snapshot stops walking.
+    cancel: Arc<AtomicBool>,
     /// INFO stats `sync_full`: full syncs served (each replica counts; they may share one
     /// snapshot: see `snapshots`).
     pub sync_full: AtomicU64,
@@ -157,6 +159,7 @@ impl Default for Replication {
             job: Mutex::new(None),
             link: Mutex::new(None),
             next: AtomicU64::new(1),
+            cancel: Arc::new(AtomicBool::new(false)),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
@@ -179,6 +182,16 @@ impl Replication {
     fn update_link(&self, f: impl FnOnce(&mut LinkInfo)) {
         if let Some(l) = self.link.lock().as_mut() {
             f(&mut l.info);
+        }
+    }
+
+    /// Shutdown: stop a running replication snapshot and the link to a primary.
+    pub fn shutdown(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        if let Some(l) = self.link.lock().take() {
+            l.stopped.store(true, Ordering::SeqCst);
+            l.stop.notify_waiters();
+            l.stop.notify_one();
         }
     }
 
@@ -454,7 +467,7 @@ async fn full_sync(
             let engine = shared.engine.clone();
             let s2 = shared.clone();
             let j = job.clone();
-            let cancel = Arc::new(AtomicBool::new(false));
+            let cancel = shared.repl.cancel.clone();
             std::thread::Builder::new()
                 .name("forkless-sync".into())
                 .spawn(move || {
@@ -1088,11 +1101,15 @@ async fn apply_stream(
                 _ => {
                     let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
                     let before = session.db;
-                    let (_, taken) = forkless::replication::with_primary_bytes(raw, None, || {
-                        shared.engine.execute_as_primary(&mut session, &refs)
-                    });
+                    let (reply, taken) =
+                        forkless::replication::with_primary_bytes(raw, None, || {
+                            shared.engine.execute_as_primary(&mut session, &refs)
+                        });
                     if !taken {
                         repl.feed_raw(raw, None);
+                    }
+                    if let forkless::Reply::Error(e) = reply {
+                        warn(&format!("Error applying the MASTER's '{name}': {e}"));
                     }
                     wake(shared, std::slice::from_ref(&argv), before);
                 }

@@ -55,6 +55,7 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("wait", 3),
     ("replicaof", 3),
     ("slaveof", 3),
+    ("role", 1),
 ];
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -383,6 +384,7 @@ impl Conn {
                 }
             }
             "replicaof" | "slaveof" => crate::repl::replicaof_command(&self.shared, &argv),
+            "role" => crate::repl::role(&self.shared),
             "bgrewriteaof" => match self.shared.engine.start_rewrite() {
                 Ok(()) => Frame::Simple(Cow::Borrowed(
                     "Background append only file rewriting started",

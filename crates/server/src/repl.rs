@@ -329,6 +329,51 @@ pub fn replicaof_command(shared: &Arc<Shared>, argv: &[Vec<u8>]) -> Frame {
     Frame::ok()
 }
 
+/// `ROLE` (Redis 7.0 `roleCommand`): `master <offset> [[ip port ack]...]`, or `slave <host>
+/// <port> <state> <offset>`.
+pub fn role(shared: &Arc<Shared>) -> Frame {
+    let offset = shared.engine.replication().offset() as i64;
+    match shared.repl.link_info() {
+        None => {
+            let replicas = shared
+                .repl
+                .replicas
+                .lock()
+                .values()
+                .filter(|r| r.state == "online")
+                .map(|r| {
+                    Frame::Array(vec![
+                        Frame::bulk(r.ip.clone()),
+                        Frame::bulk(r.port.to_string()),
+                        Frame::bulk(r.ack.to_string()),
+                    ])
+                })
+                .collect();
+            Frame::Array(vec![
+                Frame::bulk("master"),
+                Frame::Int(offset),
+                Frame::Array(replicas),
+            ])
+        }
+        Some(l) => {
+            let state = if l.up {
+                "connected"
+            } else if l.syncing {
+                "sync"
+            } else {
+                "connect"
+            };
+            Frame::Array(vec![
+                Frame::bulk("slave"),
+                Frame::bulk(l.host),
+                Frame::Int(i64::from(l.port)),
+                Frame::bulk(state),
+                Frame::Int(if l.up { offset } else { -1 }),
+            ])
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Primary side
 // ---------------------------------------------------------------------------------------------

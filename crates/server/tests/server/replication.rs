@@ -305,6 +305,16 @@ fn forkless_follows_a_stock_primary_under_load_and_a_stock_replica_chains_off_it
         "the forkless replica differs from the stock primary"
     );
     assert!(chained.dump() == want, "the chained stock replica differs");
+    // ROLE on the forkless replica, as Redis answers it.
+    let role = Client::connect(replica.port).call(&["ROLE"]);
+    let RespValue::Array(Some(parts)) = role else {
+        panic!("ROLE: {role:?}");
+    };
+    assert_eq!(parts[0], RespValue::Bulk(Some(b"slave".to_vec())));
+    assert_eq!(parts[2], RespValue::Integer(i64::from(primary.port())));
+    assert_eq!(parts[3], RespValue::Bulk(Some(b"connected".to_vec())));
+    // (at least the offset seen above: the primary's periodic PING may have arrived since)
+    assert!(matches!(parts[4], RespValue::Integer(o) if o >= poff.parse::<i64>().unwrap()));
     // Same id and offset along the chain.
     let ri = info(replica.port, "replication");
     assert_eq!(field(&ri, "master_replid"), field(&pinfo, "master_replid"));
@@ -328,6 +338,18 @@ fn forkless_follows_a_forkless_primary_and_promotion_keeps_the_old_id() {
     let want = forkless_dump(primary.port, primary.dir.path());
     let got = forkless_dump(replica.port, replica.dir.path());
     assert!(got == want, "the forkless replica differs");
+    // ROLE on the primary: the replica with its acknowledged offset.
+    let off = field(&info(primary.port, "replication"), "master_repl_offset").unwrap();
+    let role = c.call(&["ROLE"]);
+    let RespValue::Array(Some(parts)) = role else {
+        panic!("ROLE: {role:?}");
+    };
+    assert_eq!(parts[0], RespValue::Bulk(Some(b"master".to_vec())));
+    assert!(matches!(parts[1], RespValue::Integer(o) if o >= off.parse::<i64>().unwrap()));
+    let RespValue::Array(Some(reps)) = &parts[2] else {
+        panic!("ROLE replicas: {:?}", parts[2]);
+    };
+    assert_eq!(reps.len(), 1);
     let before = info(replica.port, "replication");
     let mut r = replica.client();
     assert_eq!(

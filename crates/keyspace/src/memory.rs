@@ -308,6 +308,7 @@ pub fn may_grow(name: &str) -> bool {
             | "zunionstore"
             | "setbit"
             | "bitfield"
+            | "bitop"
             | "pfadd"
             | "pfmerge"
             | "xadd"

@@ -292,6 +292,11 @@ fn gen_zset(rng: &mut StdRng) -> Vec<Vec<u8>> {
                 let last = c.len() - 1;
                 c.swap(4, last);
             }
+            // ZRANGESTORE: the same selection stored into a zset key (WITHSCORES refused).
+            if rng.gen_bool(0.3) {
+                c[0] = "ZRANGESTORE".into();
+                c.insert(1, pick(rng, &["z0", "z1", "zdst"]));
+            }
             c
         }
         22 | 23 => {

@@ -1,5 +1,5 @@
 //! Key commands: DEL, UNLINK, EXISTS, TYPE, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (NX XX GT LT),
-//! PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, RENAME, RENAMENX, COPY (DB, REPLACE), MOVE, KEYS,
+//! PERSIST, TTL, PTTL, EXPIRETIME, PEXPIRETIME, RENAME, RENAMENX, COPY (DB, REPLACE), MOVE, TOUCH, KEYS,
 //! SCAN (MATCH COUNT TYPE), RANDOMKEY.
 //!
 //! Semantics, error texts and propagation follow Redis 7.0.15 `db.c` (`delGenericCommand`,
@@ -20,6 +20,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("del", -2, WRITE, 1, -1, 1, del),
     CommandSpec::new("unlink", -2, WRITE, 1, -1, 1, del),
     CommandSpec::new("exists", -2, READONLY, 1, -1, 1, exists),
+    CommandSpec::new("touch", -2, READONLY, 1, -1, 1, touch),
     CommandSpec::new("type", 2, READONLY, 1, 1, 1, type_cmd),
     CommandSpec::new("expire", -3, WRITE, 1, 1, 1, expire),
     CommandSpec::new("pexpire", -3, WRITE, 1, 1, 1, pexpire),
@@ -323,6 +324,11 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     ctx.remove_in(src, key);
     ctx.propagate_verbatim();
     Reply::Integer(1)
+}
+
+/// `TOUCH key...`: how many exist; each lookup updates the key's access clock.
+fn touch(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
+    Reply::Integer(argv[1..].iter().filter(|k| ctx.exists(k)).count() as i64)
 }
 
 fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {

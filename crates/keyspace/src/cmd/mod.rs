@@ -1,5 +1,6 @@
 //! Command handlers, one module per family; each exports `COMMANDS`.
 
+pub(crate) mod bits;
 pub(crate) mod dump;
 pub(crate) mod hashes;
 pub(crate) mod keys;
@@ -29,4 +30,5 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     hashes::COMMANDS,
     scans::COMMANDS,
     dump::COMMANDS,
+    bits::COMMANDS,
 ];

@@ -1,6 +1,6 @@
 //! String commands: SET (EX PX EXAT PXAT NX XX KEEPTTL GET), GET, GETSET, GETDEL, GETEX, SETNX,
 //! SETEX, PSETEX, MSET, MSETNX, MGET, APPEND, STRLEN, INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT,
-//! SETRANGE, GETRANGE.
+//! SETRANGE, GETRANGE (and its old name SUBSTR).
 //!
 //! Semantics, replies, error texts and propagation follow Redis 7.0.15 `t_string.c`
 //! (`setGenericCommand`, `parseExtendedStringArgumentsOrReply`, `getExpireMillisecondsOrReply`,
@@ -39,6 +39,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("incrbyfloat", 3, WRITE, 1, 1, 1, incrbyfloat),
     CommandSpec::new("setrange", 4, WRITE, 1, 1, 1, setrange),
     CommandSpec::new("getrange", 4, READONLY, 1, 1, 1, getrange),
+    CommandSpec::new("substr", 4, READONLY, 1, 1, 1, getrange),
 ];
 
 /// Redis's `proto-max-bulk-len` default: the largest string SETRANGE/APPEND may build.

@@ -30,6 +30,7 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zrank", 3, READONLY, 1, 1, 1, zrank),
     CommandSpec::new("zrevrank", 3, READONLY, 1, 1, 1, zrevrank),
     CommandSpec::new("zrange", -4, READONLY, 1, 1, 1, zrange),
+    CommandSpec::new("zrangestore", -5, WRITE, 1, 2, 1, zrangestore),
     CommandSpec::new("zrangebyscore", -4, READONLY, 1, 1, 1, zrangebyscore),
     CommandSpec::new("zrevrangebyscore", -4, READONLY, 1, 1, 1, zrevrangebyscore),
     CommandSpec::new("zrevrange", -4, READONLY, 1, 1, 1, zrevrange),
@@ -503,16 +504,57 @@ enum Direction {
 fn zrange_generic(
     ctx: &mut Ctx<'_>,
     argv: &[&[u8]],
+    rangetype: RangeType,
+    direction: Direction,
+) -> Result<Reply, Reply> {
+    let (items, withscores) = zrange_select(ctx, argv, rangetype, direction, false)?;
+    Ok(emit(items, withscores))
+}
+
+/// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: the selection
+/// stored in `dst` (replaced, without TTL); an empty one deletes `dst`. Propagated verbatim.
+fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
+    let items: Vec<(Vec<u8>, f64)> =
+        match zrange_select(ctx, &argv[1..], RangeType::Auto, Direction::Auto, true) {
+            Err(e) => return e,
+            Ok((items, _)) => items.into_iter().map(|(m, s)| (m.to_vec(), s)).collect(),
+        };
+    let dst = argv[1];
+    if items.is_empty() {
+        if ctx.remove(dst).is_some() {
+            ctx.propagate_verbatim();
+        }
+        return Reply::Integer(0);
+    }
+    let n = items.len();
+    let mut z = ZSet::new();
+    for (m, s) in items {
+        z.insert(m, s);
+    }
+    ctx.insert(dst, Value::ZSet(z));
+    ctx.propagate_verbatim();
+    Reply::Integer(n as i64)
+}
+
+/// Members with their scores, borrowed from the sorted set.
+type Selection<'c> = Vec<(&'c [u8], f64)>;
+
+/// The members (with scores) a ZRANGE-family command selects, and whether WITHSCORES was given
+/// (`store`: ZRANGESTORE, which refuses WITHSCORES). `argv[1]` is the source key.
+fn zrange_select<'c>(
+    ctx: &'c mut Ctx<'_>,
+    argv: &[&[u8]],
     mut rangetype: RangeType,
     mut direction: Direction,
-) -> Result<Reply, Reply> {
+    store: bool,
+) -> Result<(Selection<'c>, bool), Reply> {
     let mut withscores = false;
     let (mut offset, mut limit) = (0i64, -1i64);
     let mut j = 4;
     while j < argv.len() {
         let a = argv[j];
         let left = argv.len() - j - 1;
-        if a.eq_ignore_ascii_case(b"withscores") {
+        if !store && a.eq_ignore_ascii_case(b"withscores") {
             withscores = true;
         } else if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
             offset = int_arg(argv[j + 1])?;
@@ -561,7 +603,7 @@ fn zrange_generic(
         _ => Parsed::Rank(int_arg(minarg)?, int_arg(maxarg)?),
     };
     let Some(z) = ctx.get_zset(argv[1])? else {
-        return Ok(Reply::Array(Vec::new()));
+        return Ok((Vec::new(), withscores));
     };
     let items: Vec<(&[u8], f64)> = match parsed {
         Parsed::Rank(start, end) => match clamp_ranks(z.len(), start, end) {
@@ -575,7 +617,7 @@ fn zrange_generic(
         Parsed::Score(r) => collect_range(z, &r, rev, offset, limit),
         Parsed::Lex(r) => collect_range(z, &r, rev, offset, limit),
     };
-    Ok(emit(items, withscores))
+    Ok((items, withscores))
 }
 
 fn zrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {

@@ -44,7 +44,7 @@ fn range(rng: &mut StdRng, c: &mut Vec<String>) {
 fn gen(rng: &mut StdRng) -> Vec<Vec<u8>> {
     let k = KEYS.choose(rng).unwrap().to_string();
     let mut c: Vec<String> = match rng.gen_range(0..14) {
-        0 | 1 | 2 => vec![
+        0..=2 => vec![
             "SETBIT".into(),
             k,
             if rng.gen_bool(0.9) {
@@ -84,7 +84,7 @@ fn gen(rng: &mut StdRng) -> Vec<Vec<u8>> {
             }
             c
         }
-        9 | 10 | 11 => {
+        9..=11 => {
             let ro = rng.gen_bool(0.2);
             let mut c = vec![if ro { "BITFIELD_RO" } else { "BITFIELD" }.to_string(), k];
             for _ in 0..rng.gen_range(1..4) {

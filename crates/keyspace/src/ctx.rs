@@ -47,7 +47,14 @@ pub struct Ctx<'a> {
     touched: Vec<Touched>,
     /// A read-only command: lookups count as keyspace hits / misses (INFO stats).
     count_hits: bool,
+    /// `(db, hash)` of the keys this command has touched (access metadata) or created: a
+    /// command touches a key once, as Redis's single `lookupKey*` per key, however many times
+    /// its handler looks the key up. Past [`MAX_ACCESSED`] keys no more are recorded.
+    accessed: Vec<(u32, u64)>,
 }
+
+/// Keys recorded in `Ctx::accessed` per command (commands over more keys look each up once).
+const MAX_ACCESSED: usize = 64;
 
 /// A key a command changed: where it lives and its cost before the change.
 struct Touched {
@@ -118,7 +125,19 @@ impl<'a> Ctx<'a> {
             cmd_prop_start: 0,
             touched: Vec::new(),
             count_hits: false,
+            accessed: Vec::new(),
         }
+    }
+
+    /// Record that `(db, h)` was touched or created by this command; false when it already was.
+    fn first_access(&mut self, db: u32, h: u64) -> bool {
+        if self.accessed.contains(&(db, h)) {
+            return false;
+        }
+        if self.accessed.len() < MAX_ACCESSED {
+            self.accessed.push((db, h));
+        }
+        true
     }
 
     /// Switch to the next command of a transaction ([`Keyspace::execute_multi`]): the locks,
@@ -128,6 +147,7 @@ impl<'a> Ctx<'a> {
         self.argv = argv;
         self.key_hashes = key_hashes;
         self.cmd_prop_start = self.prop.len();
+        self.accessed.clear();
     }
 
     /// Capture this unit's effects whatever `before_write` answers: every key it touches is
@@ -312,16 +332,20 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.locate(key);
         let now = self.now;
         let loading = self.ks.is_loading();
+        let first = !self.accessed.contains(&(db, h));
         let expired = {
             let mem = self.ks.memory_state();
             let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
             let expired = slot.is_expired(now) && !loading;
-            if !expired {
-                // Every lookup of a live key touches it (LRU clock / LFU counter).
+            if !expired && first {
+                // A command's first lookup of a live key touches it (LRU clock / LFU counter).
                 mem.touch(meta, now);
             }
             expired
         };
+        if !expired {
+            self.first_access(db, h);
+        }
         if expired {
             self.notify(g, db, h, key);
             self.dict(g, db).remove(h, key);
@@ -350,6 +374,20 @@ impl<'a> Ctx<'a> {
         }
         let (g, h) = found?;
         self.dict(g, db).find(h, key).map(|s| &*s.value)
+    }
+
+    /// The value of `key` in database `db` if live, without touching its access metadata,
+    /// counting a hit or expiring it (the dispatcher's check for aggregates a write left
+    /// empty: a write must touch a key once, as Redis's `lookupKeyWrite`, not twice).
+    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
+        let (g, h) = self.locate(key);
+        let now = self.now;
+        let loading = self.ks.is_loading();
+        let s = self.dict(g, db).find(h, key)?;
+        if s.is_expired(now) && !loading {
+            return None;
+        }
+        Some(&*s.value)
     }
 
     /// The slot (value and expiry) of `key` in database `db`, if live.
@@ -401,7 +439,9 @@ impl<'a> Ctx<'a> {
             }
             None => {
                 let meta = self.ks.memory_state().initial_meta(now);
-                self.dict(g, db).insert_new_meta(h, key.into(), slot, meta)
+                self.dict(g, db).insert_new_meta(h, key.into(), slot, meta);
+                // A new key starts with the initial word, untouched by the rest of the command.
+                self.first_access(db, h);
             }
         }
     }

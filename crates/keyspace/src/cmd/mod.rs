@@ -4,6 +4,7 @@ pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
 pub(crate) mod mpop;
+pub(crate) mod randfield;
 pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
@@ -26,5 +27,6 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     zsetops::COMMANDS,
     sort::COMMANDS,
     hashes::COMMANDS,
+    randfield::COMMANDS,
     scans::COMMANDS,
 ];

@@ -523,11 +523,11 @@ pub fn markdown(cfg: &EvictionConfig, rep: &EvictionReport) -> String {
             r.seconds
         ));
     }
-    out.push_str("\nWriter (one thread, in-process `SET` of random keys out of 2 x keys, allkeys-lru):\n\n| eviction | SET/s | p50 us | p99 us | p99.9 us | max us | keys evicted |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("\nWriter (one thread, in-process `SET` of random keys out of 2 x keys, allkeys-lru):\n\n| eviction | SET/s | p50 us | p99 us | p99.9 us | max us | SETs >= 1 ms | of them per second | keys evicted |\n|---|---|---|---|---|---|---|---|---|\n");
     for w in &rep.writers {
         let s = &w.summary;
         out.push_str(&format!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} |\n",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.1} | {} |\n",
             if w.eviction {
                 "on (bound at the fraction)"
             } else {
@@ -538,6 +538,8 @@ pub fn markdown(cfg: &EvictionConfig, rep: &EvictionReport) -> String {
             s.p99_us,
             s.p999_us,
             s.max_us,
+            s.stalls,
+            s.stalls as f64 / s.seconds.max(1e-9),
             w.evicted
         ));
     }

@@ -20,9 +20,14 @@
 //!   amplification, latency, disk use over time, recovery time per snapshot interval) of the
 //!   `segments_harness` binary.
 //!
+//! * [`eviction_bench`]: maxmemory — hit rate of allkeys-lru/lfu on a Zipfian trace against
+//!   redis-server, memory held against the bound, writer latency with eviction on and off (the
+//!   `eviction_harness` binary).
+//!
 //! Benchmarks (criterion) live in `benches/benches/`.
 
 pub mod aof_bench;
+pub mod eviction_bench;
 pub mod hist;
 pub mod redis;
 pub mod rss;

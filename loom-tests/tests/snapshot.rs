@@ -36,6 +36,7 @@ fn config() -> Config {
         databases: 1,
         seed: Some(3),
         clock: Some(Arc::new(|| 1_700_000_000_000)),
+        memory: Default::default(),
     }
 }
 
@@ -318,6 +319,7 @@ fn clocked_config(databases: u32, clock: &Arc<std::sync::atomic::AtomicI64>) -> 
         databases,
         seed: Some(3),
         clock: Some(Arc::new(move || c.load(Ordering::SeqCst))),
+        memory: Default::default(),
     }
 }
 

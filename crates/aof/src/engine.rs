@@ -1,11 +1,11 @@
 //! Loading an AOF into the engine: [`KeyspaceTarget`] applies RDB-base keys with
-//! [`Keyspace::load`] and commands with [`Keyspace::execute`] in a [`Session`] (so `SELECT`
+//! [`Keyspace::load_with_access`] (their `IDLE` / `FREQ` set the access clocks) and commands with [`Keyspace::execute`] in a [`Session`] (so `SELECT`
 //! switches the database, as Redis's AOF client does). While it exists the keyspace is in
 //! loading mode ([`Keyspace::set_loading`]): no key counts as expired during the replay, as in
 //! Redis 7.0 (`keyIsExpired` is false while `server.loading`).
 
 use forkless_keyspace::{Keyspace, Reply, Session};
-use forkless_rdb::Entry;
+use forkless_rdb::{Entry, KeyAccess};
 
 use crate::load::LoadTarget;
 
@@ -36,6 +36,16 @@ impl Drop for KeyspaceTarget<'_> {
 impl LoadTarget for KeyspaceTarget<'_> {
     fn entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
         self.ks.load(entries).map_err(|e| e.to_string())
+    }
+
+    fn entries_with_access(
+        &mut self,
+        entries: Vec<Entry>,
+        access: Vec<KeyAccess>,
+    ) -> Result<(), String> {
+        self.ks
+            .load_with_access(entries, access)
+            .map_err(|e| e.to_string())
     }
 
     fn command(&mut self, argv: &[Vec<u8>]) -> Result<bool, String> {

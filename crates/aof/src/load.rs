@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use forkless_rdb::{Entry, RdbReader};
+use forkless_rdb::{Entry, KeyAccess, RdbReader};
 
 use crate::error::{AofError, Result};
 use crate::manifest::Manifest;
@@ -33,6 +33,16 @@ use crate::scan::{annotation_timestamp, Item, ScanError, Scanner};
 pub trait LoadTarget {
     /// The keys of an RDB base, in file order.
     fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), String>;
+    /// The keys of an RDB base with their access metadata (the `IDLE` / `FREQ` opcodes before
+    /// each key), `access` parallel to `entries`. By default the metadata is dropped.
+    fn entries_with_access(
+        &mut self,
+        entries: Vec<Entry>,
+        access: Vec<KeyAccess>,
+    ) -> std::result::Result<(), String> {
+        let _ = access;
+        self.entries(entries)
+    }
     /// Apply one command. `Ok(true)`: applied; `Ok(false)`: it answered with an error (ignored,
     /// as Redis does); `Err`: it cannot be executed at all (unknown command), loading fails.
     fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String>;
@@ -177,9 +187,13 @@ fn load_rdb<R: BufRead>(
     };
     let mut rd = RdbReader::new(r).map_err(rdb_err)?;
     let mut entries = Vec::new();
+    let mut access = Vec::new();
     while let Some(item) = rd.next_item().map_err(rdb_err)? {
         match item {
-            forkless_rdb::Item::Entry(e) => entries.push(e),
+            forkless_rdb::Item::Entry(e) => {
+                entries.push(e);
+                access.push(rd.last_access());
+            }
             forkless_rdb::Item::Skipped { db, key, kind, .. } => {
                 report.skipped_keys.push((db, key, kind.to_string()))
             }
@@ -188,11 +202,16 @@ fn load_rdb<R: BufRead>(
         }
     }
     report.rdb_keys += entries.len() as u64;
-    target.entries(entries).map_err(|what| AofError::Apply {
-        file: name.to_string(),
-        offset: 0,
-        what,
-    })?;
+    if access.iter().all(KeyAccess::is_empty) {
+        access = Vec::new();
+    }
+    target
+        .entries_with_access(entries, access)
+        .map_err(|what| AofError::Apply {
+            file: name.to_string(),
+            offset: 0,
+            what,
+        })?;
     Ok(rd.into_inner())
 }
 

@@ -501,6 +501,21 @@ pub struct BucketIter<'a, K, V> {
     next: u32,
 }
 
+impl<'a, K, V> BucketIter<'a, K, V> {
+    /// The same chain with each entry's metadata word (see [`Dict::find_meta_mut`]).
+    pub fn with_meta(self) -> impl Iterator<Item = (&'a K, &'a V, u32)> {
+        let (dict, mut next) = (self.dict, self.next);
+        std::iter::from_fn(move || {
+            if next == NIL {
+                return None;
+            }
+            let s = dict.arena.get(next);
+            next = s.next;
+            Some((&s.key, &s.value, s.meta))
+        })
+    }
+}
+
 impl<'a, K, V> Iterator for BucketIter<'a, K, V> {
     type Item = (&'a K, &'a V);
 

@@ -212,3 +212,38 @@ fn longest_chain<K, V>(d: &Dict<K, V>) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+#[test]
+fn bucket_walk_with_meta_sees_each_entry_once_with_its_word() {
+    let mut d = Dict::new();
+    for k in 0..3000u64 {
+        d.insert_unique_meta(h(k), k, (), (k * 7) as u32);
+    }
+    // Change some words after insertion: the walk must see the current one.
+    for k in (0..3000u64).step_by(3) {
+        let (_, _, m) = d.find_meta_mut(h(k), |x| *x == k).unwrap();
+        *m = k as u32 + 1;
+    }
+    let mut seen = HashMap::new();
+    for b in 0..d.num_buckets() {
+        let plain: Vec<u64> = d.bucket_entries(b).map(|(k, _)| *k).collect();
+        let with: Vec<u64> = d
+            .bucket_entries(b)
+            .with_meta()
+            .map(|(k, _, _)| *k)
+            .collect();
+        assert_eq!(plain, with, "bucket {b}: same chain, same order");
+        for (k, _, m) in d.bucket_entries(b).with_meta() {
+            assert!(seen.insert(*k, m).is_none(), "key {k} twice");
+        }
+    }
+    assert_eq!(seen.len(), 3000);
+    for (k, m) in seen {
+        let want = if k % 3 == 0 {
+            k as u32 + 1
+        } else {
+            (k * 7) as u32
+        };
+        assert_eq!(m, want, "key {k}");
+    }
+}

@@ -526,6 +526,7 @@ impl Engine {
             databases: config.int("databases") as u32,
             seed: b.seed,
             clock: b.clock,
+            memory: memory_config_of(&config),
             ..forkless_keyspace::Config::default()
         };
         if shards > 0 {

@@ -49,7 +49,14 @@ pub struct Ctx<'a> {
     count_hits: bool,
     /// How expired keys look to this command.
     view: ExpiryView,
+    /// `(db, hash)` of the keys this command has touched (access metadata) or created: a
+    /// command touches a key once, as Redis's single `lookupKey*` per key, however many times
+    /// its handler looks the key up. Past [`MAX_ACCESSED`] keys no more are recorded.
+    accessed: Vec<(u32, u64)>,
 }
+
+/// Keys recorded in `Ctx::accessed` per command (commands over more keys look each up once).
+const MAX_ACCESSED: usize = 64;
 
 /// A key a command changed: where it lives and its cost before the change.
 struct Touched {
@@ -121,7 +128,19 @@ impl<'a> Ctx<'a> {
             touched: Vec::new(),
             count_hits: false,
             view: ks.expiry_view(),
+            accessed: Vec::new(),
         }
+    }
+
+    /// Record that `(db, h)` was touched or created by this command; false when it already was.
+    fn first_access(&mut self, db: u32, h: u64) -> bool {
+        if self.accessed.contains(&(db, h)) {
+            return false;
+        }
+        if self.accessed.len() < MAX_ACCESSED {
+            self.accessed.push((db, h));
+        }
+        true
     }
 
     /// Switch to the next command of a transaction ([`Keyspace::execute_multi`]): the locks,
@@ -131,6 +150,7 @@ impl<'a> Ctx<'a> {
         self.argv = argv;
         self.key_hashes = key_hashes;
         self.cmd_prop_start = self.prop.len();
+        self.accessed.clear();
     }
 
     /// Capture this unit's effects whatever `before_write` answers: every key it touches is
@@ -211,11 +231,17 @@ impl<'a> Ctx<'a> {
         Some(*meta)
     }
 
-    /// Overwrite the access metadata word of `key` in the current database (RESTORE's
-    /// IDLETIME / FREQ); nothing when the key is absent.
-    pub fn set_access_meta(&mut self, key: &[u8], word: u32) {
+    /// Set the access metadata of `key` in the current database from RDB-style access fields
+    /// (RESTORE's IDLETIME / FREQ), as a loaded key's (`objectSetLRUOrLFU`); nothing when the
+    /// key is absent or no field applies to the policy.
+    pub fn set_access(&mut self, key: &[u8], acc: forkless_rdb::KeyAccess) {
+        if acc.idle_secs.is_none() && acc.freq.is_none() {
+            return;
+        }
         let db = self.db;
+        let now = self.now;
         let (g, h) = self.locate(key);
+        let word = self.ks.memory_state().loaded_meta(acc, now);
         if let Some((_, meta)) = self.guards[g].db_mut(db).find_meta_mut(h, key) {
             *meta = word;
         }
@@ -330,16 +356,20 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.locate(key);
         let now = self.now;
         let view = self.view;
+        let first = !self.accessed.contains(&(db, h));
         let expired = {
             let mem = self.ks.memory_state();
             let (slot, meta) = self.guards[g].db_mut(db).find_meta_mut(h, key)?;
             let expired = slot.is_expired(now) && view != ExpiryView::Frozen;
-            if !expired {
-                // Every lookup of a live key touches it (LRU clock / LFU counter).
+            if !expired && first {
+                // A command's first lookup of a live key touches it (LRU clock / LFU counter).
                 mem.touch(meta, now);
             }
             expired
         };
+        if !expired {
+            self.first_access(db, h);
+        }
         if expired && view == ExpiryView::Hidden {
             return None;
         }
@@ -371,6 +401,20 @@ impl<'a> Ctx<'a> {
         }
         let (g, h) = found?;
         self.dict(g, db).find(h, key).map(|s| &*s.value)
+    }
+
+    /// The value of `key` in database `db` if live, without touching its access metadata,
+    /// counting a hit or expiring it (the dispatcher's check for aggregates a write left
+    /// empty: a write must touch a key once, as Redis's `lookupKeyWrite`, not twice).
+    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
+        let (g, h) = self.locate(key);
+        let now = self.now;
+        let frozen = self.view == ExpiryView::Frozen;
+        let s = self.dict(g, db).find(h, key)?;
+        if s.is_expired(now) && !frozen {
+            return None;
+        }
+        Some(&*s.value)
     }
 
     /// The slot (value and expiry) of `key` in database `db`, if live.
@@ -422,7 +466,9 @@ impl<'a> Ctx<'a> {
             }
             None => {
                 let meta = self.ks.memory_state().initial_meta(now);
-                self.dict(g, db).insert_new_meta(h, key.into(), slot, meta)
+                self.dict(g, db).insert_new_meta(h, key.into(), slot, meta);
+                // A new key starts with the initial word, untouched by the rest of the command.
+                self.first_access(db, h);
             }
         }
     }

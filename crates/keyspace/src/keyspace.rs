@@ -28,7 +28,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use forkless_rdb::model::{canonicalize, Entry};
+use forkless_rdb::model::{canonicalize, Entry, KeyAccess};
 use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::StdRng;
@@ -56,6 +56,10 @@ pub struct Config {
     pub seed: Option<u64>,
     /// The clock; None = `SystemTime::now()`.
     pub clock: Option<Clock>,
+    /// The memory bound and eviction policy from the start, so that loading already applies
+    /// the policy's access metadata (RDB `IDLE`/`FREQ`); changeable later with
+    /// [`Keyspace::set_memory_config`].
+    pub memory: MemoryConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for Config {
             .field("databases", &self.databases)
             .field("seed", &self.seed)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("memory", &self.memory)
             .finish()
     }
 }
@@ -81,6 +86,7 @@ impl Default for Config {
             databases: 16,
             seed: None,
             clock: None,
+            memory: MemoryConfig::default(),
         }
     }
 }
@@ -332,7 +338,7 @@ impl Keyspace {
             loading: AtomicBool::new(false),
             replica: AtomicBool::new(false),
             mem: (0..n).map(|_| AtomicI64::new(0)).collect(),
-            memory: MemoryState::new(MemoryConfig::default()),
+            memory: MemoryState::new(config.memory),
         }
     }
 
@@ -525,7 +531,7 @@ impl Keyspace {
         if write {
             for i in spec.key_indices(argv.len()) {
                 if ctx
-                    .get_in(db, argv[i])
+                    .peek_in(db, argv[i])
                     .is_some_and(|v| v.is_empty_aggregate())
                 {
                     ctx.remove_in(db, argv[i]);
@@ -647,7 +653,7 @@ impl Keyspace {
             if write {
                 for i in spec.key_indices(argv.len()) {
                     if ctx
-                        .get_in(db, argv[i])
+                        .peek_in(db, argv[i])
                         .is_some_and(|v| v.is_empty_aggregate())
                     {
                         ctx.remove_in(db, argv[i]);
@@ -711,7 +717,22 @@ impl Keyspace {
     /// Add `entries` (a later entry for the same key replaces an earlier one; empty aggregates
     /// are skipped, as Redis skips them when loading). Not propagated, no observer calls.
     pub fn load(&self, entries: Vec<Entry>) -> Result<(), LoadError> {
+        self.load_with_access(entries, Vec::new())
+    }
+
+    /// [`Keyspace::load`] with each key's access metadata from its RDB (`IDLE` / `FREQ`),
+    /// `access` parallel to `entries` (or shorter: the rest have none). As Redis's
+    /// `objectSetLRUOrLFU`: under an LFU policy a key with `FREQ` starts with that counter (decay
+    /// time now), under any other policy a key with `IDLE` gets the LRU clock of that many
+    /// seconds ago; a key without the field the policy uses starts as a new key does.
+    pub fn load_with_access(
+        &self,
+        entries: Vec<Entry>,
+        access: Vec<KeyAccess>,
+    ) -> Result<(), LoadError> {
+        let mut access = access.into_iter();
         for (index, e) in entries.into_iter().enumerate() {
+            let acc = access.next().unwrap_or_default();
             if e.db >= self.databases {
                 return Err(LoadError {
                     index,
@@ -732,7 +753,7 @@ impl Keyspace {
             let mut s = self.shards[si].lock();
             let d = s.db_mut(e.db);
             let before = d.cost_of(h, &e.key);
-            let meta = self.memory.initial_meta(self.now_ms());
+            let meta = self.memory.loaded_meta(acc, self.now_ms());
             d.insert_meta(h, &e.key, Slot::new(value, e.expire_at_ms), meta);
             let delta = d.cost_of(h, &e.key) - before;
             d.charge(delta);

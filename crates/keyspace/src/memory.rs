@@ -46,6 +46,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use forkless_rdb::KeyAccess;
 use forkless_sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use forkless_sync::Mutex;
 
@@ -95,6 +96,13 @@ impl EvictionPolicy {
         matches!(
             self,
             EvictionPolicy::AllkeysLfu | EvictionPolicy::VolatileLfu
+        )
+    }
+    /// True for the LRU policies (Redis's `MAXMEMORY_FLAG_LRU`: RDB files carry `IDLE`).
+    pub fn is_lru(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::AllkeysLru | EvictionPolicy::VolatileLru
         )
     }
     /// True for the policies that only consider keys with a TTL.
@@ -241,6 +249,26 @@ pub fn lfu_decayed(meta: u32, now_ms: i64, decay_time: u32) -> u8 {
         0
     } else {
         counter - periods as u8
+    }
+}
+
+/// What an RDB records of a key whose access metadata word is `meta` under `cfg`'s policy at
+/// `now_ms` (`rdbSaveKeyValuePair`): `IDLE` = the idle seconds (`estimateObjectIdleTime / 1000`)
+/// under the LRU policies, `FREQ` = the decayed counter (`LFUDecrAndReturn`) under the LFU ones,
+/// nothing under the others.
+pub fn rdb_access(cfg: &MemoryConfig, meta: u32, now_ms: i64) -> KeyAccess {
+    if cfg.policy.is_lru() {
+        KeyAccess {
+            idle_secs: Some(idle_ms(now_ms, meta) / 1000),
+            freq: None,
+        }
+    } else if cfg.policy.is_lfu() {
+        KeyAccess {
+            idle_secs: None,
+            freq: Some(lfu_decayed(meta, now_ms, cfg.lfu_decay_time)),
+        }
+    } else {
+        KeyAccess::default()
     }
 }
 
@@ -411,6 +439,25 @@ impl MemoryState {
         } else {
             lru_clock(now_ms)
         }
+    }
+    /// The metadata word of a key loaded with RDB access fields `acc` (`objectSetLRUOrLFU`
+    /// with Redis's LRU resolution of 1000 ms: idle seconds map to clock units one to one).
+    pub(crate) fn loaded_meta(&self, acc: KeyAccess, now_ms: i64) -> u32 {
+        if self.policy().is_lfu() {
+            if let Some(f) = acc.freq {
+                return (minutes(now_ms) << 8) | f as u32;
+            }
+        } else if let Some(idle) = acc.idle_secs {
+            // `lru_abs = lru_clock - idle; if (lru_abs < 0) lru_abs += LRU_CLOCK_MAX`, kept in
+            // the 24-bit field (an idle time beyond the clock's range wraps as in Redis).
+            let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+            let mut abs = (lru_clock(now_ms) as i64).saturating_sub(idle);
+            if abs < 0 {
+                abs += LRU_CLOCK_MAX as i64;
+            }
+            return (abs as u64 & LRU_CLOCK_MAX as u64) as u32;
+        }
+        self.initial_meta(now_ms)
     }
     /// Update the metadata word of a key being accessed (`updateLFU` / LRU clock).
     pub(crate) fn touch(&self, meta: &mut u32, now_ms: i64) {

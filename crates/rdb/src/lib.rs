@@ -28,6 +28,6 @@ mod reader;
 mod writer;
 
 pub use error::{RdbError, Result};
-pub use model::{Bytes, Entry, Value};
+pub use model::{Bytes, Entry, KeyAccess, Value};
 pub use reader::*;
 pub use writer::*;

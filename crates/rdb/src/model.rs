@@ -48,6 +48,26 @@ pub struct Entry {
     pub expire_at_ms: Option<i64>,
 }
 
+/// A key's access metadata as an RDB carries it before the key (Redis `rdbSaveKeyValuePair`):
+/// `IDLE` (opcode 248, the LRU idle time in seconds, an rdb length) under the LRU policies,
+/// `FREQ` (opcode 249, the LFU counter, one byte) under the LFU policies; neither otherwise.
+/// Redis's loader accepts both before one key (`rdbLoadRioWithLoadingCtx`) and applies the one
+/// its own policy uses (`objectSetLRUOrLFU`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyAccess {
+    /// LRU idle time in seconds (`IDLE`).
+    pub idle_secs: Option<u64>,
+    /// LFU logarithmic counter (`FREQ`).
+    pub freq: Option<u8>,
+}
+
+impl KeyAccess {
+    /// True when neither field is present.
+    pub fn is_empty(&self) -> bool {
+        self.idle_secs.is_none() && self.freq.is_none()
+    }
+}
+
 /// Put entries in canonical order (`docs/keyspace-jsonl.md`): by database, then key
 /// bytes; set members and hash fields by bytes; zset pairs by score then member bytes.
 /// Two canonicalized keyspaces are equal exactly when their `Vec<Entry>` compare equal.

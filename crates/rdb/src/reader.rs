@@ -11,7 +11,7 @@
 //! | SELECTDB 0xFE <length db>
 //! | RESIZEDB 0xFB <length db size> <length expires size>
 //! | EXPIRETIME 0xFD <i32 LE seconds>  | EXPIRETIME_MS 0xFC <i64 LE ms>     (apply to the next key)
-//! | IDLE 0xF8 <length>                | FREQ 0xF9 <u8>                     (ignored)
+//! | IDLE 0xF8 <length seconds>        | FREQ 0xF9 <u8 counter>             (apply to the next key)
 //! | MODULE_AUX 0xF7 <module aux record>          (skipped, reported)
 //! | FUNCTION2 0xF5 <string code>                 (reported)
 //! | FUNCTION_PRE_GA 0xF6 <string name> <string engine> <length has_desc> [<string desc>] <string code>
@@ -31,7 +31,7 @@ use std::io::Read;
 
 use crate::constants::*;
 use crate::error::{RdbError, Result};
-use crate::model::{Bytes, Entry};
+use crate::model::{Bytes, Entry, KeyAccess};
 use source::Source;
 use value::Decoded;
 
@@ -125,8 +125,11 @@ pub struct RdbReader<R: Read> {
     opts: ReadOptions,
     db: u32,
     expire: Option<i64>,
+    /// IDLE/FREQ read since the last key (apply to the next one).
+    access: KeyAccess,
     state: State,
     last_type: Option<u8>,
+    last_access: KeyAccess,
 }
 
 impl<R: Read> std::fmt::Debug for RdbReader<R> {
@@ -182,8 +185,10 @@ impl<R: Read> RdbReader<R> {
             opts,
             db: 0,
             expire: None,
+            access: KeyAccess::default(),
             state: State::Running,
             last_type: None,
+            last_access: KeyAccess::default(),
         })
     }
 
@@ -206,6 +211,13 @@ impl<R: Read> RdbReader<R> {
     /// of the key most recently returned as [`Item::Entry`] or [`Item::Skipped`].
     pub fn last_value_type(&self) -> Option<u8> {
         self.last_type
+    }
+
+    /// The access metadata (`IDLE` / `FREQ` opcodes) that preceded the key most recently
+    /// returned as [`Item::Entry`] or [`Item::Skipped`]; empty when none did. As in Redis, the
+    /// opcodes apply to the next key only.
+    pub fn last_access(&self) -> KeyAccess {
+        self.last_access
     }
 
     /// The underlying reader. After [`Item::End`] it is positioned right after the checksum
@@ -259,10 +271,10 @@ impl<R: Read> RdbReader<R> {
                     ));
                 }
                 OPCODE_FREQ => {
-                    self.src.read_u8("FREQ value")?;
+                    self.access.freq = Some(self.src.read_u8("FREQ value")?);
                 }
                 OPCODE_IDLE => {
-                    self.src.read_len("IDLE value")?;
+                    self.access.idle_secs = Some(self.src.read_len("IDLE value")?);
                 }
                 OPCODE_AUX => {
                     let key = self.src.read_string("AUX field name")?;
@@ -305,6 +317,7 @@ impl<R: Read> RdbReader<R> {
                     let key = self.src.read_string("key")?;
                     let expire_at_ms = self.expire.take();
                     self.last_type = Some(t);
+                    self.last_access = std::mem::take(&mut self.access);
                     match value::read_value(&mut self.src, t, &key)? {
                         Decoded::Value(value) => {
                             return Ok(Item::Entry(Entry {

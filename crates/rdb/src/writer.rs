@@ -10,7 +10,8 @@
 //! 0xFA "aof-base" "0"|"1"    (0xFA <extra aux key> <value>)*
 //! per non-empty database:
 //!   0xFE <db: len>  0xFB <db size: len> <expires size: len>
-//!   per key: [0xFC <expire ms: i64 LE>] <type: u8> <key: string> <value>
+//!   per key: [0xFC <expire ms: i64 LE>] [0xF8 <LRU idle seconds: len>] [0xF9 <LFU counter: u8>]
+//!            <type: u8> <key: string> <value>
 //! 0xFF <CRC-64/REDIS of every byte above: u64 LE, or 0 when checksums are off>
 //! ```
 //! `len` is the RDB length encoding (6/14-bit, or 0x80 + u32 BE, or 0x81 + u64 BE).
@@ -58,13 +59,14 @@ use std::io::Write;
 
 use crate::constants::{
     ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF, LEN_32BIT, LEN_64BIT, LEN_ENCVAL, MAGIC, OPCODE_AUX,
-    OPCODE_EOF, OPCODE_EXPIRETIME_MS, OPCODE_RESIZEDB, OPCODE_SELECTDB, QUICKLIST_NODE_PACKED,
-    QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2, TYPE_SET,
-    TYPE_SET_INTSET, TYPE_STRING, TYPE_ZSET_2, TYPE_ZSET_LISTPACK, WRITE_VERSION,
+    OPCODE_EOF, OPCODE_EXPIRETIME_MS, OPCODE_FREQ, OPCODE_IDLE, OPCODE_RESIZEDB, OPCODE_SELECTDB,
+    QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK,
+    TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET, TYPE_STRING, TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
+    WRITE_VERSION,
 };
 use crate::crc::Crc64;
 use crate::error::{RdbError, Result};
-use crate::model::{Bytes, Entry, Value};
+use crate::model::{Bytes, Entry, KeyAccess, Value};
 
 /// The `redis-ver` aux field we write.
 pub const REDIS_VER: &str = "7.0.15";
@@ -340,6 +342,8 @@ pub struct RdbWriter<W: Write> {
     limits: EncodingLimits,
     /// Database selected by the last `select_db` (Redis loads keys before any into db 0).
     db: u32,
+    /// IDLE/FREQ for the next key ([`RdbWriter::set_next_access`]).
+    access: KeyAccess,
     failed: bool,
 }
 
@@ -375,6 +379,7 @@ impl<W: Write> RdbWriter<W> {
             compression: opts.compression,
             limits: opts.limits,
             db: 0,
+            access: KeyAccess::default(),
             failed: false,
         };
         let ctime = opts.ctime.unwrap_or_else(|| {
@@ -433,10 +438,26 @@ impl<W: Write> RdbWriter<W> {
         })
     }
 
+    /// The access metadata of the next key written (and of that key only): `IDLE` (opcode 248,
+    /// the LRU idle seconds) and/or `FREQ` (249, the LFU counter), written after its expiry and
+    /// before its type, as `rdbSaveKeyValuePair` does under the LRU / LFU maxmemory policies.
+    pub fn set_next_access(&mut self, access: KeyAccess) {
+        self.access = access;
+    }
+
     fn header(&mut self, ty: u8, key: &[u8], expire_at_ms: Option<i64>) -> Result<()> {
         if let Some(ms) = expire_at_ms {
             self.sink.put_u8(OPCODE_EXPIRETIME_MS)?;
             self.sink.put(&ms.to_le_bytes())?;
+        }
+        let access = std::mem::take(&mut self.access);
+        if let Some(idle) = access.idle_secs {
+            self.sink.put_u8(OPCODE_IDLE)?;
+            self.sink.put_len(idle)?;
+        }
+        if let Some(freq) = access.freq {
+            self.sink.put_u8(OPCODE_FREQ)?;
+            self.sink.put_u8(freq)?;
         }
         self.sink.put_u8(ty)?;
         self.sink.put_string(&mut self.lzf, self.compression, key)
@@ -800,6 +821,55 @@ mod tests {
         f(&mut base);
         let out = base.finish().unwrap();
         out[start..out.len() - 9].to_vec()
+    }
+
+    #[test]
+    fn access_opcodes_sit_between_expiry_and_type_for_one_key() {
+        let bytes = value_bytes(|w| {
+            w.set_next_access(KeyAccess {
+                idle_secs: Some(300),
+                freq: None,
+            });
+            w.write_string(b"k", b"v", Some(5)).unwrap();
+            w.set_next_access(KeyAccess {
+                idle_secs: None,
+                freq: Some(7),
+            });
+            w.write_string(b"l", b"w", None).unwrap();
+            w.write_string(b"m", b"x", None).unwrap();
+        });
+        let mut want = vec![OPCODE_EXPIRETIME_MS];
+        want.extend_from_slice(&5i64.to_le_bytes());
+        // 300 takes the 14-bit length form: 0x40 | high 6 bits, low 8 bits.
+        want.extend_from_slice(&[OPCODE_IDLE, 0x41, 0x2C]);
+        want.extend_from_slice(&[TYPE_STRING, 1, b'k', 1, b'v']);
+        want.extend_from_slice(&[OPCODE_FREQ, 7, TYPE_STRING, 1, b'l', 1, b'w']);
+        want.extend_from_slice(&[TYPE_STRING, 1, b'm', 1, b'x']);
+        assert_eq!(bytes, want);
+
+        let mut file = RdbWriter::new(Vec::new(), opts()).unwrap();
+        file.set_next_access(KeyAccess {
+            idle_secs: Some(3),
+            freq: Some(200),
+        });
+        file.write_string(b"a", b"1", None).unwrap();
+        file.write_string(b"b", b"2", None).unwrap();
+        let out = file.finish().unwrap();
+        let mut rd = crate::RdbReader::new(&out[..]).unwrap();
+        let mut seen = Vec::new();
+        while let Some(item) = rd.next_item().unwrap() {
+            if let crate::Item::Entry(e) = item {
+                seen.push((e.key, rd.last_access()));
+            }
+        }
+        let both = KeyAccess {
+            idle_secs: Some(3),
+            freq: Some(200),
+        };
+        assert_eq!(
+            seen,
+            vec![(b"a".to_vec(), both), (b"b".to_vec(), KeyAccess::default())]
+        );
     }
 
     #[test]

@@ -251,6 +251,24 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
             }
             Frame::Array(items)
         }
+        // HRANDFIELD key count WITHVALUES: [[field, value], ...]; ZRANDMEMBER key count
+        // WITHSCORES: [[member, score], ...] with the scores as doubles (the flag counts only as
+        // the fourth argument: a key may be named "withvalues").
+        ("hrandfield" | "zrandmember", Frame::Array(items))
+            if argv.len() == 4
+                && argv[3].eq_ignore_ascii_case(if cmd == "hrandfield" {
+                    b"withvalues"
+                } else {
+                    b"withscores"
+                }) =>
+        {
+            let p = pairs(items, cmd == "zrandmember");
+            Frame::Array(
+                p.into_iter()
+                    .map(|(m, s)| Frame::Array(vec![m, s]))
+                    .collect(),
+            )
+        }
         (
             "zrange" | "zrevrange" | "zrangebyscore" | "zrevrangebyscore" | "zunion" | "zinter"
             | "zdiff",
@@ -323,6 +341,41 @@ mod tests {
         assert_eq!(
             resp3_shape("hgetall", &[], r),
             Frame::Map(vec![(Frame::bulk("f"), Frame::bulk("v"))])
+        );
+    }
+
+    #[test]
+    fn randfield_shapes_like_redis() {
+        let argv =
+            |v: &[&str]| -> Vec<Vec<u8>> { v.iter().map(|a| a.as_bytes().to_vec()).collect() };
+        let shaped =
+            |cmd: &str, a: &[&str], r: Reply| enc(&resp3_shape(cmd, &argv(a), r), Proto::Resp3);
+        // Bytes redis-server 7.0.15 sends after HELLO 3 (HSET h f v; ZADD z 1.5 m).
+        let r = Reply::Array(vec![Reply::bulk("f"), Reply::bulk("v")]);
+        assert_eq!(
+            shaped("hrandfield", &["HRANDFIELD", "h", "1", "WITHVALUES"], r),
+            b"*1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        let r = Reply::Array(vec![
+            Reply::bulk("m"),
+            Reply::bulk("1.5"),
+            Reply::bulk("m"),
+            Reply::bulk("1.5"),
+        ]);
+        assert_eq!(
+            shaped("zrandmember", &["ZRANDMEMBER", "z", "-2", "withscores"], r),
+            b"*2\r\n*2\r\n$1\r\nm\r\n,1.5\r\n*2\r\n$1\r\nm\r\n,1.5\r\n"
+        );
+        let r = Reply::Array(vec![Reply::bulk("m")]);
+        assert_eq!(
+            shaped("zrandmember", &["ZRANDMEMBER", "z", "2"], r),
+            b"*1\r\n$1\r\nm\r\n"
+        );
+        // A key named like the flag is not the flag.
+        let r = Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")]);
+        assert_eq!(
+            shaped("hrandfield", &["HRANDFIELD", "withvalues", "2"], r),
+            b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
         );
     }
 }

@@ -83,6 +83,9 @@ pub struct Handle {
     pub value: std::sync::Arc<Value>,
     /// Absolute expiry (Unix ms).
     pub expire_at: Option<i64>,
+    /// The key's access metadata word (LRU clock or LFU counter) when it was collected; the
+    /// RDB's `IDLE` / `FREQ` come from it.
+    pub meta: u32,
 }
 
 /// State shared by the writers and the worker while one snapshot runs.
@@ -146,20 +149,21 @@ pub(crate) fn visit_bucket(
 ) -> u64 {
     let d = shard.db_mut(db).dict_mut();
     let mut bytes = 0;
-    for (k, slot) in d.bucket_entries(b) {
-        out.push(handle_of(db, k, slot));
+    for (k, slot, meta) in d.bucket_entries(b).with_meta() {
+        out.push(handle_of(db, k, slot, meta));
         bytes += handle_bytes(k, &slot.value);
     }
     d.set_stamp(b, epoch);
     bytes
 }
 
-fn handle_of(db: u32, key: &[u8], slot: &Slot) -> Handle {
+fn handle_of(db: u32, key: &[u8], slot: &Slot, meta: u32) -> Handle {
     Handle {
         db,
         key: key.into(),
         value: slot.value.clone(),
         expire_at: slot.expire_at(),
+        meta,
     }
 }
 

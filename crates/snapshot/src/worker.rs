@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use forkless_keyspace::{Keyspace, Shard, Value};
+use forkless_keyspace::{memory, Keyspace, MemoryConfig, Shard, Value};
 use forkless_rdb::{RdbError, RdbWriter, WriteOptions};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::Arc;
@@ -346,9 +346,19 @@ struct Serializer<W: Write> {
     db_sizes: Vec<(u64, u64)>,
     keys: u64,
     skip_expired_before: i64,
+    /// The keyspace's memory policy and clock as of the current batch ([`Serializer::refresh`]):
+    /// the `IDLE` / `FREQ` of each key follow them, as Redis's `rdbSaveKeyValuePair` follows
+    /// `server.maxmemory_policy` when it saves each key.
+    mem: MemoryConfig,
+    now_ms: i64,
 }
 
 impl<W: Write> Serializer<W> {
+    fn refresh(&mut self, ks: &Keyspace) {
+        self.mem = ks.memory_config();
+        self.now_ms = ks.now_ms();
+    }
+
     fn write(&mut self, h: &Handle) -> Result<(), RdbError> {
         if let Some(at) = h.expire_at {
             // Logically gone at the start (Redis's `now > when`): not part of the snapshot.
@@ -362,6 +372,8 @@ impl<W: Write> Serializer<W> {
             self.cur_db = Some(h.db);
         }
         let (k, exp) = (&*h.key, h.expire_at);
+        self.w
+            .set_next_access(memory::rdb_access(&self.mem, h.meta, self.now_ms));
         match &*h.value {
             Value::String(s) => self.w.write_string(k, s, exp)?,
             Value::List(l) => self.w.write_list(k, l.iter(), exp)?,
@@ -521,6 +533,8 @@ pub fn run_until_output<W: Write>(
         db_sizes,
         keys: 0,
         skip_expired_before: start_ms,
+        mem: ks.memory_config(),
+        now_ms: start_ms,
     };
     let mut spill: Option<Spill> = None;
     let mut peak_extra = 0u64;
@@ -567,6 +581,7 @@ pub fn run_until_output<W: Write>(
                     b = end;
                     true
                 });
+                ser.refresh(ks);
                 for h in &handles {
                     ser.write(h)?;
                 }

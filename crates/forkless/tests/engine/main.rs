@@ -6,6 +6,7 @@ mod expire;
 mod memory;
 mod misconf;
 mod oracle;
+mod rdb_access;
 mod reopen;
 mod replication;
 mod rules;

@@ -14,7 +14,6 @@ use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::{from_model, parse_i64, to_model};
 use crate::ctx::Ctx;
 use crate::db::Slot;
-use crate::memory;
 use crate::reply::Reply;
 
 /// The commands of this module.
@@ -98,15 +97,13 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     ctx.insert_slot_in(db, key, Slot::new(value, (ttl > 0).then_some(ttl)));
     // Redis's objectSetLRUOrLFU: FREQ under an LFU policy, IDLETIME under any other.
-    let now = ctx.now_ms();
-    let word = if ctx.memory_policy().is_lfu() {
-        freq.map(|f| (memory::minutes(now) << 8) | f as u32)
-    } else {
-        idle.map(|s| memory::lru_clock(now.saturating_sub(s.saturating_mul(1000))))
-    };
-    if let Some(w) = word {
-        ctx.set_access_meta(key, w);
-    }
+    ctx.set_access(
+        key,
+        forkless_rdb::KeyAccess {
+            idle_secs: idle.map(|s| s as u64),
+            freq: freq.map(|f| f as u8),
+        },
+    );
     if ttl > 0 && !absttl {
         let t = ttl.to_string();
         let mut out: Vec<&[u8]> = argv.to_vec();

@@ -6,6 +6,7 @@ pub(crate) mod hashes;
 pub(crate) mod keys;
 pub(crate) mod lists;
 pub(crate) mod mpop;
+pub(crate) mod randfield;
 pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
@@ -28,6 +29,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     zsetops::COMMANDS,
     sort::COMMANDS,
     hashes::COMMANDS,
+    randfield::COMMANDS,
     scans::COMMANDS,
     dump::COMMANDS,
     bits::COMMANDS,

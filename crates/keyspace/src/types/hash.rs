@@ -67,6 +67,11 @@ impl Hash {
         self.table.iter().map(|(k, v)| (k, v.as_slice()))
     }
 
+    /// The `(field, value)` at position `pos` of [`Hash::iter`]'s order (O(1)).
+    pub fn entry_at(&self, pos: usize) -> Option<(&[u8], &[u8])> {
+        self.table.at(pos).map(|(k, v)| (k, v.as_slice()))
+    }
+
     /// Sets a field; true when the field is new. An existing field keeps its position.
     pub fn insert(
         &mut self,

@@ -9,6 +9,7 @@
 //! * `sync`: a redis-server replica is started (`--replicaof`, disk-backed load) and the phase
 //!   lasts until the primary reports it `online`;
 //! * `after`: `--after` seconds of streaming to the online replica.
+//!
 //! Reported per phase: ops/s, p50, p99, p99.9, max, writes >= 1 ms; the sync's duration; the
 //! primary's peak RSS; and the primary's child processes seen during the sync (redis-server
 //! forks one; forkless none). Finally the replica's DBSIZE is checked against the primary's.

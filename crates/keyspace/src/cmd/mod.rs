@@ -8,6 +8,8 @@ pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod sort;
+pub(crate) mod stream_groups;
+pub(crate) mod streams;
 pub(crate) mod strings;
 pub(crate) mod zsetops;
 pub(crate) mod zsets;
@@ -27,4 +29,6 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     hashes::COMMANDS,
     scans::COMMANDS,
+    streams::COMMANDS,
+    stream_groups::COMMANDS,
 ];

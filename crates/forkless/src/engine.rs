@@ -602,6 +602,10 @@ impl Engine {
             dirty: dirty.clone(),
         }));
         ks.set_memory_config(memory_config_of(&config));
+        ks.set_stream_node_limits(
+            config.int("stream-node-max-bytes"),
+            config.int("stream-node-max-entries"),
+        );
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -934,7 +938,13 @@ impl Engine {
         c.set_many(pairs)?;
         let tun = Tunables::from(&c);
         let mem = memory_config_of(&c);
+        let stream_limits = (
+            c.int("stream-node-max-bytes"),
+            c.int("stream-node-max-entries"),
+        );
         drop(c);
+        core.ks
+            .set_stream_node_limits(stream_limits.0, stream_limits.1);
         *core.tun.lock() = tun;
         // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).
         core.ks.set_memory_config(mem);

@@ -375,6 +375,11 @@ impl<'a> Ctx<'a> {
     typed_getters!(get_hash, get_hash_mut, Hash, Hash);
     typed_getters!(get_stream, get_stream_mut, Stream, Box<Stream>);
 
+    /// `(stream-node-max-bytes, stream-node-max-entries)`.
+    pub fn stream_node_limits(&self) -> (i64, i64) {
+        self.ks.stream_node_limits()
+    }
+
     /// True while loading (AOF replay) or applying a replication stream: Redis's
     /// `mustObeyClient`, under which some commands skip checks (XADD's trimming LIMIT).
     pub fn is_loading(&self) -> bool {

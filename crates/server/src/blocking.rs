@@ -130,8 +130,24 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
     if let Pop::Stream { argv } = &req.pop {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let (reply, ticket) = ks.exec(&mut session, &refs);
+        let group = argv[0].eq_ignore_ascii_case(b"xreadgroup");
         return match reply {
             Reply::NilArray => Attempt::Empty,
+            // The stream is gone or is no stream any more (`blocked.c`): a group reader is
+            // unblocked with an error, a plain reader waits on.
+            Reply::Error(_) if !group => Attempt::Empty,
+            Reply::Error(_) => {
+                let gone = req.keys.iter().any(|k| {
+                    let (t, _) = ks.exec(&mut session, &[b"TYPE", k]);
+                    t != Reply::Status("stream".into())
+                });
+                let msg = if gone {
+                    "UNBLOCKED the stream key no longer exists"
+                } else {
+                    "NOGROUP the consumer group this client was blocked on no longer exists"
+                };
+                Attempt::Done((Frame::err(msg), ticket), None)
+            }
             r => {
                 let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
                 let f = if proto == Proto::Resp3 {

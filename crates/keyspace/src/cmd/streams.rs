@@ -235,7 +235,9 @@ fn parse_add_trim(ctx: &Ctx<'_>, argv: &[&[u8]], xadd: bool) -> Result<AddTrim, 
         }
         a.limit = limit as u64;
     } else if a.approx {
-        a.limit = 100 * crate::types::stream::NODE_MAX_ENTRIES;
+        // At most 100 nodes' worth of work, capped on both sides (Redis's bounds).
+        let l = 100i64.saturating_mul(ctx.stream_node_limits().1);
+        a.limit = if l <= 0 { 10_000 } else { l.min(1_000_000) } as u64;
     }
     Ok(a)
 }
@@ -294,6 +296,8 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
     }
     let now = ctx.now_ms().max(0) as u64;
+    let (mb, me) = ctx.stream_node_limits();
+    let limits = (mb as usize, me as u64);
     let Ok(Some(s)) = ctx.get_stream_mut(key) else {
         return Reply::Nil;
     };
@@ -320,7 +324,7 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         values.push(p[1].to_vec());
     }
     let id =
-        match id.map(|id| s.append(id, fields, values)) {
+        match id.map(|id| s.append_with(id, fields, values, limits)) {
             Some(Ok(id)) => id,
             Some(Err(AddError::TooLarge)) => {
                 return Reply::err("ERR Elements are too large to be stored")

@@ -161,6 +161,18 @@ impl Stream {
         fields: Vec<Vec<u8>>,
         values: Vec<Vec<u8>>,
     ) -> Result<StreamId, AddError> {
+        self.append_with(id, fields, values, (NODE_MAX_BYTES, NODE_MAX_ENTRIES))
+    }
+
+    /// [`Stream::append`] with node limits `(stream-node-max-bytes, stream-node-max-entries)`
+    /// (0: no limit).
+    pub fn append_with(
+        &mut self,
+        id: StreamId,
+        fields: Vec<Vec<u8>>,
+        values: Vec<Vec<u8>>,
+        (max_bytes, max_entries): (usize, u64),
+    ) -> Result<StreamId, AddError> {
         if id <= self.last_id {
             return Err(AddError::NotGreater);
         }
@@ -170,7 +182,7 @@ impl Stream {
         }
         let tail = self.nodes.iter_mut().next_back();
         match tail {
-            Some((_, n)) if !n.is_full(tot, NODE_MAX_BYTES, NODE_MAX_ENTRIES) => {
+            Some((_, n)) if !n.is_full(tot, max_bytes, max_entries) => {
                 let before = n.mem_usage();
                 n.append(id, fields, values);
                 self.node_mem = self.node_mem + n.mem_usage() - before;

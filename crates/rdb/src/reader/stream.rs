@@ -16,7 +16,7 @@
 //! [`estimate_entries_read`]). Nothing is allocated from a count read in the file beyond
 //! [`MAX_PREALLOC`](super) elements.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use super::source::Source;
@@ -116,6 +116,7 @@ pub(crate) fn read_stream<R: Read>(src: &mut Source<R>, rdb_type: u8) -> Result<
         groups: Vec::new(),
     };
     let n_groups = src.read_len("stream consumer group count")?;
+    let mut group_names: HashSet<Vec<u8>> = HashSet::new();
     for _ in 0..n_groups {
         let at = src.offset();
         let name = src.read_string("stream consumer group name")?;
@@ -125,7 +126,7 @@ pub(crate) fn read_stream<R: Read>(src: &mut Source<R>, rdb_type: u8) -> Result<
         } else {
             src.read_len("stream consumer group offset")? as i64
         };
-        if s.groups.iter().any(|g| g.name == name) {
+        if !group_names.insert(name.clone()) {
             return Err(corrupt(
                 at,
                 format!(
@@ -154,10 +155,11 @@ pub(crate) fn read_stream<R: Read>(src: &mut Source<R>, rdb_type: u8) -> Result<
         pending.sort_unstable_by_key(|p| p.id);
         let n_cons = src.read_len("stream consumer count")?;
         let mut consumers: Vec<StreamConsumer> = Vec::new();
+        let mut consumer_names: HashSet<Vec<u8>> = HashSet::new();
         for _ in 0..n_cons {
             let at = src.offset();
             let cname = src.read_string("stream consumer name")?;
-            if consumers.iter().any(|c| c.name == cname) {
+            if !consumer_names.insert(cname.clone()) {
                 return Err(corrupt(at, "duplicate stream consumer"));
             }
             let seen_time = read_ms(src, "stream consumer seen time")?;

@@ -27,8 +27,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ ${#units[@]} -eq 0 ]; then
-    units=(type/string type/incr type/list type/set type/zset type/hash keyspace expire multi
-           info-command scan protocol pubsub other)
+    units=(type/string type/incr type/list type/set type/zset type/hash type/stream
+           type/stream-cgroups keyspace expire multi info-command scan protocol pubsub other)
 fi
 for u in $must_pass; do
     case " ${units[*]} " in *" $u "*) ;; *) units+=("$u") ;; esac

@@ -92,8 +92,8 @@ fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
 const ITEMS_PER_CMD: usize = 64;
 
 /// The RESP commands that rebuild `entries` (`rewriteAppendOnlyFileRio`): per database a
-/// `SELECT`, per key `SET` / `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 elements, then
-/// `PEXPIREAT` for a key with an expiry.
+/// `SELECT`, per key `SET` / `RPUSH` / `SADD` / `ZADD` / `HMSET` in batches of 64 elements (a
+/// stream: [`stream_commands`]), then `PEXPIREAT` for a key with an expiry.
 pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
     let mut order: Vec<&Entry> = entries.iter().collect();
     order.sort_by_key(|e| e.db);
@@ -143,12 +143,104 @@ pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
                     .map(|(f, v)| vec![f.clone(), v.clone()])
                     .collect(),
             ),
+            Value::Stream(s) => {
+                for argv in stream_commands(&k, s) {
+                    encode_command(&mut out, &argv);
+                }
+            }
         }
         if let Some(at) = e.expire_at_ms {
             encode_command(
                 &mut out,
                 &[b"PEXPIREAT".to_vec(), k, at.to_string().into_bytes()],
             );
+        }
+    }
+    out
+}
+
+/// The commands Redis's `rewriteStreamObject` (`aof.c`, 7.0.15) emits for a stream: one
+/// `XADD key id field value ...` per live entry (an empty stream: `XADD key MAXLEN 0 0-1 x y`),
+/// `XSETID key last ENTRIESADDED n MAXDELETEDID id`, then per group (byte order)
+/// `XGROUP CREATE key group last ENTRIESREAD n` and per consumer (byte order) either
+/// `XGROUP CREATECONSUMER key group consumer` (no pending entries) or, per pending entry,
+/// `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n JUSTID FORCE`.
+pub fn stream_commands(key: &[u8], s: &forkless_rdb::stream::Stream) -> Vec<Vec<Vec<u8>>> {
+    let t = |x: &str| x.as_bytes().to_vec();
+    let mut out = Vec::new();
+    if s.length > 0 {
+        for (id, f, v) in s.live_entries() {
+            let mut argv = vec![t("XADD"), key.to_vec(), id.to_text()];
+            for (f, v) in f.iter().zip(v.iter()) {
+                argv.push(f.clone());
+                argv.push(v.clone());
+            }
+            out.push(argv);
+        }
+    } else {
+        out.push(vec![
+            t("XADD"),
+            key.to_vec(),
+            t("MAXLEN"),
+            t("0"),
+            t("0-1"),
+            t("x"),
+            t("y"),
+        ]);
+    }
+    out.push(vec![
+        t("XSETID"),
+        key.to_vec(),
+        s.last_id.to_text(),
+        t("ENTRIESADDED"),
+        s.entries_added.to_string().into_bytes(),
+        t("MAXDELETEDID"),
+        s.max_deleted_id.to_text(),
+    ]);
+    let mut groups: Vec<_> = s.groups.iter().collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    for g in groups {
+        out.push(vec![
+            t("XGROUP"),
+            t("CREATE"),
+            key.to_vec(),
+            g.name.clone(),
+            g.last_id.to_text(),
+            t("ENTRIESREAD"),
+            g.entries_read.to_string().into_bytes(),
+        ]);
+        let mut consumers: Vec<_> = g.consumers.iter().collect();
+        consumers.sort_by(|a, b| a.name.cmp(&b.name));
+        for c in consumers {
+            if c.pending.is_empty() {
+                out.push(vec![
+                    t("XGROUP"),
+                    t("CREATECONSUMER"),
+                    key.to_vec(),
+                    g.name.clone(),
+                    c.name.clone(),
+                ]);
+                continue;
+            }
+            for id in &c.pending {
+                let Some(p) = g.pending.iter().find(|p| p.id == *id) else {
+                    continue;
+                };
+                out.push(vec![
+                    t("XCLAIM"),
+                    key.to_vec(),
+                    g.name.clone(),
+                    c.name.clone(),
+                    t("0"),
+                    id.to_text(),
+                    t("TIME"),
+                    p.delivery_time.to_string().into_bytes(),
+                    t("RETRYCOUNT"),
+                    p.delivery_count.to_string().into_bytes(),
+                    t("JUSTID"),
+                    t("FORCE"),
+                ]);
+            }
         }
     }
     out

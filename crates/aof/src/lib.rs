@@ -46,7 +46,7 @@ pub mod sds;
 pub mod writer;
 
 pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus, GenerationCheck};
-pub use dir::{resp_base, write_base, AofDir, AofDirOptions};
+pub use dir::{resp_base, stream_commands, write_base, AofDir, AofDirOptions};
 pub use engine::KeyspaceTarget;
 pub use error::{AofError, Result};
 pub use history::{load_dir_at, BaseCut, Generation, GenerationStatus, PitrReport};

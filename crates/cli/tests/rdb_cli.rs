@@ -78,19 +78,9 @@ fn to_json_equals_every_fixture_dump() {
         let got = stdout_dump(&o, &rdb.display().to_string());
         let want = read_dump(&jsonl);
         assert!(got == want, "{}: {:#?}", rdb.display(), diff(&got, &want));
+        // Streams are part of the dump now (with-stream.rdb included): nothing is skipped.
         let stderr = text(&o.stderr);
-        if rdb.ends_with("with-stream.rdb") {
-            let lines: Vec<&str> = stderr.lines().collect();
-            assert_eq!(lines.len(), 1, "{stderr}");
-            assert!(
-                lines[0].contains("db 15")
-                    && lines[0].contains("key \"stream\"")
-                    && lines[0].contains("type stream"),
-                "{stderr}"
-            );
-        } else {
-            assert_eq!(stderr, "", "{}", rdb.display());
-        }
+        assert_eq!(stderr, "", "{}", rdb.display());
     }
 }
 

@@ -115,6 +115,33 @@ fn entry_diff(x: &Entry, y: &Entry, out: &mut Vec<String>) {
                 q.iter().map(|(m, s)| (m.as_slice(), Score(*s))).collect();
             map_diff(&n, "member", &p, &q, out);
         }
+        (Value::Stream(p), Value::Stream(q)) => {
+            let pe: Vec<_> = p.live_entries().collect();
+            let qe: Vec<_> = q.live_entries().collect();
+            if pe.len() != qe.len() {
+                out.push(format!("{n}: stream lengths {} vs {}", pe.len(), qe.len()));
+            } else if let Some(k) = (0..pe.len()).find(|&k| pe[k] != qe[k]) {
+                out.push(format!(
+                    "{n}: stream entries differ first at {} vs {}",
+                    pe[k].0, qe[k].0
+                ));
+            }
+            if (p.last_id, p.first_id, p.max_deleted_id, p.entries_added)
+                != (q.last_id, q.first_id, q.max_deleted_id, q.entries_added)
+            {
+                out.push(format!(
+                    "{n}: stream IDs/counters (last, first, max deleted, added) {} {} {} {} vs {} {} {} {}",
+                    p.last_id, p.first_id, p.max_deleted_id, p.entries_added,
+                    q.last_id, q.first_id, q.max_deleted_id, q.entries_added
+                ));
+            }
+            if p.groups != q.groups {
+                out.push(format!(
+                    "{n}: stream consumer groups differ: {:?} vs {:?}",
+                    p.groups, q.groups
+                ));
+            }
+        }
         (p, q) => out.push(format!("{n}: type {} vs {}", p.type_name(), q.type_name())),
     }
 }

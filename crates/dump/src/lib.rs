@@ -18,6 +18,7 @@
 mod diff;
 mod error;
 mod read;
+mod stream;
 mod write;
 
 pub use diff::{diff, MAX_DIFF_LINES};

@@ -120,15 +120,28 @@ pub fn parse_line(line: usize, text: &[u8]) -> Result<Entry, DumpError> {
             }
             Value::Hash(pairs)
         }
+        "stream" => {
+            let b = |path: &str, v: &Json| {
+                ctx.bytes(path, v).map_err(|e| match e {
+                    DumpError::Field { field, what, .. } => (field, what),
+                    other => (path.to_string(), other.to_string()),
+                })
+            };
+            Value::Stream(Box::new(
+                crate::stream::from_json(value, &b).map_err(|(f, w)| ctx.err(&f, &w))?,
+            ))
+        }
         other => {
             return Err(ctx.err(
                 "type",
-                &format!("unknown type {other:?} (expected string, list, set, zset or hash)"),
+                &format!(
+                    "unknown type {other:?} (expected string, list, set, zset, hash or stream)"
+                ),
             ))
         }
     };
     let empty = match &value {
-        Value::String(_) => false,
+        Value::String(_) | Value::Stream(_) => false,
         Value::List(v) | Value::Set(v) => v.is_empty(),
         Value::ZSet(v) => v.is_empty(),
         Value::Hash(v) => v.is_empty(),
@@ -269,8 +282,26 @@ mod tests {
             "line 1: field `value`: duplicate zset member \"a\""
         );
         assert_eq!(
-            err_of(r#"{"db":0,"key":"k","type":"stream","value":[]}"#)[..28].to_string(),
+            err_of(r#"{"db":0,"key":"k","type":"module","value":[]}"#)[..28].to_string(),
             "line 1: field `type`: unknow"
+        );
+        assert_eq!(
+            err_of(r#"{"db":0,"key":"k","type":"stream","value":[]}"#),
+            "line 1: field `value`: expected an object"
+        );
+        let st = r#"{"entries":[["2-0",["f","v"]],["1-0",["f","v"]]],"last_id":"2-0","first_id":"1-0","max_deleted_id":"0-0","entries_added":2,"groups":[]}"#;
+        assert_eq!(
+            err_of(&format!(
+                r#"{{"db":0,"key":"k","type":"stream","value":{st}}}"#
+            )),
+            "line 1: field `value.entries[1]`: entry IDs must be strictly ascending"
+        );
+        let st = r#"{"entries":[],"last_id":"2-0","first_id":"0-0","max_deleted_id":"0-0","entries_added":2,"groups":[{"name":"g","last_id":"0-0","entries_read":0,"consumers":[],"pending":[["1-0","bob",5,1]]}]}"#;
+        assert_eq!(
+            err_of(&format!(
+                r#"{{"db":0,"key":"k","type":"stream","value":{st}}}"#
+            )),
+            "line 1: field `value.groups[0].pending[0][1]`: not a consumer of the group"
         );
         assert_eq!(
             err_of(&format!("{good}\n\n{good}\n")),

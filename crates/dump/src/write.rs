@@ -63,6 +63,10 @@ pub fn write_entry_line(out: &mut Vec<u8>, e: &Entry) -> io::Result<()> {
                 Ok(())
             })?;
         }
+        Value::Stream(st) => {
+            serde_json::to_writer(&mut *out, &crate::stream::to_json(st))
+                .map_err(io::Error::other)?;
+        }
         Value::ZSet(pairs) => {
             if let Some((m, _)) = pairs.iter().find(|p| p.1.is_nan()) {
                 return Err(io::Error::new(

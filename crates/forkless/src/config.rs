@@ -190,8 +190,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     a("zset-max-listpack-entries", "zset-max-ziplist-entries", int(0, I64), "128", true, "Snapshot encoding threshold."),
     a("zset-max-listpack-value", "zset-max-ziplist-value", int(0, I64), "64", true, "Snapshot encoding threshold."),
     o("hll-sparse-max-bytes", mem(0, I64), "3000", true, "Stored."),
-    o("stream-node-max-bytes", mem(0, I64), "4096", true, "Stored."),
-    o("stream-node-max-entries", int(0, I64), "100", true, "Stored."),
+    o("stream-node-max-bytes", mem(0, I64), "4096", true, "XADD starts a new stream node past this size (0: no limit)."),
+    o("stream-node-max-entries", int(0, I64), "100", true, "XADD starts a new stream node at this many entries (0: no limit)."),
     // --- server (stored: read by `forkless server`) ---
     o("port", int(0, 65535), "6379", true, "TCP port (0: no TCP)."),
     o("bind", Kind::Bind, "127.0.0.1 -::1", true, "Addresses to listen on (redis.conf's shipped value: loopback only; `-` marks an optional address)."),

@@ -664,6 +664,10 @@ impl Engine {
             repl: repl.clone(),
         }));
         ks.set_memory_config(memory_config_of(&config));
+        ks.set_stream_node_limits(
+            config.int("stream-node-max-bytes"),
+            config.int("stream-node-max-entries"),
+        );
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -1153,7 +1157,13 @@ impl Engine {
             c.int("repl-backlog-size") as u64,
             c.output_buffer_limits()[1].hard,
         );
+        let stream_limits = (
+            c.int("stream-node-max-bytes"),
+            c.int("stream-node-max-entries"),
+        );
         drop(c);
+        core.ks
+            .set_stream_node_limits(stream_limits.0, stream_limits.1);
         *core.tun.lock() = tun;
         core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
         // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).

@@ -10,7 +10,7 @@
 
 use forkless_rdb::model;
 
-use crate::types::{Hash, List, Set, ZSet};
+use crate::types::{Hash, List, Set, Stream, ZSet};
 use crate::value::Value;
 
 /// Parse a strict decimal `i64` as Redis's `string2ll`: an optional `-`, no leading zeros, no
@@ -133,6 +133,7 @@ pub fn to_model(v: &Value) -> model::Value {
         Value::Hash(h) => {
             model::Value::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
         }
+        Value::Stream(s) => model::Value::Stream(Box::new(s.to_model())),
     }
 }
 
@@ -162,6 +163,7 @@ pub fn from_model(v: model::Value) -> Value {
             }
             Value::Hash(h)
         }
+        model::Value::Stream(s) => Value::Stream(Box::new(Stream::from_model(*s))),
     }
 }
 

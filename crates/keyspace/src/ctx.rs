@@ -21,7 +21,7 @@ use crate::db::{Db, Slot};
 use crate::keyspace::{ExpiryView, Keyspace, Shard};
 use crate::propagate::Propagated;
 use crate::reply::Reply;
-use crate::types::{Hash, List, Set, ZSet};
+use crate::types::{Hash, List, Set, Stream, ZSet};
 use crate::value::Value;
 
 /// One command's access to the keyspace (the shards of its keys are locked).
@@ -438,6 +438,18 @@ impl<'a> Ctx<'a> {
     typed_getters!(get_set, get_set_mut, Set, Set);
     typed_getters!(get_zset, get_zset_mut, ZSet, ZSet);
     typed_getters!(get_hash, get_hash_mut, Hash, Hash);
+    typed_getters!(get_stream, get_stream_mut, Stream, Box<Stream>);
+
+    /// `(stream-node-max-bytes, stream-node-max-entries)`.
+    pub fn stream_node_limits(&self) -> (i64, i64) {
+        self.ks.stream_node_limits()
+    }
+
+    /// True while loading (AOF replay) or applying a replication stream: Redis's
+    /// `mustObeyClient`, under which some commands skip checks (XADD's trimming LIMIT).
+    pub fn is_loading(&self) -> bool {
+        self.ks.is_loading()
+    }
 
     /// Add or overwrite `key` with `v`, clearing any TTL.
     pub fn insert(&mut self, key: &[u8], v: Value) {

@@ -265,6 +265,9 @@ pub struct Keyspace {
     mem: Box<[AtomicI64]>,
     /// maxmemory, policy, counters, eviction pool (`crate::memory`).
     memory: MemoryState,
+    /// `stream-node-max-bytes` and `stream-node-max-entries` (XADD's node split).
+    stream_node_max_bytes: AtomicI64,
+    stream_node_max_entries: AtomicI64,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -339,7 +342,26 @@ impl Keyspace {
             replica: AtomicBool::new(false),
             mem: (0..n).map(|_| AtomicI64::new(0)).collect(),
             memory: MemoryState::new(config.memory),
+            stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
+            stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
         }
+    }
+
+    /// Set `stream-node-max-bytes` and `stream-node-max-entries` (0: no limit), used by XADD
+    /// from the next command on (Redis's defaults are 4096 and 100).
+    pub fn set_stream_node_limits(&self, max_bytes: i64, max_entries: i64) {
+        self.stream_node_max_bytes
+            .store(max_bytes.max(0), Ordering::Relaxed);
+        self.stream_node_max_entries
+            .store(max_entries.max(0), Ordering::Relaxed);
+    }
+
+    /// `(stream-node-max-bytes, stream-node-max-entries)`.
+    pub fn stream_node_limits(&self) -> (i64, i64) {
+        (
+            self.stream_node_max_bytes.load(Ordering::Relaxed),
+            self.stream_node_max_entries.load(Ordering::Relaxed),
+        )
     }
 
     /// A keyspace holding `entries` (see [`Keyspace::load`]).

@@ -340,6 +340,8 @@ pub fn may_grow(name: &str) -> bool {
             | "pfadd"
             | "pfmerge"
             | "xadd"
+            | "xgroup"
+            | "xsetid"
             | "geoadd"
     )
 }

@@ -4,9 +4,9 @@
 //! a key". Values live in the dict behind `std::sync::Arc` so a snapshot can keep a reference to a
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
-//! The five types are Redis's five core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`).
+//! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
 
-use crate::types::{Hash, List, Set, ZSet};
+use crate::types::{Hash, List, Set, Stream, ZSet};
 
 /// The value of a key.
 #[derive(Clone, Debug)]
@@ -21,6 +21,8 @@ pub enum Value {
     ZSet(ZSet),
     /// A hash.
     Hash(Hash),
+    /// A stream (boxed: it is larger than the other variants).
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -32,6 +34,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Hash(_) => "hash",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -44,6 +47,8 @@ impl Value {
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
             Value::Hash(h) => h.is_empty(),
+            // Redis keeps an empty stream (its last ID and groups still matter).
+            Value::Stream(_) => false,
         }
     }
 
@@ -56,6 +61,7 @@ impl Value {
             Value::Set(s) => s.mem_usage_recount(),
             Value::ZSet(z) => z.mem_usage_recount(),
             Value::Hash(h) => h.mem_usage_recount(),
+            Value::Stream(s) => s.mem_usage_recount(),
         }
     }
 
@@ -67,6 +73,7 @@ impl Value {
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
+            Value::Stream(s) => s.mem_usage(),
         }
     }
 }

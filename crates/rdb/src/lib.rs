@@ -21,6 +21,7 @@ pub mod model;
 // Nested blob formats (parse + validate; builders for what the writer emits).
 pub mod intset;
 pub mod listpack;
+pub mod stream;
 pub mod ziplist;
 pub mod zipmap;
 

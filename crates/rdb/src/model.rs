@@ -20,6 +20,8 @@ pub enum Value {
     ZSet(Vec<(Bytes, f64)>),
     /// A hash's `(field, value)` pairs.
     Hash(Vec<(Bytes, Bytes)>),
+    /// A stream: its listpack nodes as Redis laid them out, metadata and consumer groups.
+    Stream(Box<crate::stream::Stream>),
 }
 
 impl Value {
@@ -31,6 +33,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
             Value::Hash(_) => "hash",
+            Value::Stream(_) => "stream",
         }
     }
 }
@@ -69,12 +72,15 @@ impl KeyAccess {
 }
 
 /// Put entries in canonical order (`docs/keyspace-jsonl.md`): by database, then key
-/// bytes; set members and hash fields by bytes; zset pairs by score then member bytes.
+/// bytes; set members and hash fields by bytes; zset pairs by score then member bytes; stream
+/// nodes re-laid from the live entries ([`crate::stream::Stream::relay_nodes`]).
 /// Two canonicalized keyspaces are equal exactly when their `Vec<Entry>` compare equal.
 pub fn canonicalize(entries: &mut [Entry]) {
     for e in entries.iter_mut() {
         match &mut e.value {
             Value::String(_) | Value::List(_) => {}
+            // Node layout is history, not content.
+            Value::Stream(s) => s.relay_nodes(),
             Value::Set(m) => m.sort_unstable(),
             Value::Hash(p) => p.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
             // Redis's order: scores numerically (-0.0 equals 0.0), then member bytes.

@@ -24,6 +24,7 @@
 
 mod skip;
 mod source;
+mod stream;
 pub(crate) mod unlzf;
 mod value;
 

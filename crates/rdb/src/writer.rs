@@ -49,11 +49,13 @@ mod intset_builder;
 mod listpack_builder;
 mod lzf_compress;
 mod number;
+mod stream_writer;
 
 pub use intset_builder::build_intset;
 pub use listpack_builder::ListpackBuilder;
 pub use lzf_compress::LzfCompressor;
 pub use number::{d2string, double_to_i64, parse_canonical_i64};
+pub use stream_writer::StreamMeta;
 
 use std::io::Write;
 
@@ -753,6 +755,7 @@ impl<W: Write> RdbWriter<W> {
                 pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice())),
                 exp,
             ),
+            Value::Stream(s) => self.write_stream(&e.key, s, exp),
         }
     }
 

@@ -133,11 +133,16 @@ fn opcodes_apply_and_are_reported() {
 fn redis_7_2_types_and_skipped_values() {
     let mut body = Vec::new();
     body.extend(keyed(20, b"set", &s(&listpack(&[b"a", b"7", b"bb"]))));
-    // Stream v3 with one listpack, one group, one PEL entry owned by one consumer.
+    // Stream v3 with one listpack (master entry 1 live, 0 deleted, field "f"; entry 5-0 with the
+    // master's fields, value "v"), one group, one PEL entry owned by one consumer.
     let mut st = vec![0x01];
-    st.extend(s(&[0u8; 16]));
-    st.extend(s(&listpack(&[b"1", b"0", b"f", b"0"])));
-    st.extend([1, 0, 5, 0, 0, 0, 0, 1]); // length, last id, first id, max deleted, added
+    let mut master = [0u8; 16];
+    master[7] = 5;
+    st.extend(s(&master));
+    st.extend(s(&listpack(&[
+        b"1", b"0", b"1", b"f", b"0", b"2", b"0", b"0", b"v", b"4",
+    ])));
+    st.extend([1, 5, 0, 5, 0, 0, 0, 1]); // length, last id, first id, max deleted, added
     st.push(1);
     st.extend(s(b"grp"));
     st.extend([0, 5, 1]); // id ms, seq, entries read
@@ -158,16 +163,27 @@ fn redis_7_2_types_and_skipped_values() {
     m.push(0);
     body.extend(keyed(7, b"mod", &m));
     body.extend(keyed(0, b"after", &s(b"ok")));
-    let l = read_all(&file(11, &body)[..]).unwrap();
+    let mut l = read_all(&file(11, &body)[..]).unwrap();
     assert_eq!(l.version, 11);
+    assert_eq!(l.skipped, vec![(0, b"mod".to_vec(), "module")]);
+    assert_eq!(l.entries.len(), 3);
+    let Value::Stream(st) = &l.entries[1].value else {
+        panic!("not a stream: {:?}", l.entries[1].value)
+    };
+    let live: Vec<_> = st.live_entries().collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].0, forkless_rdb::stream::StreamId::new(5, 0));
     assert_eq!(
-        l.skipped,
-        vec![
-            (0, b"stream".to_vec(), "stream"),
-            (0, b"mod".to_vec(), "module")
-        ]
+        (live[0].1, live[0].2),
+        (&[b"f".to_vec()][..], &[b"v".to_vec()][..])
     );
-    assert_eq!(l.entries.len(), 2);
+    assert_eq!(st.groups.len(), 1);
+    assert_eq!(st.groups[0].consumers[0].name, b"alice");
+    assert_eq!(
+        st.groups[0].pending[0].id,
+        forkless_rdb::stream::StreamId::new(0x0707070707070707, 0x0707070707070707)
+    );
+    l.entries.remove(1);
     assert_eq!(
         l.entries[0].value,
         Value::Set(vec![b"a".to_vec(), b"7".to_vec(), b"bb".to_vec()])

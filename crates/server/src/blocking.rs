@@ -1,5 +1,6 @@
 //! Blocking list and sorted-set pops: BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX
-//! BZMPOP, served in arrival order.
+//! BZMPOP, and XREAD/XREADGROUP with BLOCK ([`Pop::Stream`]: the read is retried as an ordinary
+//! command once a write touched one of its streams), served in arrival order.
 //!
 //! Problem: a client waits on keys until another client's write makes one of them non-empty, or
 //! until its timeout. Redis serves blocked clients from the writer's context, first blocked
@@ -51,6 +52,13 @@ pub enum Pop {
         from: Vec<u8>,
         /// LEFT|RIGHT of the destination.
         to: Vec<u8>,
+    },
+    /// XREAD/XREADGROUP with BLOCK: the command to retry (BLOCK removed, `$` resolved to the
+    /// stream's last ID when the client blocked, COUNT 1000 when none was given as Redis does).
+    /// It answers a null array while there is nothing new.
+    Stream {
+        /// The command.
+        argv: Vec<Vec<u8>>,
     },
     /// BZPOPMIN/BZPOPMAX (`min`), BZMPOP (`count` set).
     Zset {
@@ -119,6 +127,38 @@ enum Attempt {
 /// Try `req` once in database `db`, keys in order.
 fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
     let mut session = Session { db };
+    if let Pop::Stream { argv } = &req.pop {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        let (reply, ticket) = ks.exec(&mut session, &refs);
+        let group = argv[0].eq_ignore_ascii_case(b"xreadgroup");
+        return match reply {
+            Reply::NilArray => Attempt::Empty,
+            // The stream is gone or is no stream any more (`blocked.c`): a group reader is
+            // unblocked with an error, a plain reader waits on.
+            Reply::Error(_) if !group => Attempt::Empty,
+            Reply::Error(_) => {
+                let gone = req.keys.iter().any(|k| {
+                    let (t, _) = ks.exec(&mut session, &[b"TYPE", k]);
+                    t != Reply::Status("stream".into())
+                });
+                let msg = if gone {
+                    "UNBLOCKED the stream key no longer exists"
+                } else {
+                    "NOGROUP the consumer group this client was blocked on no longer exists"
+                };
+                Attempt::Done((Frame::err(msg), ticket), None)
+            }
+            r => {
+                let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+                let f = if proto == Proto::Resp3 {
+                    crate::frame::resp3_shape(&name, argv, r)
+                } else {
+                    Frame::from(r)
+                };
+                Attempt::Done((f, ticket), None)
+            }
+        };
+    }
     for key in &req.keys {
         match &req.pop {
             // BLMPOP / BZMPOP run as LMPOP / ZMPOP of one key: they propagate the pop with the
@@ -184,6 +224,7 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
                     r => return Attempt::Done((Frame::from(r), ticket), Some(dst.clone())),
                 }
             }
+            Pop::Stream { .. } => return Attempt::Empty,
             Pop::Zset { min, count: None } => {
                 let name: &[u8] = if *min { b"ZPOPMIN" } else { b"ZPOPMAX" };
                 let argv: Vec<&[u8]> = vec![name, key];

@@ -381,6 +381,7 @@ fn encoding(v: &Value, lim: &forkless_rdb::EncodingLimits) -> &'static str {
                 "hashtable"
             }
         }
+        Value::Stream(_) => "stream",
     }
 }
 
@@ -391,6 +392,7 @@ fn approx_size(v: &Value) -> usize {
         Value::Set(s) => 32 + s.iter().map(|e| e.len() + 24).sum::<usize>(),
         Value::ZSet(z) => 32 + z.iter().map(|(m, _)| m.len() + 40).sum::<usize>(),
         Value::Hash(h) => 32 + h.iter().map(|(f, v)| f.len() + v.len() + 24).sum::<usize>(),
+        Value::Stream(s) => 64 + s.mem_usage(),
     }
 }
 
@@ -467,6 +469,28 @@ fn value_digest(v: &Value) -> [u8; 20] {
             let mut acc = hash_parts(&[b"h"]);
             for (f, val) in h.iter() {
                 xor_into(&mut acc, &hash_parts(&[f, val]));
+            }
+            acc
+        }
+        Value::Stream(st) => {
+            let last = st.last_id.to_text();
+            let mut acc = hash_parts(&[b"x", &last]);
+            for (id, pairs) in st.range(
+                forkless_rdb::stream::StreamId::MIN,
+                forkless_rdb::stream::StreamId::MAX,
+                false,
+                None,
+            ) {
+                acc = hash_parts(&[&acc, &id.to_text()]);
+                for (f, val) in &pairs {
+                    acc = hash_parts(&[&acc, f, val]);
+                }
+            }
+            for (name, g) in &st.groups {
+                acc = hash_parts(&[&acc, name, &g.last_id.to_text()]);
+                for (id, n) in &g.pel {
+                    acc = hash_parts(&[&acc, &id.to_text(), &n.consumer]);
+                }
             }
             acc
         }

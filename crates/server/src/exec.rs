@@ -396,6 +396,7 @@ impl Conn {
                 Err(forkless::Error::Unsupported(m)) => Frame::err(m),
                 Err(e) => Frame::err(format!("ERR {e}")),
             },
+            "xread" | "xreadgroup" => return self.xread(name, &argv),
             _ if blocking::COMMANDS.iter().any(|(n, _)| *n == name) => {
                 return match blocking::parse_request(name, &argv) {
                     Ok(req) => Step::Block(req),
@@ -405,6 +406,92 @@ impl Conn {
             _ => return self.data(name, &argv),
         };
         Step::Reply(f)
+    }
+
+    /// XREAD / XREADGROUP: run once; with BLOCK and nothing to read, block until a write to one
+    /// of the streams makes the read answer (`$` is resolved to each stream's last ID first, so
+    /// an entry added between the two steps is read, not missed).
+    fn xread(&mut self, name: &str, argv: &[Vec<u8>]) -> Step {
+        // Find BLOCK and STREAMS as the keyspace's parser does; anything odd: let it answer.
+        let (mut block, mut count, mut streams) = (None, false, None);
+        let mut i = 1;
+        while i < argv.len() {
+            let a = &argv[i];
+            let more = argv.len() - i - 1;
+            if a.eq_ignore_ascii_case(b"block") && more > 0 {
+                block = Some(i);
+                i += 2;
+            } else if a.eq_ignore_ascii_case(b"count") && more > 0 {
+                count = true;
+                i += 2;
+            } else if a.eq_ignore_ascii_case(b"streams") && more > 0 {
+                streams = Some(i + 1);
+                break;
+            } else if a.eq_ignore_ascii_case(b"group") && more >= 2 {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+        let (Some(b), Some(st)) = (block, streams) else {
+            return self.data(name, argv);
+        };
+        let timeout = match int_of(&argv[b + 1]) {
+            Some(t) if t >= 0 => t as u64,
+            _ => return self.data(name, argv),
+        };
+        let n = (argv.len() - st) / 2;
+        if !(argv.len() - st).is_multiple_of(2) || n == 0 {
+            return self.data(name, argv);
+        }
+        let mut resolved = argv.to_vec();
+        for k in 0..n {
+            if resolved[st + n + k] != b"$" {
+                continue;
+            }
+            let mut s = forkless_keyspace::Session {
+                db: self.session.db,
+            };
+            let info = self
+                .shared
+                .ks
+                .execute(&mut s, &[b"XINFO", b"STREAM", &argv[st + k]]);
+            let last = match info {
+                forkless_keyspace::Reply::Array(items) => items
+                    .chunks(2)
+                    .find(|p| p[0] == forkless_keyspace::Reply::bulk("last-generated-id"))
+                    .and_then(|p| match &p[1] {
+                        forkless_keyspace::Reply::Bulk(b) => Some(b.clone()),
+                        _ => None,
+                    }),
+                forkless_keyspace::Reply::Error(e) if e.starts_with("ERR no such key") => {
+                    Some(b"0-0".to_vec())
+                }
+                _ => None,
+            };
+            if let Some(l) = last {
+                resolved[st + n + k] = l;
+            }
+        }
+        let step = self.data(name, &resolved);
+        if !matches!(step, Step::Reply(Frame::NullArray)) {
+            return step;
+        }
+        let mut retry: Vec<Vec<u8>> = vec![resolved[0].clone()];
+        if !count {
+            retry.push(b"COUNT".to_vec());
+            retry.push(b"1000".to_vec());
+        }
+        for (j, a) in resolved.iter().enumerate().skip(1) {
+            if j != b && j != b + 1 {
+                retry.push(a.clone());
+            }
+        }
+        Step::Block(blocking::Request {
+            keys: resolved[st..st + n].to_vec(),
+            pop: blocking::Pop::Stream { argv: retry },
+            timeout_ms: timeout,
+        })
     }
 
     /// A keyspace command, through the engine (MISCONF, durability ticket).

@@ -281,8 +281,72 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
                     .collect(),
             )
         }
+        // XREAD/XREADGROUP: a map of key -> entries.
+        ("xread" | "xreadgroup", Frame::Array(items)) => Frame::Map(
+            items
+                .into_iter()
+                .map(|kv| match kv {
+                    Frame::Array(mut p) if p.len() == 2 => {
+                        let v = p.pop().unwrap_or(Frame::Null);
+                        let k = p.pop().unwrap_or(Frame::Null);
+                        (k, v)
+                    }
+                    other => (other, Frame::Null),
+                })
+                .collect(),
+        ),
+        ("xinfo", f) => {
+            let sub = argv.get(1).map(|s| s.to_ascii_lowercase());
+            match (sub.as_deref(), f) {
+                (Some(b"stream"), Frame::Array(items)) => xinfo_stream_map(items),
+                (Some(b"groups" | b"consumers"), Frame::Array(items)) => {
+                    Frame::Array(items.into_iter().map(flat_map).collect())
+                }
+                (_, f) => f,
+            }
+        }
         (_, f) => f,
     }
+}
+
+/// A flat `[name, value, ...]` array as a map (anything else unchanged).
+fn flat_map(f: Frame) -> Frame {
+    match f {
+        Frame::Array(items) => Frame::Map(pairs(items, false)),
+        other => other,
+    }
+}
+
+/// XINFO STREAM [FULL]: the top level is a map; with FULL each group is a map and each group's
+/// consumers are maps.
+fn xinfo_stream_map(items: Vec<Frame>) -> Frame {
+    let mut p = pairs(items, false);
+    for (k, v) in p.iter_mut() {
+        if matches!(k, Frame::Bulk(b) if b == b"groups") && matches!(v, Frame::Array(_)) {
+            if let Frame::Array(groups) = std::mem::replace(v, Frame::Null) {
+                *v = Frame::Array(
+                    groups
+                        .into_iter()
+                        .map(|g| {
+                            let mut gp = match g {
+                                Frame::Array(items) => pairs(items, false),
+                                other => return other,
+                            };
+                            for (gk, gv) in gp.iter_mut() {
+                                if matches!(gk, Frame::Bulk(b) if b == b"consumers") {
+                                    if let Frame::Array(cs) = std::mem::replace(gv, Frame::Null) {
+                                        *gv = Frame::Array(cs.into_iter().map(flat_map).collect());
+                                    }
+                                }
+                            }
+                            Frame::Map(gp)
+                        })
+                        .collect(),
+                );
+            }
+        }
+    }
+    Frame::Map(p)
 }
 
 #[cfg(test)]

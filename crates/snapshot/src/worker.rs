@@ -380,6 +380,7 @@ impl<W: Write> Serializer<W> {
             Value::Set(s) => self.w.write_set(k, s.iter(), exp)?,
             Value::ZSet(z) => self.w.write_zset(k, z.iter(), exp)?,
             Value::Hash(h) => self.w.write_hash(k, h.iter(), exp)?,
+            Value::Stream(s) => s.write_rdb(&mut self.w, k, exp)?,
         }
         self.keys += 1;
         Ok(())

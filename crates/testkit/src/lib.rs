@@ -132,6 +132,100 @@ impl RespValue {
     }
 }
 
+/// The fields of a RESP2 map reply (a flat array of name, value, ...).
+fn resp_map(v: &RespValue) -> std::collections::HashMap<String, RespValue> {
+    v.array()
+        .chunks(2)
+        .map(|p| {
+            (
+                String::from_utf8_lossy(&p[0].bytes()).into_owned(),
+                p[1].clone(),
+            )
+        })
+        .collect()
+}
+
+fn resp_id(v: &RespValue) -> forkless_rdb::stream::StreamId {
+    let t = String::from_utf8_lossy(&v.bytes()).into_owned();
+    let (a, b) = t.split_once('-').expect("stream ID");
+    forkless_rdb::stream::StreamId::new(a.parse().expect("ms"), b.parse().expect("seq"))
+}
+
+/// A stream model from redis-server's `XINFO STREAM key FULL COUNT 0` reply (nodes laid out
+/// afresh from the entries: the canonical form).
+pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
+    use forkless_rdb::stream::*;
+    let m = resp_map(reply);
+    let entries: Vec<RawEntry> = m["entries"]
+        .array()
+        .iter()
+        .map(|e| {
+            let e = e.array();
+            let fv = e[1].array();
+            let f = fv.iter().step_by(2).map(RespValue::bytes).collect();
+            let v = fv.iter().skip(1).step_by(2).map(RespValue::bytes).collect();
+            (resp_id(&e[0]), f, v)
+        })
+        .collect();
+    let length = entries.len() as u64;
+    let mut groups: Vec<StreamGroup> = m["groups"]
+        .array()
+        .iter()
+        .map(|g| {
+            let g = resp_map(g);
+            let pending = g["pending"]
+                .array()
+                .iter()
+                .map(|p| {
+                    let p = p.array();
+                    PendingEntry {
+                        id: resp_id(&p[0]),
+                        delivery_time: p[2].int(),
+                        delivery_count: p[3].int() as u64,
+                    }
+                })
+                .collect();
+            let mut consumers: Vec<StreamConsumer> = g["consumers"]
+                .array()
+                .iter()
+                .map(|c| {
+                    let c = resp_map(c);
+                    StreamConsumer {
+                        name: c["name"].bytes(),
+                        seen_time: c["seen-time"].int(),
+                        pending: c["pending"]
+                            .array()
+                            .iter()
+                            .map(|p| resp_id(&p.array()[0]))
+                            .collect(),
+                    }
+                })
+                .collect();
+            consumers.sort_by(|a, b| a.name.cmp(&b.name));
+            StreamGroup {
+                name: g["name"].bytes(),
+                last_id: resp_id(&g["last-delivered-id"]),
+                entries_read: match &g["entries-read"] {
+                    RespValue::Integer(i) => *i,
+                    _ => -1,
+                },
+                pending,
+                consumers,
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    Stream {
+        nodes: build_nodes(entries, DEFAULT_NODE_MAX_BYTES, DEFAULT_NODE_MAX_ENTRIES),
+        length,
+        last_id: resp_id(&m["last-generated-id"]),
+        first_id: resp_id(&m["recorded-first-entry-id"]),
+        max_deleted_id: resp_id(&m["max-deleted-entry-id"]),
+        entries_added: m["entries-added"].int() as u64,
+        groups,
+    }
+}
+
 /// Read one RESP2 reply.
 pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
     let mut line = Vec::new();
@@ -344,7 +438,8 @@ impl RedisServer {
             .collect()
     }
 
-    /// Every key of every database (0..16), canonicalized. Streams and module keys are left out.
+    /// Every key of every database (0..16), canonicalized. Streams come from `XINFO STREAM key
+    /// FULL COUNT 0`; module keys are left out.
     pub fn dump(&self) -> Vec<Entry> {
         let mut out = Vec::new();
         let dbs = match self.call(&[b"CONFIG", b"GET", b"databases"]) {
@@ -403,8 +498,11 @@ impl RedisServer {
                                 .collect(),
                         )
                     }
+                    b"stream" => Value::Stream(Box::new(stream_from_xinfo(
+                        &self.call(&[b"XINFO", b"STREAM", &key, b"FULL", b"COUNT", b"0"]),
+                    ))),
                     b"none" => continue, // expired between SCAN and TYPE
-                    _ => continue,       // stream / module: no canonical form
+                    _ => continue,       // module: no canonical form
                 };
                 let pexp = self.call(&[b"PEXPIRETIME", &key]).int();
                 out.push(Entry {

@@ -26,7 +26,7 @@ const REDIS_DEFAULT_DATABASES: u32 = 16;
 pub enum RdbCommand {
     /// Print the keyspace of an RDB file as canonical JSON Lines on stdout.
     ///
-    /// Keys without a canonical form (streams, module types) are left out and reported on
+    /// Keys without a canonical form (module types) are left out and reported on
     /// stderr, one line each with database, key and type.
     #[command(
         after_help = "Examples:\n  forkless rdb to-json dump.rdb > dump.jsonl\n  forkless rdb to-json - < dump.rdb"

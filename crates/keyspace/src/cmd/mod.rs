@@ -11,6 +11,8 @@ pub(crate) mod scans;
 pub(crate) mod server;
 pub(crate) mod sets;
 pub(crate) mod sort;
+pub(crate) mod stream_groups;
+pub(crate) mod streams;
 pub(crate) mod strings;
 pub(crate) mod zsetops;
 pub(crate) mod zsets;
@@ -33,4 +35,6 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     scans::COMMANDS,
     dump::COMMANDS,
     bits::COMMANDS,
+    streams::COMMANDS,
+    stream_groups::COMMANDS,
 ];

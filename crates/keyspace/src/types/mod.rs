@@ -1,4 +1,4 @@
-//! The aggregate value types of the keyspace: lists, sets, sorted sets and hashes.
+//! The aggregate value types of the keyspace: lists, sets, sorted sets, hashes and streams.
 //!
 //! Problem: each Redis aggregate type needs a container with the complexity Redis documents for
 //! its commands (O(1) push/pop, O(1) random set member, O(log n) sorted-set rank, ...), cheap
@@ -10,6 +10,7 @@ mod hash;
 mod ldouble;
 mod list;
 mod set;
+pub mod stream;
 mod table;
 mod zset;
 
@@ -17,4 +18,5 @@ pub use hash::Hash;
 pub use ldouble::{parse_range_score, parse_score, parse_sort_score, LongDouble};
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use zset::{ZIter, ZSet};

@@ -336,8 +336,7 @@ fn read_value_inner<R: Read>(src: &mut Source<R>, rdb_type: u8, cx: &Ctx<'_>) ->
             Value::List(v)
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-            skip::skip_stream(src, rdb_type)?;
-            return Ok(Decoded::Skipped("stream"));
+            Value::Stream(Box::new(super::stream::read_stream(src, rdb_type)?))
         }
         TYPE_MODULE_2 => {
             skip::skip_module_value(src)?;

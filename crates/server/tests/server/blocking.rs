@@ -130,3 +130,91 @@ fn a_served_move_touches_watched_keys() {
     watcher.call(&["PING"]);
     assert_eq!(watcher.call(&["EXEC"]), RespValue::Array(None));
 }
+
+fn entry(id: &str, fv: &[&str]) -> RespValue {
+    arr(vec![bulk(id), arr(fv.iter().map(|s| bulk(s)).collect())])
+}
+
+#[test]
+fn xread_block_waits_for_new_entries_after_dollar() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut reader = s.client();
+    let t = Instant::now();
+    assert_eq!(
+        c.call(&["XREAD", "BLOCK", "100", "STREAMS", "s", "$"]),
+        RespValue::Array(None)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    c.call(&["XADD", "s", "1-1", "old", "x"]);
+    // `$` means "after what the stream holds now": the old entry is not returned.
+    reader.send(&["XREAD", "BLOCK", "5000", "STREAMS", "s", "$"]);
+    wait_blocked(s.port, 1);
+    assert_eq!(c.call(&["XADD", "s", "2-1", "f", "v"]), bulk("2-1"));
+    assert_eq!(
+        reader.read(),
+        arr(vec![arr(vec![
+            bulk("s"),
+            arr(vec![entry("2-1", &["f", "v"])])
+        ])])
+    );
+    assert_eq!(
+        err_text(&c.call(&["XREAD", "BLOCK", "-1", "STREAMS", "s", "$"])),
+        "ERR timeout is negative"
+    );
+}
+
+#[test]
+fn xreadgroup_block_is_served_and_unblocked_by_del() {
+    let s = TestServer::start(&[]);
+    let mut c = s.client();
+    let mut reader = s.client();
+    c.call(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+    reader.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(s.port, 1);
+    c.call(&["XADD", "s", "1-1", "f", "v"]);
+    assert_eq!(
+        reader.read(),
+        arr(vec![arr(vec![
+            bulk("s"),
+            arr(vec![entry("1-1", &["f", "v"])])
+        ])])
+    );
+    // The delivered entry is pending for alice.
+    assert_eq!(
+        c.call(&["XPENDING", "s", "g"]),
+        arr(vec![
+            RespValue::Integer(1),
+            bulk("1-1"),
+            bulk("1-1"),
+            arr(vec![arr(vec![bulk("alice"), bulk("1")])]),
+        ])
+    );
+    reader.send(&[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "BLOCK",
+        "5000",
+        "STREAMS",
+        "s",
+        ">",
+    ]);
+    wait_blocked(s.port, 1);
+    c.call(&["DEL", "s"]);
+    assert_eq!(
+        err_text(&reader.read()),
+        "UNBLOCKED the stream key no longer exists"
+    );
+}

@@ -445,10 +445,10 @@ impl<'a> Ctx<'a> {
         self.ks.stream_node_limits()
     }
 
-    /// True while loading (AOF replay) or applying a replication stream: Redis's
-    /// `mustObeyClient`, under which some commands skip checks (XADD's trimming LIMIT).
+    /// True while replaying a file or applying this replica's primary's stream (Redis's
+    /// `mustObeyClient`): commands apply what the source already decided.
     pub fn is_loading(&self) -> bool {
-        self.ks.is_loading()
+        self.view == ExpiryView::Frozen
     }
 
     /// Add or overwrite `key` with `v`, clearing any TTL.

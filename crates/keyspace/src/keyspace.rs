@@ -460,6 +460,7 @@ impl Keyspace {
         };
         let now = self.now_ms();
         let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
+        ctx.set_name(spec.name);
         ctx.set_count_hits(spec.flags & crate::command::READONLY != 0);
         let write = spec.is_write();
         if write && self.observer.is_some() {
@@ -562,6 +563,7 @@ impl Keyspace {
         for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
             let key_hashes = if all { Vec::new() } else { key_hashes };
             ctx.next_command(argv, key_hashes);
+            ctx.set_name(spec.name);
             let db = ctx.db();
             let write = spec.is_write();
             if write && self.observer.is_some() {
@@ -590,6 +592,27 @@ impl Keyspace {
 
     /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+), and to
     /// the observer when the command asked for capture.
+    /// Hand `argv` to the propagation sink as a command of its own, outside any shard lock
+    /// (FUNCTION LOAD/DELETE/FLUSH/RESTORE: state that is not in the keyspace but must reach the
+    /// AOF and the replicas). Database 0.
+    pub fn propagate_command(&self, argv: &[&[u8]]) {
+        self.deliver(vec![(0, argv.iter().map(|a| a.to_vec()).collect())], false);
+    }
+
+    pub(crate) fn deliver_unit(&self, prop: Vec<Propagated>, capture: bool) {
+        self.deliver(prop, capture)
+    }
+
+    /// The shard mutexes in index order (lock them in this order).
+    pub(crate) fn shards_iter(&self) -> impl Iterator<Item = &Mutex<Shard>> {
+        self.shards.iter()
+    }
+
+    /// Shard mutex `i`.
+    pub(crate) fn shard_ref(&self, i: usize) -> &Mutex<Shard> {
+        &self.shards[i]
+    }
+
     fn deliver(&self, mut prop: Vec<Propagated>, capture: bool) {
         if prop.is_empty() || (self.sink.is_none() && !capture) {
             return;

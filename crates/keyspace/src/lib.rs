@@ -13,6 +13,7 @@
 //! (aggregate data structures).
 
 pub mod api;
+pub mod atomic;
 pub mod command;
 pub mod convert;
 pub mod ctx;
@@ -28,6 +29,7 @@ pub mod value;
 mod cmd;
 
 pub use api::CommandError;
+pub use atomic::{Atomic, Scope};
 pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};

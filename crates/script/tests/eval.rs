@@ -1,0 +1,228 @@
+//! EVAL / FCALL against a keyspace: replies, errors, atomic propagation.
+
+use forkless_keyspace::{CollectingSink, Config, Keyspace, Session};
+use forkless_script::{Host, Out, Scripting};
+use forkless_sync::Arc;
+
+fn setup() -> (Keyspace, Arc<CollectingSink>, Scripting) {
+    let mut ks = Keyspace::new(Config::default());
+    let sink = Arc::new(CollectingSink::new());
+    ks.set_sink(sink.clone());
+    let s = Scripting::new(Arc::new(|_, _| {})).unwrap();
+    (ks, sink, s)
+}
+
+fn run(ks: &Keyspace, s: &Scripting, argv: &[&str]) -> Out {
+    let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+    let host = Host {
+        deny_write: &|| None,
+    };
+    s.execute(ks, &Session::default(), &argv, &host)
+}
+
+fn bulk(s: &str) -> Out {
+    Out::Bulk(s.as_bytes().to_vec())
+}
+
+#[test]
+fn basic_replies() {
+    let (ks, _, s) = setup();
+    assert_eq!(run(&ks, &s, &["EVAL", "return 1", "0"]), Out::Int(1));
+    assert_eq!(run(&ks, &s, &["EVAL", "return 'x'", "0"]), bulk("x"));
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return {1,2,{3,'a'}}", "0"]),
+        Out::Array(vec![
+            Out::Int(1),
+            Out::Int(2),
+            Out::Array(vec![Out::Int(3), bulk("a")])
+        ])
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return redis.status_reply('FINE')", "0"]),
+        Out::Status("FINE".into())
+    );
+    assert_eq!(
+        run(
+            &ks,
+            &s,
+            &["EVAL", "return redis.error_reply('My Error')", "0"]
+        ),
+        Out::err("My Error")
+    );
+    assert_eq!(
+        run(
+            &ks,
+            &s,
+            &["EVAL", "return {KEYS[1], ARGV[1]}", "1", "k", "a"]
+        ),
+        Out::Array(vec![bulk("k"), bulk("a")])
+    );
+    assert_eq!(run(&ks, &s, &["EVAL", "return true", "0"]), Out::Int(1));
+    assert_eq!(run(&ks, &s, &["EVAL", "return false", "0"]), Out::Null);
+    assert_eq!(run(&ks, &s, &["EVAL", "return 3.99", "0"]), Out::Int(3));
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return redis.sha1hex('')", "0"]),
+        bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+    );
+}
+
+#[test]
+fn calls_and_propagation() {
+    let (ks, sink, s) = setup();
+    let r = run(
+        &ks,
+        &s,
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], ARGV[1]); return redis.call('incr', KEYS[1])",
+            "1",
+            "k",
+            "41",
+        ],
+    );
+    assert_eq!(r, Out::Int(42));
+    let ops = sink.ops();
+    let names: Vec<String> = ops
+        .iter()
+        .map(|(_, a)| String::from_utf8_lossy(&a[0]).to_string())
+        .collect();
+    assert_eq!(names, vec!["MULTI", "set", "incr", "EXEC"]);
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return redis.call('get', 'k')", "0"]),
+        bulk("42")
+    );
+    // Undeclared key with declared keys: refused.
+    let r = run(
+        &ks,
+        &s,
+        &["EVAL", "return redis.call('get', 'other')", "1", "k"],
+    );
+    assert!(
+        matches!(&r, Out::Error(e) if e.contains("not declared")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn errors_like_redis() {
+    let (ks, _, s) = setup();
+    let r = run(&ks, &s, &["EVAL", "return a", "0"]);
+    assert!(
+        matches!(&r, Out::Error(e) if e.starts_with("ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: ") && e.ends_with("on @user_script:1.")),
+        "{r:?}"
+    );
+    let r = run(&ks, &s, &["EVAL", "a = 1", "0"]);
+    assert!(
+        matches!(&r, Out::Error(e) if e.contains("Attempt to modify a readonly table")),
+        "{r:?}"
+    );
+    let r = run(&ks, &s, &["EVAL", "return redis.call('nosuch')", "0"]);
+    assert!(
+        matches!(&r, Out::Error(e) if e.starts_with("ERR Unknown Redis command called from script script: ")),
+        "{r:?}"
+    );
+    let r = run(&ks, &s, &["EVAL", "return redis.pcall('nosuch')", "0"]);
+    assert_eq!(r, Out::err("ERR Unknown Redis command called from script"));
+    run(&ks, &s, &["EVAL", "redis.call('lpush', 'l', 'a')", "0"]);
+    let r = run(&ks, &s, &["EVAL", "return redis.call('get', 'l')", "0"]);
+    assert!(
+        matches!(&r, Out::Error(e) if e.starts_with("WRONGTYPE")),
+        "{r:?}"
+    );
+    let r = run(
+        &ks,
+        &s,
+        &[
+            "EVAL",
+            "local ok, e = pcall(redis.call, 'get', 'l'); return e",
+            "0",
+        ],
+    );
+    assert!(
+        matches!(&r, Out::Bulk(b) if b.starts_with(b"WRONGTYPE")),
+        "{r:?}"
+    );
+    let r = run(&ks, &s, &["EVAL", "return 'x", "0"]);
+    assert!(
+        matches!(&r, Out::Error(e) if e.starts_with("ERR Error compiling script (new function): user_script:1:")),
+        "{r:?}"
+    );
+    assert_eq!(
+        run(
+            &ks,
+            &s,
+            &["EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"]
+        ),
+        Out::err("NOSCRIPT No matching script. Please use EVAL.")
+    );
+    let r = run(
+        &ks,
+        &s,
+        &["EVAL_RO", "return redis.call('set','x','1')", "0"],
+    );
+    assert!(
+        matches!(&r, Out::Error(e) if e.starts_with("ERR Write commands are not allowed from read-only scripts.")),
+        "{r:?}"
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return 1", "2", "a"]),
+        Out::err("ERR Number of keys can't be greater than number of args")
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return 1", "-1"]),
+        Out::err("ERR Number of keys can't be negative")
+    );
+}
+
+#[test]
+fn script_cache() {
+    let (ks, _, s) = setup();
+    let sha = match run(&ks, &s, &["SCRIPT", "LOAD", "return 7"]) {
+        Out::Bulk(b) => String::from_utf8(b).unwrap(),
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(run(&ks, &s, &["EVALSHA", &sha, "0"]), Out::Int(7));
+    assert_eq!(
+        run(&ks, &s, &["SCRIPT", "EXISTS", &sha, "nope"]),
+        Out::Array(vec![Out::Int(1), Out::Int(0)])
+    );
+    assert_eq!(run(&ks, &s, &["SCRIPT", "FLUSH"]), Out::ok());
+    assert_eq!(
+        run(&ks, &s, &["SCRIPT", "EXISTS", &sha]),
+        Out::Array(vec![Out::Int(0)])
+    );
+}
+
+#[test]
+fn functions() {
+    let (ks, sink, s) = setup();
+    let code = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return redis.call('set', keys[1], args[1]) end)\nredis.register_function{function_name='ro', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}";
+    assert_eq!(run(&ks, &s, &["FUNCTION", "LOAD", code]), bulk("mylib"));
+    assert_eq!(
+        run(&ks, &s, &["FUNCTION", "LOAD", code]),
+        Out::err("ERR Library 'mylib' already exists")
+    );
+    assert_eq!(run(&ks, &s, &["FCALL", "myfunc", "1", "k", "v"]), Out::ok());
+    assert_eq!(run(&ks, &s, &["FCALL_RO", "ro", "1", "k"]), bulk("v"));
+    assert_eq!(
+        run(&ks, &s, &["FCALL_RO", "myfunc", "1", "k", "v"]),
+        Out::err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    let first = sink.ops()[0].1.clone();
+    assert_eq!(first[0], b"FUNCTION");
+    let dump = match run(&ks, &s, &["FUNCTION", "DUMP"]) {
+        Out::Bulk(b) => b,
+        o => panic!("{o:?}"),
+    };
+    assert_eq!(run(&ks, &s, &["FUNCTION", "FLUSH"]), Out::ok());
+    assert_eq!(
+        run(&ks, &s, &["FCALL", "myfunc", "1", "k", "v"]),
+        Out::err("ERR Function not found")
+    );
+    let argv: Vec<&[u8]> = vec![b"FUNCTION", b"RESTORE", &dump];
+    let host = Host {
+        deny_write: &|| None,
+    };
+    assert_eq!(s.execute(&ks, &Session::default(), &argv, &host), Out::ok());
+    assert_eq!(run(&ks, &s, &["FCALL_RO", "ro", "1", "k"]), bulk("v"));
+}

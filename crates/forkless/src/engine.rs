@@ -563,7 +563,7 @@ impl Engine {
                 writer: writer_opts.clone(),
                 history_generations: config.int("aof-history-generations") as usize,
             };
-            let ks = Keyspace::new(kconf);
+            let ks = keyspace_with_libraries(kconf, &scripting);
             let manifest = adir.join(format!("{fname}.manifest"));
             if manifest.exists() {
                 let (ad, rep) = AofDir::open(&adir, &ks, aopts)?;
@@ -593,7 +593,7 @@ impl Engine {
                 (ks, Backend::Aof(ad), source, PersistenceMode::Aof)
             }
         } else {
-            let ks = Keyspace::new(kconf);
+            let ks = keyspace_with_libraries(kconf, &scripting);
             let source = if dump_path.exists() {
                 let rep = load_snapshot_file(&ks, &dump_path)?;
                 rdb_keys = rep.rdb_keys;
@@ -1057,6 +1057,17 @@ pub(crate) fn load_snapshot_file(ks: &Keyspace, path: &Path) -> Result<LoadRepor
         what: e.to_string(),
     })?;
     Ok(report)
+}
+
+/// A keyspace whose function libraries are `scripting`'s (RDB records and logged FUNCTION
+/// commands load into it; snapshots write its libraries).
+fn keyspace_with_libraries(
+    kconf: forkless_keyspace::Config,
+    scripting: &Arc<Scripting>,
+) -> Keyspace {
+    let mut ks = Keyspace::new(kconf);
+    ks.set_libraries(scripting.clone());
+    ks
 }
 
 /// [`load_snapshot_file`] into a new keyspace: the one public loader of what forkless

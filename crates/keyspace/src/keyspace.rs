@@ -42,6 +42,19 @@ use crate::memory::{self, EvictionPolicy, MemoryConfig, MemoryState, MemoryStats
 use crate::propagate::{Propagated, PropagationSink};
 use crate::reply::Reply;
 
+/// Function libraries kept beside the keyspace (Redis 7.0 functions, implemented by
+/// `forkless-script`). They are not keys, but persist with them: snapshots write their code as
+/// RDB_OPCODE_FUNCTION2 records, loaders hand such records and logged `FUNCTION` commands back.
+pub trait Libraries: Send + Sync {
+    /// Every library's code, in a stable order.
+    fn codes(&self) -> Vec<Vec<u8>>;
+    /// Load a library from an RDB record, replacing one of the same name.
+    fn load(&self, code: &[u8]) -> Result<(), String>;
+    /// Apply a logged `FUNCTION LOAD|DELETE|FLUSH|RESTORE` while loading (not propagated).
+    /// `Err` holds the command's error.
+    fn command(&self, argv: &[&[u8]]) -> Result<(), String>;
+}
+
 /// A clock returning Unix time in milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -238,6 +251,7 @@ pub struct Keyspace {
     table: CommandTable,
     sink: Option<Arc<dyn PropagationSink>>,
     observer: Option<Arc<dyn WriteObserver>>,
+    libraries: Option<Arc<dyn Libraries>>,
     expire_shard: AtomicUsize,
     loading: AtomicBool,
     /// Bytes charged per shard (the sum of its databases' [`Db::used`]), readable without the
@@ -314,6 +328,7 @@ impl Keyspace {
             table: CommandTable::new(),
             sink: None,
             observer: None,
+            libraries: None,
             expire_shard: AtomicUsize::new(0),
             loading: AtomicBool::new(false),
             mem: (0..n).map(|_| AtomicI64::new(0)).collect(),
@@ -331,6 +346,16 @@ impl Keyspace {
     /// Register the propagation sink (before sharing the keyspace).
     pub fn set_sink(&mut self, sink: Arc<dyn PropagationSink>) {
         self.sink = Some(sink);
+    }
+
+    /// Register the function libraries kept beside this keyspace (before sharing it).
+    pub fn set_libraries(&mut self, libraries: Arc<dyn Libraries>) {
+        self.libraries = Some(libraries);
+    }
+
+    /// The function libraries, if registered.
+    pub fn libraries(&self) -> Option<&Arc<dyn Libraries>> {
+        self.libraries.as_ref()
     }
 
     /// Register the write observer (before sharing the keyspace). A snapshot implementation

@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use forkless_keyspace::glob::matches as glob_match;
-use forkless_keyspace::Keyspace;
 use mlua::{Function, Table, Value};
 
 use crate::out::Out;
@@ -59,10 +58,12 @@ impl Functions {
 
     /// The function `name`: its callback and flags.
     pub(crate) fn get(&self, name: &str) -> Option<(Function, u32)> {
+        // Function names are case-insensitive (Redis's functions dict).
         self.libs
             .values()
-            .find_map(|l| l.functions.get(name))
-            .map(|f| (f.f.clone(), f.flags))
+            .flat_map(|l| l.functions.iter())
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, f)| (f.f.clone(), f.flags))
     }
 
     /// Every library's code, by library name.
@@ -90,10 +91,9 @@ impl Functions {
             return Err("No functions registered".into());
         }
         for fname in functions.keys() {
-            let clash = self
-                .libs
-                .iter()
-                .any(|(lib, l)| *lib != name && l.functions.contains_key(fname));
+            let clash = self.libs.iter().any(|(lib, l)| {
+                *lib != name && l.functions.keys().any(|n| n.eq_ignore_ascii_case(fname))
+            });
             if clash {
                 return Err(format!("Function {fname} already exists"));
             }
@@ -122,12 +122,11 @@ impl Functions {
                         let mut m = registered.borrow_mut();
                         if !valid_name(&name) {
                             (false, BAD_NAME.to_string())
-                        } else if let std::collections::btree_map::Entry::Vacant(e) = m.entry(name)
-                        {
-                            e.insert(Func { f, flags: fl, desc });
-                            (true, String::new())
-                        } else {
+                        } else if m.keys().any(|n| n.eq_ignore_ascii_case(&name)) {
                             (false, "Function already exists in the library".to_string())
+                        } else {
+                            m.insert(name, Func { f, flags: fl, desc });
+                            (true, String::new())
                         }
                     }
                     Err(e) => (false, e),
@@ -328,7 +327,12 @@ fn named_args(t: &Table) -> Result<Registered, String> {
 }
 
 /// `FUNCTION <sub> ...` (KILL is answered by the caller without the VM lock).
-pub(crate) fn command(s: &Scripting, ks: &Keyspace, argv: &[&[u8]], sub: &str) -> Out {
+pub(crate) fn command(
+    s: &Scripting,
+    propagate: &dyn Fn(&[&[u8]]),
+    argv: &[&[u8]],
+    sub: &str,
+) -> Out {
     let n = argv.len();
     match sub {
         "load" if n >= 3 => {
@@ -350,7 +354,7 @@ pub(crate) fn command(s: &Scripting, ks: &Keyspace, argv: &[&[u8]], sub: &str) -
             }
             match s.functions_mut(|f| f.load(argv[i], replace)) {
                 Ok(name) => {
-                    ks.propagate_command(argv);
+                    propagate(argv);
                     Out::Bulk(name.into_bytes())
                 }
                 Err(e) => Out::err(format!("ERR {e}")),
@@ -361,7 +365,7 @@ pub(crate) fn command(s: &Scripting, ks: &Keyspace, argv: &[&[u8]], sub: &str) -
             if s.functions_mut(|f| f.libs.remove(&name)).is_none() {
                 return Out::err("ERR Library not found");
             }
-            ks.propagate_command(argv);
+            propagate(argv);
             Out::ok()
         }
         "flush" if n <= 3 => {
@@ -371,7 +375,7 @@ pub(crate) fn command(s: &Scripting, ks: &Keyspace, argv: &[&[u8]], sub: &str) -
                 }
             }
             s.functions_mut(|f| f.flush());
-            ks.propagate_command(argv);
+            propagate(argv);
             Out::ok()
         }
         "list" => list(s, argv),
@@ -418,7 +422,7 @@ pub(crate) fn command(s: &Scripting, ks: &Keyspace, argv: &[&[u8]], sub: &str) -
             let r = s.functions_mut(|f| restore(f, &codes, &policy));
             match r {
                 Ok(()) => {
-                    ks.propagate_command(argv);
+                    propagate(argv);
                     Out::ok()
                 }
                 Err(e) => Out::err(format!("ERR {e}")),

@@ -38,6 +38,56 @@ use vm::{Limits, Logger, Mode, Vm};
 /// Commands a script may not call (Redis's `CMD_NOSCRIPT` among the keyspace's commands).
 pub(crate) const NOSCRIPT: &[&str] = &["multi", "exec", "discard", "watch", "unwatch"];
 
+/// Commands served outside the keyspace that Redis refuses inside scripts (blocking commands,
+/// pub/sub subscriptions, transactions, scripting itself...). Other server-level commands get
+/// "Unknown Redis command called from script" here.
+pub(crate) const SERVER_NOSCRIPT: &[&str] = &[
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "blmove",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "script",
+    "function",
+    "client",
+    "auth",
+    "hello",
+    "reset",
+    "quit",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "shutdown",
+    "debug",
+    "monitor",
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "xread",
+    "xreadgroup",
+];
+
 /// Script flags (`#!lua flags=...`, `redis.register_function{flags=...}`), Redis's values.
 pub mod flags {
     /// `no-writes`.
@@ -213,7 +263,10 @@ impl Scripting {
                 self.fcall(ks, session, argv, name == "fcall_ro", host)
             }
             "script" => (self.script_command(argv, &sub), Touched::default()),
-            "function" => (func::command(self, ks, argv, &sub), Touched::default()),
+            "function" => (
+                func::command(self, &|a| ks.propagate_command(a), argv, &sub),
+                Touched::default(),
+            ),
             _ => (
                 Out::err(format!("ERR unknown command '{name}'")),
                 Touched::default(),
@@ -454,6 +507,27 @@ impl Scripting {
 
     pub(crate) fn functions_mut<R>(&self, f: impl FnOnce(&mut func::Functions) -> R) -> R {
         f(&mut self.inner.lock().functions)
+    }
+}
+
+impl forkless_keyspace::Libraries for Scripting {
+    fn codes(&self) -> Vec<Vec<u8>> {
+        self.library_codes()
+    }
+
+    fn load(&self, code: &[u8]) -> Result<(), String> {
+        self.load_library(code, true).map(|_| ())
+    }
+
+    fn command(&self, argv: &[&[u8]]) -> Result<(), String> {
+        let sub = argv
+            .get(1)
+            .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+            .unwrap_or_default();
+        match func::command(self, &|_| {}, argv, &sub) {
+            Out::Error(e) => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -461,6 +461,10 @@ fn script_call(
     let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
     let mut unit = unit.borrow_mut();
     let Some(spec) = unit.spec(refs[0]) else {
+        let name = String::from_utf8_lossy(refs[0]).to_ascii_lowercase();
+        if crate::SERVER_NOSCRIPT.contains(&name.as_str()) {
+            return fail("This Redis command is not allowed from script");
+        }
         return fail("Unknown Redis command called from script");
     };
     if !spec.arity_ok(refs.len()) {

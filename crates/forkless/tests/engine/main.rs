@@ -8,6 +8,7 @@ mod misconf;
 mod oracle;
 mod reopen;
 mod rules;
+mod scripting;
 mod shutdown;
 mod tx;
 

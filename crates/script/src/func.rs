@@ -66,6 +66,14 @@ impl Functions {
             .map(|(_, f)| (f.f.clone(), f.flags))
     }
 
+    /// Number of libraries and of functions.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.libs.len(),
+            self.libs.values().map(|l| l.functions.len()).sum(),
+        )
+    }
+
     /// Every library's code, by library name.
     pub fn codes(&self) -> Vec<Vec<u8>> {
         self.libs.values().map(|l| l.code.clone()).collect()
@@ -379,33 +387,6 @@ pub(crate) fn command(
             Out::ok()
         }
         "list" => list(s, argv),
-        "stats" if n == 2 => {
-            let (libs, funcs) = s.functions_mut(|f| {
-                (
-                    f.libs.len(),
-                    f.libs.values().map(|l| l.functions.len()).sum::<usize>(),
-                )
-            });
-            Out::Map(vec![
-                (Out::Bulk(b"running_script".to_vec()), Out::Null),
-                (
-                    Out::Bulk(b"engines".to_vec()),
-                    Out::Map(vec![(
-                        Out::Bulk(b"LUA".to_vec()),
-                        Out::Map(vec![
-                            (
-                                Out::Bulk(b"libraries_count".to_vec()),
-                                Out::Int(libs as i64),
-                            ),
-                            (
-                                Out::Bulk(b"functions_count".to_vec()),
-                                Out::Int(funcs as i64),
-                            ),
-                        ]),
-                    )]),
-                ),
-            ])
-        }
         "dump" if n == 2 => Out::Bulk(dump(&s.library_codes())),
         "restore" if n == 3 || n == 4 => {
             let policy = match argv.get(3) {

@@ -20,6 +20,7 @@
 pub mod conv;
 pub mod func;
 pub mod libs;
+pub mod msgpack;
 pub mod out;
 pub mod run;
 pub mod vm;
@@ -240,6 +241,9 @@ impl Scripting {
             ("function", "kill") if argv.len() == 2 => {
                 return (self.state.kill(true), Touched::default())
             }
+            ("function", "stats") if argv.len() == 2 => {
+                return (self.state.stats(), Touched::default())
+            }
             _ => {}
         }
         match name.as_str() {
@@ -323,6 +327,7 @@ impl Scripting {
             ro,
             false,
             host,
+            argv,
         )
     }
 
@@ -334,6 +339,12 @@ impl Scripting {
         ro: bool,
         host: &Host<'_>,
     ) -> (Out, Touched) {
+        if forkless_keyspace::convert::parse_i64(argv[2]).is_none() {
+            return (
+                Out::err("ERR Bad number of keys provided"),
+                Touched::default(),
+            );
+        }
         let (keys, args) = match split_keys(argv[2], &argv[3..]) {
             Ok(x) => x,
             Err(e) => return (e, Touched::default()),
@@ -355,6 +366,7 @@ impl Scripting {
             ro,
             true,
             host,
+            argv,
         )
     }
 
@@ -374,6 +386,7 @@ impl Scripting {
         ro: bool,
         function: bool,
         host: &Host<'_>,
+        run_argv: &[&[u8]],
     ) -> (Out, Touched) {
         let compat = fl & flags::EVAL_COMPAT != 0;
         let declared_ro = !compat && fl & flags::NO_WRITES != 0;
@@ -410,6 +423,7 @@ impl Scripting {
                     Touched::default(),
                 );
             }
+            self.state.set_current(name, run_argv);
             self.state.start(function);
             let out = vm.run(f, name, unit, keys, args, &limits, &self.state);
             self.state.finish();
@@ -497,16 +511,20 @@ impl Scripting {
     /// Load a library from its code (an RDB's or AOF's): `replace` an existing one of the same
     /// name. `Err` holds Redis's message.
     pub fn load_library(&self, code: &[u8], replace: bool) -> Result<String, String> {
-        self.inner.lock().functions.load(code, replace)
+        self.functions_mut(|f| f.load(code, replace))
     }
 
     /// Remove every library (FUNCTION FLUSH; FLUSHALL does not touch functions in Redis 7.0).
     pub fn flush_functions(&self) {
-        self.inner.lock().functions.flush();
+        self.functions_mut(|f| f.flush());
     }
 
     pub(crate) fn functions_mut<R>(&self, f: impl FnOnce(&mut func::Functions) -> R) -> R {
-        f(&mut self.inner.lock().functions)
+        let mut inner = self.inner.lock();
+        let r = f(&mut inner.functions);
+        let (libs, funcs) = inner.functions.counts();
+        self.state.set_counts(libs, funcs);
+        r
     }
 }
 

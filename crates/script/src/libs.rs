@@ -1,6 +1,7 @@
 //! The libraries Redis bundles into its Lua, in Rust: `bit` (LuaBitOp 1.0.2 semantics) and
-//! `cjson` (lua-cjson 2.1 as Redis ships it: `encode`, `decode`, `null`). `struct` and
-//! `cmsgpack` are not provided yet (a script using them gets "nonexistent global variable").
+//! `cjson` (lua-cjson 2.1 as Redis ships it: `encode`, `decode`, `null`, the depth and
+//! invalid-number settings); `cmsgpack` is in `msgpack.rs`. `struct` is not provided yet (a
+//! script using it gets "nonexistent global variable").
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
@@ -9,6 +10,7 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.raw_set("bit", bit(lua)?)?;
     g.raw_set("cjson", cjson(lua)?)?;
+    g.raw_set("cmsgpack", crate::msgpack::table(lua)?)?;
     Ok(())
 }
 
@@ -154,34 +156,122 @@ fn cjson_null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
 }
 
+/// lua-cjson's default nesting limit (encode and decode).
+const DEFAULT_MAX_DEPTH: usize = 1000;
+
 fn cjson(lua: &Lua) -> mlua::Result<Table> {
+    use forkless_sync::atomic::{AtomicUsize, Ordering};
+    use forkless_sync::Arc;
+    let enc_depth = Arc::new(AtomicUsize::new(DEFAULT_MAX_DEPTH));
+    let dec_depth = Arc::new(AtomicUsize::new(DEFAULT_MAX_DEPTH));
+    let invalid = Arc::new(forkless_sync::atomic::AtomicBool::new(false));
     let t = lua.create_table()?;
     t.raw_set("null", cjson_null())?;
+    let d = enc_depth.clone();
+    let inv = invalid.clone();
     t.raw_set(
         "encode",
-        lua.create_function(|_, v: Value| {
+        lua.create_function(move |_, v: Value| {
             let mut out = String::new();
-            encode(&v, &mut out, 0)?;
+            let opts = EncodeOpts {
+                max_depth: d.load(Ordering::Relaxed),
+                invalid_numbers: inv.load(Ordering::Relaxed),
+            };
+            encode(&v, &mut out, 1, &opts)?;
             Ok(out)
         })?,
     )?;
+    let d = dec_depth.clone();
     t.raw_set(
         "decode",
-        lua.create_function(|lua, s: mlua::String| {
+        lua.create_function(move |lua, s: mlua::String| {
             let parsed: serde_json::Value = serde_json::from_slice(&s.as_bytes()).map_err(|e| {
                 mlua::Error::RuntimeError(format!("Expected value but found invalid token: {e}"))
             })?;
+            let max = d.load(Ordering::Relaxed);
+            if nesting(&parsed) > max {
+                return Err(mlua::Error::RuntimeError(format!(
+                    "Found too many nested data structures ({}) at character 1",
+                    max + 1
+                )));
+            }
             decode(lua, &parsed)
         })?,
+    )?;
+    // Configuration functions (lua-cjson 2.1): the depth limits are enforced; the others are
+    // accepted and answered like lua-cjson (this encoder has one fixed behaviour for them).
+    for (name, depth) in [
+        ("encode_max_depth", enc_depth),
+        ("decode_max_depth", dec_depth),
+    ] {
+        t.raw_set(
+            name,
+            lua.create_function(move |_, n: Option<i64>| {
+                if let Some(n) = n {
+                    if n < 1 {
+                        return Err(mlua::Error::RuntimeError(format!(
+                            "bad argument #1 to '{name}' (expected integer between 1 and 2147483647)"
+                        )));
+                    }
+                    depth.store(n as usize, Ordering::Relaxed);
+                }
+                Ok(depth.load(Ordering::Relaxed) as i64)
+            })?,
+        )?;
+    }
+    t.raw_set(
+        "encode_keep_buffer",
+        lua.create_function(|_, v: Option<bool>| Ok(v.unwrap_or(true)))?,
+    )?;
+    t.raw_set(
+        "encode_number_precision",
+        lua.create_function(|_, v: Option<i64>| Ok(v.unwrap_or(14)))?,
+    )?;
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |_, v: Option<Value>| {
+            match v {
+                Some(Value::Boolean(b)) => invalid.store(b, Ordering::Relaxed),
+                Some(Value::String(s)) => {
+                    invalid.store(&*s.as_bytes() != b"off", Ordering::Relaxed)
+                }
+                _ => {}
+            }
+            Ok(invalid.load(Ordering::Relaxed))
+        })?,
+    )?;
+    t.raw_set(
+        "decode_invalid_numbers",
+        lua.create_function(|_, v: Option<Value>| Ok(v.unwrap_or(Value::Boolean(true))))?,
+    )?;
+    t.raw_set(
+        "encode_sparse_array",
+        lua.create_function(|_, v: MultiValue| Ok(v))?,
     )?;
     Ok(t)
 }
 
-fn encode(v: &Value, out: &mut String, depth: usize) -> mlua::Result<()> {
-    if depth > 1000 {
-        return Err(mlua::Error::RuntimeError(
-            "Cannot serialise, excessive nesting (1001)".into(),
-        ));
+/// Nesting depth of a JSON value (arrays and objects count one level each).
+fn nesting(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(nesting).max().unwrap_or(0),
+        serde_json::Value::Object(m) => 1 + m.values().map(nesting).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// `cjson.encode` settings.
+struct EncodeOpts {
+    max_depth: usize,
+    /// `encode_invalid_numbers(true)`: NaN and infinities are written (as `nan`, `inf`).
+    invalid_numbers: bool,
+}
+
+fn encode(v: &Value, out: &mut String, depth: usize, opts: &EncodeOpts) -> mlua::Result<()> {
+    if matches!(v, Value::Table(_)) && depth > opts.max_depth {
+        return Err(mlua::Error::RuntimeError(format!(
+            "Cannot serialise, excessive nesting ({depth})"
+        )));
     }
     match v {
         Value::Nil => out.push_str("null"),
@@ -189,7 +279,7 @@ fn encode(v: &Value, out: &mut String, depth: usize) -> mlua::Result<()> {
         Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Integer(n) => out.push_str(&n.to_string()),
         Value::Number(n) => {
-            if !n.is_finite() {
+            if !n.is_finite() && !opts.invalid_numbers {
                 return Err(mlua::Error::RuntimeError(
                     "Cannot serialise number: must not be NaN or Inf".into(),
                 ));
@@ -227,7 +317,7 @@ fn encode(v: &Value, out: &mut String, depth: usize) -> mlua::Result<()> {
                         out.push(',');
                     }
                     let v: Value = t.raw_get(i)?;
-                    encode(&v, out, depth + 1)?;
+                    encode(&v, out, depth + 1, opts)?;
                 }
                 out.push(']');
             } else {
@@ -252,7 +342,7 @@ fn encode(v: &Value, out: &mut String, depth: usize) -> mlua::Result<()> {
                     first = false;
                     encode_string(&key, out);
                     out.push(':');
-                    encode(&v, out, depth + 1)?;
+                    encode(&v, out, depth + 1, opts)?;
                 }
                 out.push('}');
             }

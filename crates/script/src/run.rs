@@ -14,6 +14,7 @@
 use std::time::Instant;
 
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use forkless_sync::Mutex;
 
 use crate::out::Out;
 
@@ -36,6 +37,11 @@ pub struct RunState {
     busy: AtomicBool,
     /// `busy-reply-threshold` in ms (0: never busy).
     threshold_ms: AtomicU64,
+    /// The running script's name and command (FUNCTION STATS); a leaf lock.
+    current: Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// Libraries and functions loaded (FUNCTION STATS without the VM lock).
+    libraries: AtomicU64,
+    functions: AtomicU64,
 }
 
 impl RunState {
@@ -50,6 +56,9 @@ impl RunState {
             kill: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(threshold_ms),
+            current: Mutex::new(None),
+            libraries: AtomicU64::new(0),
+            functions: AtomicU64::new(0),
         }
     }
 
@@ -77,8 +86,61 @@ impl RunState {
         self.running.store(true, Ordering::Release);
     }
 
+    /// Record what runs (name, command) for FUNCTION STATS.
+    pub fn set_current(&self, name: &str, argv: &[&[u8]]) {
+        *self.current.lock() = Some((name.to_string(), argv.iter().map(|a| a.to_vec()).collect()));
+    }
+
+    /// Publish the number of libraries and functions loaded.
+    pub fn set_counts(&self, libraries: usize, functions: usize) {
+        self.libraries.store(libraries as u64, Ordering::Relaxed);
+        self.functions.store(functions as u64, Ordering::Relaxed);
+    }
+
+    /// FUNCTION STATS (Redis 7.0's reply), answered without the VM lock.
+    pub fn stats(&self) -> Out {
+        let running = if self.running.load(Ordering::Acquire) {
+            match self.current.lock().clone() {
+                Some((name, argv)) => {
+                    let ms = (self.now_us() - self.started_us.load(Ordering::Relaxed)) / 1000;
+                    Out::Map(vec![
+                        (Out::Bulk(b"name".to_vec()), Out::Bulk(name.into_bytes())),
+                        (
+                            Out::Bulk(b"command".to_vec()),
+                            Out::Array(argv.into_iter().map(Out::Bulk).collect()),
+                        ),
+                        (Out::Bulk(b"duration_ms".to_vec()), Out::Int(ms as i64)),
+                    ])
+                }
+                None => Out::Null,
+            }
+        } else {
+            Out::Null
+        };
+        Out::Map(vec![
+            (Out::Bulk(b"running_script".to_vec()), running),
+            (
+                Out::Bulk(b"engines".to_vec()),
+                Out::Map(vec![(
+                    Out::Bulk(b"LUA".to_vec()),
+                    Out::Map(vec![
+                        (
+                            Out::Bulk(b"libraries_count".to_vec()),
+                            Out::Int(self.libraries.load(Ordering::Relaxed) as i64),
+                        ),
+                        (
+                            Out::Bulk(b"functions_count".to_vec()),
+                            Out::Int(self.functions.load(Ordering::Relaxed) as i64),
+                        ),
+                    ]),
+                )]),
+            ),
+        ])
+    }
+
     /// The script ended.
     pub fn finish(&self) {
+        *self.current.lock() = None;
         self.running.store(false, Ordering::Release);
         self.busy.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Relaxed);

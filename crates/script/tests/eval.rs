@@ -226,3 +226,64 @@ fn functions() {
     assert_eq!(s.execute(&ks, &Session::default(), &argv, &host), Out::ok());
     assert_eq!(run(&ks, &s, &["FCALL_RO", "ro", "1", "k"]), bulk("v"));
 }
+
+#[test]
+fn bundled_libraries() {
+    let (ks, _, s) = setup();
+    let hex = "local e = cmsgpack.pack(ARGV[1] + 0) local h = '' for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h";
+    // Expected bytes from Redis 7.0.15's own test suite (unit/scripting).
+    assert_eq!(
+        run(&ks, &s, &["EVAL", hex, "0", "0.1"]),
+        bulk("cb3fb999999999999a")
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", hex, "0", "-1099511627776"]),
+        bulk("d3ffffff0000000000")
+    );
+    let r = run(&ks, &s, &["EVAL", "local t = cmsgpack.unpack(cmsgpack.pack({1, 'two', {a=3}})) return {t[1], t[2], t[3].a}", "0"]);
+    assert_eq!(r, Out::Array(vec![Out::Int(1), bulk("two"), Out::Int(3)]));
+    assert_eq!(
+        run(
+            &ks,
+            &s,
+            &["EVAL", "return bit.bor(1,2,4,8,16,32,64,128)", "0"]
+        ),
+        Out::Int(255)
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return bit.tohex(65535, -4)", "0"]),
+        bulk("FFFF")
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return bit.lshift(1, 31)", "0"]),
+        Out::Int(-2147483648)
+    );
+    let r = run(&ks, &s, &["EVAL", "local d = cjson.decode('{\"keya\": \"a\", \"keyb\": [1, null]}') return {d.keya, d.keyb[1], tostring(d.keyb[2] == cjson.null)}", "0"]);
+    assert_eq!(r, Out::Array(vec![bulk("a"), Out::Int(1), bulk("true")]));
+    let r = run(&ks, &s, &["EVAL", "cjson.encode_max_depth(1) local ok = pcall(cjson.encode, {{1}}) cjson.encode_max_depth(1000) return tostring(ok)", "0"]);
+    assert_eq!(r, bulk("false"));
+    // Library tables are read-only.
+    let r = run(
+        &ks,
+        &s,
+        &["EVAL", "cmsgpack.pack = function() return 1 end", "0"],
+    );
+    assert!(
+        matches!(&r, Out::Error(e) if e.contains("Attempt to modify a readonly table")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn math_random_is_redis_sequence() {
+    let (ks, _, s) = setup();
+    // redis-server 7.0.15 answers these to the first two scripts after start (rand.c's LCG).
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return tostring(math.random())", "0"]),
+        bulk("0.39646477363839")
+    );
+    assert_eq!(
+        run(&ks, &s, &["EVAL", "return tostring(math.random())", "0"]),
+        bulk("0.84048536971234")
+    );
+}

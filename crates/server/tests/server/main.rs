@@ -14,3 +14,4 @@ mod multi;
 mod oracle;
 mod protocol;
 mod pubsub;
+mod scripting;

@@ -17,7 +17,9 @@ use mlua::{Lua, Table, Value};
 use crate::out::Out;
 
 /// Nesting deeper than this is refused (a self-referencing table must not recurse forever).
-const MAX_DEPTH: usize = 1000;
+/// (mlua keeps each live table reference on its reference stack, so the limit stays well under
+/// Lua's 8000 C stack slots; past it the reply ends with "reached lua stack limit", as Redis's.)
+const MAX_DEPTH: usize = 200;
 
 /// Convert a command's reply into a Lua value. `resp3` = the script called `redis.setresp(3)`;
 /// `cmd` is the command's lowercase name (for its RESP3 shape).

@@ -157,8 +157,11 @@ impl Functions {
                 })
             })?;
             let xpcall: Function = lua.globals().raw_get("xpcall")?;
-            let (ok, err): (bool, Value) = xpcall.call((chunk.clone(), handler))?;
+            self.vm.set_loading(true)?;
+            let r = xpcall.call::<(bool, Value)>((chunk.clone(), handler));
+            self.vm.set_loading(false)?;
             self.vm.hooks().raw_set("register", Value::Nil)?;
+            let (ok, err) = r?;
             if ok {
                 return Ok(Ok(()));
             }

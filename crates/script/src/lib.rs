@@ -87,6 +87,7 @@ pub(crate) const SERVER_NOSCRIPT: &[&str] = &[
     "slaveof",
     "xread",
     "xreadgroup",
+    "cluster",
 ];
 
 /// Script flags (`#!lua flags=...`, `redis.register_function{flags=...}`), Redis's values.

@@ -176,10 +176,37 @@ local string_mt = getmetatable("")
 string_mt.__index = G.string
 string_mt.__metatable = false
 
--- The environment scripts see: reads of missing globals and every write raise.
+-- What library code sees while FUNCTION LOAD runs it (Redis 7.0's library API): only
+-- `redis.register_function`, `redis.log`, the log levels and the version; anything else is a
+-- nonexistent global.
+local function strict(t)
+    return setmetatable({}, {
+        __index = function(_, k)
+            local v = t[k]
+            if v == nil then
+                error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+            end
+            return v
+        end,
+        __newindex = readonly_error,
+        __metatable = false,
+    })
+end
+local load_redis = {
+    register_function = redis.register_function,
+    log = redis.log,
+    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+local load_api = { redis = strict(load_redis) }
+local current = G
+
+-- The environment scripts see: reads of missing globals and every write raise. Functions keep
+-- this environment, so switching `current` back after a load gives them the full API.
 local env = setmetatable({}, {
     __index = function(_, k)
-        local v = G[k]
+        local v = current[k]
         if v == nil then
             error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
         end
@@ -201,4 +228,12 @@ local function run(f, handler, fmode, keys, args)
     return xpcall(f, handler)
 end
 
-return env, run
+local function set_loading(on)
+    if on then
+        current = load_api
+    else
+        current = G
+    end
+end
+
+return env, run, set_loading

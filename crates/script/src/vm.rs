@@ -56,6 +56,7 @@ pub struct Vm {
     handler: Function,
     hooks: Table,
     mode: Mode,
+    set_loading: Function,
 }
 
 /// The `redis.log` sink: level (0..=3) and message.
@@ -149,10 +150,10 @@ impl Vm {
             Mode::Eval => "eval",
             Mode::Function => "function",
         };
-        let (env, run): (Table, Function) =
-            lua.load(PRELUDE)
-                .set_name("=forkless")
-                .call((raw, hooks.clone(), mode_name))?;
+        let (env, run, set_loading): (Table, Function, Function) = lua
+            .load(PRELUDE)
+            .set_name("=forkless")
+            .call((raw, hooks.clone(), mode_name))?;
         let handler = lua.create_function(err_handler)?;
         Ok(Vm {
             lua,
@@ -161,12 +162,18 @@ impl Vm {
             handler,
             hooks,
             mode,
+            set_loading,
         })
     }
 
     /// The Lua state.
     pub fn lua(&self) -> &Lua {
         &self.lua
+    }
+
+    /// Switch the environment to the library-loading API (FUNCTION LOAD) or back.
+    pub fn set_loading(&self, on: bool) -> mlua::Result<()> {
+        self.set_loading.call::<()>(on)
     }
 
     /// The hooks table of the sandbox (per-run functions are set in it).

@@ -287,3 +287,34 @@ fn math_random_is_redis_sequence() {
         bulk("0.84048536971234")
     );
 }
+
+#[test]
+fn library_load_sees_only_the_library_api() {
+    let (ks, _, s) = setup();
+    let r = run(
+        &ks,
+        &s,
+        &["FUNCTION", "LOAD", "#!lua name=l\nreturn math.random()"],
+    );
+    assert!(
+        matches!(&r, Out::Error(e) if e.contains("attempted to access nonexistent global variable 'math'")),
+        "{r:?}"
+    );
+    let r = run(
+        &ks,
+        &s,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=l\nreturn redis.call('ping')",
+        ],
+    );
+    assert!(
+        matches!(&r, Out::Error(e) if e.contains("attempted to access nonexistent global variable 'call'")),
+        "{r:?}"
+    );
+    // Registered functions run with the full API afterwards.
+    let code = "#!lua name=l\nredis.register_function('r', function() return math.floor(2.5) + #string.rep('a', 3) end)";
+    assert_eq!(run(&ks, &s, &["FUNCTION", "LOAD", code]), bulk("l"));
+    assert_eq!(run(&ks, &s, &["FCALL", "r", "0"]), Out::Int(5));
+}

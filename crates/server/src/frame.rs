@@ -185,8 +185,9 @@ impl From<forkless_script::Out> for Frame {
     fn from(o: forkless_script::Out) -> Frame {
         use forkless_script::Out;
         match o {
-            Out::Status(s) => Frame::Simple(s.into()),
-            Out::Error(s) => Frame::Error(s.into()),
+            // A line reply must not carry CR/LF (Redis's addReplyErrorLength/addReplyStatus).
+            Out::Status(s) => Frame::Simple(s.replace(['\r', '\n'], " ").into()),
+            Out::Error(s) => Frame::Error(s.replace(['\r', '\n'], " ").into()),
             Out::Int(n) => Frame::Int(n),
             Out::Bulk(b) => Frame::Bulk(b),
             Out::Null => Frame::Null,

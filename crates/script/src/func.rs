@@ -42,6 +42,9 @@ struct Library {
 pub struct Functions {
     vm: Vm,
     libs: BTreeMap<String, Library>,
+    /// How long a library's code may run while loading (Redis's 500 ms for clients; none while
+    /// loading persisted libraries).
+    pub(crate) load_timeout: Option<std::time::Duration>,
 }
 
 impl Functions {
@@ -49,6 +52,7 @@ impl Functions {
         Functions {
             vm,
             libs: BTreeMap::new(),
+            load_timeout: Some(std::time::Duration::from_millis(500)),
         }
     }
 
@@ -158,7 +162,21 @@ impl Functions {
             })?;
             let xpcall: Function = lua.globals().raw_get("xpcall")?;
             self.vm.set_loading(true)?;
+            if let Some(limit) = self.load_timeout {
+                let start = std::time::Instant::now();
+                lua.set_hook(
+                    mlua::HookTriggers::new().every_nth_instruction(100_000),
+                    move |_, _| {
+                        if start.elapsed() > limit {
+                            Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()))
+                        } else {
+                            Ok(mlua::VmState::Continue)
+                        }
+                    },
+                );
+            }
             let r = xpcall.call::<(bool, Value)>((chunk.clone(), handler));
+            lua.remove_hook();
             self.vm.set_loading(false)?;
             self.vm.hooks().raw_set("register", Value::Nil)?;
             let (ok, err) = r?;
@@ -543,7 +561,10 @@ fn restore(f: &mut Functions, codes: &[Vec<u8>], policy: &str) -> Result<(), Str
     for code in codes {
         if let Err(e) = f.load(code, policy == "replace") {
             f.libs = saved;
-            return Err(e);
+            // RESTORE names the colliding library without quotes (functionsLibCtxFunctionsMerge).
+            return Err(e
+                .replace("Library '", "Library ")
+                .replace("' already", " already"));
         }
     }
     Ok(())

@@ -245,6 +245,16 @@ impl Scripting {
             ("function", "stats") if argv.len() == 2 => {
                 return (self.state.stats(), Touched::default())
             }
+            // FUNCTION LOAD / RESTORE may grow memory (Redis's `denyoom`): evict first, refuse
+            // when still over the bound.
+            ("function", "load" | "restore")
+                if ks.memory_stats().maxmemory > 0 && !ks.is_loading() && !ks.evict_to_bound() =>
+            {
+                return (
+                    Out::err(forkless_keyspace::memory::OOM_ERROR),
+                    Touched::default(),
+                );
+            }
             _ => {}
         }
         match name.as_str() {
@@ -535,7 +545,12 @@ impl forkless_keyspace::Libraries for Scripting {
     }
 
     fn load(&self, code: &[u8]) -> Result<(), String> {
-        self.load_library(code, true).map(|_| ())
+        self.functions_mut(|f| {
+            f.load_timeout = None;
+            let r = f.load(code, true);
+            f.load_timeout = Some(std::time::Duration::from_millis(500));
+            r.map(|_| ())
+        })
     }
 
     fn command(&self, argv: &[&[u8]]) -> Result<(), String> {
@@ -543,7 +558,10 @@ impl forkless_keyspace::Libraries for Scripting {
             .get(1)
             .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
             .unwrap_or_default();
-        match func::command(self, &|_| {}, argv, &sub) {
+        self.functions_mut(|f| f.load_timeout = None);
+        let r = func::command(self, &|_| {}, argv, &sub);
+        self.functions_mut(|f| f.load_timeout = Some(std::time::Duration::from_millis(500)));
+        match r {
             Out::Error(e) => Err(e),
             _ => Ok(()),
         }

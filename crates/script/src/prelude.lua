@@ -132,8 +132,9 @@ function redis.acl_check_cmd(...)
     return true
 end
 
+local register_function
 if mode == "function" then
-    function redis.register_function(...)
+    register_function = function(...)
         local reg = hooks.register
         if not reg then
             error(err_table("redis.register_function can only be called on FUNCTION LOAD command"), 0)
@@ -193,7 +194,7 @@ local function strict(t)
     })
 end
 local load_redis = {
-    register_function = redis.register_function,
+    register_function = register_function,
     log = redis.log,
     LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
     REDIS_VERSION = redis.REDIS_VERSION,

@@ -34,6 +34,13 @@ impl Drop for KeyspaceTarget<'_> {
 }
 
 impl LoadTarget for KeyspaceTarget<'_> {
+    fn function(&mut self, code: &[u8]) -> Result<(), String> {
+        match self.ks.libraries() {
+            Some(l) => l.load(code),
+            None => Ok(()),
+        }
+    }
+
     fn entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
         self.ks.load(entries).map_err(|e| e.to_string())
     }
@@ -50,6 +57,17 @@ impl LoadTarget for KeyspaceTarget<'_> {
 
     fn command(&mut self, argv: &[Vec<u8>]) -> Result<bool, String> {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        if refs
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"function"))
+        {
+            // Function libraries live beside the keyspace; without them the command is
+            // skipped like any command that fails.
+            return Ok(match self.ks.libraries() {
+                Some(l) => l.command(&refs).is_ok(),
+                None => false,
+            });
+        }
         match self.ks.execute(&mut self.session, &refs) {
             Reply::Error(e) if e.starts_with("ERR unknown command") => Err(e.into_owned()),
             Reply::Error(_) => Ok(false),

@@ -46,6 +46,11 @@ pub trait LoadTarget {
     /// Apply one command. `Ok(true)`: applied; `Ok(false)`: it answered with an error (ignored,
     /// as Redis does); `Err`: it cannot be executed at all (unknown command), loading fails.
     fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String>;
+    /// A function library of an RDB base (RDB_OPCODE_FUNCTION2). Default: ignored.
+    fn function(&mut self, code: &[u8]) -> std::result::Result<(), String> {
+        let _ = code;
+        Ok(())
+    }
 }
 
 /// Options of [`load_dir`].
@@ -198,6 +203,13 @@ fn load_rdb<R: BufRead>(
                 report.skipped_keys.push((db, key, kind.to_string()))
             }
             forkless_rdb::Item::Aux { key, value } => report.aux.push((key, value)),
+            forkless_rdb::Item::Function { code } => {
+                target.function(&code).map_err(|what| AofError::Apply {
+                    file: name.to_string(),
+                    offset: 0,
+                    what: format!("function library: {what}"),
+                })?
+            }
             _ => {}
         }
     }

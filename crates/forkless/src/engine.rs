@@ -33,6 +33,7 @@ use forkless_aof::{
     LoadReport, OnError, WriterOptions,
 };
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
+use forkless_script::{Host, Out, Scripting, Touched};
 use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
 use forkless_snapshot::output::DurableFile;
 use forkless_snapshot::worker::{begin_snapshot, run_until_output};
@@ -381,6 +382,8 @@ pub(crate) struct Core {
     pub active_expire: AtomicBool,
     pub ticks: AtomicU64,
     pub cron: Mutex<Option<Thread>>,
+    /// EVAL scripts and function libraries (`forkless-script`).
+    pub scripting: Arc<Scripting>,
 }
 
 /// Releases [`Core::claim`].
@@ -522,6 +525,17 @@ impl Engine {
             std::fs::canonicalize(&dir).map_err(io(format!("resolving {}", dir.display())))?;
         config.set_any("dir", &dir.to_string_lossy())?;
         let shards = config.int("shards");
+        // Scripting exists before loading: the RDB's function libraries and the AOF's FUNCTION
+        // commands are applied to it.
+        let scripting = Arc::new(
+            Scripting::new(Arc::new(|level, msg: &str| {
+                // redis.log at notice and warning reaches the server's log (stderr).
+                if level >= 2 {
+                    eprintln!("script: {msg}");
+                }
+            }))
+            .map_err(|e| Error::Unsupported(format!("ERR cannot start Lua: {e}")))?,
+        );
         let mut kconf = forkless_keyspace::Config {
             databases: config.int("databases") as u32,
             seed: b.seed,
@@ -605,7 +619,7 @@ impl Engine {
                 writer: writer_opts.clone(),
                 history_generations: config.int("aof-history-generations") as usize,
             };
-            let ks = Keyspace::new(kconf);
+            let ks = keyspace_with_libraries(kconf, &scripting);
             let manifest = adir.join(format!("{fname}.manifest"));
             if manifest.exists() {
                 let (ad, rep) = AofDir::open(&adir, &ks, aopts)?;
@@ -635,7 +649,7 @@ impl Engine {
                 (ks, Backend::Aof(ad), source, PersistenceMode::Aof)
             }
         } else {
-            let ks = Keyspace::new(kconf);
+            let ks = keyspace_with_libraries(kconf, &scripting);
             let source = if dump_path.exists() {
                 let rep = load_snapshot_file(&ks, &dump_path)?;
                 rdb_keys = rep.rdb_keys;
@@ -681,6 +695,7 @@ impl Engine {
             state.aof_base_offset = a.writer().metrics().enqueued_offset;
         }
         let tun = Tunables::from(&config);
+        scripting.set_busy_threshold_ms(config.int("busy-reply-threshold").max(0) as u64);
         let core = Arc::new(Core {
             id,
             ks,
@@ -711,6 +726,7 @@ impl Engine {
             active_expire: AtomicBool::new(true),
             ticks: AtomicU64::new(0),
             cron: Mutex::new(None),
+            scripting,
         });
         let mut threads = Vec::new();
         let c = core.clone();
@@ -816,6 +832,13 @@ impl Engine {
         if core.closed.load(Ordering::Acquire) {
             return (Reply::err(CLOSED), Durability::ready());
         }
+        if argv
+            .first()
+            .is_some_and(|n| forkless_script::is_script_command(n))
+        {
+            let (out, d, _) = self.execute_script_deferred(session, argv);
+            return (out.into_reply(), d);
+        }
         if let Some(spec) = argv.first().and_then(|n| core.ks.command_spec(n)) {
             if spec.is_write() {
                 if let Some(msg) = core.misconf() {
@@ -826,6 +849,36 @@ impl Engine {
         LAST_APPEND.with(|c| *c.borrow_mut() = None);
         let reply = core.ks.execute(session, argv);
         (reply, core.ticket_of_last_append())
+    }
+
+    /// A scripting command (`EVAL`, `EVALSHA`, `EVAL_RO`, `EVALSHA_RO`, `FCALL`, `FCALL_RO`,
+    /// `SCRIPT ...`, `FUNCTION ...`; see `forkless_script`): its RESP3-capable reply, the
+    /// durability ticket of its effects, and the keys its writes named (for WATCH and blocked
+    /// clients). The script runs on the calling thread, atomically (it holds its keys' shards,
+    /// or every shard), and may run long: async servers call it where blocking is allowed.
+    /// Its effects reach the log as one unit (MULTI/EXEC around two or more).
+    pub fn execute_script_deferred(
+        &self,
+        session: &mut Session,
+        argv: &[&[u8]],
+    ) -> (Out, Durability, Touched) {
+        let core = self.core();
+        if core.closed.load(Ordering::Acquire) {
+            return (Out::err(CLOSED), Durability::ready(), Touched::default());
+        }
+        let deny = || core.misconf();
+        let host = Host { deny_write: &deny };
+        LAST_APPEND.with(|c| *c.borrow_mut() = None);
+        let (out, touched) = core
+            .scripting
+            .execute_touching(&core.ks, session, argv, &host);
+        (out, core.ticket_of_last_append(), touched)
+    }
+
+    /// Scripting: the script cache, function libraries, busy state (`-BUSY` replies, SCRIPT
+    /// KILL).
+    pub fn scripting(&self) -> &Arc<Scripting> {
+        &self.core().scripting
     }
 
     /// A transaction (MULTI ... EXEC): the commands run in order under one lock set, no other
@@ -1166,6 +1219,8 @@ impl Engine {
             .set_stream_node_limits(stream_limits.0, stream_limits.1);
         *core.tun.lock() = tun;
         core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
+        core.scripting
+            .set_busy_threshold_ms(core.config.lock().int("busy-reply-threshold").max(0) as u64);
         // A lower maxmemory is enforced at once (Redis evicts on CONFIG SET maxmemory).
         core.ks.set_memory_config(mem);
         core.ks.evict_to_bound();
@@ -1232,6 +1287,17 @@ pub(crate) fn load_snapshot_file(ks: &Keyspace, path: &Path) -> Result<LoadRepor
         what: e.to_string(),
     })?;
     Ok(report)
+}
+
+/// A keyspace whose function libraries are `scripting`'s (RDB records and logged FUNCTION
+/// commands load into it; snapshots write its libraries).
+fn keyspace_with_libraries(
+    kconf: forkless_keyspace::Config,
+    scripting: &Arc<Scripting>,
+) -> Keyspace {
+    let mut ks = Keyspace::new(kconf);
+    ks.set_libraries(scripting.clone());
+    ks
 }
 
 /// [`load_snapshot_file`] into a new keyspace: the one public loader of what forkless

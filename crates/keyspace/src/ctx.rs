@@ -31,15 +31,19 @@ pub struct Ctx<'a> {
     all_shards: bool,
     db: u32,
     now: i64,
-    argv: &'a [&'a [u8]],
+    /// The running command's name (for messages).
+    name: &'static str,
     prop: Vec<Propagated>,
     /// `(guard, db, hash)` of every key the observer was told about.
     notified: Vec<(usize, u32, u64)>,
     /// The command's effects must be captured (the observer's protocol, step 2).
     capture: bool,
     rng: Option<StdRng>,
-    /// `(argument index, hash)` of the declared keys, hashed once by the dispatcher.
-    key_hashes: Vec<(usize, u64)>,
+    /// `(address, length, hash)` of the declared key arguments of the running command, hashed
+    /// once by the dispatcher. The address only identifies the argument (never dereferenced), so
+    /// the context holds no borrow of the arguments and one context can run commands whose
+    /// arguments live shorter than it (a script's `redis.call`s).
+    key_hashes: Vec<(usize, usize, u64)>,
     /// Index in `prop` where the current command's propagation starts (transactions).
     cmd_prop_start: usize,
     /// Memory accounting: every key written, with its cost before the command's first change to
@@ -109,16 +113,17 @@ impl<'a> Ctx<'a> {
         all_shards: bool,
         db: u32,
         now: i64,
-        argv: &'a [&'a [u8]],
+        argv: &[&[u8]],
         key_hashes: Vec<(usize, u64)>,
     ) -> Ctx<'a> {
+        let key_hashes = identify(argv, key_hashes);
         Ctx {
             ks,
             guards,
             all_shards,
             db,
             now,
-            argv,
+            name: "",
             prop: Vec::new(),
             notified: Vec::new(),
             capture: false,
@@ -146,9 +151,8 @@ impl<'a> Ctx<'a> {
     /// Switch to the next command of a transaction ([`Keyspace::execute_multi`]): the locks,
     /// the notified keys, the capture decision and the propagated commands carry over, so the
     /// whole transaction is one unit for the observer and the sink.
-    pub(crate) fn next_command(&mut self, argv: &'a [&'a [u8]], key_hashes: Vec<(usize, u64)>) {
-        self.argv = argv;
-        self.key_hashes = key_hashes;
+    pub(crate) fn next_command(&mut self, argv: &[&[u8]], key_hashes: Vec<(usize, u64)>) {
+        self.key_hashes = identify(argv, key_hashes);
         self.cmd_prop_start = self.prop.len();
         self.accessed.clear();
     }
@@ -166,6 +170,11 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn set_view(&mut self, view: ExpiryView) {
         self.view = view;
+    }
+
+    /// Name the running command (its table name) for messages.
+    pub(crate) fn set_name(&mut self, name: &'static str) {
+        self.name = name;
     }
 
     pub(crate) fn set_count_hits(&mut self, on: bool) {
@@ -247,11 +256,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The command's arguments, name included.
-    pub fn argv(&self) -> &[&[u8]] {
-        self.argv
-    }
-
     /// A random generator (seeded per shard from `Config::seed`).
     pub fn rng(&mut self) -> &mut StdRng {
         self.ensure_rng()
@@ -272,12 +276,12 @@ impl<'a> Ctx<'a> {
 
     fn locate(&self, key: &[u8]) -> (usize, u64) {
         // A declared key argument (same bytes at the same address) reuses the dispatcher's hash.
-        let known = self.key_hashes.iter().find(|&&(i, _)| {
-            let a = self.argv[i];
-            a.as_ptr() == key.as_ptr() && a.len() == key.len()
-        });
+        let known = self
+            .key_hashes
+            .iter()
+            .find(|&&(addr, len, _)| addr == key.as_ptr() as usize && len == key.len());
         let h = match known {
-            Some(&(_, h)) => h,
+            Some(&(_, _, h)) => h,
             None => self.ks.hash_key(key),
         };
         let shard = self.ks.shard_of(h);
@@ -288,7 +292,7 @@ impl<'a> Ctx<'a> {
                 Some(i) => i,
                 None => panic!(
                     "bug: command '{}' touched key {:?} outside its declared key positions",
-                    String::from_utf8_lossy(self.argv.first().copied().unwrap_or(b"")),
+                    self.name,
                     String::from_utf8_lossy(key)
                 ),
             }
@@ -536,16 +540,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Propagate the command as the client spelled it.
-    pub fn propagate_verbatim(&mut self) {
-        let argv = self.argv.iter().map(|a| a.to_vec()).collect();
-        self.prop.push((self.db, argv));
-    }
-
-    /// Propagate a rewritten command (several calls: the group is wrapped in MULTI/EXEC).
+    /// Propagate a command: the client's `argv` as spelled, or a rewritten one (several calls:
+    /// the group is wrapped in MULTI/EXEC).
     pub fn propagate(&mut self, argv: &[&[u8]]) {
         self.prop
             .push((self.db, argv.iter().map(|a| a.to_vec()).collect()));
+    }
+
+    /// Number of propagated commands collected so far.
+    pub(crate) fn prop_len(&self) -> usize {
+        self.prop.len()
+    }
+
+    /// Drop the propagated commands collected after the first `len` (effects a script asked
+    /// not to replicate).
+    pub(crate) fn truncate_prop(&mut self, len: usize) {
+        self.prop.truncate(len);
     }
 
     /// True when this command has propagated anything so far (lazy-expiry DELs included).
@@ -608,4 +618,12 @@ impl<'a> Ctx<'a> {
             self.start_capture(&**o);
         }
     }
+}
+
+/// `(address, length, hash)` of each declared key argument (see `Ctx::key_hashes`).
+fn identify(argv: &[&[u8]], key_hashes: Vec<(usize, u64)>) -> Vec<(usize, usize, u64)> {
+    key_hashes
+        .into_iter()
+        .map(|(i, h)| (argv[i].as_ptr() as usize, argv[i].len(), h))
+        .collect()
 }

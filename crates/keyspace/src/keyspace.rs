@@ -42,6 +42,19 @@ use crate::memory::{self, EvictionPolicy, MemoryConfig, MemoryState, MemoryStats
 use crate::propagate::{Propagated, PropagationSink};
 use crate::reply::Reply;
 
+/// Function libraries kept beside the keyspace (Redis 7.0 functions, implemented by
+/// `forkless-script`). They are not keys, but persist with them: snapshots write their code as
+/// RDB_OPCODE_FUNCTION2 records, loaders hand such records and logged `FUNCTION` commands back.
+pub trait Libraries: Send + Sync {
+    /// Every library's code, in a stable order.
+    fn codes(&self) -> Vec<Vec<u8>>;
+    /// Load a library from an RDB record, replacing one of the same name.
+    fn load(&self, code: &[u8]) -> Result<(), String>;
+    /// Apply a logged `FUNCTION LOAD|DELETE|FLUSH|RESTORE` while loading (not propagated).
+    /// `Err` holds the command's error.
+    fn command(&self, argv: &[&[u8]]) -> Result<(), String>;
+}
+
 /// A clock returning Unix time in milliseconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -256,6 +269,7 @@ pub struct Keyspace {
     table: CommandTable,
     sink: Option<Arc<dyn PropagationSink>>,
     observer: Option<Arc<dyn WriteObserver>>,
+    libraries: Option<Arc<dyn Libraries>>,
     expire_shard: AtomicUsize,
     loading: AtomicBool,
     /// Replica mode (`replicaof`): keys are never expired by this keyspace (see [`ExpiryView`]).
@@ -337,6 +351,7 @@ impl Keyspace {
             table: CommandTable::new(),
             sink: None,
             observer: None,
+            libraries: None,
             expire_shard: AtomicUsize::new(0),
             loading: AtomicBool::new(false),
             replica: AtomicBool::new(false),
@@ -374,6 +389,16 @@ impl Keyspace {
     /// Register the propagation sink (before sharing the keyspace).
     pub fn set_sink(&mut self, sink: Arc<dyn PropagationSink>) {
         self.sink = Some(sink);
+    }
+
+    /// Register the function libraries kept beside this keyspace (before sharing it).
+    pub fn set_libraries(&mut self, libraries: Arc<dyn Libraries>) {
+        self.libraries = Some(libraries);
+    }
+
+    /// The function libraries, if registered.
+    pub fn libraries(&self) -> Option<&Arc<dyn Libraries>> {
+        self.libraries.as_ref()
     }
 
     /// Register the write observer (before sharing the keyspace). A snapshot implementation
@@ -542,6 +567,7 @@ impl Keyspace {
         let now = self.now_ms();
         let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
         ctx.set_view(view);
+        ctx.set_name(spec.name);
         ctx.set_count_hits(spec.flags & crate::command::READONLY != 0);
         let write = spec.is_write();
         if write && self.observer.is_some() {
@@ -664,6 +690,7 @@ impl Keyspace {
         for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
             let key_hashes = if all { Vec::new() } else { key_hashes };
             ctx.next_command(argv, key_hashes);
+            ctx.set_name(spec.name);
             let db = ctx.db();
             let write = spec.is_write();
             if write && self.observer.is_some() {
@@ -692,6 +719,27 @@ impl Keyspace {
 
     /// Hand one command's propagated commands to the sink (MULTI/EXEC framing for 2+), and to
     /// the observer when the command asked for capture.
+    /// Hand `argv` to the propagation sink as a command of its own, outside any shard lock
+    /// (FUNCTION LOAD/DELETE/FLUSH/RESTORE: state that is not in the keyspace but must reach the
+    /// AOF and the replicas). Database 0.
+    pub fn propagate_command(&self, argv: &[&[u8]]) {
+        self.deliver(vec![(0, argv.iter().map(|a| a.to_vec()).collect())], false);
+    }
+
+    pub(crate) fn deliver_unit(&self, prop: Vec<Propagated>, capture: bool) {
+        self.deliver(prop, capture)
+    }
+
+    /// The shard mutexes in index order (lock them in this order).
+    pub(crate) fn shards_iter(&self) -> impl Iterator<Item = &Mutex<Shard>> {
+        self.shards.iter()
+    }
+
+    /// Shard mutex `i`.
+    pub(crate) fn shard_ref(&self, i: usize) -> &Mutex<Shard> {
+        &self.shards[i]
+    }
+
     fn deliver(&self, mut prop: Vec<Propagated>, capture: bool) {
         if prop.is_empty() || (self.sink.is_none() && !capture) {
             return;

@@ -13,6 +13,7 @@
 //! (aggregate data structures).
 
 pub mod api;
+pub mod atomic;
 pub mod command;
 pub mod convert;
 pub mod ctx;
@@ -28,12 +29,13 @@ pub mod value;
 mod cmd;
 
 pub use api::CommandError;
+pub use atomic::{Atomic, Scope};
 pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};
 pub use keyspace::{
-    Clock, Config, ExpiryView, Keyspace, LoadError, ManualClock, MemoryReport, Session, Shard,
-    WriteObserver,
+    Clock, Config, ExpiryView, Keyspace, Libraries, LoadError, ManualClock, MemoryReport, Session,
+    Shard, WriteObserver,
 };
 pub use memory::{EvictionPolicy, MemoryConfig, MemoryStats};
 pub use propagate::{render_aof, CollectingSink, Propagated, PropagationSink};

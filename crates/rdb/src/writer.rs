@@ -411,6 +411,15 @@ impl<W: Write> RdbWriter<W> {
         self.sink.put_string(&mut self.lzf, self.compression, value)
     }
 
+    /// A function library (`0xF5 <string code>`, RDB_OPCODE_FUNCTION2). Redis's loader accepts
+    /// it anywhere before EOF; Redis writes libraries before the databases.
+    pub fn function(&mut self, code: &[u8]) -> Result<()> {
+        self.guard(|me| {
+            me.sink.put_u8(crate::constants::OPCODE_FUNCTION2)?;
+            me.put_string(code)
+        })
+    }
+
     /// Run `f`, marking the writer failed if it errs.
     fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
         if self.failed {

@@ -118,6 +118,29 @@ pub fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
             )
         }
         "getkeys" if argv.len() >= 3 => {
+            if forkless_script::is_script_command(&argv[2])
+                && !argv[2].eq_ignore_ascii_case(b"script")
+                && !argv[2].eq_ignore_ascii_case(b"function")
+            {
+                // EVAL*/FCALL*: the keys are the `numkeys` arguments after the script/name.
+                let args = &argv[2..];
+                let n = args
+                    .get(2)
+                    .and_then(|a| forkless_keyspace::convert::parse_i64(a))
+                    .filter(|&n| n >= 0 && (n as usize) <= args.len().saturating_sub(3));
+                let Some(n) = n else {
+                    return Frame::err("ERR Invalid arguments specified for command");
+                };
+                if n == 0 {
+                    return Frame::err("ERR The command has no key arguments");
+                }
+                return Frame::Array(
+                    args[3..3 + n as usize]
+                        .iter()
+                        .map(|k| Frame::Bulk(k.clone()))
+                        .collect(),
+                );
+            }
             let Some(spec) = conn.shared.table.lookup(&argv[2]) else {
                 return Frame::err("ERR Invalid command specified");
             };

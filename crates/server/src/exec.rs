@@ -42,6 +42,13 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("publish", 3),
     ("pubsub", -2),
     ("function", -2),
+    ("script", -2),
+    ("eval", -3),
+    ("evalsha", -3),
+    ("eval_ro", -3),
+    ("evalsha_ro", -3),
+    ("fcall", -3),
+    ("fcall_ro", -3),
     ("debug", -2),
     ("object", -2),
     ("memory", -2),
@@ -167,6 +174,13 @@ impl Conn {
             return Step::Reply(Frame::err(format!(
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
             )));
+        }
+        if let Some(busy) = self.shared.engine.scripting().busy_error() {
+            if !allowed_while_busy(&name, &argv) {
+                rejected(self);
+                self.flag_multi_error();
+                return Step::Reply(Frame::err(busy));
+            }
         }
         if self.multi.is_some()
             && !matches!(
@@ -301,13 +315,8 @@ impl Conn {
                 Frame::Int(self.shared.pubsub.publish(&argv[1], &argv[2], &limit))
             }
             "pubsub" => self.pubsub(&argv),
-            "function" => {
-                if argv[1].eq_ignore_ascii_case(b"flush") {
-                    Frame::ok()
-                } else {
-                    bad_subcommand("function", &argv[1], &[])
-                }
-            }
+            "function" | "script" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
+            | "fcall_ro" => return self.script(&argv),
             "debug" | "object" | "memory" => crate::command::introspect(self, name, &argv),
             "lastsave" => Frame::Int(self.shared.engine.stats().last_save_unix),
             "save" => {
@@ -492,6 +501,30 @@ impl Conn {
             pop: blocking::Pop::Stream { argv: retry },
             timeout_ms: timeout,
         })
+    }
+
+    /// A scripting command (EVAL..., FCALL..., SCRIPT, FUNCTION), through the engine. The script
+    /// may run long: it runs where blocking is allowed (`block_in_place`), so this worker's
+    /// other connections move on, and SCRIPT KILL from them gets through.
+    fn script(&mut self, argv: &[Vec<u8>]) -> Step {
+        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+        let engine = self.shared.engine.clone();
+        let session = &mut self.session;
+        let (out, d, touched) =
+            tokio::task::block_in_place(|| engine.execute_script_deferred(session, &refs));
+        if touched.all {
+            self.shared.after_db_change(None);
+        } else if !touched.keys.is_empty() {
+            for (db, key) in &touched.keys {
+                self.shared.after_write(*db, &[key.as_slice()]);
+            }
+        }
+        let f = Frame::from(out);
+        if d.is_ready() {
+            Step::Reply(f)
+        } else {
+            Step::Durable(f, d)
+        }
     }
 
     /// A keyspace command, through the engine (MISCONF, durability ticket).
@@ -1134,5 +1167,17 @@ impl Frame {
     /// `ERR syntax error`.
     pub fn syntax() -> Frame {
         Frame::err("ERR syntax error")
+    }
+}
+
+/// Commands a client may run while a script is busy (Redis's `CMD_ALLOW_BUSY`).
+fn allowed_while_busy(name: &str, argv: &[Vec<u8>]) -> bool {
+    let sub = |w: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(w));
+    match name {
+        "auth" | "hello" | "quit" | "reset" | "multi" | "exec" | "discard" | "watch"
+        | "unwatch" | "shutdown" => true,
+        "script" => sub(b"kill"),
+        "function" => sub(b"kill") || sub(b"stats"),
+        _ => false,
     }
 }

@@ -179,6 +179,35 @@ impl From<Reply> for Frame {
     }
 }
 
+impl From<forkless_script::Out> for Frame {
+    /// A script's reply (RESP3-capable) as a frame. A verbatim string keeps its text; its
+    /// format is sent as `txt`.
+    fn from(o: forkless_script::Out) -> Frame {
+        use forkless_script::Out;
+        match o {
+            // A line reply must not carry CR/LF (Redis's addReplyErrorLength/addReplyStatus).
+            Out::Status(s) => Frame::Simple(s.replace(['\r', '\n'], " ").into()),
+            Out::Error(s) => Frame::Error(s.replace(['\r', '\n'], " ").into()),
+            Out::Int(n) => Frame::Int(n),
+            Out::Bulk(b) => Frame::Bulk(b),
+            Out::Null => Frame::Null,
+            Out::NullArray => Frame::NullArray,
+            Out::Array(items) => Frame::Array(items.into_iter().map(Frame::from).collect()),
+            Out::Set(items) => Frame::Set(items.into_iter().map(Frame::from).collect()),
+            Out::Map(pairs) => Frame::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (Frame::from(k), Frame::from(v)))
+                    .collect(),
+            ),
+            Out::Double(d) => Frame::Double(d),
+            Out::Bool(b) => Frame::Bool(b),
+            Out::BigNum(n) => Frame::BigNum(n),
+            Out::Verbatim(_, b) => Frame::Verbatim(b),
+        }
+    }
+}
+
 fn double_of(f: Frame) -> Frame {
     match f {
         Frame::Bulk(b) => match parse_f64(&b) {

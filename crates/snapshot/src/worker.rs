@@ -616,6 +616,15 @@ pub fn run_until_output<W: Write>(
     // thaw the dicts shard by shard.
     life.end();
     drain_handoffs(&active, &mut ser)?;
+    // Function libraries, read after the end barrier: a FUNCTION command logged before the
+    // barrier (an AOF rewrite's cut) is in them, one logged after it replays on top (a repeated
+    // LOAD or a DELETE of a missing library fails harmlessly while loading). Redis accepts the
+    // record anywhere before EOF.
+    if let Some(libs) = ks.libraries() {
+        for code in libs.codes() {
+            ser.w.function(&code)?;
+        }
+    }
     if let Some(trailer) = &opts.trailer_aux {
         for (k, v) in trailer() {
             ser.w.aux(&k, &v)?;

@@ -10,6 +10,7 @@ mod rdb_access;
 mod reopen;
 mod replication;
 mod rules;
+mod scripting;
 mod shutdown;
 mod tx;
 

@@ -93,7 +93,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let old = (s[byte] >> shift) & 1;
     if grew || old != on {
         s[byte] = (s[byte] & !(1 << shift)) | (on << shift);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::Integer(i64::from(old))
 }
@@ -302,7 +302,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let target = argv[2];
     if maxlen == 0 {
         if ctx.remove(target).is_some() {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         return Reply::Integer(0);
     }
@@ -319,7 +319,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         })
         .collect();
     ctx.insert(target, Value::String(res));
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(maxlen as i64)
 }
 
@@ -613,7 +613,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], ro: bool) -> Reply {
         }
     }
     if changes > 0 || grew {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::Array(out)
 }

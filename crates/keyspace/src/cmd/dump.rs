@@ -111,7 +111,7 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         out.push(b"ABSTTL");
         ctx.propagate(&out);
     } else {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::ok()
 }

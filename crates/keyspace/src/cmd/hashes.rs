@@ -59,7 +59,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
         .chunks_exact(2)
         .filter(|p| hash.insert(p[0], p[1]))
         .count();
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Ok(added as i64)
 }
 
@@ -77,7 +77,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         }
         hash_or_create(ctx, argv[1])?.insert(argv[2], argv[3]);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Integer(1))
     })())
 }
@@ -121,7 +121,7 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
         }
         if deleted > 0 {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(deleted))
     })())
@@ -195,7 +195,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             .checked_add(incr)
             .ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
         hash.insert(argv[2], new.to_string().into_bytes());
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Integer(new))
     })())
 }

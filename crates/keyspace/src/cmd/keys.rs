@@ -105,7 +105,7 @@ fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
     }
     if n > 0 {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::Integer(n)
 }
@@ -213,7 +213,7 @@ fn pexpireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if ctx.expire_at(argv[1]).is_some() {
         ctx.set_expire_at(argv[1], None);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Reply::Integer(1)
     } else {
         Reply::Integer(0)
@@ -273,7 +273,7 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> Reply {
     }
     ctx.remove_in(db, src);
     ctx.insert_slot_in(db, dst, slot);
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     if nx {
         Reply::Integer(1)
     } else {
@@ -322,7 +322,7 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     ctx.insert_slot_in(dst, key, slot);
     ctx.remove_in(src, key);
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(1)
 }
 
@@ -365,7 +365,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     // The copy shares the value (`Arc`) until either side is written (copy-on-write).
     ctx.insert_slot_in(dst_db, newkey, slot);
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(1)
 }
 

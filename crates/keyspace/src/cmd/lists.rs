@@ -96,7 +96,7 @@ fn push_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, only_existing: bool
             push(list, end, v);
         }
         let len = list.len();
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Integer(len as i64))
     })())
 }
@@ -156,7 +156,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> Reply {
                 )
             }
         };
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(reply)
     })())
 }
@@ -214,7 +214,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if !list.set(index, argv[3].to_vec()) {
             return Err(Reply::err("ERR index out of range"));
         }
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::ok())
     })())
 }
@@ -233,7 +233,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = list.remove_matching(argv[3], count);
         if removed > 0 {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
     })())
@@ -253,7 +253,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if let Some(list) = ctx.get_list_mut(argv[1])? {
             list.trim(keep);
         }
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::ok())
     })())
 }
@@ -278,12 +278,13 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         list.insert_at(pos + usize::from(after), argv[4].to_vec());
         let len = list.len();
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Integer(len as i64))
     })())
 }
 
-fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -> Reply {
+fn move_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], from: End, to: End) -> Reply {
+    let (src, dst) = (argv[1], argv[2]);
     unwrap((|| {
         if ctx.get_list(src)?.is_none_or(|l| l.is_empty()) {
             return Ok(Reply::Nil);
@@ -294,7 +295,7 @@ fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
             .and_then(|l| pop(l, from))
             .ok_or_else(|| Reply::err("ERR list vanished during LMOVE"))?;
         push(list_or_create(ctx, dst)?, to, &value);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Bulk(value))
     })())
 }
@@ -302,11 +303,11 @@ fn move_generic(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End, to: End) -
 fn lmove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let ends = parse_end(argv[3]).and_then(|f| parse_end(argv[4]).map(|t| (f, t)));
     match ends {
-        Ok((from, to)) => move_generic(ctx, argv[1], argv[2], from, to),
+        Ok((from, to)) => move_generic(ctx, argv, from, to),
         Err(e) => e,
     }
 }
 
 fn rpoplpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    move_generic(ctx, argv[1], argv[2], End::Right, End::Left)
+    move_generic(ctx, argv, End::Right, End::Left)
 }

@@ -60,7 +60,7 @@ fn swapdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if a != b {
         ctx.swap_db(a, b);
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::ok()
 }
 
@@ -78,7 +78,7 @@ fn flushdb(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         return Reply::syntax_error();
     }
     ctx.flush_db(ctx.db());
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::ok()
 }
 
@@ -89,7 +89,7 @@ fn flushall(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     for db in 0..ctx.databases() {
         ctx.flush_db(db);
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::ok()
 }
 

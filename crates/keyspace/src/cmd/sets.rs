@@ -66,7 +66,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let set = set_or_create(ctx, argv[1])?;
         let added = argv[2..].iter().filter(|m| set.insert(**m)).count();
         if added > 0 {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(added as i64))
     })())
@@ -79,7 +79,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = argv[2..].iter().filter(|m| set.remove(m)).count();
         if removed > 0 {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
     })())
@@ -261,7 +261,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             s.remove(member);
         }
         set_or_create(ctx, dst)?.insert(member);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
         Ok(Reply::Integer(1))
     })())
 }
@@ -341,9 +341,9 @@ fn store_op(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
         let n = result.len();
         if n > 0 {
             ctx.insert(dst, Value::Set(result));
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         } else if ctx.remove(dst).is_some() {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(n as i64))
     })())

@@ -291,9 +291,9 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
             }
             if outputlen > 0 {
                 ctx.insert(dst, Value::List(list));
-                ctx.propagate_verbatim();
+                ctx.propagate(argv);
             } else if ctx.remove(dst).is_some() {
-                ctx.propagate_verbatim();
+                ctx.propagate(argv);
             }
             Reply::Integer(outputlen as i64)
         }

@@ -354,7 +354,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 return Reply::Nil;
             };
             if s.create_group(name, id, entries_read) {
-                ctx.propagate_verbatim();
+                ctx.propagate(argv);
                 Reply::ok()
             } else {
                 Reply::err("BUSYGROUP Consumer Group name already exists")
@@ -376,7 +376,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
             Reply::ok()
         }
         "destroy" => {
@@ -386,7 +386,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             if let Ok(Some(s)) = ctx.get_stream_mut(key) {
                 s.groups.remove(name);
             }
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
             Reply::Integer(1)
         }
         "createconsumer" => {
@@ -400,7 +400,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 return Reply::Integer(0);
             }
             touch_consumer(g, argv[4], now);
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
             Reply::Integer(1)
         }
         "delconsumer" => {
@@ -421,7 +421,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             for id in &c.pel {
                 g.pel.remove(id);
             }
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
             Reply::Integer(c.pel.len() as i64)
         }
         _ => subcommand_syntax_error(argv, "xgroup"),
@@ -467,7 +467,7 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             acked += 1;
         }
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(acked)
 }
 

@@ -446,7 +446,7 @@ fn xdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     if deleted > 0 {
         s.after_deletes(max_deleted, any_first);
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::Integer(deleted)
 }
@@ -699,7 +699,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if max_xdel != StreamId::MIN {
         s.max_deleted_id = max_xdel;
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::ok()
 }
 

@@ -185,7 +185,7 @@ fn set_generic(
             .collect();
         ctx.propagate(&kept);
     } else {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     get_reply.unwrap_or(ok_reply)
 }
@@ -307,7 +307,7 @@ fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     for kv in argv[1..].chunks(2) {
         ctx.insert(kv[0], Value::String(kv[1].to_vec()));
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::ok()
 }
 
@@ -323,7 +323,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     for kv in argv[1..].chunks(2) {
         ctx.insert(kv[0], Value::String(kv[1].to_vec()));
     }
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(1)
 }
 
@@ -363,7 +363,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
         }
     };
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(len as i64)
 }
 
@@ -375,7 +375,8 @@ fn strlen(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 /// `incrDecrCommand`: add `incr` to the integer in `key` (keeping its TTL).
-fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], incr: i64) -> Reply {
+fn incr_decr(ctx: &mut Ctx<'_>, argv: &[&[u8]], incr: i64) -> Reply {
+    let key = argv[1];
     let old = match ctx.get_str(key) {
         Err(e) => return e,
         Ok(None) => 0,
@@ -388,21 +389,21 @@ fn incr_decr(ctx: &mut Ctx<'_>, key: &[u8], incr: i64) -> Reply {
         return Reply::err("ERR increment or decrement would overflow");
     };
     ctx.insert_keep_ttl(key, Value::String(new.to_string().into_bytes()));
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(new)
 }
 
 fn incr(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    incr_decr(ctx, argv[1], 1)
+    incr_decr(ctx, argv, 1)
 }
 
 fn decr(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    incr_decr(ctx, argv[1], -1)
+    incr_decr(ctx, argv, -1)
 }
 
 fn incrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     match parse_i64(argv[2]) {
-        Some(n) => incr_decr(ctx, argv[1], n),
+        Some(n) => incr_decr(ctx, argv, n),
         None => Reply::not_integer(),
     }
 }
@@ -410,7 +411,7 @@ fn incrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     match parse_i64(argv[2]) {
         Some(i64::MIN) => Reply::err("ERR decrement would overflow"),
-        Some(n) => incr_decr(ctx, argv[1], -n),
+        Some(n) => incr_decr(ctx, argv, -n),
         None => Reply::not_integer(),
     }
 }
@@ -479,7 +480,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             _ => 0,
         },
     };
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(len as i64)
 }
 

@@ -281,9 +281,9 @@ fn store_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
             }
         }
         ctx.insert(dst, Value::ZSet(z));
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     } else if ctx.remove(dst).is_some() {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Reply::Integer(n as i64)
 }

@@ -390,7 +390,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
         }
     }
     if added + updated > 0 {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     if let Some(e) = error {
         return Err(e);
@@ -425,7 +425,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = argv[2..].iter().filter(|m| z.remove(m).is_some()).count();
         if removed > 0 {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
     })())
@@ -522,7 +522,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let dst = argv[1];
     if items.is_empty() {
         if ctx.remove(dst).is_some() {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         return Reply::Integer(0);
     }
@@ -532,7 +532,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         z.insert(m, s);
     }
     ctx.insert(dst, Value::ZSet(z));
-    ctx.propagate_verbatim();
+    ctx.propagate(argv);
     Reply::Integer(n as i64)
 }
 
@@ -692,9 +692,10 @@ fn zlexcount(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 /// Removes ascending ranks `start..=end` of the zset at `argv[1]` once the range is known.
 fn remove_ranks(
     ctx: &mut Ctx<'_>,
-    key: &[u8],
+    argv: &[&[u8]],
     span: Option<(usize, usize)>,
 ) -> Result<Reply, Reply> {
+    let key = argv[1];
     let Some((start, end)) = span else {
         return Ok(Reply::Integer(0));
     };
@@ -703,7 +704,7 @@ fn remove_ranks(
         None => 0,
     };
     if removed > 0 {
-        ctx.propagate_verbatim();
+        ctx.propagate(argv);
     }
     Ok(Reply::Integer(removed as i64))
 }
@@ -715,7 +716,7 @@ fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = clamp_ranks(z.len(), start, end);
-        remove_ranks(ctx, argv[1], span)
+        remove_ranks(ctx, argv, span)
     })())
 }
 
@@ -733,7 +734,7 @@ fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = span_of(z, &r);
-        remove_ranks(ctx, argv[1], span)
+        remove_ranks(ctx, argv, span)
     })())
 }
 
@@ -744,7 +745,7 @@ fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = span_of(z, &r);
-        remove_ranks(ctx, argv[1], span)
+        remove_ranks(ctx, argv, span)
     })())
 }
 
@@ -776,7 +777,7 @@ fn zpop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> Reply {
             }
         }
         if !out.is_empty() {
-            ctx.propagate_verbatim();
+            ctx.propagate(argv);
         }
         Ok(Reply::Array(out))
     })())

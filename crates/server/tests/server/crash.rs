@@ -184,3 +184,135 @@ fn kill_9_under_appendfsync_always_keeps_every_acknowledged_write() {
         }
     }
 }
+
+/// A script-heavy workload (a Lua rate limiter whose effects are three writes, and a Lua lock
+/// release), SIGKILLed under `appendfsync always`: every acknowledged script is there after the
+/// restart, and no script is there in part (its effects are one MULTI/EXEC unit in the log).
+#[test]
+fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
+    const LIMITER: &[u8] = b"local n = redis.call('incr', KEYS[1]) \
+        redis.call('rpush', KEYS[2], n) \
+        redis.call('pexpire', KEYS[1], 600000) \
+        return n";
+    const RELEASE: &[u8] = b"if redis.call('get', KEYS[1]) == ARGV[1] then \
+        return redis.call('del', KEYS[1]) else return 0 end";
+    let dir = TempDir::new("server-crash-scripts");
+    let (mut server, port) = start(dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let ck = format!("rate{t}");
+                let lk = format!("log{t}");
+                let lock = format!("lock{t}");
+                let (mut acked, mut sent) = (0i64, 0i64);
+                let mut i = 0u64;
+                'outer: while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let token = i.to_string();
+                    let cmds = [
+                        encode_command(&[
+                            b"SET",
+                            lock.as_bytes(),
+                            token.as_bytes(),
+                            b"NX",
+                            b"PX",
+                            b"60000",
+                        ]),
+                        encode_command(&[b"EVAL", LIMITER, b"2", ck.as_bytes(), lk.as_bytes()]),
+                        encode_command(&[
+                            b"EVAL",
+                            RELEASE,
+                            b"1",
+                            lock.as_bytes(),
+                            token.as_bytes(),
+                        ]),
+                    ];
+                    for (n, c) in cmds.iter().enumerate() {
+                        if n == 1 {
+                            sent += 1;
+                        }
+                        if std::io::Write::write_all(&mut w, c).is_err() {
+                            break 'outer;
+                        }
+                        match read_reply(&mut r) {
+                            Ok(RespValue::Integer(v)) if n == 1 => acked = v,
+                            Ok(RespValue::Integer(1)) if n == 2 => {}
+                            Ok(RespValue::Simple(_)) if n == 0 => {}
+                            Ok(other) => panic!("step {n}: {other:?}"),
+                            Err(_) => break 'outer,
+                        }
+                    }
+                }
+                (acked, sent)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<(i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().all(|a| a.0 > 0),
+        "no script acknowledged: {acked:?}"
+    );
+
+    let (restarted, port) = start(dir.path());
+    let mut c = Client::connect(port);
+    let mut state = Vec::new();
+    for (t, (acked, sent)) in acked.iter().enumerate() {
+        let n: i64 = String::from_utf8(c.call(&["GET", &format!("rate{t}")]).bytes())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            n >= *acked && n <= *sent,
+            "rate{t}: {n} recovered, {acked} acknowledged, {sent} sent"
+        );
+        let log = c.call(&["LRANGE", &format!("log{t}"), "0", "-1"]).array();
+        // The INCR and the RPUSH of one script are both there or both not.
+        assert_eq!(
+            log.len() as i64,
+            n,
+            "log{t} has one entry per counted script"
+        );
+        for (i, e) in log.iter().enumerate() {
+            assert_eq!(e.bytes(), (i + 1).to_string().into_bytes());
+        }
+        let ttl = c.call(&["PTTL", &format!("rate{t}")]);
+        assert!(
+            matches!(ttl, RespValue::Integer(ms) if ms > 0),
+            "rate{t} lost its expiry: {ttl:?}"
+        );
+        state.push(n);
+    }
+    c.send(&["SHUTDOWN", "NOSAVE"]);
+    drop(restarted);
+
+    let Some(loaded) = forkless_testkit::redis_load_aof_dir(&dir.path().join("appendonlydir"))
+    else {
+        return;
+    };
+    let entries = loaded.expect("redis-server loads the appendonlydir");
+    for (t, n) in state.iter().enumerate() {
+        let e = entries
+            .iter()
+            .find(|e| e.key == format!("rate{t}").into_bytes())
+            .expect("counter in redis");
+        assert_eq!(e.value, Value::String(n.to_string().into_bytes()));
+        let l = entries
+            .iter()
+            .find(|e| e.key == format!("log{t}").into_bytes())
+            .expect("log in redis");
+        match &l.value {
+            Value::List(items) => assert_eq!(items.len() as i64, *n),
+            other => panic!("log{t} is {other:?}"),
+        }
+    }
+}

@@ -15,3 +15,4 @@ mod oracle;
 mod protocol;
 mod pubsub;
 mod replication;
+mod scripting;

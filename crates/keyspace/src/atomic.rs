@@ -1,0 +1,246 @@
+//! Atomic units of commands decided while they run: the keyspace side of Lua scripts.
+//!
+//! Problem: a transaction ([`Keyspace::execute_multi`]) knows all its commands before it
+//! starts, so it can lock the union of their shards. A script decides its commands while it
+//! runs (`redis.call`), yet it must be just as atomic: no other command interleaves, and its
+//! propagated effects reach the sink, the snapshot and the replicas as **one unit** (wrapped in
+//! MULTI/EXEC when two or more, as Redis 7.0's `propagatePendingCommands`). [`Keyspace::atomic`]
+//! takes the lock set up front from what the script declares and hands the caller an
+//! [`Atomic`] that runs one command at a time under it.
+//!
+//! The lock set ([`Scope`]):
+//! - [`Scope::Keys`]: the shards of the declared keys (a script's `KEYS`). Commands may then
+//!   touch only declared keys: a command naming another key, or a whole-keyspace command, is
+//!   refused with an error reply before it runs (taking another shard lock mid-way could break
+//!   the lock order and deadlock). This is the visible rule that lets scripts on different
+//!   shards run in parallel.
+//! - [`Scope::All`]: every shard in ascending order, for scripts that declare no key (or ask
+//!   for cross-key access): any key and any command, at the cost of excluding every other
+//!   command for the script's duration (what Redis does for every script).
+//!
+//! Like a transaction, the unit asks the snapshot observer for capture from its start, so a
+//! converging snapshot gets all of the unit's deltas or none for its buckets.
+
+use forkless_sync::MutexGuard;
+
+use crate::command::{unknown_command, wrong_arity, CommandSpec, ALL_SHARDS, READONLY};
+use crate::ctx::Ctx;
+use crate::keyspace::{Keyspace, Session, Shard};
+use crate::memory;
+use crate::reply::Reply;
+
+/// Which shards an atomic unit holds.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'k> {
+    /// Every shard: any key, any command.
+    All,
+    /// The shards of these keys; only these keys may be touched.
+    Keys(&'k [&'k [u8]]),
+}
+
+/// One atomic unit in progress (see the module docs): run commands with [`Atomic::call`].
+pub struct Atomic<'a> {
+    ks: &'a Keyspace,
+    ctx: Ctx<'a>,
+    /// The declared keys when the scope is [`Scope::Keys`].
+    declared: Option<Vec<Vec<u8>>>,
+    /// Memory was over `maxmemory` (after eviction) when the unit started: commands that may
+    /// grow memory are refused (Redis's `pre_command_oom_state` for scripts).
+    oom: bool,
+    /// A write command ran (whether or not it changed anything).
+    wrote: bool,
+    /// Propagate the effects of the next commands (`redis.set_repl`).
+    propagate: bool,
+    /// `(db, key)` of every key a write command named, and whether a whole-keyspace write ran
+    /// (for WATCH and blocked clients).
+    touched: Vec<(u32, Vec<u8>)>,
+    touched_all: bool,
+}
+
+impl std::fmt::Debug for Atomic<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Atomic")
+            .field("declared", &self.declared)
+            .field("oom", &self.oom)
+            .field("wrote", &self.wrote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyspace {
+    /// Run `f` as one atomic unit in `session`'s database, holding the shards of `scope` (see
+    /// the module docs). Commands run with [`Atomic::call`]; their propagated commands are
+    /// delivered together when `f` returns, locks still held. A `SELECT` inside the unit
+    /// changes the unit's database only, not the session's (Redis 7.0 scripts).
+    ///
+    /// When `maxmemory` is set, eviction runs before the locks are taken; if memory stays over
+    /// the bound, commands that may grow memory are refused inside the unit.
+    pub fn atomic<R>(
+        &self,
+        session: &Session,
+        scope: Scope<'_>,
+        f: impl FnOnce(&mut Atomic<'_>) -> R,
+    ) -> R {
+        let oom =
+            self.memory_state().maxmemory() > 0 && !self.is_loading() && !self.evict_to_bound();
+        let (all, declared) = match scope {
+            Scope::All => (true, None),
+            Scope::Keys(keys) => (
+                false,
+                Some(keys.iter().map(|k| k.to_vec()).collect::<Vec<_>>()),
+            ),
+        };
+        let guards: Vec<MutexGuard<'_, Shard>> = match &declared {
+            None => self.shards_iter().map(|s| s.lock()).collect(),
+            Some(keys) => {
+                let mut idx: Vec<usize> = keys
+                    .iter()
+                    .map(|k| self.shard_of(self.hash_key(k)))
+                    .collect();
+                if idx.is_empty() {
+                    idx.push(0);
+                }
+                idx.sort_unstable();
+                idx.dedup();
+                idx.iter().map(|&i| self.shard_ref(i).lock()).collect()
+            }
+        };
+        let db = session.db.min(self.databases() - 1);
+        let now = self.now_ms();
+        let mut ctx = Ctx::new(self, guards, all, db, now, &[], Vec::new());
+        ctx.capture_from_start();
+        let mut unit = Atomic {
+            ks: self,
+            ctx,
+            declared,
+            oom,
+            wrote: false,
+            propagate: true,
+            touched: Vec::new(),
+            touched_all: false,
+        };
+        let r = f(&mut unit);
+        let Atomic { ctx, .. } = unit;
+        let (guards, prop, capture) = ctx.into_parts();
+        self.deliver_unit(prop, capture);
+        drop(guards);
+        r
+    }
+}
+
+impl Atomic<'_> {
+    /// The table entry of command `name` (any case).
+    pub fn spec(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.ks.command_spec(name)
+    }
+
+    /// True once a write command ran in this unit (a script that wrote can no longer be
+    /// killed: its effects must stay whole).
+    pub fn wrote(&self) -> bool {
+        self.wrote
+    }
+
+    /// True when memory was over `maxmemory` when the unit started.
+    pub fn oom(&self) -> bool {
+        self.oom
+    }
+
+    /// Whether the next commands' effects are propagated (Redis's `redis.set_repl`; the
+    /// unit's commands always change the keyspace).
+    pub fn set_propagate(&mut self, on: bool) {
+        self.propagate = on;
+    }
+
+    /// The keys write commands of this unit named (`(db, key)`, repeats possible) and whether a
+    /// whole-keyspace write (FLUSHDB, SWAPDB...) ran.
+    pub fn touched(&self) -> (&[(u32, Vec<u8>)], bool) {
+        (&self.touched, self.touched_all)
+    }
+
+    /// The unit's current database.
+    pub fn db(&self) -> u32 {
+        self.ctx.db()
+    }
+
+    /// Run one command inside the unit. Unknown commands, wrong arity, keys outside the scope
+    /// and (when the unit started over `maxmemory`) commands that may grow memory get an error
+    /// reply and change nothing.
+    pub fn call(&mut self, argv: &[&[u8]]) -> Reply {
+        let Some(name) = argv.first() else {
+            return Reply::err("ERR empty command");
+        };
+        let Some(spec) = self.ks.command_spec(name) else {
+            return unknown_command(argv);
+        };
+        if !spec.arity_ok(argv.len()) {
+            return wrong_arity(spec);
+        }
+        let all = spec.flags & ALL_SHARDS != 0;
+        if let Some(keys) = &self.declared {
+            if all {
+                return Reply::err(format!(
+                    "ERR '{}' needs every shard, but this script declared its keys: call it with \
+                     numkeys 0 (or the allow-cross-slot-keys flag) to run it",
+                    spec.name
+                ));
+            }
+            for i in spec.key_indices(argv.len()) {
+                if !keys.iter().any(|k| k.as_slice() == argv[i]) {
+                    return Reply::err(format!(
+                        "ERR Script attempted to access key '{}' that is not declared in KEYS \
+                         (declare every key, or call with numkeys 0 / the allow-cross-slot-keys \
+                         flag to lock every shard)",
+                        String::from_utf8_lossy(argv[i])
+                    ));
+                }
+            }
+        }
+        let write = spec.is_write();
+        if write && self.oom && !self.wrote && memory::may_grow(spec.name) {
+            return Reply::err(memory::OOM_ERROR);
+        }
+        let key_hashes: Vec<(usize, u64)> = if self.ctx_all() {
+            Vec::new()
+        } else {
+            spec.key_indices(argv.len())
+                .map(|i| (i, self.ks.hash_key(argv[i])))
+                .collect()
+        };
+        self.ctx.next_command(argv, key_hashes);
+        self.ctx.set_name(spec.name);
+        self.ctx.set_count_hits(spec.flags & READONLY != 0);
+        let db = self.ctx.db();
+        if write && self.ks.observer().is_some() {
+            for i in spec.key_indices(argv.len()) {
+                self.ctx.notify_key(db, argv[i]);
+            }
+        }
+        let prop_len = self.ctx.prop_len();
+        let reply = (spec.handler)(&mut self.ctx, argv);
+        if write {
+            self.wrote = true;
+            if all {
+                self.touched_all = true;
+            }
+            for i in spec.key_indices(argv.len()) {
+                self.touched.push((db, argv[i].to_vec()));
+                if self
+                    .ctx
+                    .get_in(db, argv[i])
+                    .is_some_and(|v| v.is_empty_aggregate())
+                {
+                    self.ctx.remove_in(db, argv[i]);
+                }
+            }
+        }
+        self.ctx.settle_memory();
+        if !self.propagate {
+            self.ctx.truncate_prop(prop_len);
+        }
+        reply
+    }
+
+    fn ctx_all(&self) -> bool {
+        self.declared.is_none()
+    }
+}

@@ -1,0 +1,665 @@
+//! Lua scripting as Redis 7.0: EVAL scripts and FUNCTION libraries.
+//!
+//! Problem: most Redis users run Lua (locks, rate limiters, job queues), and the RDB carries
+//! function libraries. [`Scripting`] owns two sandboxed Lua 5.1 states (one for EVAL, one for
+//! functions, as Redis keeps them apart), the script cache (SHA1 → compiled chunk) and the
+//! function libraries, and executes `EVAL`, `EVALSHA`, `EVAL_RO`, `EVALSHA_RO`, `FCALL`,
+//! `FCALL_RO`, `SCRIPT ...` and `FUNCTION ...` against a [`Keyspace`]. Semantics and messages
+//! follow Redis 7.0.15's `eval.c`, `script.c`, `script_lua.c`, `function_lua.c`, `functions.c`.
+//!
+//! Atomicity: a script runs inside one [`Keyspace::atomic`] unit. A script that declares keys
+//! (numkeys > 0) holds only their shards and may touch only them (another key, or a
+//! whole-keyspace command, is an error reply from `redis.call`); a script with numkeys 0, or
+//! with the `allow-cross-slot-keys` flag, holds every shard. Its effects (the write commands it
+//! ran) are propagated as one unit, wrapped in MULTI/EXEC when two or more.
+//!
+//! Lock order: the VM lock (`Scripting::inner`) is taken before any shard lock and never while
+//! holding one. SCRIPT KILL / FUNCTION KILL and the `-BUSY` check do not take it
+//! ([`run::RunState`]).
+
+pub mod conv;
+pub mod func;
+pub mod libs;
+pub mod msgpack;
+pub mod out;
+pub mod run;
+pub mod vm;
+
+use std::collections::HashMap;
+
+use forkless_keyspace::{Keyspace, Scope, Session};
+use forkless_sync::atomic::AtomicU64;
+use forkless_sync::{Arc, Mutex};
+use mlua::Function;
+
+pub use out::Out;
+pub use run::{RunState, BUSY_EVAL, BUSY_FUNCTION};
+use vm::{Limits, Logger, Mode, Vm};
+
+/// Commands a script may not call (Redis's `CMD_NOSCRIPT` among the keyspace's commands).
+pub(crate) const NOSCRIPT: &[&str] = &["multi", "exec", "discard", "watch", "unwatch"];
+
+/// Commands served outside the keyspace that Redis refuses inside scripts (blocking commands,
+/// pub/sub subscriptions, transactions, scripting itself...). Other server-level commands get
+/// "Unknown Redis command called from script" here.
+pub(crate) const SERVER_NOSCRIPT: &[&str] = &[
+    "blpop",
+    "brpop",
+    "brpoplpush",
+    "blmove",
+    "blmpop",
+    "bzpopmin",
+    "bzpopmax",
+    "bzmpop",
+    "subscribe",
+    "psubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "ssubscribe",
+    "sunsubscribe",
+    "multi",
+    "exec",
+    "discard",
+    "watch",
+    "unwatch",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "script",
+    "function",
+    "client",
+    "auth",
+    "hello",
+    "reset",
+    "quit",
+    "save",
+    "bgsave",
+    "bgrewriteaof",
+    "shutdown",
+    "debug",
+    "monitor",
+    "sync",
+    "psync",
+    "replicaof",
+    "slaveof",
+    "xread",
+    "xreadgroup",
+    "cluster",
+];
+
+/// Script flags (`#!lua flags=...`, `redis.register_function{flags=...}`), Redis's values.
+pub mod flags {
+    /// `no-writes`.
+    pub const NO_WRITES: u32 = 1 << 0;
+    /// `allow-oom`.
+    pub const ALLOW_OOM: u32 = 1 << 1;
+    /// `allow-stale`.
+    pub const ALLOW_STALE: u32 = 1 << 2;
+    /// `no-cluster`.
+    pub const NO_CLUSTER: u32 = 1 << 3;
+    /// `allow-cross-slot-keys`.
+    pub const ALLOW_CROSS_SLOT: u32 = 1 << 4;
+    /// An EVAL script without a shebang (flags ignored, Redis's `EVAL_COMPAT_MODE`).
+    pub const EVAL_COMPAT: u32 = 1 << 31;
+    /// Names in Redis's order.
+    pub const NAMES: [(&str, u32); 5] = [
+        ("no-writes", NO_WRITES),
+        ("allow-oom", ALLOW_OOM),
+        ("allow-stale", ALLOW_STALE),
+        ("no-cluster", NO_CLUSTER),
+        ("allow-cross-slot-keys", ALLOW_CROSS_SLOT),
+    ];
+}
+
+/// The keys a script's write commands named (`(db, key)`), and whether it ran a
+/// whole-keyspace write: the server wakes WATCHers and blocked clients of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// `(db, key)`, repeats possible.
+    pub keys: Vec<(u32, Vec<u8>)>,
+    /// A whole-keyspace write (FLUSHDB, FLUSHALL, SWAPDB...) ran.
+    pub all: bool,
+}
+
+/// What the host (the engine) tells a scripting command.
+pub struct Host<'a> {
+    /// Why writes are refused now (MISCONF, read-only replica), if they are.
+    pub deny_write: &'a dyn Fn() -> Option<String>,
+}
+
+struct Script {
+    body: Vec<u8>,
+    func: Function,
+    flags: u32,
+}
+
+struct Inner {
+    eval: Vm,
+    scripts: HashMap<String, Script>,
+    functions: func::Functions,
+}
+
+/// Scripting for one keyspace (see the crate docs).
+pub struct Scripting {
+    inner: Mutex<Inner>,
+    state: Arc<RunState>,
+    rand: Arc<AtomicU64>,
+    logger: Logger,
+}
+
+impl std::fmt::Debug for Scripting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scripting").finish_non_exhaustive()
+    }
+}
+
+/// The scripting commands [`Scripting::execute`] answers (lowercase).
+pub const COMMANDS: &[&str] = &[
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+    "script",
+    "function",
+];
+
+/// True when `name` (any case) is a scripting command.
+pub fn is_script_command(name: &[u8]) -> bool {
+    COMMANDS
+        .iter()
+        .any(|c| c.as_bytes().eq_ignore_ascii_case(name))
+}
+
+impl Scripting {
+    /// New scripting state; `redis.log` messages go to `logger` (level 0..=3, message).
+    pub fn new(logger: Logger) -> Result<Scripting, String> {
+        let rand = Arc::new(AtomicU64::new(vm::RAND48_INIT));
+        let eval = Vm::new(Mode::Eval, rand.clone(), logger.clone()).map_err(|e| e.to_string())?;
+        let fvm =
+            Vm::new(Mode::Function, rand.clone(), logger.clone()).map_err(|e| e.to_string())?;
+        Ok(Scripting {
+            inner: Mutex::new(Inner {
+                eval,
+                scripts: HashMap::new(),
+                functions: func::Functions::new(fvm),
+            }),
+            state: Arc::new(RunState::new(5000)),
+            rand,
+            logger,
+        })
+    }
+
+    /// The running script's state (busy, kill).
+    pub fn run_state(&self) -> &Arc<RunState> {
+        &self.state
+    }
+
+    /// `-BUSY ...` when a script has been running past `busy-reply-threshold`.
+    pub fn busy_error(&self) -> Option<&'static str> {
+        self.state.busy_error()
+    }
+
+    /// Set `busy-reply-threshold` (ms; 0 = never busy).
+    pub fn set_busy_threshold_ms(&self, ms: u64) {
+        self.state.set_threshold_ms(ms);
+    }
+
+    /// Execute a scripting command (see [`COMMANDS`]).
+    pub fn execute(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        host: &Host<'_>,
+    ) -> Out {
+        self.execute_touching(ks, session, argv, host).0
+    }
+
+    /// [`Scripting::execute`], also returning the keys the script's writes named.
+    pub fn execute_touching(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        host: &Host<'_>,
+    ) -> (Out, Touched) {
+        let name =
+            String::from_utf8_lossy(argv.first().copied().unwrap_or(b"")).to_ascii_lowercase();
+        let sub = argv
+            .get(1)
+            .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+            .unwrap_or_default();
+        // Kill never waits for the VM (the running script holds it).
+        match (name.as_str(), sub.as_str()) {
+            ("script", "kill") if argv.len() == 2 => {
+                return (self.state.kill(false), Touched::default())
+            }
+            ("function", "kill") if argv.len() == 2 => {
+                return (self.state.kill(true), Touched::default())
+            }
+            ("function", "stats") if argv.len() == 2 => {
+                return (self.state.stats(), Touched::default())
+            }
+            // FUNCTION LOAD / RESTORE may grow memory (Redis's `denyoom`): evict first, refuse
+            // when still over the bound.
+            ("function", "load" | "restore")
+                if ks.memory_stats().maxmemory > 0 && !ks.is_loading() && !ks.evict_to_bound() =>
+            {
+                return (
+                    Out::err(forkless_keyspace::memory::OOM_ERROR),
+                    Touched::default(),
+                );
+            }
+            _ => {}
+        }
+        match name.as_str() {
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+                if argv.len() < 3 {
+                    return (arity(&name), Touched::default());
+                }
+                self.eval(
+                    ks,
+                    session,
+                    argv,
+                    name.ends_with("_ro"),
+                    name.starts_with("evalsha"),
+                    host,
+                )
+            }
+            "fcall" | "fcall_ro" => {
+                if argv.len() < 3 {
+                    return (arity(&name), Touched::default());
+                }
+                self.fcall(ks, session, argv, name == "fcall_ro", host)
+            }
+            "script" => (self.script_command(argv, &sub), Touched::default()),
+            "function" => (
+                func::command(self, &|a| ks.propagate_command(a), argv, &sub),
+                Touched::default(),
+            ),
+            _ => (
+                Out::err(format!("ERR unknown command '{name}'")),
+                Touched::default(),
+            ),
+        }
+    }
+
+    fn eval(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        ro: bool,
+        by_sha: bool,
+        host: &Host<'_>,
+    ) -> (Out, Touched) {
+        let (keys, args) = match split_keys(argv[2], &argv[3..]) {
+            Ok(x) => x,
+            Err(e) => return (e, Touched::default()),
+        };
+        let mut inner = self.inner.lock();
+        let sha = if by_sha {
+            let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
+            if sha.len() != 40 || !inner.scripts.contains_key(&sha) {
+                return (
+                    Out::err("NOSCRIPT No matching script. Please use EVAL."),
+                    Touched::default(),
+                );
+            }
+            sha
+        } else {
+            match inner.load_script(argv[1]) {
+                Ok(sha) => sha,
+                Err(e) => return (e, Touched::default()),
+            }
+        };
+        let inner = &*inner;
+        let Some(script) = inner.scripts.get(&sha) else {
+            return (
+                Out::err("NOSCRIPT No matching script. Please use EVAL."),
+                Touched::default(),
+            );
+        };
+        let name = sha.clone();
+        self.run(
+            ks,
+            session,
+            &inner.eval,
+            &script.func,
+            &name,
+            script.flags,
+            keys,
+            args,
+            ro,
+            false,
+            host,
+            argv,
+        )
+    }
+
+    fn fcall(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        ro: bool,
+        host: &Host<'_>,
+    ) -> (Out, Touched) {
+        if forkless_keyspace::convert::parse_i64(argv[2]).is_none() {
+            return (
+                Out::err("ERR Bad number of keys provided"),
+                Touched::default(),
+            );
+        }
+        let (keys, args) = match split_keys(argv[2], &argv[3..]) {
+            Ok(x) => x,
+            Err(e) => return (e, Touched::default()),
+        };
+        let inner = self.inner.lock();
+        let fname = String::from_utf8_lossy(argv[1]).into_owned();
+        let Some((f, fl)) = inner.functions.get(&fname) else {
+            return (Out::err("ERR Function not found"), Touched::default());
+        };
+        self.run(
+            ks,
+            session,
+            inner.functions.vm(),
+            &f,
+            &fname,
+            fl,
+            keys,
+            args,
+            ro,
+            true,
+            host,
+            argv,
+        )
+    }
+
+    /// Run a compiled script or function in an atomic unit (flags, read-only rules, busy
+    /// state).
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        vm: &Vm,
+        f: &Function,
+        name: &str,
+        fl: u32,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        ro: bool,
+        function: bool,
+        host: &Host<'_>,
+        run_argv: &[&[u8]],
+    ) -> (Out, Touched) {
+        let compat = fl & flags::EVAL_COMPAT != 0;
+        let declared_ro = !compat && fl & flags::NO_WRITES != 0;
+        if ro && !compat && !declared_ro {
+            return (
+                Out::err("ERR Can not execute a script with write flag using *_ro command."),
+                Touched::default(),
+            );
+        }
+        if !compat && !declared_ro {
+            if let Some(msg) = (host.deny_write)() {
+                return (Out::err(msg), Touched::default());
+            }
+        }
+        let no_writes = if ro || declared_ro {
+            Some("Write commands are not allowed from read-only scripts.")
+        } else {
+            None
+        };
+        let scope = if keys.is_empty() || (!compat && fl & flags::ALLOW_CROSS_SLOT != 0) {
+            Scope::All
+        } else {
+            Scope::Keys(keys)
+        };
+        let limits = Limits {
+            no_writes,
+            deny_write: host.deny_write,
+            allow_oom: !compat && fl & flags::ALLOW_OOM != 0,
+        };
+        ks.atomic(session, scope, |unit| {
+            if unit.oom() && !compat && !declared_ro && !limits.allow_oom {
+                return (
+                    Out::err(forkless_keyspace::memory::OOM_ERROR),
+                    Touched::default(),
+                );
+            }
+            self.state.set_current(name, run_argv);
+            self.state.start(function);
+            let out = vm.run(f, name, unit, keys, args, &limits, &self.state);
+            self.state.finish();
+            let (k, all) = unit.touched();
+            (
+                out,
+                Touched {
+                    keys: k.to_vec(),
+                    all,
+                },
+            )
+        })
+    }
+
+    fn script_command(&self, argv: &[&[u8]], sub: &str) -> Out {
+        match sub {
+            "load" if argv.len() == 3 => match self.inner.lock().load_script(argv[2]) {
+                Ok(sha) => Out::Bulk(sha.into_bytes()),
+                Err(e) => e,
+            },
+            "exists" if argv.len() >= 3 => {
+                let inner = self.inner.lock();
+                Out::Array(
+                    argv[2..]
+                        .iter()
+                        .map(|s| {
+                            let sha = String::from_utf8_lossy(s).to_ascii_lowercase();
+                            Out::Int(inner.scripts.contains_key(&sha) as i64)
+                        })
+                        .collect(),
+                )
+            }
+            "flush" if argv.len() <= 3 => {
+                if let Some(mode) = argv.get(2) {
+                    if !mode.eq_ignore_ascii_case(b"sync") && !mode.eq_ignore_ascii_case(b"async") {
+                        return Out::err("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+                    }
+                }
+                let mut inner = self.inner.lock();
+                match Vm::new(Mode::Eval, self.rand.clone(), self.logger.clone()) {
+                    Ok(vm) => {
+                        inner.eval = vm;
+                        inner.scripts.clear();
+                        Out::ok()
+                    }
+                    Err(e) => Out::err(format!("ERR cannot reset the Lua state: {e}")),
+                }
+            }
+            "kill" => self.state.kill(false),
+            "help" if argv.len() == 2 => help(&[
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "DEBUG (YES|SYNC|NO)",
+                "    Set the debug mode for subsequent scripts executed.",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ]),
+            "load" | "exists" | "flush" | "help" => Out::err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try SCRIPT HELP."
+            )),
+            "debug" => Out::err("ERR SCRIPT DEBUG is not supported by forkless"),
+            _ => Out::err(format!(
+                "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+                String::from_utf8_lossy(argv.get(1).copied().unwrap_or(b""))
+            )),
+        }
+    }
+
+    /// The libraries' codes, in name order (what RDB_OPCODE_FUNCTION2 records carry).
+    pub fn library_codes(&self) -> Vec<Vec<u8>> {
+        self.inner.lock().functions.codes()
+    }
+
+    /// Load a library from its code (an RDB's or AOF's): `replace` an existing one of the same
+    /// name. `Err` holds Redis's message.
+    pub fn load_library(&self, code: &[u8], replace: bool) -> Result<String, String> {
+        self.functions_mut(|f| f.load(code, replace))
+    }
+
+    /// Remove every library (FUNCTION FLUSH; FLUSHALL does not touch functions in Redis 7.0).
+    pub fn flush_functions(&self) {
+        self.functions_mut(|f| f.flush());
+    }
+
+    pub(crate) fn functions_mut<R>(&self, f: impl FnOnce(&mut func::Functions) -> R) -> R {
+        let mut inner = self.inner.lock();
+        let r = f(&mut inner.functions);
+        let (libs, funcs) = inner.functions.counts();
+        self.state.set_counts(libs, funcs);
+        r
+    }
+}
+
+impl forkless_keyspace::Libraries for Scripting {
+    fn codes(&self) -> Vec<Vec<u8>> {
+        self.library_codes()
+    }
+
+    fn load(&self, code: &[u8]) -> Result<(), String> {
+        self.functions_mut(|f| {
+            f.load_timeout = None;
+            let r = f.load(code, true);
+            f.load_timeout = Some(std::time::Duration::from_millis(500));
+            r.map(|_| ())
+        })
+    }
+
+    fn command(&self, argv: &[&[u8]]) -> Result<(), String> {
+        let sub = argv
+            .get(1)
+            .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+            .unwrap_or_default();
+        self.functions_mut(|f| f.load_timeout = None);
+        let r = func::command(self, &|_| {}, argv, &sub);
+        self.functions_mut(|f| f.load_timeout = Some(std::time::Duration::from_millis(500)));
+        match r {
+            Out::Error(e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Inner {
+    /// Compile and cache `body` (no-op when cached); returns its SHA1.
+    fn load_script(&mut self, body: &[u8]) -> Result<String, Out> {
+        let sha = vm::sha1_hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (fl, shebang_len) = parse_shebang(body).map_err(|e| Out::err(format!("ERR {e}")))?;
+        let func = self
+            .eval
+            .compile(&body[shebang_len..], "@user_script")
+            .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
+        self.scripts.insert(
+            sha.clone(),
+            Script {
+                body: body.to_vec(),
+                func,
+                flags: fl,
+            },
+        );
+        Ok(sha)
+    }
+}
+
+impl Script {
+    #[allow(dead_code)]
+    fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// Redis's `evalExtractShebangFlags`: flags and the length of the shebang line (its newline
+/// is kept so line numbers stay the user's).
+pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((flags::EVAL_COMPAT, 0));
+    }
+    let Some(end) = body.iter().position(|&b| b == b'\n') else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+    let Some(first) = parts.first() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if *first != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {first}"));
+    }
+    let mut fl = 0;
+    for p in &parts[1..] {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {p}"));
+        };
+        for f in list.split(',') {
+            match flags::NAMES.iter().find(|(n, _)| *n == f) {
+                Some((_, v)) => fl |= v,
+                None => return Err(format!("Unexpected flag in script shebang: {f}")),
+            }
+        }
+    }
+    Ok((fl, end))
+}
+
+/// Split `numkeys key... arg...` (Redis's errors for a bad count).
+type Args<'a> = &'a [&'a [u8]];
+
+fn split_keys<'a>(numkeys: &[u8], rest: Args<'a>) -> Result<(Args<'a>, Args<'a>), Out> {
+    let Some(n) = forkless_keyspace::convert::parse_i64(numkeys) else {
+        return Err(Out::err("ERR value is not an integer or out of range"));
+    };
+    if n < 0 {
+        return Err(Out::err("ERR Number of keys can't be negative"));
+    }
+    if n as u64 > rest.len() as u64 {
+        return Err(Out::err(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(rest.split_at(n as usize))
+}
+
+fn arity(name: &str) -> Out {
+    Out::err(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+pub(crate) fn help(lines: &[&str]) -> Out {
+    Out::Array(
+        lines
+            .iter()
+            .map(|l| Out::Status((*l).to_string()))
+            .collect(),
+    )
+}

@@ -240,6 +240,10 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
     }
     match (cmd, f) {
         ("hgetall", Frame::Array(items)) => Frame::Map(pairs(items, false)),
+        // LCS IDX: `matches` and `len` as a map (addReplyMapLen in lcsCommand).
+        ("lcs", Frame::Array(items)) if argv.iter().any(|a| a.eq_ignore_ascii_case(b"idx")) => {
+            Frame::Map(pairs(items, false))
+        }
         ("smembers" | "sunion" | "sinter" | "sdiff", Frame::Array(items)) => Frame::Set(items),
         ("zscore" | "zincrby", f) => double_of(f),
         ("zadd", f) if has_arg(argv, b"incr") => double_of(f),

@@ -4,6 +4,7 @@ pub(crate) mod bits;
 pub(crate) mod dump;
 pub(crate) mod hashes;
 pub(crate) mod keys;
+pub(crate) mod lcs;
 pub(crate) mod lists;
 pub(crate) mod mpop;
 pub(crate) mod randfield;
@@ -35,6 +36,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     scans::COMMANDS,
     dump::COMMANDS,
     bits::COMMANDS,
+    lcs::COMMANDS,
     streams::COMMANDS,
     stream_groups::COMMANDS,
 ];

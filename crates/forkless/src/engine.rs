@@ -971,16 +971,7 @@ impl Engine {
     ) -> Result<FullSync> {
         let core = self.core();
         core.repl.activate();
-        let busy = loop {
-            if core.is_closed() || cancel.load(Ordering::Acquire) {
-                return Err(Error::Unsupported("ERR shutting down".into()));
-            }
-            match core.claim(&core.snapshot_running) {
-                Ok(b) => break b,
-                Err(Error::InProgress(_)) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(e),
-            }
-        };
+        let busy = core.claim_waiting(cancel)?;
         let cut: Arc<Mutex<Option<Cut>>> = Arc::new(Mutex::new(None));
         let mut opts = core.snapshot_options(Mode::PointInTime, path);
         opts.spill_path = None;
@@ -1053,16 +1044,7 @@ impl Engine {
         core.ks.set_replica(true);
         core.repl.follow(replid, offset);
         let stream_db = read_repl_stream_db(path);
-        let busy = loop {
-            if core.is_closed() {
-                return Err(Error::Unsupported("ERR shutting down".into()));
-            }
-            match core.claim(&core.snapshot_running) {
-                Ok(b) => break b,
-                Err(Error::InProgress(_)) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(e),
-            }
-        };
+        let busy = core.claim_waiting(&AtomicBool::new(false))?;
         let _ = core
             .ks
             .execute(&mut Session::default(), &[b"FLUSHALL".as_slice()]);
@@ -1496,6 +1478,20 @@ impl Core {
         self.busy_since_ms.store(unix_ms(), Ordering::Release);
         flag.store(true, Ordering::Release);
         Ok(Busy { core: self, flag })
+    }
+
+    /// [`Core::claim`] as a snapshot, waiting while another snapshot or rewrite runs (the
+    /// replication paths: a replica waits rather than fails); stops at shutdown or `cancel`.
+    fn claim_waiting<'a>(&'a self, cancel: &AtomicBool) -> Result<Busy<'a>> {
+        loop {
+            if self.is_closed() || cancel.load(Ordering::Acquire) {
+                return Err(Error::Unsupported("ERR shutting down".into()));
+            }
+            match self.claim(&self.snapshot_running) {
+                Err(Error::InProgress(_)) => std::thread::sleep(Duration::from_millis(20)),
+                r => return r,
+            }
+        }
     }
 
     /// An AOF rewrite (segments: a converging snapshot), on this thread; records the outcome.

@@ -117,7 +117,8 @@ impl ServerHandle {
     }
 }
 
-fn run_id() -> String {
+/// 40 random hex characters (the process's run id; also the EOF mark of a replication payload).
+pub(crate) fn run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut s = String::new();
     while s.len() < 40 {

@@ -629,7 +629,8 @@ async fn send_payload(
 ) -> std::io::Result<()> {
     let mut f = tokio::fs::File::open(path).await?;
     let mark = if eof_form {
-        let m: String = forkless_rdb_mark();
+        // 40 random hex characters, as a run id.
+        let m: String = crate::run_id();
         wr.write_all(format!("$EOF:{m}\r\n").as_bytes()).await?;
         Some(m)
     } else {
@@ -650,19 +651,6 @@ async fn send_payload(
         wr.write_all(m.as_bytes()).await?;
     }
     Ok(())
-}
-
-/// 40 random hex characters (the EOF mark of a diskless transfer).
-fn forkless_rdb_mark() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut s = String::new();
-    while s.len() < 40 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(s.len() as u64);
-        s.push_str(&format!("{:016x}", h.finish()));
-    }
-    s.truncate(40);
-    s
 }
 
 /// The online phase: send the stream from `cursor`, read `REPLCONF ACK`s, time out a silent

@@ -83,7 +83,7 @@ impl std::fmt::Debug for AofDir {
     }
 }
 
-fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
+pub(crate) fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
     let ctx = format!("{what} {}", p.display());
     move |e| AofError::io(ctx, e)
 }
@@ -346,7 +346,7 @@ impl AofDir {
         Ok((Self::start(dir, manifest, opts)?, report))
     }
 
-    fn start(dir: &Path, manifest: Manifest, opts: AofDirOptions) -> Result<AofDir> {
+    pub(crate) fn start(dir: &Path, manifest: Manifest, opts: AofDirOptions) -> Result<AofDir> {
         let last = manifest
             .incr
             .last()
@@ -379,6 +379,11 @@ impl AofDir {
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// Run `f` on the in-memory manifest (under its lock; `f` must not do I/O).
+    pub(crate) fn with_manifest<R>(&self, f: impl FnOnce(&mut Manifest) -> R) -> R {
+        f(&mut self.manifest.lock())
     }
 
     /// The manifest as last persisted.

@@ -101,7 +101,7 @@ pub(crate) fn rewrite_with(
 /// The snapshot of a rewrite, on the calling thread (what `snapshot_to_file` does on a worker
 /// thread), stopping when `cancel` is set. As there, the snapshot's slot is released only after
 /// the base's commit.
-fn snapshot_here(
+pub(crate) fn snapshot_here(
     ks: &Keyspace,
     obs: &Arc<SnapshotObserver>,
     path: &std::path::Path,

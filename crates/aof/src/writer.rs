@@ -41,7 +41,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkless_keyspace::{Propagated, PropagationSink};
-use forkless_sync::atomic::{AtomicU64, Ordering};
+use forkless_sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -58,6 +58,24 @@ pub enum FsyncPolicy {
     EverySec,
     /// Leave flushing to the OS.
     No,
+}
+
+impl FsyncPolicy {
+    fn to_u8(self) -> u8 {
+        match self {
+            FsyncPolicy::Always => 0,
+            FsyncPolicy::EverySec => 1,
+            FsyncPolicy::No => 2,
+        }
+    }
+
+    fn from_u8(v: u8) -> FsyncPolicy {
+        match v {
+            0 => FsyncPolicy::Always,
+            1 => FsyncPolicy::EverySec,
+            _ => FsyncPolicy::No,
+        }
+    }
 }
 
 /// What a caller meets when the queue is full.
@@ -288,9 +306,18 @@ struct Shared {
     changed: Condvar,
     sync_slot: Mutex<Option<Box<dyn SyncHandle>>>,
     opts: WriterOptions,
+    /// The fsync policy now (`opts.fsync` at start; [`AofWriter::set_fsync`] changes it, as
+    /// `CONFIG SET appendfsync` does in Redis).
+    fsync: AtomicU8,
     writer: Mutex<Option<Thread>>,
     syncer: Mutex<Option<Thread>>,
     id: u64,
+}
+
+impl Shared {
+    fn policy(&self) -> FsyncPolicy {
+        FsyncPolicy::from_u8(self.fsync.load(Ordering::Relaxed))
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -397,6 +424,7 @@ impl AofWriter {
             state: Mutex::new(state),
             changed: Condvar::new(),
             sync_slot: Mutex::new(Some(handle)),
+            fsync: AtomicU8::new(opts.fsync.to_u8()),
             opts,
             writer: Mutex::new(None),
             syncer: Mutex::new(None),
@@ -409,19 +437,34 @@ impl AofWriter {
             .map_err(|e| AofError::io("spawning the AOF writer thread", e))?;
         *shared.writer.lock() = Some(w.thread().clone());
         let mut threads = vec![w];
-        if shared.opts.fsync == FsyncPolicy::EverySec {
-            let s2 = shared.clone();
-            let f = thread::Builder::new()
-                .name("aof-fsync".into())
-                .spawn(move || syncer_loop(&s2))
-                .map_err(|e| AofError::io("spawning the AOF fsync thread", e))?;
-            *shared.syncer.lock() = Some(f.thread().clone());
-            threads.push(f);
-        }
+        // Always started: the policy can become `everysec` at run time.
+        let s2 = shared.clone();
+        let f = thread::Builder::new()
+            .name("aof-fsync".into())
+            .spawn(move || syncer_loop(&s2))
+            .map_err(|e| AofError::io("spawning the AOF fsync thread", e))?;
+        *shared.syncer.lock() = Some(f.thread().clone());
+        threads.push(f);
         Ok(AofWriter {
             shared,
             threads: Mutex::new(threads),
         })
+    }
+
+    /// The fsync policy now.
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        self.shared.policy()
+    }
+
+    /// Change the fsync policy of a running writer (`CONFIG SET appendfsync`). Becoming
+    /// `always` fsyncs what was written before on the writer's next turn; tickets taken under
+    /// another policy resolve at once, as they did when they were taken.
+    pub fn set_fsync(&self, policy: FsyncPolicy) {
+        self.shared.fsync.store(policy.to_u8(), Ordering::Relaxed);
+        let _g = self.shared.state.lock();
+        self.shared.changed.notify_all();
+        drop(_g);
+        self.wake_writer();
     }
 
     fn wake_writer(&self) {
@@ -592,7 +635,7 @@ impl AofWriter {
     /// durable; under the other policies at once. With [`OnError::Refuse`], an error before it
     /// became durable fails the wait; with [`OnError::Continue`] the wait ends unacknowledged but Ok.
     pub fn wait(&self, ticket: u64) -> Result<()> {
-        if self.shared.opts.fsync != FsyncPolicy::Always {
+        if self.shared.policy() != FsyncPolicy::Always {
             return Ok(());
         }
         let mut g = Some(self.shared.state.lock());
@@ -823,7 +866,7 @@ fn writer_loop(shared: &Shared, io: Box<dyn AofIo>, storage: Box<dyn AofStorage>
             let retry_ok =
                 l.next_retry.is_none_or(|t| now >= t) || (st.shutdown && !l.failed_in_shutdown);
             let mut w = !l.pending.is_empty() && retry_ok;
-            if w && opts.fsync == FsyncPolicy::EverySec
+            if w && shared.policy() == FsyncPolicy::EverySec
                 && st.sync_in_progress.is_some()
                 && !st.shutdown
             {
@@ -904,12 +947,12 @@ fn writer_loop(shared: &Shared, io: Box<dyn AofIo>, storage: Box<dyn AofStorage>
         if written > durable
             && retry_ok
             && !write_err
-            && (opts.fsync == FsyncPolicy::Always || forced)
+            && (shared.policy() == FsyncPolicy::Always || forced)
         {
             if !sync_here(shared, l.io.as_mut(), &file) {
                 l.failed(shared);
             }
-        } else if opts.fsync == FsyncPolicy::EverySec
+        } else if shared.policy() == FsyncPolicy::EverySec
             && written > durable
             && l.last_sync_start.elapsed() >= opts.fsync_interval
         {
@@ -991,7 +1034,7 @@ fn writer_loop(shared: &Shared, io: Box<dyn AofIo>, storage: Box<dyn AofStorage>
                 t.saturating_duration_since(Instant::now())
             } else if !l.pending.is_empty() {
                 Duration::from_millis(5)
-            } else if opts.fsync == FsyncPolicy::EverySec && st.written > st.durable {
+            } else if shared.policy() == FsyncPolicy::EverySec && st.written > st.durable {
                 opts.fsync_interval
                     .saturating_sub(l.last_sync_start.elapsed())
                     .max(Duration::from_millis(1))

@@ -139,10 +139,10 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("rdbchecksum", B, "yes", false, "Write the CRC-64 at the end of snapshots."),
     o("rdb-del-sync-files", B, "no", true, "Stored."),
     o("rdb-save-incremental-fsync", B, "yes", true, "Stored."),
-    o("appendonly", B, "no", false, "Log every write to a multi-part AOF in `dir/appenddirname`. Chosen at open (restart to change)."),
+    o("appendonly", B, "no", true, "Log every write to a multi-part AOF in `dir/appenddirname`. Turned on at run time, the AOF starts from a point-in-time snapshot (a forkless rewrite)."),
     o("appendfilename", S, "appendonly.aof", false, "AOF file name prefix."),
     o("appenddirname", S, "appendonlydir", false, "AOF directory inside `dir`."),
-    o("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", false, "always: a write returns once durable; everysec: fsync every second; no: the OS decides. Chosen at open."),
+    o("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec", true, "always: a write returns once durable; everysec: fsync every second; no: the OS decides."),
     o("no-appendfsync-on-rewrite", B, "no", true, "Stored (forkless rewrites never compete with a child process)."),
     o("auto-aof-rewrite-percentage", int(0, I32), "100", true, "Rewrite the AOF when it grew this many percent over its size after the last rewrite; 0 disables."),
     o("auto-aof-rewrite-min-size", mem(0, I64), "64mb", true, "No automatic rewrite below this AOF size."),
@@ -1014,7 +1014,7 @@ impl Config {
     /// let mut c = Config::default();
     /// c.set_any("appendonly", "yes").unwrap();
     /// c.set_any("appendfsync", "always").unwrap();
-    /// assert!(c.set("appendonly", "no").is_err()); // chosen at open
+    /// assert!(c.set("appenddirname", "elsewhere").is_err()); // chosen at open
     /// ```
     pub fn set_any(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let mut pass = Pass::default();

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use forkless_aof::{
-    AofDir, AofDirOptions, AofMetrics, AofWriter, FsyncPolicy, KeyspaceTarget, LoadOptions,
-    LoadReport, OnError, WriterOptions,
+    AofDir, AofDirOptions, AofMetrics, FsyncPolicy, KeyspaceTarget, LoadOptions, LoadReport,
+    OnError, WriterOptions,
 };
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
 use forkless_script::{Host, Out, Scripting, Touched};
@@ -48,13 +48,14 @@ use crate::config::{Config, SaveRule};
 use crate::durability::{notifier, AckState, Durability, CLOSED};
 use crate::error::{io, Error, Result};
 use crate::helpers::Tx;
+use crate::logslot::{Appended, Backend, LogSlot};
 use crate::replication::{Cursor, ReplLog};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// This thread's last append through an engine's sink: (engine id, ticket or error text).
-    static LAST_APPEND: RefCell<Option<(u64, std::result::Result<u64, String>)>> =
+    /// This thread's last append through an engine's sink: (engine id, what the slot returned).
+    static LAST_APPEND: RefCell<Option<(u64, Appended)>> =
         const { RefCell::new(None) };
 }
 
@@ -75,7 +76,7 @@ pub(crate) fn unix_ms() -> i64 {
 /// for the save rules, and leaves the ticket for the executing thread.
 struct Fanout {
     id: u64,
-    writer: Option<Arc<AofWriter>>,
+    log: Arc<LogSlot>,
     dirty: Arc<AtomicU64>,
     repl: Arc<ReplLog>,
 }
@@ -90,9 +91,8 @@ impl PropagationSink for Fanout {
             })
             .count() as u64;
         self.dirty.fetch_add(changes, Ordering::Relaxed);
-        if let Some(w) = &self.writer {
-            let r = w.append(ops, None).map_err(|e| e.to_string());
-            LAST_APPEND.with(|c| *c.borrow_mut() = Some((self.id, r)));
+        if let Some(a) = self.log.append(ops) {
+            LAST_APPEND.with(|c| *c.borrow_mut() = Some((self.id, a)));
         }
         self.repl.feed_ops(ops);
     }
@@ -276,12 +276,6 @@ pub struct ShutdownReport {
     pub duration: Duration,
 }
 
-enum Backend {
-    Snapshots,
-    Aof(AofDir),
-    Segments(SegmentDir),
-}
-
 /// Values the upkeep reads every tick (copied out of the [`Config`] when it changes).
 #[derive(Debug, Clone)]
 pub(crate) struct Tunables {
@@ -351,9 +345,13 @@ pub(crate) struct Core {
     pub obs: Arc<SnapshotObserver>,
     /// The replication stream (`crate::replication`).
     pub repl: Arc<ReplLog>,
-    backend: Backend,
-    pub(crate) writer: Option<Arc<AofWriter>>,
-    fsync_always: bool,
+    /// The log: backend and writer, switchable at run time (`crate::logslot`).
+    pub(crate) log: Arc<LogSlot>,
+    /// `CONFIG SET appendonly yes` asked for an AOF that is not started yet.
+    aof_wanted: AtomicBool,
+    /// The log writer's options at open (fsync and timestamps are re-read from the
+    /// configuration when an AOF starts at run time).
+    writer_opts: WriterOptions,
     dir: PathBuf,
     config: Mutex<Config>,
     pub tun: Mutex<Tunables>,
@@ -546,11 +544,7 @@ impl Engine {
         if shards > 0 {
             kconf.shards = shards as usize;
         }
-        let fsync = match config.str("appendfsync") {
-            "always" => FsyncPolicy::Always,
-            "no" => FsyncPolicy::No,
-            _ => FsyncPolicy::EverySec,
-        };
+        let fsync = fsync_of(&config);
         let writer_opts = WriterOptions {
             fsync,
             timestamps: config.bool("aof-timestamp-enabled"),
@@ -609,7 +603,12 @@ impl Engine {
                 }
                 None => LoadSource::Empty,
             };
-            (ks, Backend::Segments(sd), source, PersistenceMode::Segments)
+            (
+                ks,
+                Backend::Segments(Arc::new(sd)),
+                source,
+                PersistenceMode::Segments,
+            )
         } else if config.appendonly() {
             let adir = dir.join(config.str("appenddirname"));
             let fname = config.str("appendfilename").to_string();
@@ -632,7 +631,7 @@ impl Engine {
                 let files = rep.files.clone();
                 (
                     ks,
-                    Backend::Aof(ad),
+                    Backend::Aof(Arc::new(ad)),
                     LoadSource::Aof(files),
                     PersistenceMode::Aof,
                 )
@@ -646,7 +645,7 @@ impl Engine {
                     LoadSource::Empty
                 };
                 let ad = AofDir::create(&adir, &ks.dump(), aopts)?;
-                (ks, Backend::Aof(ad), source, PersistenceMode::Aof)
+                (ks, Backend::Aof(Arc::new(ad)), source, PersistenceMode::Aof)
             }
         } else {
             let ks = keyspace_with_libraries(kconf, &scripting);
@@ -665,6 +664,7 @@ impl Engine {
             Backend::Aof(a) => Some(a.writer()),
             Backend::Segments(s) => Some(s.writer()),
         };
+        let log = Arc::new(LogSlot::new(backend.clone(), writer.clone()));
         let obs = install(&mut ks);
         let repl = Arc::new(ReplLog::new(config.int("repl-backlog-size") as u64));
         repl.set_sizes(
@@ -673,7 +673,7 @@ impl Engine {
         );
         ks.set_sink(Arc::new(Fanout {
             id,
-            writer: writer.clone(),
+            log: log.clone(),
             dirty: dirty.clone(),
             repl: repl.clone(),
         }));
@@ -701,9 +701,9 @@ impl Engine {
             ks,
             obs,
             repl,
-            backend,
-            writer,
-            fsync_always: fsync == FsyncPolicy::Always,
+            log,
+            aof_wanted: AtomicBool::new(false),
+            writer_opts: writer_opts.clone(),
             dir,
             misconf_rdb: AtomicBool::new(false),
             config: Mutex::new(config),
@@ -736,15 +736,14 @@ impl Engine {
             .map_err(io("starting the upkeep thread"))?;
         *core.cron.lock() = Some(cron.thread().clone());
         threads.push(cron);
-        if core.fsync_always {
-            let c = core.clone();
-            let n = thread::Builder::new()
-                .name("forkless-durable-notify".into())
-                .spawn(move || notifier(c))
-                .map_err(io("starting the notifier thread"))?;
-            *core.notifier.lock() = Some(n.thread().clone());
-            threads.push(n);
-        }
+        // Always started: `appendfsync always` and the AOF itself can be set at run time.
+        let c = core.clone();
+        let n = thread::Builder::new()
+            .name("forkless-durable-notify".into())
+            .spawn(move || notifier(c))
+            .map_err(io("starting the notifier thread"))?;
+        *core.notifier.lock() = Some(n.thread().clone());
+        threads.push(n);
         let report = OpenReport {
             mode,
             source,
@@ -790,9 +789,9 @@ impl Engine {
         &self.core().dir
     }
 
-    /// The persistence mode.
+    /// The persistence mode now (`CONFIG SET appendonly` changes it).
     pub fn mode(&self) -> PersistenceMode {
-        self.report.mode
+        self.core().mode()
     }
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database and return its
@@ -1051,7 +1050,7 @@ impl Engine {
         let rep = load_snapshot_file(&core.ks, path);
         drop(busy);
         let rep = rep?;
-        if !matches!(core.backend, Backend::Snapshots) {
+        if !matches!(core.log.backend(), Backend::Snapshots) {
             core.run_rewrite(&Arc::new(AtomicBool::new(false)))?;
         }
         Ok((rep.rdb_keys, stream_db))
@@ -1141,7 +1140,8 @@ impl Engine {
     /// Counters: keys per database, memory, persistence state, last snapshot and rewrite,
     /// fsync lag, errors.
     pub fn stats(&self) -> Stats {
-        self.core().stats(self.report.mode)
+        let core = self.core();
+        core.stats(core.mode())
     }
 
     /// `CONFIG RESETSTAT`: zero the counters of [`Stats`] that Redis resets (`expired_keys`);
@@ -1185,7 +1185,18 @@ impl Engine {
     pub fn config_set(&self, pairs: &[(&str, &str)]) -> Result<()> {
         let core = self.core();
         let mut c = core.config.lock();
+        if c.str("persistence") == "segments"
+            && pairs
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("appendonly"))
+        {
+            return Err(Error::Unsupported(
+                "ERR appendonly cannot change with persistence segments".into(),
+            ));
+        }
         c.set_many(pairs)?;
+        let appendonly = c.appendonly();
+        let fsync = fsync_of(&c);
         let tun = Tunables::from(&c);
         let mem = memory_config_of(&c);
         let repl_sizes = (
@@ -1207,7 +1218,71 @@ impl Engine {
         core.ks.set_memory_config(mem);
         core.ks.evict_to_bound();
         core.update_misconf();
+        if let Some(w) = core.log.writer() {
+            if w.fsync_policy() != fsync {
+                w.set_fsync(fsync);
+            }
+        }
+        // The AOF on or off at run time (Redis's startAppendOnly / stopAppendOnly).
+        match (appendonly, core.log.backend()) {
+            (true, Backend::Snapshots) if !core.aof_wanted.swap(true, Ordering::AcqRel) => {
+                match core.start_job(JobKind::Rewrite) {
+                    Ok(()) => {}
+                    Err(Error::InProgress(_)) => {
+                        core.scheduled_rewrite.store(true, Ordering::Release)
+                    }
+                    Err(e) => {
+                        core.aof_wanted.store(false, Ordering::Release);
+                        return Err(e);
+                    }
+                }
+            }
+            (false, Backend::Aof(_)) => core.stop_aof()?,
+            (false, Backend::Snapshots) if core.aof_wanted.load(Ordering::Acquire) => {
+                core.stop_aof()?
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// What the AOF directory (`dir/appenddirname`) loads to, in a new keyspace: the log is
+    /// flushed and fsynced first (`DEBUG LOADAOF` compares it with the live keyspace). Works
+    /// with `appendonly no` too when the directory exists (BGREWRITEAOF writes it anyway).
+    pub fn load_aof_copy(&self) -> Result<Keyspace> {
+        let core = self.core();
+        if let Backend::Aof(a) = core.log.backend() {
+            a.writer().flush_and_sync()?;
+        }
+        let (adir, aopts) = core.aof_dir_options();
+        let scripting = Arc::new(
+            Scripting::new(Arc::new(|_, _: &str| {}))
+                .map_err(|e| Error::Unsupported(format!("ERR cannot start Lua: {e}")))?,
+        );
+        let (databases, limits) = {
+            let c = core.config.lock();
+            (
+                c.int("databases") as u32,
+                (
+                    c.int("stream-node-max-bytes"),
+                    c.int("stream-node-max-entries"),
+                ),
+            )
+        };
+        let ks = keyspace_with_libraries(
+            forkless_keyspace::Config {
+                databases,
+                ..forkless_keyspace::Config::default()
+            },
+            &scripting,
+        );
+        ks.set_stream_node_limits(limits.0, limits.1);
+        let lopts = LoadOptions {
+            until_timestamp: None,
+            filename: Some(aopts.filename),
+        };
+        forkless_aof::load_dir(&adir, &lopts, &mut KeyspaceTarget::new(&ks))?;
+        Ok(ks)
     }
 
     /// `CONFIG REWRITE`: rewrite the file the configuration was read from.
@@ -1232,6 +1307,15 @@ impl Engine {
     /// [`Engine::shutdown`] with explicit options.
     pub fn shutdown_with(&self, opts: ShutdownOptions) -> Result<ShutdownReport> {
         shutdown_handle(&self.inner, opts)
+    }
+}
+
+/// `appendfsync`.
+fn fsync_of(c: &Config) -> FsyncPolicy {
+    match c.str("appendfsync") {
+        "always" => FsyncPolicy::Always,
+        "no" => FsyncPolicy::No,
+        _ => FsyncPolicy::EverySec,
     }
 }
 
@@ -1335,7 +1419,7 @@ fn rss_bytes() -> Option<u64> {
 impl Core {
     /// Why writes are refused now, if they are.
     fn misconf(&self) -> Option<String> {
-        if let Some(w) = &self.writer {
+        if let Some(w) = self.log.writer() {
             if let Err(e) = w.check_writable() {
                 // Shutdown closed the log after this command passed the `closed` check.
                 if self.is_closed() {
@@ -1362,16 +1446,17 @@ impl Core {
         let last = LAST_APPEND.with(|c| c.borrow_mut().take());
         match last {
             // A write racing with shutdown: the log closed before its bytes were accepted.
-            Some((id, Err(_))) if id == self.id && self.is_closed() => Durability {
+            // A write racing with shutdown: the log closed before its bytes were accepted.
+            Some((id, (_, Err(_), _))) if id == self.id && self.is_closed() => Durability {
                 pending: None,
                 error: Some(CLOSED.to_string()),
             },
-            Some((id, Err(e))) if id == self.id => Durability {
+            Some((id, (_, Err(e), _))) if id == self.id => Durability {
                 pending: None,
                 error: Some(misconf_aof(&e)),
             },
-            Some((id, Ok(t))) if id == self.id && self.fsync_always => Durability {
-                pending: Some((self.clone(), t)),
+            Some((id, (gen, Ok(t), true))) if id == self.id => Durability {
+                pending: Some((self.clone(), gen, t)),
                 error: None,
             },
             _ => Durability::ready(),
@@ -1402,7 +1487,7 @@ impl Core {
         let busy = self.claim(&self.snapshot_running)?;
         let t0 = Instant::now();
         let dirty_before = self.dirty.load(Ordering::Relaxed);
-        let r = match &self.backend {
+        let r = match &self.log.backend() {
             Backend::Segments(sd) => {
                 let m = match mode {
                     Mode::Converging => SnapMode::Converging,
@@ -1497,12 +1582,8 @@ impl Core {
     /// An AOF rewrite (segments: a converging snapshot), on this thread; records the outcome.
     pub(crate) fn run_rewrite(&self, cancel: &Arc<AtomicBool>) -> Result<SnapshotResult> {
         let t0 = Instant::now();
-        let r = match &self.backend {
-            Backend::Snapshots => {
-                return Err(Error::Unsupported(
-                    "ERR no log to rewrite (appendonly is off)".into(),
-                ))
-            }
+        let r = match &self.log.backend() {
+            Backend::Snapshots => return self.run_rewrite_without_aof(cancel),
             Backend::Segments(_) => {
                 return self.run_snapshot(Mode::Converging, &Arc::new(AtomicBool::new(false)))
             }
@@ -1554,11 +1635,6 @@ impl Core {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        if kind == JobKind::Rewrite && matches!(self.backend, Backend::Snapshots) {
-            return Err(Error::Unsupported(
-                "ERR no log to rewrite (appendonly is off)".into(),
-            ));
-        }
         let mut slot = self.job.lock();
         if let Some(j) = slot.as_ref() {
             if !j.thread.is_finished() {
@@ -1600,7 +1676,7 @@ impl Core {
     /// Log size for the rewrite rule: (current, at the last rewrite). Segments: the last
     /// snapshot's size plus the log written since, and the snapshot's size.
     pub(crate) fn aof_sizes(&self) -> Option<(u64, u64)> {
-        let off = match &self.backend {
+        let off = match &self.log.backend() {
             Backend::Aof(a) => a.writer().metrics().enqueued_offset,
             Backend::Segments(s) => s.writer().metrics().enqueued_offset,
             Backend::Snapshots => return None,
@@ -1622,14 +1698,118 @@ impl Core {
 
     /// True with a log (AOF or segments): the growth rule applies.
     pub(crate) fn has_log(&self) -> bool {
-        !matches!(self.backend, Backend::Snapshots)
+        !matches!(self.log.backend(), Backend::Snapshots)
+    }
+
+    /// The persistence mode now (`appendonly yes` counts from the moment it is asked for, as
+    /// Redis's `aof_enabled`).
+    pub(crate) fn mode(&self) -> PersistenceMode {
+        match self.log.backend() {
+            Backend::Aof(_) => PersistenceMode::Aof,
+            Backend::Segments(_) => PersistenceMode::Segments,
+            Backend::Snapshots if self.aof_wanted.load(Ordering::Acquire) => PersistenceMode::Aof,
+            Backend::Snapshots => PersistenceMode::Snapshots,
+        }
+    }
+
+    /// The AOF directory and its options from the configuration now.
+    fn aof_dir_options(&self) -> (PathBuf, AofDirOptions) {
+        let c = self.config.lock();
+        let writer = WriterOptions {
+            fsync: fsync_of(&c),
+            timestamps: c.bool("aof-timestamp-enabled"),
+            ..self.writer_opts.clone()
+        };
+        (
+            self.dir.join(c.str("appenddirname")),
+            AofDirOptions {
+                filename: c.str("appendfilename").to_string(),
+                rdb_preamble: c.bool("aof-use-rdb-preamble"),
+                writer,
+                history_generations: c.int("aof-history-generations") as usize,
+            },
+        )
+    }
+
+    /// A new AOF generation from a point-in-time snapshot of the live keyspace
+    /// (`forkless_aof::live`): with `attach`, the sink appends to it from the snapshot's start
+    /// barrier on and it becomes the backend (`CONFIG SET appendonly yes`); without, it is only
+    /// written, as Redis's BGREWRITEAOF does with `appendonly no`.
+    fn start_aof(&self, attach: bool, cancel: &AtomicBool) -> Result<SnapshotResult> {
+        let busy = self.claim(&self.rewrite_running)?;
+        let (adir, aopts) = self.aof_dir_options();
+        let log = self.log.clone();
+        let hook: forkless_aof::live::Attach = if attach {
+            Arc::new(move |w| {
+                log.attach(w);
+            })
+        } else {
+            Arc::new(|_| {})
+        };
+        let r = forkless_aof::start_live(&adir, aopts, &self.ks, &self.obs, hook, cancel);
+        drop(busy);
+        let (dir, res) = r?;
+        if !attach {
+            dir.writer().close()?;
+            return Ok(res);
+        }
+        if !self.aof_wanted.swap(false, Ordering::AcqRel) || self.is_closed() {
+            // `appendonly no` (or shutdown) came while the base was written.
+            self.log.attach(None);
+            let _ = dir.writer().close();
+            return Ok(res);
+        }
+        let off = dir.writer().metrics().enqueued_offset;
+        let size = aof_files_size(&dir);
+        self.log.set_backend(Backend::Aof(Arc::new(dir)));
+        let mut st = self.state.lock();
+        st.aof_base_size = size;
+        st.aof_base_offset = off;
+        drop(st);
+        self.wake_notifier();
+        Ok(res)
+    }
+
+    /// BGREWRITEAOF with `appendonly no`, or the start of a wanted AOF.
+    fn run_rewrite_without_aof(&self, cancel: &AtomicBool) -> Result<SnapshotResult> {
+        let attach = self.aof_wanted.load(Ordering::Acquire);
+        self.start_aof(attach, cancel)
+    }
+
+    /// `CONFIG SET appendonly no`: a start in progress is cancelled, the writer detached, then
+    /// flushed, fsynced and closed (its files stay, as Redis leaves them).
+    fn stop_aof(&self) -> Result<()> {
+        self.aof_wanted.store(false, Ordering::Release);
+        let job = {
+            let mut slot = self.job.lock();
+            match slot.as_ref() {
+                Some(j) if j.kind == JobKind::Rewrite => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some(j) = job {
+            j.cancel.store(true, Ordering::Release);
+            let _ = j.thread.join();
+        }
+        let closed = match self.log.detach_aof() {
+            Some(w) => w.close().map_err(Error::from),
+            None => Ok(()),
+        };
+        self.wake_notifier();
+        closed
+    }
+
+    fn wake_notifier(&self) {
+        if let Some(n) = self.notifier.lock().as_ref() {
+            n.unpark();
+        }
     }
 
     fn stats(&self, mode: PersistenceMode) -> Stats {
         let keys = (0..self.ks.databases())
             .map(|d| self.ks.dbsize(d) as u64)
             .collect();
-        let aof = self.writer.as_ref().map(|w| w.metrics());
+        let aof = self.log.writer().map(|w| w.metrics());
         let fsync_lag_bytes = aof
             .as_ref()
             .map_or(0, |m| m.enqueued_offset.saturating_sub(m.durable_offset));
@@ -1725,7 +1905,7 @@ fn shutdown_handle(h: &Handle, opts: ShutdownOptions) -> Result<ShutdownReport> 
         });
     }
     // 4. The log: flush, fsync, stop its threads.
-    let closed = match &core.backend {
+    let closed = match &core.log.backend() {
         Backend::Snapshots => Ok(()),
         Backend::Aof(a) => a.writer().close().map_err(|e| e.to_string()),
         Backend::Segments(s) => s.close().map_err(|e| e.to_string()),

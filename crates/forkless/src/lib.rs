@@ -32,6 +32,7 @@ mod durability;
 pub mod engine;
 mod error;
 mod helpers;
+mod logslot;
 pub mod replication;
 mod upkeep;
 

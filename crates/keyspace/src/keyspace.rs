@@ -589,7 +589,15 @@ impl Keyspace {
         ctx.settle_memory();
         session.db = ctx.db();
         let (guards, prop, capture) = ctx.into_parts();
-        self.deliver(prop, capture);
+        // SCAN and RANDOMKEY touch arbitrary keys: their lazy-expiry DELs go out one by one,
+        // not as a MULTI/EXEC unit (Redis's CMD_TOUCHES_ARBITRARY_KEYS, `propagatePendingCommands`).
+        if matches!(spec.name, "scan" | "randomkey") && prop.len() > 1 {
+            for p in prop {
+                self.deliver(vec![p], capture);
+            }
+        } else {
+            self.deliver(prop, capture);
+        }
         drop(guards);
         reply
     }

@@ -1,6 +1,6 @@
 //! The one place concurrency primitives come from.
 //!
-//! Every concurrent crate of forkless imports `Mutex`, `Arc`, atomics, `thread` and `UnsafeCell`
+//! Every concurrent crate of forkless imports `Mutex`, `RwLock`, `Arc`, atomics, `thread` and `UnsafeCell`
 //! from here, never from `std::sync` or `parking_lot` directly (clippy.toml enforces it). A normal
 //! build maps them to `parking_lot` and `std`; a build with `--cfg forkless_loom` and the `loom`
 //! feature maps them to loom's model-checked versions, so the loom-tests crate checks the real
@@ -39,6 +39,29 @@ mod imp {
         /// Lock if free.
         pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
             self.0.try_lock().ok()
+        }
+    }
+
+    /// A reader-writer lock (loom model).
+    #[derive(Debug, Default)]
+    pub struct RwLock<T>(loom::sync::RwLock<T>);
+    /// Shared guard of [`RwLock`].
+    pub type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+    /// Exclusive guard of [`RwLock`].
+    pub type RwLockWriteGuard<'a, T> = loom::sync::RwLockWriteGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        /// A new unlocked lock.
+        pub fn new(v: T) -> Self {
+            RwLock(loom::sync::RwLock::new(v))
+        }
+        /// Lock shared, blocking.
+        pub fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().expect("poisoned lock in loom model")
+        }
+        /// Lock exclusive, blocking.
+        pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+            self.0.write().expect("poisoned lock in loom model")
         }
     }
 
@@ -84,6 +107,13 @@ mod imp {
     pub type Mutex<T> = parking_lot::Mutex<T>;
     /// Guard of [`Mutex`].
     pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A reader-writer lock (parking_lot).
+    pub type RwLock<T> = parking_lot::RwLock<T>;
+    /// Shared guard of [`RwLock`].
+    pub type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+    /// Exclusive guard of [`RwLock`].
+    pub type RwLockWriteGuard<'a, T> = parking_lot::RwLockWriteGuard<'a, T>;
 
     /// Condition variable (parking_lot), with the same `Option<guard>` calling convention as the
     /// loom build.

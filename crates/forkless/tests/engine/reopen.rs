@@ -176,3 +176,88 @@ fn turning_aof_on_keeps_the_snapshot_data() {
     check(&e, &model);
     assert_eq!(e.get(0, b"new").unwrap(), Some(b"1".to_vec()));
 }
+
+/// Wait until the AOF asked for by `CONFIG SET appendonly yes` runs (its start is a background
+/// point-in-time snapshot).
+fn wait_aof_started(e: &forkless::Engine) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while e.stats().rewrite_in_progress || e.stats().aof.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the AOF did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `CONFIG SET appendonly` at run time: on (the AOF starts from a snapshot of what is there),
+/// off (writes stop reaching it), on again (a new generation replaces the stale one, whose
+/// files are deleted). A reopen with `appendonly yes` loads exactly the model of every write
+/// made (the writes while off included: the second start's snapshot holds them).
+#[test]
+fn appendonly_on_off_on_at_run_time() {
+    let tmp = TempDir::new("engine-aof-runtime");
+    let e = open(tmp.path(), &conf("save \"\"\n"));
+    assert_eq!(e.mode(), PersistenceMode::Snapshots);
+    let mut model = workload(&e);
+    e.config_set(&[("appendonly", "yes")]).unwrap();
+    assert_eq!(
+        e.mode(),
+        PersistenceMode::Aof,
+        "aof_enabled from the request on"
+    );
+    wait_aof_started(&e);
+    let adir = tmp.path().join("appendonlydir");
+    let first: Vec<String> = names(&adir);
+    assert!(first.iter().any(|n| n.ends_with(".base.rdb")), "{first:?}");
+    e.set(0, b"while-on", b"1").unwrap();
+    model.insert((0, b"while-on".to_vec()), b"1".to_vec());
+    e.config_set(&[("appendonly", "no")]).unwrap();
+    assert_eq!(e.mode(), PersistenceMode::Snapshots);
+    assert!(e.stats().aof.is_none());
+    e.set(0, b"while-off", b"2").unwrap();
+    model.insert((0, b"while-off".to_vec()), b"2".to_vec());
+    // The stale directory alone: what was written while on, not what came after.
+    let stale = e.load_aof_copy().unwrap();
+    let mut s = Session::default();
+    assert_eq!(
+        stale.execute(&mut s, &[b"GET", b"while-on"]),
+        Reply::Bulk(b"1".to_vec())
+    );
+    assert_eq!(stale.execute(&mut s, &[b"GET", b"while-off"]), Reply::Nil);
+    e.config_set(&[("appendonly", "yes"), ("appendfsync", "always")])
+        .unwrap();
+    wait_aof_started(&e);
+    e.set(0, b"after", b"3").unwrap();
+    model.insert((0, b"after".to_vec()), b"3".to_vec());
+    let second = names(&adir);
+    assert!(
+        first
+            .iter()
+            .all(|n| n.ends_with(".manifest") || !second.contains(n)),
+        "the old generation's files are deleted: {first:?} then {second:?}"
+    );
+    let before = e.keyspace().dump();
+    e.shutdown().unwrap();
+    drop(e);
+    let e = open(tmp.path(), &conf("appendonly yes\nsave \"\"\n"));
+    assert!(
+        matches!(e.open_report().source, LoadSource::Aof(_)),
+        "{:?}",
+        e.open_report().source
+    );
+    check(&e, &model);
+    for ((db, k), v) in &model {
+        assert_eq!(e.get(*db, k).unwrap().as_deref(), Some(v.as_slice()));
+    }
+    assert_eq!(e.keyspace().dump(), before);
+}
+
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}

@@ -158,6 +158,13 @@ impl Conn {
                 "READONLY You can't write against a read only replica.",
             ));
         }
+        if !matches!(name.as_str(), "exec") {
+            if let Some(e) = self.state_refusal(std::iter::once(name.as_str())) {
+                rejected(self);
+                self.flag_multi_error();
+                return Step::Reply(Frame::err(e));
+            }
+        }
         if self.proto == Proto::Resp2
             && (!self.subs.is_empty() || !self.psubs.is_empty())
             && !matches!(
@@ -188,6 +195,19 @@ impl Conn {
                 "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
             )
         {
+            // Commands flagged `no-multi` in Redis 7.0.15.
+            if matches!(name.as_str(), "save" | "shutdown" | "sync" | "psync") {
+                rejected(self);
+                self.flag_multi_error();
+                return Step::Reply(Frame::err("ERR Command not allowed inside a transaction"));
+            }
+            // A command refused for memory is refused while queueing, and EXEC then aborts
+            // (Redis's processCommand runs the maxmemory check before queueing).
+            if self.would_oom(&name) {
+                rejected(self);
+                self.flag_multi_error();
+                return Step::Reply(Frame::err(forkless_keyspace::memory::OOM_ERROR));
+            }
             if let Some((q, _)) = &mut self.multi {
                 q.push(argv);
                 let n = q.len() as i64;
@@ -210,6 +230,55 @@ impl Conn {
             }
         }
         step
+    }
+
+    /// Redis's processCommand checks of the server's state, for a command or (EXEC) for every
+    /// queued one: `min-replicas-to-write` good replicas (lag within `min-replicas-max-lag`) for
+    /// a write, and a replica whose link is down with `replica-serve-stale-data no` serves only
+    /// the commands flagged `stale`.
+    fn state_refusal<'n>(&self, mut names: impl Iterator<Item = &'n str>) -> Option<&'static str> {
+        let (min, max_lag, serve_stale) = {
+            let o = self.shared.opts.lock();
+            (o.min_replicas.0, o.min_replicas.1, o.serve_stale)
+        };
+        let stale_link = !serve_stale && self.shared.repl.link_info().is_some_and(|l| !l.up);
+        if min == 0 && !stale_link {
+            return None;
+        }
+        names.find_map(|n| {
+            if stale_link && !STALE_OK.contains(&n) {
+                return Some(
+                    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                );
+            }
+            if min > 0 && !self.shared.repl.is_replica() && self.is_write_command(n) {
+                let good = self
+                    .shared
+                    .repl
+                    .replicas
+                    .lock()
+                    .values()
+                    .filter(|r| r.state == "online" && r.last_ack.elapsed().as_secs() <= max_lag)
+                    .count() as u64;
+                if good < min {
+                    return Some("NOREPLICAS Not enough good replicas to write.");
+                }
+            }
+            None
+        })
+    }
+
+    /// True when `name` may grow memory and nothing more can be evicted under `maxmemory`.
+    fn would_oom(&self, name: &str) -> bool {
+        let ks = &self.shared.ks;
+        ks.memory_config().maxmemory > 0
+            && !ks.is_replica()
+            && self
+                .shared
+                .table
+                .lookup(name.as_bytes())
+                .is_some_and(|s| s.is_write() && forkless_keyspace::memory::may_grow(s.name))
+            && !ks.evict_to_bound()
     }
 
     fn is_write_command(&self, name: &str) -> bool {
@@ -312,7 +381,14 @@ impl Conn {
             }
             "publish" => {
                 let limit = self.shared.opts.lock().pubsub_limit;
-                Frame::Int(self.shared.pubsub.publish(&argv[1], &argv[2], &limit))
+                let n = self.shared.pubsub.publish(&argv[1], &argv[2], &limit);
+                // Replicas deliver it to their own subscribers (Redis propagates PUBLISH to
+                // the replication stream only, never to the AOF).
+                self.shared
+                    .engine
+                    .replication()
+                    .feed_ops(&[(self.session.db, argv.clone())]);
+                Frame::Int(n)
             }
             "pubsub" => self.pubsub(&argv),
             "function" | "script" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall"
@@ -531,6 +607,7 @@ impl Conn {
     fn data(&mut self, name: &str, argv: &[Vec<u8>]) -> Step {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let db = self.session.db;
+        let emptied = self.before_db_change(name, argv);
         let (reply, d) = self
             .shared
             .engine
@@ -539,7 +616,15 @@ impl Conn {
             let d = self.session.db;
             self.update_meta(|m| m.db = d);
         }
-        self.after_data(name, argv, db, &reply);
+        match emptied {
+            Some(keys) if !reply.is_error() => {
+                self.shared.watches.touch_emptied(keys);
+                self.shared
+                    .blocking
+                    .serve_all(&self.shared.engine, &|d, k| self.shared.watches.touch(d, k));
+            }
+            _ => self.after_data(name, argv, db, &reply),
+        }
         let f = if self.proto == Proto::Resp3 {
             resp3_shape(name, argv, reply)
         } else {
@@ -550,6 +635,41 @@ impl Conn {
         } else {
             Step::Durable(f, d)
         }
+    }
+
+    /// FLUSHDB, FLUSHALL, SWAPDB: the watched keys of the databases they empty, with their
+    /// presence before the change (`Watches::touch_emptied` decides afterwards).
+    fn before_db_change(
+        &self,
+        name: &str,
+        argv: &[Vec<u8>],
+    ) -> Option<Vec<crate::state::EmptiedKey>> {
+        let n = self.shared.ks.databases();
+        let pairs: Vec<(u32, Option<u32>)> = match name {
+            "flushall" => (0..n).map(|d| (d, None)).collect(),
+            "flushdb" => vec![(self.session.db, None)],
+            "swapdb" => {
+                let a = std::str::from_utf8(argv.get(1)?)
+                    .ok()?
+                    .parse::<u32>()
+                    .ok()?;
+                let b = std::str::from_utf8(argv.get(2)?)
+                    .ok()?
+                    .parse::<u32>()
+                    .ok()?;
+                if a >= n || b >= n {
+                    return None;
+                }
+                vec![(a, Some(b)), (b, Some(a))]
+            }
+            _ => return None,
+        };
+        let shared = &self.shared;
+        Some(
+            shared
+                .watches
+                .before_db_change(&pairs, &|d, k| shared.presence(d, k)),
+        )
     }
 
     /// After a data command: wake WATCHers and blocked clients of what it wrote.
@@ -892,6 +1012,18 @@ impl Conn {
                 "EXECABORT Transaction discarded because of previous errors.",
             ));
         }
+        // The server's state may have changed since the commands were queued.
+        let names: Vec<String> = queue.iter().map(|a| lower(&a[0])).collect();
+        let oom = names
+            .iter()
+            .any(|n| self.would_oom(n))
+            .then_some(forkless_keyspace::memory::OOM_ERROR);
+        if let Some(e) = oom.or_else(|| self.state_refusal(names.iter().map(String::as_str))) {
+            self.unwatch_all();
+            return Step::Reply(Frame::err(format!(
+                "EXECABORT Transaction discarded because of: {e}"
+            )));
+        }
         let mut aborted = self.watch_dirty.load(Ordering::SeqCst);
         if !aborted {
             // A watched key that existed and has expired (or vanished) since aborts too.
@@ -1017,13 +1149,17 @@ impl Conn {
             if self.watched.iter().any(|(d, k, _)| *d == db && k == key) {
                 continue;
             }
-            let mut s = forkless_keyspace::Session { db };
-            let exists = self.shared.ks.execute(&mut s, &[b"EXISTS", key])
-                == forkless_keyspace::Reply::Integer(1);
-            self.shared
-                .watches
-                .watch(self.entry.id, db, key, &self.watch_dirty);
-            self.watched.push((db, key.clone(), exists));
+            // Read without expiring (Redis's WATCH only notes `keyIsExpired`).
+            let presence = self.shared.presence(db, key);
+            self.shared.watches.watch(
+                self.entry.id,
+                db,
+                key,
+                &self.watch_dirty,
+                presence == crate::state::Presence::Stale,
+            );
+            self.watched
+                .push((db, key.clone(), presence == crate::state::Presence::Live));
         }
         Frame::ok()
     }
@@ -1181,3 +1317,52 @@ fn allowed_while_busy(name: &str, argv: &[Vec<u8>]) -> bool {
         _ => false,
     }
 }
+
+/// Redis 7.0.15's commands flagged `stale`: served by a replica whose link is down even with
+/// `replica-serve-stale-data no`.
+const STALE_OK: &[&str] = &[
+    "auth",
+    "client",
+    "command",
+    "config",
+    "debug",
+    "discard",
+    "echo",
+    "eval",
+    "eval_ro",
+    "evalsha",
+    "evalsha_ro",
+    "exec",
+    "failover",
+    "fcall",
+    "fcall_ro",
+    "hello",
+    "info",
+    "lastsave",
+    "latency",
+    "monitor",
+    "multi",
+    "psubscribe",
+    "publish",
+    "pubsub",
+    "punsubscribe",
+    "quit",
+    "readonly",
+    "readwrite",
+    "replconf",
+    "replicaof",
+    "reset",
+    "role",
+    "select",
+    "shutdown",
+    "slaveof",
+    "slowlog",
+    "subscribe",
+    "time",
+    "unsubscribe",
+    "unwatch",
+    "watch",
+    "acl",
+    "sync",
+    "psync",
+];

@@ -1110,6 +1110,11 @@ async fn apply_stream(
             match name.as_str() {
                 "multi" => multi = Some((Vec::new(), raw.to_vec())),
                 "ping" => repl.feed_raw(raw, None),
+                "publish" if argv.len() == 3 => {
+                    let limit = shared.opts.lock().pubsub_limit;
+                    shared.pubsub.publish(&argv[1], &argv[2], &limit);
+                    repl.feed_raw(raw, None);
+                }
                 "select" => {
                     if let Some(d) = argv.get(1).and_then(|a| db_arg(a)) {
                         session.db = d;

@@ -40,6 +40,10 @@ pub struct NetOptions {
     pub enable_debug_command: String,
     /// `client-output-buffer-limit` of the pubsub class.
     pub pubsub_limit: forkless::config::BufferLimit,
+    /// `min-replicas-to-write` (0: off) and `min-replicas-max-lag` (seconds).
+    pub min_replicas: (u64, u64),
+    /// `replica-serve-stale-data`.
+    pub serve_stale: bool,
 }
 
 impl NetOptions {
@@ -54,6 +58,11 @@ impl NetOptions {
             requirepass: c.str("requirepass").to_string(),
             enable_debug_command: c.get("enable-debug-command").unwrap_or_default(),
             pubsub_limit: c.output_buffer_limits()[2],
+            min_replicas: (
+                c.int("min-replicas-to-write").max(0) as u64,
+                c.int("min-replicas-max-lag").max(0) as u64,
+            ),
+            serve_stale: c.bool("replica-serve-stale-data"),
         }
     }
 }
@@ -194,8 +203,29 @@ impl CmdStats {
     }
 }
 
-/// The watchers of one key: client id → its "dirty" flag.
-type Watchers = BTreeMap<u64, Arc<AtomicBool>>;
+/// The watchers of one key: client id → its "dirty" flag, and whether the key was already past
+/// its expiry when watched (Redis's `watchedKey.expired`).
+type Watchers = BTreeMap<u64, (Arc<AtomicBool>, bool)>;
+
+/// Whether a key is in a database: not at all, live, or stale (past its expiry, not deleted yet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presence {
+    /// Not in the database.
+    Missing,
+    /// There and not expired.
+    Live,
+    /// There, past its expiry.
+    Stale,
+}
+
+/// A watched key of a database a FLUSHDB / FLUSHALL / SWAPDB empties, with its presence before
+/// the change in that database and, for SWAPDB, in the database that replaces it.
+pub struct EmptiedKey {
+    db: u32,
+    key: Vec<u8>,
+    in_emptied: Presence,
+    in_replacement: Presence,
+}
 
 /// WATCH: the clients watching each `(db, key)`, each with its "dirty" flag.
 #[derive(Default)]
@@ -205,11 +235,11 @@ pub struct Watches {
 }
 
 impl Watches {
-    /// Client `id` watches `key` in `db`.
-    pub fn watch(&self, id: u64, db: u32, key: &[u8], dirty: &Arc<AtomicBool>) {
+    /// Client `id` watches `key` in `db` (`expired`: the key is stale now).
+    pub fn watch(&self, id: u64, db: u32, key: &[u8], dirty: &Arc<AtomicBool>, expired: bool) {
         let mut m = self.map.lock();
         let e = m.entry((db, key.to_vec())).or_default();
-        if e.insert(id, dirty.clone()).is_none() {
+        if e.insert(id, (dirty.clone(), expired)).is_none() {
             self.count.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -238,8 +268,65 @@ impl Watches {
             return;
         }
         if let Some(e) = self.map.lock().get(&(db, key.to_vec())) {
-            for d in e.values() {
+            for (d, _) in e.values() {
                 d.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Before a whole-database change: the watched keys of each `(emptied, replacement)` pair
+    /// with their presence in both (`presence` reads the keyspace without expiring anything).
+    pub fn before_db_change(
+        &self,
+        pairs: &[(u32, Option<u32>)],
+        presence: &dyn Fn(u32, &[u8]) -> Presence,
+    ) -> Vec<EmptiedKey> {
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return Vec::new();
+        }
+        let keys: Vec<(u32, Vec<u8>)> = self.map.lock().keys().cloned().collect();
+        let mut out = Vec::new();
+        for (emptied, repl) in pairs {
+            for (db, key) in keys.iter().filter(|(d, _)| d == emptied) {
+                out.push(EmptiedKey {
+                    db: *db,
+                    in_emptied: presence(*db, key),
+                    in_replacement: repl.map_or(Presence::Missing, |r| presence(r, key)),
+                    key: key.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// After a whole-database change, Redis's `touchAllWatchedKeysInDb`: a watched key that was
+    /// in the emptied database or is in its replacement makes its watchers dirty, except that a
+    /// stale key deleted, a stale key replaced by a stale one, or a missing key replaced by a
+    /// stale one is no logical change.
+    pub fn touch_emptied(&self, keys: Vec<EmptiedKey>) {
+        let mut m = self.map.lock();
+        for k in keys {
+            if k.in_emptied == Presence::Missing && k.in_replacement == Presence::Missing {
+                continue;
+            }
+            let Some(ws) = m.get_mut(&(k.db, k.key)) else {
+                continue;
+            };
+            for (dirty, expired) in ws.values_mut() {
+                if *expired {
+                    match k.in_replacement {
+                        Presence::Missing => {
+                            *expired = false;
+                            continue;
+                        }
+                        Presence::Stale => continue,
+                        Presence::Live => {}
+                    }
+                } else if k.in_emptied == Presence::Missing && k.in_replacement == Presence::Stale {
+                    *expired = true;
+                    continue;
+                }
+                dirty.store(true, Ordering::SeqCst);
             }
         }
     }
@@ -251,7 +338,7 @@ impl Watches {
         }
         for ((d, _), e) in self.map.lock().iter() {
             if db.is_none_or(|x| x == *d) {
-                for f in e.values() {
+                for (f, _) in e.values() {
                     f.store(true, Ordering::SeqCst);
                 }
             }
@@ -331,6 +418,21 @@ impl Shared {
         }
         self.blocking
             .serve(&self.engine, db, keys, &|d, k| self.watches.touch(d, k));
+    }
+
+    /// Whether `key` is in `db` now, without expiring it (WATCH and the database changes).
+    pub fn presence(&self, db: u32, key: &[u8]) -> Presence {
+        let ks = &self.ks;
+        if db >= ks.databases() {
+            return Presence::Missing;
+        }
+        let h = ks.hash_key(key);
+        let now = ks.now_ms();
+        ks.with_shard(ks.shard_of(h), |sh| match sh.db(db).find(h, key) {
+            None => Presence::Missing,
+            Some(s) if s.is_expired(now) => Presence::Stale,
+            Some(_) => Presence::Live,
+        })
     }
 
     /// After a whole-database change (`None`: all databases).

@@ -142,3 +142,92 @@ fn protocol_errors_equal_redis_server() {
         assert_eq!(got, want, "input {:?}", String::from_utf8_lossy(input));
     }
 }
+
+/// Two clients (0 watches and runs transactions, 1 changes the server) through Redis's WATCH
+/// rules for flushed and swapped databases and stale keys, and the checks that refuse or abort
+/// a transaction (queue-time OOM, EXEC-time NOREPLICAS and OOM, no-multi commands): every reply
+/// equal to redis-server 7.0.15's. `None` as a command is a 5 ms pause (keys with `PX 1` pass
+/// their time).
+#[test]
+fn transaction_rules_equal_redis_server() {
+    let steps: &[(usize, Option<&[&str]>)] = &[
+        (0, Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])),
+        // FLUSHALL / FLUSHDB touch only watched keys that were there.
+        (0, Some(&["WATCH", "x"])),
+        (1, Some(&["FLUSHALL"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["PING"])),
+        (0, Some(&["EXEC"])),
+        (0, Some(&["SET", "x", "1"])),
+        (0, Some(&["WATCH", "x"])),
+        (1, Some(&["FLUSHDB"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["PING"])),
+        (0, Some(&["EXEC"])),
+        // A stale watched key flushed or swapped away is no change.
+        (0, Some(&["SET", "s", "v", "PX", "1"])),
+        (0, None),
+        (0, Some(&["WATCH", "s"])),
+        (1, Some(&["FLUSHDB"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["PING"])),
+        (0, Some(&["EXEC"])),
+        (1, Some(&["SELECT", "1"])),
+        (1, Some(&["SET", "y", "v", "PX", "1"])),
+        (0, None),
+        (0, Some(&["WATCH", "y"])),
+        (1, Some(&["SWAPDB", "0", "1"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["PING"])),
+        (0, Some(&["EXEC"])),
+        // A live key swapped in touches.
+        (1, Some(&["SET", "z", "v"])),
+        (0, Some(&["WATCH", "z"])),
+        (1, Some(&["SWAPDB", "0", "1"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["PING"])),
+        (0, Some(&["EXEC"])),
+        // NOREPLICAS at EXEC, OOM while queueing and at EXEC, no-multi commands.
+        (0, Some(&["MULTI"])),
+        (0, Some(&["INCR", "n"])),
+        (1, Some(&["CONFIG", "SET", "min-replicas-to-write", "2"])),
+        (0, Some(&["EXEC"])),
+        (1, Some(&["CONFIG", "SET", "min-replicas-to-write", "0"])),
+        (
+            0,
+            Some(&["SET", "big", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]),
+        ),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["GET", "big"])),
+        (0, Some(&["SET", "k", "v"])),
+        (1, Some(&["CONFIG", "SET", "maxmemory", "1"])),
+        (0, Some(&["EXEC"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["SET", "k", "v"])),
+        (0, Some(&["DISCARD"])),
+        (1, Some(&["CONFIG", "SET", "maxmemory", "0"])),
+        (0, Some(&["MULTI"])),
+        (0, Some(&["SAVE"])),
+        (0, Some(&["SET", "k", "v"])),
+        (0, Some(&["EXEC"])),
+        (0, Some(&["EXISTS", "k", "n"])),
+        (0, Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"])),
+    ];
+    let dir = TempDir::new("server-oracle-tx");
+    let Some(redis) = RedisServer::start(dir.path(), &["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    let ours = TestServer::start(&["--enable-debug-command", "yes"]);
+    let mut theirs = [Client::connect(redis.port()), Client::connect(redis.port())];
+    let mut mine = [ours.client(), ours.client()];
+    for (i, (who, cmd)) in steps.iter().enumerate() {
+        match cmd {
+            None => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Some(cmd) => {
+                let want = theirs[*who].call(cmd);
+                let got = mine[*who].call(cmd);
+                assert_eq!(got, want, "step {i}: client {who} {cmd:?}");
+            }
+        }
+    }
+}

@@ -375,6 +375,8 @@ mod tests {
         }
     }
 
+    type Model = Vec<(Vec<u8>, u32)>;
+
     /// The table's entries, in order.
     fn entries(t: &IndexedTable<u32>) -> Vec<(Vec<u8>, u32)> {
         t.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
@@ -426,7 +428,7 @@ mod tests {
         fn model_with_snapshots(ops in proptest::collection::vec(op(), 1..40)) {
             let mut t: IndexedTable<u32> = IndexedTable::default();
             let mut model: Vec<(Vec<u8>, u32)> = Vec::new();
-            let mut snaps: Vec<(IndexedTable<u32>, Vec<(Vec<u8>, u32)>)> = Vec::new();
+            let mut snaps: Vec<(IndexedTable<u32>, Model)> = Vec::new();
             let key = |k: u16| format!("key:{k}").into_bytes();
             let insert = |t: &mut IndexedTable<u32>, model: &mut Vec<(Vec<u8>, u32)>, k: Vec<u8>, v: u32| {
                 let old = t.insert(k.clone(), v);

@@ -6,7 +6,12 @@
 //! each type with `--elements` elements, then, during each snapshot (converging and
 //! point-in-time, `--rounds` of each), writes to the four keys round-robin on one thread and
 //! records every write's latency per type: count, p99.9 and the worst write. An idle phase of
-//! the same writes (no snapshot) gives the baseline. It also prints the RSS growth per element
+//! the same writes (no snapshot) gives the baseline. Each write also reads the thread's
+//! `cow_copied` counter before and after, so the table shows how many writes found their value
+//! shared with the snapshot, the worst latency among those, and the most elements and pointers
+//! one write copied: a slow write that copied little was descheduled or waited, not copied.
+//! The worst *CPU time* of a write (`CLOCK_THREAD_CPUTIME_ID` around it) separates the write's
+//! own work from the time the OS kept the thread off a core (dominant on a loaded machine). It also prints the RSS growth per element
 //! while each key is built (memory per element of the big forms).
 //!
 //! Writes alternate an insert and a delete so the values keep their size: HSET new field / HDEL
@@ -16,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use forkless_benches::rss::{loadavg, rss_now};
+use forkless_keyspace::types::cow_copied;
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_snapshot::{start_snapshot, Mode, SnapshotOptions};
 use forkless_sync::Arc;
@@ -98,20 +104,86 @@ fn build(ks: &Keyspace, t: usize, n: usize) -> u64 {
     rss_now().saturating_sub(before)
 }
 
+/// `struct timespec` of 64-bit Linux.
+#[repr(C)]
+struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+extern "C" {
+    fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+}
+
+/// `CLOCK_THREAD_CPUTIME_ID` (Linux).
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+/// CPU time this thread has used, ns: a write's CPU time excludes the time the OS kept the
+/// thread off the CPU, which on a loaded machine dominates the wall-clock worst case.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `struct timespec` (two 64-bit fields on 64-bit Linux,
+    // the only target of this harness) and the clock id is a constant the kernel knows.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    ts.sec as u64 * 1_000_000_000 + ts.nsec as u64
+}
+
+/// Latencies of one type's writes, and what copy-on-write copied.
 #[derive(Default)]
 struct Lat {
     ns: Vec<u64>,
+    /// Writes that copied something (the value was shared with the snapshot).
+    shared: u64,
+    /// Most elements and pointers one write copied (`cow_copied`).
+    max_copied: u64,
+    /// Worst latency among the writes that copied something.
+    worst_shared_ns: u64,
+    /// Most CPU time one write used (wall clock minus time off the CPU).
+    worst_cpu_ns: u64,
 }
 
+/// One table row: writes, p99.9 us, worst us, worst CPU us, shared writes, worst shared us,
+/// max copied.
+type Row = (usize, f64, f64, f64, u64, f64, u64);
+
 impl Lat {
-    fn row(&mut self) -> (usize, f64, f64) {
+    fn add(&mut self, ns: u64, cpu_ns: u64, copied: u64) {
+        self.ns.push(ns);
+        self.worst_cpu_ns = self.worst_cpu_ns.max(cpu_ns);
+        if copied > 0 {
+            self.shared += 1;
+            self.worst_shared_ns = self.worst_shared_ns.max(ns);
+            self.max_copied = self.max_copied.max(copied);
+        }
+    }
+
+    fn merge(&mut self, o: Lat) {
+        self.ns.extend(o.ns);
+        self.shared += o.shared;
+        self.max_copied = self.max_copied.max(o.max_copied);
+        self.worst_shared_ns = self.worst_shared_ns.max(o.worst_shared_ns);
+        self.worst_cpu_ns = self.worst_cpu_ns.max(o.worst_cpu_ns);
+    }
+
+    fn row(&mut self) -> Row {
         self.ns.sort_unstable();
         let n = self.ns.len();
         if n == 0 {
-            return (0, 0.0, 0.0);
+            return (0, 0.0, 0.0, 0.0, 0, 0.0, 0);
         }
         let p999 = self.ns[(n * 999 / 1000).min(n - 1)];
-        (n, p999 as f64 / 1e3, self.ns[n - 1] as f64 / 1e3)
+        (
+            n,
+            p999 as f64 / 1e3,
+            self.ns[n - 1] as f64 / 1e3,
+            self.worst_cpu_ns as f64 / 1e3,
+            self.shared,
+            self.worst_shared_ns as f64 / 1e3,
+            self.max_copied,
+        )
     }
 }
 
@@ -122,9 +194,12 @@ fn write_until(ks: &Keyspace, counter: &mut usize, done: impl Fn() -> bool) -> [
     while !done() {
         for (t, l) in lat.iter_mut().enumerate() {
             let argv = write_cmd(t, *counter);
+            let c0 = cow_copied();
+            let cpu0 = thread_cpu_ns();
             let t0 = Instant::now();
             exec(ks, &mut session, &argv);
-            l.ns.push(t0.elapsed().as_nanos() as u64);
+            let wall = t0.elapsed().as_nanos() as u64;
+            l.add(wall, thread_cpu_ns() - cpu0, cow_copied() - c0);
         }
         *counter += 1;
     }
@@ -177,7 +252,7 @@ fn main() {
             secs.push(format!("{:.2}", t0.elapsed().as_secs_f64()));
             let _ = std::fs::remove_file(&path);
             for (a, l) in all.iter_mut().zip(lat) {
-                a.ns.extend(l.ns);
+                a.merge(l);
             }
         }
         println!("{name} snapshots took {} s", secs.join(" / "));
@@ -185,10 +260,12 @@ fn main() {
             rows.push((name.to_string(), t, l.row()));
         }
     }
-    println!("\n| phase | type | writes | p99.9 | worst |\n|---|---|---|---|---|");
-    for (phase, t, (n, p999, max)) in rows {
+    println!(
+        "\n| phase | type | writes | p99.9 | worst | worst CPU time | writes on a shared value | worst of those | most copied by one write |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for (phase, t, (n, p999, max, cpu, shared, worst_shared, copied)) in rows {
         println!(
-            "| {phase} | {} | {n} | {p999:.1} us | {max:.1} us |",
+            "| {phase} | {} | {n} | {p999:.1} us | {max:.1} us | {cpu:.1} us | {shared} | {worst_shared:.1} us | {copied} |",
             TYPES[t]
         );
     }

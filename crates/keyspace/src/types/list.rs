@@ -1,25 +1,319 @@
 //! The list type: a double-ended sequence of byte strings.
 //!
-//! Problem: LPUSH/RPUSH/LPOP/RPOP must be O(1) at both ends, and LINDEX/LSET/LRANGE need random
-//! access. Redis uses a quicklist of listpacks (`t_list.c`, `quicklist.c`) to save memory; we use
-//! a ring buffer (`VecDeque`) of owned byte strings, which gives O(1) ends and O(1) indexing.
-//! Index arithmetic with negative indexes (Redis's `-1` = last) lives in [`List::resolve`].
+//! Problem: LPUSH/RPUSH/LPOP/RPOP must be O(1) at both ends, LINDEX/LSET/LRANGE need positional
+//! access, and a write to a big list that a snapshot still holds must not copy the list
+//! (issue 19: 58-77 ms for 1M elements when the whole `VecDeque` was cloned). Redis uses a
+//! quicklist of listpacks (`t_list.c`, `quicklist.c`); we keep two forms:
+//!
+//! * small (up to [`CHUNK`] elements): a ring buffer (`VecDeque`) of owned byte strings;
+//! * big (past [`CHUNK`]): a ring buffer of chunks, each an `Arc`'d `VecDeque` of at most
+//!   [`CHUNK`] elements (a quicklist whose nodes are reference counted). Cloning the list copies
+//!   one pointer per chunk; a write makes unique only the chunk it touches (`cow`), so a write to
+//!   a shared list copies O(CHUNK + n / CHUNK) elements and pointers.
+//!
+//! ```text
+//!  big: chunks (VecDeque) [Arc]──▶[e e e ... e]  ≤ CHUNK elements, ≥ 1
+//!                         [Arc]──▶[e e ... e]
+//!                         [Arc]──▶[e ... e]      push/pop touch the end chunks only
+//! ```
+//!
+//! A position is found by summing chunk lengths from the nearer end (O(n / CHUNK)). The big form
+//! turns small again at `CHUNK / 4` elements or fewer. Index arithmetic with negative indexes
+//! (Redis's `-1` = last) lives in [`List::resolve`].
 
-use std::collections::VecDeque;
+use std::collections::{vec_deque, VecDeque};
+use std::mem::size_of;
+
+use forkless_sync::Arc;
+
+use super::cow::{count, cow};
+
+/// Elements per chunk of the big form, and the size past which a list takes that form.
+pub(crate) const CHUNK: usize = 1024;
+/// Bytes of an `Arc`'s allocation besides its value.
+const ARC_HEADER: usize = 2 * size_of::<usize>();
+
+type Items = VecDeque<Vec<u8>>;
+
+static NO_ITEMS: Items = VecDeque::new();
+static NO_CHUNKS: VecDeque<Arc<Items>> = VecDeque::new();
+
+/// The big form (see the module docs).
+struct Big {
+    chunks: VecDeque<Arc<Items>>,
+    len: usize,
+    /// Sum of the chunks' capacities (kept by every chunk change, for O(1) `mem_usage`).
+    slots: usize,
+}
+
+impl Clone for Big {
+    /// O(n / CHUNK): copies the chunk pointers (counted in `cow_copied`).
+    fn clone(&self) -> Big {
+        count(self.chunks.len());
+        Big {
+            chunks: self.chunks.clone(),
+            len: self.len,
+            slots: self.slots,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Repr {
+    Small(Items),
+    Big(Box<Big>),
+}
 
 /// A Redis list value, head first.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct List {
-    items: VecDeque<Vec<u8>>,
+    repr: Repr,
     /// Sum of the elements' lengths, kept by every mutation so [`List::mem_usage`] is O(1).
     bytes: usize,
 }
 
+impl Default for List {
+    fn default() -> List {
+        List {
+            repr: Repr::Small(VecDeque::new()),
+            bytes: 0,
+        }
+    }
+}
+
+impl PartialEq for List {
+    fn eq(&self, other: &List) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for List {}
+
 impl std::fmt::Debug for List {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.items.iter().map(|v| String::from_utf8_lossy(v)))
+            .entries(self.iter().map(String::from_utf8_lossy))
             .finish()
+    }
+}
+
+/// Iterator over a run of a list's elements (either form), double-ended.
+#[derive(Clone)]
+pub struct ListIter<'a> {
+    front: vec_deque::Iter<'a, Vec<u8>>,
+    back: vec_deque::Iter<'a, Vec<u8>>,
+    outer: vec_deque::Iter<'a, Arc<Items>>,
+    left: usize,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            if let Some(x) = self.front.next() {
+                self.left -= 1;
+                return Some(x);
+            }
+            match self.outer.next() {
+                Some(c) => self.front = c.iter(),
+                None => {
+                    let x = self.back.next()?;
+                    self.left -= 1;
+                    return Some(x);
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl DoubleEndedIterator for ListIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            if let Some(x) = self.back.next_back() {
+                self.left -= 1;
+                return Some(x);
+            }
+            match self.outer.next_back() {
+                Some(c) => self.back = c.iter(),
+                None => {
+                    let x = self.front.next_back()?;
+                    self.left -= 1;
+                    return Some(x);
+                }
+            }
+        }
+    }
+}
+
+impl Big {
+    /// (chunk, offset) of position `pos < len`, summing lengths from the nearer end.
+    fn locate(&self, pos: usize) -> (usize, usize) {
+        if pos < self.len / 2 {
+            let mut p = pos;
+            for (i, c) in self.chunks.iter().enumerate() {
+                if p < c.len() {
+                    return (i, p);
+                }
+                p -= c.len();
+            }
+        } else {
+            let mut from_end = self.len - pos; // >= 1
+            for (i, c) in self.chunks.iter().enumerate().rev() {
+                if from_end <= c.len() {
+                    return (i, c.len() - from_end);
+                }
+                from_end -= c.len();
+            }
+        }
+        unreachable!("position {pos} within a list of {} elements", self.len)
+    }
+
+    /// Runs `f` on chunk `ci` made unique, keeping `slots` true.
+    fn with_chunk<R>(&mut self, ci: usize, f: impl FnOnce(&mut Items) -> R) -> R {
+        let before = self.chunks[ci].capacity();
+        let c = cow(&mut self.chunks[ci], VecDeque::len);
+        let r = f(c);
+        self.slots = self.slots + c.capacity() - before;
+        r
+    }
+
+    fn insert_chunk(&mut self, at: usize, c: Items) {
+        self.slots += c.capacity();
+        self.chunks.insert(at, Arc::new(c));
+    }
+
+    fn remove_chunk(&mut self, at: usize) {
+        if let Some(c) = self.chunks.remove(at) {
+            self.slots -= c.capacity();
+        }
+    }
+
+    fn push(&mut self, v: Vec<u8>, back: bool) {
+        let end = if back {
+            self.chunks.len().wrapping_sub(1)
+        } else {
+            0
+        };
+        if self.chunks.get(end).is_none_or(|c| c.len() >= CHUNK) {
+            let at = if back { self.chunks.len() } else { 0 };
+            self.insert_chunk(at, VecDeque::with_capacity(CHUNK));
+        }
+        let end = if back { self.chunks.len() - 1 } else { 0 };
+        self.with_chunk(end, |c| {
+            if c.len() == c.capacity() {
+                c.reserve_exact(CHUNK - c.len());
+            }
+            if back {
+                c.push_back(v);
+            } else {
+                c.push_front(v);
+            }
+        });
+        self.len += 1;
+    }
+
+    fn pop(&mut self, back: bool) -> Option<Vec<u8>> {
+        let end = if back {
+            self.chunks.len().checked_sub(1)?
+        } else {
+            0
+        };
+        let (v, empty) = self.with_chunk(end, |c| {
+            let v = if back { c.pop_back() } else { c.pop_front() };
+            (v, c.is_empty())
+        });
+        if empty {
+            self.remove_chunk(end);
+        }
+        self.len -= usize::from(v.is_some());
+        v
+    }
+
+    /// Removes `n` elements from the front (or back); returns their bytes.
+    fn drop_end(&mut self, mut n: usize, back: bool) -> usize {
+        let mut bytes = 0;
+        while n > 0 {
+            let end = if back { self.chunks.len() - 1 } else { 0 };
+            let clen = self.chunks[end].len();
+            if clen <= n {
+                bytes += self.chunks[end].iter().map(Vec::len).sum::<usize>();
+                self.remove_chunk(end);
+                n -= clen;
+                self.len -= clen;
+            } else {
+                bytes += self.with_chunk(end, |c| {
+                    let range = if back { clen - n..clen } else { 0..n };
+                    c.drain(range).map(|v| v.len()).sum::<usize>()
+                });
+                self.len -= n;
+                n = 0;
+            }
+        }
+        bytes
+    }
+
+    /// Merges neighbouring chunks whose elements fit in one (after removals in the middle).
+    fn merge_small_chunks(&mut self) {
+        let mut i = 0;
+        while i + 1 < self.chunks.len() {
+            if self.chunks[i].len() + self.chunks[i + 1].len() <= CHUNK / 2 {
+                let Some(next) = self.chunks.remove(i + 1) else {
+                    break;
+                };
+                self.slots -= next.capacity();
+                let next: Vec<Vec<u8>> = match Arc::try_unwrap(next) {
+                    Ok(c) => c.into(),
+                    Err(shared) => {
+                        count(shared.len());
+                        shared.iter().cloned().collect()
+                    }
+                };
+                self.with_chunk(i, |c| c.extend(next));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn into_items(self) -> Items {
+        let mut out = VecDeque::with_capacity(self.len);
+        for c in self.chunks {
+            match Arc::try_unwrap(c) {
+                Ok(c) => out.extend(c),
+                Err(shared) => {
+                    count(shared.len());
+                    out.extend(shared.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    fn from_items(items: Items) -> Big {
+        let mut big = Big {
+            chunks: VecDeque::with_capacity(items.len().div_ceil(CHUNK)),
+            len: 0,
+            slots: 0,
+        };
+        let mut it = items.into_iter().peekable();
+        while it.peek().is_some() {
+            let mut c = VecDeque::with_capacity(CHUNK);
+            c.extend(it.by_ref().take(CHUNK));
+            big.len += c.len();
+            big.insert_chunk(big.chunks.len(), c);
+        }
+        big
     }
 }
 
@@ -31,53 +325,125 @@ impl List {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.items.len()
+        match &self.repr {
+            Repr::Small(items) => items.len(),
+            Repr::Big(b) => b.len,
+        }
     }
 
     /// True when the list holds no element.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     /// Elements head first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + Clone {
-        self.items.iter().map(|v| v.as_slice())
+        self.run(0, self.len())
+    }
+
+    /// The `n` elements from position `start` (`start + n <= len`).
+    fn run(&self, start: usize, n: usize) -> ListIter<'_> {
+        let mut it = ListIter {
+            front: NO_ITEMS.iter(),
+            back: NO_ITEMS.iter(),
+            outer: NO_CHUNKS.iter(),
+            left: n,
+        };
+        if n == 0 {
+            return it;
+        }
+        match &self.repr {
+            Repr::Small(items) => it.front = items.range(start..start + n),
+            Repr::Big(b) => {
+                let (ci, off) = b.locate(start);
+                let (cj, offj) = b.locate(start + n - 1);
+                if ci == cj {
+                    it.front = b.chunks[ci].range(off..=offj);
+                } else {
+                    it.front = b.chunks[ci].range(off..);
+                    it.back = b.chunks[cj].range(..=offj);
+                    it.outer = b.chunks.range(ci + 1..cj);
+                }
+            }
+        }
+        it
+    }
+
+    /// Takes the big form past [`CHUNK`] elements and the small one at `CHUNK / 4` or fewer.
+    fn normalize(&mut self) {
+        let len = self.len();
+        match &mut self.repr {
+            Repr::Small(items) if len > CHUNK => {
+                let items = std::mem::take(items);
+                self.repr = Repr::Big(Box::new(Big::from_items(items)));
+            }
+            Repr::Big(b) if len <= CHUNK / 4 => {
+                let big = std::mem::replace(&mut **b, Big::from_items(VecDeque::new()));
+                self.repr = Repr::Small(big.into_items());
+            }
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, v: Vec<u8>, back: bool) {
+        self.bytes += v.len();
+        match &mut self.repr {
+            Repr::Small(items) => {
+                if back {
+                    items.push_back(v);
+                } else {
+                    items.push_front(v);
+                }
+                if items.len() > CHUNK {
+                    self.normalize();
+                }
+            }
+            Repr::Big(b) => b.push(v, back),
+        }
+    }
+
+    fn pop(&mut self, back: bool) -> Option<Vec<u8>> {
+        let v = match &mut self.repr {
+            Repr::Small(items) => {
+                let v = if back {
+                    items.pop_back()
+                } else {
+                    items.pop_front()
+                };
+                Self::shrink_if_sparse(items);
+                v
+            }
+            Repr::Big(b) => b.pop(back),
+        };
+        self.bytes -= v.as_ref().map_or(0, Vec::len);
+        self.normalize();
+        v
     }
 
     /// Pushes at the head.
     pub fn push_front(&mut self, v: impl Into<Vec<u8>>) {
-        let v = v.into();
-        self.bytes += v.len();
-        self.items.push_front(v);
+        self.push(v.into(), false);
     }
 
     /// Pushes at the tail.
     pub fn push_back(&mut self, v: impl Into<Vec<u8>>) {
-        let v = v.into();
-        self.bytes += v.len();
-        self.items.push_back(v);
+        self.push(v.into(), true);
     }
 
     /// Pops the head.
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
-        let v = self.items.pop_front();
-        self.bytes -= v.as_ref().map_or(0, Vec::len);
-        self.shrink_if_sparse();
-        v
+        self.pop(false)
     }
 
     /// Pops the tail.
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
-        let v = self.items.pop_back();
-        self.bytes -= v.as_ref().map_or(0, Vec::len);
-        self.shrink_if_sparse();
-        v
+        self.pop(true)
     }
 
     /// Turns a Redis index (negative counts from the tail, -1 = last) into a position, or None
     /// when it falls outside the list.
     pub fn resolve(&self, index: i64) -> Option<usize> {
-        let len = self.items.len() as i64;
+        let len = self.len() as i64;
         let i = if index < 0 {
             len.checked_add(index)?
         } else {
@@ -92,25 +458,37 @@ impl List {
 
     /// The element at a Redis index.
     pub fn get(&self, index: i64) -> Option<&[u8]> {
-        self.resolve(index).map(|i| self.items[i].as_slice())
+        let i = self.resolve(index)?;
+        match &self.repr {
+            Repr::Small(items) => Some(items[i].as_slice()),
+            Repr::Big(b) => {
+                let (ci, off) = b.locate(i);
+                Some(b.chunks[ci][off].as_slice())
+            }
+        }
     }
 
     /// Replaces the element at a Redis index; false when out of range.
     pub fn set(&mut self, index: i64, v: Vec<u8>) -> bool {
-        match self.resolve(index) {
-            Some(i) => {
-                self.bytes = self.bytes - self.items[i].len() + v.len();
-                self.items[i] = v;
-                true
+        let Some(i) = self.resolve(index) else {
+            return false;
+        };
+        self.bytes += v.len();
+        let old = match &mut self.repr {
+            Repr::Small(items) => std::mem::replace(&mut items[i], v),
+            Repr::Big(b) => {
+                let (ci, off) = b.locate(i);
+                b.with_chunk(ci, |c| std::mem::replace(&mut c[off], v))
             }
-            None => false,
-        }
+        };
+        self.bytes -= old.len();
+        true
     }
 
     /// Clamps an inclusive Redis range `[start, stop]` (negative indexes allowed) to positions,
     /// as LRANGE and LTRIM do; None when the range is empty.
     pub fn clamp_range(&self, start: i64, stop: i64) -> Option<(usize, usize)> {
-        let len = self.items.len() as i64;
+        let len = self.len() as i64;
         let mut start = if start < 0 {
             len.saturating_add(start)
         } else {
@@ -134,22 +512,39 @@ impl List {
     }
 
     /// Elements at positions `start..=stop` (positions from [`List::clamp_range`]).
-    pub fn range(&self, start: usize, stop: usize) -> impl Iterator<Item = &[u8]> + Clone {
-        let end = stop.saturating_add(1).min(self.items.len());
-        self.items.range(start.min(end)..end).map(|v| v.as_slice())
+    pub fn range(
+        &self,
+        start: usize,
+        stop: usize,
+    ) -> impl DoubleEndedIterator<Item = &[u8]> + Clone {
+        let end = stop.saturating_add(1).min(self.len());
+        let start = start.min(end);
+        self.run(start, end - start)
     }
 
     /// Keeps only positions `start..=stop`; with None empties the list.
     pub fn trim(&mut self, keep: Option<(usize, usize)>) {
-        match keep {
-            Some((start, stop)) => {
-                self.items.truncate(stop + 1);
-                self.items.drain(..start.min(self.items.len()));
+        let len = self.len();
+        let (start, stop) = match keep {
+            Some((start, stop)) if start <= stop && start < len => (start, stop.min(len - 1)),
+            _ => {
+                *self = List::new();
+                return;
             }
-            None => self.items.clear(),
+        };
+        match &mut self.repr {
+            Repr::Small(items) => {
+                items.truncate(stop + 1);
+                items.drain(..start);
+                self.bytes = items.iter().map(Vec::len).sum();
+                Self::shrink_if_sparse(items);
+            }
+            Repr::Big(b) => {
+                self.bytes -= b.drop_end(len - 1 - stop, true);
+                self.bytes -= b.drop_end(start, false);
+            }
         }
-        self.bytes = self.items.iter().map(Vec::len).sum();
-        self.shrink_if_sparse();
+        self.normalize();
     }
 
     /// Removes up to `count` elements equal to `v` (LREM semantics: count > 0 from the head,
@@ -164,11 +559,12 @@ impl List {
         let floor = if count < 0 {
             let mut seen = 0;
             let mut floor = 0;
-            for (i, x) in self.items.iter().enumerate().rev() {
+            let len = self.len();
+            for (i, x) in self.iter().rev().enumerate() {
                 if x == v {
                     seen += 1;
                     if seen == limit {
-                        floor = i;
+                        floor = len - 1 - i;
                         break;
                     }
                 }
@@ -177,58 +573,148 @@ impl List {
         } else {
             0
         };
-        let mut removed = 0;
-        let mut i = 0;
-        self.items.retain(|x| {
-            let keep = i < floor || removed >= limit || x != v;
+        // (position of the next element looked at, elements removed so far)
+        let mut st = (0usize, 0usize);
+        let keep = |st: &mut (usize, usize), x: &Vec<u8>| {
+            let keep = st.0 < floor || st.1 >= limit || x != v;
             if !keep {
-                removed += 1;
+                st.1 += 1;
             }
-            i += 1;
+            st.0 += 1;
             keep
-        });
+        };
+        match &mut self.repr {
+            Repr::Small(items) => {
+                items.retain(|x| keep(&mut st, x));
+                Self::shrink_if_sparse(items);
+            }
+            Repr::Big(b) => {
+                let mut ci = 0;
+                while ci < b.chunks.len() {
+                    // Only the chunks with a removal are made unique.
+                    let first = st.0;
+                    let hit = b.chunks[ci]
+                        .iter()
+                        .enumerate()
+                        .any(|(k, x)| first + k >= floor && x == v);
+                    if hit && st.1 < limit {
+                        b.with_chunk(ci, |c| c.retain(|x| keep(&mut st, x)));
+                    } else {
+                        st.0 += b.chunks[ci].len();
+                    }
+                    if b.chunks[ci].is_empty() {
+                        b.remove_chunk(ci);
+                    } else {
+                        ci += 1;
+                    }
+                }
+                b.len -= st.1;
+                b.merge_small_chunks();
+            }
+        }
+        let removed = st.1;
         self.bytes -= removed * v.len();
-        self.shrink_if_sparse();
+        self.normalize();
         removed
     }
 
     /// Position of the first element equal to `pivot`.
     pub fn position(&self, pivot: &[u8]) -> Option<usize> {
-        self.items.iter().position(|x| x == pivot)
+        self.iter().position(|x| x == pivot)
     }
 
     /// Inserts at position `pos` (0..=len).
     pub fn insert_at(&mut self, pos: usize, v: Vec<u8>) {
-        self.bytes += v.len();
-        self.items.insert(pos.min(self.items.len()), v);
+        let len = self.len();
+        let pos = pos.min(len);
+        match &mut self.repr {
+            Repr::Small(items) => {
+                self.bytes += v.len();
+                items.insert(pos, v);
+                self.normalize();
+            }
+            Repr::Big(_) if pos == 0 || pos == len => self.push(v, pos == len),
+            Repr::Big(b) => {
+                self.bytes += v.len();
+                let (mut ci, mut off) = b.locate(pos);
+                if b.chunks[ci].len() >= CHUNK {
+                    let mut tail = b.with_chunk(ci, |c| c.split_off(CHUNK / 2));
+                    tail.reserve_exact(CHUNK - tail.len());
+                    b.insert_chunk(ci + 1, tail);
+                    if off >= CHUNK / 2 {
+                        ci += 1;
+                        off -= CHUNK / 2;
+                    }
+                }
+                b.with_chunk(ci, |c| c.insert(off, v));
+                b.len += 1;
+            }
+        }
     }
 
-    fn shrink_if_sparse(&mut self) {
-        if self.items.capacity() > 64 && self.items.len() * 4 < self.items.capacity() {
-            self.items.shrink_to(self.items.len() * 2);
+    fn shrink_if_sparse(items: &mut Items) {
+        if items.capacity() > 64 && items.len() * 4 < items.capacity() {
+            items.shrink_to(items.len() * 2);
         }
+    }
+
+    /// Heap bytes of the structure given the element slots and bytes.
+    fn mem_with(&self, slots: usize, bytes: usize) -> usize {
+        size_of::<List>()
+            + bytes
+            + match &self.repr {
+                Repr::Small(items) => items.capacity() * size_of::<Vec<u8>>(),
+                Repr::Big(b) => {
+                    size_of::<Big>()
+                        + b.chunks.capacity() * size_of::<Arc<Items>>()
+                        + b.chunks.len() * (ARC_HEADER + size_of::<Items>())
+                        + slots * size_of::<Vec<u8>>()
+                }
+            }
     }
 
     /// [`List::mem_usage`] recomputed element by element (O(n); tests).
     pub fn mem_usage_recount(&self) -> usize {
-        std::mem::size_of::<List>()
-            + self.items.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self.items.iter().map(Vec::len).sum::<usize>()
+        let slots = match &self.repr {
+            Repr::Small(_) => 0,
+            Repr::Big(b) => b.chunks.iter().map(|c| c.capacity()).sum(),
+        };
+        self.mem_with(slots, self.iter().map(<[u8]>::len).sum())
     }
 
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<List>()
-            + self.items.capacity() * std::mem::size_of::<Vec<u8>>()
-            + self.bytes
+        let slots = match &self.repr {
+            Repr::Small(_) => 0,
+            Repr::Big(b) => b.slots,
+        };
+        self.mem_with(slots, self.bytes)
+    }
+
+    /// Checks the big form's invariants (tests).
+    #[cfg(test)]
+    fn check(&self) {
+        if let Repr::Big(b) = &self.repr {
+            assert!(b.len > CHUNK / 4);
+            assert_eq!(b.chunks.iter().map(|c| c.len()).sum::<usize>(), b.len);
+            assert!(b.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
+        } else {
+            assert!(self.len() <= CHUNK);
+        }
+        assert_eq!(self.mem_usage(), self.mem_usage_recount());
     }
 }
 
 impl<T: Into<Vec<u8>>> FromIterator<T> for List {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List {
-        let items: VecDeque<Vec<u8>> = iter.into_iter().map(Into::into).collect();
+        let items: Items = iter.into_iter().map(Into::into).collect();
         let bytes = items.iter().map(Vec::len).sum();
-        List { items, bytes }
+        let mut l = List {
+            repr: Repr::Small(items),
+            bytes,
+        };
+        l.normalize();
+        l
     }
 }
 
@@ -307,5 +793,160 @@ mod tests {
         assert_eq!(list.pop_front().unwrap(), b"a");
         assert_eq!(list.len(), 1);
         assert!(list.mem_usage() > 0);
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(bool, u16),
+        PushMany(bool, u16),
+        Pop(bool),
+        PopMany(bool, u16),
+        Set(i64, u16),
+        Insert(usize, u16),
+        Trim(i64, i64),
+        Rem(u16, i64),
+        Snapshot,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (any::<bool>(), 0..50u16).prop_map(|(b, x)| Op::Push(b, x)),
+            2 => (any::<bool>(), 0..3000u16).prop_map(|(b, n)| Op::PushMany(b, n)),
+            2 => any::<bool>().prop_map(Op::Pop),
+            1 => (any::<bool>(), 0..3000u16).prop_map(|(b, n)| Op::PopMany(b, n)),
+            2 => (-4000..4000i64, 0..50u16).prop_map(|(i, x)| Op::Set(i, x)),
+            2 => (any::<usize>(), 0..50u16).prop_map(|(p, x)| Op::Insert(p, x)),
+            1 => (-3000..3000i64, -3000..3000i64).prop_map(|(a, b)| Op::Trim(a, b)),
+            1 => (0..50u16, -400..400i64).prop_map(|(x, c)| Op::Rem(x, c)),
+            1 => Just(Op::Snapshot),
+        ]
+    }
+
+    /// LREM on the model (`VecDeque`), written independently of `remove_matching`.
+    fn model_rem(m: &mut VecDeque<Vec<u8>>, v: &[u8], count: i64) -> usize {
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            count.unsigned_abs() as usize
+        };
+        let mut hits: Vec<usize> = (0..m.len()).filter(|&i| m[i] == v).collect();
+        if count < 0 {
+            hits.reverse();
+        }
+        hits.truncate(limit);
+        hits.sort_unstable();
+        for &i in hits.iter().rev() {
+            m.remove(i);
+        }
+        hits.len()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Both forms and their conversions behave as a `VecDeque`, and a clone taken at any
+        /// point (a snapshot's copy) keeps its content while the original changes.
+        #[test]
+        fn model_with_snapshots(ops in proptest::collection::vec(op(), 1..40)) {
+            let mut l = List::new();
+            let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut snaps: Vec<(List, VecDeque<Vec<u8>>)> = Vec::new();
+            let val = |x: u16| format!("v{x}").into_bytes();
+            let push = |l: &mut List, m: &mut VecDeque<Vec<u8>>, back: bool, x: u16| {
+                if back {
+                    l.push_back(val(x));
+                    m.push_back(val(x));
+                } else {
+                    l.push_front(val(x));
+                    m.push_front(val(x));
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Push(back, x) => push(&mut l, &mut m, back, x),
+                    Op::PushMany(back, n) => (0..n).for_each(|i| push(&mut l, &mut m, back, i % 50)),
+                    Op::Pop(back) => {
+                        let (a, b) = if back { (l.pop_back(), m.pop_back()) } else { (l.pop_front(), m.pop_front()) };
+                        assert_eq!(a, b);
+                    }
+                    Op::PopMany(back, n) => {
+                        for _ in 0..n {
+                            let (a, b) = if back { (l.pop_back(), m.pop_back()) } else { (l.pop_front(), m.pop_front()) };
+                            assert_eq!(a, b);
+                        }
+                    }
+                    Op::Set(i, x) => {
+                        let len = m.len() as i64;
+                        let p = if i < 0 { len + i } else { i };
+                        let ok = (0..len).contains(&p);
+                        if ok { m[p as usize] = val(x); }
+                        assert_eq!(l.set(i, val(x)), ok);
+                    }
+                    Op::Insert(p, x) => {
+                        let p = p % (m.len() + 1);
+                        l.insert_at(p, val(x));
+                        m.insert(p, val(x));
+                    }
+                    Op::Trim(a, b) => {
+                        let keep = l.clamp_range(a, b);
+                        l.trim(keep);
+                        match keep {
+                            Some((s, e)) => { m.truncate(e + 1); m.drain(..s); }
+                            None => m.clear(),
+                        }
+                    }
+                    Op::Rem(x, c) => assert_eq!(l.remove_matching(&val(x), c), model_rem(&mut m, &val(x), c)),
+                    Op::Snapshot => snaps.push((l.clone(), m.clone())),
+                }
+                l.check();
+            }
+            for (l, m) in snaps.iter().chain(std::iter::once(&(l.clone(), m.clone()))) {
+                l.check();
+                assert_eq!(l.len(), m.len());
+                assert!(l.iter().eq(m.iter().map(Vec::as_slice)));
+                assert!(l.iter().rev().eq(m.iter().rev().map(Vec::as_slice)));
+                let n = m.len();
+                for (a, b) in [(0, n / 3), (n / 4, n / 2 + 3), (n.saturating_sub(5), n + 2)] {
+                    if let Some((s, e)) = l.clamp_range(a as i64, b as i64) {
+                        assert!(l.range(s, e).eq(m.range(s..=e).map(Vec::as_slice)));
+                        assert!(l.range(s, e).rev().eq(m.range(s..=e).rev().map(Vec::as_slice)));
+                        assert_eq!(l.get(s as i64), Some(m[s].as_slice()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A write to a 1M-element list that a clone (the snapshot's copy) still shares copies
+    /// O(CHUNK + n / CHUNK) elements, not O(n).
+    #[test]
+    fn write_to_a_shared_big_list_copies_o_chunk() {
+        use super::super::cow::cow_copied;
+        const N: usize = 1_000_000;
+        let mut l: List = (0..N).map(|i| format!("e{i}")).collect();
+        let pointers = (N / (CHUNK / 2) + 8) as u64;
+        let bound = (2 * CHUNK + N / (CHUNK / 2)) as u64;
+        for round in 0..50usize {
+            let snapshot = l.clone();
+            let before = cow_copied();
+            let mut w = l.clone(); // what Arc::make_mut does to a shared value
+            assert!(cow_copied() - before <= pointers);
+            let before = cow_copied();
+            match round % 6 {
+                0 => w.push_back(b"x".to_vec()),
+                1 => w.push_front(b"x".to_vec()),
+                2 => assert!(w.pop_front().is_some()),
+                3 => assert!(w.pop_back().is_some()),
+                4 => assert!(w.set((round * 7919) as i64, b"y".to_vec())),
+                _ => w.insert_at(round * 4999, b"z".to_vec()),
+            }
+            let copied = cow_copied() - before;
+            assert!(
+                copied <= bound,
+                "round {round}: a write copied {copied} elements"
+            );
+            assert_eq!(snapshot, l);
+            l = w;
+        }
     }
 }

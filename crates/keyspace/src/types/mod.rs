@@ -6,14 +6,17 @@
 //! One file per type; `table` is the indexed hash table shared by sets and hashes; `ldouble`
 //! emulates the C `long double` arithmetic of HINCRBYFLOAT/INCRBYFLOAT.
 
+pub(crate) mod cow;
 mod hash;
 mod ldouble;
 mod list;
+mod segtable;
 mod set;
 pub mod stream;
 mod table;
 mod zset;
 
+pub use cow::cow_copied;
 pub use hash::Hash;
 pub use ldouble::{parse_range_score, parse_score, parse_sort_score, LongDouble};
 pub use list::List;

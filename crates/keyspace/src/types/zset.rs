@@ -50,7 +50,6 @@ struct Node {
 }
 
 /// A Redis sorted-set value.
-#[derive(Clone)]
 pub struct ZSet {
     nodes: Vec<Node>,
     free: Vec<usize>,
@@ -91,6 +90,26 @@ impl Default for ZSet {
             rng: 0x9E37_79B9_7F4A_7C15,
             compact: true,
             node_bytes: 0,
+        }
+    }
+}
+
+impl Clone for ZSet {
+    /// A deep copy, O(n): counted in `cow_copied` (one per node), so the big-value harness and
+    /// tests see what a write to a sorted set a snapshot holds copies (not chunked yet).
+    fn clone(&self) -> ZSet {
+        super::cow::count(self.nodes.len());
+        ZSet {
+            nodes: self.nodes.clone(),
+            free: self.free.clone(),
+            tail: self.tail,
+            level: self.level,
+            len: self.len,
+            index: self.index.clone(),
+            hasher: self.hasher.clone(),
+            rng: self.rng,
+            compact: self.compact,
+            node_bytes: self.node_bytes,
         }
     }
 }

@@ -166,7 +166,7 @@ pub(crate) fn read_group(
     let mut prop = Vec::new();
     let mut out = Vec::new();
     let created = {
-        let g = s.groups.get_mut(group)?;
+        let g = s.group_mut(group)?;
         touch_consumer(g, consumer, now)
     };
     if created && noack {
@@ -194,7 +194,7 @@ pub(crate) fn read_group(
             match s.get(id) {
                 Some(pairs) => {
                     out.push(entry_reply(&(id, pairs)));
-                    if let Some(n) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                    if let Some(n) = s.group_mut(group).and_then(|g| g.pel.get_mut(&id)) {
                         n.delivery_time = now;
                         n.delivery_count += 1;
                     }
@@ -213,7 +213,7 @@ pub(crate) fn read_group(
         let tomb = s.range_has_tombstones(Some(id), None);
         let est = s.estimate_distance(id);
         let added = s.entries_added;
-        let g = s.groups.get_mut(group)?;
+        let g = s.group_mut(group)?;
         if id > g.last_id {
             if g.entries_read != -1 && !tomb {
                 g.entries_read += 1;
@@ -372,7 +372,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Nil;
             };
-            if let Some(g) = s.groups.get_mut(name) {
+            if let Some(g) = s.group_mut(name) {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
@@ -393,7 +393,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Integer(0);
             };
-            let Some(g) = s.groups.get_mut(name) else {
+            let Some(g) = s.group_mut(name) else {
                 return Reply::Integer(0);
             };
             if g.consumers.contains_key(argv[4]) {
@@ -412,7 +412,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Integer(0);
             };
-            let Some(g) = s.groups.get_mut(name) else {
+            let Some(g) = s.group_mut(name) else {
                 return Reply::Integer(0);
             };
             let Some(c) = g.consumers.remove(argv[4]) else {
@@ -429,7 +429,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn group_of<'s>(s: &'s Stream, name: &[u8]) -> Option<&'s Group> {
-    s.groups.get(name)
+    s.groups.get(name).map(|g| &**g)
 }
 
 fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
@@ -458,7 +458,7 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let Ok(Some(s)) = ctx.get_stream_mut(argv[1]) else {
         return Reply::Integer(0);
     };
-    let Some(g) = s.groups.get_mut(argv[2]) else {
+    let Some(g) = s.group_mut(argv[2]) else {
         return Reply::Integer(0);
     };
     let mut acked = 0;
@@ -661,7 +661,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut out = Vec::new();
     let mut propagate_last_id = false;
     {
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             return nogroup(key, group);
         };
         if last_id > g.last_id {
@@ -672,7 +672,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut have_consumer = false;
     for (id, arg) in ids {
         let entry = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             break;
         };
         let Some(pairs) = entry else {
@@ -803,7 +803,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             None => StreamId::MAX,
         };
         let entry = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             break;
         };
         let Some(pairs) = entry else {

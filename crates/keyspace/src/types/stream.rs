@@ -162,9 +162,8 @@ impl Stream {
     pub fn group_mut(&mut self, name: &[u8]) -> Option<&mut Group> {
         let g = self.groups.get_mut(name)?;
         if Arc::strong_count(g) > 1 || Arc::weak_count(g) > 0 {
-            self.cow_bytes += (GROUP_COST
-                + g.pel.len() * NACK_COST
-                + g.consumers.len() * CONSUMER_COST) as u64;
+            self.cow_bytes +=
+                (GROUP_COST + g.pel.len() * NACK_COST + g.consumers.len() * CONSUMER_COST) as u64;
         }
         Some(Arc::make_mut(g))
     }
@@ -718,7 +717,11 @@ mod tests {
         let snap2 = w.clone();
         let c0 = w.cow_bytes();
         add(w, N + 2);
-        assert!(w.cow_bytes() - c0 <= max_node, "XADD copied {}", w.cow_bytes() - c0);
+        assert!(
+            w.cow_bytes() - c0 <= max_node,
+            "XADD copied {}",
+            w.cow_bytes() - c0
+        );
         assert_eq!(unshared(w, &snap2), vec![StreamId::new(N + 1, 0)]);
 
         // XDEL in the middle: that node only.

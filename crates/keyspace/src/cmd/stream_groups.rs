@@ -12,8 +12,8 @@
 use forkless_rdb::stream::StreamId;
 
 use crate::cmd::streams::{
-    entry_reply, help_reply, id_reply, interval_id, parse_id, strict_id, subcommand,
-    subcommand_syntax_error,
+    entry_reply, eq, help_reply, id_reply, lossy, parse_id, range_end, range_start, strict_id,
+    subcommand, subcommand_syntax_error,
 };
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -30,14 +30,6 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xclaim", -6, WRITE, 1, 1, 1, xclaim),
     CommandSpec::new("xautoclaim", -6, WRITE, 1, 1, 1, xautoclaim),
 ];
-
-fn eq(a: &[u8], b: &str) -> bool {
-    a.eq_ignore_ascii_case(b.as_bytes())
-}
-
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
 
 fn nogroup(key: &[u8], group: &[u8]) -> Reply {
     Reply::err(format!(
@@ -497,28 +489,14 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             Some(c) => c.max(0),
             None => return Reply::not_integer(),
         };
-        let (s, sx) = match interval_id(argv[sidx], 0) {
+        start = match range_start(argv[sidx]) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        start = s;
-        if sx {
-            match start.incr() {
-                Some(v) => start = v,
-                None => return Reply::err("ERR invalid start ID for the interval"),
-            }
-        }
-        let (e, ex) = match interval_id(argv[sidx + 1], u64::MAX) {
+        end = match range_end(argv[sidx + 1]) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        end = e;
-        if ex {
-            match end.decr() {
-                Some(v) => end = v,
-                None => return Reply::err("ERR invalid end ID for the interval"),
-            }
-        }
         if sidx + 3 < argv.len() {
             consumer = Some(argv[sidx + 3]);
         }
@@ -739,16 +717,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         Some(v) => v.max(0),
         None => return Reply::err("ERR Invalid min-idle-time argument for XAUTOCLAIM"),
     };
-    let (mut start, sx) = match interval_id(argv[5], 0) {
+    let start = match range_start(argv[5]) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if sx {
-        match start.incr() {
-            Some(v) => start = v,
-            None => return Reply::err("ERR invalid start ID for the interval"),
-        }
-    }
     let mut count: i64 = 100;
     let mut justid = false;
     let mut j = 6;

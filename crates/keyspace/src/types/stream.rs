@@ -10,9 +10,11 @@
 //! flagged and get dropped exactly when Redis's do. Groups, PELs and consumers are ordered maps
 //! (Redis's rax order is byte order, which `BTreeMap<Vec<u8>, _>` shares).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use forkless_sync::Arc;
+
+use super::chunked::{ChunkMap, ChunkSet};
 
 use forkless_rdb::stream::{
     self as fmt, estimate_distance, Node, PendingEntry, StreamConsumer, StreamGroup, StreamId,
@@ -39,8 +41,8 @@ pub struct Nack {
 pub struct Consumer {
     /// Last time the consumer was seen, Unix ms.
     pub seen_time: i64,
-    /// The IDs it owns in the group PEL.
-    pub pel: BTreeSet<StreamId>,
+    /// The IDs it owns in the group PEL (in shared chunks, like the group PEL).
+    pub pel: ChunkSet<StreamId>,
 }
 
 /// A consumer group.
@@ -50,8 +52,9 @@ pub struct Group {
     pub last_id: StreamId,
     /// Logical reads counter, -1 when unknown (`SCG_INVALID_ENTRIES_READ`).
     pub entries_read: i64,
-    /// The group's PEL.
-    pub pel: BTreeMap<StreamId, Nack>,
+    /// The group's PEL, in `Arc`-shared chunks: a write to a group a snapshot holds copies the
+    /// chunk it changes, not the PEL.
+    pub pel: ChunkMap<StreamId, Nack>,
     /// Consumers by name.
     pub consumers: BTreeMap<Vec<u8>, Consumer>,
 }
@@ -162,8 +165,14 @@ impl Stream {
     pub fn group_mut(&mut self, name: &[u8]) -> Option<&mut Group> {
         let g = self.groups.get_mut(name)?;
         if Arc::strong_count(g) > 1 || Arc::weak_count(g) > 0 {
-            self.cow_bytes +=
-                (GROUP_COST + g.pel.len() * NACK_COST + g.consumers.len() * CONSUMER_COST) as u64;
+            // The group's clone: its consumers and one pointer per PEL chunk (the chunks a
+            // write then changes count their own copies: `ChunkMap::copied`).
+            let chunks: usize = g.pel.chunk_count()
+                + g.consumers
+                    .values()
+                    .map(|c| c.pel.chunk_count())
+                    .sum::<usize>();
+            self.cow_bytes += (GROUP_COST + chunks * 8 + g.consumers.len() * CONSUMER_COST) as u64;
         }
         Some(Arc::make_mut(g))
     }
@@ -510,7 +519,7 @@ impl Stream {
             Arc::new(Group {
                 last_id: id,
                 entries_read,
-                pel: BTreeMap::new(),
+                pel: ChunkMap::new(),
                 consumers: BTreeMap::new(),
             }),
         );
@@ -750,6 +759,48 @@ mod tests {
         assert!(held.get(StreamId::new(N / 2 + 7, 0)).is_some());
         assert_eq!(held.groups[&b"g"[..]].last_id, StreamId::MIN);
         assert_eq!(w.mem_usage(), w.mem_usage_recount());
+    }
+
+    /// The big-value rule for consumer groups: an XACK/XCLAIM-like write to a group with a
+    /// large PEL that a snapshot holds copies the PEL chunk it changes, not the PEL.
+    #[test]
+    fn writes_to_a_held_group_copy_one_pel_chunk() {
+        use crate::types::chunked::CHUNK_MAX;
+        const N: u64 = 300_000;
+        let mut s = Stream::new();
+        s.create_group(b"g", StreamId::MIN, 0);
+        {
+            let g = s.group_mut(b"g").unwrap();
+            let mut c = Consumer::default();
+            for ms in 1..=N {
+                let id = StreamId::new(ms, 0);
+                let nack = Nack {
+                    delivery_time: 1,
+                    delivery_count: 1,
+                    consumer: b"alice".to_vec(),
+                };
+                g.pel.insert(id, nack);
+                c.pel.insert(id);
+            }
+            g.consumers.insert(b"alice".to_vec(), c);
+        }
+        let held = s.clone();
+        let c0 = s.cow_bytes();
+        let g = s.group_mut(b"g").unwrap();
+        // XACK of one ID, XCLAIM-like update of another.
+        let id = StreamId::new(N / 2, 0);
+        assert!(g.pel.remove(&id).is_some());
+        assert!(g.consumers.get_mut(&b"alice"[..]).unwrap().pel.remove(&id));
+        g.pel.get_mut(&StreamId::new(17, 0)).unwrap().delivery_count += 1;
+        let copied = g.pel.copied() + g.consumers[&b"alice"[..]].pel.copied();
+        assert!(copied <= 6 * CHUNK_MAX as u64, "copied {copied} entries");
+        let chunks = g.pel.chunk_count() as u64;
+        assert!(s.cow_bytes() - c0 < 1024 + 3 * 8 * chunks);
+        // The held group is unchanged.
+        let hg = &held.groups[&b"g"[..]];
+        assert_eq!(hg.pel.len() as u64, N);
+        assert_eq!(hg.pel.get(&StreamId::new(17, 0)).unwrap().delivery_count, 1);
+        assert!(hg.consumers[&b"alice"[..]].pel.contains(&id));
     }
 
     #[test]

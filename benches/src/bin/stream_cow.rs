@@ -11,6 +11,10 @@
 //!   held value pays the copy-on-write: with nodes behind `Arc` a pointer per node plus the one
 //!   node it appends to.
 //!
+//! After 1,000 unmeasured steps (warm-up). With `--pel` (default on) the stream also has a group `g` whose PEL holds every entry (one
+//! `XREADGROUP ... COUNT <entries>`), and each step also times an `XACK s g <id>` of a pending
+//! entry from the middle of the PEL: a write to the group's PEL, which sits in shared chunks.
+//!
 //! For reference it also times a deep copy of every node of a stream of the same shape (what a
 //! write paid when the stream was copied whole) and prints the worst latency of each phase.
 
@@ -36,9 +40,12 @@ struct Args {
     /// Minimum XADDs per phase.
     #[arg(long, default_value_t = 50)]
     samples: usize,
-    /// Pause between two XADDs, microseconds.
+    /// Pause between two steps, microseconds.
     #[arg(long, default_value_t = 200)]
     gap_us: u64,
+    /// Also a group whose PEL holds every entry, and an XACK per step.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pel: bool,
 }
 
 fn xadd(ks: &Keyspace, s: &mut Session, id: u64) -> Duration {
@@ -53,18 +60,50 @@ fn xadd(ks: &Keyspace, s: &mut Session, id: u64) -> Duration {
     d
 }
 
+fn xack(ks: &Keyspace, s: &mut Session, id: u64) -> Duration {
+    let id = format!("{id}-0");
+    let t = Instant::now();
+    let r = ks.execute(s, &[b"XACK", b"s", b"g", id.as_bytes()]);
+    let d = t.elapsed();
+    assert_eq!(r, Reply::Integer(1), "XACK {id}");
+    d
+}
+
 struct Phase {
-    name: &'static str,
+    name: String,
     samples: Vec<Duration>,
     snapshot: Option<Duration>,
 }
 
+/// Steps of one phase: each an XADD and, with a PEL, an XACK.
+struct Steps<'a> {
+    ks: &'a Keyspace,
+    session: Session,
+    next: u64,
+    next_ack: u64,
+    pel: bool,
+}
+
+impl Steps<'_> {
+    fn step(&mut self, add: &mut Vec<Duration>, ack: &mut Vec<Duration>) {
+        add.push(xadd(self.ks, &mut self.session, self.next));
+        self.next += 1;
+        if self.pel {
+            ack.push(xack(self.ks, &mut self.session, self.next_ack));
+            self.next_ack += 1;
+        }
+    }
+}
+
 fn report(p: &Phase) {
+    if p.samples.is_empty() {
+        return;
+    }
     let mut v = p.samples.clone();
     v.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!(
-        "{:<14} {:>7} {:>10.1} {:>10.1} {:>12.1} {:>14}",
+        "{:<22} {:>7} {:>10.1} {:>10.1} {:>12.1} {:>14}",
         p.name,
         v.len(),
         us(v[v.len() / 2]),
@@ -82,13 +121,40 @@ fn main() -> ExitCode {
     let obs = forkless_snapshot::install(&mut ks);
     let ks = std::sync::Arc::new(ks);
     let mut session = Session::default();
-    let mut next = 1u64;
     let t = Instant::now();
-    while next <= args.entries {
-        xadd(&ks, &mut session, next);
-        next += 1;
+    for i in 1..=args.entries {
+        xadd(&ks, &mut session, i);
     }
-    eprintln!("built {} entries in {:.1?}", args.entries, t.elapsed());
+    if args.pel {
+        ks.execute(&mut session, &[b"XGROUP", b"CREATE", b"s", b"g", b"0"]);
+        let count = args.entries.to_string();
+        let r = ks.execute(
+            &mut session,
+            &[
+                b"XREADGROUP",
+                b"GROUP",
+                b"g",
+                b"c",
+                b"COUNT",
+                count.as_bytes(),
+                b"STREAMS",
+                b"s",
+                b">",
+            ],
+        );
+        drop(r);
+    }
+    // Freeing that reply (millions of small allocations) left glibc's fast bins full; the next
+    // malloc of a large-bin size on this thread consolidates them all (~200 ms, measured with
+    // perf: `malloc_consolidate`). Pay it here, not in the first measured phase that happens
+    // to allocate 1 KiB (a converging snapshot's delta buffer grows on the writer's thread).
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(64 << 10)));
+    eprintln!(
+        "built {} entries (PEL: {}) in {:.1?}",
+        args.entries,
+        args.pel,
+        t.elapsed()
+    );
 
     let dir = std::env::temp_dir().join(format!("forkless-stream-cow-{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&dir) {
@@ -96,16 +162,33 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let gap = Duration::from_micros(args.gap_us);
+    let mut steps = Steps {
+        ks: &ks,
+        session,
+        next: args.entries + 1,
+        next_ack: args.entries / 2,
+        pel: args.pel,
+    };
+    // Warm-up, not measured: right after the set-up (a million entries read into the PEL) the
+    // first few dozen writes are slow (~0.6 ms each, allocator state), snapshot or not.
+    for _ in 0..1000 {
+        steps.step(&mut Vec::new(), &mut Vec::new());
+        std::thread::sleep(gap);
+    }
     let mut phases = Vec::new();
-    let mut idle = Vec::new();
-    while idle.len() < args.samples {
-        idle.push(xadd(&ks, &mut session, next));
-        next += 1;
+    let (mut add, mut ack) = (Vec::new(), Vec::new());
+    while add.len() < args.samples {
+        steps.step(&mut add, &mut ack);
         std::thread::sleep(gap);
     }
     phases.push(Phase {
-        name: "idle",
-        samples: idle,
+        name: "idle XADD".into(),
+        samples: add,
+        snapshot: None,
+    });
+    phases.push(Phase {
+        name: "idle XACK".into(),
+        samples: ack,
         snapshot: None,
     });
     for (mode, name) in [
@@ -125,20 +208,25 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let mut samples = Vec::new();
-        while !h.is_finished() || samples.len() < args.samples {
-            samples.push(xadd(&ks, &mut session, next));
-            next += 1;
+        let (mut add, mut ack) = (Vec::new(), Vec::new());
+        while !h.is_finished() || add.len() < args.samples {
+            steps.step(&mut add, &mut ack);
             std::thread::sleep(gap);
         }
         if let Err(e) = h.wait() {
             eprintln!("{name} snapshot: {e}");
             return ExitCode::FAILURE;
         }
+        let took = Some(t.elapsed());
         phases.push(Phase {
-            name,
-            samples,
-            snapshot: Some(t.elapsed()),
+            name: format!("{name} XADD"),
+            samples: add,
+            snapshot: took,
+        });
+        phases.push(Phase {
+            name: format!("{name} XACK"),
+            samples: ack,
+            snapshot: took,
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -165,12 +253,18 @@ fn main() -> ExitCode {
     drop(model);
 
     println!(
-        "stream of {} entries; XADD latency (us), one every {} us",
-        args.entries, args.gap_us
+        "stream of {} entries{}; latency (us), one step every {} us",
+        args.entries,
+        if args.pel {
+            ", all pending in group g"
+        } else {
+            ""
+        },
+        args.gap_us
     );
     println!(
-        "{:<14} {:>7} {:>10} {:>10} {:>12} {:>14}",
-        "phase", "XADDs", "p50", "p99", "worst", "snapshot"
+        "{:<22} {:>7} {:>10} {:>10} {:>12} {:>14}",
+        "phase", "calls", "p50", "p99", "worst", "snapshot"
     );
     for p in &phases {
         report(p);

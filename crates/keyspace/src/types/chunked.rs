@@ -173,6 +173,39 @@ impl<K: Ord + Copy, V: Clone> ChunkMap<K, V> {
             .flat_map(move |(_, c)| c.range(from..))
     }
 
+    /// Entries with `a <= key <= b`, ascending (reverse it for descending); empty when `a > b`.
+    pub fn range_between(&self, a: K, b: K) -> impl DoubleEndedIterator<Item = (&K, &V)> + '_ {
+        (a <= b)
+            .then(|| {
+                let start = self.chunks.range(..=a).next_back().map_or(a, |(ck, _)| *ck);
+                self.chunks
+                    .range(start..=b)
+                    .flat_map(move |(_, c)| c.range(a..=b))
+            })
+            .into_iter()
+            .flatten()
+    }
+
+    /// The entry with the largest key `<= k`.
+    pub fn floor(&self, k: &K) -> Option<(&K, &V)> {
+        self.chunks
+            .range(..=*k)
+            .next_back()?
+            .1
+            .range(..=*k)
+            .next_back()
+    }
+
+    /// The entry with the largest key.
+    pub fn last(&self) -> Option<(&K, &V)> {
+        self.chunks.values().next_back()?.iter().next_back()
+    }
+
+    /// The smallest key.
+    pub fn first_key(&self) -> Option<K> {
+        self.chunks.keys().next().copied()
+    }
+
     /// All entries, ascending.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator + '_ {
         Exact {
@@ -359,6 +392,13 @@ mod tests {
             if step % 997 == 0 {
                 assert!(m.iter().eq(model.iter()));
                 assert!(m.range(k..).eq(model.range(k..)));
+                let hi = k.saturating_add(400);
+                assert!(m.range_between(k, hi).eq(model.range(k..=hi)));
+                assert!(m.range_between(k, hi).rev().eq(model.range(k..=hi).rev()));
+                assert_eq!(m.range_between(hi, k).count(), 0);
+                assert_eq!(m.floor(&k), model.range(..=k).next_back());
+                assert_eq!(m.last(), model.iter().next_back());
+                assert_eq!(m.first_key(), model.keys().next().copied());
                 assert_eq!(m.keys().next_back(), model.keys().next_back());
                 for (ck, c) in &m.chunks {
                     assert!(!c.is_empty() && c.len() <= CHUNK_MAX);

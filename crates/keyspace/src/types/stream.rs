@@ -86,7 +86,7 @@ pub struct Stream {
     /// Listpack nodes by master ID, each behind an `Arc`: cloning the stream (what a writer's
     /// `Arc::make_mut` does when a snapshot holds the value) copies one pointer per node, and a
     /// write then copies only the node it touches ([`Stream::node_mut`]).
-    nodes: BTreeMap<StreamId, Arc<Node>>,
+    nodes: ChunkMap<StreamId, Arc<Node>>,
     length: u64,
     /// Last ID added or set.
     pub last_id: StreamId,
@@ -131,14 +131,20 @@ impl Stream {
         self.nodes.len()
     }
 
+    /// Node pointers copied so far because a write met a chunk of the node index shared with a
+    /// clone (at most a chunk, 256, per write).
+    pub fn index_copied(&self) -> u64 {
+        self.nodes.copied()
+    }
+
     /// The nodes in ID order.
     pub fn nodes(&self) -> impl ExactSizeIterator<Item = &Node> + '_ {
-        self.nodes.values().map(|n| &**n)
+        self.nodes.iter().map(|(_, n)| &**n)
     }
 
     /// The node handles in ID order (tests check which nodes a clone still shares).
     pub fn node_handles(&self) -> impl ExactSizeIterator<Item = &Arc<Node>> + '_ {
-        self.nodes.values()
+        self.nodes.iter().map(|(_, n)| n)
     }
 
     /// Bytes copied by copy-on-write so far (see the field's doc).
@@ -193,7 +199,7 @@ impl Stream {
 
     /// [`Stream::mem_usage`] recomputed from every node.
     pub fn mem_usage_recount(&self) -> usize {
-        self.nodes.values().map(|n| n.mem_usage()).sum::<usize>() + self.groups_mem()
+        self.nodes.iter().map(|(_, n)| n.mem_usage()).sum::<usize>() + self.groups_mem()
     }
 
     /// The ID `XADD *` would give now (`streamNextID`): `ms` if above the last ID's, else the
@@ -235,8 +241,7 @@ impl Stream {
         }
         let tail = self
             .nodes
-            .iter()
-            .next_back()
+            .last()
             .filter(|(_, n)| !n.is_full(tot, max_bytes, max_entries))
             .map(|(k, _)| *k);
         match tail.and_then(|k| self.node_mut(k)) {
@@ -288,7 +293,7 @@ impl Stream {
         let mut deleted = 0u64;
         // Always the head node: it is dropped whole (and the loop goes on) or trimmed inside
         // and the loop ends; no list of every node key per call (O(nodes) on each XADD MAXLEN).
-        while let Some(&k) = self.nodes.keys().next() {
+        while let Some(k) = self.nodes.first_key() {
             if let Trim::MaxLen(max) = how {
                 if self.length <= max {
                     break;
@@ -352,7 +357,7 @@ impl Stream {
     /// XDEL of one ID: flag it deleted (dropping its node when it was the node's last live
     /// entry). True when it was live.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let Some((&k, node)) = self.nodes.range(..=id).next_back() else {
+        let Some((&k, node)) = self.nodes.floor(&id) else {
             return false;
         };
         let Some(i) = node.find(id) else {
@@ -389,7 +394,7 @@ impl Stream {
 
     /// The live entry with exactly `id`.
     pub fn get(&self, id: StreamId) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-        let (_, node) = self.nodes.range(..=id).next_back()?;
+        let (_, node) = self.nodes.floor(&id)?;
         let e = &node.entries()[node.find(id)?];
         if e.deleted {
             return None;
@@ -429,13 +434,9 @@ impl Stream {
         if start > end {
             return;
         }
-        let first_key = self
-            .nodes
-            .range(..=start)
-            .next_back()
-            .map_or(start, |(k, _)| *k);
+        let first_key = self.nodes.floor(&start).map_or(start, |(k, _)| *k);
         if !rev {
-            for node in self.nodes.range(first_key..=end).map(|(_, n)| n) {
+            for node in self.nodes.range_between(first_key, end).map(|(_, n)| n) {
                 let from = node.lower_bound(start);
                 for e in &node.entries()[from..] {
                     if e.id > end {
@@ -447,7 +448,12 @@ impl Stream {
                 }
             }
         } else {
-            for node in self.nodes.range(first_key..=end).rev().map(|(_, n)| n) {
+            for node in self
+                .nodes
+                .range_between(first_key, end)
+                .rev()
+                .map(|(_, n)| n)
+            {
                 let to = node.entries().partition_point(|e| e.id <= end);
                 for e in node.entries()[..to].iter().rev() {
                     if e.id < start {
@@ -535,7 +541,7 @@ impl Stream {
         expire_at_ms: Option<i64>,
     ) -> forkless_rdb::Result<()> {
         w.stream_begin(key, expire_at_ms, self.nodes.len() as u64)?;
-        for n in self.nodes.values() {
+        for (_, n) in self.nodes.iter() {
             w.stream_node(n)?;
         }
         w.stream_meta(&forkless_rdb::StreamMeta {
@@ -566,7 +572,7 @@ impl Stream {
     /// To the RDB model (nodes cloned).
     pub fn to_model(&self) -> fmt::Stream {
         fmt::Stream {
-            nodes: self.nodes.values().map(|n| Node::clone(n)).collect(),
+            nodes: self.nodes.iter().map(|(_, n)| Node::clone(n)).collect(),
             length: self.length,
             last_id: self.last_id,
             first_id: self.first_id,
@@ -605,7 +611,7 @@ impl Stream {
     /// From the RDB model (validated by the reader: every PEL entry has one owner).
     pub fn from_model(m: fmt::Stream) -> Stream {
         let mut s = Stream {
-            nodes: BTreeMap::new(),
+            nodes: ChunkMap::new(),
             length: m.length,
             last_id: m.last_id,
             first_id: m.first_id,
@@ -753,6 +759,19 @@ mod tests {
         assert!(w.cow_bytes() - c0 < 1024);
         assert_eq!(unshared(w, held), before);
 
+        // The node index is chunked too: the clone copied one pointer per chunk of node
+        // pointers, and the writes above copied at most a chunk of node pointers each.
+        use crate::types::chunked::CHUNK_MAX;
+        assert!(
+            held.nodes.chunk_count() * 64 <= nodes,
+            "{} chunks",
+            held.nodes.chunk_count()
+        );
+        assert!(
+            w.index_copied() <= 4 * 2 * CHUNK_MAX as u64,
+            "{}",
+            w.index_copied()
+        );
         // Everything copied is a few nodes' worth, a tiny part of the stream.
         assert!(w.cow_bytes() <= 4 * max_node && 4 * max_node < total / 1000);
         // The held version is untouched.

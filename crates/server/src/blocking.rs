@@ -128,6 +128,20 @@ enum Attempt {
 fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
     let mut session = Session { db };
     if let Pop::Stream { argv } = &req.pop {
+        // Served for one ready key (`serve_locked`): read that stream only, as Redis 7.0's
+        // `serveClientsBlockedOnStreamKey` answers with the one key that woke the client, even
+        // when others of its streams got data in the same transaction.
+        let one;
+        let argv = match req.keys.as_slice() {
+            [key] => match stream_only(argv, key) {
+                Some(a) => {
+                    one = a;
+                    &one
+                }
+                None => argv,
+            },
+            _ => argv,
+        };
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let (reply, ticket) = ks.exec(&mut session, &refs);
         let group = argv[0].eq_ignore_ascii_case(b"xreadgroup");
@@ -259,6 +273,34 @@ fn attempt(ks: &dyn Executor, db: u32, req: &Request, proto: Proto) -> Attempt {
         }
     }
     Attempt::Empty
+}
+
+/// The XREAD/XREADGROUP `argv` (without BLOCK) narrowed to its stream `key` (the first time it
+/// is named, as Redis keeps the first ID of a key given twice); None when it reads only that
+/// stream already or `key` is not among its streams.
+fn stream_only(argv: &[Vec<u8>], key: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut i = 1;
+    let st = loop {
+        let a = argv.get(i)?;
+        if a.eq_ignore_ascii_case(b"streams") {
+            break i + 1;
+        } else if a.eq_ignore_ascii_case(b"count") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"group") {
+            i += 3;
+        } else {
+            i += 1;
+        }
+    };
+    let n = argv.len().checked_sub(st)? / 2;
+    if n <= 1 {
+        return None;
+    }
+    let k = argv[st..st + n].iter().position(|x| x == key)?;
+    let mut out = argv[..st].to_vec();
+    out.push(argv[st + k].clone());
+    out.push(argv[st + n + k].clone());
+    Some(out)
 }
 
 struct Waiter {

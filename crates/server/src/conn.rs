@@ -94,6 +94,9 @@ pub struct Conn {
     pub(crate) psubs: std::collections::BTreeSet<Vec<u8>>,
     /// Inside EXEC: blocking commands do not block.
     pub(crate) in_exec: bool,
+    /// The blocking command waiting for its reply: its INFO commandstats call is counted when
+    /// the reply comes (failed when it is an error), as Redis's `updateStatsOnUnblock`.
+    pub(crate) blocked_cmd: Option<String>,
     pub(crate) out: Vec<u8>,
     /// Replies held back behind a durability ticket, in order (replies after a pending one
     /// wait too, so a pipeline's replies keep their order).
@@ -274,6 +277,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         subs: Default::default(),
         psubs: Default::default(),
         in_exec: false,
+        blocked_cmd: None,
         out: Vec::new(),
         held: Vec::new(),
         repl_port: 0,
@@ -352,6 +356,16 @@ impl Conn {
                         .await
                     {
                         Some((f, d)) => {
+                            if let Some(r) = self
+                                .blocked_cmd
+                                .take()
+                                .and_then(|n| self.shared.cmdstats.row(&n))
+                            {
+                                r.calls.fetch_add(1, Ordering::Relaxed);
+                                if f.is_error() {
+                                    r.failed.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
                             self.emit_durable(f, d);
                             continue;
                         }

@@ -217,6 +217,11 @@ impl Conn {
         }
         let t0 = std::time::Instant::now();
         let step = self.run_command(&name, argv);
+        if matches!(step, Step::Block(_)) {
+            // Counted when its reply comes (conn.rs), once, as Redis.
+            self.blocked_cmd = Some(name);
+            return step;
+        }
         if let Some(r) = self.shared.cmdstats.row(&name) {
             r.calls.fetch_add(1, Ordering::Relaxed);
             r.usec
@@ -970,6 +975,13 @@ impl Conn {
                 ] {
                     c.store(0, Ordering::Relaxed);
                 }
+                // Redis's resetCommandTableStats and resetErrorTableStats.
+                for (_, r) in self.shared.cmdstats.rows() {
+                    for c in [&r.calls, &r.usec, &r.rejected, &r.failed] {
+                        c.store(0, Ordering::Relaxed);
+                    }
+                }
+                self.shared.errorstats.lock().clear();
                 Frame::ok()
             }
             "rewrite" if argv.len() == 2 => match self.shared.engine.config_rewrite() {

@@ -12,8 +12,8 @@
 use forkless_rdb::stream::StreamId;
 
 use crate::cmd::streams::{
-    entry_reply, help_reply, id_reply, interval_id, parse_id, strict_id, subcommand,
-    subcommand_syntax_error,
+    entry_reply, eq, help_reply, id_reply, lossy, parse_id, range_end, range_start, strict_id,
+    subcommand, subcommand_syntax_error,
 };
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -30,14 +30,6 @@ pub(crate) const COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("xclaim", -6, WRITE, 1, 1, 1, xclaim),
     CommandSpec::new("xautoclaim", -6, WRITE, 1, 1, 1, xautoclaim),
 ];
-
-fn eq(a: &[u8], b: &str) -> bool {
-    a.eq_ignore_ascii_case(b.as_bytes())
-}
-
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
 
 fn nogroup(key: &[u8], group: &[u8]) -> Reply {
     Reply::err(format!(
@@ -166,7 +158,7 @@ pub(crate) fn read_group(
     let mut prop = Vec::new();
     let mut out = Vec::new();
     let created = {
-        let g = s.groups.get_mut(group)?;
+        let g = s.group_mut(group)?;
         touch_consumer(g, consumer, now)
     };
     if created && noack {
@@ -194,7 +186,7 @@ pub(crate) fn read_group(
             match s.get(id) {
                 Some(pairs) => {
                     out.push(entry_reply(&(id, pairs)));
-                    if let Some(n) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                    if let Some(n) = s.group_mut(group).and_then(|g| g.pel.get_mut(&id)) {
                         n.delivery_time = now;
                         n.delivery_count += 1;
                     }
@@ -213,7 +205,7 @@ pub(crate) fn read_group(
         let tomb = s.range_has_tombstones(Some(id), None);
         let est = s.estimate_distance(id);
         let added = s.entries_added;
-        let g = s.groups.get_mut(group)?;
+        let g = s.group_mut(group)?;
         if id > g.last_id {
             if g.entries_read != -1 && !tomb {
                 g.entries_read += 1;
@@ -372,7 +364,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Nil;
             };
-            if let Some(g) = s.groups.get_mut(name) {
+            if let Some(g) = s.group_mut(name) {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
@@ -393,7 +385,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Integer(0);
             };
-            let Some(g) = s.groups.get_mut(name) else {
+            let Some(g) = s.group_mut(name) else {
                 return Reply::Integer(0);
             };
             if g.consumers.contains_key(argv[4]) {
@@ -412,7 +404,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Ok(Some(s)) = ctx.get_stream_mut(key) else {
                 return Reply::Integer(0);
             };
-            let Some(g) = s.groups.get_mut(name) else {
+            let Some(g) = s.group_mut(name) else {
                 return Reply::Integer(0);
             };
             let Some(c) = g.consumers.remove(argv[4]) else {
@@ -429,7 +421,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn group_of<'s>(s: &'s Stream, name: &[u8]) -> Option<&'s Group> {
-    s.groups.get(name)
+    s.groups.get(name).map(|g| &**g)
 }
 
 fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
@@ -458,7 +450,7 @@ fn xack(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let Ok(Some(s)) = ctx.get_stream_mut(argv[1]) else {
         return Reply::Integer(0);
     };
-    let Some(g) = s.groups.get_mut(argv[2]) else {
+    let Some(g) = s.group_mut(argv[2]) else {
         return Reply::Integer(0);
     };
     let mut acked = 0;
@@ -497,28 +489,14 @@ fn xpending(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             Some(c) => c.max(0),
             None => return Reply::not_integer(),
         };
-        let (s, sx) = match interval_id(argv[sidx], 0) {
+        start = match range_start(argv[sidx]) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        start = s;
-        if sx {
-            match start.incr() {
-                Some(v) => start = v,
-                None => return Reply::err("ERR invalid start ID for the interval"),
-            }
-        }
-        let (e, ex) = match interval_id(argv[sidx + 1], u64::MAX) {
+        end = match range_end(argv[sidx + 1]) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        end = e;
-        if ex {
-            match end.decr() {
-                Some(v) => end = v,
-                None => return Reply::err("ERR invalid end ID for the interval"),
-            }
-        }
         if sidx + 3 < argv.len() {
             consumer = Some(argv[sidx + 3]);
         }
@@ -661,7 +639,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut out = Vec::new();
     let mut propagate_last_id = false;
     {
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             return nogroup(key, group);
         };
         if last_id > g.last_id {
@@ -672,7 +650,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut have_consumer = false;
     for (id, arg) in ids {
         let entry = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             break;
         };
         let Some(pairs) = entry else {
@@ -739,16 +717,10 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         Some(v) => v.max(0),
         None => return Reply::err("ERR Invalid min-idle-time argument for XAUTOCLAIM"),
     };
-    let (mut start, sx) = match interval_id(argv[5], 0) {
+    let start = match range_start(argv[5]) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if sx {
-        match start.incr() {
-            Some(v) => start = v,
-            None => return Reply::err("ERR invalid start ID for the interval"),
-        }
-    }
     let mut count: i64 = 100;
     let mut justid = false;
     let mut j = 6;
@@ -803,7 +775,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             None => StreamId::MAX,
         };
         let entry = s.get(id);
-        let Some(g) = s.groups.get_mut(group) else {
+        let Some(g) = s.group_mut(group) else {
             break;
         };
         let Some(pairs) = entry else {

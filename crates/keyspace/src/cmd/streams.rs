@@ -114,11 +114,31 @@ pub(crate) fn strict_id(arg: &[u8]) -> Result<StreamId, Reply> {
 }
 
 /// `streamParseIntervalIDOrReply`: a `(` prefix makes the bound exclusive (and strict).
-pub(crate) fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+fn interval_id(arg: &[u8], missing_seq: u64) -> Result<(StreamId, bool), Reply> {
     if arg.len() > 1 && arg[0] == b'(' {
         Ok((parse_id(&arg[1..], missing_seq, true, false)?.0, true))
     } else {
         Ok((parse_id(arg, missing_seq, false, false)?.0, false))
+    }
+}
+
+/// The start of an interval (XRANGE, XPENDING, XAUTOCLAIM): `(id` is the ID after it.
+pub(crate) fn range_start(arg: &[u8]) -> Result<StreamId, Reply> {
+    match interval_id(arg, 0)? {
+        (id, false) => Ok(id),
+        (id, true) => id
+            .incr()
+            .ok_or_else(|| Reply::err("ERR invalid start ID for the interval")),
+    }
+}
+
+/// The end of an interval: `(id` is the ID before it; a missing sequence is the largest.
+pub(crate) fn range_end(arg: &[u8]) -> Result<StreamId, Reply> {
+    match interval_id(arg, u64::MAX)? {
+        (id, false) => Ok(id),
+        (id, true) => id
+            .decr()
+            .ok_or_else(|| Reply::err("ERR invalid end ID for the interval")),
     }
 }
 
@@ -136,8 +156,14 @@ pub(crate) fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(id.to_text())
 }
 
-fn eq(a: &[u8], b: &str) -> bool {
+/// An option name, any case.
+pub(crate) fn eq(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// An argument in an error message.
+pub(crate) fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
 }
 
 /// Parsed XADD / XTRIM options (`streamAddTrimArgs`).
@@ -351,26 +377,14 @@ fn range_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], rev: bool) -> Reply {
     } else {
         (argv[2], argv[3])
     };
-    let (mut start, sx) = match interval_id(sa, 0) {
+    let start = match range_start(sa) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if sx {
-        match start.incr() {
-            Some(s) => start = s,
-            None => return Reply::err("ERR invalid start ID for the interval"),
-        }
-    }
-    let (mut end, ex) = match interval_id(ea, u64::MAX) {
+    let end = match range_end(ea) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if ex {
-        match end.decr() {
-            Some(e) => end = e,
-            None => return Reply::err("ERR invalid end ID for the interval"),
-        }
-    }
     let mut count: i64 = -1;
     let mut j = 4;
     while j < argv.len() {

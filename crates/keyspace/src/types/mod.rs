@@ -6,6 +6,7 @@
 //! One file per type; `table` is the indexed hash table shared by sets and hashes; `ldouble`
 //! emulates the C `long double` arithmetic of HINCRBYFLOAT/INCRBYFLOAT.
 
+pub mod chunked;
 pub(crate) mod cow;
 mod hash;
 mod ldouble;

@@ -10,7 +10,11 @@
 //! flagged and get dropped exactly when Redis's do. Groups, PELs and consumers are ordered maps
 //! (Redis's rax order is byte order, which `BTreeMap<Vec<u8>, _>` shares).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+use forkless_sync::Arc;
+
+use super::chunked::{ChunkMap, ChunkSet};
 
 use forkless_rdb::stream::{
     self as fmt, estimate_distance, Node, PendingEntry, StreamConsumer, StreamGroup, StreamId,
@@ -37,8 +41,8 @@ pub struct Nack {
 pub struct Consumer {
     /// Last time the consumer was seen, Unix ms.
     pub seen_time: i64,
-    /// The IDs it owns in the group PEL.
-    pub pel: BTreeSet<StreamId>,
+    /// The IDs it owns in the group PEL (in shared chunks, like the group PEL).
+    pub pel: ChunkSet<StreamId>,
 }
 
 /// A consumer group.
@@ -48,8 +52,9 @@ pub struct Group {
     pub last_id: StreamId,
     /// Logical reads counter, -1 when unknown (`SCG_INVALID_ENTRIES_READ`).
     pub entries_read: i64,
-    /// The group's PEL.
-    pub pel: BTreeMap<StreamId, Nack>,
+    /// The group's PEL, in `Arc`-shared chunks: a write to a group a snapshot holds copies the
+    /// chunk it changes, not the PEL.
+    pub pel: ChunkMap<StreamId, Nack>,
     /// Consumers by name.
     pub consumers: BTreeMap<Vec<u8>, Consumer>,
 }
@@ -78,7 +83,10 @@ pub type Entry = (StreamId, Vec<(Vec<u8>, Vec<u8>)>);
 /// A Redis stream value.
 #[derive(Clone, Debug, Default)]
 pub struct Stream {
-    nodes: BTreeMap<StreamId, Node>,
+    /// Listpack nodes by master ID, each behind an `Arc`: cloning the stream (what a writer's
+    /// `Arc::make_mut` does when a snapshot holds the value) copies one pointer per node, and a
+    /// write then copies only the node it touches ([`Stream::node_mut`]).
+    nodes: ChunkMap<StreamId, Arc<Node>>,
     length: u64,
     /// Last ID added or set.
     pub last_id: StreamId,
@@ -88,10 +96,14 @@ pub struct Stream {
     pub max_deleted_id: StreamId,
     /// Entries ever added.
     pub entries_added: u64,
-    /// Consumer groups by name.
-    pub groups: BTreeMap<Vec<u8>, Group>,
+    /// Consumer groups by name, each behind an `Arc` like the nodes (write through
+    /// [`Stream::group_mut`]).
+    pub groups: BTreeMap<Vec<u8>, Arc<Group>>,
     /// Heap bytes of the nodes (kept on every change, so [`Stream::mem_usage`] is cheap).
     node_mem: usize,
+    /// Bytes copied so far because a write met a node or group still shared with a clone (a
+    /// snapshot's): the work counter the big-value tests bound.
+    cow_bytes: u64,
 }
 
 const GROUP_COST: usize = 96;
@@ -119,9 +131,56 @@ impl Stream {
         self.nodes.len()
     }
 
+    /// Node pointers copied so far because a write met a chunk of the node index shared with a
+    /// clone (at most a chunk, 256, per write).
+    pub fn index_copied(&self) -> u64 {
+        self.nodes.copied()
+    }
+
     /// The nodes in ID order.
     pub fn nodes(&self) -> impl ExactSizeIterator<Item = &Node> + '_ {
-        self.nodes.values()
+        self.nodes.iter().map(|(_, n)| &**n)
+    }
+
+    /// The node handles in ID order (tests check which nodes a clone still shares).
+    pub fn node_handles(&self) -> impl ExactSizeIterator<Item = &Arc<Node>> + '_ {
+        self.nodes.iter().map(|(_, n)| n)
+    }
+
+    /// Bytes copied by copy-on-write so far (see the field's doc).
+    pub fn cow_bytes(&self) -> u64 {
+        self.cow_bytes
+    }
+
+    /// The node `k`, unshared first when a clone still holds it (copying that node only).
+    fn node_mut(&mut self, k: StreamId) -> Option<&mut Node> {
+        let n = self.nodes.get_mut(&k)?;
+        if Arc::strong_count(n) > 1 || Arc::weak_count(n) > 0 {
+            // The copy's vectors have no spare capacity: keep the O(1) counter exact.
+            let old = n.mem_usage();
+            self.cow_bytes += old as u64;
+            let copy = Arc::make_mut(n);
+            self.node_mem = self.node_mem - old + copy.mem_usage();
+            return Some(copy);
+        }
+        Some(Arc::make_mut(n))
+    }
+
+    /// The group `name` for writing, unshared first when a clone still holds it (copying that
+    /// group, its PEL and consumers, not the nodes or the other groups).
+    pub fn group_mut(&mut self, name: &[u8]) -> Option<&mut Group> {
+        let g = self.groups.get_mut(name)?;
+        if Arc::strong_count(g) > 1 || Arc::weak_count(g) > 0 {
+            // The group's clone: its consumers and one pointer per PEL chunk (the chunks a
+            // write then changes count their own copies: `ChunkMap::copied`).
+            let chunks: usize = g.pel.chunk_count()
+                + g.consumers
+                    .values()
+                    .map(|c| c.pel.chunk_count())
+                    .sum::<usize>();
+            self.cow_bytes += (GROUP_COST + chunks * 8 + g.consumers.len() * CONSUMER_COST) as u64;
+        }
+        Some(Arc::make_mut(g))
     }
 
     fn groups_mem(&self) -> usize {
@@ -140,7 +199,7 @@ impl Stream {
 
     /// [`Stream::mem_usage`] recomputed from every node.
     pub fn mem_usage_recount(&self) -> usize {
-        self.nodes.values().map(Node::mem_usage).sum::<usize>() + self.groups_mem()
+        self.nodes.iter().map(|(_, n)| n.mem_usage()).sum::<usize>() + self.groups_mem()
     }
 
     /// The ID `XADD *` would give now (`streamNextID`): `ms` if above the last ID's, else the
@@ -180,17 +239,22 @@ impl Stream {
         if tot > fmt::LISTPACK_MAX_SIZE {
             return Err(AddError::TooLarge);
         }
-        let tail = self.nodes.iter_mut().next_back();
-        match tail {
-            Some((_, n)) if !n.is_full(tot, max_bytes, max_entries) => {
+        let tail = self
+            .nodes
+            .last()
+            .filter(|(_, n)| !n.is_full(tot, max_bytes, max_entries))
+            .map(|(k, _)| *k);
+        match tail.and_then(|k| self.node_mut(k)) {
+            Some(n) => {
                 let before = n.mem_usage();
                 n.append(id, fields, values);
-                self.node_mem = self.node_mem + n.mem_usage() - before;
+                let after = n.mem_usage();
+                self.node_mem = self.node_mem + after - before;
             }
-            _ => {
+            None => {
                 let n = Node::new(id, fields, values);
                 self.node_mem += n.mem_usage();
-                self.nodes.insert(id, n);
+                self.nodes.insert(id, Arc::new(n));
             }
         }
         self.length += 1;
@@ -227,8 +291,9 @@ impl Stream {
     /// `streamTrim`: returns the number of entries removed. `limit` 0 means no limit.
     pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
         let mut deleted = 0u64;
-        let keys: Vec<StreamId> = self.nodes.keys().copied().collect();
-        for k in keys {
+        // Always the head node: it is dropped whole (and the loop goes on) or trimmed inside
+        // and the loop ends; no list of every node key per call (O(nodes) on each XADD MAXLEN).
+        while let Some(k) = self.nodes.first_key() {
             if let Trim::MaxLen(max) = how {
                 if self.length <= max {
                     break;
@@ -256,26 +321,29 @@ impl Stream {
             if approx {
                 break;
             }
-            let Some(node) = self.nodes.get_mut(&k) else {
+            let mut length = self.length;
+            let Some(node) = self.node_mut(k) else {
                 break;
             };
             let before = node.mem_usage();
             let mut i = 0;
             while i < node.entries().len() {
                 let stop = match how {
-                    Trim::MaxLen(max) => self.length <= max,
+                    Trim::MaxLen(max) => length <= max,
                     Trim::MinId(min) => node.entries()[i].id >= min,
                 };
                 if stop {
                     break;
                 }
                 if node.mark_deleted(i) {
-                    self.length -= 1;
+                    length -= 1;
                     deleted += 1;
                 }
                 i += 1;
             }
-            self.node_mem = self.node_mem + node.mem_usage() - before;
+            let after = node.mem_usage();
+            self.length = length;
+            self.node_mem = self.node_mem + after - before;
             break;
         }
         if self.length == 0 {
@@ -289,7 +357,7 @@ impl Stream {
     /// XDEL of one ID: flag it deleted (dropping its node when it was the node's last live
     /// entry). True when it was live.
     pub fn delete(&mut self, id: StreamId) -> bool {
-        let Some((&k, node)) = self.nodes.range_mut(..=id).next_back() else {
+        let Some((&k, node)) = self.nodes.floor(&id) else {
             return false;
         };
         let Some(i) = node.find(id) else {
@@ -302,8 +370,11 @@ impl Stream {
             if let Some(n) = self.nodes.remove(&k) {
                 self.node_mem -= n.mem_usage();
             }
-        } else {
+        } else if let Some(node) = self.node_mut(k) {
+            let before = node.mem_usage();
             node.mark_deleted(i);
+            let after = node.mem_usage();
+            self.node_mem = self.node_mem + after - before;
         }
         self.length -= 1;
         true
@@ -323,7 +394,7 @@ impl Stream {
 
     /// The live entry with exactly `id`.
     pub fn get(&self, id: StreamId) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-        let (_, node) = self.nodes.range(..=id).next_back()?;
+        let (_, node) = self.nodes.floor(&id)?;
         let e = &node.entries()[node.find(id)?];
         if e.deleted {
             return None;
@@ -363,13 +434,9 @@ impl Stream {
         if start > end {
             return;
         }
-        let first_key = self
-            .nodes
-            .range(..=start)
-            .next_back()
-            .map_or(start, |(k, _)| *k);
+        let first_key = self.nodes.floor(&start).map_or(start, |(k, _)| *k);
         if !rev {
-            for node in self.nodes.range(first_key..=end).map(|(_, n)| n) {
+            for node in self.nodes.range_between(first_key, end).map(|(_, n)| n) {
                 let from = node.lower_bound(start);
                 for e in &node.entries()[from..] {
                     if e.id > end {
@@ -381,7 +448,12 @@ impl Stream {
                 }
             }
         } else {
-            for node in self.nodes.range(first_key..=end).rev().map(|(_, n)| n) {
+            for node in self
+                .nodes
+                .range_between(first_key, end)
+                .rev()
+                .map(|(_, n)| n)
+            {
                 let to = node.entries().partition_point(|e| e.id <= end);
                 for e in node.entries()[..to].iter().rev() {
                     if e.id < start {
@@ -451,12 +523,12 @@ impl Stream {
         }
         self.groups.insert(
             name.to_vec(),
-            Group {
+            Arc::new(Group {
                 last_id: id,
                 entries_read,
-                pel: BTreeMap::new(),
+                pel: ChunkMap::new(),
                 consumers: BTreeMap::new(),
-            },
+            }),
         );
         true
     }
@@ -469,7 +541,7 @@ impl Stream {
         expire_at_ms: Option<i64>,
     ) -> forkless_rdb::Result<()> {
         w.stream_begin(key, expire_at_ms, self.nodes.len() as u64)?;
-        for n in self.nodes.values() {
+        for (_, n) in self.nodes.iter() {
             w.stream_node(n)?;
         }
         w.stream_meta(&forkless_rdb::StreamMeta {
@@ -500,7 +572,7 @@ impl Stream {
     /// To the RDB model (nodes cloned).
     pub fn to_model(&self) -> fmt::Stream {
         fmt::Stream {
-            nodes: self.nodes.values().cloned().collect(),
+            nodes: self.nodes.iter().map(|(_, n)| Node::clone(n)).collect(),
             length: self.length,
             last_id: self.last_id,
             first_id: self.first_id,
@@ -539,7 +611,7 @@ impl Stream {
     /// From the RDB model (validated by the reader: every PEL entry has one owner).
     pub fn from_model(m: fmt::Stream) -> Stream {
         let mut s = Stream {
-            nodes: BTreeMap::new(),
+            nodes: ChunkMap::new(),
             length: m.length,
             last_id: m.last_id,
             first_id: m.first_id,
@@ -547,10 +619,11 @@ impl Stream {
             entries_added: m.entries_added,
             groups: BTreeMap::new(),
             node_mem: 0,
+            cow_bytes: 0,
         };
         for n in m.nodes {
             s.node_mem += n.mem_usage();
-            s.nodes.insert(n.master(), n);
+            s.nodes.insert(n.master(), Arc::new(n));
         }
         for g in m.groups {
             let mut owner: BTreeMap<StreamId, Vec<u8>> = BTreeMap::new();
@@ -583,12 +656,12 @@ impl Stream {
                 .collect();
             s.groups.insert(
                 g.name,
-                Group {
+                Arc::new(Group {
                     last_id: g.last_id,
                     entries_read: g.entries_read,
                     pel,
                     consumers,
-                },
+                }),
             );
         }
         s
@@ -615,6 +688,139 @@ mod tests {
             vec![ms.to_string().into_bytes()],
         )
         .unwrap();
+    }
+
+    /// The nodes `a` and `b` do not share (by pointer), as master IDs.
+    fn unshared(a: &Stream, b: &Stream) -> Vec<StreamId> {
+        let held: BTreeMap<StreamId, &Arc<Node>> =
+            b.node_handles().map(|n| (n.master(), n)).collect();
+        a.node_handles()
+            .filter(|n| held.get(&n.master()).is_none_or(|h| !Arc::ptr_eq(h, n)))
+            .map(|n| n.master())
+            .collect()
+    }
+
+    /// The big-value rule: a write to a long stream that a snapshot still holds (the value's
+    /// `Arc` cloned, then `Arc::make_mut` by the writer) copies the node it touches, not the
+    /// stream. Bounded by work (bytes copied, nodes unshared), not by time.
+    #[test]
+    fn writes_to_a_held_stream_copy_one_node() {
+        const N: u64 = 1_000_000;
+        let mut s = Stream::new();
+        for ms in 1..=N {
+            add(&mut s, ms);
+        }
+        s.create_group(b"g", StreamId::MIN, 0);
+        let nodes = s.node_count();
+        assert_eq!(nodes as u64, N.div_ceil(NODE_MAX_ENTRIES));
+        let max_node = s.nodes().map(Node::mem_usage).max().unwrap() as u64;
+        let total = s.mem_usage() as u64;
+
+        let mut live = Arc::new(crate::Value::Stream(Box::new(s)));
+        let snapshot = Arc::clone(&live);
+        let crate::Value::Stream(held) = &*snapshot else {
+            unreachable!()
+        };
+        // The writer's copy-on-write: one pointer per node, no entry copied.
+        let crate::Value::Stream(w) = Arc::make_mut(&mut live) else {
+            unreachable!()
+        };
+        assert!(unshared(w, held).is_empty());
+
+        // XADD into the tail node (not full: 1M is a multiple of 100, so first fill a fresh
+        // node, then append to it while it is shared).
+        add(w, N + 1);
+        let snap2 = w.clone();
+        let c0 = w.cow_bytes();
+        add(w, N + 2);
+        assert!(
+            w.cow_bytes() - c0 <= max_node,
+            "XADD copied {}",
+            w.cow_bytes() - c0
+        );
+        assert_eq!(unshared(w, &snap2), vec![StreamId::new(N + 1, 0)]);
+
+        // XDEL in the middle: that node only.
+        let c0 = w.cow_bytes();
+        assert!(w.delete(StreamId::new(N / 2 + 7, 0)));
+        assert!(w.cow_bytes() - c0 <= max_node);
+        assert_eq!(unshared(w, held).len(), 2, "the tail node and the XDEL's");
+
+        // XTRIM MAXLEN exact: drops whole head nodes (no copy) and flags entries in one node.
+        let c0 = w.cow_bytes();
+        assert_eq!(w.trim(Trim::MaxLen(N - 150), false, 0), 151);
+        assert!(w.cow_bytes() - c0 <= max_node);
+        assert_eq!(w.node_count(), nodes - 1 + 1);
+
+        // A group write copies the group, never the nodes.
+        let before = unshared(w, held);
+        let c0 = w.cow_bytes();
+        w.group_mut(b"g").unwrap().last_id = StreamId::new(5, 0);
+        assert!(w.cow_bytes() - c0 < 1024);
+        assert_eq!(unshared(w, held), before);
+
+        // The node index is chunked too: the clone copied one pointer per chunk of node
+        // pointers, and the writes above copied at most a chunk of node pointers each.
+        use crate::types::chunked::CHUNK_MAX;
+        assert!(
+            held.nodes.chunk_count() * 64 <= nodes,
+            "{} chunks",
+            held.nodes.chunk_count()
+        );
+        assert!(
+            w.index_copied() <= 4 * 2 * CHUNK_MAX as u64,
+            "{}",
+            w.index_copied()
+        );
+        // Everything copied is a few nodes' worth, a tiny part of the stream.
+        assert!(w.cow_bytes() <= 4 * max_node && 4 * max_node < total / 1000);
+        // The held version is untouched.
+        assert_eq!(held.len(), N);
+        assert!(held.get(StreamId::new(N / 2 + 7, 0)).is_some());
+        assert_eq!(held.groups[&b"g"[..]].last_id, StreamId::MIN);
+        assert_eq!(w.mem_usage(), w.mem_usage_recount());
+    }
+
+    /// The big-value rule for consumer groups: an XACK/XCLAIM-like write to a group with a
+    /// large PEL that a snapshot holds copies the PEL chunk it changes, not the PEL.
+    #[test]
+    fn writes_to_a_held_group_copy_one_pel_chunk() {
+        use crate::types::chunked::CHUNK_MAX;
+        const N: u64 = 300_000;
+        let mut s = Stream::new();
+        s.create_group(b"g", StreamId::MIN, 0);
+        {
+            let g = s.group_mut(b"g").unwrap();
+            let mut c = Consumer::default();
+            for ms in 1..=N {
+                let id = StreamId::new(ms, 0);
+                let nack = Nack {
+                    delivery_time: 1,
+                    delivery_count: 1,
+                    consumer: b"alice".to_vec(),
+                };
+                g.pel.insert(id, nack);
+                c.pel.insert(id);
+            }
+            g.consumers.insert(b"alice".to_vec(), c);
+        }
+        let held = s.clone();
+        let c0 = s.cow_bytes();
+        let g = s.group_mut(b"g").unwrap();
+        // XACK of one ID, XCLAIM-like update of another.
+        let id = StreamId::new(N / 2, 0);
+        assert!(g.pel.remove(&id).is_some());
+        assert!(g.consumers.get_mut(&b"alice"[..]).unwrap().pel.remove(&id));
+        g.pel.get_mut(&StreamId::new(17, 0)).unwrap().delivery_count += 1;
+        let copied = g.pel.copied() + g.consumers[&b"alice"[..]].pel.copied();
+        assert!(copied <= 6 * CHUNK_MAX as u64, "copied {copied} entries");
+        let chunks = g.pel.chunk_count() as u64;
+        assert!(s.cow_bytes() - c0 < 1024 + 3 * 8 * chunks);
+        // The held group is unchanged.
+        let hg = &held.groups[&b"g"[..]];
+        assert_eq!(hg.pel.len() as u64, N);
+        assert_eq!(hg.pel.get(&StreamId::new(17, 0)).unwrap().delivery_count, 1);
+        assert!(hg.consumers[&b"alice"[..]].pel.contains(&id));
     }
 
     #[test]

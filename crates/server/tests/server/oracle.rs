@@ -231,3 +231,76 @@ fn transaction_rules_equal_redis_server() {
         }
     }
 }
+
+/// A client blocked on several streams, served by a transaction that adds to two of them:
+/// redis-server 7.0.15 answers with the first stream signalled ready only
+/// (`serveClientsBlockedOnStreamKey`), for XREAD and XREADGROUP alike (the other stream's entry
+/// is not delivered, so it is not pending either).
+#[test]
+fn blocked_multi_stream_read_is_served_one_stream_as_redis() {
+    let dir = TempDir::new("forkless-oracle-xread");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let run = |port: u16| -> Vec<String> {
+        let mut c = Client::connect(port);
+        let mut out = Vec::new();
+        for read in [
+            &[
+                "XREAD", "BLOCK", "5000", "STREAMS", "s1", "s2", "s3", "$", "$", "$",
+            ][..],
+            &[
+                "XREAD", "COUNT", "5", "BLOCK", "5000", "STREAMS", "s3", "s2", "s1", "$", "$", "$",
+            ][..],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "alice",
+                "BLOCK",
+                "5000",
+                "STREAMS",
+                "s1",
+                "s2",
+                "s3",
+                ">",
+                ">",
+                ">",
+            ][..],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "bob",
+                "NOACK",
+                "BLOCK",
+                "5000",
+                "STREAMS",
+                "s2",
+                "s1",
+                ">",
+                ">",
+            ][..],
+        ] {
+            c.call(&["DEL", "s1", "s2", "s3"]);
+            for k in ["s1", "s2", "s3"] {
+                c.call(&["XADD", k, "1-0", "f", "old"]);
+                c.call(&["XGROUP", "CREATE", k, "g", "$"]);
+            }
+            let mut reader = Client::connect(port);
+            reader.send(read);
+            crate::common::wait_blocked(port, 1);
+            c.call(&["MULTI"]);
+            c.call(&["XADD", "s2", "2-0", "f", "two"]);
+            c.call(&["XADD", "s1", "2-0", "f", "one"]);
+            c.call(&["EXEC"]);
+            out.push(format!("{read:?}: {:?}", reader.read()));
+            for k in ["s1", "s2"] {
+                out.push(format!("{k}: {:?}", c.call(&["XPENDING", k, "g"])));
+            }
+        }
+        out
+    };
+    assert_eq!(run(ours.port), run(redis.port()));
+}

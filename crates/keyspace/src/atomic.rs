@@ -162,6 +162,12 @@ impl Atomic<'_> {
         self.ctx.db()
     }
 
+    /// Set the unit's current database (a transaction restores its own after a script that
+    /// ran SELECT).
+    pub fn set_db(&mut self, db: u32) {
+        self.ctx.set_db(db.min(self.ks.databases() - 1));
+    }
+
     /// Run one command inside the unit. Unknown commands, wrong arity, keys outside the scope
     /// and (when the unit started over `maxmemory`) commands that may grow memory get an error
     /// reply and change nothing.

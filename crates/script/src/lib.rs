@@ -27,7 +27,7 @@ pub mod vm;
 
 use std::collections::HashMap;
 
-use forkless_keyspace::{Keyspace, Scope, Session};
+use forkless_keyspace::{Atomic, Keyspace, Scope, Session};
 use forkless_sync::atomic::AtomicU64;
 use forkless_sync::{Arc, Mutex};
 use mlua::Function;
@@ -168,6 +168,21 @@ pub const COMMANDS: &[&str] = &[
     "function",
 ];
 
+/// True when `name` (any case) runs a script or a function (`EVAL*`, `FCALL*`): the
+/// scripting commands [`Scripting::execute_multi`] runs inside a transaction.
+pub fn is_runner(name: &str) -> bool {
+    COMMANDS[..6].iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// One reply of [`Scripting::execute_multi`].
+#[derive(Debug)]
+pub enum MultiReply {
+    /// A keyspace command's reply.
+    Data(forkless_keyspace::Reply),
+    /// A script's or function's reply (RESP3 types kept).
+    Script(Out),
+}
+
 /// True when `name` (any case) is a scripting command.
 pub fn is_script_command(name: &[u8]) -> bool {
     COMMANDS
@@ -263,19 +278,29 @@ impl Scripting {
                     return (arity(&name), Touched::default());
                 }
                 self.eval(
+                    &mut self.inner.lock(),
                     ks,
                     session,
                     argv,
                     name.ends_with("_ro"),
                     name.starts_with("evalsha"),
                     host,
+                    None,
                 )
             }
             "fcall" | "fcall_ro" => {
                 if argv.len() < 3 {
                     return (arity(&name), Touched::default());
                 }
-                self.fcall(ks, session, argv, name == "fcall_ro", host)
+                self.fcall(
+                    &self.inner.lock(),
+                    ks,
+                    session,
+                    argv,
+                    name == "fcall_ro",
+                    host,
+                    None,
+                )
             }
             "script" => (self.script_command(argv, &sub), Touched::default()),
             "function" => (
@@ -289,20 +314,22 @@ impl Scripting {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval(
         &self,
+        inner: &mut Inner,
         ks: &Keyspace,
         session: &Session,
         argv: &[&[u8]],
         ro: bool,
         by_sha: bool,
         host: &Host<'_>,
+        unit: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         let (keys, args) = match split_keys(argv[2], &argv[3..]) {
             Ok(x) => x,
             Err(e) => return (e, Touched::default()),
         };
-        let mut inner = self.inner.lock();
         let sha = if by_sha {
             let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
             if sha.len() != 40 || !inner.scripts.contains_key(&sha) {
@@ -339,16 +366,20 @@ impl Scripting {
             false,
             host,
             argv,
+            unit,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fcall(
         &self,
+        inner: &Inner,
         ks: &Keyspace,
         session: &Session,
         argv: &[&[u8]],
         ro: bool,
         host: &Host<'_>,
+        unit: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         if forkless_keyspace::convert::parse_i64(argv[2]).is_none() {
             return (
@@ -360,7 +391,6 @@ impl Scripting {
             Ok(x) => x,
             Err(e) => return (e, Touched::default()),
         };
-        let inner = self.inner.lock();
         let fname = String::from_utf8_lossy(argv[1]).into_owned();
         let Some((f, fl)) = inner.functions.get(&fname) else {
             return (Out::err("ERR Function not found"), Touched::default());
@@ -378,6 +408,7 @@ impl Scripting {
             true,
             host,
             argv,
+            unit,
         )
     }
 
@@ -398,6 +429,7 @@ impl Scripting {
         function: bool,
         host: &Host<'_>,
         run_argv: &[&[u8]],
+        outer: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         let compat = fl & flags::EVAL_COMPAT != 0;
         let declared_ro = !compat && fl & flags::NO_WRITES != 0;
@@ -427,7 +459,7 @@ impl Scripting {
             deny_write: host.deny_write,
             allow_oom: !compat && fl & flags::ALLOW_OOM != 0,
         };
-        ks.atomic(session, scope, |unit| {
+        let body = |unit: &mut Atomic<'_>| {
             if unit.oom() && !compat && !declared_ro && !limits.allow_oom {
                 return (
                     Out::err(forkless_keyspace::memory::OOM_ERROR),
@@ -446,7 +478,91 @@ impl Scripting {
                     all,
                 },
             )
-        })
+        };
+        match outer {
+            // Inside a transaction's unit (every shard held): the script starts in the
+            // transaction's current database, and its SELECT and `redis.set_repl` end with it.
+            Some(unit) => {
+                let db = unit.db();
+                let r = body(unit);
+                unit.set_db(db);
+                unit.set_propagate(true);
+                r
+            }
+            None => ks.atomic(session, scope, body),
+        }
+    }
+
+    /// A transaction (MULTI ... EXEC) whose queue holds scripts (`EVAL*`, `FCALL*`) among
+    /// keyspace commands: everything runs in one atomic unit holding every shard, in order,
+    /// and the effects of all of it (the scripts' write commands and the other commands)
+    /// reach the log as one MULTI/EXEC unit, as Redis 7.0 propagates a transaction. The
+    /// queue was checked when it was built (known commands, arity). Returns each command's
+    /// reply and the keys the writes named; `session`'s database follows the queue's SELECTs.
+    pub fn execute_multi(
+        &self,
+        ks: &Keyspace,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+        host: &Host<'_>,
+    ) -> (Vec<MultiReply>, Touched) {
+        // The VM lock comes before any shard lock (crate docs).
+        let mut inner = self.inner.lock();
+        let start = Session { db: session.db };
+        let (replies, db, touched) = ks.atomic(&start, Scope::All, |unit| {
+            let mut replies = Vec::with_capacity(cmds.len());
+            for argv in cmds {
+                let name = String::from_utf8_lossy(argv.first().copied().unwrap_or(b""))
+                    .to_ascii_lowercase();
+                let r = match name.as_str() {
+                    _ if argv.len() < 3 && is_runner(&name) => MultiReply::Script(arity(&name)),
+                    "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+                        let s = Session { db: unit.db() };
+                        MultiReply::Script(
+                            self.eval(
+                                &mut inner,
+                                ks,
+                                &s,
+                                argv,
+                                name.ends_with("_ro"),
+                                name.starts_with("evalsha"),
+                                host,
+                                Some(&mut *unit),
+                            )
+                            .0,
+                        )
+                    }
+                    "fcall" | "fcall_ro" => {
+                        let s = Session { db: unit.db() };
+                        MultiReply::Script(
+                            self.fcall(
+                                &inner,
+                                ks,
+                                &s,
+                                argv,
+                                name == "fcall_ro",
+                                host,
+                                Some(&mut *unit),
+                            )
+                            .0,
+                        )
+                    }
+                    _ => MultiReply::Data(unit.call(argv)),
+                };
+                replies.push(r);
+            }
+            let (k, all) = unit.touched();
+            (
+                replies,
+                unit.db(),
+                Touched {
+                    keys: k.to_vec(),
+                    all,
+                },
+            )
+        });
+        session.db = db;
+        (replies, touched)
     }
 
     fn script_command(&self, argv: &[&[u8]], sub: &str) -> Out {

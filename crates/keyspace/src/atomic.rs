@@ -168,6 +168,12 @@ impl Atomic<'_> {
         self.ctx.set_db(db.min(self.ks.databases() - 1));
     }
 
+    /// Drop the effects collected so far: nothing of the unit is propagated (a script stopped
+    /// by SHUTDOWN NOSAVE, which Redis leaves out of the log by exiting before propagating).
+    pub fn discard_effects(&mut self) {
+        self.ctx.truncate_prop(0);
+    }
+
     /// Run one command inside the unit. Unknown commands, wrong arity, keys outside the scope
     /// and (when the unit started over `maxmemory`) commands that may grow memory get an error
     /// reply and change nothing.

@@ -469,6 +469,10 @@ impl Scripting {
             self.state.set_current(name, run_argv);
             self.state.start(function);
             let out = vm.run(f, name, unit, keys, args, &limits, &self.state);
+            if self.state.aborted() {
+                // SHUTDOWN NOSAVE stopped it: no partial script reaches the log.
+                unit.discard_effects();
+            }
             self.state.finish();
             let (k, all) = unit.touched();
             (

@@ -873,6 +873,14 @@ impl Conn {
                 _ => return Step::Reply(Frame::syntax()),
             }
         }
+        // A script past busy-reply-threshold (Redis's `isInsideYieldingLongCommand`): only
+        // SHUTDOWN NOSAVE, which stops it wherever it is (its effects are dropped).
+        if let Some(busy) = self.shared.engine.scripting().busy_error() {
+            if save != Some(false) {
+                return Step::Reply(Frame::err(busy));
+            }
+            self.shared.engine.scripting().run_state().abort();
+        }
         *self.shared.shutdown_save.lock() = save;
         log("User requested shutdown...");
         self.shared.shutting_down.store(true, Ordering::SeqCst);

@@ -157,3 +157,51 @@ fn eval_and_fcall_inside_multi_equal_redis_server() {
     assert!(tail(&want).contains("incrby"), "{}", tail(&want));
     assert_eq!(tail(&got), tail(&want));
 }
+
+#[test]
+fn shutdown_nosave_stops_a_busy_script_that_wrote() {
+    let server = TestServer::start(&[
+        "--busy-reply-threshold",
+        "50",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let mut a = server.client();
+    let mut b = server.client();
+    assert_eq!(b.call(&["SET", "before", "1"]), simple("OK"));
+    a.send(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'partial') while true do end",
+        "1",
+        "x",
+    ]);
+    let t0 = Instant::now();
+    loop {
+        let r = b.call(&["PING"]);
+        if matches!(&r, RespValue::Error(e) if e.starts_with(b"BUSY")) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never busy: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Redis's shutdownCommand: a timed-out script allows SHUTDOWN only with NOSAVE.
+    assert_eq!(
+        err_text(&b.call(&["SHUTDOWN"])),
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    assert!(err_text(&b.call(&["SCRIPT", "KILL"])).starts_with("UNKILLABLE"));
+    b.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(b.closed(), "SHUTDOWN NOSAVE left the connection open");
+    // The server goes away: new connections are refused.
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "server still up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The script's partial effects never reached the log; the earlier write did.
+    let aof = String::from_utf8_lossy(&incr_aof(server.dir.path())).into_owned();
+    assert!(aof.contains("before"), "{aof:?}");
+    assert!(!aof.contains("partial"), "{aof:?}");
+}

@@ -904,15 +904,17 @@ impl Engine {
         });
         if writes {
             if let Some(msg) = core.misconf() {
-                return (Err(Reply::err(msg)), Durability::ready(), Touched::default());
+                return (
+                    Err(Reply::err(msg)),
+                    Durability::ready(),
+                    Touched::default(),
+                );
             }
         }
         let deny = || core.misconf();
         let host = Host { deny_write: &deny };
         LAST_APPEND.with(|c| *c.borrow_mut() = None);
-        let (replies, touched) = core
-            .scripting
-            .execute_multi(&core.ks, session, cmds, &host);
+        let (replies, touched) = core.scripting.execute_multi(&core.ks, session, cmds, &host);
         (Ok(replies), core.ticket_of_last_append(), touched)
     }
 

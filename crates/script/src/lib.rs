@@ -23,6 +23,7 @@ pub mod libs;
 pub mod msgpack;
 pub mod out;
 pub mod run;
+pub mod structlib;
 pub mod vm;
 
 use std::collections::HashMap;
@@ -132,7 +133,7 @@ pub struct Host<'a> {
 
 struct Script {
     body: Vec<u8>,
-    func: Function,
+    /// The compiled chunk is in the EVAL VM's store, under the SHA1.
     flags: u32,
 }
 
@@ -353,11 +354,17 @@ impl Scripting {
             );
         };
         let name = sha.clone();
+        let Some(func) = inner.eval.stored(&sha) else {
+            return (
+                Out::err("NOSCRIPT No matching script. Please use EVAL."),
+                Touched::default(),
+            );
+        };
         self.run(
             ks,
             session,
             &inner.eval,
-            &script.func,
+            &func,
             &name,
             script.flags,
             keys,
@@ -700,11 +707,13 @@ impl Inner {
             .eval
             .compile(&body[shebang_len..], "@user_script")
             .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
+        self.eval
+            .store(&sha, func)
+            .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
         self.scripts.insert(
             sha.clone(),
             Script {
                 body: body.to_vec(),
-                func,
                 flags: fl,
             },
         );

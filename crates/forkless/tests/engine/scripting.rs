@@ -132,3 +132,34 @@ fn functions_survive_an_aof_rewrite() {
     let e = open(tmp.path(), &c);
     assert_eq!(exec(&e, &["FCALL_RO", "hello", "0"]), bulk("hello"));
 }
+
+/// The `struct` library (lua_struct.c as Redis 7.0.15 bundles it): every case of
+/// `struct_cases.lua` (packing, unpacking, sizes, alignment, endianness, integer and float
+/// conversions, offsets, limits and the error messages with their positions) gives the same
+/// line on redis-server and here; plus the 7,997-result unpack and the result limit.
+#[test]
+fn struct_library_equals_redis_server() {
+    let tmp = TempDir::new("engine-struct");
+    let Some(redis) = RedisServer::start(tmp.path(), &[]) else {
+        return;
+    };
+    let e = open(&tmp.path().join("ours"), &conf("save \"\"\n"));
+    let big_ok =
+        "local t = {struct.unpack(string.rep('c1', 7997), string.rep('a', 8000))} return #t";
+    let big_err = "local ok, e = pcall(function() return struct.unpack(string.rep('b', 7998), \
+                   string.rep('a', 8000)) end) return e";
+    for script in [include_str!("struct_cases.lua"), big_ok, big_err] {
+        let want = redis.call(&[b"EVAL", script.as_bytes(), b"0"]);
+        let got = exec(&e, &["EVAL", script, "0"]);
+        let want: Reply = match want {
+            RespValue::Array(Some(items)) => {
+                assert!(items.len() > 90, "{items:?}");
+                Reply::Array(items.iter().map(|i| Reply::Bulk(i.bytes())).collect())
+            }
+            RespValue::Integer(n) => Reply::Integer(n),
+            RespValue::Bulk(Some(b)) => Reply::Bulk(b),
+            other => panic!("redis-server answered {other:?}"),
+        };
+        assert_eq!(got, want, "script {script:.60}");
+    }
+}

@@ -645,7 +645,9 @@ impl Engine {
                 } else {
                     LoadSource::Empty
                 };
-                let ad = AofDir::create(&adir, &ks.dump(), aopts)?;
+                // The libraries the dump carried seed the new base with its keys.
+                let libs = ks.libraries().map(|l| l.codes()).unwrap_or_default();
+                let ad = AofDir::create_with_functions(&adir, &ks.dump(), &libs, aopts)?;
                 (ks, Backend::Aof(ad), source, PersistenceMode::Aof)
             }
         } else {

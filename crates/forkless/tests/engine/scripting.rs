@@ -163,3 +163,44 @@ fn struct_library_equals_redis_server() {
         assert_eq!(got, want, "script {script:.60}");
     }
 }
+
+/// Appendonly turned on over a dump.rdb with functions (redis-server's): the new AOF's base
+/// carries the libraries with the keys (RDB preamble and RESP base), so after the dump is
+/// gone the libraries are still there, here and in redis-server replaying the directory.
+#[test]
+fn libraries_of_a_dump_seed_a_new_aof() {
+    for preamble in ["yes", "no"] {
+        let tmp = TempDir::new("engine-func-seed");
+        {
+            let Some(redis) = RedisServer::start(tmp.path(), &[]) else {
+                return;
+            };
+            assert_eq!(
+                redis.call(&[b"FUNCTION", b"LOAD", LIB1.as_bytes()]).bytes(),
+                b"lib1"
+            );
+            redis.call(&[b"SET", b"n", b"10"]);
+            redis.call(&[b"SAVE"]);
+        }
+        let c = conf(&format!(
+            "appendonly yes\naof-use-rdb-preamble {preamble}\nsave \"\"\n"
+        ));
+        let e = open(tmp.path(), &c);
+        e.shutdown().unwrap();
+        std::fs::remove_file(tmp.path().join("dump.rdb")).unwrap();
+        let e = open(tmp.path(), &c);
+        assert_eq!(
+            exec(&e, &["FCALL", "incr1", "1", "n", "1"]),
+            Reply::Integer(11),
+            "preamble {preamble}"
+        );
+        e.shutdown().unwrap();
+        let Some(redis) = RedisServer::start(tmp.path(), &["--appendonly", "yes"]) else {
+            return;
+        };
+        assert_eq!(
+            redis.call(&[b"FCALL", b"incr1", b"1", b"n", b"1"]).int(),
+            12
+        );
+    }
+}

@@ -1324,6 +1324,7 @@ fn keyspace_with_libraries(
 ) -> Keyspace {
     let mut ks = Keyspace::new(kconf);
     ks.set_libraries(scripting.clone());
+    scripting.publish_memory(&ks);
     ks
 }
 

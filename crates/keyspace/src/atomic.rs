@@ -145,6 +145,12 @@ impl Atomic<'_> {
         self.oom
     }
 
+    /// Set whether commands that may grow memory are refused (a script with the `allow-oom`
+    /// flag runs with this off; the caller restores the previous state after it).
+    pub fn set_oom(&mut self, on: bool) {
+        self.oom = on;
+    }
+
     /// Whether the next commands' effects are propagated (Redis's `redis.set_repl`; the
     /// unit's commands always change the keyspace).
     pub fn set_propagate(&mut self, on: bool) {

@@ -225,6 +225,24 @@ impl Scripting {
         self.state.set_threshold_ms(ms);
     }
 
+    /// Bytes held by both Lua states (scripts, libraries, their data): O(1), Lua's allocator
+    /// count.
+    pub fn memory_bytes(&self) -> u64 {
+        let inner = self.inner.lock();
+        (inner.eval.lua().used_memory() + inner.functions.vm().lua().used_memory()) as u64
+    }
+
+    /// Publish [`Scripting::memory_bytes`] to `ks`'s `used_memory` (see
+    /// `Keyspace::set_extra_memory`). Skipped while another thread runs a script (SCRIPT KILL
+    /// and FUNCTION STATS never wait for the VM); the next command publishes.
+    pub fn publish_memory(&self, ks: &Keyspace) {
+        if let Some(inner) = self.inner.try_lock() {
+            let bytes = inner.eval.lua().used_memory() + inner.functions.vm().lua().used_memory();
+            drop(inner);
+            ks.set_extra_memory(bytes as u64);
+        }
+    }
+
     /// Execute a scripting command (see [`COMMANDS`]).
     pub fn execute(
         &self,
@@ -238,6 +256,18 @@ impl Scripting {
 
     /// [`Scripting::execute`], also returning the keys the script's writes named.
     pub fn execute_touching(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        host: &Host<'_>,
+    ) -> (Out, Touched) {
+        let r = self.execute_inner(ks, session, argv, host);
+        self.publish_memory(ks);
+        r
+    }
+
+    fn execute_inner(
         &self,
         ks: &Keyspace,
         session: &Session,
@@ -475,7 +505,12 @@ impl Scripting {
             }
             self.state.set_current(name, run_argv);
             self.state.start(function);
+            let oom = unit.oom();
+            if limits.allow_oom {
+                unit.set_oom(false);
+            }
             let out = vm.run(f, name, unit, keys, args, &limits, &self.state);
+            unit.set_oom(oom);
             if self.state.aborted() {
                 // SHUTDOWN NOSAVE stopped it: no partial script reaches the log.
                 unit.discard_effects();
@@ -573,6 +608,8 @@ impl Scripting {
             )
         });
         session.db = db;
+        drop(inner);
+        self.publish_memory(ks);
         (replies, touched)
     }
 

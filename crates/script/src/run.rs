@@ -168,6 +168,11 @@ impl RunState {
         self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
     }
 
+    /// True once the running script was killed (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE).
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+
     /// SHUTDOWN NOSAVE while a script runs (Redis exits without waiting for it): stop the
     /// running script at its next hook, even if it wrote, and every later one; the unit drops
     /// their effects, so the log never sees a partial script.

@@ -304,6 +304,8 @@ impl Vm {
             self.hooks.raw_set("setresp", setresp)?;
             self.hooks.raw_set("set_repl", set_repl)?;
             self.hooks.raw_set("acl_check", acl_check)?;
+            let killed = scope.create_function(|_, ()| Ok(state.killed()))?;
+            self.hooks.raw_set("killed", killed)?;
             let (keys_t, args_t) = if fmode {
                 (
                     Value::Table(self.array(keys)?),
@@ -320,7 +322,7 @@ impl Vm {
             } else {
                 error_out(&v, name)
             };
-            for k in ["call", "setresp", "set_repl", "acl_check"] {
+            for k in ["call", "setresp", "set_repl", "acl_check", "killed"] {
                 self.hooks.raw_set(k, Value::Nil)?;
             }
             Ok(out)

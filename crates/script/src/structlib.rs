@@ -16,6 +16,8 @@ use crate::libs::lua_number_string;
 const MAX_INT_SIZE: usize = 32;
 /// `MAXALIGN` on x86-64: the padding of a double after a char (8).
 const MAX_ALIGN: usize = 8;
+/// 2^63, where C's double-to-long conversion stops fitting.
+const TWO63: f64 = (1u64 << 63) as f64;
 /// Lua 5.1's `LUAI_MAXCSTACK`: a C function's stack slots (`luaL_checkstack` limit).
 const MAX_C_STACK: usize = 8000;
 
@@ -78,10 +80,7 @@ impl Args {
             .inspect_stack(level)
             .map(|d| {
                 let n = d.names();
-                (
-                    n.name.map(|s| s.to_string()),
-                    n.name_what.as_deref() == Some("method"),
-                )
+                (n.name.map(|s| s.to_string()), n.name_what == Some("method"))
             })
             .unwrap_or((Some(default.to_string()), false));
         let at = lua
@@ -197,7 +196,7 @@ fn str_to_number(s: &[u8]) -> Option<f64> {
 
 /// C's `(long)d` as x86-64 computes it (`cvttsd2si`: out of range and NaN give `i64::MIN`).
 fn f64_to_i64(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223_372_036_854_775_808e18 || d < -9.223_372_036_854_775_808e18 {
+    if !(-TWO63..TWO63).contains(&d) {
         i64::MIN
     } else {
         d as i64
@@ -207,7 +206,6 @@ fn f64_to_i64(d: f64) -> i64 {
 /// C's `(unsigned long)d` as gcc compiles it on x86-64: below 2^63 (or NaN, the comparison
 /// being unordered) through `(long)d`, otherwise `(long)(d - 2^63) ^ 2^63`.
 fn f64_to_u64(d: f64) -> u64 {
-    const TWO63: f64 = 9.223_372_036_854_775_808e18;
     if d.is_nan() || d < TWO63 {
         f64_to_i64(d) as u64
     } else {

@@ -370,7 +370,7 @@ fn error_out(v: &Value, name: &str) -> Out {
 
 /// First value of the arguments [`many_args`] packs: `(PACKED, table, n)`. Scripts cannot make
 /// this light userdata (cjson.null is the null pointer).
-pub(crate) const PACKED: *mut std::ffi::c_void = 1 as *mut std::ffi::c_void;
+pub(crate) const PACKED: *mut std::ffi::c_void = std::ptr::dangling_mut::<std::ffi::c_void>();
 
 /// Calls with more arguments than this are packed into one table.
 const PACK_ABOVE: c_int = 64;

@@ -248,13 +248,14 @@ pub fn stream_commands(key: &[u8], s: &forkless_rdb::stream::Stream) -> Vec<Vec<
 
 /// Write `entries` as a base file at `path` (RDB with `aof-base` 1, or RESP) and fsync it.
 pub fn write_base(path: &Path, entries: &[Entry], rdb: bool) -> Result<()> {
-    write_base_aux(path, entries, rdb, Vec::new())
+    write_base_aux(path, entries, &[], rdb, Vec::new())
 }
 
 /// [`write_base`] with extra aux fields (RDB only).
 fn write_base_aux(
     path: &Path,
     entries: &[Entry],
+    functions: &[Vec<u8>],
     rdb: bool,
     extra_aux: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<()> {
@@ -266,11 +267,22 @@ fn write_base_aux(
             extra_aux,
             ..WriteOptions::default()
         };
-        w = forkless_rdb::write_all(w, entries, opts).map_err(|e| AofError::Rdb {
-            file: path.display().to_string(),
-            what: e.to_string(),
+        w = forkless_rdb::write_all_with_functions(w, entries, functions, opts).map_err(|e| {
+            AofError::Rdb {
+                file: path.display().to_string(),
+                what: e.to_string(),
+            }
         })?;
     } else {
+        // Redis's RESP rewrite: one FUNCTION LOAD per library, before the keys.
+        let mut out = Vec::new();
+        for code in functions {
+            encode_command(
+                &mut out,
+                &[b"FUNCTION".to_vec(), b"LOAD".to_vec(), code.clone()],
+            );
+        }
+        w.write_all(&out).map_err(io_ctx("writing", path))?;
         w.write_all(&resp_base(entries))
             .map_err(io_ctx("writing", path))?;
     }
@@ -284,6 +296,17 @@ impl AofDir {
     /// Create a new AOF directory at `dir` holding `entries` as its base (see the module doc).
     /// Fails if `dir` already holds this AOF's manifest.
     pub fn create(dir: &Path, entries: &[Entry], opts: AofDirOptions) -> Result<AofDir> {
+        Self::create_with_functions(dir, entries, &[], opts)
+    }
+
+    /// [`AofDir::create`] with function libraries (their codes) in the base: a new AOF
+    /// directory seeded from a dump.rdb that carries functions keeps them.
+    pub fn create_with_functions(
+        dir: &Path,
+        entries: &[Entry],
+        functions: &[Vec<u8>],
+        opts: AofDirOptions,
+    ) -> Result<AofDir> {
         fs::create_dir_all(dir).map_err(io_ctx("creating directory", dir))?;
         let fname = &opts.filename;
         if dir.join(crate::manifest::manifest_name(fname)).exists() {
@@ -299,7 +322,13 @@ impl AofDir {
             offset: 0,
             unix_secs: clock_secs(&opts.writer),
         };
-        write_base_aux(&dir.join(&base), entries, opts.rdb_preamble, cut.to_aux())?;
+        write_base_aux(
+            &dir.join(&base),
+            entries,
+            functions,
+            opts.rdb_preamble,
+            cut.to_aux(),
+        )?;
         let incr = incr_name(fname, 1);
         let incr_path = dir.join(&incr);
         let f = File::create(&incr_path).map_err(io_ctx("creating", &incr_path))?;

@@ -33,7 +33,7 @@ use forkless_aof::{
     OnError, WriterOptions,
 };
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
-use forkless_script::{Host, Out, Scripting, Touched};
+use forkless_script::{Host, MultiReply, Out, Scripting, Touched};
 use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
 use forkless_snapshot::output::DurableFile;
 use forkless_snapshot::worker::{begin_snapshot, run_until_output};
@@ -644,7 +644,9 @@ impl Engine {
                 } else {
                     LoadSource::Empty
                 };
-                let ad = AofDir::create(&adir, &ks.dump(), aopts)?;
+                // The libraries the dump carried seed the new base with its keys.
+                let libs = ks.libraries().map(|l| l.codes()).unwrap_or_default();
+                let ad = AofDir::create_with_functions(&adir, &ks.dump(), &libs, aopts)?;
                 (ks, Backend::Aof(Arc::new(ad)), source, PersistenceMode::Aof)
             }
         } else {
@@ -872,6 +874,49 @@ impl Engine {
             .scripting
             .execute_touching(&core.ks, session, argv, &host);
         (out, core.ticket_of_last_append(), touched)
+    }
+
+    /// The server's EXEC of a queue holding scripts (`EVAL*`, `FCALL*`) among keyspace
+    /// commands: one atomic unit holding every shard, the effects of the whole queue one
+    /// MULTI/EXEC unit in the log (Redis 7.0). Each command's reply, the durability ticket and
+    /// the keys the writes named. `Err`: MISCONF (a keyspace write queued while persistence
+    /// fails), nothing ran.
+    pub fn execute_multi_script_deferred(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+    ) -> (
+        std::result::Result<Vec<MultiReply>, Reply>,
+        Durability,
+        Touched,
+    ) {
+        let core = self.core();
+        if core.closed.load(Ordering::Acquire) {
+            return (
+                Err(Reply::err(CLOSED)),
+                Durability::ready(),
+                Touched::default(),
+            );
+        }
+        let writes = cmds.iter().any(|c| {
+            c.first()
+                .and_then(|n| core.ks.command_spec(n))
+                .is_some_and(|s| s.is_write())
+        });
+        if writes {
+            if let Some(msg) = core.misconf() {
+                return (
+                    Err(Reply::err(msg)),
+                    Durability::ready(),
+                    Touched::default(),
+                );
+            }
+        }
+        let deny = || core.misconf();
+        let host = Host { deny_write: &deny };
+        LAST_APPEND.with(|c| *c.borrow_mut() = None);
+        let (replies, touched) = core.scripting.execute_multi(&core.ks, session, cmds, &host);
+        (Ok(replies), core.ticket_of_last_append(), touched)
     }
 
     /// Scripting: the script cache, function libraries, busy state (`-BUSY` replies, SCRIPT
@@ -1363,6 +1408,7 @@ fn keyspace_with_libraries(
 ) -> Keyspace {
     let mut ks = Keyspace::new(kconf);
     ks.set_libraries(scripting.clone());
+    scripting.publish_memory(&ks);
     ks
 }
 

@@ -145,6 +145,12 @@ impl Atomic<'_> {
         self.oom
     }
 
+    /// Set whether commands that may grow memory are refused (a script with the `allow-oom`
+    /// flag runs with this off; the caller restores the previous state after it).
+    pub fn set_oom(&mut self, on: bool) {
+        self.oom = on;
+    }
+
     /// Whether the next commands' effects are propagated (Redis's `redis.set_repl`; the
     /// unit's commands always change the keyspace).
     pub fn set_propagate(&mut self, on: bool) {
@@ -160,6 +166,18 @@ impl Atomic<'_> {
     /// The unit's current database.
     pub fn db(&self) -> u32 {
         self.ctx.db()
+    }
+
+    /// Set the unit's current database (a transaction restores its own after a script that
+    /// ran SELECT).
+    pub fn set_db(&mut self, db: u32) {
+        self.ctx.set_db(db.min(self.ks.databases() - 1));
+    }
+
+    /// Drop the effects collected so far: nothing of the unit is propagated (a script stopped
+    /// by SHUTDOWN NOSAVE, which Redis leaves out of the log by exiting before propagating).
+    pub fn discard_effects(&mut self) {
+        self.ctx.truncate_prop(0);
     }
 
     /// Run one command inside the unit. Unknown commands, wrong arity, keys outside the scope

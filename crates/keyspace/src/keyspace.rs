@@ -983,11 +983,19 @@ impl Keyspace {
     /// [`crate::db::entry_cost`]), kept incrementally by every write; no lock taken. The dicts'
     /// bucket arrays are added by [`Keyspace::memory_report`].
     pub fn used_memory(&self) -> u64 {
-        self.mem
+        let keys = self
+            .mem
             .iter()
             .map(|m| m.load(Ordering::Relaxed))
             .sum::<i64>()
-            .max(0) as u64
+            .max(0) as u64;
+        keys + self.memory.extra.load(Ordering::Relaxed)
+    }
+
+    /// Set the bytes held beside the keys that count in [`Keyspace::used_memory`] (and so
+    /// against `maxmemory`): the scripting VMs and their libraries, as Redis counts them.
+    pub fn set_extra_memory(&self, bytes: u64) {
+        self.memory.extra.store(bytes, Ordering::Relaxed);
     }
 
     /// [`Keyspace::used_memory`] plus the bytes of the dicts' own tables (bucket arrays, filters,

@@ -383,6 +383,9 @@ pub(crate) struct MemoryState {
     pub(crate) evicted: AtomicU64,
     pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
+    /// Bytes held outside the keys that count against `maxmemory` as Redis's `used_memory`
+    /// counts them: the scripting VMs (set by their owner, see `Keyspace::set_extra_memory`).
+    pub(crate) extra: AtomicU64,
     /// The eviction pool (a leaf lock; see the module docs).
     pub(crate) pool: Mutex<Vec<PoolEntry>>,
 }
@@ -398,6 +401,7 @@ impl MemoryState {
             evicted: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            extra: AtomicU64::new(0),
             pool: Mutex::new(Vec::new()),
         };
         s.set(cfg);

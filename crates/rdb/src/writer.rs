@@ -798,9 +798,23 @@ impl<W: Write> RdbWriter<W> {
 /// Write a whole keyspace: entries grouped by database (ascending; within one database in the
 /// given order), SELECTDB/RESIZEDB computed, then EOF and checksum. Returns the inner writer.
 pub fn write_all<W: Write>(w: W, entries: &[Entry], opts: WriteOptions) -> Result<W> {
+    write_all_with_functions(w, entries, &[], opts)
+}
+
+/// [`write_all`] with function libraries (their codes, RDB_OPCODE_FUNCTION2 records written
+/// before the databases, as Redis does).
+pub fn write_all_with_functions<W: Write>(
+    w: W,
+    entries: &[Entry],
+    functions: &[Vec<u8>],
+    opts: WriteOptions,
+) -> Result<W> {
     let mut order: Vec<&Entry> = entries.iter().collect();
     order.sort_by_key(|e| e.db);
     let mut wr = RdbWriter::new(w, opts)?;
+    for code in functions {
+        wr.function(code)?;
+    }
     let mut i = 0;
     while i < order.len() {
         let db = order[i].db;

@@ -210,8 +210,15 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
     let Some(end) = code.iter().position(|&b| b == b'\n') else {
         return Err("Invalid library metadata".into());
     };
-    let line = String::from_utf8_lossy(&code[..end]);
-    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+    // Redis splits the line with sdssplitargs: `name="foo"` names the library foo.
+    let Some(split) = forkless_aof::sds::split_args(&code[..end]) else {
+        return Err("Invalid library metadata".into());
+    };
+    let owned: Vec<String> = split
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
     let Some(first) = parts.first() else {
         return Err("Invalid library metadata".into());
     };
@@ -335,10 +342,10 @@ fn named_args(t: &Table) -> Result<Registered, String> {
                                 .find(|(n, _)| n.eq_ignore_ascii_case(&s))
                             {
                                 Some((_, v)) => fl |= v,
-                                None => return Err(bad.into()),
+                                None => return Err("unknown flag given".into()),
                             }
                         }
-                        _ => return Err(bad.into()),
+                        _ => return Err("unknown flag given".into()),
                     }
                     j += 1;
                 }

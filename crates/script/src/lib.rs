@@ -23,11 +23,12 @@ pub mod libs;
 pub mod msgpack;
 pub mod out;
 pub mod run;
+pub mod structlib;
 pub mod vm;
 
 use std::collections::HashMap;
 
-use forkless_keyspace::{Keyspace, Scope, Session};
+use forkless_keyspace::{Atomic, Keyspace, Scope, Session};
 use forkless_sync::atomic::AtomicU64;
 use forkless_sync::{Arc, Mutex};
 use mlua::Function;
@@ -132,7 +133,7 @@ pub struct Host<'a> {
 
 struct Script {
     body: Vec<u8>,
-    func: Function,
+    /// The compiled chunk is in the EVAL VM's store, under the SHA1.
     flags: u32,
 }
 
@@ -167,6 +168,21 @@ pub const COMMANDS: &[&str] = &[
     "script",
     "function",
 ];
+
+/// True when `name` (any case) runs a script or a function (`EVAL*`, `FCALL*`): the
+/// scripting commands [`Scripting::execute_multi`] runs inside a transaction.
+pub fn is_runner(name: &str) -> bool {
+    COMMANDS[..6].iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+/// One reply of [`Scripting::execute_multi`].
+#[derive(Debug)]
+pub enum MultiReply {
+    /// A keyspace command's reply.
+    Data(forkless_keyspace::Reply),
+    /// A script's or function's reply (RESP3 types kept).
+    Script(Out),
+}
 
 /// True when `name` (any case) is a scripting command.
 pub fn is_script_command(name: &[u8]) -> bool {
@@ -209,6 +225,24 @@ impl Scripting {
         self.state.set_threshold_ms(ms);
     }
 
+    /// Bytes held by both Lua states (scripts, libraries, their data): O(1), Lua's allocator
+    /// count.
+    pub fn memory_bytes(&self) -> u64 {
+        let inner = self.inner.lock();
+        (inner.eval.lua().used_memory() + inner.functions.vm().lua().used_memory()) as u64
+    }
+
+    /// Publish [`Scripting::memory_bytes`] to `ks`'s `used_memory` (see
+    /// `Keyspace::set_extra_memory`). Skipped while another thread runs a script (SCRIPT KILL
+    /// and FUNCTION STATS never wait for the VM); the next command publishes.
+    pub fn publish_memory(&self, ks: &Keyspace) {
+        if let Some(inner) = self.inner.try_lock() {
+            let bytes = inner.eval.lua().used_memory() + inner.functions.vm().lua().used_memory();
+            drop(inner);
+            ks.set_extra_memory(bytes as u64);
+        }
+    }
+
     /// Execute a scripting command (see [`COMMANDS`]).
     pub fn execute(
         &self,
@@ -222,6 +256,18 @@ impl Scripting {
 
     /// [`Scripting::execute`], also returning the keys the script's writes named.
     pub fn execute_touching(
+        &self,
+        ks: &Keyspace,
+        session: &Session,
+        argv: &[&[u8]],
+        host: &Host<'_>,
+    ) -> (Out, Touched) {
+        let r = self.execute_inner(ks, session, argv, host);
+        self.publish_memory(ks);
+        r
+    }
+
+    fn execute_inner(
         &self,
         ks: &Keyspace,
         session: &Session,
@@ -263,19 +309,29 @@ impl Scripting {
                     return (arity(&name), Touched::default());
                 }
                 self.eval(
+                    &mut self.inner.lock(),
                     ks,
                     session,
                     argv,
                     name.ends_with("_ro"),
                     name.starts_with("evalsha"),
                     host,
+                    None,
                 )
             }
             "fcall" | "fcall_ro" => {
                 if argv.len() < 3 {
                     return (arity(&name), Touched::default());
                 }
-                self.fcall(ks, session, argv, name == "fcall_ro", host)
+                self.fcall(
+                    &self.inner.lock(),
+                    ks,
+                    session,
+                    argv,
+                    name == "fcall_ro",
+                    host,
+                    None,
+                )
             }
             "script" => (self.script_command(argv, &sub), Touched::default()),
             "function" => (
@@ -289,20 +345,22 @@ impl Scripting {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval(
         &self,
+        inner: &mut Inner,
         ks: &Keyspace,
         session: &Session,
         argv: &[&[u8]],
         ro: bool,
         by_sha: bool,
         host: &Host<'_>,
+        unit: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         let (keys, args) = match split_keys(argv[2], &argv[3..]) {
             Ok(x) => x,
             Err(e) => return (e, Touched::default()),
         };
-        let mut inner = self.inner.lock();
         let sha = if by_sha {
             let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
             if sha.len() != 40 || !inner.scripts.contains_key(&sha) {
@@ -326,11 +384,17 @@ impl Scripting {
             );
         };
         let name = sha.clone();
+        let Some(func) = inner.eval.stored(&sha) else {
+            return (
+                Out::err("NOSCRIPT No matching script. Please use EVAL."),
+                Touched::default(),
+            );
+        };
         self.run(
             ks,
             session,
             &inner.eval,
-            &script.func,
+            &func,
             &name,
             script.flags,
             keys,
@@ -339,16 +403,20 @@ impl Scripting {
             false,
             host,
             argv,
+            unit,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fcall(
         &self,
+        inner: &Inner,
         ks: &Keyspace,
         session: &Session,
         argv: &[&[u8]],
         ro: bool,
         host: &Host<'_>,
+        unit: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         if forkless_keyspace::convert::parse_i64(argv[2]).is_none() {
             return (
@@ -360,7 +428,6 @@ impl Scripting {
             Ok(x) => x,
             Err(e) => return (e, Touched::default()),
         };
-        let inner = self.inner.lock();
         let fname = String::from_utf8_lossy(argv[1]).into_owned();
         let Some((f, fl)) = inner.functions.get(&fname) else {
             return (Out::err("ERR Function not found"), Touched::default());
@@ -378,6 +445,7 @@ impl Scripting {
             true,
             host,
             argv,
+            unit,
         )
     }
 
@@ -398,6 +466,7 @@ impl Scripting {
         function: bool,
         host: &Host<'_>,
         run_argv: &[&[u8]],
+        outer: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
         let compat = fl & flags::EVAL_COMPAT != 0;
         let declared_ro = !compat && fl & flags::NO_WRITES != 0;
@@ -427,7 +496,7 @@ impl Scripting {
             deny_write: host.deny_write,
             allow_oom: !compat && fl & flags::ALLOW_OOM != 0,
         };
-        ks.atomic(session, scope, |unit| {
+        let body = |unit: &mut Atomic<'_>| {
             if unit.oom() && !compat && !declared_ro && !limits.allow_oom {
                 return (
                     Out::err(forkless_keyspace::memory::OOM_ERROR),
@@ -436,7 +505,16 @@ impl Scripting {
             }
             self.state.set_current(name, run_argv);
             self.state.start(function);
+            let oom = unit.oom();
+            if limits.allow_oom {
+                unit.set_oom(false);
+            }
             let out = vm.run(f, name, unit, keys, args, &limits, &self.state);
+            unit.set_oom(oom);
+            if self.state.aborted() {
+                // SHUTDOWN NOSAVE stopped it: no partial script reaches the log.
+                unit.discard_effects();
+            }
             self.state.finish();
             let (k, all) = unit.touched();
             (
@@ -446,7 +524,93 @@ impl Scripting {
                     all,
                 },
             )
-        })
+        };
+        match outer {
+            // Inside a transaction's unit (every shard held): the script starts in the
+            // transaction's current database, and its SELECT and `redis.set_repl` end with it.
+            Some(unit) => {
+                let db = unit.db();
+                let r = body(unit);
+                unit.set_db(db);
+                unit.set_propagate(true);
+                r
+            }
+            None => ks.atomic(session, scope, body),
+        }
+    }
+
+    /// A transaction (MULTI ... EXEC) whose queue holds scripts (`EVAL*`, `FCALL*`) among
+    /// keyspace commands: everything runs in one atomic unit holding every shard, in order,
+    /// and the effects of all of it (the scripts' write commands and the other commands)
+    /// reach the log as one MULTI/EXEC unit, as Redis 7.0 propagates a transaction. The
+    /// queue was checked when it was built (known commands, arity). Returns each command's
+    /// reply and the keys the writes named; `session`'s database follows the queue's SELECTs.
+    pub fn execute_multi(
+        &self,
+        ks: &Keyspace,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+        host: &Host<'_>,
+    ) -> (Vec<MultiReply>, Touched) {
+        // The VM lock comes before any shard lock (crate docs).
+        let mut inner = self.inner.lock();
+        let start = Session { db: session.db };
+        let (replies, db, touched) = ks.atomic(&start, Scope::All, |unit| {
+            let mut replies = Vec::with_capacity(cmds.len());
+            for argv in cmds {
+                let name = String::from_utf8_lossy(argv.first().copied().unwrap_or(b""))
+                    .to_ascii_lowercase();
+                let r = match name.as_str() {
+                    _ if argv.len() < 3 && is_runner(&name) => MultiReply::Script(arity(&name)),
+                    "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => {
+                        let s = Session { db: unit.db() };
+                        MultiReply::Script(
+                            self.eval(
+                                &mut inner,
+                                ks,
+                                &s,
+                                argv,
+                                name.ends_with("_ro"),
+                                name.starts_with("evalsha"),
+                                host,
+                                Some(&mut *unit),
+                            )
+                            .0,
+                        )
+                    }
+                    "fcall" | "fcall_ro" => {
+                        let s = Session { db: unit.db() };
+                        MultiReply::Script(
+                            self.fcall(
+                                &inner,
+                                ks,
+                                &s,
+                                argv,
+                                name == "fcall_ro",
+                                host,
+                                Some(&mut *unit),
+                            )
+                            .0,
+                        )
+                    }
+                    _ => MultiReply::Data(unit.call(argv)),
+                };
+                replies.push(r);
+            }
+            let (k, all) = unit.touched();
+            (
+                replies,
+                unit.db(),
+                Touched {
+                    keys: k.to_vec(),
+                    all,
+                },
+            )
+        });
+        session.db = db;
+        drop(inner);
+        self.publish_memory(ks);
+        (replies, touched)
     }
 
     fn script_command(&self, argv: &[&[u8]], sub: &str) -> Out {
@@ -580,11 +744,13 @@ impl Inner {
             .eval
             .compile(&body[shebang_len..], "@user_script")
             .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
+        self.eval
+            .store(&sha, func)
+            .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
         self.scripts.insert(
             sha.clone(),
             Script {
                 body: body.to_vec(),
-                func,
                 flags: fl,
             },
         );

@@ -1,16 +1,16 @@
 //! The libraries Redis bundles into its Lua, in Rust: `bit` (LuaBitOp 1.0.2 semantics) and
 //! `cjson` (lua-cjson 2.1 as Redis ships it: `encode`, `decode`, `null`, the depth and
-//! invalid-number settings); `cmsgpack` is in `msgpack.rs`. `struct` is not provided yet (a
-//! script using it gets "nonexistent global variable").
+//! invalid-number settings); `cmsgpack` is in `msgpack.rs`, `struct` in `structlib.rs`.
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
 
-/// Install `bit` and `cjson` as globals of `lua` (before the sandbox locks them).
+/// Install `bit`, `cjson`, `cmsgpack` and `struct` as globals of `lua` (before the sandbox locks them).
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.raw_set("bit", bit(lua)?)?;
     g.raw_set("cjson", cjson(lua)?)?;
     g.raw_set("cmsgpack", crate::msgpack::table(lua)?)?;
+    crate::structlib::install(lua)?;
     Ok(())
 }
 

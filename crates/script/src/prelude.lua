@@ -12,8 +12,14 @@ local function readonly_error()
     error("Attempt to modify a readonly table", 2)
 end
 
+-- Tables scripts must not change (the proxies below): setmetatable on them raises the
+-- read-only error, getmetatable gives a read-only view (Redis 7.0's read-only tables).
+local protected = setmetatable({}, { __mode = "k" })
+
 local function ro(t)
-    return setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+    local p = setmetatable({}, { __index = t, __newindex = readonly_error, __metatable = false })
+    protected[p] = true
+    return p
 end
 
 local function err_table(msg)
@@ -153,6 +159,10 @@ G.pcall = function(f, ...)
         r = { n = select("#", ...), ... }
     end
     pack(pcall(f, ...))
+    -- A killed script stops even inside pcall (Redis raises again at every line).
+    if not r[1] and hooks.killed and hooks.killed() then
+        error(r[2], 0)
+    end
     if not r[1] then
         if type(r[2]) == "table" and type(rawget(r[2], "err")) == "string" then
             r[2] = rawget(r[2], "err")
@@ -217,6 +227,31 @@ local env = setmetatable({}, {
     __metatable = false,
 })
 G._G = env
+protected[env] = true
+
+local raw_setmetatable, raw_getmetatable = setmetatable, getmetatable
+G.setmetatable = function(t, mt)
+    if protected[t] then
+        error("Attempt to modify a readonly table", 2)
+    end
+    return raw_setmetatable(t, mt)
+end
+local ro_meta = ro({})
+G.getmetatable = function(t)
+    if protected[t] then
+        return ro_meta
+    end
+    return raw_getmetatable(t)
+end
+
+-- Redis's Lua refuses precompiled (binary) chunks: loadstring gives nil and a message.
+local raw_loadstring = loadstring
+G.loadstring = function(s, name)
+    if type(s) == "string" and s:byte(1) == 27 then
+        return nil, "binary chunks are not allowed"
+    end
+    return raw_loadstring(s, name)
+end
 
 -- Runs a script (eval: no arguments; functions: keys and args) under the error handler.
 local xpcall = xpcall

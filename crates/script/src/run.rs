@@ -34,6 +34,9 @@ pub struct RunState {
     started_us: AtomicU64,
     wrote: AtomicBool,
     kill: AtomicBool,
+    /// SHUTDOWN NOSAVE: stop the running script (and any later one) even if it wrote; its
+    /// effects are dropped. Never cleared.
+    abort: AtomicBool,
     busy: AtomicBool,
     /// `busy-reply-threshold` in ms (0: never busy).
     threshold_ms: AtomicU64,
@@ -54,6 +57,7 @@ impl RunState {
             started_us: AtomicU64::new(0),
             wrote: AtomicBool::new(false),
             kill: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(threshold_ms),
             current: Mutex::new(None),
@@ -161,7 +165,24 @@ impl RunState {
                 self.busy.store(true, Ordering::Release);
             }
         }
-        self.kill.load(Ordering::Relaxed)
+        self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+
+    /// True once the running script was killed (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE).
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+
+    /// SHUTDOWN NOSAVE while a script runs (Redis exits without waiting for it): stop the
+    /// running script at its next hook, even if it wrote, and every later one; the unit drops
+    /// their effects, so the log never sees a partial script.
+    pub fn abort(&self) {
+        self.abort.store(true, Ordering::Release);
+    }
+
+    /// True once [`RunState::abort`] was called.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
     }
 
     /// The `-BUSY` error other clients get while a script runs past the threshold, if one does.

@@ -13,11 +13,14 @@
 //! (`@user_script` / `@user_function`).
 
 use std::cell::{Cell, RefCell};
+use std::ffi::c_int;
 
 use forkless_keyspace::{Atomic, Reply};
 use forkless_sync::atomic::{AtomicU64, Ordering};
 use forkless_sync::Arc;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{
+    ffi, Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState,
+};
 
 use crate::conv::{lua_to_out, push_error_text, reply_to_lua};
 use crate::out::Out;
@@ -57,6 +60,10 @@ pub struct Vm {
     hooks: Table,
     mode: Mode,
     set_loading: Function,
+    /// Compiled chunks kept by the host (the EVAL script cache: SHA1 → function). One table,
+    /// so the number of cached scripts is not bounded by mlua's reference stack (each
+    /// `Function` handle held in Rust takes one of its ~8,000 slots).
+    store: Table,
 }
 
 /// The `redis.log` sink: level (0..=3) and message.
@@ -111,8 +118,7 @@ impl Vm {
         let hooks = lua.create_table()?;
         for (name, raise) in [("call", true), ("pcall", false)] {
             let h = hooks.clone();
-            raw.raw_set(
-                name,
+            let inner =
                 lua.create_function(move |lua, args: MultiValue| -> mlua::Result<Value> {
                     let call: Option<Function> = h.raw_get("call")?;
                     let Some(call) = call else {
@@ -134,8 +140,8 @@ impl Vm {
                         return Err(mlua::Error::external(ScriptError(msg)));
                     }
                     Ok(v)
-                })?,
-            )?;
+                })?;
+            raw.raw_set(name, many_args(&lua, inner)?)?;
         }
         raw.raw_set(
             "errmsg",
@@ -155,6 +161,7 @@ impl Vm {
             .set_name("=forkless")
             .call((raw, hooks.clone(), mode_name))?;
         let handler = lua.create_function(err_handler)?;
+        let store = lua.create_table()?;
         Ok(Vm {
             lua,
             env,
@@ -163,7 +170,18 @@ impl Vm {
             hooks,
             mode,
             set_loading,
+            store,
         })
+    }
+
+    /// Keep compiled chunk `f` under `key` (see the `store` field).
+    pub fn store(&self, key: &str, f: Function) -> mlua::Result<()> {
+        self.store.raw_set(key, f)
+    }
+
+    /// The chunk kept under `key`, if any (a handle for the time of a run).
+    pub fn stored(&self, key: &str) -> Option<Function> {
+        self.store.raw_get::<Option<Function>>(key).ok().flatten()
     }
 
     /// The Lua state.
@@ -286,6 +304,8 @@ impl Vm {
             self.hooks.raw_set("setresp", setresp)?;
             self.hooks.raw_set("set_repl", set_repl)?;
             self.hooks.raw_set("acl_check", acl_check)?;
+            let killed = scope.create_function(|_, ()| Ok(state.killed()))?;
+            self.hooks.raw_set("killed", killed)?;
             let (keys_t, args_t) = if fmode {
                 (
                     Value::Table(self.array(keys)?),
@@ -302,7 +322,7 @@ impl Vm {
             } else {
                 error_out(&v, name)
             };
-            for k in ["call", "setresp", "set_repl", "acl_check"] {
+            for k in ["call", "setresp", "set_repl", "acl_check", "killed"] {
                 self.hooks.raw_set(k, Value::Nil)?;
             }
             Ok(out)
@@ -346,6 +366,133 @@ fn error_out(v: &Value, name: &str) -> Out {
             "ERR Error running script {name}, execution failure"
         )),
     }
+}
+
+/// First value of the arguments [`many_args`] packs: `(PACKED, table, n)`. Scripts cannot make
+/// this light userdata (cjson.null is the null pointer).
+pub(crate) const PACKED: *mut std::ffi::c_void = std::ptr::dangling_mut::<std::ffi::c_void>();
+
+/// Calls with more arguments than this are packed into one table.
+const PACK_ABOVE: c_int = 64;
+
+/// `f` behind a C function that packs a long argument list into one table (`PACKED, table,
+/// n`) before calling it. mlua turns a callback's arguments into values on its reference
+/// stack (about 8,000 slots in all) and pushes them again to call on; Redis's `redis.call`
+/// reads them in place, so `redis.call('lpush', 'l', unpack(t))` with 7,999 elements works
+/// there. The wrapper is a C frame like Redis's, so a `return redis.call(...)` keeps the
+/// script's frame.
+fn many_args(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: called by Lua as a C closure with one upvalue (the target function, set
+        // in `many_args`); only Lua API calls on the caller's stack, within its limits: a C
+        // function gets LUA_MINSTACK (20) free slots and this pushes at most 3 at once. A Lua
+        // error (memory, or raised by the target) longjmps through this frame, which holds
+        // nothing to drop.
+        unsafe {
+            let n = ffi::lua_gettop(state);
+            if n > PACK_ABOVE {
+                ffi::lua_createtable(state, n, 0);
+                for i in 1..=n {
+                    ffi::lua_pushvalue(state, i);
+                    ffi::lua_rawseti(state, -2, ffi::lua_Integer::from(i));
+                }
+                ffi::lua_replace(state, 1);
+                ffi::lua_settop(state, 1);
+                ffi::lua_pushinteger(state, n as ffi::lua_Integer);
+                ffi::lua_pushlightuserdata(state, PACKED);
+                ffi::lua_insert(state, 1);
+            }
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET);
+            ffi::lua_gettop(state)
+        }
+    }
+    // SAFETY: `exec_raw` pushes `f` and runs the closure in protected mode; it makes a C
+    // closure of `trampoline` with `f` as its upvalue, which is left as the one result.
+    unsafe {
+        lua.exec_raw::<Function>(f, |state| {
+            ffi::lua_pushcclosure(state, trampoline, 1);
+        })
+    }
+}
+
+/// `f` behind a C function that unpacks its result when `f` returns `PACKED, table, n` (the
+/// table's items 1..=n become the results): a callback returning thousands of values
+/// (`struct.unpack`) would otherwise hold each on mlua's reference stack. Lua's own limit on
+/// a C function's stack (8,000 slots) is then the limit, as for the C library.
+pub(crate) fn many_results(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: called by Lua as a C closure with one upvalue (the target function, set in
+        // `many_results`); only Lua API calls on the caller's stack: at most 2 pushes before
+        // `lua_checkstack` reserves room for the unpacked results. A Lua error longjmps through
+        // this frame, which holds nothing to drop.
+        unsafe {
+            ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+            ffi::lua_insert(state, 1);
+            ffi::lua_call(state, ffi::lua_gettop(state) - 1, ffi::LUA_MULTRET);
+            let top = ffi::lua_gettop(state);
+            if top == 3
+                && ffi::lua_touserdata(state, 1) == PACKED
+                && ffi::lua_type(state, 2) == ffi::LUA_TTABLE
+            {
+                let n = ffi::lua_tointeger(state, 3) as c_int;
+                ffi::lua_settop(state, 2);
+                ffi::lua_remove(state, 1);
+                if n < 0 || ffi::lua_checkstack(state, n) == 0 {
+                    return ffi::luaL_error(state, c"stack overflow (too many results)".as_ptr());
+                }
+                for i in 1..=n {
+                    ffi::lua_rawgeti(state, 1, ffi::lua_Integer::from(i));
+                }
+                ffi::lua_remove(state, 1);
+                return n;
+            }
+            top
+        }
+    }
+    // SAFETY: as in `many_args`: a C closure of `trampoline` over `f`.
+    unsafe {
+        lua.exec_raw::<Function>(f, |state| {
+            ffi::lua_pushcclosure(state, trampoline, 1);
+        })
+    }
+}
+
+/// The arguments of a `redis.call` as bytes, from the plain list or the table
+/// [`many_args`] packed; `None` when one is not a string or a number.
+fn call_args(argv: &MultiValue) -> mlua::Result<Option<Vec<Vec<u8>>>> {
+    fn bytes(v: &Value) -> Option<Vec<u8>> {
+        match v {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
+            Value::Number(n) => Some(crate::libs::lua_number_string(*n).into_bytes()),
+            _ => None,
+        }
+    }
+    if let (Some(Value::LightUserData(m)), Some(Value::Table(t)), Some(Value::Integer(n))) =
+        (argv.front(), argv.get(1), argv.get(2))
+    {
+        if m.0 == PACKED && argv.len() == 3 {
+            let mut args = Vec::with_capacity(*n as usize);
+            for i in 1..=*n {
+                let v: Value = t.raw_get(i)?;
+                match bytes(&v) {
+                    Some(b) => args.push(b),
+                    None => return Ok(None),
+                }
+            }
+            return Ok(Some(args));
+        }
+    }
+    let mut args = Vec::with_capacity(argv.len());
+    for v in argv.iter() {
+        match bytes(v) {
+            Some(b) => args.push(b),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(args))
 }
 
 /// The message handler of every run (Redis's `__redis__err__handler`): turn the error value
@@ -456,15 +603,9 @@ fn script_call(
     if argv.is_empty() {
         return fail("Please specify at least one argument for this redis lib call");
     }
-    let mut args: Vec<Vec<u8>> = Vec::with_capacity(argv.len());
-    for v in argv.iter() {
-        match v {
-            Value::String(s) => args.push(s.as_bytes().to_vec()),
-            Value::Integer(n) => args.push(n.to_string().into_bytes()),
-            Value::Number(n) => args.push(crate::libs::lua_number_string(*n).into_bytes()),
-            _ => return fail("Lua redis lib command arguments must be strings or integers"),
-        }
-    }
+    let Some(args) = call_args(&argv)? else {
+        return fail("Lua redis lib command arguments must be strings or integers");
+    };
     let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
     let mut unit = unit.borrow_mut();
     let Some(spec) = unit.spec(refs[0]) else {

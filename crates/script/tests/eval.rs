@@ -318,3 +318,42 @@ fn library_load_sees_only_the_library_api() {
     assert_eq!(run(&ks, &s, &["FUNCTION", "LOAD", code]), bulk("l"));
     assert_eq!(run(&ks, &s, &["FCALL", "r", "0"]), Out::Int(5));
 }
+
+/// Redis's 'Script check unpack with massive arguments': `redis.call` with 8,001 arguments
+/// (mlua alone refuses: its reference stack), strings or numbers, and an argument of a bad
+/// type among many still gets Redis's error.
+#[test]
+fn redis_call_with_thousands_of_arguments() {
+    let (ks, _, s) = setup();
+    let numbers =
+        "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', 'l', unpack(a))";
+    assert_eq!(run(&ks, &s, &["EVAL", numbers, "0"]), Out::Int(7999));
+    let strings = "local a = {} for i=1,7999 do a[i] = 'x' .. i end return redis.call('rpush', 'm', unpack(a))";
+    assert_eq!(run(&ks, &s, &["EVAL", strings, "0"]), Out::Int(7999));
+    assert_eq!(
+        run(
+            &ks,
+            &s,
+            &["EVAL", "return redis.call('lindex', 'm', -1)", "0"]
+        ),
+        bulk("x7999")
+    );
+    let bad = "local a = {} for i=1,100 do a[i] = 'x' end a[50] = {} return redis.pcall('lpush', 'l', unpack(a))";
+    assert_eq!(
+        run(&ks, &s, &["EVAL", bad, "0"]),
+        Out::err("ERR Lua redis lib command arguments must be strings or integers")
+    );
+}
+
+/// The script cache is not bounded by mlua's reference stack (about 8,000 handles): 9,000
+/// distinct scripts stay cached and runnable.
+#[test]
+fn nine_thousand_cached_scripts() {
+    let (ks, _, s) = setup();
+    for i in 0..9000 {
+        let body = format!("return {i}");
+        assert_eq!(run(&ks, &s, &["EVAL", &body, "0"]), Out::Int(i));
+    }
+    let sha = forkless_script::vm::sha1_hex(b"return 17");
+    assert_eq!(run(&ks, &s, &["EVALSHA", &sha, "0"]), Out::Int(17));
+}

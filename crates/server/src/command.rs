@@ -611,12 +611,32 @@ fn debug_protocol(conn: &Conn, name: &[u8]) -> Frame {
 /// checked to come back identical. Redis replaces its dataset with what it loaded; here the
 /// loaded dataset is compared instead of swapped in, because emptying the keyspace would
 /// propagate a FLUSHALL to the AOF (Redis's reload is invisible to its log).
-fn debug_reload(conn: &Conn) -> Frame {
+fn debug_reload(conn: &Conn, argv: &[Vec<u8>]) -> Frame {
+    let (mut merge, mut flush) = (false, true);
+    for opt in &argv[2..] {
+        match lower(opt).as_str() {
+            "merge" => merge = true,
+            "noflush" => flush = false,
+            "nosave" => {}
+            _ => {
+                return Frame::err(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                )
+            }
+        }
+    }
+    let libs = conn.shared.engine.scripting().library_codes();
+    // NOFLUSH without MERGE: Redis loads the dump's libraries over the ones in memory, and a
+    // library that already exists fails the load (they come before the keys).
+    if !flush && !merge && !libs.is_empty() {
+        return Frame::err("ERR Error trying to load the RDB dump");
+    }
     let ks = &conn.shared.ks;
     let entries = ks.dump();
-    let bytes = match forkless_rdb::write_all(
+    let bytes = match forkless_rdb::write_all_with_functions(
         Vec::new(),
         &entries,
+        &libs,
         forkless_rdb::WriteOptions::default(),
     ) {
         Ok(b) => b,
@@ -700,7 +720,7 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
                 ("change-repl-id", 2) | ("quicklist-packed-threshold", 3) => Frame::ok(),
                 ("object", 3) => debug_object(conn, db, &argv[2]),
                 ("protocol", 3) => debug_protocol(conn, &argv[2]),
-                ("reload", _) => debug_reload(conn),
+                ("reload", _) => debug_reload(conn, argv),
                 ("loadaof", 2) => debug_loadaof(conn),
                 ("jmap", 2) => Frame::ok(),
                 ("digest", 2) => Frame::Simple(digest_all(&conn.shared).into()),

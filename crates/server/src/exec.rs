@@ -1005,6 +1005,14 @@ impl Conn {
                 _ => return Step::Reply(Frame::syntax()),
             }
         }
+        // A script past busy-reply-threshold (Redis's `isInsideYieldingLongCommand`): only
+        // SHUTDOWN NOSAVE, which stops it wherever it is (its effects are dropped).
+        if let Some(busy) = self.shared.engine.scripting().busy_error() {
+            if save != Some(false) {
+                return Step::Reply(Frame::err(busy));
+            }
+            self.shared.engine.scripting().run_state().abort();
+        }
         *self.shared.shutdown_save.lock() = save;
         log("User requested shutdown...");
         self.shared.shutting_down.store(true, Ordering::SeqCst);
@@ -1060,6 +1068,19 @@ impl Conn {
                 && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
                 && self.shared.table.lookup(n.as_bytes()).is_some()
         });
+        // Data commands and scripts (EVAL*, FCALL*): one unit holding every shard, the whole
+        // queue's effects one MULTI/EXEC in the log (Redis 7.0).
+        let scripts_and_data = !all_data
+            && queue.iter().all(|argv| {
+                let n = lower(&argv[0]);
+                forkless_script::is_runner(&n)
+                    || (!SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
+                        && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
+                        && self.shared.table.lookup(n.as_bytes()).is_some())
+            });
+        if scripts_and_data {
+            return self.exec_with_scripts(&queue);
+        }
         if all_data {
             let db = self.session.db;
             let cmds: Vec<Vec<&[u8]>> = queue
@@ -1149,6 +1170,61 @@ impl Conn {
         match last_ticket {
             Some(d) => Step::Durable(Frame::Array(replies), d),
             None => Step::Reply(Frame::Array(replies)),
+        }
+    }
+
+    /// EXEC of a queue of data commands and scripts (see `forkless::Engine::execute_multi_script_deferred`).
+    fn exec_with_scripts(&mut self, queue: &[Vec<Vec<u8>>]) -> Step {
+        let db = self.session.db;
+        let cmds: Vec<Vec<&[u8]>> = queue
+            .iter()
+            .map(|c| c.iter().map(Vec::as_slice).collect())
+            .collect();
+        let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
+        let engine = self.shared.engine.clone();
+        let session = &mut self.session;
+        let (r, d, touched) =
+            tokio::task::block_in_place(|| engine.execute_multi_script_deferred(session, &refs));
+        let f = match r {
+            Ok(replies) => {
+                let mut cur = db;
+                let mut frames = Vec::with_capacity(replies.len());
+                for (argv, reply) in queue.iter().zip(replies) {
+                    let name = lower(&argv[0]);
+                    frames.push(match reply {
+                        forkless_script::MultiReply::Script(out) => Frame::from(out),
+                        forkless_script::MultiReply::Data(reply) => {
+                            self.after_data(&name, argv, cur, &reply);
+                            if name == "select" && !reply.is_error() {
+                                if let Some(n) = int_of(&argv[1]) {
+                                    cur = n as u32;
+                                }
+                            }
+                            if self.proto == Proto::Resp3 {
+                                resp3_shape(&name, argv, reply)
+                            } else {
+                                reply.into()
+                            }
+                        }
+                    });
+                }
+                if touched.all {
+                    self.shared.after_db_change(None);
+                } else {
+                    for (db, key) in &touched.keys {
+                        self.shared.after_write(*db, &[key.as_slice()]);
+                    }
+                }
+                let nd = self.session.db;
+                self.update_meta(|m| m.db = nd);
+                Frame::Array(frames)
+            }
+            Err(e) => Frame::from(e),
+        };
+        if d.is_ready() {
+            Step::Reply(f)
+        } else {
+            Step::Durable(f, d)
         }
     }
 

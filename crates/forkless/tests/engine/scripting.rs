@@ -132,3 +132,75 @@ fn functions_survive_an_aof_rewrite() {
     let e = open(tmp.path(), &c);
     assert_eq!(exec(&e, &["FCALL_RO", "hello", "0"]), bulk("hello"));
 }
+
+/// The `struct` library (lua_struct.c as Redis 7.0.15 bundles it): every case of
+/// `struct_cases.lua` (packing, unpacking, sizes, alignment, endianness, integer and float
+/// conversions, offsets, limits and the error messages with their positions) gives the same
+/// line on redis-server and here; plus the 7,997-result unpack and the result limit.
+#[test]
+fn struct_library_equals_redis_server() {
+    let tmp = TempDir::new("engine-struct");
+    let Some(redis) = RedisServer::start(tmp.path(), &[]) else {
+        return;
+    };
+    let e = open(&tmp.path().join("ours"), &conf("save \"\"\n"));
+    let big_ok =
+        "local t = {struct.unpack(string.rep('c1', 7997), string.rep('a', 8000))} return #t";
+    let big_err = "local ok, e = pcall(function() return struct.unpack(string.rep('b', 7998), \
+                   string.rep('a', 8000)) end) return e";
+    for script in [include_str!("struct_cases.lua"), big_ok, big_err] {
+        let want = redis.call(&[b"EVAL", script.as_bytes(), b"0"]);
+        let got = exec(&e, &["EVAL", script, "0"]);
+        let want: Reply = match want {
+            RespValue::Array(Some(items)) => {
+                assert!(items.len() > 90, "{items:?}");
+                Reply::Array(items.iter().map(|i| Reply::Bulk(i.bytes())).collect())
+            }
+            RespValue::Integer(n) => Reply::Integer(n),
+            RespValue::Bulk(Some(b)) => Reply::Bulk(b),
+            other => panic!("redis-server answered {other:?}"),
+        };
+        assert_eq!(got, want, "script {script:.60}");
+    }
+}
+
+/// Appendonly turned on over a dump.rdb with functions (redis-server's): the new AOF's base
+/// carries the libraries with the keys (RDB preamble and RESP base), so after the dump is
+/// gone the libraries are still there, here and in redis-server replaying the directory.
+#[test]
+fn libraries_of_a_dump_seed_a_new_aof() {
+    for preamble in ["yes", "no"] {
+        let tmp = TempDir::new("engine-func-seed");
+        {
+            let Some(redis) = RedisServer::start(tmp.path(), &[]) else {
+                return;
+            };
+            assert_eq!(
+                redis.call(&[b"FUNCTION", b"LOAD", LIB1.as_bytes()]).bytes(),
+                b"lib1"
+            );
+            redis.call(&[b"SET", b"n", b"10"]);
+            redis.call(&[b"SAVE"]);
+        }
+        let c = conf(&format!(
+            "appendonly yes\naof-use-rdb-preamble {preamble}\nsave \"\"\n"
+        ));
+        let e = open(tmp.path(), &c);
+        e.shutdown().unwrap();
+        std::fs::remove_file(tmp.path().join("dump.rdb")).unwrap();
+        let e = open(tmp.path(), &c);
+        assert_eq!(
+            exec(&e, &["FCALL", "incr1", "1", "n", "1"]),
+            Reply::Integer(11),
+            "preamble {preamble}"
+        );
+        e.shutdown().unwrap();
+        let Some(redis) = RedisServer::start(tmp.path(), &["--appendonly", "yes"]) else {
+            return;
+        };
+        assert_eq!(
+            redis.call(&[b"FCALL", b"incr1", b"1", b"n", b"1"]).int(),
+            12
+        );
+    }
+}

@@ -83,3 +83,125 @@ fn watch_sees_a_scripts_writes() {
     assert_eq!(w.call(&["EXEC"]), RespValue::Array(None));
     assert_eq!(c.call(&["GET", "k"]), bulk("x"));
 }
+
+/// The `*.incr.aof` of an append-only directory, read after the server answered.
+fn incr_aof(dir: &std::path::Path) -> Vec<u8> {
+    let d = dir.join("appendonlydir");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&d).expect("appendonlydir") {
+        let p = e.expect("entry").path();
+        if p.to_string_lossy().ends_with(".incr.aof") {
+            out.extend(std::fs::read(&p).expect("incr aof"));
+        }
+    }
+    out
+}
+
+#[test]
+fn eval_and_fcall_inside_multi_equal_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-multi-oracle");
+    let opts = ["--appendonly", "yes", "--appendfsync", "always"];
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &opts) else {
+        return;
+    };
+    let ours = TestServer::start(&opts);
+    let lib = "#!lua name=ml\nredis.register_function('bump', function(keys, args) \
+               redis.call('incrby', keys[1], args[1]) return redis.call('get', keys[1]) end)";
+    let script: &[&[&str]] = &[
+        &["FUNCTION", "LOAD", lib],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'x') redis.call('incr', 'a') return redis.call('get', 'a')",
+            "1",
+            "b",
+        ],
+        &["SELECT", "2"],
+        &[
+            "EVAL",
+            "redis.call('select', 5) redis.call('set', 'c', 'y') return 1",
+            "0",
+        ],
+        &["SET", "d", "1"],
+        &["FCALL", "bump", "1", "d", "41"],
+        &["EVAL", "return redis.call('get', 'nope')", "0"],
+        &["EVAL", "return redis.call('incr', KEYS[1])", "1", "c"],
+        &["EXEC"],
+        &["SELECT", "0"],
+        &["MULTI"],
+        &["EVAL", "redis.call('set', 'q', '1')", "0"],
+        &["EXEC"],
+        &["MULTI"],
+        &["EVAL", "return redis.error_reply('boom')", "0"],
+        &["EVALSHA", "0000000000000000000000000000000000000000", "0"],
+        &["FCALL_RO", "bump", "1", "a", "1"],
+        &["GET", "a"],
+        &["EXEC"],
+    ];
+    let mut a = crate::common::Client::connect(redis.port());
+    let mut b = ours.client();
+    for cmd in script {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "command {cmd:?}");
+    }
+    // The effects, in one MULTI/EXEC per transaction, as redis-server logs them.
+    let want = incr_aof(redis.dir());
+    let got = incr_aof(ours.dir.path());
+    let tail = |v: &[u8]| {
+        // Both files start with FUNCTION LOAD; compare from the first MULTI on.
+        let s = String::from_utf8_lossy(v).into_owned();
+        s[s.find("MULTI").unwrap_or(0)..].to_string()
+    };
+    assert!(tail(&want).contains("incrby"), "{}", tail(&want));
+    assert_eq!(tail(&got), tail(&want));
+}
+
+#[test]
+fn shutdown_nosave_stops_a_busy_script_that_wrote() {
+    let server = TestServer::start(&[
+        "--busy-reply-threshold",
+        "50",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let mut a = server.client();
+    let mut b = server.client();
+    assert_eq!(b.call(&["SET", "before", "1"]), simple("OK"));
+    a.send(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'partial') while true do end",
+        "1",
+        "x",
+    ]);
+    let t0 = Instant::now();
+    loop {
+        let r = b.call(&["PING"]);
+        if matches!(&r, RespValue::Error(e) if e.starts_with(b"BUSY")) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "never busy: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Redis's shutdownCommand: a timed-out script allows SHUTDOWN only with NOSAVE.
+    assert_eq!(
+        err_text(&b.call(&["SHUTDOWN"])),
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    assert!(err_text(&b.call(&["SCRIPT", "KILL"])).starts_with("UNKILLABLE"));
+    b.send(&["SHUTDOWN", "NOSAVE"]);
+    assert!(b.closed(), "SHUTDOWN NOSAVE left the connection open");
+    // The server goes away: new connections are refused.
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_ok() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "server still up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The script's partial effects never reached the log; the earlier write did.
+    let aof = String::from_utf8_lossy(&incr_aof(server.dir.path())).into_owned();
+    assert!(aof.contains("before"), "{aof:?}");
+    assert!(!aof.contains("partial"), "{aof:?}");
+}

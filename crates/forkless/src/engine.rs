@@ -392,8 +392,9 @@ struct Busy<'a> {
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.flag.store(false, Ordering::Release);
+        // `busy` first: whoever sees the job's flag clear (INFO) finds the slot free too.
         self.core.busy.store(false, Ordering::Release);
+        self.flag.store(false, Ordering::Release);
     }
 }
 
@@ -1682,6 +1683,16 @@ impl Core {
             return Err(Error::Closed);
         }
         let mut slot = self.job.lock();
+        // A job that released its claim is only returning: give it a moment to end, so a
+        // request right after a finished job (INFO already says idle) is not refused.
+        for _ in 0..100 {
+            match slot.as_ref() {
+                Some(j) if !j.thread.is_finished() && !self.busy.load(Ordering::Acquire) => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                _ => break,
+            }
+        }
         if let Some(j) = slot.as_ref() {
             if !j.thread.is_finished() {
                 return Err(Error::InProgress(match j.kind {
@@ -1793,13 +1804,24 @@ impl Core {
             Arc::new(|_| {})
         };
         let r = forkless_aof::start_live(&adir, aopts, &self.ks, &self.obs, hook, cancel);
-        drop(busy);
-        let (dir, res) = r?;
+        let (dir, res) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                // The AOF stays off (nothing changed on disk); INFO reports the failure.
+                if attach {
+                    self.aof_wanted.store(false, Ordering::Release);
+                }
+                let mut st = self.state.lock();
+                st.last_rewrite_fail = Some(Instant::now());
+                st.last_error = Some(format!("starting the AOF: {e}"));
+                return Err(e.into());
+            }
+        };
         if !attach {
             dir.writer().close()?;
             return Ok(res);
         }
-        if !self.aof_wanted.swap(false, Ordering::AcqRel) || self.is_closed() {
+        if !self.aof_wanted.load(Ordering::Acquire) || self.is_closed() {
             // `appendonly no` (or shutdown) came while the base was written.
             self.log.attach(None);
             let _ = dir.writer().close();
@@ -1807,11 +1829,14 @@ impl Core {
         }
         let off = dir.writer().metrics().enqueued_offset;
         let size = aof_files_size(&dir);
+        // The backend first, then the request cleared: INFO never shows the AOF off between.
         self.log.set_backend(Backend::Aof(Arc::new(dir)));
+        self.aof_wanted.store(false, Ordering::Release);
         let mut st = self.state.lock();
         st.aof_base_size = size;
         st.aof_base_offset = off;
         drop(st);
+        drop(busy);
         self.wake_notifier();
         Ok(res)
     }
@@ -1870,7 +1895,12 @@ impl Core {
             dirty: self.dirty.load(Ordering::Relaxed),
             last_save_unix: st.last_save_unix,
             snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
-            rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire),
+            // An AOF asked for (`CONFIG SET appendonly yes`) and not installed yet counts as its
+            // rewrite in progress from the request on, as in Redis (the job thread may not have
+            // claimed the slot yet).
+            rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire)
+                || (self.aof_wanted.load(Ordering::Acquire)
+                    && matches!(self.log.backend(), Backend::Snapshots)),
             snapshot_scheduled: self.scheduled_snapshot.load(Ordering::Acquire),
             rewrite_scheduled: self.scheduled_rewrite.load(Ordering::Acquire),
             job_started_unix_ms: self

@@ -40,7 +40,7 @@ use forkless_snapshot::worker::{begin_snapshot, run_until_output};
 use forkless_snapshot::{
     install, Mode, Progress, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
-use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use forkless_sync::thread::{self, JoinHandle, Thread};
 use forkless_sync::{Arc, Mutex};
 
@@ -318,6 +318,19 @@ pub(crate) enum JobKind {
     Rewrite,
 }
 
+/// `Core::job_pending` when no job thread runs.
+const JOB_NONE: u8 = 0;
+
+impl JobKind {
+    /// Its code in `Core::job_pending`.
+    fn code(self) -> u8 {
+        match self {
+            JobKind::Snapshot => 1,
+            JobKind::Rewrite => 2,
+        }
+    }
+}
+
 pub(crate) struct Job {
     pub kind: JobKind,
     pub cancel: Arc<AtomicBool>,
@@ -364,6 +377,11 @@ pub(crate) struct Core {
     pub job: Mutex<Option<Job>>,
     pub snapshot_running: AtomicBool,
     pub rewrite_running: AtomicBool,
+    /// The kind of the job thread `start_job` spawned, from before the spawn until the thread
+    /// returns ([`JOB_NONE`] otherwise): INFO counts a job in progress from the request on, not
+    /// from the moment its thread claims the slot (a client polling INFO after BGREWRITEAOF
+    /// must not see it idle and then meet "already in progress").
+    job_pending: AtomicU8,
     /// A snapshot or rewrite runs (claimed by `Core::claim`), and since when (Unix ms).
     busy: AtomicBool,
     busy_since_ms: AtomicI64,
@@ -718,6 +736,7 @@ impl Engine {
             job: Mutex::new(None),
             snapshot_running: AtomicBool::new(false),
             rewrite_running: AtomicBool::new(false),
+            job_pending: AtomicU8::new(JOB_NONE),
             busy: AtomicBool::new(false),
             busy_since_ms: AtomicI64::new(0),
             rw_gate: Mutex::new((false, false)),
@@ -1710,7 +1729,9 @@ impl Core {
         let cancel = Arc::new(AtomicBool::new(false));
         let (c, cc) = (self.clone(), cancel.clone());
         let mode = self.tun.lock().snapshot_mode;
-        let thread = thread::Builder::new()
+        // In progress from here (the job lock is held, so no other start races this store).
+        self.job_pending.store(kind.code(), Ordering::Release);
+        let spawned = thread::Builder::new()
             .name(match kind {
                 JobKind::Snapshot => "forkless-bgsave".into(),
                 JobKind::Rewrite => "forkless-rewrite".into(),
@@ -1720,8 +1741,15 @@ impl Core {
                     JobKind::Snapshot => c.run_snapshot(mode, &cc),
                     JobKind::Rewrite => c.run_rewrite(&cc),
                 };
-            })
-            .map_err(io("starting a background job"))?;
+                c.job_pending.store(JOB_NONE, Ordering::Release);
+            });
+        let thread = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                self.job_pending.store(JOB_NONE, Ordering::Release);
+                return Err(io("starting a background job")(e));
+            }
+        };
         *slot = Some(Job {
             kind,
             cancel,
@@ -1894,11 +1922,13 @@ impl Core {
             memory: self.ks.memory_stats(),
             dirty: self.dirty.load(Ordering::Relaxed),
             last_save_unix: st.last_save_unix,
-            snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire),
+            snapshot_in_progress: self.snapshot_running.load(Ordering::Acquire)
+                || self.job_pending.load(Ordering::Acquire) == JobKind::Snapshot.code(),
             // An AOF asked for (`CONFIG SET appendonly yes`) and not installed yet counts as its
             // rewrite in progress from the request on, as in Redis (the job thread may not have
             // claimed the slot yet).
             rewrite_in_progress: self.rewrite_running.load(Ordering::Acquire)
+                || self.job_pending.load(Ordering::Acquire) == JobKind::Rewrite.code()
                 || (self.aof_wanted.load(Ordering::Acquire)
                     && matches!(self.log.backend(), Backend::Snapshots)),
             snapshot_scheduled: self.scheduled_snapshot.load(Ordering::Acquire),

@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use forkless_keyspace::notify::Flags as NotifyFlags;
+
 /// The value syntax and bounds of an option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -225,7 +227,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("latency-tracking", B, "yes", true, "Stored."),
     o("rdb-key-save-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key saved)."),
     o("key-load-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key loaded)."),
-    o("notify-keyspace-events", S, "", true, "Stored."),
+    o("notify-keyspace-events", S, "", true, "Keyspace event classes published to __keyspace@<db>__ / __keyevent@<db>__ channels (Redis's letters: K E g $ l s h z x e t m d n A)."),
     o("acllog-max-len", int(0, I64), "128", true, "Stored."),
     o("tracking-table-max-keys", int(0, I64), "1000000", true, "Stored."),
     o("shutdown-timeout", int(0, I32), "10", true, "Seconds shutdown waits (engine: for a running snapshot or rewrite)."),
@@ -290,6 +292,9 @@ pub enum Value {
     Limits([BufferLimit; 3]),
     /// [`Kind::ReplicaOf`].
     ReplicaOf(Option<(String, u16)>),
+    /// `notify-keyspace-events` (a [`Kind::Str`] checked into event classes): kept as flags,
+    /// printed as Redis prints them (`A` hides `n`, as in Redis, but the flag stays on).
+    Events(u32),
 }
 
 const CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
@@ -724,6 +729,9 @@ fn check_value(spec: &OptionSpec, v: Value) -> Result<Value, String> {
             return Err(format!("{} can't be a path, just a name", spec.name));
         }
     }
+    if let ("notify-keyspace-events", Value::Str(s)) = (spec.name, &v) {
+        return Ok(Value::Events(NotifyFlags::parse(s)?.0));
+    }
     Ok(v)
 }
 
@@ -745,6 +753,7 @@ fn render(v: &Value) -> String {
             .map(|(l, c)| format!("{c} {} {} {}", l.hard, l.soft, l.soft_seconds))
             .collect::<Vec<_>>()
             .join(" "),
+        Value::Events(f) => NotifyFlags(*f).to_string(),
         Value::ReplicaOf(r) => r
             .as_ref()
             .map(|(h, p)| format!("{h} {p}"))
@@ -1173,6 +1182,14 @@ impl Config {
     /// `dir`.
     pub fn dir(&self) -> PathBuf {
         PathBuf::from(self.str("dir"))
+    }
+
+    /// `notify-keyspace-events`.
+    pub fn notify_flags(&self) -> NotifyFlags {
+        match &self.values[Self::idx("notify-keyspace-events")] {
+            Value::Events(f) => NotifyFlags(*f),
+            _ => NotifyFlags::default(),
+        }
     }
 
     /// `appendonly`.

@@ -699,6 +699,7 @@ impl Engine {
             repl: repl.clone(),
         }));
         ks.set_memory_config(memory_config_of(&config));
+        ks.set_notify_flags(config.notify_flags());
         ks.set_stream_node_limits(
             config.int("stream-node-max-bytes"),
             config.int("stream-node-max-entries"),
@@ -1272,9 +1273,11 @@ impl Engine {
             c.int("stream-node-max-bytes"),
             c.int("stream-node-max-entries"),
         );
+        let notify = c.notify_flags();
         drop(c);
         core.ks
             .set_stream_node_limits(stream_limits.0, stream_limits.1);
+        core.ks.set_notify_flags(notify);
         *core.tun.lock() = tun;
         core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
         core.scripting

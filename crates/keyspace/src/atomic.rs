@@ -120,9 +120,11 @@ impl Keyspace {
             touched_all: false,
         };
         let r = f(&mut unit);
-        let Atomic { ctx, .. } = unit;
+        let Atomic { mut ctx, .. } = unit;
+        let events = ctx.take_events();
         let (guards, prop, capture) = ctx.into_parts();
         self.deliver_unit(prop, capture);
+        self.deliver_events(&events);
         drop(guards);
         r
     }
@@ -242,14 +244,8 @@ impl Atomic<'_> {
             }
             for i in spec.key_indices(argv.len()) {
                 self.touched.push((db, argv[i].to_vec()));
-                if self
-                    .ctx
-                    .get_in(db, argv[i])
-                    .is_some_and(|v| v.is_empty_aggregate())
-                {
-                    self.ctx.remove_in(db, argv[i]);
-                }
             }
+            crate::keyspace::remove_emptied(&mut self.ctx, db, argv, spec);
         }
         self.ctx.settle_memory();
         if !self.propagate {

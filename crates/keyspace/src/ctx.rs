@@ -19,6 +19,7 @@ use rand::{RngCore, SeedableRng};
 
 use crate::db::{Db, Slot};
 use crate::keyspace::{ExpiryView, Keyspace, Shard};
+use crate::notify::{Flags, KeyEvent};
 use crate::propagate::Propagated;
 use crate::reply::Reply;
 use crate::types::{Hash, List, Set, Stream, ZSet};
@@ -57,6 +58,10 @@ pub struct Ctx<'a> {
     /// command touches a key once, as Redis's single `lookupKey*` per key, however many times
     /// its handler looks the key up. Past [`MAX_ACCESSED`] keys no more are recorded.
     accessed: Vec<(u32, u64)>,
+    /// `notify-keyspace-events` when the command started, and the events it raised
+    /// (`crate::notify`).
+    notify: Flags,
+    events: Vec<KeyEvent>,
 }
 
 /// Keys recorded in `Ctx::accessed` per command (commands over more keys look each up once).
@@ -134,7 +139,32 @@ impl<'a> Ctx<'a> {
             count_hits: false,
             view: ks.expiry_view(),
             accessed: Vec::new(),
+            notify: ks.notify_flags(),
+            events: Vec::new(),
         }
+    }
+
+    /// Raise keyspace event `event` of `class` on `key` in the current database (Redis's
+    /// `notifyKeyspaceEvent`); nothing when the class is off (see `crate::notify`).
+    pub fn event(&mut self, class: Flags, event: &'static str, key: &[u8]) {
+        self.event_in(self.db, class, event, key);
+    }
+
+    /// [`Ctx::event`] in database `db`.
+    pub fn event_in(&mut self, db: u32, class: Flags, event: &'static str, key: &[u8]) {
+        if self.notify.publishes(class) {
+            self.events.push(KeyEvent {
+                db,
+                class,
+                event,
+                key: key.to_vec(),
+            });
+        }
+    }
+
+    /// The events raised so far, taken (the dispatcher delivers them).
+    pub(crate) fn take_events(&mut self) -> Vec<KeyEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// Record that `(db, h)` was touched or created by this command; false when it already was.
@@ -381,6 +411,7 @@ impl<'a> Ctx<'a> {
             self.notify(g, db, h, key);
             self.dict(g, db).remove(h, key);
             self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
+            self.event_in(db, Flags::EXPIRED, "expired", key);
             return None;
         }
         Some((g, h))
@@ -402,6 +433,9 @@ impl<'a> Ctx<'a> {
                 &mem.misses
             };
             c.fetch_add(1, forkless_sync::atomic::Ordering::Relaxed);
+            if found.is_none() {
+                self.event_in(db, Flags::KEY_MISS, "keymiss", key);
+            }
         }
         let (g, h) = found?;
         self.dict(g, db).find(h, key).map(|s| &*s.value)
@@ -477,7 +511,10 @@ impl<'a> Ctx<'a> {
                 let was_expired = old.is_expired(now) && normal;
                 *old = slot;
                 if was_expired {
+                    // Redis expires the old key on lookup, then adds a new one.
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
+                    self.event_in(db, Flags::EXPIRED, "expired", key);
+                    self.event_in(db, Flags::NEW, "new", key);
                 }
             }
             None => {
@@ -485,6 +522,7 @@ impl<'a> Ctx<'a> {
                 self.dict(g, db).insert_new_meta(h, key.into(), slot, meta);
                 // A new key starts with the initial word, untouched by the rest of the command.
                 self.first_access(db, h);
+                self.event_in(db, Flags::NEW, "new", key);
             }
         }
     }

@@ -29,16 +29,17 @@
 use std::hash::{BuildHasher, Hasher};
 
 use forkless_rdb::model::{canonicalize, Entry, KeyAccess};
-use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::command::{unknown_command, wrong_arity, CommandTable, ALL_SHARDS};
+use crate::command::{unknown_command, wrong_arity, CommandSpec, CommandTable, ALL_SHARDS};
 use crate::convert::{from_model, to_model};
 use crate::ctx::Ctx;
 use crate::db::{Db, Slot};
 use crate::memory::{self, EvictionPolicy, MemoryConfig, MemoryState, MemoryStats, PoolEntry};
+use crate::notify::{EventSink, Flags, KeyEvent};
 use crate::propagate::{Propagated, PropagationSink};
 use crate::reply::Reply;
 
@@ -282,6 +283,10 @@ pub struct Keyspace {
     /// `stream-node-max-bytes` and `stream-node-max-entries` (XADD's node split).
     stream_node_max_bytes: AtomicI64,
     stream_node_max_entries: AtomicI64,
+    /// `notify-keyspace-events` (`crate::notify`): read once per command.
+    notify_flags: AtomicU32,
+    /// Where the events go (none: they are dropped however the flags are set).
+    event_sink: Mutex<Option<Arc<dyn EventSink>>>,
 }
 
 impl std::fmt::Debug for Keyspace {
@@ -290,6 +295,31 @@ impl std::fmt::Debug for Keyspace {
             .field("shards", &self.shards.len())
             .field("databases", &self.databases)
             .finish_non_exhaustive()
+    }
+}
+
+/// Who sent a command to [`Keyspace::execute_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A client: may evict before a write.
+    Client,
+    /// This replica's primary: never evicts.
+    Primary,
+    /// The eviction's own DEL: raises `evicted` instead of `del`.
+    Eviction,
+}
+
+/// After a write: delete each declared key the command left as an empty aggregate (Redis's
+/// commands do it themselves, raising `del` after their own event).
+pub(crate) fn remove_emptied(ctx: &mut Ctx<'_>, db: u32, argv: &[&[u8]], spec: &CommandSpec) {
+    for i in spec.key_indices(argv.len()) {
+        if ctx
+            .peek_in(db, argv[i])
+            .is_some_and(|v| v.is_empty_aggregate())
+            && ctx.remove_in(db, argv[i]).is_some()
+        {
+            ctx.event_in(db, Flags::GENERIC, "del", argv[i]);
+        }
     }
 }
 
@@ -359,6 +389,8 @@ impl Keyspace {
             memory: MemoryState::new(config.memory),
             stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
             stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
+            notify_flags: AtomicU32::new(0),
+            event_sink: Mutex::new(None),
         }
     }
 
@@ -430,6 +462,33 @@ impl Keyspace {
     /// expiry and eviction are the engine's to stop (they do not run on replicas).
     pub fn set_replica(&self, on: bool) {
         self.replica.store(on, Ordering::SeqCst);
+    }
+
+    /// Set `notify-keyspace-events` (see `crate::notify`).
+    pub fn set_notify_flags(&self, flags: Flags) {
+        self.notify_flags.store(flags.0, Ordering::Relaxed);
+    }
+
+    /// The `notify-keyspace-events` classes in force.
+    pub fn notify_flags(&self) -> Flags {
+        Flags(self.notify_flags.load(Ordering::Relaxed))
+    }
+
+    /// Send keyspace events to `sink` (replacing the previous one; `None`: drop them).
+    pub fn set_event_sink(&self, sink: Option<Arc<dyn EventSink>>) {
+        *self.event_sink.lock() = sink;
+    }
+
+    /// Hand `events` to the event sink (the caller holds the shard locks of their keys, so two
+    /// commands on one key deliver in the order they ran).
+    pub(crate) fn deliver_events(&self, events: &[KeyEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let sink = self.event_sink.lock().clone();
+        if let Some(s) = sink {
+            s.events(self.notify_flags(), events);
+        }
     }
 
     /// True in replica mode.
@@ -504,25 +563,25 @@ impl Keyspace {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database.
     pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
-        self.execute_with(session, argv, true, self.expiry_view())
+        self.execute_with(session, argv, Origin::Client, self.expiry_view())
     }
 
     /// [`Keyspace::execute`] for a command that came from this replica's primary (Redis's
     /// `server.current_client == server.master`): no key counts as expired, nothing is evicted,
     /// and the primary's stream alone deletes keys.
     pub fn execute_as_primary(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
-        self.execute_with(session, argv, false, ExpiryView::Frozen)
+        self.execute_with(session, argv, Origin::Primary, ExpiryView::Frozen)
     }
 
-    /// [`Keyspace::execute`]; `evict` = false for the evictions' own DELs and the primary's
-    /// commands; `view` says how expired keys look.
+    /// [`Keyspace::execute`] for a command from `origin`; `view` says how expired keys look.
     fn execute_with(
         &self,
         session: &mut Session,
         argv: &[&[u8]],
-        evict: bool,
+        origin: Origin,
         view: ExpiryView,
     ) -> Reply {
+        let evict = origin == Origin::Client;
         let Some(name) = argv.first() else {
             return Reply::err("ERR empty command");
         };
@@ -577,17 +636,18 @@ impl Keyspace {
         }
         let reply = (spec.handler)(&mut ctx, argv);
         if write {
-            for i in spec.key_indices(argv.len()) {
-                if ctx
-                    .peek_in(db, argv[i])
-                    .is_some_and(|v| v.is_empty_aggregate())
-                {
-                    ctx.remove_in(db, argv[i]);
-                }
+            remove_emptied(&mut ctx, db, argv, spec);
+        }
+        if origin == Origin::Eviction {
+            // An evicted key raises `evicted`, not DEL's `del` (Redis's performEvictions).
+            ctx.take_events();
+            if matches!(reply, Reply::Integer(1)) {
+                ctx.event_in(db, Flags::EVICTED, "evicted", argv[1]);
             }
         }
         ctx.settle_memory();
         session.db = ctx.db();
+        let events = ctx.take_events();
         let (guards, prop, capture) = ctx.into_parts();
         // SCAN and RANDOMKEY touch arbitrary keys: their lazy-expiry DELs go out one by one,
         // not as a MULTI/EXEC unit (Redis's CMD_TOUCHES_ARBITRARY_KEYS, `propagatePendingCommands`).
@@ -598,6 +658,7 @@ impl Keyspace {
         } else {
             self.deliver(prop, capture);
         }
+        self.deliver_events(&events);
         drop(guards);
         reply
     }
@@ -708,19 +769,14 @@ impl Keyspace {
             }
             replies.push((spec.handler)(&mut ctx, argv));
             if write {
-                for i in spec.key_indices(argv.len()) {
-                    if ctx
-                        .peek_in(db, argv[i])
-                        .is_some_and(|v| v.is_empty_aggregate())
-                    {
-                        ctx.remove_in(db, argv[i]);
-                    }
-                }
+                remove_emptied(&mut ctx, db, argv, spec);
             }
         }
         session.db = ctx.db();
+        let events = ctx.take_events();
         let (guards, prop, capture) = ctx.into_parts();
         self.deliver(prop, capture);
+        self.deliver_events(&events);
         drop(guards);
         Ok(replies)
     }
@@ -887,7 +943,7 @@ impl Keyspace {
             let r = self.execute_with(
                 &mut Session { db },
                 &[b"DEL", &key],
-                false,
+                Origin::Eviction,
                 ExpiryView::Normal,
             );
             if matches!(r, Reply::Integer(1)) {
@@ -1067,6 +1123,13 @@ impl Keyspace {
                         shard.db_mut(db).charge(-cost);
                         self.charge_shard(si, -cost);
                         deleted += 1;
+                        let flags = self.notify_flags();
+                        let event = flags.publishes(Flags::EXPIRED).then(|| KeyEvent {
+                            db,
+                            class: Flags::EXPIRED,
+                            event: "expired",
+                            key: k.clone(),
+                        });
                         let op = [(db, vec![b"DEL".to_vec(), k])];
                         if capture {
                             if let Some(obs) = &self.observer {
@@ -1075,6 +1138,9 @@ impl Keyspace {
                         }
                         if let Some(sink) = &self.sink {
                             sink.propagate(&op);
+                        }
+                        if let Some(ev) = event {
+                            self.deliver_events(&[ev]);
                         }
                     }
                 }

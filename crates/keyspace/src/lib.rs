@@ -21,6 +21,7 @@ pub mod db;
 pub mod glob;
 pub mod keyspace;
 pub mod memory;
+pub mod notify;
 pub mod propagate;
 pub mod reply;
 pub mod types;

@@ -255,6 +255,11 @@ impl Server {
             shutdown_save: Mutex::new(None),
             repl: Default::default(),
         });
+        shared
+            .ks
+            .set_event_sink(Some(Arc::new(pubsub::KeyspaceEvents(Arc::downgrade(
+                &shared,
+            )))));
         log("Server initialized");
         Ok(Server {
             shared,

@@ -8,7 +8,13 @@
 //! PUBLISH calls that reached the registry lock (one lock: a subscriber sees two publishers'
 //! messages in one order).
 //!
+//! Keyspace notifications (`notify-keyspace-events`) reach subscribers through
+//! [`KeyspaceEvents`], the keyspace's event sink: it is called with the writing command's shard
+//! locks held and publishes each event's channels like PUBLISH (Redis's `notifyKeyspaceEvent`).
+//!
 //! Lock order: the registry lock is a leaf (no shard lock, no other server lock is taken inside).
+//! [`KeyspaceEvents`] runs under shard locks and takes `Shared::opts` (a leaf, held only to copy
+//! a field) and then the registry lock: shard locks → opts → registry.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,10 +22,29 @@ use std::time::Instant;
 
 use forkless::config::BufferLimit;
 use forkless_keyspace::glob;
+use forkless_keyspace::notify::{EventSink, Flags, KeyEvent};
 use forkless_sync::atomic::Ordering;
-use forkless_sync::{Arc, Mutex};
+use forkless_sync::{Arc, Mutex, Weak};
 
-use crate::state::{ClientEntry, Event};
+use crate::state::{ClientEntry, Event, Shared};
+
+/// The keyspace's event sink: publishes keyspace notifications to the server's subscribers.
+/// Holds the server weakly (the keyspace, owned by the server, holds the sink).
+pub struct KeyspaceEvents(pub Weak<Shared>);
+
+impl EventSink for KeyspaceEvents {
+    fn events(&self, flags: Flags, events: &[KeyEvent]) {
+        let Some(shared) = self.0.upgrade() else {
+            return;
+        };
+        let limit = shared.opts.lock().pubsub_limit;
+        for e in events {
+            for (channel, message) in e.messages(flags) {
+                shared.pubsub.publish(&channel, &message, &limit);
+            }
+        }
+    }
+}
 
 type Subscribers = BTreeMap<u64, Arc<ClientEntry>>;
 

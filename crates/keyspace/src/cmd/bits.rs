@@ -10,6 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::value::Value;
 
@@ -93,6 +94,7 @@ fn setbit(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let old = (s[byte] >> shift) & 1;
     if grew || old != on {
         s[byte] = (s[byte] & !(1 << shift)) | (on << shift);
+        ctx.event(Flags::STRING, "setbit", argv[1]);
         ctx.propagate(argv);
     }
     Reply::Integer(i64::from(old))
@@ -302,6 +304,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let target = argv[2];
     if maxlen == 0 {
         if ctx.remove(target).is_some() {
+            ctx.event(Flags::GENERIC, "del", target);
             ctx.propagate(argv);
         }
         return Reply::Integer(0);
@@ -319,6 +322,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         })
         .collect();
     ctx.insert(target, Value::String(res));
+    ctx.event(Flags::STRING, "set", target);
     ctx.propagate(argv);
     Reply::Integer(maxlen as i64)
 }
@@ -613,6 +617,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], ro: bool) -> Reply {
         }
     }
     if changes > 0 || grew {
+        ctx.event(Flags::STRING, "setbit", argv[1]);
         ctx.propagate(argv);
     }
     Reply::Array(out)

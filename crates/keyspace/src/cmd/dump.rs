@@ -14,6 +14,7 @@ use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::{from_model, parse_i64, to_model};
 use crate::ctx::Ctx;
 use crate::db::Slot;
+use crate::notify::Flags;
 use crate::reply::Reply;
 
 /// The commands of this module.
@@ -91,11 +92,13 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     if ttl > 0 && ctx.already_expired(ttl) {
         if deleted {
+            ctx.event(Flags::GENERIC, "del", key);
             ctx.propagate(&[b"DEL", key]);
         }
         return Reply::ok();
     }
     ctx.insert_slot_in(db, key, Slot::new(value, (ttl > 0).then_some(ttl)));
+    ctx.event(Flags::GENERIC, "restore", key);
     // Redis's objectSetLRUOrLFU: FREQ under an LFU policy, IDLETIME under any other.
     ctx.set_access(
         key,

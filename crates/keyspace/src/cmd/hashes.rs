@@ -10,6 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{Hash, LongDouble};
 use crate::value::Value;
@@ -59,6 +60,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
         .chunks_exact(2)
         .filter(|p| hash.insert(p[0], p[1]))
         .count();
+    ctx.event(Flags::HASH, "hset", argv[1]);
     ctx.propagate(argv);
     Ok(added as i64)
 }
@@ -77,6 +79,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         }
         hash_or_create(ctx, argv[1])?.insert(argv[2], argv[3]);
+        ctx.event(Flags::HASH, "hset", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))
     })())
@@ -121,6 +124,7 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
         }
         if deleted > 0 {
+            ctx.event(Flags::HASH, "hdel", argv[1]);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(deleted))
@@ -195,6 +199,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             .checked_add(incr)
             .ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
         hash.insert(argv[2], new.to_string().into_bytes());
+        ctx.event(Flags::HASH, "hincrby", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(new))
     })())
@@ -219,6 +224,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
         let text = new.to_human_string().into_bytes();
         hash.insert(argv[2], text.clone());
+        ctx.event(Flags::HASH, "hincrbyfloat", argv[1]);
         ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
         Ok(Reply::Bulk(text))
     })())

@@ -12,6 +12,7 @@ use crate::command::{CommandSpec, ALL_SHARDS, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
 use crate::glob;
+use crate::notify::Flags;
 use crate::reply::Reply;
 
 /// The commands of this module.
@@ -101,6 +102,7 @@ fn del(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut n = 0;
     for k in &argv[1..] {
         if ctx.remove_in(ctx.db(), k).is_some() {
+            ctx.event(Flags::GENERIC, "del", k);
             n += 1;
         }
     }
@@ -182,9 +184,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], relative: bool, seconds: bo
     }
     if ctx.already_expired(when) {
         ctx.remove(key);
+        ctx.event(Flags::GENERIC, "del", key);
         ctx.propagate(&[b"DEL", key]);
     } else {
         ctx.set_expire_at(key, Some(when));
+        ctx.event(Flags::GENERIC, "expire", key);
         let when_s = when.to_string();
         let mut out: Vec<&[u8]> = argv.to_vec();
         out[0] = b"PEXPIREAT";
@@ -213,6 +217,7 @@ fn pexpireat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn persist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if ctx.expire_at(argv[1]).is_some() {
         ctx.set_expire_at(argv[1], None);
+        ctx.event(Flags::GENERIC, "persist", argv[1]);
         ctx.propagate(argv);
         Reply::Integer(1)
     } else {
@@ -273,6 +278,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> Reply {
     }
     ctx.remove_in(db, src);
     ctx.insert_slot_in(db, dst, slot);
+    ctx.event(Flags::GENERIC, "rename_from", src);
+    ctx.event(Flags::GENERIC, "rename_to", dst);
     ctx.propagate(argv);
     if nx {
         Reply::Integer(1)
@@ -322,6 +329,8 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     ctx.insert_slot_in(dst, key, slot);
     ctx.remove_in(src, key);
+    ctx.event_in(src, Flags::GENERIC, "move_from", key);
+    ctx.event_in(dst, Flags::GENERIC, "move_to", key);
     ctx.propagate(argv);
     Reply::Integer(1)
 }
@@ -365,6 +374,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     // The copy shares the value (`Arc`) until either side is written (copy-on-write).
     ctx.insert_slot_in(dst_db, newkey, slot);
+    ctx.event_in(dst_db, Flags::GENERIC, "copy_to", newkey);
     ctx.propagate(argv);
     Reply::Integer(1)
 }

@@ -10,6 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::List;
 use crate::value::Value;
@@ -96,9 +97,18 @@ fn push_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End, only_existing: bool
             push(list, end, v);
         }
         let len = list.len();
+        ctx.event(Flags::LIST, end_event(end, "lpush", "rpush"), argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(len as i64))
     })())
+}
+
+/// The event name of an operation at `end`.
+fn end_event(end: End, left: &'static str, right: &'static str) -> &'static str {
+    match end {
+        End::Left => left,
+        End::Right => right,
+    }
 }
 
 fn lpush(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
@@ -156,6 +166,7 @@ fn pop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], end: End) -> Reply {
                 )
             }
         };
+        ctx.event(Flags::LIST, end_event(end, "lpop", "rpop"), argv[1]);
         ctx.propagate(argv);
         Ok(reply)
     })())
@@ -214,6 +225,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if !list.set(index, argv[3].to_vec()) {
             return Err(Reply::err("ERR index out of range"));
         }
+        ctx.event(Flags::LIST, "lset", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::ok())
     })())
@@ -233,6 +245,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = list.remove_matching(argv[3], count);
         if removed > 0 {
+            ctx.event(Flags::LIST, "lrem", argv[1]);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
@@ -248,11 +261,14 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let keep = list.clamp_range(start, stop);
         let len = list.len();
         if keep == Some((0, len.saturating_sub(1))) && len > 0 {
+            // Nothing trimmed: nothing to propagate, but Redis raises the event anyway.
+            ctx.event(Flags::LIST, "ltrim", argv[1]);
             return Ok(Reply::ok());
         }
         if let Some(list) = ctx.get_list_mut(argv[1])? {
             list.trim(keep);
         }
+        ctx.event(Flags::LIST, "ltrim", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::ok())
     })())
@@ -278,6 +294,7 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         list.insert_at(pos + usize::from(after), argv[4].to_vec());
         let len = list.len();
+        ctx.event(Flags::LIST, "linsert", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(len as i64))
     })())
@@ -295,6 +312,8 @@ fn move_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], from: End, to: End) -> Reply 
             .and_then(|l| pop(l, from))
             .ok_or_else(|| Reply::err("ERR list vanished during LMOVE"))?;
         push(list_or_create(ctx, dst)?, to, &value);
+        ctx.event(Flags::LIST, end_event(to, "lpush", "rpush"), dst);
+        ctx.event(Flags::LIST, end_event(from, "lpop", "rpop"), src);
         ctx.propagate(argv);
         Ok(Reply::Bulk(value))
     })())

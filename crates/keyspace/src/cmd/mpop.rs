@@ -11,6 +11,7 @@
 use crate::command::{CommandSpec, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 
 /// The commands of this module.
@@ -91,6 +92,7 @@ fn lmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             .collect();
         let n_s = popped.len().to_string();
         let op: &[u8] = if a.first { b"LPOP" } else { b"RPOP" };
+        ctx.event(Flags::LIST, if a.first { "lpop" } else { "rpop" }, key);
         ctx.propagate(&[op, key, n_s.as_bytes()]);
         return Reply::Array(vec![Reply::bulk(key), Reply::Array(popped)]);
     }
@@ -116,6 +118,11 @@ fn zmpop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             .collect();
         let n_s = popped.len().to_string();
         let op: &[u8] = if a.first { b"ZPOPMIN" } else { b"ZPOPMAX" };
+        ctx.event(
+            Flags::ZSET,
+            if a.first { "zpopmin" } else { "zpopmax" },
+            key,
+        );
         ctx.propagate(&[op, key, n_s.as_bytes()]);
         return Reply::Array(vec![Reply::bulk(key), Reply::Array(popped)]);
     }

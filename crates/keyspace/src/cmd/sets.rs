@@ -15,6 +15,7 @@ use rand::Rng;
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::Set;
 use crate::value::Value;
@@ -66,6 +67,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let set = set_or_create(ctx, argv[1])?;
         let added = argv[2..].iter().filter(|m| set.insert(**m)).count();
         if added > 0 {
+            ctx.event(Flags::SET, "sadd", argv[1]);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(added as i64))
@@ -79,6 +81,7 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = argv[2..].iter().filter(|m| set.remove(m)).count();
         if removed > 0 {
+            ctx.event(Flags::SET, "srem", argv[1]);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
@@ -154,6 +157,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 .get_set_mut(key)?
                 .and_then(|s| s.remove_at(pos))
                 .ok_or_else(|| Reply::err("ERR set vanished during SPOP"))?;
+            ctx.event(Flags::SET, "spop", key);
             ctx.propagate(&[b"SREM", key, &member]);
             return Ok(Reply::Bulk(member));
         };
@@ -164,6 +168,8 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             let Some(Value::Set(set)) = ctx.remove(key) else {
                 return Err(Reply::err("ERR set vanished during SPOP"));
             };
+            ctx.event(Flags::SET, "spop", key);
+            ctx.event(Flags::GENERIC, "del", key);
             ctx.propagate(&[b"DEL", key]);
             return Ok(bulk_array(set.iter()));
         }
@@ -178,6 +184,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 popped.push(m);
             }
         }
+        ctx.event(Flags::SET, "spop", key);
         for m in &popped {
             ctx.propagate(&[b"SREM", key, m]);
         }
@@ -257,10 +264,21 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if src == dst || !present {
             return Ok(Reply::Integer(i64::from(present)));
         }
-        if let Some(s) = ctx.get_set_mut(src)? {
-            s.remove(member);
+        let emptied = match ctx.get_set_mut(src)? {
+            Some(s) => {
+                s.remove(member);
+                s.is_empty()
+            }
+            None => false,
+        };
+        ctx.event(Flags::SET, "srem", src);
+        if emptied {
+            // Deleted before the destination is written, as Redis does (event order).
+            ctx.remove(src);
+            ctx.event(Flags::GENERIC, "del", src);
         }
         set_or_create(ctx, dst)?.insert(member);
+        ctx.event(Flags::SET, "sadd", dst);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))
     })())
@@ -341,8 +359,15 @@ fn store_op(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
         let n = result.len();
         if n > 0 {
             ctx.insert(dst, Value::Set(result));
+            let event = match op {
+                Op::Inter => "sinterstore",
+                Op::Union => "sunionstore",
+                Op::Diff => "sdiffstore",
+            };
+            ctx.event(Flags::SET, event, dst);
             ctx.propagate(argv);
         } else if ctx.remove(dst).is_some() {
+            ctx.event(Flags::GENERIC, "del", dst);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(n as i64))

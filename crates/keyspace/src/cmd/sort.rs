@@ -21,6 +21,7 @@
 use crate::command::{CommandSpec, ALL_SHARDS, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{parse_sort_score, List};
 use crate::value::Value;
@@ -291,8 +292,10 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
             }
             if outputlen > 0 {
                 ctx.insert(dst, Value::List(list));
+                ctx.event(Flags::LIST, "sortstore", dst);
                 ctx.propagate(argv);
             } else if ctx.remove(dst).is_some() {
+                ctx.event(Flags::GENERIC, "del", dst);
                 ctx.propagate(argv);
             }
             Reply::Integer(outputlen as i64)

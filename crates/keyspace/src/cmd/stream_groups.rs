@@ -18,6 +18,7 @@ use crate::cmd::streams::{
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::stream::{Consumer, Group, Nack, Stream};
 
@@ -194,6 +195,9 @@ pub(crate) fn read_group(
                 None => out.push(Reply::Array(vec![id_reply(id), Reply::NilArray])),
             }
         }
+        if created {
+            ctx.event(Flags::STREAM, "xgroup-createconsumer", key);
+        }
         propagate_all(ctx, prop);
         return Some(out);
     }
@@ -246,6 +250,9 @@ pub(crate) fn read_group(
         if let Some(g) = s.groups.get(group) {
             prop.push(setid_argv(key, group, g));
         }
+    }
+    if created {
+        ctx.event(Flags::STREAM, "xgroup-createconsumer", key);
     }
     propagate_all(ctx, prop);
     Some(out)
@@ -346,6 +353,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 return Reply::Nil;
             };
             if s.create_group(name, id, entries_read) {
+                ctx.event(Flags::STREAM, "xgroup-create", key);
                 ctx.propagate(argv);
                 Reply::ok()
             } else {
@@ -368,6 +376,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 g.last_id = id;
                 g.entries_read = entries_read;
             }
+            ctx.event(Flags::STREAM, "xgroup-setid", key);
             ctx.propagate(argv);
             Reply::ok()
         }
@@ -378,6 +387,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             if let Ok(Some(s)) = ctx.get_stream_mut(key) {
                 s.groups.remove(name);
             }
+            ctx.event(Flags::STREAM, "xgroup-destroy", key);
             ctx.propagate(argv);
             Reply::Integer(1)
         }
@@ -392,6 +402,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
                 return Reply::Integer(0);
             }
             touch_consumer(g, argv[4], now);
+            ctx.event(Flags::STREAM, "xgroup-createconsumer", key);
             ctx.propagate(argv);
             Reply::Integer(1)
         }
@@ -413,6 +424,7 @@ fn xgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             for id in &c.pel {
                 g.pel.remove(id);
             }
+            ctx.event(Flags::STREAM, "xgroup-delconsumer", key);
             ctx.propagate(argv);
             Reply::Integer(c.pel.len() as i64)
         }
@@ -648,6 +660,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
     }
     let mut have_consumer = false;
+    let mut created_consumer = false;
     for (id, arg) in ids {
         let entry = s.get(id);
         let Some(g) = s.group_mut(group) else {
@@ -680,7 +693,7 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             continue;
         }
         if !have_consumer {
-            touch_consumer(g, name, now);
+            created_consumer = touch_consumer(g, name, now);
             have_consumer = true;
         }
         assign(g, id, name);
@@ -706,6 +719,9 @@ fn xclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if let Some(g) = s.groups.get(group) {
             prop.push(setid_argv(key, group, g));
         }
+    }
+    if created_consumer {
+        ctx.event(Flags::STREAM, "xgroup-createconsumer", argv[1]);
     }
     propagate_all(ctx, prop);
     Reply::Array(out)
@@ -754,6 +770,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut have_consumer = false;
+    let mut created_consumer = false;
     let mut cursor = start;
     let mut next: Option<StreamId> = None;
     loop {
@@ -800,7 +817,7 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             continue;
         }
         if !have_consumer {
-            touch_consumer(g, name, now);
+            created_consumer = touch_consumer(g, name, now);
             have_consumer = true;
         }
         assign(g, id, name);
@@ -822,6 +839,9 @@ fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if id == StreamId::MAX {
             break;
         }
+    }
+    if created_consumer {
+        ctx.event(Flags::STREAM, "xgroup-createconsumer", argv[1]);
     }
     propagate_all(ctx, prop);
     Reply::Array(vec![

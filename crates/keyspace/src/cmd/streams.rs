@@ -15,6 +15,7 @@ use crate::cmd::stream_groups;
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::stream::{AddError, Entry, Stream, Trim};
 
@@ -360,12 +361,17 @@ fn xadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             ),
         };
     let mut prop = owned(argv);
+    let mut trimmed = 0;
     if let Some(t) = a.trim {
-        s.trim(t, a.approx, a.limit);
+        trimmed = s.trim(t, a.approx, a.limit);
         rewrite_trim(&mut prop, &a, s);
     }
     if !matches!(a.id, Some((_, true))) {
         prop[a.idpos] = id.to_text();
+    }
+    ctx.event(Flags::STREAM, "xadd", key);
+    if trimmed > 0 {
+        ctx.event(Flags::STREAM, "xtrim", key);
     }
     propagate_owned(ctx, &prop);
     id_reply(id)
@@ -460,6 +466,7 @@ fn xdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     if deleted > 0 {
         s.after_deletes(max_deleted, any_first);
+        ctx.event(Flags::STREAM, "xdel", argv[1]);
         ctx.propagate(argv);
     }
     Reply::Integer(deleted)
@@ -485,6 +492,7 @@ fn xtrim(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if deleted > 0 {
         let mut prop = owned(argv);
         rewrite_trim(&mut prop, &a, s);
+        ctx.event(Flags::STREAM, "xtrim", argv[1]);
         propagate_owned(ctx, &prop);
     }
     Reply::Integer(deleted as i64)
@@ -713,6 +721,7 @@ fn xsetid(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if max_xdel != StreamId::MIN {
         s.max_deleted_id = max_xdel;
     }
+    ctx.event(Flags::STREAM, "xsetid", argv[1]);
     ctx.propagate(argv);
     Reply::ok()
 }

@@ -12,6 +12,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::LongDouble;
 use crate::value::Value;
@@ -173,8 +174,10 @@ fn set_generic(
     } else {
         ctx.insert(key, Value::String(val.to_vec()));
     }
+    ctx.event(Flags::STRING, "set", key);
     if let Some(ms) = at {
         ctx.set_expire_at(key, Some(ms));
+        ctx.event(Flags::GENERIC, "expire", key);
         ctx.propagate(&[b"SET", key, val, b"PXAT", ms.to_string().as_bytes()]);
     } else if flags & GET != 0 {
         let kept: Vec<&[u8]> = argv
@@ -245,6 +248,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         Err(e) => return e,
     };
     ctx.insert(argv[1], Value::String(argv[2].to_vec()));
+    ctx.event(Flags::STRING, "set", argv[1]);
     ctx.propagate(&[b"SET", argv[1], argv[2]]);
     old.map_or(Reply::Nil, Reply::Bulk)
 }
@@ -256,6 +260,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         Err(e) => return e,
     };
     ctx.remove(argv[1]);
+    ctx.event(Flags::GENERIC, "del", argv[1]);
     ctx.propagate(&[b"DEL", argv[1]]);
     Reply::Bulk(old)
 }
@@ -288,13 +293,16 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if let Some(ms) = at {
         if flags & (EXAT | PXAT) != 0 && ctx.already_expired(ms) {
             ctx.remove(key);
+            ctx.event(Flags::GENERIC, "del", key);
             ctx.propagate(&[b"DEL", key]);
         } else {
             ctx.set_expire_at(key, Some(ms));
+            ctx.event(Flags::GENERIC, "expire", key);
             ctx.propagate(&[b"PEXPIREAT", key, ms.to_string().as_bytes()]);
         }
     } else if flags & PERSIST != 0 && ctx.expire_at(key).is_some() {
         ctx.set_expire_at(key, None);
+        ctx.event(Flags::GENERIC, "persist", key);
         ctx.propagate(&[b"PERSIST", key]);
     }
     Reply::Bulk(val)
@@ -306,6 +314,7 @@ fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     for kv in argv[1..].chunks(2) {
         ctx.insert(kv[0], Value::String(kv[1].to_vec()));
+        ctx.event(Flags::STRING, "set", kv[0]);
     }
     ctx.propagate(argv);
     Reply::ok()
@@ -322,6 +331,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     for kv in argv[1..].chunks(2) {
         ctx.insert(kv[0], Value::String(kv[1].to_vec()));
+        ctx.event(Flags::STRING, "set", kv[0]);
     }
     ctx.propagate(argv);
     Reply::Integer(1)
@@ -363,6 +373,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
         }
     };
+    ctx.event(Flags::STRING, "append", key);
     ctx.propagate(argv);
     Reply::Integer(len as i64)
 }
@@ -389,6 +400,7 @@ fn incr_decr(ctx: &mut Ctx<'_>, argv: &[&[u8]], incr: i64) -> Reply {
         return Reply::err("ERR increment or decrement would overflow");
     };
     ctx.insert_keep_ttl(key, Value::String(new.to_string().into_bytes()));
+    ctx.event(Flags::STRING, "incrby", key);
     ctx.propagate(argv);
     Reply::Integer(new)
 }
@@ -437,6 +449,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     let text = new.to_human_string().into_bytes();
     ctx.insert_keep_ttl(key, Value::String(text.clone()));
+    ctx.event(Flags::STRING, "incrbyfloat", key);
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
     Reply::Bulk(text)
 }
@@ -480,6 +493,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             _ => 0,
         },
     };
+    ctx.event(Flags::STRING, "setrange", key);
     ctx.propagate(argv);
     Reply::Integer(len as i64)
 }

@@ -23,6 +23,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{parse_score, ZSet};
 use crate::value::Value;
@@ -281,8 +282,15 @@ fn store_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
             }
         }
         ctx.insert(dst, Value::ZSet(z));
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        ctx.event(Flags::ZSET, event, dst);
         ctx.propagate(argv);
     } else if ctx.remove(dst).is_some() {
+        ctx.event(Flags::GENERIC, "del", dst);
         ctx.propagate(argv);
     }
     Reply::Integer(n as i64)

@@ -14,6 +14,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{parse_range_score, parse_score, ZSet};
 use crate::value::Value;
@@ -390,6 +391,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
         }
     }
     if added + updated > 0 {
+        ctx.event(Flags::ZSET, if incr { "zincr" } else { "zadd" }, argv[1]);
         ctx.propagate(argv);
     }
     if let Some(e) = error {
@@ -425,6 +427,7 @@ fn zrem(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         };
         let removed = argv[2..].iter().filter(|m| z.remove(m).is_some()).count();
         if removed > 0 {
+            ctx.event(Flags::ZSET, "zrem", argv[1]);
             ctx.propagate(argv);
         }
         Ok(Reply::Integer(removed as i64))
@@ -522,6 +525,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let dst = argv[1];
     if items.is_empty() {
         if ctx.remove(dst).is_some() {
+            ctx.event(Flags::GENERIC, "del", dst);
             ctx.propagate(argv);
         }
         return Reply::Integer(0);
@@ -532,6 +536,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         z.insert(m, s);
     }
     ctx.insert(dst, Value::ZSet(z));
+    ctx.event(Flags::ZSET, "zrangestore", dst);
     ctx.propagate(argv);
     Reply::Integer(n as i64)
 }
@@ -694,6 +699,7 @@ fn remove_ranks(
     ctx: &mut Ctx<'_>,
     argv: &[&[u8]],
     span: Option<(usize, usize)>,
+    event: &'static str,
 ) -> Result<Reply, Reply> {
     let key = argv[1];
     let Some((start, end)) = span else {
@@ -704,6 +710,7 @@ fn remove_ranks(
         None => 0,
     };
     if removed > 0 {
+        ctx.event(Flags::ZSET, event, key);
         ctx.propagate(argv);
     }
     Ok(Reply::Integer(removed as i64))
@@ -716,7 +723,7 @@ fn zremrangebyrank(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = clamp_ranks(z.len(), start, end);
-        remove_ranks(ctx, argv, span)
+        remove_ranks(ctx, argv, span, "zremrangebyrank")
     })())
 }
 
@@ -734,7 +741,7 @@ fn zremrangebyscore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = span_of(z, &r);
-        remove_ranks(ctx, argv, span)
+        remove_ranks(ctx, argv, span, "zremrangebyscore")
     })())
 }
 
@@ -745,7 +752,7 @@ fn zremrangebylex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             return Ok(Reply::Integer(0));
         };
         let span = span_of(z, &r);
-        remove_ranks(ctx, argv, span)
+        remove_ranks(ctx, argv, span, "zremrangebylex")
     })())
 }
 
@@ -777,6 +784,11 @@ fn zpop_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], max: bool) -> Reply {
             }
         }
         if !out.is_empty() {
+            ctx.event(
+                Flags::ZSET,
+                if max { "zpopmax" } else { "zpopmin" },
+                argv[1],
+            );
             ctx.propagate(argv);
         }
         Ok(Reply::Array(out))

@@ -2,7 +2,7 @@
 
 use forkless_testkit::{RedisServer, TempDir};
 
-use crate::common::{Client, TestServer};
+use crate::common::{Client, RespValue, TestServer};
 
 /// Commands whose replies do not depend on hash order, ids or time.
 const SCRIPT: &[&[&str]] = &[
@@ -303,4 +303,207 @@ fn blocked_multi_stream_read_is_served_one_stream_as_redis() {
         out
     };
     assert_eq!(run(ours.port), run(redis.port()));
+}
+
+/// Keyspace notifications (`notify-keyspace-events AKEn`): one client runs a write script that
+/// raises every event class of Redis 7.0.15 (strings, generic, lists, sets, hashes, sorted sets,
+/// streams, lazy expiry, new keys; transactions and scripts), another listens on
+/// `__key*__:*`. Every message received, in order, equals what a redis-server subscriber
+/// receives for the same script. `None` is a 5 ms pause (keys with `PX 1` pass their time).
+#[test]
+fn keyspace_events_equal_redis_server() {
+    let script: &[Option<&[&str]>] = &[
+        Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]),
+        Some(&["CONFIG", "SET", "notify-keyspace-events", "AKEn"]),
+        // strings
+        Some(&["SET", "s", "1"]),
+        Some(&["SET", "s", "2", "EX", "100"]),
+        Some(&["SETNX", "s", "3"]),
+        Some(&["SETEX", "a", "100", "v"]),
+        Some(&["PSETEX", "b", "100000", "v"]),
+        Some(&["GETSET", "s", "5"]),
+        Some(&["GETDEL", "a"]),
+        Some(&["GETEX", "b", "PERSIST"]),
+        Some(&["GETEX", "s", "EX", "200"]),
+        Some(&["APPEND", "s", "x"]),
+        Some(&["INCR", "n"]),
+        Some(&["INCRBY", "n", "5"]),
+        Some(&["DECR", "n"]),
+        Some(&["INCRBYFLOAT", "f", "1.5"]),
+        Some(&["SETRANGE", "s", "1", "zz"]),
+        Some(&["MSET", "m1", "1", "m2", "2"]),
+        Some(&["MSETNX", "m1", "x", "m3", "y"]),
+        Some(&["MSETNX", "m4", "a", "m5", "b"]),
+        Some(&["SETBIT", "bits", "3", "1"]),
+        Some(&["SETBIT", "bits", "3", "1"]),
+        Some(&["BITFIELD", "bf", "SET", "u8", "0", "255"]),
+        Some(&["BITOP", "OR", "dest", "bits", "bf"]),
+        Some(&["BITOP", "AND", "dest", "nokey1"]),
+        // generic
+        Some(&["EXPIRE", "n", "100"]),
+        Some(&["PERSIST", "n"]),
+        Some(&["PEXPIREAT", "f", "1"]),
+        Some(&["RENAME", "m1", "r1"]),
+        Some(&["SET", "r2", "x"]),
+        Some(&["RENAME", "r1", "r2"]),
+        Some(&["RENAMENX", "r2", "m2"]),
+        Some(&["MOVE", "r2", "1"]),
+        Some(&["COPY", "m2", "c1"]),
+        Some(&["COPY", "m2", "c1", "REPLACE"]),
+        Some(&["COPY", "m2", "c2", "DB", "1"]),
+        Some(&["DEL", "m2", "nokey", "c1"]),
+        Some(&["UNLINK", "m3"]),
+        // lists
+        Some(&["RPUSH", "l", "a", "b", "c"]),
+        Some(&["LPUSH", "l", "z"]),
+        Some(&["LPUSHX", "l", "y"]),
+        Some(&["RPUSHX", "nol", "q"]),
+        Some(&["LPOP", "l"]),
+        Some(&["RPOP", "l", "2"]),
+        Some(&["LSET", "l", "0", "q"]),
+        Some(&["LINSERT", "l", "BEFORE", "q", "w"]),
+        Some(&["LREM", "l", "1", "w"]),
+        Some(&["LTRIM", "l", "0", "-1"]),
+        Some(&["RPUSH", "l2", "1", "2"]),
+        Some(&["LMOVE", "l2", "l", "LEFT", "RIGHT"]),
+        Some(&["RPOPLPUSH", "l2", "l"]),
+        Some(&["LMPOP", "1", "l", "LEFT", "COUNT", "10"]),
+        Some(&["RPUSH", "bl", "x"]),
+        Some(&["BLPOP", "bl", "0"]),
+        // sets
+        Some(&["SADD", "st", "a", "b", "c"]),
+        Some(&["SADD", "st", "a"]),
+        Some(&["SREM", "st", "a"]),
+        Some(&["SPOP", "st"]),
+        Some(&["SADD", "st2", "x", "y", "z"]),
+        Some(&["SPOP", "st2", "1"]),
+        Some(&["SPOP", "st2", "5"]),
+        Some(&["SADD", "s3", "m"]),
+        Some(&["SMOVE", "s3", "s4", "m"]),
+        Some(&["SADD", "u1", "a", "b"]),
+        Some(&["SADD", "u2", "b", "c"]),
+        Some(&["SINTERSTORE", "is", "u1", "u2"]),
+        Some(&["SUNIONSTORE", "us", "u1", "u2"]),
+        Some(&["SDIFFSTORE", "us", "u1", "u1"]),
+        // hashes
+        Some(&["HSET", "h", "f", "1", "g", "2"]),
+        Some(&["HSETNX", "h", "f", "3"]),
+        Some(&["HSETNX", "h", "k", "4"]),
+        Some(&["HINCRBY", "h", "f", "2"]),
+        Some(&["HINCRBYFLOAT", "h", "g", "0.5"]),
+        Some(&["HDEL", "h", "f", "g", "k"]),
+        Some(&["HMSET", "h2", "a", "1"]),
+        // sorted sets
+        Some(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]),
+        Some(&["ZADD", "z", "XX", "5", "zz"]),
+        Some(&["ZINCRBY", "z", "1", "a"]),
+        Some(&["ZREM", "z", "a"]),
+        Some(&["ZREMRANGEBYSCORE", "z", "0", "2"]),
+        Some(&["ZREMRANGEBYRANK", "z", "0", "0"]),
+        Some(&["ZADD", "z2", "1", "a", "2", "b", "3", "c", "4", "d"]),
+        Some(&["ZPOPMIN", "z2"]),
+        Some(&["ZPOPMAX", "z2", "1"]),
+        Some(&["ZADD", "z3", "1", "x"]),
+        Some(&["ZUNIONSTORE", "zu", "2", "z2", "z3"]),
+        Some(&["ZINTERSTORE", "zi", "2", "z2", "z3"]),
+        Some(&["ZRANGESTORE", "zr", "z2", "0", "-1"]),
+        Some(&["ZADD", "zl", "0", "a", "0", "b"]),
+        Some(&["ZREMRANGEBYLEX", "zl", "[a", "[a"]),
+        Some(&["ZMPOP", "1", "z2", "MIN", "COUNT", "10"]),
+        // streams
+        Some(&["XADD", "x", "1-1", "f", "v"]),
+        Some(&["XADD", "x", "MAXLEN", "1", "2-1", "f", "v"]),
+        Some(&["XDEL", "x", "2-1"]),
+        Some(&["XADD", "x", "3-1", "f", "v"]),
+        Some(&["XTRIM", "x", "MAXLEN", "0"]),
+        Some(&["XGROUP", "CREATE", "x", "g", "$"]),
+        Some(&["XGROUP", "CREATECONSUMER", "x", "g", "c1"]),
+        Some(&["XGROUP", "SETID", "x", "g", "0"]),
+        Some(&["XADD", "x", "4-1", "f", "v"]),
+        Some(&["XREADGROUP", "GROUP", "g", "c2", "STREAMS", "x", ">"]),
+        Some(&["XCLAIM", "x", "g", "c3", "0", "4-1"]),
+        Some(&["XGROUP", "DELCONSUMER", "x", "g", "c3"]),
+        Some(&["XGROUP", "DESTROY", "x", "g"]),
+        Some(&["XSETID", "x", "5-0"]),
+        Some(&["XGROUP", "CREATE", "nx", "g", "$", "MKSTREAM"]),
+        // SORT ... STORE
+        Some(&["RPUSH", "sl", "3", "1", "2"]),
+        Some(&["SORT", "sl", "STORE", "so"]),
+        Some(&["SORT", "nokey", "STORE", "so"]),
+        // lazy expiry: on read, and on a write over the expired key
+        Some(&["SET", "e", "1", "PX", "1"]),
+        None,
+        Some(&["GET", "e"]),
+        Some(&["SET", "e2", "1", "PX", "1"]),
+        None,
+        Some(&["SET", "e2", "v"]),
+        // a transaction and a script
+        Some(&["MULTI"]),
+        Some(&["SET", "tx", "1"]),
+        Some(&["INCR", "tx"]),
+        Some(&["EXEC"]),
+        Some(&[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'v') redis.call('lpush', KEYS[2], 'x') return 1",
+            "2",
+            "lk",
+            "lk2",
+        ]),
+        // no events: reads, no-op writes, flushes
+        Some(&["GET", "s"]),
+        Some(&["SREM", "st", "nomember"]),
+        Some(&["FLUSHDB"]),
+        Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]),
+    ];
+    let dir = TempDir::new("server-oracle-events");
+    let opts = ["--enable-debug-command", "yes"];
+    let Some(redis) = RedisServer::start(dir.path(), &opts) else {
+        return;
+    };
+    let ours = TestServer::start(&opts);
+    let listen = |port: u16| {
+        let mut sub = Client::connect(port);
+        sub.send(&["PSUBSCRIBE", "__key*__:*"]);
+        sub.read();
+        sub.send(&["SUBSCRIBE", "end"]);
+        sub.read();
+        sub
+    };
+    let mut subs = [listen(redis.port()), listen(ours.port)];
+    let mut writers = [Client::connect(redis.port()), ours.client()];
+    for (i, step) in script.iter().enumerate() {
+        match step {
+            None => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Some(cmd) => {
+                let want = writers[0].call(cmd);
+                let got = writers[1].call(cmd);
+                // SPOP's members are random; its events are not.
+                if cmd[0] != "SPOP" {
+                    assert_eq!(got, want, "step {i}: {cmd:?}");
+                }
+            }
+        }
+    }
+    let mut heard: [Vec<RespValue>; 2] = [Vec::new(), Vec::new()];
+    for (k, (w, s)) in writers.iter_mut().zip(subs.iter_mut()).enumerate() {
+        w.call(&["PUBLISH", "end", "."]);
+        loop {
+            let m = s.read();
+            let is_end = matches!(&m, RespValue::Array(Some(v))
+                if v.len() == 3 && v[1] == RespValue::Bulk(Some(b"end".to_vec())));
+            if is_end {
+                break;
+            }
+            heard[k].push(m);
+        }
+    }
+    assert!(
+        heard[0].len() > 150,
+        "the script raises events ({})",
+        heard[0].len()
+    );
+    for (j, (want, got)) in heard[0].iter().zip(&heard[1]).enumerate() {
+        assert_eq!(got, want, "message {j}");
+    }
+    assert_eq!(heard[1].len(), heard[0].len(), "number of messages");
 }

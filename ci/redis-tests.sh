@@ -77,6 +77,13 @@ server_pid=""
 stop_server() {
     if [ -n "$server_pid" ]; then
         kill "$server_pid" 2>/dev/null || true
+        # A server that does not stop (a script left running by a failed test: redis-server
+        # too ignores SIGTERM then) is killed after 20 s, so one unit cannot hang the run.
+        for _ in $(seq 200); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
         server_pid=""
     fi

@@ -58,8 +58,8 @@ pub struct Ctx<'a> {
     /// command touches a key once, as Redis's single `lookupKey*` per key, however many times
     /// its handler looks the key up. Past [`MAX_ACCESSED`] keys no more are recorded.
     accessed: Vec<(u32, u64)>,
-    /// `notify-keyspace-events` when the command started, and the events it raised
-    /// (`crate::notify`).
+    /// The event classes recorded (`Keyspace::recorded_events` when the command started), and
+    /// the events the command raised (`crate::notify`).
     notify: Flags,
     events: Vec<KeyEvent>,
 }
@@ -139,7 +139,7 @@ impl<'a> Ctx<'a> {
             count_hits: false,
             view: ks.expiry_view(),
             accessed: Vec::new(),
-            notify: ks.notify_flags(),
+            notify: ks.recorded_events(),
             events: Vec::new(),
         }
     }
@@ -152,7 +152,7 @@ impl<'a> Ctx<'a> {
 
     /// [`Ctx::event`] in database `db`.
     pub fn event_in(&mut self, db: u32, class: Flags, event: &'static str, key: &[u8]) {
-        if self.notify.publishes(class) {
+        if self.notify.any(class) {
             self.events.push(KeyEvent {
                 db,
                 class,

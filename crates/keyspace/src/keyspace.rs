@@ -285,6 +285,9 @@ pub struct Keyspace {
     stream_node_max_entries: AtomicI64,
     /// `notify-keyspace-events` (`crate::notify`): read once per command.
     notify_flags: AtomicU32,
+    /// Event classes the event sink wants whatever the flags (the server's CLIENT TRACKING
+    /// wants `expired` and `evicted`).
+    internal_events: AtomicU32,
     /// Where the events go (none: they are dropped however the flags are set).
     event_sink: Mutex<Option<Arc<dyn EventSink>>>,
 }
@@ -390,6 +393,7 @@ impl Keyspace {
             stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
             stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
             notify_flags: AtomicU32::new(0),
+            internal_events: AtomicU32::new(0),
             event_sink: Mutex::new(None),
         }
     }
@@ -472,6 +476,24 @@ impl Keyspace {
     /// The `notify-keyspace-events` classes in force.
     pub fn notify_flags(&self) -> Flags {
         Flags(self.notify_flags.load(Ordering::Relaxed))
+    }
+
+    /// Ask for events of `classes` whatever `notify-keyspace-events` says (the sink then gets
+    /// them with the configured flags, and filters what it publishes).
+    pub fn set_internal_events(&self, classes: Flags) {
+        self.internal_events.store(classes.0, Ordering::Relaxed);
+    }
+
+    /// The classes whose events are recorded: the configured ones when they are published
+    /// (`K` or `E` set), plus the internal ones.
+    pub(crate) fn recorded_events(&self) -> Flags {
+        let user = self.notify_flags();
+        let published = if user.any(Flags(Flags::KEYSPACE.0 | Flags::KEYEVENT.0)) {
+            user.0
+        } else {
+            0
+        };
+        Flags(published | self.internal_events.load(Ordering::Relaxed))
     }
 
     /// Send keyspace events to `sink` (replacing the previous one; `None`: drop them).
@@ -1123,13 +1145,15 @@ impl Keyspace {
                         shard.db_mut(db).charge(-cost);
                         self.charge_shard(si, -cost);
                         deleted += 1;
-                        let flags = self.notify_flags();
-                        let event = flags.publishes(Flags::EXPIRED).then(|| KeyEvent {
-                            db,
-                            class: Flags::EXPIRED,
-                            event: "expired",
-                            key: k.clone(),
-                        });
+                        let event = self
+                            .recorded_events()
+                            .any(Flags::EXPIRED)
+                            .then(|| KeyEvent {
+                                db,
+                                class: Flags::EXPIRED,
+                                event: "expired",
+                                key: k.clone(),
+                            });
                         let op = [(db, vec![b"DEL".to_vec(), k])];
                         if capture {
                             if let Some(obs) = &self.observer {

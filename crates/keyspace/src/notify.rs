@@ -10,9 +10,12 @@
 //! - [`Flags`] is Redis's class mask (`NOTIFY_*` of `server.h`, same bits), parsed from and
 //!   printed to the configuration string as `keyspaceEventsStringToFlags` /
 //!   `keyspaceEventsFlagsToString` do.
-//! - The keyspace holds the mask in an atomic ([`crate::Keyspace::set_notify_flags`]). A command's
-//!   [`Ctx`](crate::Ctx) reads it once; [`Ctx::event`](crate::Ctx::event) drops an event whose
-//!   class is off (one branch, no allocation) and otherwise records a [`KeyEvent`].
+//! - The keyspace holds the mask in an atomic ([`crate::Keyspace::set_notify_flags`]), beside
+//!   the classes its sink wants anyway ([`crate::Keyspace::set_internal_events`]: the server's
+//!   CLIENT TRACKING needs `expired` and `evicted`). A command's [`Ctx`](crate::Ctx) reads them
+//!   once; [`Ctx::event`](crate::Ctx::event) drops an event whose class is off (one branch, no
+//!   allocation) and otherwise records a [`KeyEvent`]; the sink publishes only what the
+//!   configured flags ask for ([`KeyEvent::messages`]).
 //! - Events raised by the dispatcher itself: `new` when a command adds a key (Redis's `dbAdd`),
 //!   `del` when a write left an aggregate empty and the dispatcher removed it, `expired` for a
 //!   lazy or active expiry, `evicted` for an eviction, `keymiss` for a read-only lookup that

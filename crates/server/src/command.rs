@@ -166,8 +166,9 @@ pub fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
 }
 
 /// One CLIENT LIST line (without the newline).
-pub fn client_line(_shared: &Shared, e: &ClientEntry) -> String {
+pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
     let m = e.meta.lock().clone();
+    let tracking = shared.tracking.info(e.id);
     let mut flags = String::new();
     if m.blocked {
         flags.push('b');
@@ -178,11 +179,23 @@ pub fn client_line(_shared: &Shared, e: &ClientEntry) -> String {
     if m.multi >= 0 {
         flags.push('x');
     }
+    if m.monitor {
+        flags.push('O');
+    }
+    if let Some((o, _, broken)) = &tracking {
+        flags.push('t');
+        if o.bcast {
+            flags.push('B');
+        }
+        if *broken {
+            flags.push('R');
+        }
+    }
     if flags.is_empty() {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={}",
         e.id,
         e.addr,
         e.laddr,
@@ -196,6 +209,7 @@ pub fn client_line(_shared: &Shared, e: &ClientEntry) -> String {
         m.psub,
         m.multi,
         m.last_cmd,
+        tracking.as_ref().map_or(-1, |(o, _, _)| o.redirect as i64),
         m.resp
     )
 }

@@ -94,6 +94,9 @@ pub struct Conn {
     pub(crate) psubs: std::collections::BTreeSet<Vec<u8>>,
     /// Inside EXEC: blocking commands do not block.
     pub(crate) in_exec: bool,
+    /// Keys written by the commands of an EXEC run one by one: their blocked clients are
+    /// served after the whole transaction, as Redis's `handleClientsBlockedOnKeys` after EXEC.
+    pub(crate) exec_written: Vec<(u32, Vec<u8>)>,
     /// The blocking command waiting for its reply: its INFO commandstats call is counted when
     /// the reply comes (failed when it is an error), as Redis's `updateStatsOnUnblock`.
     pub(crate) blocked_cmd: Option<String>,
@@ -203,6 +206,32 @@ impl Conn {
                 Frame::Bulk(channel),
                 Frame::Bulk(message),
             ])),
+            Event::Monitor(line) => Some(Frame::Simple(std::borrow::Cow::Owned(line))),
+            Event::Invalidate { keys, redirected } => {
+                let keys = match keys {
+                    Some(k) => Frame::Array(k.into_iter().map(Frame::Bulk).collect()),
+                    None => Frame::Null,
+                };
+                if self.proto == Proto::Resp3 {
+                    Some(Frame::Push(vec![Frame::bulk("invalidate"), keys]))
+                } else if redirected && self.subs.contains(INVALIDATE_CHANNEL) {
+                    // RESP2: a pub/sub message on the tracking channel (Redis's
+                    // `sendTrackingMessage`); otherwise RESP2 cannot carry it.
+                    Some(Frame::Push(vec![
+                        Frame::bulk("message"),
+                        Frame::bulk(INVALIDATE_CHANNEL.to_vec()),
+                        keys,
+                    ]))
+                } else {
+                    None
+                }
+            }
+            Event::RedirectBroken(id) => (self.proto == Proto::Resp3).then(|| {
+                Frame::Push(vec![
+                    Frame::bulk("tracking-redir-broken"),
+                    Frame::Int(id as i64),
+                ])
+            }),
             _ => None,
         }
     }
@@ -211,6 +240,9 @@ impl Conn {
         f(&mut self.entry.meta.lock());
     }
 }
+
+/// The pub/sub channel of RESP2 tracking redirection.
+const INVALIDATE_CHANNEL: &[u8] = b"__redis__:invalidate";
 
 /// The message Redis 7.0 sends to a non-loopback client in protected mode.
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -257,6 +289,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             psub: 0,
             multi: -1,
             blocked: false,
+            monitor: false,
         }),
         tx,
         queued: forkless_sync::atomic::AtomicU64::new(0),
@@ -277,6 +310,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         subs: Default::default(),
         psubs: Default::default(),
         in_exec: false,
+        exec_written: Vec::new(),
         blocked_cmd: None,
         out: Vec::new(),
         held: Vec::new(),
@@ -599,6 +633,8 @@ impl Conn {
 
     fn cleanup(&mut self) {
         let id = self.entry.id;
+        self.shared.monitors.remove(id);
+        self.disable_tracking();
         for c in std::mem::take(&mut self.subs) {
             self.shared.pubsub.unsubscribe(id, &c, false);
         }

@@ -22,6 +22,7 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("ping", -1),
     ("quit", -1),
     ("reset", 1),
+    ("monitor", 1),
     ("hello", -1),
     ("auth", -2),
     ("time", 1),
@@ -117,6 +118,25 @@ impl Conn {
 
     /// Execute one command.
     pub fn execute(&mut self, argv: Vec<Vec<u8>>) -> Step {
+        let exec_in_multi = self.multi.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
+        let step = self.execute_checked(argv);
+        // An EXEC refused by the command checks (BUSY, NOAUTH, MISCONF...) still ends the
+        // transaction, as Redis's `rejectCommand` → `execCommandAbort`.
+        if exec_in_multi && self.multi.is_some() {
+            if let Step::Reply(Frame::Error(e)) = &step {
+                let e = e.trim_start_matches('-').to_string();
+                self.multi = None;
+                self.unwatch_all();
+                self.update_meta(|m| m.multi = -1);
+                return Step::Reply(Frame::err(format!(
+                    "EXECABORT Transaction discarded because of: {e}"
+                )));
+            }
+        }
+        step
+    }
+
+    fn execute_checked(&mut self, argv: Vec<Vec<u8>>) -> Step {
         let name = lower(&argv[0]);
         self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
         {
@@ -196,7 +216,10 @@ impl Conn {
             )
         {
             // Commands flagged `no-multi` in Redis 7.0.15.
-            if matches!(name.as_str(), "save" | "shutdown" | "sync" | "psync") {
+            if matches!(
+                name.as_str(),
+                "save" | "shutdown" | "sync" | "psync" | "monitor"
+            ) {
                 rejected(self);
                 self.flag_multi_error();
                 return Step::Reply(Frame::err("ERR Command not allowed inside a transaction"));
@@ -216,11 +239,45 @@ impl Conn {
             return Step::Reply(Frame::Simple(Cow::Borrowed("QUEUED")));
         }
         let t0 = std::time::Instant::now();
+        let monitored = self.shared.monitors.active().then(|| argv.clone());
+        // CLIENT TRACKING: the keys of a read-only data command are remembered once it ran.
+        let tracked = self.shared.tracking.active().then(|| {
+            let keys: Option<Vec<Vec<u8>>> = self
+                .shared
+                .table
+                .lookup(name.as_bytes())
+                .filter(|s| s.flags & forkless_keyspace::READONLY != 0)
+                .map(|s| s.key_indices(argv.len()).map(|i| argv[i].clone()).collect());
+            keys
+        });
+        if let (Some(a), true) = (&monitored, crate::monitor::shown_before(&name)) {
+            self.shared
+                .monitors
+                .feed(self.session.db, &self.entry.addr, a);
+        }
         let step = self.run_command(&name, argv);
         if matches!(step, Step::Block(_)) {
-            // Counted when its reply comes (conn.rs), once, as Redis.
+            // Counted when its reply comes (conn.rs), once, as Redis; shown to monitors now
+            // (Redis's `call()` feeds them whether or not the command then blocks).
+            if let Some(a) = &monitored {
+                self.shared
+                    .monitors
+                    .feed(self.session.db, &self.entry.addr, a);
+            }
             self.blocked_cmd = Some(name);
             return step;
+        }
+        if let Some(keys) = tracked {
+            let refs: Option<Vec<&[u8]>> =
+                keys.as_ref().map(|k| k.iter().map(Vec::as_slice).collect());
+            self.shared
+                .tracking
+                .after_command(self.entry.id, &name, refs.as_deref());
+        }
+        if let Some(a) = monitored.filter(|a| crate::monitor::shown(&name, a)) {
+            self.shared
+                .monitors
+                .feed(self.session.db, &self.entry.addr, &a);
         }
         if let Some(r) = self.shared.cmdstats.row(&name) {
             r.calls.fetch_add(1, Ordering::Relaxed);
@@ -338,6 +395,11 @@ impl Conn {
             "ping" => self.ping(&argv),
             "quit" => return Step::Close(Frame::ok()),
             "reset" => self.reset(),
+            "monitor" => {
+                self.shared.monitors.add(&self.entry);
+                self.update_meta(|m| m.monitor = true);
+                Frame::ok()
+            }
             "hello" => self.hello(&argv),
             "auth" => self.auth(&argv),
             "time" => {
@@ -597,7 +659,7 @@ impl Conn {
             self.shared.after_db_change(None);
         } else if !touched.keys.is_empty() {
             for (db, key) in &touched.keys {
-                self.shared.after_write(*db, &[key.as_slice()]);
+                self.after_write(*db, &[key.as_slice()]);
             }
         }
         let f = Frame::from(out);
@@ -624,6 +686,9 @@ impl Conn {
         match emptied {
             Some(keys) if !reply.is_error() => {
                 self.shared.watches.touch_emptied(keys);
+                if name != "swapdb" {
+                    self.shared.tracking.invalidate_all();
+                }
                 self.shared
                     .blocking
                     .serve_all(&self.shared.engine, &|d, k| self.shared.watches.touch(d, k));
@@ -706,14 +771,14 @@ impl Conn {
                         };
                     }
                     if let Some(dst) = dst {
-                        self.shared.after_write(db, &[dst]);
+                        self.after_write(db, &[dst]);
                     }
                 } else if spec.flags & ALL_SHARDS != 0 {
                     let which = if name == "flushdb" { Some(db) } else { None };
                     self.shared.after_db_change(which);
                 } else {
                     let keys: Vec<&[u8]> = spec.key_indices(argv.len()).map(|i| refs[i]).collect();
-                    self.shared.after_write(db, &keys);
+                    self.after_write(db, &keys);
                 }
             }
         }
@@ -735,6 +800,8 @@ impl Conn {
 
     fn reset(&mut self) -> Frame {
         self.multi = None;
+        self.shared.monitors.remove(self.entry.id);
+        self.disable_tracking();
         self.unwatch_all();
         let id = self.entry.id;
         for c in std::mem::take(&mut self.subs) {
@@ -754,6 +821,7 @@ impl Conn {
             m.sub = 0;
             m.psub = 0;
             m.multi = -1;
+            m.monitor = false;
         });
         Frame::Simple(Cow::Borrowed("RESET"))
     }
@@ -905,12 +973,90 @@ impl Conn {
                 }
             }
             ("no-evict" | "no-touch", 3) => Frame::ok(),
+            ("tracking", n) if n >= 3 => match crate::tracking::parse(&argv[2..]) {
+                Err(e) => Frame::err(e),
+                Ok(None) => {
+                    self.disable_tracking();
+                    Frame::ok()
+                }
+                Ok(Some(opts)) => {
+                    let shared = self.shared.clone();
+                    let lookup = |id: u64| shared.clients.lock().get(&id).cloned();
+                    match self.shared.tracking.enable(&self.entry, opts, lookup) {
+                        Ok(()) => {
+                            self.tracking_changed();
+                            Frame::ok()
+                        }
+                        Err(e) => Frame::err(e),
+                    }
+                }
+            },
+            ("caching", 3) => {
+                let yes = match lower(&argv[2]).as_str() {
+                    "yes" => true,
+                    "no" => false,
+                    _ => return Step::Reply(Frame::syntax()),
+                };
+                match self.shared.tracking.set_caching(self.entry.id, yes) {
+                    Ok(()) => Frame::ok(),
+                    Err(e) => Frame::err(e),
+                }
+            }
+            ("getredir", 2) => Frame::Int(match self.shared.tracking.info(self.entry.id) {
+                None => -1,
+                Some((o, _, _)) => o.redirect as i64,
+            }),
+            ("trackinginfo", 2) => {
+                let info = self.shared.tracking.info(self.entry.id);
+                let mut flags = Vec::new();
+                let (redirect, prefixes) = match &info {
+                    None => {
+                        flags.push(Frame::bulk("off"));
+                        (-1, Vec::new())
+                    }
+                    Some((o, caching, broken)) => {
+                        flags.push(Frame::bulk("on"));
+                        for (on, name) in [
+                            (o.bcast, "bcast"),
+                            (o.optin, "optin"),
+                            (o.optout, "optout"),
+                            (*caching == Some(true), "caching-yes"),
+                            (*caching == Some(false), "caching-no"),
+                            (o.noloop, "noloop"),
+                            (*broken, "broken_redirect"),
+                        ] {
+                            if on {
+                                flags.push(Frame::bulk(name));
+                            }
+                        }
+                        let p = o.prefixes.iter().map(|p| Frame::Bulk(p.clone())).collect();
+                        (o.redirect as i64, p)
+                    }
+                };
+                Frame::Map(vec![
+                    (Frame::bulk("flags"), Frame::Array(flags)),
+                    (Frame::bulk("redirect"), Frame::Int(redirect)),
+                    (Frame::bulk("prefixes"), Frame::Array(prefixes)),
+                ])
+            }
             _ => bad_subcommand(
                 "client",
                 &argv[1],
                 &[
-                    "id", "getname", "setname", "list", "info", "kill", "unblock", "reply",
-                    "no-evict", "no-touch",
+                    "id",
+                    "getname",
+                    "setname",
+                    "list",
+                    "info",
+                    "kill",
+                    "unblock",
+                    "reply",
+                    "no-evict",
+                    "no-touch",
+                    "tracking",
+                    "caching",
+                    "getredir",
+                    "trackinginfo",
                 ],
             ),
         };
@@ -1021,7 +1167,72 @@ impl Conn {
         Step::Nothing
     }
 
+    /// CLIENT TRACKING OFF (also RESET and disconnect).
+    pub(crate) fn disable_tracking(&mut self) {
+        self.shared.tracking.disable(self.entry.id);
+        self.tracking_changed();
+    }
+
+    /// The keyspace records expiry and eviction events for tracking while a client tracks.
+    fn tracking_changed(&self) {
+        let classes = if self.shared.tracking.active() {
+            forkless_keyspace::notify::Flags(
+                forkless_keyspace::notify::Flags::EXPIRED.0
+                    | forkless_keyspace::notify::Flags::EVICTED.0,
+            )
+        } else {
+            forkless_keyspace::notify::Flags::default()
+        };
+        self.shared.ks.set_internal_events(classes);
+    }
+
+    /// After a data write of this connection: WATCHers at once; blocked clients at once, or,
+    /// inside an EXEC run command by command, once the transaction is over.
+    fn after_write(&mut self, db: u32, keys: &[&[u8]]) {
+        let by = Some(self.entry.id);
+        if !self.in_exec {
+            self.shared.after_write_by(db, keys, by);
+            return;
+        }
+        for k in keys {
+            self.shared.watches.touch(db, k);
+            self.shared.tracking.invalidate(k, by);
+            self.exec_written.push((db, k.to_vec()));
+        }
+    }
+
+    /// EXEC; monitors see the queued commands once they ran (then EXEC itself, from `execute`).
     fn exec(&mut self) -> Step {
+        let queued = self
+            .shared
+            .monitors
+            .active()
+            .then(|| self.multi.as_ref().map(|(q, _)| q.clone()))
+            .flatten();
+        let mut db = self.session.db;
+        let step = self.exec_queue();
+        let ran = matches!(
+            &step,
+            Step::Reply(Frame::Array(_)) | Step::Durable(Frame::Array(_), _)
+        );
+        if let (Some(queue), true) = (queued, ran) {
+            for argv in &queue {
+                let name = lower(&argv[0]);
+                // Shown with the database selected after it ran (a SELECT shows its target).
+                if name == "select" {
+                    if let Some(n) = argv.get(1).and_then(|a| int_of(a)) {
+                        db = n as u32;
+                    }
+                }
+                if crate::monitor::shown(&name, argv) {
+                    self.shared.monitors.feed(db, &self.entry.addr, argv);
+                }
+            }
+        }
+        step
+    }
+
+    fn exec_queue(&mut self) -> Step {
         let Some((queue, failed)) = self.multi.take() else {
             return Step::Reply(Frame::err("ERR EXEC without MULTI"));
         };
@@ -1166,6 +1377,15 @@ impl Conn {
             replies.push(r);
         }
         self.in_exec = false;
+        // WATCH and tracking were told as each command ran; blocked clients are served now.
+        for (db, key) in std::mem::take(&mut self.exec_written) {
+            let shared = self.shared.clone();
+            self.shared
+                .blocking
+                .serve(&self.shared.engine, db, &[key.as_slice()], &|d, k| {
+                    shared.watches.touch(d, k)
+                });
+        }
         // Tickets resolve in log order: the last one covers the earlier ones.
         match last_ticket {
             Some(d) => Step::Durable(Frame::Array(replies), d),
@@ -1212,7 +1432,7 @@ impl Conn {
                     self.shared.after_db_change(None);
                 } else {
                     for (db, key) in &touched.keys {
-                        self.shared.after_write(*db, &[key.as_slice()]);
+                        self.after_write(*db, &[key.as_slice()]);
                     }
                 }
                 let nd = self.session.db;
@@ -1398,8 +1618,9 @@ impl Frame {
 fn allowed_while_busy(name: &str, argv: &[Vec<u8>]) -> bool {
     let sub = |w: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(w));
     match name {
-        "auth" | "hello" | "quit" | "reset" | "multi" | "exec" | "discard" | "watch"
-        | "unwatch" | "shutdown" => true,
+        // Redis 7.0.15's CMD_ALLOW_BUSY (EXEC is not: it aborts the transaction with BUSY).
+        "auth" | "hello" | "quit" | "reset" | "multi" | "discard" | "watch" | "unwatch"
+        | "shutdown" | "replconf" => true,
         "script" => sub(b"kill"),
         "function" => sub(b"kill") || sub(b"stats"),
         _ => false,

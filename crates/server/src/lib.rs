@@ -25,10 +25,12 @@ pub mod exec;
 pub mod frame;
 pub mod info;
 pub mod log;
+pub mod monitor;
 pub mod parse;
 pub mod pubsub;
 pub mod repl;
 pub mod state;
+pub mod tracking;
 
 mod command;
 
@@ -237,6 +239,8 @@ impl Server {
             next_id: AtomicU64::new(1),
             pubsub: Default::default(),
             blocking: Default::default(),
+            monitors: Default::default(),
+            tracking: Default::default(),
             watches: Watches::default(),
             stats: Stats::default(),
             cmdstats: state::CmdStats::new(

@@ -42,6 +42,10 @@ impl EventSink for KeyspaceEvents {
             for (channel, message) in e.messages(flags) {
                 shared.pubsub.publish(&channel, &message, &limit);
             }
+            // CLIENT TRACKING: expiry and eviction change keys no client wrote.
+            if e.class == Flags::EXPIRED || e.class == Flags::EVICTED {
+                shared.tracking.invalidate(&e.key, None);
+            }
         }
     }
 }

@@ -86,6 +86,18 @@ pub enum Event {
         /// Reply with an error rather than the timeout reply.
         error: bool,
     },
+    /// A MONITOR line (`crate::monitor`), written as a status reply.
+    Monitor(String),
+    /// A CLIENT TRACKING invalidation (`None`: every key), for this client or redirected to it
+    /// (`crate::tracking`).
+    Invalidate {
+        /// The keys (`None` after a flush).
+        keys: Option<Vec<Vec<u8>>>,
+        /// Sent on behalf of another client's REDIRECT.
+        redirected: bool,
+    },
+    /// This client's REDIRECT target is gone (`tracking-redir-broken`, RESP3 only).
+    RedirectBroken(u64),
 }
 
 /// What CLIENT LIST shows of a client, updated by its connection.
@@ -109,6 +121,8 @@ pub struct ClientMeta {
     pub multi: i64,
     /// Blocked in a blocking command.
     pub blocked: bool,
+    /// In MONITOR mode.
+    pub monitor: bool,
 }
 
 /// One connected client, as the server sees it.
@@ -364,6 +378,10 @@ pub struct Shared {
     pub pubsub: PubSub,
     /// Blocked clients.
     pub blocking: Blocking,
+    /// MONITOR clients.
+    pub monitors: crate::monitor::Monitors,
+    /// CLIENT TRACKING.
+    pub tracking: crate::tracking::Tracking,
     /// WATCHed keys.
     pub watches: Watches,
     /// INFO counters.
@@ -413,8 +431,14 @@ impl Shared {
 
     /// After a data write: wake WATCHers and blocked clients of the written keys.
     pub fn after_write(&self, db: u32, keys: &[&[u8]]) {
+        self.after_write_by(db, keys, None);
+    }
+
+    /// [`Shared::after_write`] for a write of client `by` (CLIENT TRACKING's NOLOOP).
+    pub fn after_write_by(&self, db: u32, keys: &[&[u8]], by: Option<u64>) {
         for k in keys {
             self.watches.touch(db, k);
+            self.tracking.invalidate(k, by);
         }
         self.blocking
             .serve(&self.engine, db, keys, &|d, k| self.watches.touch(d, k));
@@ -438,6 +462,7 @@ impl Shared {
     /// After a whole-database change (`None`: all databases).
     pub fn after_db_change(&self, db: Option<u32>) {
         self.watches.touch_db(db);
+        self.tracking.invalidate_all();
         self.blocking
             .serve_all(&self.engine, &|d, k| self.watches.touch(d, k));
     }

@@ -507,3 +507,175 @@ fn keyspace_events_equal_redis_server() {
     }
     assert_eq!(heard[1].len(), heard[0].len(), "number of messages");
 }
+
+/// MONITOR: the lines a monitoring client reads for a mix of data, server, administrative and
+/// transaction commands equal redis-server 7.0.15's, once the time stamp and the client's
+/// address are cut off (`[<db> <addr>]` becomes `[<db>]`).
+#[test]
+fn monitor_lines_equal_redis_server() {
+    let script: &[&[&str]] = &[
+        &["SET", "k", "a b\"c\n\u{1}"],
+        &["GET", "k"],
+        &["CONFIG", "GET", "port"],
+        &["CLIENT", "SETNAME", "w"],
+        &["CLIENT", "LIST"],
+        &["PING"],
+        &["MULTI"],
+        &["SET", "x", "1"],
+        &["SELECT", "2"],
+        &["INCR", "y"],
+        &["EXEC"],
+        &["SELECT", "0"],
+        &["MULTI"],
+        &["NOSUCH"],
+        &["EXEC"],
+        &["AUTH", "user", "secret"],
+        &["DEBUG", "SLEEP", "0"],
+        &["RPUSH", "l", "v"],
+        &["BLPOP", "l", "0"],
+        &["ECHO", "end"],
+    ];
+    let dir = TempDir::new("server-oracle-monitor");
+    let opts = ["--enable-debug-command", "yes"];
+    let Some(redis) = RedisServer::start(dir.path(), &opts) else {
+        return;
+    };
+    let ours = TestServer::start(&opts);
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for port in [redis.port(), ours.port] {
+        let mut mon = Client::connect(port);
+        mon.send(&["MONITOR"]);
+        assert_eq!(mon.line().trim_end(), "+OK");
+        let mut w = Client::connect(port);
+        for cmd in script {
+            w.call(cmd);
+        }
+        let mut got = Vec::new();
+        loop {
+            let l = mon.line().trim_end().to_string();
+            // "+<sec>.<usec> [<db> <addr>] <args>" → "[<db>] <args>"
+            let (_, rest) = l.split_once(' ').expect("time stamp");
+            let (db_addr, args) = rest.split_once("] ").expect("client");
+            let db = db_addr
+                .trim_start_matches('[')
+                .split(' ')
+                .next()
+                .unwrap_or("");
+            got.push(format!("[{db}] {args}"));
+            if args == "\"ECHO\" \"end\"" {
+                break;
+            }
+        }
+        lines.push(got);
+    }
+    assert!(lines[0].len() > 10, "{:?}", lines[0]);
+    assert_eq!(lines[1], lines[0]);
+}
+
+/// CLIENT TRACKING (RESP2, redirected to a subscriber of `__redis__:invalidate`): default
+/// mode, a client's own writes, flushes, BCAST prefixes, OPTIN with CLIENT CACHING, NOLOOP and
+/// lazy expiry. The invalidation messages the subscriber reads, in order, and every reply equal
+/// redis-server 7.0.15's. Client 0 tracks, client 1 writes; `None` is a 100 ms pause.
+#[test]
+fn tracking_invalidations_equal_redis_server() {
+    let steps: &[(usize, Option<&[&str]>)] = &[
+        (1, Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])),
+        (0, Some(&["CLIENT", "TRACKING", "ON", "REDIRECT", "$SUB"])),
+        (0, Some(&["GET", "a"])),
+        (0, Some(&["GET", "b"])),
+        (0, Some(&["MGET", "c", "d"])),
+        (1, Some(&["SET", "a", "1"])),
+        (1, Some(&["SET", "a", "2"])),
+        (1, Some(&["SET", "x", "1"])),
+        (0, Some(&["GET", "a"])),
+        (1, Some(&["DEL", "a"])),
+        (0, Some(&["SET", "b", "5"])),
+        (1, Some(&["MSET", "c", "1", "d", "2"])),
+        (0, Some(&["GET", "c"])),
+        (1, Some(&["FLUSHALL"])),
+        (
+            0,
+            Some(&["CLIENT", "TRACKING", "ON", "REDIRECT", "$SUB", "OPTIN"]),
+        ),
+        (0, Some(&["CLIENT", "TRACKING", "OFF"])),
+        (0, Some(&["CLIENT", "TRACKING", "ON", "PREFIX", "p:"])),
+        (
+            0,
+            Some(&[
+                "CLIENT", "TRACKING", "ON", "REDIRECT", "$SUB", "BCAST", "PREFIX", "p:",
+            ]),
+        ),
+        (1, Some(&["SET", "p:1", "x"])),
+        (1, Some(&["SET", "q", "1"])),
+        (0, Some(&["CLIENT", "TRACKING", "OFF"])),
+        (
+            0,
+            Some(&["CLIENT", "TRACKING", "ON", "REDIRECT", "$SUB", "OPTIN"]),
+        ),
+        (0, Some(&["GET", "o1"])),
+        (0, Some(&["CLIENT", "CACHING", "yes"])),
+        (0, Some(&["GET", "o2"])),
+        (1, Some(&["SET", "o1", "1"])),
+        (1, Some(&["SET", "o2", "1"])),
+        (0, Some(&["CLIENT", "CACHING", "no"])),
+        (0, Some(&["CLIENT", "TRACKING", "OFF"])),
+        (
+            0,
+            Some(&["CLIENT", "TRACKING", "ON", "REDIRECT", "$SUB", "NOLOOP"]),
+        ),
+        (0, Some(&["GET", "n"])),
+        (0, Some(&["SET", "n", "1"])),
+        (1, Some(&["SET", "n", "2"])),
+        (1, Some(&["SET", "e", "v", "PX", "50"])),
+        (0, Some(&["GET", "e"])),
+        (0, None),
+        (1, Some(&["GET", "e"])),
+        (0, Some(&["CLIENT", "TRACKING", "OFF"])),
+        (1, Some(&["SET", "n", "3"])),
+        (1, Some(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"])),
+    ];
+    let dir = TempDir::new("server-oracle-tracking");
+    let opts = ["--enable-debug-command", "yes"];
+    let Some(redis) = RedisServer::start(dir.path(), &opts) else {
+        return;
+    };
+    let ours = TestServer::start(&opts);
+    let mut heard: Vec<Vec<RespValue>> = Vec::new();
+    let mut replies: Vec<Vec<RespValue>> = Vec::new();
+    for port in [redis.port(), ours.port] {
+        let mut sub = Client::connect(port);
+        let sub_id = sub.call(&["CLIENT", "ID"]).int().to_string();
+        sub.send(&["SUBSCRIBE", "__redis__:invalidate"]);
+        sub.read();
+        let mut c = [Client::connect(port), Client::connect(port)];
+        let mut got = Vec::new();
+        for (who, step) in steps {
+            match step {
+                None => std::thread::sleep(std::time::Duration::from_millis(100)),
+                Some(cmd) => {
+                    let argv: Vec<&str> = cmd
+                        .iter()
+                        .map(|a| if *a == "$SUB" { sub_id.as_str() } else { a })
+                        .collect();
+                    got.push(c[*who].call(&argv));
+                }
+            }
+        }
+        replies.push(got);
+        c[1].call(&["PUBLISH", "__redis__:invalidate", "END"]);
+        let mut msgs = Vec::new();
+        loop {
+            let m = sub.read();
+            if m.array().get(2) == Some(&RespValue::Bulk(Some(b"END".to_vec()))) {
+                break;
+            }
+            msgs.push(m);
+        }
+        heard.push(msgs);
+    }
+    for (i, (want, got)) in replies[0].iter().zip(&replies[1]).enumerate() {
+        assert_eq!(got, want, "reply {i}: {:?}", steps[i]);
+    }
+    assert!(heard[0].len() >= 8, "{:?}", heard[0]);
+    assert_eq!(heard[1], heard[0]);
+}

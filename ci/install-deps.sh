@@ -6,6 +6,12 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-check-rdb >/d
     apt-get update -q
     apt-get install -y -q redis-server redis-tools
 fi
+# tikv-jemalloc-sys (the CLI's allocator) builds jemalloc with its configure script and make.
+if ! command -v make >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q make
+fi
 # Debian's package may start a system server on 6379; tests use their own ports, so stop it.
 (service redis-server stop >/dev/null 2>&1 || true)
 redis-server --version

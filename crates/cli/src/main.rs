@@ -26,6 +26,12 @@ use clap::{Parser, Subcommand};
 
 pub use error::CliError;
 
+/// jemalloc instead of glibc's malloc: 7% less RSS for 1M small strings (the `mimalloc` crate
+/// was 7% worse than glibc) and none of glibc's `malloc_consolidate` stalls after large frees
+/// (benches/README.md, "Allocator"; DESIGN.md, "Third-party dependencies").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Redis-compatible in-memory keyspace that persists without fork().
 #[derive(Debug, Parser)]
 #[command(

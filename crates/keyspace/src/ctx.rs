@@ -628,11 +628,12 @@ impl<'a> Ctx<'a> {
         let obs = self.ks.observer().cloned();
         let mut capture = false;
         for g in self.guards.iter_mut() {
-            if let Some(o) = &obs {
-                capture |= o.before_db_change(g, db);
-            }
             let freed = g.db(db).used();
             self.ks.charge_shard(g.index(), -freed);
+            if let Some(o) = &obs {
+                // A running snapshot may take the table away (O(1)) and leave an empty one.
+                capture |= o.before_flush(g, db);
+            }
             g.db_mut(db).clear();
         }
         self.touched.retain(|t| t.db != db);
@@ -647,8 +648,7 @@ impl<'a> Ctx<'a> {
         let mut capture = false;
         for g in self.guards.iter_mut() {
             if let Some(o) = &obs {
-                capture |= o.before_db_change(g, a);
-                capture |= o.before_db_change(g, b);
+                capture |= o.before_swap(g, a, b);
             }
             g.swap_dbs(a, b);
         }

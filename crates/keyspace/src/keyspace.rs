@@ -20,8 +20,8 @@
 //! [`Keyspace::execute`] is the one function every command goes through:
 //! (a) lock the shards; (b) for a write command, call [`WriteObserver::before_write`] for every
 //! declared key `(db, hash)`; (c) run the handler (which calls `before_write` again for any other
-//! key it mutates, and [`WriteObserver::before_db_change`] before emptying or swapping a whole
-//! database); (d) delete aggregates the write left empty; (e) hand the propagated commands to the
+//! key it mutates, and [`WriteObserver::before_flush`] / [`WriteObserver::before_swap`] before
+//! emptying or swapping a whole database); (d) delete aggregates the write left empty; (e) hand the propagated commands to the
 //! [`PropagationSink`] (framed MULTI/EXEC when two or more) while the locks are still held;
 //! (f) unlock. Lazy expiry in read commands and active expiry also call `before_write` before
 //! deleting.
@@ -163,8 +163,10 @@ impl ManualClock {
 /// 2. As soon as one call returned `true`, every other key of the command that returned `false`
 ///    gets `force_visit` (immediately, and for later keys right after their `before_write`), still
 ///    before it changes: a captured command then touches only visited buckets.
-/// 3. `before_db_change` precedes the emptying or swapping of a whole database (FLUSHDB, FLUSHALL,
-///    SWAPDB); `true` means capture, as in 1.
+/// 3. `before_flush` precedes the emptying of a whole database (FLUSHDB, FLUSHALL) and
+///    `before_swap` the swapping of two (SWAPDB); `true` means capture, as in 1. Both must be
+///    O(1): the observer may move the table out (`std::mem::take` of the `Db`, leaving an empty
+///    one) but must not walk it.
 /// 4. After the handler, if anything asked for capture, `captured` receives the command's
 ///    propagated commands (framed MULTI/EXEC when two or more), before the locks are released.
 pub trait WriteObserver: Send + Sync {
@@ -173,9 +175,12 @@ pub trait WriteObserver: Send + Sync {
     fn before_write(&self, shard: &mut Shard, db: u32, hash: u64) -> bool;
     /// Make the bucket of `(db, hash)` visited now (step 2 of the protocol).
     fn force_visit(&self, shard: &mut Shard, db: u32, hash: u64);
-    /// The whole database `db` of `shard` is about to be emptied or swapped. Returns whether the
-    /// command's effects must be captured.
-    fn before_db_change(&self, shard: &mut Shard, db: u32) -> bool;
+    /// The whole database `db` of `shard` is about to be emptied; the keyspace then empties
+    /// whatever table is left at `db`. Returns whether the command's effects must be captured.
+    fn before_flush(&self, shard: &mut Shard, db: u32) -> bool;
+    /// Databases `a` and `b` of `shard` are about to be swapped. Returns whether the command's
+    /// effects must be captured.
+    fn before_swap(&self, shard: &mut Shard, a: u32, b: u32) -> bool;
     /// The propagated commands of a command that asked for capture.
     fn captured(&self, ops: &[Propagated]);
 }

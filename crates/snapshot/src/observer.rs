@@ -17,12 +17,17 @@
 //! 3. converging mode: a command that touches visited *and* unvisited buckets visits the
 //!    unvisited ones before any of them changes ([`SnapshotObserver::force_visit`], driven by the
 //!    keyspace's `Ctx::notify`);
-//! 4. FLUSHDB/FLUSHALL/SWAPDB ([`SnapshotObserver::before_db_change`]): every unvisited bucket of
-//!    the database is visited, then the database is marked *fully visited* for the rest of the
-//!    snapshot (its dict may be replaced; the flag, not the stamps, then answers). A fully
-//!    visited database needs no freeze: the first write to it after the change thaws its dict
-//!    (never a visit: in point-in-time mode that would hand post-flush keys to the snapshot), so
-//!    a replacement dict grows and rehashes normally.
+//!
+//! FLUSHDB/FLUSHALL/SWAPDB visit nothing (O(1) for the writer; DESIGN.md 3.1). The walk and the
+//! baselines follow *tables*, not database indexes: each shard keeps, per database index, the
+//! index its table had at the start barrier (its *origin*), and every handle is recorded under
+//! its table's origin. SWAPDB ([`SnapshotObserver::before_swap`]) swaps two origins; FLUSHDB
+//! ([`SnapshotObserver::before_flush`]) moves the table out of the keyspace into the shard's
+//! `detached` list (no writer can reach it any more, so its unvisited buckets keep their state
+//! of the flush) and leaves a fresh table with no origin, whose every bucket counts as visited
+//! (never a visit: in point-in-time mode that would hand post-flush keys to the snapshot; it is
+//! not frozen, so it grows and rehashes normally). The walk serializes a detached table's
+//! unvisited buckets outside every lock and drops it.
 //!
 //! No other place visits. In particular a frozen dict past its forced-resize bound grows by
 //! itself on its next insert (`forkless_dict`'s forced grow) and keeps every hash's stamp:
@@ -54,9 +59,17 @@
 //! * H4. Point-in-time mode never captures; its output is the union of the baselines, all taken
 //!   before the first change of their bucket, i.e. the keyspace at the start barrier.
 //!
+//! * H5. A handle carries its table's origin, so the RDB part holds every baseline where its table
+//!   was at the start barrier. Point-in-time: that is the start state. Converging: every SWAPDB
+//!   and FLUSHDB during the snapshot is captured, so replaying them on top of the RDB moves each
+//!   table's baselines to where the table is at the end (or drops them), whether a bucket was
+//!   visited before or after the swap; a detached table's buckets hold their state at the flush,
+//!   which the captured FLUSHDB then empties.
+//!
 //! Lock order: shard lock, then this module's per-shard slot, then the hand-off queue or the delta
 //! buffer (leaves). The worker follows the same order.
 
+use forkless_keyspace::db::Db;
 use forkless_keyspace::{Propagated, Shard, Slot, Value, WriteObserver};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::{Arc, Mutex};
@@ -129,8 +142,47 @@ impl Active {
 #[derive(Debug, Default)]
 pub(crate) struct ShardSnap {
     pub(crate) active: Option<Arc<Active>>,
-    /// Databases whose every bucket counts as visited (after FLUSHDB/FLUSHALL/SWAPDB).
-    pub(crate) fully_visited: Vec<bool>,
+    /// Per database index: the index its table had at the start barrier (moved by SWAPDB), or
+    /// `None` for a table created by FLUSHDB/FLUSHALL during the snapshot (every bucket counts
+    /// as visited).
+    pub(crate) origin: Vec<Option<u32>>,
+    /// Tables FLUSHDB/FLUSHALL took out of the keyspace during the snapshot, by origin: the walk
+    /// serializes their unvisited buckets, then drops them.
+    pub(crate) detached: Vec<Option<Box<Db>>>,
+}
+
+impl ShardSnap {
+    fn new(databases: u32) -> ShardSnap {
+        ShardSnap {
+            active: None,
+            origin: (0..databases).map(Some).collect(),
+            detached: (0..databases).map(|_| None).collect(),
+        }
+    }
+
+    /// Every table back at its own index, nothing detached (the start and end barriers). Returns
+    /// the tables still detached (a cancelled walk), for the caller to drop outside the locks.
+    pub(crate) fn reset(&mut self) -> Vec<Db> {
+        for (i, o) in self.origin.iter_mut().enumerate() {
+            *o = Some(i as u32);
+        }
+        self.detached
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(|t| *t)
+            .collect()
+    }
+
+    /// The index the table of origin `origin` has now, or its detached table (taken).
+    pub(crate) fn find(&mut self, origin: u32) -> Result<u32, Option<Box<Db>>> {
+        match self.origin.iter().position(|o| *o == Some(origin)) {
+            Some(i) => Ok(i as u32),
+            None => Err(self
+                .detached
+                .get_mut(origin as usize)
+                .and_then(Option::take)),
+        }
+    }
 }
 
 /// Approximate heap bytes of a handle, for the memory accounting.
@@ -138,16 +190,18 @@ pub(crate) fn handle_bytes(key: &[u8], value: &Value) -> u64 {
     (key.len() + value.mem_usage() + std::mem::size_of::<Handle>()) as u64
 }
 
-/// Collect the entries of bucket `b` of `db` and stamp it visited. The caller holds the shard
-/// lock and has checked that the bucket is unvisited.
+/// Collect the entries of bucket `b` of `table` as handles of database `origin` (the table's
+/// index at the start barrier) and stamp it visited. The caller holds the shard lock (or owns a
+/// detached table) and has checked that the bucket is unvisited.
 pub(crate) fn visit_bucket(
-    shard: &mut Shard,
-    db: u32,
+    table: &mut Db,
+    origin: u32,
     b: usize,
     epoch: u32,
     out: &mut Vec<Handle>,
 ) -> u64 {
-    let d = shard.db_mut(db).dict_mut();
+    let db = origin;
+    let d = table.dict_mut();
     let mut bytes = 0;
     for (k, slot, meta) in d.bucket_entries(b).with_meta() {
         out.push(handle_of(db, k, slot, meta));
@@ -189,12 +243,7 @@ impl SnapshotObserver {
         SnapshotObserver {
             running: AtomicBool::new(false),
             shards: (0..num_shards)
-                .map(|_| {
-                    Mutex::new(ShardSnap {
-                        active: None,
-                        fully_visited: vec![false; databases as usize],
-                    })
-                })
+                .map(|_| Mutex::new(ShardSnap::new(databases)))
                 .collect(),
             current: Mutex::new(None),
             epoch: AtomicU64::new(0),
@@ -210,13 +259,15 @@ impl SnapshotObserver {
         st.active.as_ref().map(|a| (a.clone(), false))
     }
 
-    fn fully_visited(&self, shard: &Shard, db: u32) -> bool {
+    /// The start-barrier index of the table at `db`, or `None` for a table created during the
+    /// snapshot.
+    fn origin(&self, shard: &Shard, db: u32) -> Option<u32> {
         self.shards[shard.index()]
             .lock()
-            .fully_visited
+            .origin
             .get(db as usize)
             .copied()
-            .unwrap_or(true)
+            .flatten()
     }
 
     fn push_handoff(active: &Active, handles: Vec<Handle>, bytes: u64, buckets: u64) {
@@ -234,39 +285,19 @@ impl SnapshotObserver {
         active.handoff.lock().extend(handles);
     }
 
-    /// Visit every unvisited bucket of `db` (case 4).
-    fn visit_all(&self, active: &Active, shard: &mut Shard, db: u32) {
-        let mut handles = Vec::new();
-        let mut bytes = 0;
-        let mut buckets = 0;
-        let n = shard.db(db).dict().num_buckets();
-        for b in 0..n {
-            if shard.db(db).dict().stamp(b) != active.epoch {
-                bytes += visit_bucket(shard, db, b, active.epoch, &mut handles);
-                buckets += 1;
-            }
-        }
-        Self::push_handoff(active, handles, bytes, buckets);
-    }
-
-    /// Is the bucket of `hash` in `db` visited? A fully visited database (case 4) answers yes,
-    /// and its dict is thawed on the way (it needs no freeze any more).
-    fn visited(&self, active: &Active, shard: &mut Shard, db: u32, hash: u64) -> bool {
-        if self.fully_visited(shard, db) {
-            let d = shard.db_mut(db).dict_mut();
-            if d.is_frozen() {
-                d.thaw_rehash();
-            }
-            return true;
-        }
+    /// The origin of the table at `db` when the bucket of `hash` in it is unvisited; `None` when
+    /// visited (or the table was created during the snapshot).
+    fn unvisited(&self, active: &Active, shard: &Shard, db: u32, hash: u64) -> Option<u32> {
+        let origin = self.origin(shard, db)?;
         let d = shard.db(db).dict();
-        d.stamp(d.bucket_of(hash)) == active.epoch
+        (d.stamp(d.bucket_of(hash)) != active.epoch).then_some(origin)
     }
 
-    fn visit_one(&self, active: &Active, shard: &mut Shard, db: u32, hash: u64) {
-        let b = shard.db(db).dict().bucket_of(hash);
+    fn visit_one(&self, active: &Active, shard: &mut Shard, db: u32, origin: u32, hash: u64) {
+        let table = shard.db_mut(db);
+        let b = table.dict().bucket_of(hash);
         let mut handles = Vec::new();
-        let bytes = visit_bucket(shard, db, b, active.epoch, &mut handles);
+        let bytes = visit_bucket(table, origin, b, active.epoch, &mut handles);
         Self::push_handoff(active, handles, bytes, 1);
     }
 }
@@ -276,17 +307,17 @@ impl WriteObserver for SnapshotObserver {
         let Some((active, _)) = self.active_for(shard) else {
             return false;
         };
-        let visited = self.visited(&active, shard, db, hash);
+        let unvisited = self.unvisited(&active, shard, db, hash);
         match active.mode {
             // Case 2: save the bucket before its first change; never capture.
             Mode::PointInTime => {
-                if !visited {
-                    self.visit_one(&active, shard, db, hash);
+                if let Some(origin) = unvisited {
+                    self.visit_one(&active, shard, db, origin, hash);
                 }
                 false
             }
             // Writes to unvisited buckets are only applied; writes to visited ones are captured.
-            Mode::Converging => visited,
+            Mode::Converging => unvisited.is_none(),
         }
     }
 
@@ -294,26 +325,34 @@ impl WriteObserver for SnapshotObserver {
         let Some((active, _)) = self.active_for(shard) else {
             return;
         };
-        if !self.visited(&active, shard, db, hash) {
-            self.visit_one(&active, shard, db, hash);
+        if let Some(origin) = self.unvisited(&active, shard, db, hash) {
+            self.visit_one(&active, shard, db, origin, hash);
         }
     }
 
-    fn before_db_change(&self, shard: &mut Shard, db: u32) -> bool {
+    fn before_flush(&self, shard: &mut Shard, db: u32) -> bool {
         let Some((active, _)) = self.active_for(shard) else {
             return false;
         };
-        if !self.fully_visited(shard, db) {
-            // Case 4. Converging mode needs the baselines too: the captured FLUSHDB/SWAPDB
-            // replays on top of them.
-            self.visit_all(&active, shard, db);
-            if let Some(f) = self.shards[shard.index()]
-                .lock()
-                .fully_visited
-                .get_mut(db as usize)
-            {
-                *f = true;
+        let mut st = self.shards[shard.index()].lock();
+        if let Some(origin) = st.origin.get_mut(db as usize).and_then(Option::take) {
+            // O(1): the table leaves for the walk; an empty one without origin takes its place.
+            let table = std::mem::take(shard.db_mut(db));
+            if let Some(slot) = st.detached.get_mut(origin as usize) {
+                *slot = Some(Box::new(table));
             }
+        }
+        // Converging: the FLUSHDB replays on top of the baselines (H5).
+        active.mode == Mode::Converging
+    }
+
+    fn before_swap(&self, shard: &mut Shard, a: u32, b: u32) -> bool {
+        let Some((active, _)) = self.active_for(shard) else {
+            return false;
+        };
+        let mut st = self.shards[shard.index()].lock();
+        if (a as usize) < st.origin.len() && (b as usize) < st.origin.len() {
+            st.origin.swap(a as usize, b as usize);
         }
         active.mode == Mode::Converging
     }

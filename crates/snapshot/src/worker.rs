@@ -267,13 +267,13 @@ impl Lifecycle<'_> {
     fn end_barrier(&self) {
         let obs = self.obs();
         let active = &self.active;
+        // Tables a cancelled walk left detached: moved out here, dropped after the barrier.
+        let mut leftover = Vec::new();
         self.ks.with_all_shards(|shards| {
             for s in shards.iter_mut() {
                 let mut st = obs.shards[s.index()].lock();
                 st.active = None;
-                for f in st.fully_visited.iter_mut() {
-                    *f = false;
-                }
+                leftover.extend(st.reset());
             }
             obs.running.store(false, Ordering::Release);
             *obs.current.lock() = None;
@@ -282,6 +282,7 @@ impl Lifecycle<'_> {
                 hook(Barrier::End);
             }
         });
+        drop(leftover);
     }
 
     /// Step 2: thaw every dict, one shard lock at a time.
@@ -428,9 +429,8 @@ pub fn begin_snapshot<'a>(
             {
                 let mut st = obs.shards[s.index()].lock();
                 st.active = Some(active.clone());
-                for f in st.fully_visited.iter_mut() {
-                    *f = false;
-                }
+                // Empty: the previous end barrier reset it.
+                let _ = st.reset();
             }
             for db in 0..databases {
                 let d = s.db_mut(db).dict_mut();
@@ -543,9 +543,12 @@ pub fn run_until_output<W: Write>(
     let mut batches = 0u64;
     let mut handles: Vec<Handle> = Vec::new();
 
+    // `db` is a table's origin (its index at the start barrier): SWAPDB moves tables, FLUSHDB
+    // detaches them (observer.rs, H5); handles are recorded under the origin.
     for db in 0..databases {
         for si in 0..ks.num_shards() {
             let mut b = 0usize;
+            let mut detached = None;
             // The dict's size when the walk last looked: a frozen dict that grew (the forced
             // grow keeps every hash's stamp but moves buckets) is walked again from 0, skipping
             // stamped buckets.
@@ -556,10 +559,14 @@ pub fn run_until_output<W: Write>(
                 }
                 handles.clear();
                 let more = ks.with_shard(si, |s: &mut Shard| {
-                    if obs.shards[s.index()].lock().fully_visited[db as usize] {
-                        return false;
-                    }
-                    let n = s.db(db).dict().num_buckets();
+                    let cur = match obs.shards[s.index()].lock().find(db) {
+                        Ok(cur) => cur,
+                        Err(table) => {
+                            detached = table;
+                            return false;
+                        }
+                    };
+                    let n = s.db(cur).dict().num_buckets();
                     if let Some(old) = seen_n.filter(|&old| old != n) {
                         b = 0;
                         progress
@@ -572,9 +579,10 @@ pub fn run_until_output<W: Write>(
                     }
                     let end = (b + batch).min(n);
                     let mut walked = 0;
+                    let table = s.db_mut(cur);
                     for i in b..end {
-                        if s.db(db).dict().stamp(i) != epoch {
-                            visit_bucket(s, db, i, epoch, &mut handles);
+                        if table.dict().stamp(i) != epoch {
+                            visit_bucket(table, db, i, epoch, &mut handles);
                             walked += 1;
                         }
                     }
@@ -608,6 +616,9 @@ pub fn run_until_output<W: Write>(
                 if !more {
                     break;
                 }
+            }
+            if let Some(table) = detached.take() {
+                walk_detached(table, db, batch, &active, &mut ser, &mut handles, cancel)?;
             }
         }
     }
@@ -666,6 +677,39 @@ pub fn run_until_output<W: Write>(
         },
         ticket,
     ))
+}
+
+/// Serialize the unvisited buckets of a table FLUSHDB detached (origin `db`), without any lock
+/// (no writer can reach it any more), then drop it here, on the worker.
+fn walk_detached<W: Write>(
+    mut table: Box<forkless_keyspace::db::Db>,
+    db: u32,
+    batch: usize,
+    active: &Active,
+    ser: &mut Serializer<W>,
+    handles: &mut Vec<Handle>,
+    cancel: &AtomicBool,
+) -> Result<(), SnapshotError> {
+    let n = table.dict().num_buckets();
+    for start in (0..n).step_by(batch) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SnapshotError::Cancelled);
+        }
+        handles.clear();
+        let mut walked = 0;
+        for i in start..(start + batch).min(n) {
+            if table.dict().stamp(i) != active.epoch {
+                visit_bucket(&mut table, db, i, active.epoch, handles);
+                walked += 1;
+            }
+        }
+        active.walked_buckets.fetch_add(walked, Ordering::Relaxed);
+        for h in handles.iter() {
+            ser.write(h)?;
+        }
+    }
+    handles.clear();
+    Ok(())
 }
 
 fn extra_bytes(active: &Active) -> u64 {

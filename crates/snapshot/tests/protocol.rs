@@ -382,10 +382,11 @@ fn snapshot_with_mid_walk_writes(
     res
 }
 
-/// Issue 13 item 3: after FLUSHDB (and SWAPDB) during a snapshot the database is fully visited;
-/// its dict must not stay frozen at 4 buckets (every insert chaining under the shard lock): it
-/// thaws, and 50k SETs keep the load factor at most 1 (the unfrozen rule), not 8 (the forced
-/// grow's bound) nor 12 500 (frozen at 4 buckets).
+/// Issue 13 item 3: after FLUSHDB during a snapshot the database holds a fresh table (the old
+/// one left for the walk, issue 19) whose every bucket counts as visited: it is not frozen at 4
+/// buckets (every insert chaining under the shard lock), and 50k SETs keep the load factor at
+/// most 1 (the unfrozen rule). A table SWAPDB moved is still walked, so it stays frozen like any
+/// other unfinished one, within the forced grow's bound (8 per bucket).
 #[test]
 fn flushdb_mid_snapshot_thaws_the_new_dict() {
     for mode in [Mode::Converging, Mode::PointInTime] {
@@ -397,9 +398,10 @@ fn flushdb_mid_snapshot_thaws_the_new_dict() {
                     cmd(ks, db, &["SET", &format!("after-{i}"), "v"]);
                 }
                 for (si, (len, buckets, frozen)) in dicts(ks, db).into_iter().enumerate() {
-                    assert!(!frozen, "{mode:?}: db {db} shard {si} still frozen");
+                    let bound = if db == 0 { buckets } else { 8 * buckets };
+                    assert_eq!(frozen, db == 3, "{mode:?}: db {db} shard {si} frozen");
                     assert!(
-                        len <= buckets,
+                        len <= bound,
                         "{mode:?}: db {db} shard {si}: {len} keys chained into {buckets} buckets"
                     );
                 }

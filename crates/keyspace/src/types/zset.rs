@@ -1,16 +1,16 @@
 //! The sorted-set type: members ordered by (score, member bytes) with O(log n) rank queries.
 //!
 //! Problem: ZADD/ZREM/ZRANK/ZRANGE and range-by-score/lex need O(log n) insert, delete, rank and
-//! "n-th element", plus O(1) score lookup by member. This is Redis's `zset` encoding
-//! (`t_zset.c`): a skip list whose links carry *spans* (how many level-0 steps a link jumps), so
-//! a descent accumulates ranks (W. Pugh, "Skip Lists: A Probabilistic Alternative to Balanced
-//! Trees", 1990; spans as in "A Skip List Cookbook", section 3.4), plus a hash index member →
-//! node. Nodes live in an arena (`Vec`) addressed by index, so the whole structure is plain data
-//! (`Clone` is a deep copy) and needs no `unsafe`; freed slots go to a free list and the arena is
-//! compacted when more than half of it is free.
-//!
-//! Ordering: score ascending, ties by member bytes (memcmp). Scores are never NaN (the command
-//! layer refuses them), so the order is total.
+//! "n-th element", plus O(1) score lookup by member; and a write to a big sorted set that a
+//! snapshot still holds must copy O(chunk), not the set (issue 19). Two forms, with the same
+//! contents and order:
+//! * up to [`BIG_AT`] members, [`SkipList`] (Redis's `zset` encoding: skip list with spans plus
+//!   a member index, in one arena; its clone is a deep copy of at most [`BIG_AT`] nodes);
+//! * past it, the chunked form: the order in [`Ranked`] (sorted `Arc`'d chunks with a Fenwick
+//!   tree of their lengths) and member → score in an [`IndexedTable`] (the hashes' and sets'
+//!   table, whose big form is chunked too). A clone copies chunk pointers; a write copies the
+//!   chunks it touches, counted in `cow_copied`. It turns back into a skip list below
+//!   `BIG_AT / 4` members.
 //!
 //! Redis 7.0 keeps a small sorted set as a listpack (at most `zset-max-listpack-entries` = 128
 //! members of at most `zset-max-listpack-value` = 64 bytes) and converts it for good to a skip
@@ -18,98 +18,43 @@
 //! listpack stores a score of `-0` as `0`. [`ZSet`] tracks whether Redis would still use the
 //! listpack ("compact") and normalizes `-0` while it would.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use super::ranked::{RIter, Ranked};
+use super::skiplist::{SkipIter, SkipList};
+use super::table::IndexedTable;
 
-use hashbrown::HashTable;
-
-/// Maximum skip-list level (`ZSKIPLIST_MAXLEVEL` in Redis).
-const MAX_LEVEL: usize = 32;
 /// `zset-max-listpack-entries` default of Redis 7.0.
 pub const MAX_COMPACT_ENTRIES: usize = 128;
 /// `zset-max-listpack-value` default of Redis 7.0.
 pub const MAX_COMPACT_VALUE: usize = 64;
+/// Members past which a sorted set takes the chunked form.
+pub(crate) const BIG_AT: usize = 1024;
 
-/// Index of the header node.
-const HEAD: usize = 0;
-/// "No node".
-const NIL: usize = usize::MAX;
-
-#[derive(Clone, Copy, Debug)]
-struct Link {
-    forward: usize,
-    span: usize,
+/// The chunked form (see the module docs).
+#[derive(Clone)]
+struct Big {
+    scores: IndexedTable<f64>,
+    order: Ranked,
 }
 
-#[derive(Clone, Debug)]
-struct Node {
-    member: Vec<u8>,
-    score: f64,
-    backward: usize,
-    levels: Vec<Link>,
+#[derive(Clone)]
+enum Repr {
+    Small(SkipList),
+    /// Boxed: keeps the small form's size.
+    Big(Box<Big>),
 }
 
 /// A Redis sorted-set value.
+#[derive(Clone)]
 pub struct ZSet {
-    nodes: Vec<Node>,
-    free: Vec<usize>,
-    tail: usize,
-    level: usize,
-    len: usize,
-    index: HashTable<usize>,
-    hasher: RandomState,
-    rng: u64,
+    repr: Repr,
     compact: bool,
-    /// Heap bytes of the live nodes (members and level arrays), kept by `alloc`/`release` so
-    /// [`ZSet::mem_usage`] is O(1).
-    node_bytes: usize,
 }
 
 impl Default for ZSet {
     fn default() -> ZSet {
-        let head = Node {
-            member: Vec::new(),
-            score: 0.0,
-            backward: NIL,
-            levels: vec![
-                Link {
-                    forward: NIL,
-                    span: 0
-                };
-                MAX_LEVEL
-            ],
-        };
         ZSet {
-            nodes: vec![head],
-            free: Vec::new(),
-            tail: NIL,
-            level: 1,
-            len: 0,
-            index: HashTable::new(),
-            hasher: RandomState::new(),
-            rng: 0x9E37_79B9_7F4A_7C15,
+            repr: Repr::Small(SkipList::new()),
             compact: true,
-            node_bytes: 0,
-        }
-    }
-}
-
-impl Clone for ZSet {
-    /// A deep copy, O(n): counted in `cow_copied` (one per node), so the big-value harness and
-    /// tests see what a write to a sorted set a snapshot holds copies (not chunked yet).
-    fn clone(&self) -> ZSet {
-        super::cow::count(self.nodes.len());
-        ZSet {
-            nodes: self.nodes.clone(),
-            free: self.free.clone(),
-            tail: self.tail,
-            level: self.level,
-            len: self.len,
-            index: self.index.clone(),
-            hasher: self.hasher.clone(),
-            rng: self.rng,
-            compact: self.compact,
-            node_bytes: self.node_bytes,
         }
     }
 }
@@ -124,37 +69,78 @@ impl std::fmt::Debug for ZSet {
 
 impl PartialEq for ZSet {
     fn eq(&self, other: &ZSet) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
-}
-
-/// True when (s1, m1) sorts before (s2, m2).
-fn key_lt(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
-    s1 < s2 || (s1 == s2 && m1 < m2)
 }
 
 /// Iterator over `(member, score)` pairs, forward (ascending) or backward.
 #[derive(Clone)]
-pub struct ZIter<'a> {
-    zs: &'a ZSet,
-    cur: usize,
-    rev: bool,
+pub struct ZIter<'a>(It<'a>);
+
+#[derive(Clone)]
+enum It<'a> {
+    Small(SkipIter<'a>),
+    Big(RIter<'a>),
 }
 
 impl<'a> Iterator for ZIter<'a> {
     type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<(&'a [u8], f64)> {
-        if self.cur == NIL || self.cur == HEAD {
-            return None;
+        match &mut self.0 {
+            It::Small(i) => i.next(),
+            It::Big(i) => i.next(),
         }
-        let n = &self.zs.nodes[self.cur];
-        self.cur = if self.rev {
-            n.backward
-        } else {
-            n.levels[0].forward
-        };
-        Some((n.member.as_slice(), n.score))
+    }
+}
+
+impl Big {
+    fn from_small(s: &SkipList) -> Big {
+        let mut scores = IndexedTable::default();
+        for (m, sc) in s.iter() {
+            scores.insert(m.to_vec(), sc);
+        }
+        Big {
+            scores,
+            order: Ranked::from_sorted(s.iter().map(|(m, sc)| (sc, Box::from(m)))),
+        }
+    }
+
+    fn insert(&mut self, member: Vec<u8>, score: f64) -> bool {
+        if let Some(&old) = self.scores.get(&member) {
+            if old.to_bits() == score.to_bits() {
+                return false;
+            }
+            if let Some(m) = self.order.remove(old, &member) {
+                self.order.insert(score, m);
+            }
+            if let Some(s) = self.scores.get_mut(&member) {
+                *s = score;
+            }
+            return false;
+        }
+        self.order.insert(score, Box::from(member.as_slice()));
+        self.scores.insert(member, score);
+        true
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let pos = self.scores.position(member)?;
+        let (_, score) = self.scores.swap_remove_at(pos)?;
+        self.order.remove(score, member);
+        Some(score)
+    }
+
+    fn unindex(scores: &mut IndexedTable<f64>, member: &[u8]) {
+        if let Some(pos) = scores.position(member) {
+            scores.swap_remove_at(pos);
+        }
+    }
+
+    fn pop_at(&mut self, rank: usize) -> Option<(Vec<u8>, f64)> {
+        let (score, m) = self.order.remove_at(rank)?;
+        Big::unindex(&mut self.scores, &m);
+        Some((m.into_vec(), score))
     }
 }
 
@@ -166,65 +152,45 @@ impl ZSet {
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        self.len
+        match &self.repr {
+            Repr::Small(s) => s.len(),
+            Repr::Big(b) => b.order.len(),
+        }
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// `(member, score)` pairs in ascending order.
     pub fn iter(&self) -> ZIter<'_> {
-        ZIter {
-            zs: self,
-            cur: self.nodes[HEAD].levels[0].forward,
-            rev: false,
+        match &self.repr {
+            Repr::Small(s) => ZIter(It::Small(s.iter())),
+            Repr::Big(b) => ZIter(It::Big(b.order.iter_from(0, false))),
         }
     }
 
     /// Iterates from the element of ascending rank `rank` (0-based): upwards when `rev` is
     /// false, downwards when true. Empty when `rank >= len`.
     pub fn iter_from_rank(&self, rank: usize, rev: bool) -> ZIter<'_> {
-        let cur = self.node_at_rank(rank).unwrap_or(NIL);
-        ZIter { zs: self, cur, rev }
-    }
-
-    fn hash(&self, member: &[u8]) -> u64 {
-        self.hasher.hash_one(member)
-    }
-
-    fn find_node(&self, member: &[u8]) -> Option<usize> {
-        let h = self.hash(member);
-        let nodes = &self.nodes;
-        self.index.find(h, |&i| nodes[i].member == member).copied()
+        match &self.repr {
+            Repr::Small(s) => ZIter(It::Small(s.iter_from_rank(rank, rev))),
+            Repr::Big(b) => ZIter(It::Big(b.order.iter_from(rank, rev))),
+        }
     }
 
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.find_node(member).map(|i| self.nodes[i].score)
+        match &self.repr {
+            Repr::Small(s) => s.score(member),
+            Repr::Big(b) => b.scores.get(member).copied(),
+        }
     }
 
     /// True when `member` is present.
     pub fn contains(&self, member: &[u8]) -> bool {
-        self.find_node(member).is_some()
-    }
-
-    fn random_level(&mut self) -> usize {
-        // xorshift64*; the level only shapes performance, never results.
-        let mut level = 1;
-        loop {
-            self.rng ^= self.rng >> 12;
-            self.rng ^= self.rng << 25;
-            self.rng ^= self.rng >> 27;
-            let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48;
-            // ZSKIPLIST_P = 0.25
-            if r < 0x4000 && level < MAX_LEVEL {
-                level += 1;
-            } else {
-                return level;
-            }
-        }
+        self.score(member).is_some()
     }
 
     /// Sets `member`'s score, adding it if absent; true when it was added.
@@ -235,9 +201,9 @@ impl ZSet {
         if score.is_nan() {
             return false;
         }
-        let existing = self.find_node(member.as_ref());
-        if existing.is_none()
-            && (self.len + 1 > MAX_COMPACT_ENTRIES || member.as_ref().len() > MAX_COMPACT_VALUE)
+        if self.compact
+            && (self.len() + 1 > MAX_COMPACT_ENTRIES || member.as_ref().len() > MAX_COMPACT_VALUE)
+            && !self.contains(member.as_ref())
         {
             self.compact = false;
         }
@@ -247,171 +213,105 @@ impl ZSet {
         } else {
             score
         };
-        if let Some(x) = existing {
-            self.update_score(x, score);
-            return false;
+        match &mut self.repr {
+            Repr::Small(s) => {
+                let added = s.insert(member, score);
+                if added && s.len() > BIG_AT {
+                    self.repr = Repr::Big(Box::new(Big::from_small(s)));
+                }
+                added
+            }
+            Repr::Big(b) => b.insert(member.into(), score),
         }
-        let x = self.sl_insert(member.into(), score);
-        let h = self.hash(&self.nodes[x].member);
-        let (nodes, hasher) = (&self.nodes, &self.hasher);
-        self.index
-            .insert_unique(h, x, |&i| hasher.hash_one(nodes[i].member.as_slice()));
-        true
+    }
+
+    /// Back to the skip list once a big set shrank below a quarter of [`BIG_AT`].
+    fn maybe_small(&mut self) {
+        if let Repr::Big(b) = &self.repr {
+            if b.order.len() < BIG_AT / 4 {
+                let s: SkipList = b
+                    .order
+                    .iter_from(0, false)
+                    .map(|(m, sc)| (m.to_vec(), sc))
+                    .collect();
+                self.repr = Repr::Small(s);
+            }
+        }
     }
 
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let x = self.find_node(member)?;
-        let score = self.nodes[x].score;
-        self.unindex(x);
-        self.sl_delete(score, x);
-        self.release(x);
-        self.maybe_compact();
-        Some(score)
+        let out = match &mut self.repr {
+            Repr::Small(s) => return s.remove(member),
+            Repr::Big(b) => b.remove(member),
+        };
+        self.maybe_small();
+        out
     }
 
     /// Rank (0-based, ascending) of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let target = self.find_node(member)?;
-        let (score, m) = (self.nodes[target].score, &self.nodes[target].member);
-        let mut rank = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward == NIL {
-                    break;
-                }
-                let f = &self.nodes[l.forward];
-                if key_lt(f.score, &f.member, score, m) || l.forward == target {
-                    rank += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
-            }
-            if x == target {
-                return Some(rank - 1);
-            }
+        match &self.repr {
+            Repr::Small(s) => s.rank(member),
+            Repr::Big(b) => b.order.rank(*b.scores.get(member)?, member),
         }
-        None
     }
 
     /// The element of ascending rank `rank` (0-based).
     pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
-        self.node_at_rank(rank)
-            .map(|x| (self.nodes[x].member.as_slice(), self.nodes[x].score))
+        match &self.repr {
+            Repr::Small(s) => s.get_by_rank(rank),
+            Repr::Big(b) => b.order.at(rank),
+        }
     }
 
-    fn node_at_rank(&self, rank: usize) -> Option<usize> {
-        if rank >= self.len {
-            return None;
-        }
-        let want = rank + 1;
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward != NIL && traversed + l.span <= want {
-                    traversed += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
-            }
-            if traversed == want {
-                return Some(x);
-            }
-        }
-        None
-    }
-
-    /// How many leading elements (ascending) satisfy `pred`, found by a skip-list descent.
+    /// How many leading elements (ascending) satisfy `pred`, found by a descent (skip list) or
+    /// binary searches (chunked form).
     ///
     /// Exact when `pred` holds for a prefix of the order (e.g. "score < min"); otherwise it gives
-    /// what Redis's `zslFirstInRange`/`zslFirstInLexRange`-style descents give.
+    /// some boundary where `pred` turns false, as Redis's `zslFirstInRange`-style descents do.
     pub fn count_while(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
-        let mut rank = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward == NIL {
-                    break;
-                }
-                let f = &self.nodes[l.forward];
-                if pred(&f.member, f.score) {
-                    rank += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
-            }
+        match &self.repr {
+            Repr::Small(s) => s.count_while(pred),
+            Repr::Big(b) => b.order.count_while(pred),
         }
-        rank
     }
 
     /// Removes the elements of ascending ranks `start..end` (0-based, end exclusive, clamped);
     /// returns how many were removed.
     pub fn remove_rank_range(&mut self, start: usize, end: usize) -> usize {
-        let end = end.min(self.len);
-        if start >= end {
-            return 0;
-        }
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward != NIL && traversed + l.span <= start {
-                    traversed += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
+        let n = match &mut self.repr {
+            Repr::Small(s) => return s.remove_rank_range(start, end),
+            Repr::Big(b) => {
+                let Big { scores, order } = &mut **b;
+                order.remove_range(start, end, |m| Big::unindex(scores, m))
             }
-            update[i] = x;
-        }
-        let mut x = self.nodes[x].levels[0].forward;
-        let mut removed = 0;
-        while x != NIL && traversed < end {
-            let next = self.nodes[x].levels[0].forward;
-            self.unindex(x);
-            self.delete_node(x, &update);
-            self.release(x);
-            removed += 1;
-            traversed += 1;
-            x = next;
-        }
-        self.maybe_compact();
-        removed
+        };
+        self.maybe_small();
+        n
     }
 
     /// Removes and returns the lowest element.
     pub fn pop_first(&mut self) -> Option<(Vec<u8>, f64)> {
-        let x = self.nodes[HEAD].levels[0].forward;
-        self.pop_node(x)
+        let out = match &mut self.repr {
+            Repr::Small(s) => return s.pop_first(),
+            Repr::Big(b) => b.pop_at(0),
+        };
+        self.maybe_small();
+        out
     }
 
     /// Removes and returns the highest element.
     pub fn pop_last(&mut self) -> Option<(Vec<u8>, f64)> {
-        self.pop_node(self.tail)
-    }
-
-    fn pop_node(&mut self, x: usize) -> Option<(Vec<u8>, f64)> {
-        if x == NIL || x == HEAD {
-            return None;
-        }
-        let score = self.nodes[x].score;
-        self.unindex(x);
-        self.sl_delete(score, x);
-        let member = std::mem::take(&mut self.nodes[x].member);
-        self.node_bytes -= member.len();
-        self.release(x);
-        self.maybe_compact();
-        Some((member, score))
+        let out = match &mut self.repr {
+            Repr::Small(s) => return s.pop_last(),
+            Repr::Big(b) => {
+                let last = b.order.len().checked_sub(1)?;
+                b.pop_at(last)
+            }
+        };
+        self.maybe_small();
+        out
     }
 
     /// True while Redis 7.0 would keep this value listpack-encoded (OBJECT ENCODING).
@@ -419,223 +319,29 @@ impl ZSet {
         self.compact
     }
 
-    /// [`ZSet::mem_usage`] recomputed node by node (O(n); tests).
+    /// True in the chunked form (tests, harnesses).
+    pub fn is_chunked(&self) -> bool {
+        matches!(self.repr, Repr::Big(_))
+    }
+
+    /// [`ZSet::mem_usage`] recomputed element by element (O(n); tests).
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<ZSet>()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.member.len() + n.levels.len() * std::mem::size_of::<Link>())
-                .sum::<usize>()
-            - MAX_LEVEL * std::mem::size_of::<Link>()
-            + self.index.allocation_size()
-            + self.free.capacity() * std::mem::size_of::<usize>()
+            + match &self.repr {
+                Repr::Small(s) => s.mem_usage_recount(),
+                Repr::Big(b) => {
+                    std::mem::size_of::<Big>() + b.scores.base_mem_recount() + b.order.mem_recount()
+                }
+            }
     }
 
-    /// Estimated heap bytes used.
+    /// Estimated heap bytes used, O(1).
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<ZSet>()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.node_bytes
-            + self.index.allocation_size()
-            + self.free.capacity() * std::mem::size_of::<usize>()
-    }
-
-    // ---- skip-list internals (zslInsert, zslDeleteNode, zslUpdateScore in t_zset.c) ----
-
-    fn alloc(&mut self, member: Vec<u8>, score: f64, level: usize) -> usize {
-        self.node_bytes += member.len() + level * std::mem::size_of::<Link>();
-        let node = Node {
-            member,
-            score,
-            backward: NIL,
-            levels: vec![
-                Link {
-                    forward: NIL,
-                    span: 0
-                };
-                level
-            ],
-        };
-        match self.free.pop() {
-            Some(i) => {
-                self.nodes[i] = node;
-                i
+            + match &self.repr {
+                Repr::Small(s) => s.mem_usage(),
+                Repr::Big(b) => std::mem::size_of::<Big>() + b.scores.base_mem() + b.order.mem(),
             }
-            None => {
-                self.nodes.push(node);
-                self.nodes.len() - 1
-            }
-        }
-    }
-
-    fn release(&mut self, x: usize) {
-        let n = &mut self.nodes[x];
-        self.node_bytes -= n.member.len() + n.levels.len() * std::mem::size_of::<Link>();
-        n.member = Vec::new();
-        n.levels = Vec::new();
-        n.backward = NIL;
-        self.free.push(x);
-    }
-
-    fn unindex(&mut self, x: usize) {
-        let h = self.hash(&self.nodes[x].member);
-        if let Ok(e) = self.index.find_entry(h, |&i| i == x) {
-            e.remove();
-        }
-    }
-
-    /// Inserts a node for a member known to be absent; returns its index.
-    fn sl_insert(&mut self, member: Vec<u8>, score: f64) -> usize {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut rank = [0usize; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward == NIL {
-                    break;
-                }
-                let f = &self.nodes[l.forward];
-                if key_lt(f.score, &f.member, score, &member) {
-                    rank[i] += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
-        let level = self.random_level();
-        if level > self.level {
-            for i in self.level..level {
-                rank[i] = 0;
-                update[i] = HEAD;
-                self.nodes[HEAD].levels[i].span = self.len;
-            }
-            self.level = level;
-        }
-        let n = self.alloc(member, score, level);
-        for i in 0..level {
-            let u = self.nodes[update[i]].levels[i];
-            self.nodes[n].levels[i] = Link {
-                forward: u.forward,
-                span: u.span - (rank[0] - rank[i]),
-            };
-            self.nodes[update[i]].levels[i] = Link {
-                forward: n,
-                span: rank[0] - rank[i] + 1,
-            };
-        }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
-            self.nodes[u].levels[i].span += 1;
-        }
-        self.nodes[n].backward = if update[0] == HEAD { NIL } else { update[0] };
-        let f = self.nodes[n].levels[0].forward;
-        if f != NIL {
-            self.nodes[f].backward = n;
-        } else {
-            self.tail = n;
-        }
-        self.len += 1;
-        n
-    }
-
-    fn delete_node(&mut self, x: usize, update: &[usize; MAX_LEVEL]) {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            if self.nodes[u].levels[i].forward == x {
-                let xl = self.nodes[x].levels[i];
-                let ul = &mut self.nodes[u].levels[i];
-                ul.span = ul.span + xl.span - 1;
-                ul.forward = xl.forward;
-            } else {
-                self.nodes[u].levels[i].span -= 1;
-            }
-        }
-        let f = self.nodes[x].levels[0].forward;
-        let b = self.nodes[x].backward;
-        if f != NIL {
-            self.nodes[f].backward = b;
-        } else {
-            self.tail = b;
-        }
-        while self.level > 1 && self.nodes[HEAD].levels[self.level - 1].forward == NIL {
-            self.level -= 1;
-        }
-        self.len -= 1;
-    }
-
-    /// Unlinks node `x` (whose score is `score`) from the list; the slot is not released.
-    fn sl_delete(&mut self, score: f64, x: usize) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut cur = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[cur].levels[i];
-                if l.forward == NIL || l.forward == x {
-                    break;
-                }
-                let f = &self.nodes[l.forward];
-                if key_lt(f.score, &f.member, score, &self.nodes[x].member) {
-                    cur = l.forward;
-                } else {
-                    break;
-                }
-            }
-            update[i] = cur;
-        }
-        self.delete_node(x, &update);
-    }
-
-    fn update_score(&mut self, x: usize, score: f64) {
-        let (b, f) = (self.nodes[x].backward, self.nodes[x].levels[0].forward);
-        let m = &self.nodes[x].member;
-        let after_prev = b == NIL || key_lt(self.nodes[b].score, &self.nodes[b].member, score, m);
-        let before_next = f == NIL || key_lt(score, m, self.nodes[f].score, &self.nodes[f].member);
-        if after_prev && before_next {
-            self.nodes[x].score = score;
-            return;
-        }
-        let old = self.nodes[x].score;
-        self.sl_delete(old, x);
-        let member = std::mem::take(&mut self.nodes[x].member);
-        // Reinsert; the hash index must point at the new slot.
-        let hash = self.hash(&member);
-        if let Ok(e) = self.index.find_entry(hash, |&i| i == x) {
-            e.remove();
-        }
-        self.release(x);
-        let n = self.sl_insert(member, score);
-        let (nodes, hasher) = (&self.nodes, &self.hasher);
-        self.index
-            .insert_unique(hash, n, |&i| hasher.hash_one(nodes[i].member.as_slice()));
-        self.maybe_compact();
-    }
-
-    /// Rebuilds the arena when more than half of it is free slots.
-    fn maybe_compact(&mut self) {
-        if self.free.len() <= 64 || self.free.len() <= self.len {
-            return;
-        }
-        let mut fresh = ZSet {
-            hasher: self.hasher.clone(),
-            rng: self.rng,
-            compact: self.compact,
-            ..ZSet::default()
-        };
-        let old = std::mem::take(&mut self.nodes);
-        let mut x = old[HEAD].levels[0].forward;
-        let mut nodes = old;
-        while x != NIL {
-            let next = nodes[x].levels[0].forward;
-            let member = std::mem::take(&mut nodes[x].member);
-            let score = nodes[x].score;
-            fresh.insert(member, score);
-            x = next;
-        }
-        *self = fresh;
     }
 }
 
@@ -650,204 +356,4 @@ impl<M: Into<Vec<u8>> + AsRef<[u8]>> FromIterator<(M, f64)> for ZSet {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Checks every span, backward link, the tail and the index against a linear walk.
-    fn check(z: &ZSet) {
-        let order: Vec<usize> = {
-            let mut v = Vec::new();
-            let mut x = z.nodes[HEAD].levels[0].forward;
-            while x != NIL {
-                v.push(x);
-                x = z.nodes[x].levels[0].forward;
-            }
-            v
-        };
-        assert_eq!(order.len(), z.len);
-        assert_eq!(z.index.len(), z.len);
-        let pos = |x: usize| {
-            if x == HEAD {
-                0
-            } else {
-                order.iter().position(|&o| o == x).unwrap() + 1
-            }
-        };
-        for (k, &x) in order.iter().enumerate() {
-            let n = &z.nodes[x];
-            assert_eq!(n.backward, if k == 0 { NIL } else { order[k - 1] });
-            if k > 0 {
-                let p = &z.nodes[order[k - 1]];
-                assert!(key_lt(p.score, &p.member, n.score, &n.member));
-            }
-            assert_eq!(z.find_node(&n.member), Some(x));
-        }
-        assert_eq!(z.tail, order.last().copied().unwrap_or(NIL));
-        for x in std::iter::once(HEAD).chain(order.iter().copied()) {
-            let lv = if x == HEAD {
-                z.level
-            } else {
-                z.nodes[x].levels.len()
-            };
-            for i in 0..lv {
-                let l = z.nodes[x].levels[i];
-                let to = if l.forward == NIL {
-                    z.len + 1
-                } else {
-                    pos(l.forward)
-                };
-                if l.forward != NIL {
-                    assert_eq!(l.span, to - pos(x), "span at level {i}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn random_ops_match_a_sorted_model() {
-        let mut z = ZSet::new();
-        let mut model: Vec<(Vec<u8>, f64)> = Vec::new();
-        let mut seed = 12345u64;
-        let mut rnd = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
-        for step in 0..4000 {
-            let m = format!("m{}", rnd(300)).into_bytes();
-            let s = (rnd(20) as f64) - 10.0;
-            match rnd(10) {
-                0..=5 => {
-                    let added = z.insert(m.clone(), s);
-                    let was = model.iter().position(|(mm, _)| *mm == m);
-                    assert_eq!(added, was.is_none());
-                    match was {
-                        Some(i) => model[i].1 = s,
-                        None => model.push((m, s)),
-                    }
-                }
-                6 | 7 => {
-                    let r = z.remove(&m);
-                    let was = model
-                        .iter()
-                        .position(|(mm, _)| *mm == m)
-                        .map(|i| model.remove(i).1);
-                    assert_eq!(r, was);
-                }
-                8 => {
-                    let a = rnd(40) as usize;
-                    let b = a + rnd(10) as usize;
-                    model.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
-                    let n = z.remove_rank_range(a, b);
-                    let end = b.min(model.len());
-                    let expect = end.saturating_sub(a);
-                    if a < end {
-                        model.drain(a..end);
-                    }
-                    assert_eq!(n, expect);
-                }
-                _ => {
-                    if rnd(2) == 0 {
-                        let p = z.pop_first();
-                        model.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
-                        let e = if model.is_empty() {
-                            None
-                        } else {
-                            Some(model.remove(0))
-                        };
-                        assert_eq!(p, e);
-                    } else {
-                        let p = z.pop_last();
-                        model.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
-                        assert_eq!(p, model.pop());
-                    }
-                }
-            }
-            model.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
-            if step % 97 == 0 {
-                check(&z);
-            }
-            let got: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
-            assert_eq!(got, model, "step {step}");
-            if let Some(i) = (!model.is_empty()).then(|| rnd(model.len() as u64) as usize) {
-                assert_eq!(z.rank(&model[i].0), Some(i));
-                assert_eq!(z.get_by_rank(i).unwrap().0, model[i].0.as_slice());
-                let rev: Vec<_> = z.iter_from_rank(i, true).map(|(m, _)| m.to_vec()).collect();
-                let want: Vec<_> = model[..=i].iter().rev().map(|(m, _)| m.clone()).collect();
-                assert_eq!(rev, want);
-            }
-            let below = z.count_while(|_, sc| sc < 0.0);
-            assert_eq!(below, model.iter().filter(|(_, sc)| *sc < 0.0).count());
-        }
-        check(&z);
-        let c = z.clone();
-        assert_eq!(c, z);
-        assert!(z.mem_usage() > 0);
-    }
-
-    #[test]
-    fn negative_zero_is_kept_only_past_the_listpack_limits() {
-        let mut z = ZSet::new();
-        z.insert(&b"a"[..], -0.0);
-        assert!(z.score(b"a").unwrap().is_sign_positive());
-        let mut z: ZSet = (0..=MAX_COMPACT_ENTRIES)
-            .map(|i| (i.to_string(), 1.0))
-            .collect();
-        z.insert(&b"a"[..], -0.0);
-        assert!(z.score(b"a").unwrap().is_sign_negative());
-        let mut z = ZSet::new();
-        z.insert(vec![b'm'; MAX_COMPACT_VALUE + 1], 2.0);
-        z.insert(&b"a"[..], -0.0);
-        assert!(z.score(b"a").unwrap().is_sign_negative());
-    }
-
-    #[test]
-    fn arena_compaction_keeps_everything_consistent() {
-        let mut z: ZSet = (0..1000)
-            .map(|i| (format!("m{i:04}"), f64::from(i % 37)))
-            .collect();
-        for _ in 0..400 {
-            z.pop_first();
-        }
-        assert_eq!(z.remove_rank_range(100, 450), 350);
-        assert!(z.free.len() <= 64 || z.free.len() <= z.len, "compacted");
-        check(&z);
-        for i in 0..300 {
-            z.insert(format!("n{i}"), -f64::from(i));
-        }
-        check(&z);
-        assert_eq!(z.len(), 550);
-        assert_eq!(z.get_by_rank(0).unwrap(), (&b"n299"[..], -299.0));
-        let ranks: Vec<usize> = z.iter().map(|(m, _)| z.rank(m).unwrap()).collect();
-        assert_eq!(ranks, (0..550).collect::<Vec<_>>());
-        // Past the listpack limits -0 stays -0, through compactions too.
-        z.insert(&b"neg"[..], -0.0);
-        let r = z.rank(b"neg").unwrap();
-        z.remove_rank_range(r + 1, usize::MAX);
-        z.remove_rank_range(0, r);
-        assert_eq!(z.len(), 1);
-        assert!(z.free.len() <= 64, "compacted");
-        assert!(z.score(b"neg").unwrap().is_sign_negative());
-        check(&z);
-    }
-
-    #[test]
-    fn nan_and_edges() {
-        let mut z = ZSet::new();
-        assert!(!z.insert(&b"a"[..], f64::NAN));
-        assert!(z.is_empty());
-        assert!(z.insert(&b"a"[..], f64::INFINITY));
-        assert!(z.insert(&b"b"[..], f64::NEG_INFINITY));
-        assert!(z.insert(&b"c"[..], -0.0));
-        assert_eq!(z.rank(b"b"), Some(0));
-        assert_eq!(z.rank(b"a"), Some(2));
-        assert_eq!(z.rank(b"zz"), None);
-        assert!(z.get_by_rank(3).is_none());
-        assert_eq!(z.iter_from_rank(3, false).count(), 0);
-        assert_eq!(z.remove_rank_range(5, 10), 0);
-        assert_eq!(z.remove_rank_range(0, 100), 3);
-        assert!(z.pop_first().is_none());
-        check(&z);
-    }
-}
+mod tests;

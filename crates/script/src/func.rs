@@ -211,7 +211,7 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
         return Err("Invalid library metadata".into());
     };
     // Redis splits the line with sdssplitargs: `name="foo"` names the library foo.
-    let Some(split) = forkless_aof::sds::split_args(&code[..end]) else {
+    let Some(split) = forkless_resp::sds::split_args(&code[..end]) else {
         return Err("Invalid library metadata".into());
     };
     let owned: Vec<String> = split

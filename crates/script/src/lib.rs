@@ -125,6 +125,29 @@ pub struct Touched {
     pub all: bool,
 }
 
+/// A command the host serves outside the keyspace (see [`HostCommands`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCommand {
+    /// Redis's arity (negative: at least that many arguments, the name included).
+    pub arity: i32,
+    /// Redis's `CMD_NOSCRIPT`: refused in scripts unless `DEBUG set-disable-deny-scripts 1`.
+    pub noscript: bool,
+}
+
+/// Commands of the host (the server) that scripts may call through `redis.call` although the
+/// keyspace does not serve them: `DEBUG`, `TIME`. Redis runs any command from a script; here a
+/// script reaches the keyspace's commands and these. They run while the script holds its
+/// shards, so an implementation must not take the keyspace's locks (nor write: a script's
+/// effects are the keyspace commands it ran).
+pub trait HostCommands: Send + Sync {
+    /// `name` (lowercase) if the host serves it to scripts.
+    fn lookup(&self, name: &str) -> Option<HostCommand>;
+    /// Run `argv` (arity checked) for a script whose protocol is RESP3 when `resp3`
+    /// (`redis.setresp`). The reply may use RESP3 types; the script sees them converted for its
+    /// protocol, as a reply Redis's fake client would get.
+    fn call(&self, argv: &[&[u8]], resp3: bool) -> Out;
+}
+
 /// What the host (the engine) tells a scripting command.
 pub struct Host<'a> {
     /// Why writes are refused now (MISCONF, read-only replica), if they are.
@@ -141,6 +164,8 @@ struct Inner {
     eval: Vm,
     scripts: HashMap<String, Script>,
     functions: func::Functions,
+    /// The host's commands scripts may call ([`Scripting::set_host_commands`]).
+    host: Option<Arc<dyn HostCommands>>,
 }
 
 /// Scripting for one keyspace (see the crate docs).
@@ -203,11 +228,17 @@ impl Scripting {
                 eval,
                 scripts: HashMap::new(),
                 functions: func::Functions::new(fvm),
+                host: None,
             }),
             state: Arc::new(RunState::new(5000)),
             rand,
             logger,
         })
+    }
+
+    /// Let scripts call `host`'s commands ([`HostCommands`]; the server's DEBUG and TIME).
+    pub fn set_host_commands(&self, host: Arc<dyn HostCommands>) {
+        self.inner.lock().host = Some(host);
     }
 
     /// The running script's state (busy, kill).
@@ -402,6 +433,7 @@ impl Scripting {
             ro,
             false,
             host,
+            inner.host.as_deref(),
             argv,
             unit,
         )
@@ -444,6 +476,7 @@ impl Scripting {
             ro,
             true,
             host,
+            inner.host.as_deref(),
             argv,
             unit,
         )
@@ -465,6 +498,7 @@ impl Scripting {
         ro: bool,
         function: bool,
         host: &Host<'_>,
+        host_cmds: Option<&dyn HostCommands>,
         run_argv: &[&[u8]],
         outer: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
@@ -495,6 +529,7 @@ impl Scripting {
             no_writes,
             deny_write: host.deny_write,
             allow_oom: !compat && fl & flags::ALLOW_OOM != 0,
+            host: host_cmds,
         };
         let body = |unit: &mut Atomic<'_>| {
             if unit.oom() && !compat && !declared_ro && !limits.allow_oom {

@@ -31,6 +31,7 @@ pub mod repl;
 pub mod state;
 
 mod command;
+pub mod script_host;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -255,6 +256,8 @@ impl Server {
             shutdown_save: Mutex::new(None),
             repl: Default::default(),
         });
+        let host = script_host::ScriptHost::new(Arc::downgrade(&shared));
+        shared.engine.scripting().set_host_commands(Arc::new(host));
         log("Server initialized");
         Ok(Server {
             shared,

@@ -78,6 +78,11 @@ impl Functions {
         )
     }
 
+    /// Bytes of the libraries' code (INFO's `used_memory_functions`, approximate).
+    pub fn code_bytes(&self) -> usize {
+        self.libs.values().map(|l| l.code.len()).sum()
+    }
+
     /// Every library's code, by library name.
     pub fn codes(&self) -> Vec<Vec<u8>> {
         self.libs.values().map(|l| l.code.clone()).collect()

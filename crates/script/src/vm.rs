@@ -651,7 +651,7 @@ fn script_call(
         if let Some(msg) = limits.no_writes {
             return fail(msg);
         }
-        if let Some(msg) = (limits.deny_write)() {
+        if let Some(msg) = (limits.deny_write)().or_else(|| limits.host?.deny_write()) {
             return fail(&format!("-{msg}"));
         }
         if unit.oom()

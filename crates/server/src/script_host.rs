@@ -10,6 +10,10 @@
 //! DEBUG OBJECT, DIGEST, RELOAD... read the keyspace under its locks and answer an error from a
 //! script. The same code serves those subcommands to clients ([`debug_common`]).
 //!
+//! It also tells scripts when the server refuses writes (`min-replicas-to-write`:
+//! NOREPLICAS), which Redis checks before a script that may write and before each write
+//! command of a script without flags.
+//!
 //! The host holds the server state weakly: the state owns the engine, which owns the scripts.
 
 use std::sync::Weak;
@@ -66,6 +70,31 @@ impl HostCommands for ScriptHost {
         };
         frame_to_out(frame)
     }
+
+    fn deny_write(&self) -> Option<String> {
+        let shared = self.shared.upgrade()?;
+        too_few_replicas(&shared).then(|| "NOREPLICAS Not enough good replicas to write.".into())
+    }
+}
+
+/// Redis's `checkGoodReplicasStatus` failing: a primary with `min-replicas-to-write` set has
+/// fewer online replicas whose last ack is within `min-replicas-max-lag` seconds.
+fn too_few_replicas(shared: &Shared) -> bool {
+    let (min, max_lag) = {
+        let o = shared.opts.lock();
+        (o.min_replicas.0, o.min_replicas.1)
+    };
+    if min == 0 || max_lag == 0 || shared.repl.is_replica() {
+        return false;
+    }
+    let good = shared
+        .repl
+        .replicas
+        .lock()
+        .values()
+        .filter(|r| r.state == "online" && r.last_ack.elapsed().as_secs() <= max_lag)
+        .count() as u64;
+    good < min
 }
 
 fn lower(a: &[u8]) -> String {

@@ -57,6 +57,8 @@ pub struct Ctx<'a> {
     /// command touches a key once, as Redis's single `lookupKey*` per key, however many times
     /// its handler looks the key up. Past [`MAX_ACCESSED`] keys no more are recorded.
     accessed: Vec<(u32, u64)>,
+    /// The command was called by a script (Redis's `CLIENT_SCRIPT`).
+    from_script: bool,
 }
 
 /// Keys recorded in `Ctx::accessed` per command (commands over more keys look each up once).
@@ -134,6 +136,7 @@ impl<'a> Ctx<'a> {
             count_hits: false,
             view: ks.expiry_view(),
             accessed: Vec::new(),
+            from_script: false,
         }
     }
 
@@ -179,6 +182,16 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn set_count_hits(&mut self, on: bool) {
         self.count_hits = on;
+    }
+
+    /// Mark the following commands as called by a script (see [`Ctx::from_script`]).
+    pub(crate) fn set_from_script(&mut self, on: bool) {
+        self.from_script = on;
+    }
+
+    /// True when the running command was called by a script (Redis's `CLIENT_SCRIPT`).
+    pub(crate) fn from_script(&self) -> bool {
+        self.from_script
     }
 
     pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {

@@ -664,7 +664,9 @@ fn script_call(
         state.mark_wrote();
     }
     unit.set_propagate(propagate.get());
+    unit.set_from_script(true);
     let reply = unit.call(&refs);
+    unit.set_from_script(false);
     drop(unit);
     let failed = matches!(reply, Reply::Error(_));
     let v = reply_to_lua(lua, reply, resp3.get(), spec.name)?;

@@ -341,3 +341,93 @@ fn debug_time_and_replicas_from_scripts_equal_redis_server() {
     assert!(matches!(got, RespValue::Simple(_)), "{got:?}");
     assert_eq!(b.call(&["EXISTS", "gone"]), a.call(&["EXISTS", "gone"]));
 }
+
+/// SORT from a script that declares its keys: a SORT whose BY/GET patterns read no other key
+/// runs on the declared shards, and a set sorted with a constant BY comes back in order for a
+/// script (Redis's `CLIENT_SCRIPT` rule); replies equal to redis-server 7.0.15's. A pattern
+/// that reads other keys still needs every shard (forkless's rule, an error reply).
+#[test]
+fn sort_in_a_script_with_declared_keys_equals_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-sort-oracle");
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let steps: &[&[&str]] = &[
+        &["RPUSH", "l", "3", "1", "2", "10"],
+        &["SADD", "s", "c", "a", "b", "aa", "zz", "m"],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'desc')",
+            "1",
+            "l",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'limit', '1', '2', 'alpha')",
+            "1",
+            "l",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', 'nosort')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', 'x', 'get', '#', 'get', 'y')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'store', KEYS[2])",
+            "2",
+            "l",
+            "d",
+        ],
+        &["LRANGE", "d", "0", "-1"],
+        &[
+            "EVAL",
+            "return redis.call('sort_ro', KEYS[1], 'alpha')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.pcall('sort', KEYS[1], 'bad')",
+            "1",
+            "l",
+        ],
+        &["SORT", "s", "BY", "nosort", "STORE", "d2"],
+        &["LRANGE", "d2", "0", "-1"],
+    ];
+    let mut a = crate::common::Client::connect(redis.port());
+    let mut b = ours.client();
+    for (i, cmd) in steps.iter().enumerate() {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "step {i}: {cmd:?}");
+    }
+    let by_pattern = b.call(&[
+        "EVAL",
+        "return redis.call('sort', KEYS[1], 'by', 'w_*')",
+        "1",
+        "l",
+    ]);
+    assert!(
+        err_text(&by_pattern).contains("needs every shard"),
+        "{by_pattern:?}"
+    );
+    let undeclared = b.call(&[
+        "EVAL",
+        "return redis.call('sort', KEYS[1], 'store', 'other')",
+        "1",
+        "l",
+    ]);
+    assert!(
+        err_text(&undeclared).contains("not declared in KEYS"),
+        "{undeclared:?}"
+    );
+}

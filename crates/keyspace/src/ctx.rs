@@ -184,13 +184,13 @@ impl<'a> Ctx<'a> {
         self.count_hits = on;
     }
 
-    /// Mark the following commands as called by a script (see [`Ctx::from_script`]).
+    /// Mark the following commands as called by a script (see [`Ctx::called_by_script`]).
     pub(crate) fn set_from_script(&mut self, on: bool) {
         self.from_script = on;
     }
 
     /// True when the running command was called by a script (Redis's `CLIENT_SCRIPT`).
-    pub(crate) fn from_script(&self) -> bool {
+    pub(crate) fn called_by_script(&self) -> bool {
         self.from_script
     }
 

@@ -143,7 +143,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
         Some(Value::ZSet(z)) => (Kind::ZSet, z.iter().map(|(m, _)| m.to_vec()).collect()),
         Some(_) => return Reply::wrong_type(),
     };
-    if dontsort && matches!(kind, Kind::Set) && (storekey.is_some() || ctx.from_script()) {
+    if dontsort && matches!(kind, Kind::Set) && (storekey.is_some() || ctx.called_by_script()) {
         dontsort = false;
         alpha = true;
         sortby = None;

@@ -15,8 +15,8 @@
 //! ```
 //!
 //! # Parts
-//! * [`manifest`]: parse (exactly `aofLoadManifestFromFile`, quoting by [`sds`]) and atomic
-//!   persist (temp, fsync, rename, directory fsync); the rewrite's manifest switch.
+//! * [`manifest`]: parse (exactly `aofLoadManifestFromFile`, quoting by
+//!   [`forkless_resp::sds`]) and atomic persist (temp, fsync, rename, directory fsync); the rewrite's manifest switch.
 //! * [`scan`]: the RESP/annotation reader, "incomplete" versus "corrupt", offsets.
 //! * [`load`]: load a directory into a [`LoadTarget`] (the engine: [`KeyspaceTarget`]), with
 //!   truncation of the last file, MULTI rollback and recovery to a timestamp.
@@ -43,7 +43,6 @@ pub mod load;
 pub mod manifest;
 pub mod rewrite;
 pub mod scan;
-pub mod sds;
 pub mod writer;
 
 pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus, GenerationCheck};

@@ -11,7 +11,7 @@
 //!
 //! Parsing follows `aofLoadManifestFromFile` exactly: lines of at most 1024 bytes that must end in
 //! `\n`; lines starting with `#` are comments; an empty (after trimming) line is an error; words are
-//! split by `sdssplitargs` (quoted names, see [`crate::sds`]); at least 6 words, an even count; keys
+//! split by `sdssplitargs` (quoted names, see [`forkless_resp::sds`]); at least 6 words, an even count; keys
 //! `file`/`seq`/`type` are case-insensitive and unknown keys are ignored (forward compatibility);
 //! `seq` is read with `atoll` (and must not be 0), `type` by its first byte; a name must not hold a
 //! `/`; at most one base; incr sequences strictly increase. An empty file is an error. Errors name the
@@ -24,7 +24,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{AofError, Result};
-use crate::sds;
+use forkless_resp::sds;
 
 /// Longest manifest line Redis reads (`MANIFEST_MAX_LINE`), terminator excluded.
 pub const MANIFEST_MAX_LINE: usize = 1024;

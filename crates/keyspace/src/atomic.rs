@@ -182,6 +182,12 @@ impl Atomic<'_> {
         self.ctx.truncate_prop(0);
     }
 
+    /// Mark the next commands as called by a script (Redis's `CLIENT_SCRIPT`: SORT orders a
+    /// set even with a constant BY).
+    pub fn set_from_script(&mut self, on: bool) {
+        self.ctx.set_from_script(on);
+    }
+
     /// Run one command inside the unit. Unknown commands, wrong arity, keys outside the scope
     /// and (when the unit started over `maxmemory`) commands that may grow memory get an error
     /// reply and change nothing.
@@ -195,7 +201,20 @@ impl Atomic<'_> {
         if !spec.arity_ok(argv.len()) {
             return wrong_arity(spec);
         }
-        let all = spec.flags & ALL_SHARDS != 0;
+        let mut all = spec.flags & ALL_SHARDS != 0;
+        // SORT whose BY/GET patterns read no other key touches only its key and STORE
+        // destination: a script that declared them may call it.
+        let sort_dest = match (&self.declared, all) {
+            (Some(_), true) => sort_local_dest(spec.name, argv),
+            _ => None,
+        };
+        if sort_dest.is_some() {
+            all = false;
+        }
+        let extra: &[&[u8]] = match &sort_dest {
+            Some(Some(d)) => std::slice::from_ref(d),
+            _ => &[],
+        };
         if let Some(keys) = &self.declared {
             if all {
                 return Reply::err(format!(
@@ -204,13 +223,14 @@ impl Atomic<'_> {
                     spec.name
                 ));
             }
-            for i in spec.key_indices(argv.len()) {
-                if !keys.iter().any(|k| k.as_slice() == argv[i]) {
+            let named = spec.key_indices(argv.len()).map(|i| argv[i]);
+            for key in named.chain(extra.iter().copied()) {
+                if !keys.iter().any(|k| k.as_slice() == key) {
                     return Reply::err(format!(
                         "ERR Script attempted to access key '{}' that is not declared in KEYS \
                          (declare every key, or call with numkeys 0 / the allow-cross-slot-keys \
                          flag to lock every shard)",
-                        String::from_utf8_lossy(argv[i])
+                        String::from_utf8_lossy(key)
                     ));
                 }
             }
@@ -242,6 +262,9 @@ impl Atomic<'_> {
             if all {
                 self.touched_all = true;
             }
+            for key in extra {
+                self.touched.push((db, key.to_vec()));
+            }
             for i in spec.key_indices(argv.len()) {
                 self.touched.push((db, argv[i].to_vec()));
             }
@@ -256,5 +279,51 @@ impl Atomic<'_> {
 
     fn ctx_all(&self) -> bool {
         self.declared.is_none()
+    }
+}
+
+/// For SORT / SORT_RO (`name`) whose BY and GET patterns read no key (no `*`; a GET of `#` is
+/// the element itself): `Some(STORE destination)`. `None` when a pattern may read other keys
+/// (then SORT needs every shard). Options the handler refuses (it does so before reading any
+/// key) give `Some(None)`, so the caller gets SORT's own error.
+fn sort_local_dest<'a>(name: &str, argv: &[&'a [u8]]) -> Option<Option<&'a [u8]>> {
+    if name != "sort" && name != "sort_ro" {
+        return None;
+    }
+    // A pattern is read as a C string: up to the first NUL.
+    let star = |p: &[u8]| p.iter().take_while(|&&c| c != 0).any(|&c| c == b'*');
+    let mut dest = None;
+    let mut reads_keys = false;
+    let mut j = 2;
+    while j < argv.len() {
+        let w = argv[j];
+        let left = argv.len() - j - 1;
+        let word = |s: &str| w.eq_ignore_ascii_case(s.as_bytes());
+        if word("asc") || word("desc") || word("alpha") {
+            j += 1;
+        } else if word("limit") && left >= 2 {
+            if crate::convert::parse_i64(argv[j + 1]).is_none()
+                || crate::convert::parse_i64(argv[j + 2]).is_none()
+            {
+                return Some(None);
+            }
+            j += 3;
+        } else if name == "sort" && word("store") && left >= 1 {
+            dest = Some(argv[j + 1]);
+            j += 2;
+        } else if word("by") && left >= 1 {
+            reads_keys |= star(argv[j + 1]);
+            j += 2;
+        } else if word("get") && left >= 1 {
+            reads_keys |= argv[j + 1] != b"#" && star(argv[j + 1]);
+            j += 2;
+        } else {
+            return Some(None);
+        }
+    }
+    if reads_keys {
+        None
+    } else {
+        Some(dest)
     }
 }

@@ -62,6 +62,8 @@ pub struct Ctx<'a> {
     /// the events the command raised (`crate::notify`).
     notify: Flags,
     events: Vec<KeyEvent>,
+    /// The command was called by a script (Redis's `CLIENT_SCRIPT`).
+    from_script: bool,
 }
 
 /// Keys recorded in `Ctx::accessed` per command (commands over more keys look each up once).
@@ -141,6 +143,7 @@ impl<'a> Ctx<'a> {
             accessed: Vec::new(),
             notify: ks.recorded_events(),
             events: Vec::new(),
+            from_script: false,
         }
     }
 
@@ -209,6 +212,16 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn set_count_hits(&mut self, on: bool) {
         self.count_hits = on;
+    }
+
+    /// Mark the following commands as called by a script (see [`Ctx::called_by_script`]).
+    pub(crate) fn set_from_script(&mut self, on: bool) {
+        self.from_script = on;
+    }
+
+    /// True when the running command was called by a script (Redis's `CLIENT_SCRIPT`).
+    pub(crate) fn called_by_script(&self) -> bool {
+        self.from_script
     }
 
     pub(crate) fn into_parts(self) -> (Vec<MutexGuard<'a, Shard>>, Vec<Propagated>, bool) {

@@ -20,6 +20,7 @@
 //! * [`CommandParser`]: resumable parser over a growing buffer; [`scan_commands`] scans a whole
 //!   buffer and says where the last complete command ends (AOF truncation repair).
 //! * [`Reply`]: RESP2 replies, [`Reply::encode`] and [`parse_reply`].
+//! * [`sds`]: Redis's `sdssplitargs` / `sdscatrepr` (AOF manifest lines, Lua shebang lines).
 #![forbid(unsafe_code)]
 
 mod command;
@@ -27,6 +28,7 @@ mod encode;
 mod error;
 mod num;
 mod reply;
+pub mod sds;
 
 pub use command::{
     annotation_timestamp, scan_commands, Argv, CommandParser, Item, Parsed, Scan, Scanned,

@@ -74,7 +74,8 @@ pub fn push_error_text(msg: &str) -> String {
     }
 }
 
-fn out_to_lua(lua: &Lua, out: Out) -> mlua::Result<Value> {
+/// A RESP3-capable reply as a RESP3 script sees it (`redisProtocolToLuaType` with RESP3).
+pub(crate) fn out_to_lua(lua: &Lua, out: Out) -> mlua::Result<Value> {
     let tagged = |k: &str, v: Value| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         t.raw_set(k, v)?;

@@ -78,6 +78,11 @@ impl Functions {
         )
     }
 
+    /// Bytes of the libraries' code (INFO's `used_memory_functions`, approximate).
+    pub fn code_bytes(&self) -> usize {
+        self.libs.values().map(|l| l.code.len()).sum()
+    }
+
     /// Every library's code, by library name.
     pub fn codes(&self) -> Vec<Vec<u8>> {
         self.libs.values().map(|l| l.code.clone()).collect()
@@ -211,7 +216,7 @@ fn metadata(code: &[u8]) -> Result<(String, usize), String> {
         return Err("Invalid library metadata".into());
     };
     // Redis splits the line with sdssplitargs: `name="foo"` names the library foo.
-    let Some(split) = forkless_aof::sds::split_args(&code[..end]) else {
+    let Some(split) = forkless_resp::sds::split_args(&code[..end]) else {
         return Err("Invalid library metadata".into());
     };
     let owned: Vec<String> = split

@@ -125,15 +125,43 @@ pub struct Touched {
     pub all: bool,
 }
 
+/// A command the host serves outside the keyspace (see [`HostCommands`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCommand {
+    /// Redis's arity (negative: at least that many arguments, the name included).
+    pub arity: i32,
+    /// Redis's `CMD_NOSCRIPT`: refused in scripts unless `DEBUG set-disable-deny-scripts 1`.
+    pub noscript: bool,
+}
+
+/// Commands of the host (the server) that scripts may call through `redis.call` although the
+/// keyspace does not serve them: `DEBUG`, `TIME`. Redis runs any command from a script; here a
+/// script reaches the keyspace's commands and these. They run while the script holds its
+/// shards, so an implementation must not take the keyspace's locks (nor write: a script's
+/// effects are the keyspace commands it ran).
+pub trait HostCommands: Send + Sync {
+    /// `name` (lowercase) if the host serves it to scripts.
+    fn lookup(&self, name: &str) -> Option<HostCommand>;
+    /// Run `argv` (arity checked) for a script whose protocol is RESP3 when `resp3`
+    /// (`redis.setresp`). The reply may use RESP3 types; the script sees them converted for its
+    /// protocol, as a reply Redis's fake client would get.
+    fn call(&self, argv: &[&[u8]], resp3: bool) -> Out;
+    /// Why the host refuses writes now, beyond the engine's own checks (the server's
+    /// `min-replicas-to-write`: `NOREPLICAS ...`), if it does: checked where Redis checks it,
+    /// before a script that may write and before each write command of a script without flags.
+    fn deny_write(&self) -> Option<String> {
+        None
+    }
+}
+
 /// What the host (the engine) tells a scripting command.
 pub struct Host<'a> {
     /// Why writes are refused now (MISCONF, read-only replica), if they are.
     pub deny_write: &'a dyn Fn() -> Option<String>,
 }
 
+/// A cached EVAL script (its compiled chunk is in the EVAL VM's store, under the SHA1).
 struct Script {
-    body: Vec<u8>,
-    /// The compiled chunk is in the EVAL VM's store, under the SHA1.
     flags: u32,
 }
 
@@ -141,11 +169,38 @@ struct Inner {
     eval: Vm,
     scripts: HashMap<String, Script>,
     functions: func::Functions,
+    /// The host's commands scripts may call ([`Scripting::set_host_commands`]).
+    host: Option<Arc<dyn HostCommands>>,
+    /// Bytes of the cached scripts' bodies and SHA1s (kept as scripts come and go).
+    scripts_bytes: u64,
+}
+
+/// What INFO's memory section shows of scripting (Redis 7.0's `used_memory_vm_eval`,
+/// `number_of_cached_scripts`...), as of the last scripting command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScriptMemory {
+    /// Bytes of the EVAL Lua state (`used_memory_vm_eval`, `used_memory_lua`).
+    pub vm_eval: u64,
+    /// Bytes of the functions' Lua state (`used_memory_vm_functions`).
+    pub vm_functions: u64,
+    /// Bytes of the cached scripts' bodies and SHA1s (`used_memory_scripts_eval`).
+    pub scripts_eval: u64,
+    /// Bytes of the libraries' code (`used_memory_functions`).
+    pub functions: u64,
+    /// Scripts in the cache (`number_of_cached_scripts`).
+    pub cached_scripts: u64,
+    /// Functions loaded (`number_of_functions`).
+    pub function_count: u64,
+    /// Libraries loaded (`number_of_libraries`).
+    pub library_count: u64,
 }
 
 /// Scripting for one keyspace (see the crate docs).
 pub struct Scripting {
     inner: Mutex<Inner>,
+    /// [`ScriptMemory`] as published after the last command (a leaf lock: INFO never waits
+    /// for a running script).
+    memory: Mutex<ScriptMemory>,
     state: Arc<RunState>,
     rand: Arc<AtomicU64>,
     logger: Logger,
@@ -203,11 +258,19 @@ impl Scripting {
                 eval,
                 scripts: HashMap::new(),
                 functions: func::Functions::new(fvm),
+                host: None,
+                scripts_bytes: 0,
             }),
+            memory: Mutex::new(ScriptMemory::default()),
             state: Arc::new(RunState::new(5000)),
             rand,
             logger,
         })
+    }
+
+    /// Let scripts call `host`'s commands ([`HostCommands`]; the server's DEBUG and TIME).
+    pub fn set_host_commands(&self, host: Arc<dyn HostCommands>) {
+        self.inner.lock().host = Some(host);
     }
 
     /// The running script's state (busy, kill).
@@ -237,10 +300,25 @@ impl Scripting {
     /// and FUNCTION STATS never wait for the VM); the next command publishes.
     pub fn publish_memory(&self, ks: &Keyspace) {
         if let Some(inner) = self.inner.try_lock() {
-            let bytes = inner.eval.lua().used_memory() + inner.functions.vm().lua().used_memory();
+            let (libs, funcs) = inner.functions.counts();
+            let m = ScriptMemory {
+                vm_eval: inner.eval.lua().used_memory() as u64,
+                vm_functions: inner.functions.vm().lua().used_memory() as u64,
+                scripts_eval: inner.scripts_bytes,
+                functions: inner.functions.code_bytes() as u64,
+                cached_scripts: inner.scripts.len() as u64,
+                function_count: funcs as u64,
+                library_count: libs as u64,
+            };
             drop(inner);
-            ks.set_extra_memory(bytes as u64);
+            *self.memory.lock() = m;
+            ks.set_extra_memory(m.vm_eval + m.vm_functions);
         }
+    }
+
+    /// Scripting's part of INFO's memory section, as of the last scripting command.
+    pub fn memory_info(&self) -> ScriptMemory {
+        *self.memory.lock()
     }
 
     /// Execute a scripting command (see [`COMMANDS`]).
@@ -402,6 +480,7 @@ impl Scripting {
             ro,
             false,
             host,
+            inner.host.as_deref(),
             argv,
             unit,
         )
@@ -444,6 +523,7 @@ impl Scripting {
             ro,
             true,
             host,
+            inner.host.as_deref(),
             argv,
             unit,
         )
@@ -465,6 +545,7 @@ impl Scripting {
         ro: bool,
         function: bool,
         host: &Host<'_>,
+        host_cmds: Option<&dyn HostCommands>,
         run_argv: &[&[u8]],
         outer: Option<&mut Atomic<'_>>,
     ) -> (Out, Touched) {
@@ -477,7 +558,7 @@ impl Scripting {
             );
         }
         if !compat && !declared_ro {
-            if let Some(msg) = (host.deny_write)() {
+            if let Some(msg) = (host.deny_write)().or_else(|| host_cmds?.deny_write()) {
                 return (Out::err(msg), Touched::default());
             }
         }
@@ -495,6 +576,7 @@ impl Scripting {
             no_writes,
             deny_write: host.deny_write,
             allow_oom: !compat && fl & flags::ALLOW_OOM != 0,
+            host: host_cmds,
         };
         let body = |unit: &mut Atomic<'_>| {
             if unit.oom() && !compat && !declared_ro && !limits.allow_oom {
@@ -642,6 +724,7 @@ impl Scripting {
                     Ok(vm) => {
                         inner.eval = vm;
                         inner.scripts.clear();
+                        inner.scripts_bytes = 0;
                         Out::ok()
                     }
                     Err(e) => Out::err(format!("ERR cannot reset the Lua state: {e}")),
@@ -747,21 +830,9 @@ impl Inner {
         self.eval
             .store(&sha, func)
             .map_err(|e| Out::err(format!("ERR Error compiling script (new function): {e}")))?;
-        self.scripts.insert(
-            sha.clone(),
-            Script {
-                body: body.to_vec(),
-                flags: fl,
-            },
-        );
+        self.scripts_bytes += (body.len() + sha.len()) as u64;
+        self.scripts.insert(sha.clone(), Script { flags: fl });
         Ok(sha)
-    }
-}
-
-impl Script {
-    #[allow(dead_code)]
-    fn body(&self) -> &[u8] {
-        &self.body
     }
 }
 
@@ -787,7 +858,8 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
         let Some(list) = p.strip_prefix("flags=") else {
             return Err(format!("Unknown lua shebang option: {p}"));
         };
-        for f in list.split(',') {
+        // sdssplitlen: an empty list has no flags (but "a,,b" holds an empty one).
+        for f in list.split(',').filter(|_| !list.is_empty()) {
             match flags::NAMES.iter().find(|(n, _)| *n == f) {
                 Some((_, v)) => fl |= v,
                 None => return Err(format!("Unexpected flag in script shebang: {f}")),

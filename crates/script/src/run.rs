@@ -45,6 +45,9 @@ pub struct RunState {
     /// Libraries and functions loaded (FUNCTION STATS without the VM lock).
     libraries: AtomicU64,
     functions: AtomicU64,
+    /// `DEBUG set-disable-deny-scripts`: scripts may call deny-script (`CMD_NOSCRIPT`)
+    /// commands the host serves.
+    deny_disabled: AtomicBool,
 }
 
 impl RunState {
@@ -63,6 +66,7 @@ impl RunState {
             current: Mutex::new(None),
             libraries: AtomicU64::new(0),
             functions: AtomicU64::new(0),
+            deny_disabled: AtomicBool::new(false),
         }
     }
 
@@ -78,6 +82,16 @@ impl RunState {
     /// The threshold in force.
     pub fn threshold_ms(&self) -> u64 {
         self.threshold_ms.load(Ordering::Relaxed)
+    }
+
+    /// `DEBUG set-disable-deny-scripts <0|1>` (Redis's `script_disable_deny_script`).
+    pub fn set_deny_disabled(&self, on: bool) {
+        self.deny_disabled.store(on, Ordering::Relaxed);
+    }
+
+    /// True while scripts may call deny-script commands.
+    pub fn deny_disabled(&self) -> bool {
+        self.deny_disabled.load(Ordering::Relaxed)
     }
 
     /// A script (or function) starts.

@@ -49,6 +49,8 @@ pub struct Limits<'a> {
     pub deny_write: &'a dyn Fn() -> Option<String>,
     /// The script is allowed to write when memory is over the bound.
     pub allow_oom: bool,
+    /// The host's commands (DEBUG, TIME), if it serves any.
+    pub host: Option<&'a dyn crate::HostCommands>,
 }
 
 /// A Lua state with the sandbox installed.
@@ -610,6 +612,30 @@ fn script_call(
     let mut unit = unit.borrow_mut();
     let Some(spec) = unit.spec(refs[0]) else {
         let name = String::from_utf8_lossy(refs[0]).to_ascii_lowercase();
+        if let Some((host, cmd)) = limits.host.and_then(|h| h.lookup(&name).map(|c| (h, c))) {
+            // Redis's scriptCall order: arity, then the deny-script flag.
+            let argc = refs.len();
+            let arity_ok = if cmd.arity >= 0 {
+                argc == cmd.arity as usize
+            } else {
+                argc >= cmd.arity.unsigned_abs() as usize
+            };
+            if !arity_ok {
+                return fail("Wrong number of args calling Redis command from script");
+            }
+            if cmd.noscript && !state.deny_disabled() {
+                return fail("This Redis command is not allowed from script");
+            }
+            drop(unit);
+            let out = host.call(&refs, resp3.get());
+            let failed = out.is_error();
+            let v = if resp3.get() {
+                crate::conv::out_to_lua(lua, out)?
+            } else {
+                reply_to_lua(lua, out.into_reply(), false, "")?
+            };
+            return Ok((v, failed));
+        }
         if crate::SERVER_NOSCRIPT.contains(&name.as_str()) {
             return fail("This Redis command is not allowed from script");
         }
@@ -625,7 +651,7 @@ fn script_call(
         if let Some(msg) = limits.no_writes {
             return fail(msg);
         }
-        if let Some(msg) = (limits.deny_write)() {
+        if let Some(msg) = (limits.deny_write)().or_else(|| limits.host?.deny_write()) {
             return fail(&format!("-{msg}"));
         }
         if unit.oom()
@@ -638,7 +664,9 @@ fn script_call(
         state.mark_wrote();
     }
     unit.set_propagate(propagate.get());
+    unit.set_from_script(true);
     let reply = unit.call(&refs);
+    unit.set_from_script(false);
     drop(unit);
     let failed = matches!(reply, Reply::Error(_));
     let v = reply_to_lua(lua, reply, resp3.get(), spec.name)?;

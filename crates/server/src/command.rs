@@ -5,8 +5,6 @@
 //! size and contents with redis.conf's thresholds (forkless keeps one representation per type;
 //! Redis's encodings are sticky once converted, ours follow the contents).
 
-use std::time::Duration;
-
 use forkless_keyspace::value::Value;
 use forkless_keyspace::{Reply, Session};
 
@@ -440,6 +438,17 @@ fn with_value<R>(shared: &Shared, db: u32, key: &[u8], f: impl FnOnce(&Value) ->
     if shared.ks.execute(&mut s, &[b"EXISTS", key]) != Reply::Integer(1) {
         return None;
     }
+    with_stored_value(shared, db, key, f)
+}
+
+/// The value stored under `key`, even when its expiry has passed (Redis's `dictFind`, as
+/// DEBUG OBJECT reads it).
+fn with_stored_value<R>(
+    shared: &Shared,
+    db: u32,
+    key: &[u8],
+    f: impl FnOnce(&Value) -> R,
+) -> Option<R> {
     let h = shared.ks.hash_key(key);
     let shard = shared.ks.shard_of(h);
     shared.ks.with_shard(shard, |sh| {
@@ -566,7 +575,7 @@ fn digest_of(ks: &forkless_keyspace::Keyspace) -> String {
 /// DEBUG OBJECT: Redis 7.0's line (`debugCommand`, "object").
 fn debug_object(conn: &Conn, db: u32, key: &[u8]) -> Frame {
     let lim = conn.shared.engine.config().encoding_limits();
-    let line = with_value(&conn.shared, db, key, |v| {
+    let line = with_stored_value(&conn.shared, db, key, |v| {
         let enc = encoding(v, &lim);
         let mut s = format!(
             "Value at:0x7f0000000000 refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
@@ -585,39 +594,6 @@ fn debug_object(conn: &Conn, db: u32, key: &[u8]) -> Frame {
     match line {
         Some(l) => Frame::Simple(l.into()),
         None => Frame::err("ERR no such key"),
-    }
-}
-
-/// DEBUG PROTOCOL <type>: one reply of each RESP3 type (Redis 7.0 `debug.c`).
-fn debug_protocol(conn: &Conn, name: &[u8]) -> Frame {
-    let r3 = conn.proto == crate::frame::Proto::Resp3;
-    match lower(name).as_str() {
-        "string" => Frame::bulk("Hello World"),
-        "integer" => Frame::Int(12345),
-        // Redis's own test value (debug.c), not an approximation of pi.
-        #[allow(clippy::approx_constant)]
-        "double" => Frame::Double(3.141),
-        "bignum" => Frame::BigNum("1234567999999999999999999999999999999".into()),
-        "null" => Frame::Null,
-        "array" => Frame::Array((0..3).map(Frame::Int).collect()),
-        "set" => Frame::Set((0..3).map(Frame::Int).collect()),
-        "map" => Frame::Map((0..3).map(|j| (Frame::Int(j), Frame::Bool(j == 1))).collect()),
-        "attrib" => Frame::Seq(vec![
-            Frame::Attr(vec![(
-                Frame::bulk("key-popularity"),
-                Frame::Array(vec![Frame::bulk("key:123"), Frame::Int(90)]),
-            )]),
-            Frame::bulk("Some real reply following the attribute"),
-        ]),
-        "push" if !r3 => Frame::err("ERR RESP2 is not supported by this command"),
-        "push" => Frame::Seq(vec![
-            Frame::Push(vec![Frame::bulk("server-cpu-usage"), Frame::Int(42)]),
-            Frame::bulk("Some real reply following the push reply"),
-        ]),
-        "true" => Frame::Bool(true),
-        "false" => Frame::Bool(false),
-        "verbatim" => Frame::Verbatim(b"This is a verbatim\nstring".to_vec()),
-        _ => Frame::err("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
     }
 }
 
@@ -721,22 +697,14 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
             if mode == "no" || (mode == "local" && !local) {
                 return Frame::err("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
             }
+            let r3 = conn.proto == crate::frame::Proto::Resp3;
+            if let Some(f) = crate::script_host::debug_common(&conn.shared, &sub, argv, r3) {
+                return f;
+            }
             match (sub.as_str(), argv.len()) {
-                ("sleep", 3) => {
-                    let secs: f64 = String::from_utf8_lossy(&argv[2]).parse().unwrap_or(0.0);
-                    std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)));
-                    Frame::ok()
-                }
-                ("set-active-expire", 3) => {
-                    conn.shared.engine.set_active_expire(argv[2] != b"0");
-                    Frame::ok()
-                }
-                ("change-repl-id", 2) | ("quicklist-packed-threshold", 3) => Frame::ok(),
                 ("object", 3) => debug_object(conn, db, &argv[2]),
-                ("protocol", 3) => debug_protocol(conn, &argv[2]),
                 ("reload", _) => debug_reload(conn, argv),
                 ("loadaof", 2) => debug_loadaof(conn),
-                ("jmap", 2) => Frame::ok(),
                 ("digest", 2) => Frame::Simple(digest_all(&conn.shared).into()),
                 ("digest-value", _) => Frame::Array(
                     argv[2..]
@@ -748,10 +716,6 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
                         })
                         .collect(),
                 ),
-                ("log", 3) => {
-                    crate::log::warn(&format!("DEBUG LOG: {}", String::from_utf8_lossy(&argv[2])));
-                    Frame::ok()
-                }
                 _ => bad_subcommand(
                     "debug",
                     &argv[1],

@@ -172,6 +172,22 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                 f("used_memory_rss_human", human(rss));
                 f("used_memory_peak", rss.to_string());
                 f("used_memory_peak_human", human(rss));
+                let lua = shared.engine.scripting().memory_info();
+                f("used_memory_lua", lua.vm_eval.to_string());
+                f("used_memory_vm_eval", lua.vm_eval.to_string());
+                f("used_memory_lua_human", human(lua.vm_eval));
+                f("used_memory_scripts_eval", lua.scripts_eval.to_string());
+                f("number_of_cached_scripts", lua.cached_scripts.to_string());
+                f("number_of_functions", lua.function_count.to_string());
+                f("number_of_libraries", lua.library_count.to_string());
+                f("used_memory_vm_functions", lua.vm_functions.to_string());
+                let vm_total = lua.vm_eval + lua.vm_functions;
+                f("used_memory_vm_total", vm_total.to_string());
+                f("used_memory_vm_total_human", human(vm_total));
+                f("used_memory_functions", lua.functions.to_string());
+                let scripts = lua.scripts_eval + lua.functions;
+                f("used_memory_scripts", scripts.to_string());
+                f("used_memory_scripts_human", human(scripts));
                 f("maxmemory", maxmem.to_string());
                 f("maxmemory_human", human(maxmem));
                 f(

@@ -33,6 +33,7 @@ pub mod state;
 pub mod tracking;
 
 mod command;
+pub mod script_host;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -264,6 +265,8 @@ impl Server {
             .set_event_sink(Some(Arc::new(pubsub::KeyspaceEvents(Arc::downgrade(
                 &shared,
             )))));
+        let host = script_host::ScriptHost::new(Arc::downgrade(&shared));
+        shared.engine.scripting().set_host_commands(Arc::new(host));
         log("Server initialized");
         Ok(Server {
             shared,

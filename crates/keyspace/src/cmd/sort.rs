@@ -8,7 +8,8 @@
 //! type check; numeric weights parsed with `strtod` (`ERR One or more scores can't be converted
 //! into double`); equal numeric weights ordered by the element's bytes; ALPHA compares as
 //! `strcoll` in the C locale (bytes up to the first NUL) unless storing (all bytes); a set
-//! sorted with a constant BY into STORE is sorted ALPHA, as Redis forces; LIMIT clamped as
+//! sorted with a constant BY into STORE, or for a script, is sorted ALPHA, as Redis forces
+//! (`CLIENT_SCRIPT`); LIMIT clamped as
 //! Redis does. STORE writes a list (deleting the destination when the result is empty, a GET
 //! of a missing key storing an empty string) and propagates the command verbatim when it
 //! changed something.
@@ -16,7 +17,8 @@
 //! Key access: BY and GET patterns name keys that are only known while sorting, so both
 //! commands are declared [`ALL_SHARDS`] (always, not only when a pattern is present: the table
 //! is static). That serialises SORT with every other command, the price of reading arbitrary
-//! keys consistently.
+//! keys consistently. A script that declared its keys may still call a SORT whose patterns read
+//! no key (`Atomic::call`).
 
 use crate::command::{CommandSpec, ALL_SHARDS, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -142,7 +144,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
         Some(Value::ZSet(z)) => (Kind::ZSet, z.iter().map(|(m, _)| m.to_vec()).collect()),
         Some(_) => return Reply::wrong_type(),
     };
-    if dontsort && matches!(kind, Kind::Set) && storekey.is_some() {
+    if dontsort && matches!(kind, Kind::Set) && (storekey.is_some() || ctx.called_by_script()) {
         dontsort = false;
         alpha = true;
         sortby = None;

@@ -205,3 +205,229 @@ fn shutdown_nosave_stops_a_busy_script_that_wrote() {
     assert!(aof.contains("before"), "{aof:?}");
     assert!(!aof.contains("partial"), "{aof:?}");
 }
+
+/// INFO's `name:value` field, if present.
+fn info_field(info: &RespValue, name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(&info.bytes()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
+}
+
+/// What scripts reach beyond the keyspace, every reply equal to redis-server 7.0.15's: DEBUG
+/// refused until `DEBUG set-disable-deny-scripts 1`, then DEBUG PROTOCOL's RESP3 replies as a
+/// RESP2 and a RESP3 script sees them, DEBUG SLEEP inside a script whose clock stands still,
+/// TIME, an empty shebang flag list, NOREPLICAS for scripts that may write, INFO's count of
+/// cached scripts, DEBUG OBJECT on a key past its expiry.
+#[test]
+fn debug_time_and_replicas_from_scripts_equal_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-host-oracle");
+    let opts = ["--enable-debug-command", "yes"];
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &opts) else {
+        return;
+    };
+    let ours = TestServer::start(&opts);
+    let r3 = |ty: &str, body: &str| {
+        format!("redis.setresp(3) local r = redis.call('debug', 'protocol', '{ty}') {body}")
+    };
+    let protocol: Vec<String> = vec![
+        r3("bignum", "return {type(r), r.big_number}"),
+        r3("double", "return {type(r), tostring(r.double)}"),
+        r3(
+            "map",
+            "return {tostring(r.map[0]), tostring(r.map[1]), tostring(r.map[2])}",
+        ),
+        r3(
+            "set",
+            "return {tostring(r.set[0]), tostring(r.set[1]), tostring(r.set[2])}",
+        ),
+        r3("null", "return type(r)"),
+        r3("true", "return {type(r), tostring(r)}"),
+        r3("false", "return {type(r), tostring(r)}"),
+        r3(
+            "verbatim",
+            "return {r.verbatim_string.format, r.verbatim_string.string}",
+        ),
+        r3("attrib", "return r"),
+        r3("bignum", "return r"),
+        r3("map", "return r"),
+        r3("true", "return r"),
+    ];
+    let mut steps: Vec<Vec<String>> = Vec::new();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    steps.push(s(&[
+        "EVAL",
+        "return redis.call('debug', 'protocol', 'map')",
+        "0",
+    ]));
+    steps.push(s(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "1"]));
+    for ty in [
+        "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "true",
+        "false", "verbatim", "push", "nosuch",
+    ] {
+        steps.push(vec![
+            "EVAL".into(),
+            format!("return redis.pcall('debug', 'protocol', '{ty}')"),
+            "0".into(),
+        ]);
+    }
+    for body in &protocol {
+        steps.push(vec!["EVAL".into(), body.clone(), "0".into()]);
+    }
+    steps.extend([
+        s(&["EVAL", "return redis.pcall('debug')", "0"]),
+        s(&[
+            "EVAL",
+            "redis.call('set', 'k', 'v', 'px', '1') redis.call('debug', 'sleep', '0.01') \
+             return redis.call('exists', 'k')",
+            "0",
+        ]),
+        s(&["EXISTS", "k"]),
+        s(&["DEBUG", "SET-DISABLE-DENY-SCRIPTS", "0"]),
+        s(&["EVAL", "return redis.pcall('debug', 'sleep', '0')", "0"]),
+        s(&[
+            "EVAL",
+            "local t = redis.call('time') return {#t, type(t[1]), type(t[2])}",
+            "0",
+        ]),
+        s(&["EVAL", "return redis.pcall('time', 'x')", "0"]),
+        s(&["EVAL", "#!lua flags=\nreturn 1", "0"]),
+        s(&["EVAL", "#!lua flags=no-writes,,\nreturn 1", "0"]),
+        s(&["SET", "x", "1"]),
+        s(&["CONFIG", "SET", "min-replicas-to-write", "1"]),
+        s(&["EVAL", "#!lua\nreturn redis.call('get', KEYS[1])", "1", "x"]),
+        s(&[
+            "EVAL",
+            "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])",
+            "1",
+            "x",
+        ]),
+        s(&["EVAL", "return redis.call('get', KEYS[1])", "1", "x"]),
+        s(&["EVAL", "return redis.call('set', KEYS[1], '2')", "1", "x"]),
+        s(&["EVAL", "return redis.pcall('set', KEYS[1], '2')", "1", "x"]),
+        s(&["CONFIG", "SET", "min-replicas-to-write", "0"]),
+        s(&["EVAL", "return redis.call('set', KEYS[1], '2')", "1", "x"]),
+    ]);
+    let mut a = crate::common::Client::connect(redis.port());
+    let mut b = ours.client();
+    for (i, cmd) in steps.iter().enumerate() {
+        let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let want = a.call(&argv);
+        let got = b.call(&argv);
+        assert_eq!(got, want, "step {i}: {argv:?}");
+    }
+    // INFO counts the cached scripts; SCRIPT FLUSH empties the cache.
+    for c in [&mut a, &mut b] {
+        c.call(&["SCRIPT", "FLUSH"]);
+        for n in 0..3 {
+            c.call(&["SCRIPT", "LOAD", &format!("return {n}")]);
+        }
+    }
+    let field = |c: &mut crate::common::Client| {
+        info_field(&c.call(&["INFO", "memory"]), "number_of_cached_scripts")
+    };
+    assert_eq!(field(&mut b), field(&mut a));
+    assert_eq!(field(&mut b).as_deref(), Some("3"));
+    // DEBUG OBJECT finds a key past its expiry while active expiry is off (Redis's dictFind).
+    for c in [&mut a, &mut b] {
+        c.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+        c.call(&["SET", "gone", "v", "PX", "1"]);
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let (want, got) = (
+        a.call(&["DEBUG", "OBJECT", "gone"]),
+        b.call(&["DEBUG", "OBJECT", "gone"]),
+    );
+    assert!(matches!(want, RespValue::Simple(_)), "{want:?}");
+    assert!(matches!(got, RespValue::Simple(_)), "{got:?}");
+    assert_eq!(b.call(&["EXISTS", "gone"]), a.call(&["EXISTS", "gone"]));
+}
+
+/// SORT from a script that declares its keys: a SORT whose BY/GET patterns read no other key
+/// runs on the declared shards, and a set sorted with a constant BY comes back in order for a
+/// script (Redis's `CLIENT_SCRIPT` rule); replies equal to redis-server 7.0.15's. A pattern
+/// that reads other keys still needs every shard (forkless's rule, an error reply).
+#[test]
+fn sort_in_a_script_with_declared_keys_equals_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-sort-oracle");
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let steps: &[&[&str]] = &[
+        &["RPUSH", "l", "3", "1", "2", "10"],
+        &["SADD", "s", "c", "a", "b", "aa", "zz", "m"],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'desc')",
+            "1",
+            "l",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'limit', '1', '2', 'alpha')",
+            "1",
+            "l",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', 'nosort')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', 'x', 'get', '#', 'get', 'y')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'store', KEYS[2])",
+            "2",
+            "l",
+            "d",
+        ],
+        &["LRANGE", "d", "0", "-1"],
+        &[
+            "EVAL",
+            "return redis.call('sort_ro', KEYS[1], 'alpha')",
+            "1",
+            "s",
+        ],
+        &[
+            "EVAL",
+            "return redis.pcall('sort', KEYS[1], 'bad')",
+            "1",
+            "l",
+        ],
+        &["SORT", "s", "BY", "nosort", "STORE", "d2"],
+        &["LRANGE", "d2", "0", "-1"],
+    ];
+    let mut a = crate::common::Client::connect(redis.port());
+    let mut b = ours.client();
+    for (i, cmd) in steps.iter().enumerate() {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "step {i}: {cmd:?}");
+    }
+    let by_pattern = b.call(&[
+        "EVAL",
+        "return redis.call('sort', KEYS[1], 'by', 'w_*')",
+        "1",
+        "l",
+    ]);
+    assert!(
+        err_text(&by_pattern).contains("needs every shard"),
+        "{by_pattern:?}"
+    );
+    let undeclared = b.call(&[
+        "EVAL",
+        "return redis.call('sort', KEYS[1], 'store', 'other')",
+        "1",
+        "l",
+    ]);
+    assert!(
+        err_text(&undeclared).contains("not declared in KEYS"),
+        "{undeclared:?}"
+    );
+}

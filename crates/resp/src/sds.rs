@@ -1,6 +1,7 @@
-//! Redis's quoting of manifest file names: `sdssplitargs` (parse) and `sdscatrepr` (write).
+//! Redis's word splitting and quoting: `sdssplitargs` (parse) and `sdscatrepr` (write), used for
+//! AOF manifest lines and file names and for a Lua function library's `#!lua name=...` line.
 //!
-//! A manifest line is split into words exactly as Redis 7.0's `sdssplitargs` (`src/sds.c`) does:
+//! A line is split into words exactly as Redis 7.0's `sdssplitargs` (`src/sds.c`) does:
 //! blanks separate words; `"double quotes"` understand `\xHH`, `\n`, `\r`, `\t`, `\b`, `\a` and
 //! `\<any>`; `'single quotes'` understand only `\'`; a closing quote must be followed by a blank or
 //! the end of the line. A file name is written quoted (`sdscatrepr`) exactly when `sdsneedsrepr`

@@ -2,7 +2,7 @@
 //! Redis's "RDB preamble + AOF" layout) into a fresh keyspace and compare it with the expected
 //! state at the snapshot's cut.
 //!
-//! The expected state is rebuilt the way `crates/snapshot/tests/protocol.rs` does it: a base
+//! The expected state is rebuilt the way `crates/snapshot/tests/it/protocol.rs` does it: a base
 //! taken while writers were stopped, plus the propagated commands recorded by a [`GatedSink`]
 //! up to the log position recorded inside the snapshot's barrier
 //! (`SnapshotOptions::on_barrier`, called while every shard is locked).

@@ -1,0 +1,8 @@
+//! Integration tests of the snapshot (one test binary, one module per area).
+
+mod common;
+
+mod lifecycle;
+mod oracle;
+mod protocol;
+mod stress;

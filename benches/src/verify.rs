@@ -13,19 +13,17 @@
 //! keys, not a copy of the data. The recorded commands are applied to it, so it is the state at
 //! the cut; after the comparison the rest of the log is applied, so it is again the live state
 //! and serves as the base of the next verification. The snapshot is replayed into one fresh
-//! keyspace, streaming (an RDB parser thread hands batches of entries to a loader thread; no
-//! list of every entry is built), and the two keyspaces are compared without dumping either
+//! keyspace by [`forkless_snapshot::load`] (streaming: batches of entries, no list of every
+//! entry is built), and the two keyspaces are compared without dumping either
 //! (no canonical copy of any value is made): a content [`Digest`] of each side, one thread
 //! each, walking its tables in order; only when the digests differ, a key-by-key comparison
 //! names the keys that differ.
 
-use std::sync::mpsc::sync_channel;
-
 use forkless_keyspace::{
-    render_aof, Config, Keyspace, Propagated, PropagationSink, Session, Slot, Value,
+    render_aof, Config, Keyspace, Propagated, PropagationSink, Slot, Value,
 };
 use forkless_rdb::model::Entry;
-use forkless_rdb::{Item, RdbReader};
+use forkless_snapshot::LoadStats;
 use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Mutex};
 
@@ -71,37 +69,6 @@ impl PropagationSink for GatedSink {
 /// A fresh keyspace for replays (fixed seed, so results compare by content only).
 pub fn fresh() -> Keyspace {
     Keyspace::new(Config::seeded(99))
-}
-
-/// Execute a RESP command stream in `ks` (`MULTI`/`EXEC` frames applied as their contents).
-/// Errors name the byte offset of the bad command.
-pub fn apply_resp(ks: &Keyspace, resp: &[u8]) -> Result<u64, String> {
-    let scan = forkless_resp::scan_commands(resp);
-    if let Some(e) = scan.tail {
-        return Err(format!(
-            "delta stream malformed after byte {}: {e:?}",
-            scan.offset_after_last_complete
-        ));
-    }
-    let mut session = Session::default();
-    let mut n = 0;
-    for it in scan.items {
-        if let forkless_resp::Item::Command(argv) = it.item {
-            if argv[0].eq_ignore_ascii_case(b"multi") || argv[0].eq_ignore_ascii_case(b"exec") {
-                continue;
-            }
-            let r = ks.execute(&mut session, &argv);
-            if r.is_error() {
-                return Err(format!(
-                    "delta command at byte {} ({}) failed: {r:?}",
-                    it.start,
-                    String::from_utf8_lossy(argv[0])
-                ));
-            }
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// A keyspace with the entries of `src` (same number of databases, expiries kept), sharing
@@ -161,9 +128,7 @@ impl Expected {
         if log.is_empty() {
             return Ok(());
         }
-        self.ks.set_loading(true);
-        let r = apply_resp(&self.ks, &render_aof(log));
-        self.ks.set_loading(false);
+        let r = forkless_snapshot::load_commands(&render_aof(log), &self.ks);
         self.applied += log.len() as u64;
         r.map(|_| ())
             .map_err(|e| format!("applying the recorded commands: {e}"))
@@ -174,72 +139,10 @@ impl Expected {
     }
 }
 
-/// What a replay read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReplayStats {
-    /// Entries of the RDB part.
-    pub rdb_entries: u64,
-    /// Commands of the RESP part (deltas; SELECT counted, MULTI/EXEC not).
-    pub delta_commands: u64,
-}
-
-/// Entries handed from the parser to the loader at once.
-const BATCH: usize = 4096;
-
-/// Replay a snapshot's bytes (RDB, then optional RESP deltas) into `ks` (normally
-/// [`fresh`]). The RDB part is parsed on this thread and loaded by a second one, batch by
-/// batch (no list of every entry is built).
-pub fn replay_into(bytes: &[u8], ks: &Keyspace) -> Result<ReplayStats, String> {
-    let mut rd = RdbReader::new(bytes).map_err(|e| format!("RDB header: {e}"))?;
-    let mut stats = ReplayStats::default();
-    let parsed: Result<(), String> = thread::scope(|s| {
-        let (tx, rx) = sync_channel::<Vec<Entry>>(4);
-        let loader = s.spawn(move || -> Result<(), String> {
-            for batch in rx {
-                ks.load(batch)
-                    .map_err(|e| format!("loading the RDB part: {e}"))?;
-            }
-            Ok(())
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut parse = || -> Result<(), String> {
-            loop {
-                let at = rd.offset();
-                match rd.next_item() {
-                    Ok(Some(Item::Entry(e))) => {
-                        stats.rdb_entries += 1;
-                        batch.push(e);
-                        if batch.len() == BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                            if tx.send(full).is_err() {
-                                return Ok(()); // the loader failed: its error is reported
-                            }
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => return Err(format!("RDB part at byte {at}: {e}")),
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(std::mem::take(&mut batch));
-            }
-            Ok(())
-        };
-        let r = parse();
-        drop(tx);
-        let l = loader.join().expect("loader thread panicked");
-        r.and(l)
-    });
-    parsed?;
-    let rest = rd.into_inner();
-    let base = bytes.len() - rest.len();
-    // The deltas replay as an AOF does: loading mode (no key counts as expired meanwhile).
-    ks.set_loading(true);
-    let r = apply_resp(ks, rest);
-    ks.set_loading(false);
-    stats.delta_commands = r.map_err(|e| format!("{e} (deltas start at byte {base})"))?;
-    Ok(stats)
+/// Replay a snapshot's bytes (RDB, then optional RESP deltas) into `ks` (normally [`fresh`]):
+/// [`forkless_snapshot::load`].
+pub fn replay_into(bytes: &[u8], ks: &Keyspace) -> Result<LoadStats, String> {
+    forkless_snapshot::load(bytes, ks).map_err(|e| e.to_string())
 }
 
 /// Replay a snapshot's bytes into a fresh keyspace; returns its canonical dump.
@@ -606,6 +509,7 @@ pub fn compare(expected: &[Entry], got: &[Entry]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use forkless_keyspace::Session;
     use forkless_snapshot::{install, run_snapshot, Barrier, Mode, Progress, SnapshotOptions};
     use forkless_sync::atomic::AtomicUsize;
     use forkless_sync::Arc;

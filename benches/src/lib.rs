@@ -25,6 +25,7 @@
 //!   `eviction_harness` binary).
 //!
 //! Benchmarks (criterion) live in `benches/benches/`.
+#![forbid(unsafe_code)]
 
 pub mod aof_bench;
 pub mod eviction_bench;

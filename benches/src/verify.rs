@@ -19,9 +19,7 @@
 //! each, walking its tables in order; only when the digests differ, a key-by-key comparison
 //! names the keys that differ.
 
-use forkless_keyspace::{
-    render_aof, Config, Keyspace, Propagated, PropagationSink, Slot, Value,
-};
+use forkless_keyspace::{render_aof, Config, Keyspace, Propagated, PropagationSink, Slot, Value};
 use forkless_rdb::model::Entry;
 use forkless_snapshot::LoadStats;
 use forkless_sync::atomic::{AtomicBool, Ordering};

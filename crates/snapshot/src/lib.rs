@@ -29,6 +29,7 @@
 //! assert_eq!(result.keys, 1);
 //! assert!(rdb.starts_with(b"REDIS0010"));
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod delta;
 mod handle;

@@ -29,9 +29,9 @@ use std::time::Instant;
 
 use forkless_keyspace::{Config, EvictionPolicy, Keyspace, MemoryConfig, Reply, Session};
 
-use crate::hist::{phase_histogram, Summary};
-use crate::redis::{Conn, Reply as RReply, Server};
-use crate::workload::SplitMix64;
+use forkless_harness::hist::{phase_histogram, Summary};
+use forkless_harness::redis::{Conn, Reply as RReply, Server};
+use forkless_harness::workload::SplitMix64;
 
 /// Keys per cache-aside batch.
 pub const BATCH: usize = 100;

@@ -172,7 +172,8 @@ impl Cache for Theirs {
         self.c.flush().map_err(io)?;
         keys.iter()
             .map(|_| match self.c.read_reply().map_err(io)? {
-                RReply::Bulk(b) => Ok(b.is_some()),
+                RReply::Bulk(_) => Ok(true),
+                RReply::Null => Ok(false),
                 r => Err(format!("GET: {r:?}")),
             })
             .collect()
@@ -184,7 +185,7 @@ impl Cache for Theirs {
         self.c.flush().map_err(io)?;
         for _ in kvs {
             if let RReply::Error(e) = self.c.read_reply().map_err(io)? {
-                return Err(format!("SET: {e}"));
+                return Err(format!("SET: {}", String::from_utf8_lossy(&e)));
             }
         }
         Ok(())
@@ -212,7 +213,7 @@ impl Cache for Theirs {
             ("maxmemory", maxmemory.to_string()),
         ] {
             if let RReply::Error(e) = self.c.call(&["CONFIG", "SET", k, &v]).map_err(io)? {
-                return Err(format!("CONFIG SET {k}: {e}"));
+                return Err(format!("CONFIG SET {k}: {}", String::from_utf8_lossy(&e)));
             }
         }
         Ok(())

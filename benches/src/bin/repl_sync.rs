@@ -129,7 +129,7 @@ fn spawn(bin: &std::path::Path, pre: &[&str], tag: &str, extra: &[String]) -> Pr
     while Instant::now() < deadline {
         if let Ok(mut c) = Conn::connect(port) {
             if c.call(&["PING"])
-                .is_ok_and(|r| r == Reply::Simple("PONG".into()))
+                .is_ok_and(|r| r == Reply::Simple(b"PONG".to_vec()))
             {
                 return p;
             }
@@ -207,7 +207,7 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
                     .call(&[b"SET".as_slice(), k.as_bytes(), &value])
                     .expect("SET");
                 let ns = t.elapsed().as_nanos() as u64;
-                assert_eq!(r, Reply::Simple("OK".into()));
+                assert_eq!(r, Reply::Simple(b"OK".to_vec()));
                 let _ = local[p].record(ns.max(1));
             }
             let mut g = hists.lock();

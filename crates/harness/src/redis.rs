@@ -23,20 +23,8 @@ use crate::hist::{Recorder, Summary, WindowPoint};
 use crate::run::{Event, Phase};
 use crate::workload::{Dataset, WriteGen};
 
-/// A RESP2 reply.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Reply {
-    /// `+...`
-    Simple(String),
-    /// `-...`
-    Error(String),
-    /// `:n`
-    Integer(i64),
-    /// `$n` (None = null).
-    Bulk(Option<Vec<u8>>),
-    /// `*n` (None = null).
-    Array(Option<Vec<Reply>>),
-}
+/// The RESP2 reply type of the connection: the protocol crate's.
+pub use forkless_resp::Reply;
 
 /// A blocking RESP2 connection.
 #[derive(Debug)]
@@ -103,30 +91,30 @@ impl Conn {
                 .map_err(|_| bad(format!("bad length/integer {s:?}")))
         };
         Ok(match t {
-            "+" => Reply::Simple(rest.to_string()),
-            "-" => Reply::Error(rest.to_string()),
+            "+" => Reply::Simple(rest.as_bytes().to_vec()),
+            "-" => Reply::Error(rest.as_bytes().to_vec()),
             ":" => Reply::Integer(num(rest)?),
             "$" => {
                 let n = num(rest)?;
                 if n < 0 {
-                    Reply::Bulk(None)
+                    Reply::Null
                 } else {
                     let mut v = vec![0; n as usize + 2];
                     self.r.read_exact(&mut v)?;
                     v.truncate(n as usize);
-                    Reply::Bulk(Some(v))
+                    Reply::Bulk(v)
                 }
             }
             "*" => {
                 let n = num(rest)?;
                 if n < 0 {
-                    Reply::Array(None)
+                    Reply::NullArray
                 } else {
                     let mut v = Vec::new();
                     for _ in 0..n {
                         v.push(self.read_reply()?);
                     }
-                    Reply::Array(Some(v))
+                    Reply::Array(v)
                 }
             }
             _ => return Err(bad(format!("unknown reply type in {l:?}"))),
@@ -136,7 +124,7 @@ impl Conn {
     /// `INFO <section>` parsed into `(field, value)` pairs.
     pub fn info(&mut self, section: &str) -> std::io::Result<Vec<(String, String)>> {
         match self.call(&["INFO", section])? {
-            Reply::Bulk(Some(b)) => Ok(String::from_utf8_lossy(&b)
+            Reply::Bulk(b) => Ok(String::from_utf8_lossy(&b)
                 .lines()
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.to_string(), v.trim().to_string()))
@@ -199,7 +187,7 @@ impl Server {
         loop {
             if let Ok(mut c) = Conn::connect(port) {
                 if c.call(&["PING"])
-                    .is_ok_and(|r| r == Reply::Simple("PONG".into()))
+                    .is_ok_and(|r| r == Reply::Simple(b"PONG".to_vec()))
                 {
                     return Ok(Some(server));
                 }
@@ -272,7 +260,10 @@ pub fn load(port: u16, dataset: Dataset, on_event: &(dyn Fn(Event) + Sync)) -> R
         c.flush().map_err(io("load"))?;
         for k in i..end {
             if let Reply::Error(e) = c.read_reply().map_err(io("load"))? {
-                return Err(format!("redis load of key:{k}: {e}"));
+                return Err(format!(
+                    "redis load of key:{k}: {}",
+                    String::from_utf8_lossy(&e)
+                ));
             }
         }
         i = end;
@@ -338,7 +329,7 @@ pub fn run(
                 let r = c.call(w.argv()).map_err(io("write"))?;
                 let t1 = Instant::now();
                 if let Reply::Error(e) = r {
-                    return Err(format!("redis write: {e}"));
+                    return Err(format!("redis write: {}", String::from_utf8_lossy(&e)));
                 }
                 rec.record(
                     p,
@@ -360,7 +351,7 @@ pub fn run(
     let t = Instant::now();
     let r = ctl.call(&["BGSAVE"]).map_err(io("BGSAVE"))?;
     if let Reply::Error(e) = r {
-        return Err(format!("redis BGSAVE: {e}"));
+        return Err(format!("redis BGSAVE: {}", String::from_utf8_lossy(&e)));
     }
     loop {
         thread::sleep(Duration::from_millis(5));

@@ -24,7 +24,7 @@ use forkless_benches::aof_bench::{
     append_setup, dir_bytes, extra_writes, forkless_load, policy_name, populate, run_rewrite,
     write_load, ScratchDir,
 };
-use forkless_benches::workload::Dataset;
+use forkless_harness::workload::Dataset;
 use forkless_sync::atomic::AtomicBool;
 
 /// Writes per measured iteration (all threads together).

@@ -27,9 +27,9 @@ use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc};
 use hdrhistogram::Histogram;
 
-use crate::hist::{phase_histogram, Summary};
-use crate::redis::{Conn, Reply};
-use crate::workload::{Dataset, WriteGen};
+use forkless_harness::hist::{phase_histogram, Summary};
+use forkless_harness::redis::{Conn, Reply};
+use forkless_harness::workload::{Dataset, WriteGen};
 
 /// `appendfsync` name of a policy.
 pub fn policy_name(p: FsyncPolicy) -> &'static str {

@@ -29,9 +29,9 @@ use std::time::Instant;
 
 use forkless_keyspace::{Config, EvictionPolicy, Keyspace, MemoryConfig, Reply, Session};
 
-use crate::hist::{phase_histogram, Summary};
-use crate::redis::{Conn, Reply as RReply, Server};
-use crate::workload::SplitMix64;
+use forkless_harness::hist::{phase_histogram, Summary};
+use forkless_harness::redis::{Conn, Reply as RReply, Server};
+use forkless_harness::workload::SplitMix64;
 
 /// Keys per cache-aside batch.
 pub const BATCH: usize = 100;
@@ -172,7 +172,8 @@ impl Cache for Theirs {
         self.c.flush().map_err(io)?;
         keys.iter()
             .map(|_| match self.c.read_reply().map_err(io)? {
-                RReply::Bulk(b) => Ok(b.is_some()),
+                RReply::Bulk(_) => Ok(true),
+                RReply::Null => Ok(false),
                 r => Err(format!("GET: {r:?}")),
             })
             .collect()
@@ -184,7 +185,7 @@ impl Cache for Theirs {
         self.c.flush().map_err(io)?;
         for _ in kvs {
             if let RReply::Error(e) = self.c.read_reply().map_err(io)? {
-                return Err(format!("SET: {e}"));
+                return Err(format!("SET: {}", String::from_utf8_lossy(&e)));
             }
         }
         Ok(())
@@ -212,7 +213,7 @@ impl Cache for Theirs {
             ("maxmemory", maxmemory.to_string()),
         ] {
             if let RReply::Error(e) = self.c.call(&["CONFIG", "SET", k, &v]).map_err(io)? {
-                return Err(format!("CONFIG SET {k}: {e}"));
+                return Err(format!("CONFIG SET {k}: {}", String::from_utf8_lossy(&e)));
             }
         }
         Ok(())

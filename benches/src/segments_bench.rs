@@ -43,8 +43,8 @@ use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
 
 use crate::aof_bench::{build, dir_bytes, dir_files};
-use crate::hist::{Recorder, Summary, WindowPoint};
-use crate::workload::{Dataset, WriteGen};
+use forkless_harness::hist::{Recorder, Summary, WindowPoint};
+use forkless_harness::workload::{Dataset, WriteGen};
 
 /// When the persistence thread snapshots (segments) or rewrites (AOF).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use forkless_keyspace::{render_aof, CollectingSink, Config, Keyspace, Propagated, Session};
 use forkless_rdb::model::Entry;
-use forkless_rdb::{Item, RdbReader};
 use forkless_snapshot::{install, run_snapshot, Barrier, Mode, Progress, SnapshotOptions};
 use forkless_sync::atomic::AtomicBool;
 use forkless_sync::thread;
@@ -45,38 +44,16 @@ fn exec(ks: &Keyspace, argv: &[&[u8]]) {
     assert!(!r.is_error(), "{r:?}");
 }
 
-fn apply_resp(ks: &Keyspace, resp: &[u8]) {
-    let scan = forkless_resp::scan_commands(resp);
-    assert!(scan.tail.is_none());
-    let mut s = Session::default();
-    for it in scan.items {
-        if let forkless_resp::Item::Command(argv) = it.item {
-            if argv[0].eq_ignore_ascii_case(b"multi") || argv[0].eq_ignore_ascii_case(b"exec") {
-                continue;
-            }
-            assert!(!ks.execute(&mut s, &argv).is_error());
-        }
-    }
-}
-
+/// Replay a snapshot's output into a fresh keyspace (`forkless_snapshot::load`).
 fn replay(bytes: &[u8]) -> Vec<Entry> {
-    let mut rd = RdbReader::new(bytes).expect("header");
-    let mut entries = Vec::new();
-    while let Some(item) = rd.next_item().expect("rdb") {
-        if let Item::Entry(e) = item {
-            entries.push(e);
-        }
-    }
-    let rest = rd.into_inner();
     let ks = Keyspace::new(config());
-    ks.load(entries).expect("load");
-    apply_resp(&ks, rest);
+    forkless_snapshot::load(bytes, &ks).expect("load");
     ks.dump()
 }
 
 fn expected(log: &[Propagated], n: usize) -> Vec<Entry> {
     let ks = Keyspace::new(config());
-    apply_resp(&ks, &render_aof(&log[..n]));
+    forkless_snapshot::load_commands(&render_aof(&log[..n]), &ks).expect("replay the log");
     ks.dump()
 }
 
@@ -326,18 +303,9 @@ fn clocked_config(databases: u32, clock: &Arc<std::sync::atomic::AtomicI64>) -> 
 /// Replay a snapshot's output into a fresh keyspace whose clock stands at `T0` while loading
 /// (nothing expires during the replay, as while Redis loads) and at `now` for the dump.
 fn replay_at(bytes: &[u8], databases: u32, now: i64) -> Vec<Entry> {
-    let mut rd = RdbReader::new(bytes).expect("header");
-    let mut entries = Vec::new();
-    while let Some(item) = rd.next_item().expect("rdb") {
-        if let Item::Entry(e) = item {
-            entries.push(e);
-        }
-    }
-    let rest = rd.into_inner();
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(T0));
     let ks = Keyspace::new(clocked_config(databases, &clock));
-    ks.load(entries).expect("load");
-    apply_resp(&ks, rest);
+    forkless_snapshot::load(bytes, &ks).expect("load");
     clock.store(now, Ordering::SeqCst);
     ks.dump()
 }

@@ -16,7 +16,7 @@ use forkless_benches::aof_bench::{
     populate, redis_load, run_append, run_rewrite, AppendConfig, AppendResult, LoadResult,
     ScratchDir,
 };
-use forkless_benches::workload::Dataset;
+use forkless_harness::workload::Dataset;
 
 /// Benchmarks of the forkless AOF.
 #[derive(Debug, Parser)]
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     }
 }
 
-use forkless_benches::rss::loadavg;
+use forkless_harness::rss::loadavg;
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)

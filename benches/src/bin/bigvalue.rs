@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use forkless_benches::rss::{loadavg, rss_now};
+use forkless_harness::rss::{loadavg, rss_now};
 use forkless_keyspace::types::cow_copied;
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_snapshot::{start_snapshot, Mode, SnapshotOptions};

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use forkless_benches::aof_bench::ScratchDir;
 use forkless_benches::eviction_bench::{draw_chart, markdown, run, EvictionConfig};
-use forkless_benches::rss::loadavg;
+use forkless_harness::rss::loadavg;
 
 /// Hit rate and memory bound of the eviction policies, against redis-server.
 #[derive(Debug, Parser)]

@@ -5,16 +5,16 @@
 //! throughput, p50/p99/p99.9/max latency, stalls (ops >= 1 ms); per snapshot: duration, MB/s,
 //! peak extra bytes, peak RSS over the dataset. Targets checked at the end (benches/README.md
 //! "Snapshot latency"). The measurement code is shared with `forkless demo`
-//! (`forkless_benches::run`, `forkless_benches::redis`).
+//! (`forkless_harness::run`, `forkless_harness::redis`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use forkless_benches::hist::{ratio, Summary};
-use forkless_benches::run::{mode_name, run, Event, RunConfig};
-use forkless_benches::workload::Dataset;
+use forkless_harness::hist::{ratio, Summary};
+use forkless_harness::run::{mode_name, run, Event, RunConfig};
+use forkless_harness::workload::Dataset;
 use forkless_snapshot::Mode;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -196,7 +196,7 @@ fn real_main(a: Args) -> Result<(), String> {
         let dir =
             std::env::temp_dir().join(format!("forkless-latency-redis-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        let r = forkless_benches::redis::run(&dir, dataset, a.writers, cfg.idle, cfg.window, &log);
+        let r = forkless_harness::redis::run(&dir, dataset, a.writers, cfg.idle, cfg.window, &log);
         let _ = std::fs::remove_dir_all(&dir);
         match r? {
             None => println!("redis: redis-server not found in PATH; comparison skipped"),

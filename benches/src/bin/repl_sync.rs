@@ -19,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use forkless_benches::hist::{phase_histogram, Summary};
-use forkless_benches::redis::{Conn, Reply};
+use forkless_harness::hist::{phase_histogram, Summary};
+use forkless_harness::redis::{Conn, Reply};
 use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
 use hdrhistogram::Histogram;
@@ -129,7 +129,7 @@ fn spawn(bin: &std::path::Path, pre: &[&str], tag: &str, extra: &[String]) -> Pr
     while Instant::now() < deadline {
         if let Ok(mut c) = Conn::connect(port) {
             if c.call(&["PING"])
-                .is_ok_and(|r| r == Reply::Simple("PONG".into()))
+                .is_ok_and(|r| r == Reply::Simple(b"PONG".to_vec()))
             {
                 return p;
             }
@@ -162,7 +162,7 @@ fn children_of(pid: u32) -> usize {
 }
 
 fn vm_hwm(pid: u32) -> u64 {
-    forkless_benches::rss::status_field(&format!("/proc/{pid}/status"), "VmHWM").unwrap_or(0)
+    forkless_harness::rss::status_field(&format!("/proc/{pid}/status"), "VmHWM").unwrap_or(0)
 }
 
 struct Outcome {
@@ -207,7 +207,7 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
                     .call(&[b"SET".as_slice(), k.as_bytes(), &value])
                     .expect("SET");
                 let ns = t.elapsed().as_nanos() as u64;
-                assert_eq!(r, Reply::Simple("OK".into()));
+                assert_eq!(r, Reply::Simple(b"OK".to_vec()));
                 let _ = local[p].record(ns.max(1));
             }
             let mut g = hists.lock();
@@ -308,7 +308,7 @@ fn main() {
         args.keys,
         args.value,
         args.writers,
-        forkless_benches::rss::loadavg()
+        forkless_harness::rss::loadavg()
     );
     println!("| primary | phase | ops/s | p50 us | p99 us | p99.9 us | max us | >=1 ms | p99.9 vs idle |");
     println!("|---|---|---|---|---|---|---|---|---|");

@@ -16,7 +16,7 @@
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use forkless_benches::rss::{loadavg, rss_now};
+use forkless_harness::rss::{loadavg, rss_now};
 use forkless_keyspace::{Config, Keyspace, Reply, Session};
 
 /// RSS growth against used_memory per type.

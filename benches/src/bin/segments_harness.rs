@@ -16,7 +16,7 @@ use forkless_benches::aof_bench::{parse_policy, policy_name, ScratchDir};
 use forkless_benches::segments_bench::{
     draw_chart, run, run_dir, run_recovery, RecoveryResult, RunConfig, RunResult, System, Trigger,
 };
-use forkless_benches::workload::{Dataset, SplitMix64};
+use forkless_harness::workload::{Dataset, SplitMix64};
 use forkless_segments::SnapMode;
 
 /// Benchmarks of segmented persistence against the AOF with forkless rewrites.
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     }
 }
 
-use forkless_benches::rss::loadavg;
+use forkless_harness::rss::loadavg;
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)

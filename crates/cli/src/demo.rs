@@ -5,7 +5,7 @@
 //!
 //! Problem: a claim like "snapshots without fork() do not hurt writers" needs a one-command
 //! demonstration with real numbers on the user's machine. The measurement itself is shared with
-//! the latency harness (`forkless_benches::run`, `forkless_benches::redis`); this module adds
+//! the latency harness (`forkless_harness::run`, `forkless_harness::redis`); this module adds
 //! the command line, progress bars (indicatif, on stderr, hidden when it is not a terminal),
 //! the summary table, `report.json` ([`report`]) and the `latency.svg` chart ([`chart`]).
 
@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use forkless_benches::hist::ratio;
-use forkless_benches::redis::RedisReport;
-use forkless_benches::run::{mode_name, run_keep, Event, RunConfig, RunReport};
-use forkless_benches::workload::Dataset;
+use forkless_harness::hist::ratio;
+use forkless_harness::redis::RedisReport;
+use forkless_harness::run::{mode_name, run_keep, Event, RunConfig, RunReport};
+use forkless_harness::workload::Dataset;
 use forkless_snapshot::Mode;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -172,7 +172,7 @@ pub fn main(args: DemoArgs) -> Result<(), String> {
         let r = std::fs::create_dir_all(&dir)
             .map_err(|e| format!("creating {}: {e}", dir.display()))
             .and_then(|()| {
-                forkless_benches::redis::run(
+                forkless_harness::redis::run(
                     &dir,
                     dataset,
                     cfg.writers,
@@ -252,7 +252,7 @@ pub fn table(o: &DemoOutcome) -> String {
         "\nwrites            {:>14} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "ops/s", "p50 us", "p99 us", "p99.9 us", "max us", "stalls"
     );
-    let mut row = |name: &str, s: &forkless_benches::hist::Summary| {
+    let mut row = |name: &str, s: &forkless_harness::hist::Summary| {
         let _ = writeln!(
             t,
             "  {name:<16}{:>14.0} {:>10.2} {:>10.2} {:>10.2} {:>10.1} {:>8}",

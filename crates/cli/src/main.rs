@@ -10,6 +10,7 @@
 //!
 //! Errors: one line on stderr, `forkless: <context>: <error>`, and exit status 1 (clap's usage
 //! errors exit 2).
+#![forbid(unsafe_code)]
 
 mod aof;
 mod demo;

@@ -11,6 +11,7 @@
 //! [`convert`] (number formats, RDB model),
 //! [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod atomic;

@@ -18,6 +18,7 @@
 //! commands), `command` (introspection), [`blocking`] (blocking pops), [`pubsub`],
 //! [`info`], [`log`]. Options: the engine's one table (`forkless::Config`, redis.conf syntax),
 //! read by [`main_with_args`] from redis-server's command line.
+#![forbid(unsafe_code)]
 
 pub mod blocking;
 pub mod conn;

@@ -1,6 +1,6 @@
 //! An embedded cache that persists itself with forkless snapshots: at start it restores from
-//! the newest snapshot in its directory (RDB part read with `forkless_rdb::RdbReader`, then the
-//! RESP deltas after it replayed, the "RDB preamble + AOF" layout of converging snapshots), then
+//! the newest snapshot in its directory (`forkless_snapshot::load`: the RDB part, then the RESP
+//! deltas after it replayed, the "RDB preamble + AOF" layout of converging snapshots), then
 //! serves writes from a few threads while a converging snapshot is taken every 500 ms into
 //! `snap-<n>.rdb`, keeping the newest three.
 //!
@@ -12,8 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use forkless_keyspace::{Config, Keyspace, Session};
-use forkless_rdb::{Item, RdbReader};
+use forkless_keyspace::{Config, Keyspace};
 use forkless_snapshot::{install, start_snapshot, Mode, SnapshotOptions};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::{thread, Arc};
@@ -39,53 +38,12 @@ fn snapshots(dir: &Path) -> Vec<(u64, PathBuf)> {
     v
 }
 
-/// Restore `ks` from a snapshot file: RDB entries, then the deltas.
+/// Restore `ks` from a snapshot file: RDB entries, then the deltas ([`forkless_snapshot::load`]).
 fn restore(ks: &Keyspace, path: &Path) -> Result<usize, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut rd = RdbReader::new(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut entries = Vec::new();
-    loop {
-        let at = rd.offset();
-        match rd.next_item() {
-            Ok(Some(Item::Entry(e))) => entries.push(e),
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => return Err(format!("{} at byte {at}: {e}", path.display())),
-        }
-    }
-    let rest = rd.into_inner();
-    let base = bytes.len() - rest.len();
-    ks.set_loading(true);
-    ks.load(entries)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let scan = forkless_resp::scan_commands(rest);
-    if let Some(e) = scan.tail {
-        return Err(format!(
-            "{}: deltas malformed after byte {}: {e:?}",
-            path.display(),
-            base + scan.offset_after_last_complete
-        ));
-    }
-    let mut s = Session::default();
-    let mut deltas = 0;
-    for it in scan.items {
-        if let forkless_resp::Item::Command(argv) = it.item {
-            if argv[0].eq_ignore_ascii_case(b"multi") || argv[0].eq_ignore_ascii_case(b"exec") {
-                continue;
-            }
-            let r = ks.execute(&mut s, &argv);
-            if r.is_error() {
-                return Err(format!(
-                    "{}: delta at byte {} failed: {r:?}",
-                    path.display(),
-                    base + it.start
-                ));
-            }
-            deltas += 1;
-        }
-    }
-    ks.set_loading(false);
-    Ok(deltas)
+    let stats =
+        forkless_snapshot::load(&bytes, ks).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(stats.delta_commands as usize)
 }
 
 fn main() -> Result<(), String> {

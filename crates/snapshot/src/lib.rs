@@ -9,7 +9,8 @@
 //!
 //! The per-bucket protocol (states, hand-off rules, lock order) is documented in [`observer`];
 //! the walk and the barriers in [`worker`]; durable files in [`output`] (`forkless-durable`); the delta stream in
-//! [`delta`]. `DESIGN.md` section 3 states the guarantees and why they hold.
+//! [`delta`]; loading a snapshot's output back into a keyspace in [`load()`] (the one loader of
+//! the RDB + RESP deltas layout, also used by tests, the loom models and the benchmarks). `DESIGN.md` section 3 states the guarantees and why they hold.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -28,9 +29,11 @@
 //! assert_eq!(result.keys, 1);
 //! assert!(rdb.starts_with(b"REDIS0010"));
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod delta;
 mod handle;
+mod load;
 pub mod observer;
 pub mod worker;
 
@@ -38,6 +41,7 @@ pub mod worker;
 pub use forkless_durable as output;
 
 pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
+pub use load::{load, load_commands, LoadError, LoadStats};
 pub use observer::{Mode, SnapshotObserver};
 pub use worker::{
     run_snapshot, Barrier, Progress, SnapshotError, SnapshotOptions, SnapshotResult, Ticket,

@@ -11,6 +11,7 @@
 //! `Arc` is always `std`'s: reference counts are not what the models check (locks, atomics and
 //! thread interleavings are), and values need `Arc::make_mut` and unsized `Arc<dyn Trait>`.
 #![allow(clippy::disallowed_types)]
+#![forbid(unsafe_code)]
 
 #[cfg(all(forkless_loom, feature = "loom"))]
 mod imp {

@@ -1,5 +1,5 @@
-//! Shared parts of the child-process crash tests (`crates/aof/tests/crash.rs`,
-//! `crates/segments/tests/crash.rs`).
+//! Shared parts of the child-process crash tests (`crates/aof/tests/it/crash.rs`,
+//! `crates/segments/tests/it/crash.rs`).
 //!
 //! The test binary re-executes itself as a child engine that reports each acknowledged write on
 //! its stdout (a pipe: what reached it survives the kill); the parent SIGKILLs it and checks the

@@ -10,6 +10,7 @@
 //!
 //! The canonical dump ([`RedisServer::dump`]) mirrors `shared/oracle/redis_view.py`: every key of
 //! every database via SCAN, read with the type's own command, expiry from PEXPIRETIME.
+#![forbid(unsafe_code)]
 
 pub mod crash;
 pub mod expiry;

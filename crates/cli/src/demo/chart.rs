@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use forkless_benches::hist::WindowPoint;
-use forkless_benches::run::Phase;
+use forkless_harness::hist::WindowPoint;
+use forkless_harness::run::Phase;
 use plotters::prelude::*;
 
 use super::DemoOutcome;

@@ -14,8 +14,8 @@
 //!   "redis_note": null | "..." }
 //! ```
 
-use forkless_benches::hist::{ratio, WindowPoint};
-use forkless_benches::run::{mode_name, Phase};
+use forkless_harness::hist::{ratio, WindowPoint};
+use forkless_harness::run::{mode_name, Phase};
 use serde_json::{json, Value};
 
 use super::DemoOutcome;

@@ -1,0 +1,9 @@
+//! Integration tests of the snapshot (one test binary, one module per area).
+
+mod common;
+
+mod flush;
+mod lifecycle;
+mod oracle;
+mod protocol;
+mod stress;

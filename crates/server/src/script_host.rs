@@ -1,5 +1,12 @@
 //! The server's commands that Lua scripts may call: `DEBUG` (a deny-script command, so only
-//! after `DEBUG set-disable-deny-scripts 1`) and `TIME`.
+//! after `DEBUG set-disable-deny-scripts 1`), `TIME` and `PUBLISH`.
+//!
+//! PUBLISH from a script reaches this server's subscribers at once (as Redis, whose
+//! subscribers also hear it before the script's writes are visible to others) and goes to the
+//! replication stream as the server's PUBLISH does, ahead of the script's own MULTI/EXEC block
+//! (Redis puts it inside the block); never to the AOF (Redis does not log PUBLISH either). The
+//! pub/sub registry and the options copy are leaves, so taking them while the script holds its
+//! shard locks keeps the lock order of DESIGN 9.6.
 //!
 //! Problem: Redis runs any command from a script (`scriptCall` in `script.c`); forkless's
 //! scripts run inside the engine and reach the keyspace's commands, while DEBUG and TIME are
@@ -47,6 +54,10 @@ impl HostCommands for ScriptHost {
                 arity: 1,
                 noscript: false,
             }),
+            "publish" => Some(HostCommand {
+                arity: 3,
+                noscript: false,
+            }),
             _ => None,
         }
     }
@@ -58,6 +69,13 @@ impl HostCommands for ScriptHost {
         let name = lower(argv[0]);
         let frame = match name.as_str() {
             "time" => time(),
+            "publish" => {
+                let limit = shared.opts.lock().pubsub_limit;
+                let n = shared.pubsub.publish(argv[1], argv[2], &limit);
+                let cmd: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+                shared.engine.replication().feed_ops(&[(0, cmd)]);
+                Frame::Int(n)
+            }
             _ => {
                 let sub = lower(argv[1]);
                 let args: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();

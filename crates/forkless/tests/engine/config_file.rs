@@ -35,6 +35,8 @@ fn sample(name: &str, kind: Kind, default: &str) -> (String, String) {
         }
         Kind::Str => match name {
             "dir" => ("\"/tmp/some dir\"".into(), "/tmp/some dir".into()),
+            // Event classes, printed as Redis prints them (its pubsub.tcl: "KA" reads "AK").
+            "notify-keyspace-events" => ("KEA".into(), "AKE".into()),
             _ => (format!("\"v a\\tl-{name}\""), format!("v a\tl-{name}")),
         },
         Kind::Save => ("\"900 1 300 10\"".into(), "900 1 300 10".into()),

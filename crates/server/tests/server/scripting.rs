@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bulk, err_text, simple, RespValue, TestServer};
+use crate::common::{bulk, err_text, simple, Client, RespValue, TestServer};
 
 #[test]
 fn script_kill_stops_a_busy_read_only_script() {
@@ -430,4 +430,47 @@ fn sort_in_a_script_with_declared_keys_equals_redis_server() {
         err_text(&undeclared).contains("not declared in KEYS"),
         "{undeclared:?}"
     );
+}
+
+/// PUBLISH from a script: the subscribers hear it, the script gets the receiver count, and a
+/// wrong call fails as in redis-server 7.0.15 (replies and messages compared).
+#[test]
+fn publish_from_a_script_equals_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-publish-oracle");
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let scripts: &[&[&str]] = &[
+        &[
+            "EVAL",
+            "return redis.call('publish', 'news', ARGV[1])",
+            "0",
+            "hello",
+        ],
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], 'v') return redis.call('publish', 'n2', 'x')",
+            "1",
+            "k",
+        ],
+        &["EVAL", "return redis.pcall('publish', 'news')", "0"],
+        &["EVAL", "return redis.call('publish', 'news', 'bye')", "0"],
+    ];
+    let mut heard = Vec::new();
+    let mut replies = Vec::new();
+    for port in [redis.port(), ours.port] {
+        let mut sub = Client::connect(port);
+        sub.send(&["SUBSCRIBE", "news"]);
+        sub.read();
+        sub.send(&["PSUBSCRIBE", "n*"]);
+        sub.read();
+        let mut c = Client::connect(port);
+        let got: Vec<RespValue> = scripts.iter().map(|s| c.call(s)).collect();
+        replies.push(got);
+        let msgs: Vec<RespValue> = (0..5).map(|_| sub.read()).collect();
+        heard.push(msgs);
+    }
+    assert_eq!(replies[1], replies[0]);
+    assert_eq!(heard[1], heard[0]);
 }

@@ -912,26 +912,8 @@ impl Engine {
         Touched,
     ) {
         let core = self.core();
-        if core.closed.load(Ordering::Acquire) {
-            return (
-                Err(Reply::err(CLOSED)),
-                Durability::ready(),
-                Touched::default(),
-            );
-        }
-        let writes = cmds.iter().any(|c| {
-            c.first()
-                .and_then(|n| core.ks.command_spec(n))
-                .is_some_and(|s| s.is_write())
-        });
-        if writes {
-            if let Some(msg) = core.misconf() {
-                return (
-                    Err(Reply::err(msg)),
-                    Durability::ready(),
-                    Touched::default(),
-                );
-            }
+        if let Some(refused) = core.transaction_refusal(cmds) {
+            return (Err(refused), Durability::ready(), Touched::default());
         }
         let deny = || core.misconf();
         let host = Host { deny_write: &deny };
@@ -996,18 +978,8 @@ impl Engine {
         cmds: &[&[&[u8]]],
     ) -> (std::result::Result<Vec<Reply>, Reply>, Durability) {
         let core = self.core();
-        if core.closed.load(Ordering::Acquire) {
-            return (Err(Reply::err(CLOSED)), Durability::ready());
-        }
-        let writes = cmds.iter().any(|c| {
-            c.first()
-                .and_then(|n| core.ks.command_spec(n))
-                .is_some_and(|s| s.is_write())
-        });
-        if writes {
-            if let Some(msg) = core.misconf() {
-                return (Err(Reply::err(msg)), Durability::ready());
-            }
+        if let Some(refused) = core.transaction_refusal(cmds) {
+            return (Err(refused), Durability::ready());
         }
         LAST_APPEND.with(|c| *c.borrow_mut() = None);
         let r = core.ks.execute_multi(session, cmds);
@@ -1617,6 +1589,23 @@ impl Core {
             .map_err(io(format!("committing {}", path.display())))?;
         drop(ticket);
         Ok(res)
+    }
+
+    /// Why a transaction (`cmds`, queued) may not run at all: the engine is closed, or a write
+    /// is queued while persistence fails (MISCONF). Checked once, before any command runs.
+    fn transaction_refusal(&self, cmds: &[&[&[u8]]]) -> Option<Reply> {
+        if self.closed.load(Ordering::Acquire) {
+            return Some(Reply::err(CLOSED));
+        }
+        let writes = cmds.iter().any(|c| {
+            c.first()
+                .and_then(|n| self.ks.command_spec(n))
+                .is_some_and(|s| s.is_write())
+        });
+        if writes {
+            return self.misconf().map(Reply::err);
+        }
+        None
     }
 
     /// Claim the right to run a snapshot or rewrite (one at a time; the loser gets

@@ -10,10 +10,15 @@
 //! (under the VM lock) before the first Lua instruction and cleared after the last; `wrote` by
 //! that thread before it runs its first write command; `kill` by any thread (SCRIPT KILL) and
 //! cleared by the next script's start; `busy` by the hook.
+//!
+//! `wrote` and `kill` are one atomic, `fate` (CLEAN → WROTE or CLEAN → KILLED, each by a
+//! compare-and-swap): a SCRIPT KILL racing the script's first write either wins (the write is
+//! refused, the script stops at its next hook, nothing was written) or loses (UNKILLABLE).
+//! Two flags read then set would let both win: a killed script that had written.
 
 use std::time::Instant;
 
-use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use forkless_sync::Mutex;
 
 use crate::out::Out;
@@ -25,6 +30,10 @@ pub const BUSY_EVAL: &str =
 pub const BUSY_FUNCTION: &str =
     "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
+const FATE_CLEAN: u8 = 0;
+const FATE_WROTE: u8 = 1;
+const FATE_KILLED: u8 = 2;
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct RunState {
@@ -32,8 +41,8 @@ pub struct RunState {
     running: AtomicBool,
     function: AtomicBool,
     started_us: AtomicU64,
-    wrote: AtomicBool,
-    kill: AtomicBool,
+    /// FATE_CLEAN, FATE_WROTE or FATE_KILLED; see the module docs.
+    fate: AtomicU8,
     /// SHUTDOWN NOSAVE: stop the running script (and any later one) even if it wrote; its
     /// effects are dropped. Never cleared.
     abort: AtomicBool,
@@ -58,8 +67,7 @@ impl RunState {
             running: AtomicBool::new(false),
             function: AtomicBool::new(false),
             started_us: AtomicU64::new(0),
-            wrote: AtomicBool::new(false),
-            kill: AtomicBool::new(false),
+            fate: AtomicU8::new(FATE_CLEAN),
             abort: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             threshold_ms: AtomicU64::new(threshold_ms),
@@ -96,9 +104,8 @@ impl RunState {
 
     /// A script (or function) starts.
     pub fn start(&self, function: bool) {
-        self.kill.store(false, Ordering::Relaxed);
+        self.fate.store(FATE_CLEAN, Ordering::Relaxed);
         self.busy.store(false, Ordering::Relaxed);
-        self.wrote.store(false, Ordering::Relaxed);
         self.function.store(function, Ordering::Relaxed);
         self.started_us.store(self.now_us(), Ordering::Relaxed);
         self.running.store(true, Ordering::Release);
@@ -161,30 +168,41 @@ impl RunState {
         *self.current.lock() = None;
         self.running.store(false, Ordering::Release);
         self.busy.store(false, Ordering::Release);
-        self.kill.store(false, Ordering::Relaxed);
+        self.fate.store(FATE_CLEAN, Ordering::Relaxed);
     }
 
-    /// The script is about to run its first write command.
-    pub fn mark_wrote(&self) {
-        self.wrote.store(true, Ordering::Relaxed);
+    /// The script is about to run a write command: false when it was killed first, and then
+    /// the write must not run.
+    pub fn mark_wrote(&self) -> bool {
+        match self.fate.compare_exchange(
+            FATE_CLEAN,
+            FATE_WROTE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => true,
+            Err(fate) => fate == FATE_WROTE,
+        }
     }
 
     /// Called by the count hook: publish "busy" once past the threshold; true when the script
     /// must stop (killed).
     pub fn tick(&self) -> bool {
+        // As Redis's `scriptInterrupt`: busy once `elapsed >= busy-reply-threshold`, so a
+        // threshold of 0 makes every script busy at its first hook.
         let t = self.threshold_ms();
-        if t > 0 && !self.busy.load(Ordering::Relaxed) {
+        if !self.busy.load(Ordering::Relaxed) {
             let elapsed_ms = (self.now_us() - self.started_us.load(Ordering::Relaxed)) / 1000;
             if elapsed_ms >= t {
                 self.busy.store(true, Ordering::Release);
             }
         }
-        self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+        self.killed()
     }
 
     /// True once the running script was killed (SCRIPT KILL, FUNCTION KILL, SHUTDOWN NOSAVE).
     pub fn killed(&self) -> bool {
-        self.kill.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+        self.fate.load(Ordering::Relaxed) == FATE_KILLED || self.abort.load(Ordering::Relaxed)
     }
 
     /// SHUTDOWN NOSAVE while a script runs (Redis exits without waiting for it): stop the
@@ -213,16 +231,22 @@ impl RunState {
     }
 
     /// SCRIPT KILL (`function` = false) or FUNCTION KILL (true), as Redis's `scriptKill`.
+    ///
+    /// Only a script past `busy-reply-threshold` can be killed: Redis serves other clients
+    /// during a script only from then on, so a SCRIPT KILL never meets a younger one there.
+    /// Here connections run beside the script, and a kill that landed before the script's
+    /// first write would make a script that writes at once killable; a script under the
+    /// threshold answers NOTBUSY instead (Redis would hold the request until the threshold).
     pub fn kill(&self, function: bool) -> Out {
-        if !self.running.load(Ordering::Acquire) {
+        if !self.running.load(Ordering::Acquire) || !self.busy.load(Ordering::Acquire) {
             return Out::err("NOTBUSY No scripts in execution right now.");
         }
-        if self.wrote.load(Ordering::Relaxed) {
-            return Out::err(
-                "UNKILLABLE Sorry the script already executed write commands against the \
-                 dataset. You can either wait the script termination or kill the server in a \
-                 hard way using the SHUTDOWN NOSAVE command.",
-            );
+        const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands \
+             against the dataset. You can either wait the script termination or kill the server \
+             in a hard way using the SHUTDOWN NOSAVE command.";
+        // Redis's order: UNKILLABLE before the EVAL/function mismatch.
+        if self.fate.load(Ordering::Acquire) == FATE_WROTE {
+            return Out::err(UNKILLABLE);
         }
         let running_function = self.function.load(Ordering::Relaxed);
         if !function && running_function {
@@ -231,7 +255,15 @@ impl RunState {
         if function && !running_function {
             return Out::err(BUSY_EVAL);
         }
-        self.kill.store(true, Ordering::Release);
+        let won = self.fate.compare_exchange(
+            FATE_CLEAN,
+            FATE_KILLED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if won == Err(FATE_WROTE) {
+            return Out::err(UNKILLABLE);
+        }
         Out::ok()
     }
 }

@@ -661,7 +661,9 @@ fn script_call(
         {
             return fail(&format!("-{}", forkless_keyspace::memory::OOM_ERROR));
         }
-        state.mark_wrote();
+        if !state.mark_wrote() {
+            return fail("Script killed by user with SCRIPT KILL...");
+        }
     }
     unit.set_propagate(propagate.get());
     unit.set_from_script(true);

@@ -215,6 +215,15 @@ impl Atomic<'_> {
             Some(Some(d)) => std::slice::from_ref(d),
             _ => &[],
         };
+        // The key arguments: exactly, when the unit holds only the declared keys' shards (a
+        // ZUNIONSTORE's numkeys is no key there); the legacy spec's over-approximation when it
+        // holds every shard. Arguments that do not parse keep the over-approximation, so their
+        // non-keys must be declared too (and the command then fails on its own syntax).
+        let key_idx: Vec<usize> = if self.declared.is_some() {
+            spec.exact_keys(argv)
+        } else {
+            spec.key_indices(argv.len()).collect()
+        };
         if let Some(keys) = &self.declared {
             if all {
                 return Reply::err(format!(
@@ -223,7 +232,7 @@ impl Atomic<'_> {
                     spec.name
                 ));
             }
-            let named = spec.key_indices(argv.len()).map(|i| argv[i]);
+            let named = key_idx.iter().map(|&i| argv[i]);
             for key in named.chain(extra.iter().copied()) {
                 if !keys.iter().any(|k| k.as_slice() == key) {
                     return Reply::err(format!(
@@ -242,8 +251,9 @@ impl Atomic<'_> {
         let key_hashes: Vec<(usize, u64)> = if self.ctx_all() {
             Vec::new()
         } else {
-            spec.key_indices(argv.len())
-                .map(|i| (i, self.ks.hash_key(argv[i])))
+            key_idx
+                .iter()
+                .map(|&i| (i, self.ks.hash_key(argv[i])))
                 .collect()
         };
         self.ctx.next_command(argv, key_hashes);
@@ -251,7 +261,7 @@ impl Atomic<'_> {
         self.ctx.set_count_hits(spec.flags & READONLY != 0);
         let db = self.ctx.db();
         if write && self.ks.observer().is_some() {
-            for i in spec.key_indices(argv.len()) {
+            for &i in &key_idx {
                 self.ctx.notify_key(db, argv[i]);
             }
         }
@@ -265,10 +275,10 @@ impl Atomic<'_> {
             for key in extra {
                 self.touched.push((db, key.to_vec()));
             }
-            for i in spec.key_indices(argv.len()) {
+            for &i in &key_idx {
                 self.touched.push((db, argv[i].to_vec()));
             }
-            crate::keyspace::remove_emptied(&mut self.ctx, db, argv, spec);
+            crate::keyspace::remove_emptied(&mut self.ctx, db, argv, key_idx.iter().copied());
         }
         self.ctx.settle_memory();
         if !self.propagate {

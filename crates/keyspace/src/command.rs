@@ -84,6 +84,12 @@ impl CommandSpec {
         self.flags & WRITE != 0
     }
 
+    /// The argument indices that are keys, exactly: [`movable_keys`] for a command whose keys
+    /// move with its arguments, else the legacy spec's [`CommandSpec::key_indices`].
+    pub fn exact_keys(&self, argv: &[&[u8]]) -> Vec<usize> {
+        movable_keys(self.name, argv).unwrap_or_else(|| self.key_indices(argv.len()).collect())
+    }
+
     /// The argument indices that hold keys, for a call with `argc` arguments.
     pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
@@ -101,6 +107,94 @@ impl CommandSpec {
             (last + 1).min(argc)
         };
         (first..end).step_by(step)
+    }
+}
+
+/// True for the commands [`movable_keys`] knows.
+pub fn is_movable(name: &str) -> bool {
+    matches!(
+        name,
+        "zunionstore"
+            | "zinterstore"
+            | "zdiffstore"
+            | "zunion"
+            | "zinter"
+            | "zdiff"
+            | "zintercard"
+            | "sintercard"
+            | "lmpop"
+            | "zmpop"
+            | "blmpop"
+            | "bzmpop"
+            | "eval"
+            | "evalsha"
+            | "eval_ro"
+            | "evalsha_ro"
+            | "fcall"
+            | "fcall_ro"
+            | "xread"
+            | "xreadgroup"
+    )
+}
+
+/// The exact key positions of a command whose keys move with its arguments (Redis's
+/// `*GetKeys` procs: `zunionInterDiffGetKeys`, `xreadGetKeys`, `lmpopGetKeys`, `evalGetKeys`,
+/// ...; SORT's STORE destination is found by the script unit, which also reads its patterns), for `name` as in the table (lowercase). `None`: not such a command, or
+/// its arguments do not parse (then the legacy spec's over-approximation is what is left;
+/// COMMAND GETKEYS answers an empty list, as Redis).
+///
+/// Locking keeps using [`CommandSpec::key_indices`] (over-approximating is safe there); this is
+/// for the places that must name the keys exactly: a script's declared-keys check and
+/// COMMAND GETKEYS.
+pub fn movable_keys(name: &str, argv: &[&[u8]]) -> Option<Vec<usize>> {
+    if !is_movable(name) {
+        return None;
+    }
+    // `numkeys` at `at`, the keys right after it; `before`: fixed keys ahead of it.
+    let counted = |at: usize, before: &[usize]| -> Option<Vec<usize>> {
+        let n = crate::convert::parse_i64(argv.get(at)?)?;
+        let n = usize::try_from(n).ok().filter(|&n| n >= 1)?;
+        if at + n >= argv.len() {
+            return None;
+        }
+        Some(before.iter().copied().chain(at + 1..at + 1 + n).collect())
+    };
+    match name {
+        "zunionstore" | "zinterstore" | "zdiffstore" => counted(2, &[1]),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
+            counted(1, &[])
+        }
+        "blmpop" | "bzmpop" => counted(2, &[]),
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
+            // numkeys 0 is valid here (a script without keys).
+            let n = crate::convert::parse_i64(argv.get(2)?)?;
+            let n = usize::try_from(n).ok()?;
+            (3 + n <= argv.len()).then(|| (3..3 + n).collect())
+        }
+        "xread" | "xreadgroup" => {
+            // Past the options, STREAMS k1 .. kN id1 .. idN.
+            let mut i = 1;
+            while i < argv.len() {
+                let o = argv[i];
+                if o.eq_ignore_ascii_case(b"streams") {
+                    let rest = argv.len() - i - 1;
+                    if rest == 0 || !rest.is_multiple_of(2) {
+                        return None;
+                    }
+                    return Some((i + 1..i + 1 + rest / 2).collect());
+                } else if o.eq_ignore_ascii_case(b"block") || o.eq_ignore_ascii_case(b"count") {
+                    i += 2;
+                } else if o.eq_ignore_ascii_case(b"group") {
+                    i += 3;
+                } else if o.eq_ignore_ascii_case(b"noack") {
+                    i += 1;
+                } else {
+                    return None;
+                }
+            }
+            None
+        }
+        _ => None,
     }
 }
 

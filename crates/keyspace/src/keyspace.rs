@@ -34,7 +34,7 @@ use forkless_sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::command::{unknown_command, wrong_arity, CommandSpec, CommandTable, ALL_SHARDS};
+use crate::command::{unknown_command, wrong_arity, CommandTable, ALL_SHARDS};
 use crate::convert::{from_model, to_model};
 use crate::ctx::Ctx;
 use crate::db::{Db, Slot};
@@ -319,8 +319,13 @@ enum Origin {
 
 /// After a write: delete each declared key the command left as an empty aggregate (Redis's
 /// commands do it themselves, raising `del` after their own event).
-pub(crate) fn remove_emptied(ctx: &mut Ctx<'_>, db: u32, argv: &[&[u8]], spec: &CommandSpec) {
-    for i in spec.key_indices(argv.len()) {
+pub(crate) fn remove_emptied(
+    ctx: &mut Ctx<'_>,
+    db: u32,
+    argv: &[&[u8]],
+    keys: impl IntoIterator<Item = usize>,
+) {
+    for i in keys {
         if ctx
             .peek_in(db, argv[i])
             .is_some_and(|v| v.is_empty_aggregate())
@@ -663,7 +668,7 @@ impl Keyspace {
         }
         let reply = (spec.handler)(&mut ctx, argv);
         if write {
-            remove_emptied(&mut ctx, db, argv, spec);
+            remove_emptied(&mut ctx, db, argv, spec.key_indices(argv.len()));
         }
         if origin == Origin::Eviction {
             // An evicted key raises `evicted`, not DEL's `del` (Redis's performEvictions).
@@ -796,7 +801,7 @@ impl Keyspace {
             }
             replies.push((spec.handler)(&mut ctx, argv));
             if write {
-                remove_emptied(&mut ctx, db, argv, spec);
+                remove_emptied(&mut ctx, db, argv, spec.key_indices(argv.len()));
             }
         }
         session.db = ctx.db();

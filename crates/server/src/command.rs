@@ -115,45 +115,47 @@ pub fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
                     .collect(),
             )
         }
-        "getkeys" if argv.len() >= 3 => {
-            if forkless_script::is_script_command(&argv[2])
-                && !argv[2].eq_ignore_ascii_case(b"script")
-                && !argv[2].eq_ignore_ascii_case(b"function")
-            {
-                // EVAL*/FCALL*: the keys are the `numkeys` arguments after the script/name.
-                let args = &argv[2..];
-                let n = args
-                    .get(2)
-                    .and_then(|a| forkless_keyspace::convert::parse_i64(a))
-                    .filter(|&n| n >= 0 && (n as usize) <= args.len().saturating_sub(3));
-                let Some(n) = n else {
-                    return Frame::err("ERR Invalid arguments specified for command");
-                };
-                if n == 0 {
-                    return Frame::err("ERR The command has no key arguments");
-                }
-                return Frame::Array(
-                    args[3..3 + n as usize]
-                        .iter()
-                        .map(|k| Frame::Bulk(k.clone()))
-                        .collect(),
-                );
-            }
-            let Some(spec) = conn.shared.table.lookup(&argv[2]) else {
+        "getkeys" if argv.len() < 4 => {
+            Frame::err("ERR wrong number of arguments for 'command|getkeys' command")
+        }
+        "getkeys" => {
+            let args: Vec<&[u8]> = argv[2..].iter().map(|a| a.as_slice()).collect();
+            let name = String::from_utf8_lossy(&argv[2]).to_ascii_lowercase();
+            // Commands outside the keyspace's table (EVAL*, FCALL*, the blocking pops) have
+            // movable keys only; the table's own commands may have either.
+            let spec = conn.shared.table.lookup(&argv[2]);
+            let movable = forkless_keyspace::command::is_movable(&name);
+            if spec.is_none() && !movable {
                 return Frame::err("ERR Invalid command specified");
+            }
+            if let Some(spec) = spec {
+                if !spec.arity_ok(args.len()) {
+                    return Frame::err("ERR Invalid number of arguments specified for command");
+                }
+            }
+            let keys = match forkless_keyspace::command::movable_keys(&name, &args) {
+                Some(k) => k,
+                None if movable => Vec::new(),
+                None => spec
+                    .map(|s| s.key_indices(args.len()).collect())
+                    .unwrap_or_default(),
             };
-            let args = &argv[2..];
-            if !spec.arity_ok(args.len()) {
-                return Frame::err("ERR Invalid number of arguments specified for command");
-            }
-            let keys: Vec<Frame> = spec
-                .key_indices(args.len())
-                .map(|i| Frame::Bulk(args[i].clone()))
-                .collect();
             if keys.is_empty() {
-                return Frame::err("ERR The command has no key arguments");
+                // Redis: EVAL*/FCALL* (NO_MANDATORY_KEYS) may have none; another movable
+                // command without keys did not parse; the rest have no key arguments.
+                return if forkless_script::is_script_command(&argv[2]) {
+                    Frame::Array(Vec::new())
+                } else if movable {
+                    Frame::err("ERR Invalid arguments specified for command")
+                } else {
+                    Frame::err("ERR The command has no key arguments")
+                };
             }
-            Frame::Array(keys)
+            Frame::Array(
+                keys.into_iter()
+                    .map(|i| Frame::Bulk(args[i].to_vec()))
+                    .collect(),
+            )
         }
         _ => bad_subcommand(
             "command",

@@ -515,7 +515,12 @@ pub(crate) struct ReadArgs<'a> {
 }
 
 /// Parse XREAD / XREADGROUP options up to STREAMS (`xreadCommand`).
-pub(crate) fn parse_read<'a>(argv: &[&'a [u8]], group_cmd: bool) -> Result<ReadArgs<'a>, Reply> {
+/// `from_script`: BLOCK is refused from scripts, as Redis 7.0 does while parsing it.
+pub(crate) fn parse_read<'a>(
+    argv: &[&'a [u8]],
+    group_cmd: bool,
+    from_script: bool,
+) -> Result<ReadArgs<'a>, Reply> {
     let mut r = ReadArgs {
         block: None,
         count: 0,
@@ -529,6 +534,12 @@ pub(crate) fn parse_read<'a>(argv: &[&'a [u8]], group_cmd: bool) -> Result<ReadA
         let more = argv.len() - i - 1;
         let o = argv[i];
         if eq(o, "block") && more > 0 {
+            if from_script {
+                return Err(Reply::err(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(argv[0])
+                )));
+            }
             i += 1;
             let t = parse_i64(argv[i])
                 .ok_or_else(|| Reply::err("ERR timeout is not an integer or out of range"))?;
@@ -588,7 +599,7 @@ fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn read_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], group_cmd: bool) -> Reply {
-    let r = match parse_read(argv, group_cmd) {
+    let r = match parse_read(argv, group_cmd, ctx.called_by_script()) {
         Ok(r) => r,
         Err(e) => return e,
     };

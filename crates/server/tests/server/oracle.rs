@@ -679,3 +679,78 @@ fn tracking_invalidations_equal_redis_server() {
     assert!(heard[0].len() >= 8, "{:?}", heard[0]);
     assert_eq!(heard[1], heard[0]);
 }
+
+/// COMMAND GETKEYS for commands whose keys move with their arguments, and scripts that call
+/// them on their declared keys (forkless checks a script's keys against KEYS exactly, so a
+/// `numkeys` or a STREAMS keyword must not be taken for a key).
+#[test]
+fn movable_keys_equal_redis_server() {
+    let dir = TempDir::new("movable-keys-oracle");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let mut a = Client::connect(redis.port());
+    let mut b = ours.client();
+    let script: &[&[&str]] = &[
+        &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
+        &["COMMAND", "GETKEYS", "ZINTER", "2", "a", "b"],
+        &["COMMAND", "GETKEYS", "ZDIFFSTORE", "d", "1", "a"],
+        &["COMMAND", "GETKEYS", "ZINTERCARD", "2", "a", "b", "LIMIT", "1"],
+        &["COMMAND", "GETKEYS", "SINTERCARD", "3", "a", "b", "c"],
+        &["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT"],
+        &["COMMAND", "GETKEYS", "ZMPOP", "1", "z", "MIN", "COUNT", "2"],
+        &["COMMAND", "GETKEYS", "BLMPOP", "0", "2", "a", "b", "LEFT"],
+        &["COMMAND", "GETKEYS", "BZMPOP", "1.5", "1", "z", "MAX"],
+        &["COMMAND", "GETKEYS", "XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"],
+        &["COMMAND", "GETKEYS", "XREAD", "BLOCK", "0", "STREAMS", "s", "$"],
+        &["COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+        &["COMMAND", "GETKEYS", "EVAL", "return 1", "2", "k1", "k2", "arg"],
+        &["COMMAND", "GETKEYS", "FCALL", "f", "1", "k1"],
+        &["COMMAND", "GETKEYS", "EVAL", "return 1", "0"],
+        &["COMMAND", "GETKEYS", "EVAL", "return 1", "5", "k1"],
+        &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "x", "a"],
+        &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"],
+        &["COMMAND", "GETKEYS", "GET", "a"],
+        &["COMMAND", "GETKEYS", "PING"],
+        &["COMMAND", "GETKEYS", "NOSUCH", "a"],
+        &["ZADD", "za", "1", "x", "2", "y"],
+        &["ZADD", "zb", "3", "y", "4", "z"],
+        &[
+            "EVAL",
+            "redis.call('zunionstore', KEYS[1], 2, KEYS[2], KEYS[3], 'WEIGHTS', 1, 2) \
+             return redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')",
+            "3",
+            "zd",
+            "za",
+            "zb",
+        ],
+        &["EVAL", "return redis.call('zinter', 2, KEYS[1], KEYS[2])", "2", "za", "zb"],
+        &["EVAL", "return redis.call('zmpop', 1, KEYS[1], 'MIN')", "1", "za"],
+        &["RPUSH", "la", "1", "2"],
+        &["EVAL", "return redis.call('lmpop', 2, KEYS[1], KEYS[2], 'RIGHT')", "2", "nol", "la"],
+        &["SADD", "sa", "1", "2"],
+        &["EVAL", "return redis.call('sintercard', 1, KEYS[1])", "1", "sa"],
+        &["XADD", "xs", "1-1", "f", "v"],
+        &["EVAL", "return redis.call('xread', 'COUNT', 1, 'STREAMS', KEYS[1], '0')", "1", "xs"],
+        &["XGROUP", "CREATE", "xs", "g", "0"],
+        &[
+            "EVAL",
+            "return redis.call('xreadgroup', 'GROUP', 'g', 'c', 'STREAMS', KEYS[1], '>')",
+            "1",
+            "xs",
+        ],
+        &["EVAL", "return redis.pcall('xread', 'BLOCK', 0, 'STREAMS', KEYS[1], '$')", "1", "xs"],
+        &[
+            "EVAL",
+            "return redis.pcall('xreadgroup', 'GROUP', 'g', 'c', 'BLOCK', 0, 'STREAMS', KEYS[1], '>')",
+            "1",
+            "xs",
+        ],
+    ];
+    for cmd in script {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "command {cmd:?}");
+    }
+}

@@ -191,7 +191,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("set-max-intset-entries", int(0, I64), "512", true, "Snapshot encoding threshold."),
     a("zset-max-listpack-entries", "zset-max-ziplist-entries", int(0, I64), "128", true, "Snapshot encoding threshold."),
     a("zset-max-listpack-value", "zset-max-ziplist-value", int(0, I64), "64", true, "Snapshot encoding threshold."),
-    o("hll-sparse-max-bytes", mem(0, I64), "3000", true, "Stored."),
+    o("hll-sparse-max-bytes", mem(0, I64), "3000", true, "A sparse HyperLogLog growing past this many bytes becomes dense."),
     o("stream-node-max-bytes", mem(0, I64), "4096", true, "XADD starts a new stream node past this size (0: no limit)."),
     o("stream-node-max-entries", int(0, I64), "100", true, "XADD starts a new stream node at this many entries (0: no limit)."),
     // --- server (stored: read by `forkless server`) ---

@@ -704,6 +704,7 @@ impl Engine {
             config.int("stream-node-max-bytes"),
             config.int("stream-node-max-entries"),
         );
+        ks.set_hll_sparse_max_bytes(config.int("hll-sparse-max-bytes"));
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -1246,9 +1247,11 @@ impl Engine {
             c.int("stream-node-max-entries"),
         );
         let notify = c.notify_flags();
+        let hll_max = c.int("hll-sparse-max-bytes");
         drop(c);
         core.ks
             .set_stream_node_limits(stream_limits.0, stream_limits.1);
+        core.ks.set_hll_sparse_max_bytes(hll_max);
         core.ks.set_notify_flags(notify);
         *core.tun.lock() = tun;
         core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
@@ -1299,7 +1302,7 @@ impl Engine {
             Scripting::new(Arc::new(|_, _: &str| {}))
                 .map_err(|e| Error::Unsupported(format!("ERR cannot start Lua: {e}")))?,
         );
-        let (databases, limits) = {
+        let (databases, limits, hll_max) = {
             let c = core.config.lock();
             (
                 c.int("databases") as u32,
@@ -1307,6 +1310,7 @@ impl Engine {
                     c.int("stream-node-max-bytes"),
                     c.int("stream-node-max-entries"),
                 ),
+                c.int("hll-sparse-max-bytes"),
             )
         };
         let ks = keyspace_with_libraries(
@@ -1317,6 +1321,7 @@ impl Engine {
             &scripting,
         );
         ks.set_stream_node_limits(limits.0, limits.1);
+        ks.set_hll_sparse_max_bytes(hll_max);
         let lopts = LoadOptions {
             until_timestamp: None,
             filename: Some(aopts.filename),

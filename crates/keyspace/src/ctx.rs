@@ -491,6 +491,11 @@ impl<'a> Ctx<'a> {
     typed_getters!(get_hash, get_hash_mut, Hash, Hash);
     typed_getters!(get_stream, get_stream_mut, Stream, Box<Stream>);
 
+    /// `hll-sparse-max-bytes`.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.ks.hll_sparse_max_bytes()
+    }
+
     /// `(stream-node-max-bytes, stream-node-max-entries)`.
     pub fn stream_node_limits(&self) -> (i64, i64) {
         self.ks.stream_node_limits()

@@ -288,6 +288,7 @@ pub struct Keyspace {
     /// `stream-node-max-bytes` and `stream-node-max-entries` (XADD's node split).
     stream_node_max_bytes: AtomicI64,
     stream_node_max_entries: AtomicI64,
+    hll_sparse_max_bytes: AtomicI64,
     /// `notify-keyspace-events` (`crate::notify`): read once per command.
     notify_flags: AtomicU32,
     /// Event classes the event sink wants whatever the flags (the server's CLIENT TRACKING
@@ -402,6 +403,7 @@ impl Keyspace {
             memory: MemoryState::new(config.memory),
             stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
             stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
+            hll_sparse_max_bytes: AtomicI64::new(3000),
             notify_flags: AtomicU32::new(0),
             internal_events: AtomicU32::new(0),
             event_sink: Mutex::new(None),
@@ -415,6 +417,18 @@ impl Keyspace {
             .store(max_bytes.max(0), Ordering::Relaxed);
         self.stream_node_max_entries
             .store(max_entries.max(0), Ordering::Relaxed);
+    }
+
+    /// Set `hll-sparse-max-bytes` (Redis's default 3000): a sparse HyperLogLog that would grow
+    /// past it becomes dense.
+    pub fn set_hll_sparse_max_bytes(&self, max_bytes: i64) {
+        self.hll_sparse_max_bytes
+            .store(max_bytes.max(0), Ordering::Relaxed);
+    }
+
+    /// `hll-sparse-max-bytes`.
+    pub fn hll_sparse_max_bytes(&self) -> usize {
+        self.hll_sparse_max_bytes.load(Ordering::Relaxed) as usize
     }
 
     /// `(stream-node-max-bytes, stream-node-max-entries)`.

@@ -338,6 +338,7 @@ pub fn may_grow(name: &str) -> bool {
             | "bitfield"
             | "bitop"
             | "pfadd"
+            | "pfdebug"
             | "pfmerge"
             | "xadd"
             | "xgroup"

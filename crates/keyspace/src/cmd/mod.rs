@@ -3,6 +3,7 @@
 pub(crate) mod bits;
 pub(crate) mod dump;
 pub(crate) mod hashes;
+pub(crate) mod hll;
 pub(crate) mod keys;
 pub(crate) mod lcs;
 pub(crate) mod lists;
@@ -32,6 +33,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     zsetops::COMMANDS,
     sort::COMMANDS,
     hashes::COMMANDS,
+    hll::COMMANDS,
     randfield::COMMANDS,
     scans::COMMANDS,
     dump::COMMANDS,

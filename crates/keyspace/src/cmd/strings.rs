@@ -470,7 +470,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if value.is_empty() {
         return Reply::Integer(cur_len.unwrap_or(0) as i64);
     }
-    if offset + value.len() as i64 > MAX_STRING {
+    if offset.saturating_add(value.len() as i64) > MAX_STRING {
         return string_too_long();
     }
     let off = offset as usize;

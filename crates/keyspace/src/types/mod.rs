@@ -3,12 +3,14 @@
 //! Problem: each Redis aggregate type needs a container with the complexity Redis documents for
 //! its commands (O(1) push/pop, O(1) random set member, O(log n) sorted-set rank, ...), cheap
 //! `Clone` for copy-on-write snapshots, and an iteration order the snapshot serializer can use.
-//! One file per type; `table` is the indexed hash table shared by sets and hashes; `ldouble`
+//! One file per type; `table` is the indexed hash table shared by sets and hashes; `hll` is
+//! Redis's HyperLogLog string format (a string, not a type of its own); `ldouble`
 //! emulates the C `long double` arithmetic of HINCRBYFLOAT/INCRBYFLOAT.
 
 pub mod chunked;
 pub(crate) mod cow;
 mod hash;
+pub mod hll;
 mod ldouble;
 mod list;
 mod ranked;

@@ -93,6 +93,9 @@ const SCRIPT: &[&[&str]] = &[
     &["SINTERCARD", "3", "s1", "s2"],
     &["SINTERCARD", "1", "s1", "LIMIT", "-1"],
     &["SINTERCARD", "2", "s1", "h"],
+    &["SETRANGE", "K", "9223372036854775807", "A"],
+    &["SETRANGE", "K", "2147483647", "A"],
+    &["SETRANGE", "K", "-1", "A"],
     &["FLUSHALL"],
     &["DBSIZE"],
     &["UNWATCH"],
@@ -753,4 +756,106 @@ fn movable_keys_equal_redis_server() {
         let got = b.call(cmd);
         assert_eq!(got, want, "command {cmd:?}");
     }
+}
+
+/// HyperLogLogs byte for byte: after every PFADD / PFCOUNT / PFMERGE / PFDEBUG the value's bytes
+/// (GET), the estimates and the debug views equal redis-server's, through sparse values, the
+/// promotion to dense (by register size and by `hll-sparse-max-bytes`), merges of both
+/// encodings, cached cardinalities and corrupted values.
+#[test]
+fn hyperloglogs_equal_redis_server_byte_for_byte() {
+    let dir = TempDir::new("hll-oracle");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let mut a = Client::connect(redis.port());
+    let mut b = ours.client();
+    let mut check = |cmd: &[&str]| {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "command {cmd:?}");
+    };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut elems = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("e{x}")
+            })
+            .collect()
+    };
+    check(&["PFADD", "h0"]);
+    check(&["GET", "h0"]);
+    check(&["PFCOUNT", "h0"]);
+    check(&["PFADD", "h0", "a", "b", "c"]);
+    check(&["PFADD", "h0", "a", "b", "c"]);
+    check(&["GET", "h0"]);
+    check(&["PFCOUNT", "h0"]);
+    check(&["GET", "h0"]);
+    check(&["PFDEBUG", "DECODE", "h0"]);
+    check(&["PFDEBUG", "ENCODING", "h0"]);
+    // Grow one HLL in steps past the sparse limit; compare bytes at every step.
+    for step in 0..40 {
+        let batch = elems(if step < 20 { 7 } else { 150 });
+        let mut cmd: Vec<&str> = vec!["PFADD", "big"];
+        cmd.extend(batch.iter().map(String::as_str));
+        check(&cmd);
+        check(&["GET", "big"]);
+        check(&["PFCOUNT", "big"]);
+        check(&["PFDEBUG", "ENCODING", "big"]);
+        if step % 10 == 0 {
+            check(&["PFDEBUG", "DECODE", "big"]);
+        }
+    }
+    // A small limit promotes early.
+    check(&["CONFIG", "SET", "hll-sparse-max-bytes", "100"]);
+    let small = elems(60);
+    let mut cmd: Vec<&str> = vec!["PFADD", "lim"];
+    cmd.extend(small.iter().map(String::as_str));
+    check(&cmd);
+    check(&["PFDEBUG", "ENCODING", "lim"]);
+    check(&["GET", "lim"]);
+    check(&["CONFIG", "SET", "hll-sparse-max-bytes", "3000"]);
+    // Merges of sparse and dense sources, into new and existing destinations.
+    check(&["PFMERGE", "m1", "h0", "lim"]);
+    check(&["GET", "m1"]);
+    check(&["PFMERGE", "m2", "h0", "big"]);
+    check(&["GET", "m2"]);
+    check(&["PFMERGE", "h0", "nokey"]);
+    check(&["GET", "h0"]);
+    check(&["PFCOUNT", "h0", "big", "lim", "nokey"]);
+    check(&["PFDEBUG", "TODENSE", "h0"]);
+    check(&["PFDEBUG", "TODENSE", "h0"]);
+    check(&["GET", "h0"]);
+    check(&["PFDEBUG", "GETREG", "lim"]);
+    check(&["PFDEBUG", "NOSUCH", "h0"]);
+    check(&["PFDEBUG", "ENCODING", "nokey"]);
+    // Wrong types and corrupt values.
+    check(&["SET", "str", "not an hll"]);
+    check(&["PFADD", "str", "x"]);
+    check(&["PFCOUNT", "str"]);
+    check(&["PFMERGE", "str", "h0"]);
+    check(&["PFCOUNT", "h0", "str"]);
+    check(&["LPUSH", "list", "x"]);
+    check(&["PFADD", "list", "x"]);
+    check(&["PFADD", "tail", "a", "b", "c"]);
+    check(&["APPEND", "tail", "hello"]);
+    check(&["PFCOUNT", "tail"]);
+    check(&["PFADD", "tail", "zz"]);
+    check(&["PFADD", "magic", "a"]);
+    check(&["SETRANGE", "magic", "0", "0123"]);
+    check(&["PFCOUNT", "magic"]);
+    check(&["PFADD", "enc", "a"]);
+    check(&["SETRANGE", "enc", "4", "x"]);
+    check(&["PFCOUNT", "enc"]);
+    check(&["PFADD", "len", "a"]);
+    check(&["SETRANGE", "len", "4", "\u{0}"]);
+    check(&["PFCOUNT", "len"]);
+    check(&["PFADD", "cut", "a", "b", "c"]);
+    check(&["SETRANGE", "cut", "17", "\u{7f}"]);
+    check(&["PFCOUNT", "cut"]);
+    check(&["PFADD", "cut", "more", "elements", "here"]);
 }

@@ -16,6 +16,7 @@ use crate::conn::{Conn, ReplyMode, Step};
 use crate::frame::{resp3_shape, Frame, Proto};
 use crate::info;
 use crate::log::log;
+use crate::state::DbChange;
 
 /// Commands served by the server itself: name, Redis arity.
 pub const SERVER_COMMANDS: &[(&str, i32)] = &[
@@ -656,7 +657,7 @@ impl Conn {
         let (out, d, touched) =
             tokio::task::block_in_place(|| engine.execute_script_deferred(session, &refs));
         if touched.all {
-            self.shared.after_db_change(None);
+            self.shared.after_db_change(DbChange::Whole(None));
         } else if !touched.keys.is_empty() {
             for (db, key) in &touched.keys {
                 self.after_write(*db, &[key.as_slice()]);
@@ -685,13 +686,10 @@ impl Conn {
         }
         match emptied {
             Some(keys) if !reply.is_error() => {
-                self.shared.watches.touch_emptied(keys);
-                if name != "swapdb" {
-                    self.shared.tracking.invalidate_all();
-                }
-                self.shared
-                    .blocking
-                    .serve_all(&self.shared.engine, &|d, k| self.shared.watches.touch(d, k));
+                self.shared.after_db_change(DbChange::Emptied {
+                    keys,
+                    swap: name == "swapdb",
+                });
             }
             _ => self.after_data(name, argv, db, &reply),
         }
@@ -775,7 +773,7 @@ impl Conn {
                     }
                 } else if spec.flags & ALL_SHARDS != 0 {
                     let which = if name == "flushdb" { Some(db) } else { None };
-                    self.shared.after_db_change(which);
+                    self.shared.after_db_change(DbChange::Whole(which));
                 } else {
                     let keys: Vec<&[u8]> = spec.key_indices(argv.len()).map(|i| refs[i]).collect();
                     self.after_write(db, &keys);
@@ -1429,7 +1427,7 @@ impl Conn {
                     });
                 }
                 if touched.all {
-                    self.shared.after_db_change(None);
+                    self.shared.after_db_change(DbChange::Whole(None));
                 } else {
                     for (db, key) in &touched.keys {
                         self.after_write(*db, &[key.as_slice()]);

@@ -919,7 +919,7 @@ async fn link(shared: &Arc<Shared>, host: &str, port: u16) -> Result<(), String>
         log(&format!(
             "MASTER <-> REPLICA sync: Finished with success ({keys} keys)"
         ));
-        shared.after_db_change(None);
+        shared.after_db_change(crate::state::DbChange::Whole(None));
         db = stream_db;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
@@ -1196,7 +1196,7 @@ fn wake(shared: &Arc<Shared>, cmds: &[Vec<Vec<u8>>], db: u32) {
             continue;
         }
         if spec.flags & forkless_keyspace::command::ALL_SHARDS != 0 {
-            shared.after_db_change(None);
+            shared.after_db_change(crate::state::DbChange::Whole(None));
             continue;
         }
         let keys: Vec<&[u8]> = spec

@@ -232,6 +232,22 @@ pub enum Presence {
     Stale,
 }
 
+/// What a whole-database change did, for [`Shared::after_db_change`].
+pub enum DbChange {
+    /// Any key of this database (`None`: of every database) may have changed, with nothing
+    /// finer known (a script or replicated command that held every shard, a full sync's load):
+    /// every watcher of those databases is dirty.
+    Whole(Option<u32>),
+    /// FLUSHDB, FLUSHALL or SWAPDB (`swap`), with the watched keys' presence recorded before it
+    /// ran ([`Watches::before_db_change`]), so that only real changes dirty a watcher.
+    Emptied {
+        /// The watched keys, before and after.
+        keys: Vec<EmptiedKey>,
+        /// SWAPDB: no tracking flush.
+        swap: bool,
+    },
+}
+
 /// A watched key of a database a FLUSHDB / FLUSHALL / SWAPDB empties, with its presence before
 /// the change in that database and, for SWAPDB, in the database that replaces it.
 pub struct EmptiedKey {
@@ -459,10 +475,25 @@ impl Shared {
         })
     }
 
-    /// After a whole-database change (`None`: all databases).
-    pub fn after_db_change(&self, db: Option<u32>) {
-        self.watches.touch_db(db);
-        self.tracking.invalidate_all();
+    /// After a whole-database change: watchers made dirty as `change` says, tracking tables
+    /// flushed unless it was a swap (Redis's `trackingInvalidateKeysOnFlush` runs for FLUSHDB
+    /// and FLUSHALL only), and blocked clients served from what the databases hold now. The one
+    /// place these three rules live, for every caller (FLUSH*/SWAPDB, a script or a replicated
+    /// command that held every shard, a replica's load of its primary's payload).
+    pub fn after_db_change(&self, change: DbChange) {
+        let flushed = match change {
+            DbChange::Whole(db) => {
+                self.watches.touch_db(db);
+                true
+            }
+            DbChange::Emptied { keys, swap } => {
+                self.watches.touch_emptied(keys);
+                !swap
+            }
+        };
+        if flushed {
+            self.tracking.invalidate_all();
+        }
         self.blocking
             .serve_all(&self.engine, &|d, k| self.watches.touch(d, k));
     }

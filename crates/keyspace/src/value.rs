@@ -66,23 +66,24 @@ impl Value {
     pub fn mem_usage_recount(&self) -> usize {
         match self {
             Value::String(s) => s.capacity(),
-            Value::List(l) => l.mem_usage_recount() + size_of::<List>(),
-            Value::Set(s) => s.mem_usage_recount() + size_of::<Set>(),
-            Value::ZSet(z) => z.mem_usage_recount() + size_of::<ZSet>(),
-            Value::Hash(h) => h.mem_usage_recount() + size_of::<Hash>(),
+            Value::List(l) => l.mem_usage_recount(),
+            Value::Set(s) => s.mem_usage_recount(),
+            Value::ZSet(z) => z.mem_usage_recount(),
+            Value::Hash(h) => h.mem_usage_recount(),
             Value::Stream(s) => s.mem_usage_recount() + size_of::<Stream>(),
         }
     }
 
     /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`):
-    /// a collection's box plus what the collection owns, a string's buffer.
+    /// a string's buffer, or a collection's box and what it owns (each type's `mem_usage`
+    /// counts its own struct, i.e. the box; the stream's is added here).
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => s.capacity(),
-            Value::List(l) => l.mem_usage() + size_of::<List>(),
-            Value::Set(s) => s.mem_usage() + size_of::<Set>(),
-            Value::ZSet(z) => z.mem_usage() + size_of::<ZSet>(),
-            Value::Hash(h) => h.mem_usage() + size_of::<Hash>(),
+            Value::List(l) => l.mem_usage(),
+            Value::Set(s) => s.mem_usage(),
+            Value::ZSet(z) => z.mem_usage(),
+            Value::Hash(h) => h.mem_usage(),
             Value::Stream(s) => s.mem_usage() + size_of::<Stream>(),
         }
     }

@@ -9,6 +9,7 @@
 pub mod chunked;
 pub(crate) mod cow;
 mod hash;
+mod hasher;
 mod ldouble;
 mod list;
 mod ranked;

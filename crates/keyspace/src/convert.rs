@@ -141,27 +141,27 @@ pub fn to_model(v: &Value) -> model::Value {
 pub fn from_model(v: model::Value) -> Value {
     match v {
         model::Value::String(s) => Value::String(s),
-        model::Value::List(l) => Value::List(l.into_iter().collect::<List>()),
+        model::Value::List(l) => Value::List(Box::new(l.into_iter().collect::<List>())),
         model::Value::Set(m) => {
             let mut s = Set::default();
             for e in m {
                 s.insert(e);
             }
-            Value::Set(s)
+            Value::Set(Box::new(s))
         }
         model::Value::ZSet(p) => {
             let mut z = ZSet::default();
             for (m, sc) in p {
                 z.insert(m, sc);
             }
-            Value::ZSet(z)
+            Value::ZSet(Box::new(z))
         }
         model::Value::Hash(p) => {
             let mut h = Hash::default();
             for (f, v) in p {
                 h.insert(f, v);
             }
-            Value::Hash(h)
+            Value::Hash(Box::new(h))
         }
         model::Value::Stream(s) => Value::Stream(Box::new(Stream::from_model(*s))),
     }

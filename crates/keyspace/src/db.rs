@@ -74,7 +74,8 @@ pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
 }
 
 /// Fixed bytes per key besides the key's bytes and the value's own heap: the dict node (48: hash
-/// 8, link 4, key pointer 16, slot 16, padding 4), the `Arc` header (16) and the `Value` (32).
+/// 8, link 4, key pointer 16, slot 16, padding 4), the `Arc` header (16) and the `Value` (24:
+/// collections are boxed, the tag lives in the string `Vec`'s niche).
 pub const ENTRY_OVERHEAD: usize = 48 + 16 + std::mem::size_of::<Value>();
 
 impl std::fmt::Debug for Db {

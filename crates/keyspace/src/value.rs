@@ -5,6 +5,9 @@
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
 //! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
+//! Collections are boxed so that the enum, which every key pays for inside its `Arc`, is 32 bytes.
+
+use std::mem::size_of;
 
 use crate::types::{Hash, List, Set, Stream, ZSet};
 
@@ -13,17 +16,23 @@ use crate::types::{Hash, List, Set, Stream, ZSet};
 pub enum Value {
     /// A string (binary safe). Integers are kept as their decimal text.
     String(Vec<u8>),
-    /// A list.
-    List(List),
+    /// A list (boxed, as the other collections: `Value` stays 32 bytes, see below).
+    List(Box<List>),
     /// A set.
-    Set(Set),
+    Set(Box<Set>),
     /// A sorted set.
-    ZSet(ZSet),
+    ZSet(Box<ZSet>),
     /// A hash.
-    Hash(Hash),
+    Hash(Box<Hash>),
     /// A stream (boxed: it is larger than the other variants).
     Stream(Box<Stream>),
 }
+
+// Every key's `Arc<Value>` allocation is 16 bytes of counters plus this enum, so its size is
+// paid once per key: the collections are boxed (inline, the largest made it 144 bytes and the
+// allocation 160, for strings too; benches/README.md "Memory per key"), leaving the string's
+// `Vec` (24; the tag fits in its capacity's niche). 40 bytes round to the 48-byte size class.
+const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
     /// The name TYPE replies with (`string`, `list`, `set`, `zset`, `hash`).
@@ -61,11 +70,13 @@ impl Value {
             Value::Set(s) => s.mem_usage_recount(),
             Value::ZSet(z) => z.mem_usage_recount(),
             Value::Hash(h) => h.mem_usage_recount(),
-            Value::Stream(s) => s.mem_usage_recount(),
+            Value::Stream(s) => s.mem_usage_recount() + size_of::<Stream>(),
         }
     }
 
-    /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`).
+    /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`):
+    /// a string's buffer, or a collection's box and what it owns (each type's `mem_usage`
+    /// counts its own struct, i.e. the box; the stream's is added here).
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => s.capacity(),
@@ -73,7 +84,7 @@ impl Value {
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
-            Value::Stream(s) => s.mem_usage(),
+            Value::Stream(s) => s.mem_usage() + size_of::<Stream>(),
         }
     }
 }
@@ -92,10 +103,14 @@ mod tests {
     fn make_mut_on_a_held_big_value_copies_o_chunk() {
         const N: usize = 1_000_000;
         let values = [
-            Value::Hash((0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect()),
-            Value::Set((0..N).map(|i| format!("m{i}")).collect()),
-            Value::List((0..N).map(|i| format!("e{i}")).collect()),
-            Value::ZSet((0..N).map(|i| (format!("z{i}"), i as f64)).collect()),
+            Value::Hash(Box::new(
+                (0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect(),
+            )),
+            Value::Set(Box::new((0..N).map(|i| format!("m{i}")).collect())),
+            Value::List(Box::new((0..N).map(|i| format!("e{i}")).collect())),
+            Value::ZSet(Box::new(
+                (0..N).map(|i| (format!("z{i}"), i as f64)).collect(),
+            )),
         ];
         for v in values {
             let mut live = Arc::new(v);

@@ -10,6 +10,7 @@
 pub mod chunked;
 pub(crate) mod cow;
 mod hash;
+mod hasher;
 pub mod hll;
 mod ldouble;
 mod list;

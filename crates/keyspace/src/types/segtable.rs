@@ -28,7 +28,7 @@
 //! rotated by 32 bits before it reaches `hashbrown`, so the bits the directory consumed are
 //! neither `hashbrown`'s bucket bits (the low bits) nor its 7-bit tag (the top bits).
 
-use std::collections::hash_map::RandomState;
+use super::hasher::MemberHasher;
 use std::hash::BuildHasher;
 use std::mem::size_of;
 
@@ -65,7 +65,7 @@ pub(crate) struct SegTable<V> {
     dir: Vec<u32>,
     depth: u32,
     segs: Vec<Arc<Seg>>,
-    hasher: RandomState,
+    hasher: MemberHasher,
     /// Sum of the keys' lengths.
     key_bytes: usize,
     /// Sum of the segments' `allocation_size()` (kept by every segment change).
@@ -82,7 +82,7 @@ impl<V> Clone for SegTable<V> {
             dir: self.dir.clone(),
             depth: self.depth,
             segs: self.segs.clone(),
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             key_bytes: self.key_bytes,
             seg_bytes: self.seg_bytes,
         }
@@ -127,7 +127,7 @@ impl<'a, V> Iterator for Iter<'a, V> {
 
 impl<V: Clone> SegTable<V> {
     /// A big table holding `entries` in this order (O(n)).
-    pub(crate) fn from_entries(entries: Vec<Entry<V>>, hasher: RandomState) -> SegTable<V> {
+    pub(crate) fn from_entries(entries: Vec<Entry<V>>, hasher: MemberHasher) -> SegTable<V> {
         let mut t = SegTable {
             chunks: Vec::with_capacity(entries.len().div_ceil(CHUNK)),
             len: 0,
@@ -153,7 +153,7 @@ impl<V: Clone> SegTable<V> {
 
     /// The entries in order, and the hasher (O(n); unshared chunks are moved, shared ones
     /// cloned).
-    pub(crate) fn into_entries(self) -> (Vec<Entry<V>>, RandomState) {
+    pub(crate) fn into_entries(self) -> (Vec<Entry<V>>, MemberHasher) {
         let mut out = Vec::with_capacity(self.len);
         for c in self.chunks {
             match Arc::try_unwrap(c) {
@@ -234,7 +234,7 @@ impl<V: Clone> SegTable<V> {
     fn with_seg<R>(
         &mut self,
         sid: usize,
-        f: impl FnOnce(&mut HashTable<usize>, &[Arc<Chunk<V>>], &RandomState) -> R,
+        f: impl FnOnce(&mut HashTable<usize>, &[Arc<Chunk<V>>], &MemberHasher) -> R,
     ) -> R {
         let seg = cow(&mut self.segs[sid], |s| s.table.len());
         let before = seg.table.allocation_size();

@@ -16,7 +16,7 @@
 //! deep copy, O(n), which a write to a held value pays, so past that size the sorted set moves
 //! to the chunked form (`super::ranked` plus an `IndexedTable`).
 
-use std::collections::hash_map::RandomState;
+use super::hasher::MemberHasher;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -51,7 +51,7 @@ pub(crate) struct SkipList {
     level: usize,
     len: usize,
     index: HashTable<usize>,
-    hasher: RandomState,
+    hasher: MemberHasher,
     rng: u64,
     /// Heap bytes of the live nodes (members and level arrays), kept by `alloc`/`release` so
     /// [`SkipList::mem_usage`] is O(1).
@@ -64,12 +64,15 @@ impl Default for SkipList {
             member: Vec::new(),
             score: 0.0,
             backward: NIL,
+            // The header's levels grow with the list's level (`sl_insert`) rather than starting
+            // at MAX_LEVEL: 16 bytes per level in use instead of 512 bytes in every sorted set.
+            // Invariant: `levels.len() >= self.level`, and links above `self.level` are NIL.
             levels: vec![
                 Link {
                     forward: NIL,
                     span: 0
                 };
-                MAX_LEVEL
+                1
             ],
         };
         SkipList {
@@ -79,7 +82,7 @@ impl Default for SkipList {
             level: 1,
             len: 0,
             index: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: MemberHasher,
             rng: 0x9E37_79B9_7F4A_7C15,
             node_bytes: 0,
         }
@@ -98,7 +101,7 @@ impl Clone for SkipList {
             level: self.level,
             len: self.len,
             index: self.index.clone(),
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             rng: self.rng,
             node_bytes: self.node_bytes,
         }
@@ -378,7 +381,8 @@ impl SkipList {
                 .iter()
                 .map(|n| n.member.len() + n.levels.len() * std::mem::size_of::<Link>())
                 .sum::<usize>()
-            - MAX_LEVEL * std::mem::size_of::<Link>()
+            - self.nodes[HEAD].levels.len() * std::mem::size_of::<Link>()
+            + self.head_bytes()
             + self.index.allocation_size()
             + self.free.capacity() * std::mem::size_of::<usize>()
     }
@@ -388,8 +392,14 @@ impl SkipList {
         std::mem::size_of::<SkipList>()
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.node_bytes
+            + self.head_bytes()
             + self.index.allocation_size()
             + self.free.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// Heap bytes of the header's level array (not in `node_bytes`: it grows with the level).
+    fn head_bytes(&self) -> usize {
+        self.nodes[HEAD].levels.capacity() * std::mem::size_of::<Link>()
     }
 
     // ---- skip-list internals (zslInsert, zslDeleteNode, zslUpdateScore in t_zset.c) ----
@@ -460,6 +470,16 @@ impl SkipList {
         }
         let level = self.random_level();
         if level > self.level {
+            let head = &mut self.nodes[HEAD].levels;
+            if head.len() < level {
+                head.resize(
+                    level,
+                    Link {
+                        forward: NIL,
+                        span: 0,
+                    },
+                );
+            }
             for i in self.level..level {
                 rank[i] = 0;
                 update[i] = HEAD;
@@ -572,7 +592,7 @@ impl SkipList {
             return;
         }
         let mut fresh = SkipList {
-            hasher: self.hasher.clone(),
+            hasher: self.hasher,
             rng: self.rng,
             ..SkipList::default()
         };

@@ -4,8 +4,8 @@
 //! table cannot give, and small hashes must iterate in the order Redis's listpack encoding
 //! keeps (insertion order, deletions closing the gap). The layout is the one of the `indexmap`
 //! crate: the entries live densely in a `Vec`, and a `hashbrown::HashTable<usize>` maps the hash
-//! of a key to its position (keyed by a per-table `RandomState`, so clients cannot choose
-//! colliding keys). Removal either swaps the last entry into the hole (O(1)) or shifts the tail
+//! of a key to its position (keyed by the process-wide, zero-sized
+//! [`super::hasher::MemberHasher`], so clients cannot choose colliding keys). Removal either swaps the last entry into the hole (O(1)) or shifts the tail
 //! down (O(n), keeps order; used only for small tables).
 //!
 //! Two forms with the same positions and the same order: the flat form above up to [`BIG_AT`]
@@ -13,7 +13,7 @@
 //! index in `Arc`'d segments), so a write to a big table a snapshot still holds copies one chunk,
 //! not the table. The big form turns flat again below `BIG_AT / 4` entries.
 
-use std::collections::hash_map::RandomState;
+use super::hasher::MemberHasher;
 use std::fmt;
 use std::hash::BuildHasher;
 
@@ -29,7 +29,7 @@ pub(crate) const BIG_AT: usize = CHUNK;
 pub(crate) struct Flat<V> {
     entries: Vec<(Vec<u8>, V)>,
     index: HashTable<usize>,
-    hasher: RandomState,
+    hasher: MemberHasher,
     /// Sum of the keys' lengths (kept by insert/remove, so [`Flat::base_mem`] is O(1)).
     key_bytes: usize,
 }
@@ -189,7 +189,7 @@ impl<V> Default for IndexedTable<V> {
         IndexedTable::Flat(Flat {
             entries: Vec::new(),
             index: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: MemberHasher,
             key_bytes: 0,
         })
     }

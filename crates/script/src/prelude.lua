@@ -132,10 +132,10 @@ function redis.acl_check_cmd(...)
         error(err_table("Please specify at least one argument for this redis lib call"), 0)
     end
     local ok = check(...)
-    if not ok then
+    if ok == nil then
         error(err_table("Invalid command passed to redis.acl_check_cmd()"), 0)
     end
-    return true
+    return ok
 end
 
 local register_function

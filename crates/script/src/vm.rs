@@ -296,11 +296,23 @@ impl Vm {
                 Ok(())
             })?;
             let acl_check = scope.create_function(|_, argv: MultiValue| {
-                let name = match argv.front() {
-                    Some(Value::String(s)) => s.as_bytes().to_vec(),
-                    _ => return Ok(false),
+                // nil: no such command (the prelude raises), else whether the caller may run it.
+                let Some(args) = call_args(&argv)? else {
+                    return Ok(None);
                 };
-                Ok(unit.borrow().spec(&name).is_some())
+                let Some(name) = args.first() else {
+                    return Ok(None);
+                };
+                let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+                let known = unit.borrow().spec(name).is_some()
+                    || limits.host.is_some_and(|h| h.lookup(&lname).is_some());
+                if !known {
+                    return Ok(None);
+                }
+                let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                Ok(Some(
+                    crate::current_guard().is_none_or(|g| g.check(&refs, false).is_ok()),
+                ))
             })?;
             self.hooks.raw_set("call", call)?;
             self.hooks.raw_set("setresp", setresp)?;
@@ -626,6 +638,11 @@ fn script_call(
             if cmd.noscript && !state.deny_disabled() {
                 return fail("This Redis command is not allowed from script");
             }
+            if let Some(g) = crate::current_guard() {
+                if let Err(msg) = g.check(&refs, true) {
+                    return fail(&msg);
+                }
+            }
             drop(unit);
             let out = host.call(&refs, resp3.get());
             let failed = out.is_error();
@@ -646,6 +663,11 @@ fn script_call(
     }
     if crate::NOSCRIPT.contains(&spec.name) {
         return fail("This Redis command is not allowed from script");
+    }
+    if let Some(g) = crate::current_guard() {
+        if let Err(msg) = g.check(&refs, true) {
+            return fail(&msg);
+        }
     }
     if spec.is_write() {
         if let Some(msg) = limits.no_writes {

@@ -20,6 +20,7 @@
 //! read by [`main_with_args`] from redis-server's command line.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod blocking;
 pub mod conn;
 pub mod exec;
@@ -260,7 +261,12 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             shutdown_save: Mutex::new(None),
             repl: Default::default(),
+            acl: Default::default(),
         });
+        {
+            let pass = shared.opts.lock().requirepass.clone();
+            shared.acl.set_default_password(&pass);
+        }
         shared
             .ks
             .set_event_sink(Some(Arc::new(pubsub::KeyspaceEvents(Arc::downgrade(

@@ -123,6 +123,8 @@ pub struct ClientMeta {
     pub blocked: bool,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// The ACL user (`user=` of CLIENT LIST).
+    pub user: String,
 }
 
 /// One connected client, as the server sees it.
@@ -404,6 +406,8 @@ pub struct Shared {
     pub shutdown_save: Mutex<Option<bool>>,
     /// Replication: attached replicas, the full-sync job, the link to a primary.
     pub repl: crate::repl::Replication,
+    /// ACL users and log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -420,7 +424,12 @@ impl Shared {
     /// Re-read the network options after a `CONFIG SET`.
     pub fn refresh_options(&self) {
         let c = self.engine.config();
-        *self.opts.lock() = NetOptions::from_config(&c);
+        let net = NetOptions::from_config(&c);
+        let pass = net.requirepass.clone();
+        let old = std::mem::replace(&mut *self.opts.lock(), net);
+        if old.requirepass != pass {
+            self.acl.set_default_password(&pass);
+        }
         crate::log::set_level(&c.get("loglevel").unwrap_or_default());
     }
 

@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use forkless_sync::atomic::{AtomicBool, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, RwLock};
 
 /// Redis's ACL categories, in `ACLCommandCategories` order (the order of `ACL CAT` and of the
@@ -73,8 +73,6 @@ const PERM_READ: u8 = 1;
 const PERM_WRITE: u8 = 2;
 const PERM_ALL: u8 = PERM_READ | PERM_WRITE;
 
-/// `acl-log-max-len` default.
-const LOG_MAX_LEN: usize = 128;
 /// Entries this close in time (ms) with the same reason, context, object and user are merged.
 const LOG_GROUPING_MS: u128 = 60_000;
 
@@ -1099,6 +1097,8 @@ pub struct Acl {
     log: Mutex<VecDeque<LogEntry>>,
     /// `acl-pubsub-default allchannels`.
     pubsub_default_all: AtomicBool,
+    /// `acllog-max-len`.
+    log_max_len: AtomicUsize,
 }
 
 impl Default for Acl {
@@ -1123,6 +1123,7 @@ impl Acl {
             default_open: AtomicBool::new(true),
             log: Mutex::new(VecDeque::new()),
             pubsub_default_all: AtomicBool::new(false),
+            log_max_len: AtomicUsize::new(128),
         }
     }
 
@@ -1153,6 +1154,11 @@ impl Acl {
         }
         self.default.set(u);
         self.refresh_default();
+    }
+
+    /// `acllog-max-len` (the log is trimmed at the next entry, as Redis).
+    pub fn set_log_max_len(&self, n: usize) {
+        self.log_max_len.store(n, Ordering::Relaxed);
     }
 
     /// `acl-pubsub-default`.
@@ -1244,7 +1250,7 @@ impl Acl {
             at: now,
             client_info,
         });
-        log.truncate(LOG_MAX_LEN);
+        log.truncate(self.log_max_len.load(Ordering::Relaxed));
     }
 
     /// Every user name, sorted.
@@ -1375,6 +1381,158 @@ impl Acl {
     pub fn log_reset(&self) {
         self.log.lock().clear();
     }
+}
+
+impl Acl {
+    /// `ACL LOAD` / the `aclfile` at startup (`ACLLoadFromFile`): every line `user <name>
+    /// rules...`, all or nothing. On success the users are replaced (the default user's cell
+    /// is kept, so its connections stay) and the replaced users are returned: the caller
+    /// kills their clients, as Redis frees them.
+    /// `name` is the file as configured (Redis's messages name it so).
+    pub fn load_file(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+    ) -> Result<Vec<Arc<UserCell>>, String> {
+        let fname = name;
+        let text = std::fs::read(path)
+            .map_err(|e| format!("Error loading ACLs, opening file '{fname}': {e}"))?;
+        let text = String::from_utf8_lossy(&text);
+        let all = self.pubsub_default_all.load(Ordering::Relaxed);
+        let mut errors = String::new();
+        let mut new: BTreeMap<String, User> = BTreeMap::new();
+        for (i, line) in text.split('\n').enumerate() {
+            let n = i + 1;
+            let line = line.trim_matches([' ', '\t', '\r', '\n']);
+            if line.is_empty() {
+                continue;
+            }
+            let argv: Vec<&str> = line.split(' ').collect();
+            if argv[0] != "user" || argv.len() < 2 {
+                errors.push_str(&format!(
+                    "{fname}:{n} should start with user keyword followed by the username. "
+                ));
+                continue;
+            }
+            let name = argv[1];
+            if new.contains_key(name) {
+                errors.push_str(&format!(
+                    "WARNING: Duplicate user '{name}' found on line {n}. "
+                ));
+                continue;
+            }
+            let mut u = User::new(all);
+            let mut syntax = false;
+            for op in merge_selectors(&argv[2..]) {
+                let op = op.trim_matches(['\t', '\r', '\n']);
+                if let Err(e) = u.apply(op.as_bytes(), all) {
+                    if e == RuleError::Unknown {
+                        errors.push_str(&format!(
+                            "{fname}:{n}: Error in applying operation '{op}': {}. ",
+                            e.text()
+                        ));
+                    } else if !syntax {
+                        errors.push_str(&format!("{fname}:{n}: {}. ", e.text()));
+                        syntax = true;
+                    }
+                }
+            }
+            new.insert(name.to_string(), u);
+        }
+        if !errors.is_empty() {
+            errors.push_str(
+                "WARNING: ACL errors detected, no change to the previously active ACL rules was performed",
+            );
+            return Err(errors);
+        }
+        let default = new.remove("default").unwrap_or_else(|| {
+            let mut u = User::new(false);
+            for op in ["+@all", "~*", "&*", "on", "nopass"] {
+                let _ = u.apply(op.as_bytes(), false);
+            }
+            u
+        });
+        self.default.set(default);
+        let mut map: BTreeMap<String, Arc<UserCell>> = new
+            .into_iter()
+            .map(|(n, u)| (n.clone(), UserCell::new(&n, u)))
+            .collect();
+        map.insert("default".into(), self.default.clone());
+        let old = std::mem::replace(&mut *self.users.write(), map);
+        self.refresh_default();
+        Ok(old
+            .into_iter()
+            .filter(|(n, _)| n != "default")
+            .map(|(_, c)| c)
+            .collect())
+    }
+
+    /// `ACL SAVE`: the `ACL LIST` lines, written durably (temp file, fsync, rename, fsync of
+    /// the directory).
+    pub fn save_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut text = String::new();
+        for l in self.list() {
+            text.push_str(&l);
+            text.push('\n');
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let r = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r
+    }
+}
+
+/// `(a b c)` selectors split over several words joined back (`ACLMergeSelectorArguments`).
+fn merge_selectors<'a>(args: &[&'a str]) -> Vec<std::borrow::Cow<'a, str>> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for a in args {
+        if let Some(s) = &mut open {
+            s.push(' ');
+            s.push_str(a);
+            if a.ends_with(')') {
+                out.push(std::borrow::Cow::Owned(std::mem::take(s)));
+                open = None;
+            }
+            continue;
+        }
+        if a.starts_with('(') && !a.ends_with(')') {
+            open = Some(a.to_string());
+            continue;
+        }
+        out.push(std::borrow::Cow::Borrowed(*a));
+    }
+    if let Some(s) = open {
+        out.push(std::borrow::Cow::Owned(s));
+    }
+    out
+}
+
+/// The `aclfile` path (relative to `dir`), if one is configured.
+pub fn file_path(c: &forkless::Config) -> Option<std::path::PathBuf> {
+    let f = c.str("aclfile");
+    if f.is_empty() {
+        return None;
+    }
+    let p = std::path::Path::new(f);
+    Some(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::path::Path::new(c.str("dir")).join(p)
+    })
 }
 
 /// `ACL GETUSER`'s reply, as data.
@@ -1519,46 +1677,6 @@ pub fn genpass(bits: usize) -> std::io::Result<String> {
     Ok(s)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256_known_vectors() {
-        // FIPS 180-4 examples.
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            sha256_hex(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-    }
-
-    #[test]
-    fn table_has_subcommands_and_categories() {
-        let t = table();
-        let get = t.id("get").expect("get");
-        assert!(t.defs[get].cats & (1 << 1) != 0, "get is @read");
-        let cfg = t.id("config").expect("config");
-        assert!(t.defs[cfg].subs.len() >= 4);
-        assert_eq!(t.resolve(&[b"CONFIG", b"Get", b"x"]), t.id("config|get"));
-    }
-
-    #[test]
-    fn default_user_described_as_redis() {
-        let acl = Acl::new();
-        assert_eq!(acl.list(), vec!["user default on nopass ~* &* +@all"]);
-        acl.setuser(b"u", &[]).unwrap();
-        assert_eq!(acl.list()[1], "user u off resetchannels -@all");
-    }
-}
-
 impl crate::conn::Conn {
     /// Switch this connection to `user` (AUTH, HELLO AUTH, RESET).
     pub(crate) fn set_user(&mut self, user: Arc<UserCell>) {
@@ -1664,19 +1782,7 @@ pub(crate) fn command(conn: &mut crate::conn::Conn, argv: &[Vec<u8>]) -> crate::
             Err(e) => Frame::err(e),
             Ok(gone) => {
                 let n = gone.len() as i64;
-                let mut me = false;
-                let clients: Vec<_> = conn.shared.clients.lock().values().cloned().collect();
-                for c in clients {
-                    let u = c.meta.lock().user.clone();
-                    if gone.iter().any(|g| g.name == u) {
-                        if c.id == conn.entry.id {
-                            me = true;
-                        } else {
-                            c.kill();
-                        }
-                    }
-                }
-                if me {
+                if kill_clients_of(conn, &gone) {
                     return Step::Close(Frame::Int(n));
                 }
                 Frame::Int(n)
@@ -1717,7 +1823,30 @@ pub(crate) fn command(conn: &mut crate::conn::Conn, argv: &[Vec<u8>]) -> crate::
         "list" if argc == 2 => Frame::Array(acl.list().into_iter().map(bulk_str).collect()),
         "users" if argc == 2 => Frame::Array(acl.names().into_iter().map(bulk_str).collect()),
         "whoami" if argc == 2 => bulk_str(conn.user.name.clone()),
-        "load" | "save" => Frame::err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."),
+        "load" | "save" if argc == 2 && file_path(&conn.shared.engine.config()).is_some() => {
+            let path = file_path(&conn.shared.engine.config()).unwrap_or_default();
+            if sub == "save" {
+                match acl.save_file(&path) {
+                    Ok(()) => Frame::ok(),
+                    Err(e) => {
+                        crate::log::warn(&format!("Writing ACL file for ACL SAVE: {e}"));
+                        Frame::err("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
+                    }
+                }
+            } else {
+                let name = conn.shared.engine.config().str("aclfile").to_string();
+                match acl.load_file(&path, &name) {
+                    Ok(gone) => {
+                        if kill_clients_of(conn, &gone) {
+                            return Step::Close(Frame::ok());
+                        }
+                        Frame::ok()
+                    }
+                    Err(e) => Frame::err(format!("ERR {e}")),
+                }
+            }
+        }
+        "load" | "save" if argc == 2 => Frame::err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."),
         "cat" if argc == 2 => Frame::Array(CATEGORIES.iter().map(|c| bulk_str(*c)).collect()),
         "cat" if argc == 3 => match category_commands(&argv[2]) {
             Some(v) => Frame::Array(v.into_iter().map(bulk_str).collect()),
@@ -1850,8 +1979,17 @@ pub(crate) fn command(conn: &mut crate::conn::Conn, argv: &[Vec<u8>]) -> crate::
             "WHOAMI",
             "    Return the current connection username.",
         ]),
+        _ if table()
+            .id(&format!("acl|{sub}"))
+            .is_some_and(|id| !arity_ok(table().defs[id].arity, argc)) =>
+        {
+            Frame::err(format!(
+                "ERR wrong number of arguments for 'acl|{sub}' command"
+            ))
+        }
         _ if table().id(&format!("acl|{sub}")).is_some() => Frame::err(format!(
-            "ERR wrong number of arguments for 'acl|{sub}' command"
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)])
         )),
         _ => Frame::err(format!(
             "ERR unknown subcommand '{}'. Try ACL HELP.",
@@ -1871,4 +2009,71 @@ fn help_reply(lines: &[&str]) -> crate::frame::Frame {
     v.push(Frame::Simple("HELP".into()));
     v.push(Frame::Simple("    Prints this help.".into()));
     Frame::Array(v)
+}
+
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    let (a, n) = (i64::from(arity), argc as i64);
+    if a >= 0 {
+        n == a
+    } else {
+        n >= -a
+    }
+}
+
+/// Kill the clients authenticated as one of `gone` (Redis's `ACLFreeUserAndKillClients`);
+/// true when the calling connection is one of them (it closes after its reply).
+fn kill_clients_of(conn: &crate::conn::Conn, gone: &[Arc<UserCell>]) -> bool {
+    let mut me = false;
+    let clients: Vec<_> = conn.shared.clients.lock().values().cloned().collect();
+    for c in clients {
+        let u = c.meta.lock().user.clone();
+        if gone.iter().any(|g| g.name == u) {
+            if c.id == conn.entry.id {
+                me = true;
+            } else {
+                c.kill();
+            }
+        }
+    }
+    me
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_known_vectors() {
+        // FIPS 180-4 examples.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+        );
+    }
+
+    #[test]
+    fn table_has_subcommands_and_categories() {
+        let t = table();
+        let get = t.id("get").expect("get");
+        assert!(t.defs[get].cats & (1 << 1) != 0, "get is @read");
+        let cfg = t.id("config").expect("config");
+        assert!(t.defs[cfg].subs.len() >= 4);
+        assert_eq!(t.resolve(&[b"CONFIG", b"Get", b"x"]), t.id("config|get"));
+    }
+
+    #[test]
+    fn default_user_described_as_redis() {
+        let acl = Acl::new();
+        assert_eq!(acl.list(), vec!["user default on nopass ~* &* +@all"]);
+        acl.setuser(b"u", &[]).unwrap();
+        assert_eq!(acl.list()[1], "user u off resetchannels -@all");
+    }
 }

@@ -301,7 +301,8 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
     });
     shared.add_client(entry.clone());
     let mut conn = Conn {
-        authed: false,
+        // Redis's clientSetDefaultAuth: authenticated when the default user needs no password.
+        authed: !shared.acl.auth_required(),
         user: shared.acl.default_user(),
         shared: shared.clone(),
         entry,

@@ -828,7 +828,7 @@ impl Conn {
         self.session.db = 0;
         self.proto = Proto::Resp2;
         self.reply_mode = ReplyMode::On;
-        self.authed = false;
+        self.authed = !self.shared.acl.auth_required();
         self.set_user(self.shared.acl.default_user());
         self.update_meta(|m| {
             m.db = 0;

@@ -66,6 +66,8 @@ pub enum ServerError {
     },
     /// Any other I/O failure (runtime creation, signals).
     Io(std::io::Error),
+    /// The `aclfile` could not be loaded.
+    Acl(String),
 }
 
 impl fmt::Display for ServerError {
@@ -80,6 +82,7 @@ impl fmt::Display for ServerError {
                 )
             }
             ServerError::Io(e) => write!(f, "{e}"),
+            ServerError::Acl(e) => write!(f, "Aborting Redis startup because of ACL errors: {e}"),
         }
     }
 }
@@ -91,6 +94,7 @@ impl std::error::Error for ServerError {
             ServerError::Engine(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Io(e) => Some(e),
+            ServerError::Acl(_) => None,
         }
     }
 }
@@ -264,8 +268,17 @@ impl Server {
             acl: Default::default(),
         });
         {
-            let pass = shared.opts.lock().requirepass.clone();
-            shared.acl.set_default_password(&pass);
+            let o = shared.opts.lock().clone();
+            shared.acl.set_default_password(&o.requirepass);
+            shared.acl.set_log_max_len(o.acllog_max_len);
+            shared.acl.set_pubsub_default(o.acl_pubsub_all);
+            let config = shared.engine.config();
+            if let Some(path) = acl::file_path(&config) {
+                shared
+                    .acl
+                    .load_file(&path, config.str("aclfile"))
+                    .map_err(ServerError::Acl)?;
+            }
         }
         shared
             .ks

@@ -44,6 +44,10 @@ pub struct NetOptions {
     pub min_replicas: (u64, u64),
     /// `replica-serve-stale-data`.
     pub serve_stale: bool,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `acl-pubsub-default allchannels`.
+    pub acl_pubsub_all: bool,
 }
 
 impl NetOptions {
@@ -63,6 +67,8 @@ impl NetOptions {
                 c.int("min-replicas-max-lag").max(0) as u64,
             ),
             serve_stale: c.bool("replica-serve-stale-data"),
+            acllog_max_len: c.int("acllog-max-len").max(0) as usize,
+            acl_pubsub_all: c.str("acl-pubsub-default") == "allchannels",
         }
     }
 }
@@ -426,6 +432,8 @@ impl Shared {
         let c = self.engine.config();
         let net = NetOptions::from_config(&c);
         let pass = net.requirepass.clone();
+        self.acl.set_log_max_len(net.acllog_max_len);
+        self.acl.set_pubsub_default(net.acl_pubsub_all);
         let old = std::mem::replace(&mut *self.opts.lock(), net);
         if old.requirepass != pass {
             self.acl.set_default_password(&pass);

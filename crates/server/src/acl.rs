@@ -2038,6 +2038,62 @@ fn kill_clients_of(conn: &crate::conn::Conn, gone: &[Arc<UserCell>]) -> bool {
     me
 }
 
+/// The EXEC-time error of a queued command the rules no longer allow (Redis's `execCommand`).
+fn exec_error(d: Denied) -> String {
+    let reason = match d {
+        Denied::Command => "no permission to execute the command or subcommand",
+        Denied::Key => "no permission to touch the specified keys",
+        Denied::Channel => "no permission to access one of the channels used as arguments",
+        Denied::Auth => "no permission",
+    };
+    format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )
+}
+
+impl crate::conn::Conn {
+    /// The queued commands the user may no longer run: (position, error), logged.
+    pub(crate) fn exec_acl_refusals(&self, queue: &[Vec<Vec<u8>>]) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        // The client is still in MULTI for its CLIENT INFO (`flags=x`), as in Redis's EXEC.
+        let n = queue.len() as i64;
+        self.update_meta(|m| m.multi = n);
+        for (i, argv) in queue.iter().enumerate() {
+            let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            if let Err(r) = self.shared.acl.check(&self.user, &refs) {
+                self.log_refusal(&r, Context::Multi, &refs);
+                out.push((i, exec_error(r.denied)));
+            }
+        }
+        self.update_meta(|m| m.multi = -1);
+        out
+    }
+}
+
+/// Put the refused commands' errors back at their places in EXEC's reply.
+pub(crate) fn splice_refusals(
+    step: crate::conn::Step,
+    refused: Vec<(usize, String)>,
+) -> crate::conn::Step {
+    use crate::conn::Step;
+    use crate::frame::Frame;
+    let splice = |f: Frame| match f {
+        Frame::Array(mut v) => {
+            for (i, e) in refused {
+                let at = i.min(v.len());
+                v.insert(at, Frame::err(e));
+            }
+            Frame::Array(v)
+        }
+        other => other,
+    };
+    match step {
+        Step::Reply(f) => Step::Reply(splice(f)),
+        Step::Durable(f, d) => Step::Durable(splice(f), d),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1300,6 +1300,30 @@ impl Conn {
         if aborted {
             return Step::Reply(Frame::NullArray);
         }
+        // ACLs are checked again: rules may have changed since the commands were queued
+        // (Redis's execCommand). A refused command gets its error in place; the rest run.
+        if !self.user.unrestricted() {
+            let refused = self.exec_acl_refusals(&queue);
+            if !refused.is_empty() {
+                let run: Vec<Vec<Vec<u8>>> = queue
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !refused.iter().any(|(j, _)| j == i))
+                    .map(|(_, c)| c)
+                    .collect();
+                let step = if run.is_empty() {
+                    Step::Reply(Frame::Array(Vec::new()))
+                } else {
+                    self.exec_run(run)
+                };
+                return crate::acl::splice_refusals(step, refused);
+            }
+        }
+        self.exec_run(queue)
+    }
+
+    /// Run a transaction's commands (past the EXEC checks).
+    fn exec_run(&mut self, queue: Vec<Vec<Vec<u8>>>) -> Step {
         // Only data commands: one engine transaction (one lock set, one unit in the log).
         let all_data = queue.iter().all(|argv| {
             let n = lower(&argv[0]);

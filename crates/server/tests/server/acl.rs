@@ -69,6 +69,20 @@ fn norm(v: RespValue, sort: bool) -> RespValue {
     }
 }
 
+/// A reply as text, for failure messages.
+fn show(v: &RespValue) -> String {
+    match v {
+        RespValue::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
+        RespValue::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
+        RespValue::Integer(i) => format!(":{i}"),
+        RespValue::Bulk(Some(b)) => format!("{:?}", String::from_utf8_lossy(b)),
+        RespValue::Bulk(None) | RespValue::Array(None) => "(nil)".into(),
+        RespValue::Array(Some(a)) => {
+            format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
 #[test]
 fn acl_script_equals_redis_server() {
     // (client, command, sort the reply)
@@ -155,6 +169,19 @@ fn acl_script_equals_redis_server() {
         (0, &["ACL", "DRYRUN", "nobody", "get", "x"], false),
         (0, &["ACL", "DRYRUN", "alice", "nosuch"], false),
         (0, &["ACL", "DRYRUN", "alice", "get"], false),
+        // Rules changed between queueing and EXEC: the command is refused in place.
+        (1, &["MULTI"], false),
+        (1, &["GET", "r1"], false),
+        (1, &["MGET", "r1"], false),
+        (1, &["PUBLISH", "ch1", "m"], false),
+        (
+            0,
+            &["ACL", "SETUSER", "alice", "-mget", "resetchannels"],
+            false,
+        ),
+        (1, &["EXEC"], false),
+        (0, &["ACL", "LOG", "2"], false),
+        (0, &["ACL", "SETUSER", "alice", "+mget", "&ch*"], false),
         // Rules change under a connected client: seen at once.
         (0, &["ACL", "SETUSER", "alice", "resetkeys", "~*"], false),
         (1, &["GET", "w1"], false),
@@ -247,7 +274,13 @@ fn acl_script_equals_redis_server() {
     for (c, cmd, sort) in steps {
         let want = norm(theirs[*c].call(cmd), *sort);
         let got = norm(mine[*c].call(cmd), *sort);
-        assert_eq!(got, want, "client {c} command {cmd:?}");
+        assert_eq!(
+            got,
+            want,
+            "client {c} command {cmd:?}: {} vs {}",
+            show(&got),
+            show(&want)
+        );
     }
     // GENPASS: hex of the asked size.
     let p = mine[0].call(&["ACL", "GENPASS", "5"]).bytes();

@@ -977,6 +977,35 @@ impl User {
     }
 }
 
+/// The new channel patterns when `new` may not allow every channel `old` allowed (not a
+/// superset), `None` when nothing was revoked (`ACLKillPubsubClientsIfNeeded`'s shortcuts).
+fn channels_revoked(old: &User, new: &User) -> Option<Vec<Vec<u8>>> {
+    if new.selectors.iter().any(|s| s.allchannels) {
+        return None;
+    }
+    let upcoming: Vec<Vec<u8>> = new
+        .selectors
+        .iter()
+        .flat_map(|s| s.channels.iter().cloned())
+        .collect();
+    let kept = old
+        .selectors
+        .iter()
+        .all(|s| !s.allchannels && s.channels.iter().all(|c| upcoming.contains(c)));
+    (!kept).then_some(upcoming)
+}
+
+/// A subscription still allowed by `patterns` (a pattern subscription only literally).
+fn subscription_allowed(patterns: &[Vec<u8>], ch: &[u8], pattern: bool) -> bool {
+    patterns.iter().any(|p| {
+        if pattern {
+            p == ch
+        } else {
+            forkless_keyspace::glob::matches(p, ch, false)
+        }
+    })
+}
+
 /// Redis's ACL_DENIED_* values order: CMD 1, KEY 2, AUTH 3, CHANNEL 4.
 fn rank(d: Denied) -> u8 {
     match d {
@@ -1258,8 +1287,10 @@ impl Acl {
         self.users.read().keys().cloned().collect()
     }
 
-    /// `ACL SETUSER name rules...`: all or nothing (`ACLStringSetUser`).
-    pub fn setuser(&self, name: &[u8], rules: &[Vec<u8>]) -> Result<(), String> {
+    /// `ACL SETUSER name rules...`: all or nothing (`ACLStringSetUser`). `Ok(Some(patterns))`
+    /// when an existing user lost channel permissions: its subscribers must be checked against
+    /// the new channel patterns (`ACLKillPubsubClientsIfNeeded`).
+    pub fn setuser(&self, name: &[u8], rules: &[Vec<u8>]) -> Result<Option<Vec<Vec<u8>>>, String> {
         if has_spaces(name) {
             return Err("ERR Usernames can't contain spaces or null characters".into());
         }
@@ -1305,8 +1336,12 @@ impl Acl {
                 ));
             }
         }
+        let mut revoked = None;
         match existing {
-            Some(c) => c.set(u),
+            Some(c) => {
+                revoked = channels_revoked(&c.rules.read(), &u);
+                c.set(u);
+            }
             None => {
                 users.insert(name.clone(), UserCell::new(&name, u));
             }
@@ -1315,7 +1350,7 @@ impl Acl {
         if name == "default" {
             self.refresh_default();
         }
-        Ok(())
+        Ok(revoked)
     }
 
     /// `ACL DELUSER`: the removed users (the caller kills their clients).
@@ -1775,7 +1810,14 @@ pub(crate) fn command(conn: &mut crate::conn::Conn, argv: &[Vec<u8>]) -> crate::
     let argc = argv.len();
     let f = match sub.as_str() {
         "setuser" if argc >= 3 => match acl.setuser(&argv[2], &argv[3..]) {
-            Ok(()) => Frame::ok(),
+            Ok(None) => Frame::ok(),
+            Ok(Some(patterns)) => {
+                let name = String::from_utf8_lossy(&argv[2]).into_owned();
+                if kill_revoked_subscribers(conn, &name, &patterns) {
+                    return Step::Close(Frame::ok());
+                }
+                Frame::ok()
+            }
             Err(e) => Frame::err(e),
         },
         "deluser" if argc >= 3 => match acl.deluser(&argv[2..]) {
@@ -2092,6 +2134,38 @@ pub(crate) fn splice_refusals(
         Step::Durable(f, d) => Step::Durable(splice(f), d),
         other => other,
     }
+}
+
+/// Kill `user`'s subscribers holding a subscription `patterns` no longer allow; true when
+/// the calling connection is one of them.
+fn kill_revoked_subscribers(conn: &crate::conn::Conn, user: &str, patterns: &[Vec<u8>]) -> bool {
+    let clients: Vec<_> = conn
+        .shared
+        .clients
+        .lock()
+        .values()
+        .filter(|c| {
+            let m = c.meta.lock();
+            m.user == user && m.sub + m.psub > 0
+        })
+        .cloned()
+        .collect();
+    let ids: Vec<u64> = clients.iter().map(|c| c.id).collect();
+    let subs = conn.shared.pubsub.subscriptions_of(&ids);
+    let mut me = false;
+    for c in clients {
+        let bad = subs
+            .iter()
+            .any(|(id, ch, pat)| *id == c.id && !subscription_allowed(patterns, ch, *pat));
+        if bad {
+            if c.id == conn.entry.id {
+                me = true;
+            } else {
+                c.kill();
+            }
+        }
+    }
+    me
 }
 
 #[cfg(test)]

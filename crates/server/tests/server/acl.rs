@@ -367,3 +367,57 @@ fn aclfile_load_and_save_equal_redis_server() {
     both(&["ACL", "LOAD"]);
     both(&["ACL", "LIST"]);
 }
+
+/// Subscribers of a user that loses channel permissions are disconnected, those whose
+/// subscriptions are still allowed stay: the same outcome as redis-server 7.0.15.
+#[test]
+fn revoked_channels_disconnect_subscribers_as_redis() {
+    let dir = TempDir::new("server-acl-pubsub");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let ms300 = std::time::Duration::from_millis(300);
+    let outcome = |port: u16| {
+        let mut admin = Client::connect(port);
+        admin.call(&[
+            "ACL",
+            "SETUSER",
+            "s",
+            "on",
+            "nopass",
+            "+@all",
+            "~*",
+            "resetchannels",
+            "&news.*",
+            "&sport",
+        ]);
+        let mut plain = Client::connect(port);
+        plain.call(&["AUTH", "s", "x"]);
+        plain.call(&["SUBSCRIBE", "news.a"]);
+        let mut pat = Client::connect(port);
+        pat.call(&["AUTH", "s", "x"]);
+        pat.call(&["PSUBSCRIBE", "news.*"]);
+        let mut sport = Client::connect(port);
+        sport.call(&["AUTH", "s", "x"]);
+        sport.call(&["SUBSCRIBE", "sport"]);
+        // `news.*` stays, `sport` goes: only the `sport` subscriber is out.
+        admin.call(&["ACL", "SETUSER", "s", "resetchannels", "&news.*"]);
+        let first = (
+            plain.closed_within(ms300),
+            pat.closed_within(ms300),
+            sport.closed_within(ms300),
+        );
+        admin.call(&["ACL", "SETUSER", "s", "resetchannels", "&news.a"]);
+        let mut plain2 = Client::connect(port);
+        plain2.call(&["AUTH", "s", "x"]);
+        plain2.call(&["SUBSCRIBE", "news.a"]);
+        let mut pat2 = Client::connect(port);
+        pat2.call(&["AUTH", "s", "x"]);
+        pat2.call(&["PSUBSCRIBE", "news.a"]);
+        admin.call(&["ACL", "SETUSER", "s", "&*"]);
+        let second = (plain2.closed_within(ms300), pat2.closed_within(ms300));
+        (first, second)
+    };
+    assert_eq!(outcome(ours.port), outcome(redis.port()));
+}

@@ -145,6 +145,26 @@ impl Vm {
                 })?;
             raw.raw_set(name, many_args(&lua, inner)?)?;
         }
+        // `redis.acl_check_cmd`: a Rust function (a C frame, as Redis's), so that
+        // `return redis.acl_check_cmd(...)` keeps the script's frame for error positions.
+        let h = hooks.clone();
+        let acl_check = lua.create_function(move |_, args: MultiValue| -> mlua::Result<Value> {
+            let fail = |m: &str| Err(mlua::Error::external(ScriptError(m.into())));
+            let check: Option<Function> = h.raw_get("acl_check")?;
+            let Some(check) = check else {
+                return fail(
+                    "ERR redis.acl_check_cmd can only be called inside a script invocation",
+                );
+            };
+            if args.is_empty() {
+                return fail("ERR Please specify at least one argument for this redis lib call");
+            }
+            match check.call::<Value>(args)? {
+                Value::Nil => fail("ERR Invalid command passed to redis.acl_check_cmd()"),
+                v => Ok(v),
+            }
+        })?;
+        raw.raw_set("acl_check_cmd", many_args(&lua, acl_check)?)?;
         raw.raw_set(
             "errmsg",
             lua.create_function(|_, v: Value| {

@@ -160,7 +160,11 @@ fn acl_script_equals_redis_server() {
             &["EVAL", "return redis.acl_check_cmd('set','r1','x')", "0"],
             false,
         ),
-        (1, &["EVAL", "return redis.acl_check_cmd('nosuch')", "0"], false),
+        (
+            1,
+            &["EVAL", "return redis.acl_check_cmd('nosuch')", "0"],
+            false,
+        ),
         (0, &["ACL", "LOG"], false),
         (0, &["ACL", "LOG", "2"], false),
         (0, &["ACL", "DRYRUN", "alice", "set", "r1", "v"], false),

@@ -414,7 +414,7 @@ impl Conn {
             }
             "hello" => self.hello(&argv),
             "auth" => self.auth(&argv),
-            "acl" => return crate::acl::command(self, &argv),
+            "acl" => return crate::acl_cmd::command(self, &argv),
             "time" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -1316,7 +1316,7 @@ impl Conn {
                 } else {
                     self.exec_run(run)
                 };
-                return crate::acl::splice_refusals(step, refused);
+                return crate::acl_cmd::splice_refusals(step, refused);
             }
         }
         self.exec_run(queue)

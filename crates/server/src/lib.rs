@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+mod acl_cmd;
 pub mod blocking;
 pub mod conn;
 pub mod exec;

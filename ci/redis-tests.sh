@@ -65,6 +65,15 @@ fetch_suite() {
 command -v tclsh >/dev/null || apt-get install -y -qq tcl >/dev/null
 fetch_suite
 
+# `acl-external`: the first server block of unit/acl (the tests that need no ACL file and no
+# config overrides), without its `external:skip` tag, so it runs against an external server.
+# The whole of unit/acl is external:skip (0 tests in this mode, for both servers).
+if [ ! -f "$src/tests/unit/acl-external.tcl" ]; then
+    end=$(grep -n '^set server_path' "$src/tests/unit/acl.tcl" | head -n1 | cut -d: -f1)
+    head -n $((end - 1)) "$src/tests/unit/acl.tcl" \
+        | sed '1s/{tags {"acl external:skip"}}/{tags {"acl"}}/' >"$src/tests/unit/acl-external.tcl"
+fi
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

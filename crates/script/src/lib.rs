@@ -154,6 +154,39 @@ pub trait HostCommands: Send + Sync {
     }
 }
 
+/// The permission check of the client running a script (the server's ACL user), applied to
+/// every `redis.call` and answered by `redis.acl_check_cmd` (Redis's `scriptVerifyACL`).
+pub trait CallGuard: Send + Sync {
+    /// `Err(message)` when the caller may not run `argv` (the message follows Redis's "The
+    /// user executing the script ..."); `log`: record the refusal (the ACL log).
+    fn check(&self, argv: &[&[u8]], log: bool) -> Result<(), String>;
+}
+
+thread_local! {
+    static GUARD: std::cell::RefCell<Option<Arc<dyn CallGuard>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` (a scripting command on this thread) with `guard` checking its scripts' calls;
+/// `None`: the caller may run anything (no check at all).
+pub fn with_guard<R>(guard: Option<Arc<dyn CallGuard>>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<dyn CallGuard>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            GUARD.with(|g| *g.borrow_mut() = prev);
+        }
+    }
+    let prev = GUARD.with(|g| std::mem::replace(&mut *g.borrow_mut(), guard));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// The guard of the script running on this thread, if any.
+pub(crate) fn current_guard() -> Option<Arc<dyn CallGuard>> {
+    GUARD.with(|g| g.borrow().clone())
+}
+
 /// What the host (the engine) tells a scripting command.
 pub struct Host<'a> {
     /// Why writes are refused now (MISCONF, read-only replica), if they are.

@@ -123,20 +123,7 @@ end
 
 function redis.debug() end
 
-function redis.acl_check_cmd(...)
-    local check = hooks.acl_check
-    if not check then
-        error(err_table("redis.acl_check_cmd can only be called inside a script invocation"), 0)
-    end
-    if select("#", ...) < 1 then
-        error(err_table("Please specify at least one argument for this redis lib call"), 0)
-    end
-    local ok = check(...)
-    if not ok then
-        error(err_table("Invalid command passed to redis.acl_check_cmd()"), 0)
-    end
-    return true
-end
+redis.acl_check_cmd = raw.acl_check_cmd
 
 local register_function
 if mode == "function" then

@@ -145,6 +145,26 @@ impl Vm {
                 })?;
             raw.raw_set(name, many_args(&lua, inner)?)?;
         }
+        // `redis.acl_check_cmd`: a Rust function (a C frame, as Redis's), so that
+        // `return redis.acl_check_cmd(...)` keeps the script's frame for error positions.
+        let h = hooks.clone();
+        let acl_check = lua.create_function(move |_, args: MultiValue| -> mlua::Result<Value> {
+            let fail = |m: &str| Err(mlua::Error::external(ScriptError(m.into())));
+            let check: Option<Function> = h.raw_get("acl_check")?;
+            let Some(check) = check else {
+                return fail(
+                    "ERR redis.acl_check_cmd can only be called inside a script invocation",
+                );
+            };
+            if args.is_empty() {
+                return fail("ERR Please specify at least one argument for this redis lib call");
+            }
+            match check.call::<Value>(args)? {
+                Value::Nil => fail("ERR Invalid command passed to redis.acl_check_cmd()"),
+                v => Ok(v),
+            }
+        })?;
+        raw.raw_set("acl_check_cmd", many_args(&lua, acl_check)?)?;
         raw.raw_set(
             "errmsg",
             lua.create_function(|_, v: Value| {
@@ -296,11 +316,23 @@ impl Vm {
                 Ok(())
             })?;
             let acl_check = scope.create_function(|_, argv: MultiValue| {
-                let name = match argv.front() {
-                    Some(Value::String(s)) => s.as_bytes().to_vec(),
-                    _ => return Ok(false),
+                // nil: no such command (the prelude raises), else whether the caller may run it.
+                let Some(args) = call_args(&argv)? else {
+                    return Ok(None);
                 };
-                Ok(unit.borrow().spec(&name).is_some())
+                let Some(name) = args.first() else {
+                    return Ok(None);
+                };
+                let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+                let known = unit.borrow().spec(name).is_some()
+                    || limits.host.is_some_and(|h| h.lookup(&lname).is_some());
+                if !known {
+                    return Ok(None);
+                }
+                let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+                Ok(Some(
+                    crate::current_guard().is_none_or(|g| g.check(&refs, false).is_ok()),
+                ))
             })?;
             self.hooks.raw_set("call", call)?;
             self.hooks.raw_set("setresp", setresp)?;
@@ -626,6 +658,11 @@ fn script_call(
             if cmd.noscript && !state.deny_disabled() {
                 return fail("This Redis command is not allowed from script");
             }
+            if let Some(g) = crate::current_guard() {
+                if let Err(msg) = g.check(&refs, true) {
+                    return fail(&msg);
+                }
+            }
             drop(unit);
             let out = host.call(&refs, resp3.get());
             let failed = out.is_error();
@@ -646,6 +683,11 @@ fn script_call(
     }
     if crate::NOSCRIPT.contains(&spec.name) {
         return fail("This Redis command is not allowed from script");
+    }
+    if let Some(g) = crate::current_guard() {
+        if let Err(msg) = g.check(&refs, true) {
+            return fail(&msg);
+        }
     }
     if spec.is_write() {
         if let Some(msg) = limits.no_writes {

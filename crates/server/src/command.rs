@@ -62,7 +62,12 @@ fn info_entry(c: &CmdInfo) -> Frame {
         Frame::Int(c.3 .0.into()),
         Frame::Int(c.3 .1.into()),
         Frame::Int(c.3 .2.into()),
-        Frame::Set(Vec::new()),
+        Frame::Set(
+            crate::acl::command_categories(&c.0)
+                .into_iter()
+                .map(|s| Frame::Simple(s.into()))
+                .collect(),
+        ),
         Frame::Set(Vec::new()),
         Frame::Array(Vec::new()),
         Frame::Array(Vec::new()),
@@ -195,7 +200,7 @@ pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir={} resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={}",
         e.id,
         e.addr,
         e.laddr,
@@ -209,6 +214,7 @@ pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
         m.psub,
         m.multi,
         m.last_cmd,
+        m.user,
         tracking.as_ref().map_or(-1, |(o, _, _)| o.redirect as i64),
         m.resp
     )
@@ -293,6 +299,7 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
     let mut laddr = None;
     let mut ty = None;
     let mut skipme = true;
+    let mut user: Option<String> = None;
     for pair in args.chunks(2) {
         let v = String::from_utf8_lossy(&pair[1]).into_owned();
         match lower(&pair[0]).as_str() {
@@ -313,9 +320,10 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
                 ty = Some(t);
             }
             "user" => {
-                if v != "default" {
+                if conn.shared.acl.user(v.as_bytes()).is_none() {
                     return Frame::err(format!("ERR No such user '{v}'"));
                 }
+                user = Some(v);
             }
             "skipme" => match v.to_ascii_lowercase().as_str() {
                 "yes" => skipme = true,
@@ -334,6 +342,9 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
             || addr.as_ref().is_some_and(|a| *a != c.addr)
             || laddr.as_ref().is_some_and(|a| *a != c.laddr)
         {
+            continue;
+        }
+        if user.as_ref().is_some_and(|u| *u != c.meta.lock().user) {
             continue;
         }
         if let Some(t) = &ty {

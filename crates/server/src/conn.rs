@@ -84,6 +84,8 @@ pub struct Conn {
     pub(crate) session: Session,
     pub(crate) proto: Proto,
     pub(crate) authed: bool,
+    /// The ACL user (the default user until AUTH / HELLO AUTH).
+    pub(crate) user: forkless_sync::Arc<crate::acl::UserCell>,
     pub(crate) reply_mode: ReplyMode,
     /// MULTI: the queued commands, and whether one was refused while queueing.
     pub(crate) multi: Option<(Vec<Vec<Vec<u8>>>, bool)>,
@@ -257,7 +259,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         .unwrap_or_default();
     let (maxclients, protected, nopass) = {
         let o = shared.opts.lock();
-        (o.maxclients, o.protected_mode, o.requirepass.is_empty())
+        (o.maxclients, o.protected_mode, shared.acl.default_nopass())
     };
     if shared.num_clients() as u64 >= maxclients {
         shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -290,6 +292,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             multi: -1,
             blocked: false,
             monitor: false,
+            user: "default".into(),
         }),
         tx,
         queued: forkless_sync::atomic::AtomicU64::new(0),
@@ -298,7 +301,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
     });
     shared.add_client(entry.clone());
     let mut conn = Conn {
-        authed: nopass,
+        // Redis's clientSetDefaultAuth: authenticated when the default user needs no password.
+        authed: !shared.acl.auth_required(),
+        user: shared.acl.default_user(),
         shared: shared.clone(),
         entry,
         session: Session { db: 0 },
@@ -504,7 +509,7 @@ impl Conn {
         loop {
             let limits = ParseLimits {
                 proto_max_bulk_len: self.shared.opts.lock().proto_max_bulk_len,
-                auth_required: !self.authed,
+                auth_required: !self.authed && self.shared.acl.auth_required(),
             };
             match parser.next(inbuf, pos, limits) {
                 Ok(Parsed::Incomplete) => return Processed::More,

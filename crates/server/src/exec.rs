@@ -65,6 +65,7 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("replicaof", 3),
     ("slaveof", 3),
     ("role", 1),
+    ("acl", -2),
 ];
 
 fn arity_ok(arity: i32, argc: usize) -> bool {
@@ -166,10 +167,21 @@ impl Conn {
             self.flag_multi_error();
             return Step::Reply(wrong_args(&name));
         }
-        if !self.authed && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset") {
+        if !self.authed
+            && self.shared.acl.auth_required()
+            && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset")
+        {
             rejected(self);
             self.flag_multi_error();
             return Step::Reply(Frame::err("NOAUTH Authentication required."));
+        }
+        // ACLs: one relaxed load for an unrestricted user (the default one).
+        if !self.user.unrestricted() {
+            if let Some(e) = self.acl_refusal(&argv) {
+                rejected(self);
+                self.flag_multi_error();
+                return Step::Reply(Frame::err(e));
+            }
         }
         // A read-only replica refuses writes (Redis's processCommand, also while queueing).
         if self.shared.repl.is_replica() && self.is_write_command(&name) {
@@ -403,6 +415,7 @@ impl Conn {
             }
             "hello" => self.hello(&argv),
             "auth" => self.auth(&argv),
+            "acl" => return crate::acl_cmd::command(self, &argv),
             "time" => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -653,9 +666,11 @@ impl Conn {
     fn script(&mut self, argv: &[Vec<u8>]) -> Step {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let engine = self.shared.engine.clone();
+        let guard = self.script_guard();
         let session = &mut self.session;
-        let (out, d, touched) =
-            tokio::task::block_in_place(|| engine.execute_script_deferred(session, &refs));
+        let (out, d, touched) = tokio::task::block_in_place(|| {
+            forkless_script::with_guard(guard, || engine.execute_script_deferred(session, &refs))
+        });
         if touched.all {
             self.shared.after_db_change(DbChange::Whole(None));
         } else if !touched.keys.is_empty() {
@@ -811,7 +826,8 @@ impl Conn {
         self.session.db = 0;
         self.proto = Proto::Resp2;
         self.reply_mode = ReplyMode::On;
-        self.authed = self.shared.opts.lock().requirepass.is_empty();
+        self.authed = !self.shared.acl.auth_required();
+        self.set_user(self.shared.acl.default_user());
         self.update_meta(|m| {
             m.db = 0;
             m.name.clear();
@@ -824,23 +840,34 @@ impl Conn {
         Frame::Simple(Cow::Borrowed("RESET"))
     }
 
-    /// Check a password for the default user.
-    fn check_pass(&mut self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Frame> {
-        let required = self.shared.opts.lock().requirepass.clone();
-        let wrong = || Frame::err("WRONGPASS invalid username-password pair or user is disabled.");
-        if user.is_some_and(|u| u != b"default") {
-            return Err(wrong());
-        }
-        if required.is_empty() {
-            // The default user has no password: any password works (nopass), as Redis.
-            self.authed = true;
-            return Ok(());
-        }
-        if pass == required.as_bytes() {
-            self.authed = true;
-            Ok(())
-        } else {
-            Err(wrong())
+    /// Authenticate as `user` (default: the default user) with `pass`
+    /// (`ACLAuthenticateUser`); a failure is logged and answered `-WRONGPASS`.
+    fn check_pass(&mut self, cmd: &[u8], user: Option<&[u8]>, pass: &[u8]) -> Result<(), Frame> {
+        let name = user.unwrap_or(b"default");
+        match self.shared.acl.authenticate(name, pass) {
+            Some(u) => {
+                self.authed = true;
+                self.set_user(u);
+                Ok(())
+            }
+            None => {
+                let ctx = if self.multi.is_some() {
+                    crate::acl::Context::Multi
+                } else {
+                    crate::acl::Context::Toplevel
+                };
+                let info = self.client_info();
+                self.shared.acl.log(
+                    crate::acl::Denied::Auth,
+                    ctx,
+                    cmd,
+                    &String::from_utf8_lossy(name),
+                    info,
+                );
+                Err(Frame::err(
+                    "WRONGPASS invalid username-password pair or user is disabled.",
+                ))
+            }
         }
     }
 
@@ -848,7 +875,7 @@ impl Conn {
         if argv.len() > 3 {
             return Frame::syntax();
         }
-        if argv.len() == 2 && self.shared.opts.lock().requirepass.is_empty() {
+        if argv.len() == 2 && self.shared.acl.default_nopass() {
             return Frame::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         }
         let (user, pass) = if argv.len() == 3 {
@@ -856,7 +883,7 @@ impl Conn {
         } else {
             (None, &argv[1])
         };
-        match self.check_pass(user, pass) {
+        match self.check_pass(&argv[0], user, pass) {
             Ok(()) => Frame::ok(),
             Err(f) => f,
         }
@@ -882,7 +909,8 @@ impl Conn {
         while i < argv.len() {
             let more = argv.len() - i - 1;
             if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-                if let Err(f) = self.check_pass(Some(&argv[i + 1]), &argv[i + 2].clone()) {
+                let (cmd, user, pass) = (argv[0].clone(), argv[i + 1].clone(), argv[i + 2].clone());
+                if let Err(f) = self.check_pass(&cmd, Some(&user), &pass) {
                     return f;
                 }
                 i += 3;
@@ -896,7 +924,7 @@ impl Conn {
                 ));
             }
         }
-        if !self.authed {
+        if !self.authed && self.shared.acl.auth_required() {
             return Frame::err(
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
             );
@@ -1270,6 +1298,30 @@ impl Conn {
         if aborted {
             return Step::Reply(Frame::NullArray);
         }
+        // ACLs are checked again: rules may have changed since the commands were queued
+        // (Redis's execCommand). A refused command gets its error in place; the rest run.
+        if !self.user.unrestricted() {
+            let refused = self.exec_acl_refusals(&queue);
+            if !refused.is_empty() {
+                let run: Vec<Vec<Vec<u8>>> = queue
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !refused.iter().any(|(j, _)| j == i))
+                    .map(|(_, c)| c)
+                    .collect();
+                let step = if run.is_empty() {
+                    Step::Reply(Frame::Array(Vec::new()))
+                } else {
+                    self.exec_run(run)
+                };
+                return crate::acl_cmd::splice_refusals(step, refused);
+            }
+        }
+        self.exec_run(queue)
+    }
+
+    /// Run a transaction's commands (past the EXEC checks).
+    fn exec_run(&mut self, queue: Vec<Vec<Vec<u8>>>) -> Step {
         // Only data commands: one engine transaction (one lock set, one unit in the log).
         let all_data = queue.iter().all(|argv| {
             let n = lower(&argv[0]);
@@ -1400,9 +1452,13 @@ impl Conn {
             .collect();
         let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
         let engine = self.shared.engine.clone();
+        let guard = self.script_guard();
         let session = &mut self.session;
-        let (r, d, touched) =
-            tokio::task::block_in_place(|| engine.execute_multi_script_deferred(session, &refs));
+        let (r, d, touched) = tokio::task::block_in_place(|| {
+            forkless_script::with_guard(guard, || {
+                engine.execute_multi_script_deferred(session, &refs)
+            })
+        });
         let f = match r {
             Ok(replies) => {
                 let mut cur = db;

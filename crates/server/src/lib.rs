@@ -20,6 +20,8 @@
 //! read by [`main_with_args`] from redis-server's command line.
 #![forbid(unsafe_code)]
 
+pub mod acl;
+mod acl_cmd;
 pub mod blocking;
 pub mod conn;
 pub mod exec;
@@ -65,6 +67,8 @@ pub enum ServerError {
     },
     /// Any other I/O failure (runtime creation, signals).
     Io(std::io::Error),
+    /// The `aclfile` could not be loaded.
+    Acl(String),
 }
 
 impl fmt::Display for ServerError {
@@ -79,6 +83,7 @@ impl fmt::Display for ServerError {
                 )
             }
             ServerError::Io(e) => write!(f, "{e}"),
+            ServerError::Acl(e) => write!(f, "Aborting Redis startup because of ACL errors: {e}"),
         }
     }
 }
@@ -90,6 +95,7 @@ impl std::error::Error for ServerError {
             ServerError::Engine(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Io(e) => Some(e),
+            ServerError::Acl(_) => None,
         }
     }
 }
@@ -260,7 +266,21 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             shutdown_save: Mutex::new(None),
             repl: Default::default(),
+            acl: Default::default(),
         });
+        {
+            let o = shared.opts.lock().clone();
+            shared.acl.set_default_password(&o.requirepass);
+            shared.acl.set_log_max_len(o.acllog_max_len);
+            shared.acl.set_pubsub_default(o.acl_pubsub_all);
+            let config = shared.engine.config();
+            if let Some(path) = acl::file_path(&config) {
+                shared
+                    .acl
+                    .load_file(&path, config.str("aclfile"))
+                    .map_err(ServerError::Acl)?;
+            }
+        }
         shared
             .ks
             .set_event_sink(Some(Arc::new(pubsub::KeyspaceEvents(Arc::downgrade(

@@ -104,6 +104,22 @@ impl PubSub {
             .is_none()
     }
 
+    /// The subscriptions of the clients `ids`: (client, channel or pattern, is a pattern).
+    pub fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Vec<u8>, bool)> {
+        let r = self.reg.lock();
+        let mut out = Vec::new();
+        for (map, pattern) in [(&r.channels, false), (&r.patterns, true)] {
+            for (ch, subs) in map {
+                for id in ids {
+                    if subs.contains_key(id) {
+                        out.push((*id, ch.clone(), pattern));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Unsubscribe client `id` from `channel`. True when it was subscribed.
     pub fn unsubscribe(&self, id: u64, channel: &[u8], pattern: bool) -> bool {
         let mut r = self.reg.lock();

@@ -44,6 +44,10 @@ pub struct NetOptions {
     pub min_replicas: (u64, u64),
     /// `replica-serve-stale-data`.
     pub serve_stale: bool,
+    /// `acllog-max-len`.
+    pub acllog_max_len: usize,
+    /// `acl-pubsub-default allchannels`.
+    pub acl_pubsub_all: bool,
 }
 
 impl NetOptions {
@@ -63,6 +67,8 @@ impl NetOptions {
                 c.int("min-replicas-max-lag").max(0) as u64,
             ),
             serve_stale: c.bool("replica-serve-stale-data"),
+            acllog_max_len: c.int("acllog-max-len").max(0) as usize,
+            acl_pubsub_all: c.str("acl-pubsub-default") == "allchannels",
         }
     }
 }
@@ -123,6 +129,8 @@ pub struct ClientMeta {
     pub blocked: bool,
     /// In MONITOR mode.
     pub monitor: bool,
+    /// The ACL user (`user=` of CLIENT LIST).
+    pub user: String,
 }
 
 /// One connected client, as the server sees it.
@@ -420,6 +428,8 @@ pub struct Shared {
     pub shutdown_save: Mutex<Option<bool>>,
     /// Replication: attached replicas, the full-sync job, the link to a primary.
     pub repl: crate::repl::Replication,
+    /// ACL users and log.
+    pub acl: crate::acl::Acl,
 }
 
 impl Shared {
@@ -436,7 +446,14 @@ impl Shared {
     /// Re-read the network options after a `CONFIG SET`.
     pub fn refresh_options(&self) {
         let c = self.engine.config();
-        *self.opts.lock() = NetOptions::from_config(&c);
+        let net = NetOptions::from_config(&c);
+        let pass = net.requirepass.clone();
+        self.acl.set_log_max_len(net.acllog_max_len);
+        self.acl.set_pubsub_default(net.acl_pubsub_all);
+        let old = std::mem::replace(&mut *self.opts.lock(), net);
+        if old.requirepass != pass {
+            self.acl.set_default_password(&pass);
+        }
         crate::log::set_level(&c.get("loglevel").unwrap_or_default());
     }
 

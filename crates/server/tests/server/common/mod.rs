@@ -120,9 +120,12 @@ impl Client {
 
     /// True when the server closed the connection (reads EOF within the timeout).
     pub fn closed(&mut self) -> bool {
-        self.w
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        self.closed_within(Duration::from_secs(5))
+    }
+
+    /// True when the server closes the connection within `t`.
+    pub fn closed_within(&mut self, t: Duration) -> bool {
+        self.w.set_read_timeout(Some(t)).unwrap();
         let mut buf = [0u8; 1];
         loop {
             match self.r.read(&mut buf) {

@@ -50,8 +50,8 @@ mod syncer;
 mod thread;
 
 pub use options::{
-    AofMetrics, FileNamer, FsyncPolicy, IoWrapper, OnError, Rotation, SecondsClock, StreamPosition,
-    WhenFull, WriterOptions,
+    AofMetrics, FileNamer, FsyncPolicy, IoWrapper, OnError, ParseFsyncError, Rotation,
+    SecondsClock, StreamPosition, WhenFull, WriterOptions,
 };
 
 use std::cell::RefCell;

@@ -35,6 +35,48 @@ impl FsyncPolicy {
             _ => FsyncPolicy::No,
         }
     }
+
+    /// The `appendfsync` value: `always`, `everysec` or `no`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+            FsyncPolicy::No => "no",
+        }
+    }
+}
+
+impl std::fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A text that names no [`FsyncPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseFsyncError(pub String);
+
+impl std::fmt::Display for ParseFsyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown appendfsync policy {:?} (expected always, everysec or no)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseFsyncError {}
+
+impl std::str::FromStr for FsyncPolicy {
+    type Err = ParseFsyncError;
+    /// The inverse of [`FsyncPolicy::name`], ignoring ASCII case as Redis's enum configs do.
+    fn from_str(s: &str) -> Result<FsyncPolicy, ParseFsyncError> {
+        [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No]
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ParseFsyncError(s.to_string()))
+    }
 }
 
 /// What a caller meets when the queue is full.

@@ -410,7 +410,7 @@ mod tests {
 
     fn cmd(words: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        crate::writer::encode_command(&mut out, &words.split(' ').collect::<Vec<_>>());
+        forkless_resp::encode_command_iter(&mut out, words.split(' ').collect::<Vec<_>>());
         out
     }
 

@@ -47,7 +47,7 @@ impl LoadTarget for Recorder {
     }
     fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, TargetError> {
         self.buf.clear();
-        forkless_aof::writer::encode_command(&mut self.buf, argv);
+        forkless_resp::encode_command_iter(&mut self.buf, argv);
         if let Err(e) = self.out.write_all(&self.buf) {
             let what = e.to_string();
             self.error = Some(e);

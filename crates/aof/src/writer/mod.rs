@@ -59,6 +59,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use forkless_keyspace::{Propagated, PropagationSink};
+use forkless_resp::encode_command_iter;
 use forkless_sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use forkless_sync::thread::{Builder, JoinHandle};
 use forkless_sync::{Arc, Condvar, Mutex};
@@ -77,21 +78,6 @@ thread_local! {
     static LAST_APPEND: RefCell<Option<(u64, Result<u64>)>> = const { RefCell::new(None) };
     /// The source tag of this thread's writes (see [`AofWriter::with_source_tag`]).
     static SOURCE_TAG: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-}
-
-/// Append `argv` as a RESP multibulk (`catAppendOnlyGenericCommand`).
-pub fn encode_command(out: &mut Vec<u8>, argv: &[impl AsRef<[u8]>]) {
-    out.push(b'*');
-    out.extend_from_slice(argv.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
 }
 
 /// The asynchronous AOF writer. See the module documentation.
@@ -293,10 +279,10 @@ impl AofWriter {
         buf.extend_from_slice(&body);
         for (db, argv) in ops {
             if st.last_db != Some(*db) {
-                encode_command(&mut buf, &[b"SELECT".as_slice(), db.to_string().as_bytes()]);
+                encode_command_iter(&mut buf, [b"SELECT".as_slice(), db.to_string().as_bytes()]);
                 st.last_db = Some(*db);
             }
-            encode_command(&mut buf, argv);
+            encode_command_iter(&mut buf, argv);
         }
         let n = buf.len();
         st.queue.push_back(Chunk::Data(buf));

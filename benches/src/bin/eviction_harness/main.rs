@@ -10,9 +10,9 @@ mod bench;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bench::{draw_chart, markdown, run, EvictionConfig};
 use clap::Parser;
 use forkless_benches::aof_bench::ScratchDir;
-use bench::{draw_chart, markdown, run, EvictionConfig};
 use forkless_harness::rss::loadavg;
 
 /// Hit rate and memory bound of the eviction policies, against redis-server.

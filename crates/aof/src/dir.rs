@@ -37,7 +37,8 @@ use crate::load::{load_manifest, LoadOptions, LoadReport};
 use crate::manifest::{
     base_name, incr_name, sync_dir, AofFile, FileType, Manifest, DEFAULT_FILENAME,
 };
-use crate::writer::{encode_command, AofWriter, Rotation, WriterOptions};
+use crate::writer::{AofWriter, Rotation, WriterOptions};
+use forkless_resp::encode_command_iter;
 
 /// Options of an AOF directory.
 #[derive(Debug, Clone)]
@@ -101,7 +102,7 @@ pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
     let mut db = None;
     for e in order {
         if db != Some(e.db) {
-            encode_command(
+            encode_command_iter(
                 &mut out,
                 &[b"SELECT".to_vec(), e.db.to_string().into_bytes()],
             );
@@ -112,11 +113,13 @@ pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
             for chunk in items.chunks(ITEMS_PER_CMD) {
                 let mut argv = vec![cmd.to_vec(), k.clone()];
                 argv.extend(chunk.iter().flatten().cloned());
-                encode_command(out, &argv);
+                encode_command_iter(out, &argv);
             }
         };
         match &e.value {
-            Value::String(v) => encode_command(&mut out, &[b"SET".to_vec(), k.clone(), v.clone()]),
+            Value::String(v) => {
+                encode_command_iter(&mut out, &[b"SET".to_vec(), k.clone(), v.clone()])
+            }
             Value::List(items) => batches(
                 &mut out,
                 b"RPUSH",
@@ -145,12 +148,12 @@ pub fn resp_base(entries: &[Entry]) -> Vec<u8> {
             ),
             Value::Stream(s) => {
                 for argv in stream_commands(&k, s) {
-                    encode_command(&mut out, &argv);
+                    encode_command_iter(&mut out, &argv);
                 }
             }
         }
         if let Some(at) = e.expire_at_ms {
-            encode_command(
+            encode_command_iter(
                 &mut out,
                 &[b"PEXPIREAT".to_vec(), k, at.to_string().into_bytes()],
             );
@@ -277,7 +280,7 @@ fn write_base_aux(
         // Redis's RESP rewrite: one FUNCTION LOAD per library, before the keys.
         let mut out = Vec::new();
         for code in functions {
-            encode_command(
+            encode_command_iter(
                 &mut out,
                 &[b"FUNCTION".to_vec(), b"LOAD".to_vec(), code.clone()],
             );

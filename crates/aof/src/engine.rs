@@ -7,6 +7,7 @@
 use forkless_keyspace::{Keyspace, Reply, Session};
 use forkless_rdb::{Entry, KeyAccess};
 
+use crate::error::TargetError;
 use crate::load::LoadTarget;
 
 /// A [`LoadTarget`] that applies everything to a [`Keyspace`].
@@ -34,28 +35,28 @@ impl Drop for KeyspaceTarget<'_> {
 }
 
 impl LoadTarget for KeyspaceTarget<'_> {
-    fn function(&mut self, code: &[u8]) -> Result<(), String> {
+    fn function(&mut self, code: &[u8]) -> Result<(), TargetError> {
         match self.ks.libraries() {
-            Some(l) => l.load(code),
+            Some(l) => l.load(code).map_err(TargetError::from),
             None => Ok(()),
         }
     }
 
-    fn entries(&mut self, entries: Vec<Entry>) -> Result<(), String> {
-        self.ks.load(entries).map_err(|e| e.to_string())
+    fn entries(&mut self, entries: Vec<Entry>) -> Result<(), TargetError> {
+        self.ks.load(entries).map_err(TargetError::from)
     }
 
     fn entries_with_access(
         &mut self,
         entries: Vec<Entry>,
         access: Vec<KeyAccess>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TargetError> {
         self.ks
             .load_with_access(entries, access)
-            .map_err(|e| e.to_string())
+            .map_err(TargetError::from)
     }
 
-    fn command(&mut self, argv: &[Vec<u8>]) -> Result<bool, String> {
+    fn command(&mut self, argv: &[Vec<u8>]) -> Result<bool, TargetError> {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         if refs
             .first()
@@ -69,7 +70,7 @@ impl LoadTarget for KeyspaceTarget<'_> {
             });
         }
         match self.ks.execute(&mut self.session, &refs) {
-            Reply::Error(e) if e.starts_with("ERR unknown command") => Err(e.into_owned()),
+            Reply::Error(e) if e.starts_with("ERR unknown command") => Err(e.into_owned().into()),
             Reply::Error(_) => Ok(false),
             _ => Ok(true),
         }

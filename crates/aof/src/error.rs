@@ -7,6 +7,30 @@
 use std::fmt;
 use std::io;
 
+use forkless_snapshot::SnapshotError;
+
+/// The error a [`LoadTarget`](crate::LoadTarget) returns: any error type (the keyspace's, a
+/// function library's), kept as the `source()` of [`AofError::Apply`]. A `String` or `&str`
+/// converts into it with `.into()`.
+pub type TargetError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A function library of an RDB base that the target refused: its error, displayed after
+/// `function library: ` (the wording of [`AofError::Apply`] for libraries).
+#[derive(Debug)]
+pub struct FunctionLibraryError(pub TargetError);
+
+impl fmt::Display for FunctionLibraryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "function library: {}", self.0)
+    }
+}
+
+impl std::error::Error for FunctionLibraryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
 /// Everything that can go wrong reading, checking or writing a multi-part AOF.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -48,19 +72,24 @@ pub enum AofError {
         /// The RDB reader's error text (it names the offset).
         what: String,
     },
-    /// A command could not be applied to the keyspace.
+    /// A command (or an RDB base's keys or function library) could not be applied to the
+    /// [`LoadTarget`](crate::LoadTarget).
     Apply {
         /// The file's name.
         file: String,
-        /// Offset of the command.
+        /// Offset of the command (0 for a base's keys and libraries).
         offset: u64,
-        /// What is wrong.
-        what: String,
+        /// The target's error.
+        source: TargetError,
     },
     /// The writer refuses writes after a write or fsync error, until a retry succeeds.
     WriterFailed(String),
-    /// The forkless rewrite's snapshot failed (the old base and incr files stay in use).
+    /// The forkless rewrite (or the start of the AOF under a live keyspace) failed for a reason
+    /// other than its snapshot's error (the old base and incr files stay in use).
     Rewrite(String),
+    /// The snapshot of a forkless rewrite (or of the start of the AOF under a live keyspace)
+    /// failed (the old base and incr files stay in use).
+    RewriteSnapshot(SnapshotError),
     /// The bounded queue is full and the writer is configured to fail fast.
     QueueFull {
         /// Bytes queued.
@@ -99,10 +128,11 @@ impl fmt::Display for AofError {
                  (only the last file may be truncated)"
             ),
             AofError::Rdb { file, what } => write!(f, "bad RDB base {file}: {what}"),
-            AofError::Apply { file, offset, what } => {
-                write!(f, "cannot apply the command in {file} at offset {offset}: {what}")
+            AofError::Apply { file, offset, source } => {
+                write!(f, "cannot apply the command in {file} at offset {offset}: {source}")
             }
             AofError::Rewrite(why) => write!(f, "AOF rewrite failed: {why}"),
+            AofError::RewriteSnapshot(e) => write!(f, "AOF rewrite failed: {e}"),
             AofError::WriterFailed(why) => write!(
                 f,
                 "MISCONF AOF writes are refused after an I/O error ({why}); they resume once a retry succeeds"
@@ -120,6 +150,8 @@ impl std::error::Error for AofError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             AofError::Io { source, .. } => Some(source),
+            AofError::Apply { source, .. } => Some(source.as_ref()),
+            AofError::RewriteSnapshot(e) => Some(e),
             _ => None,
         }
     }

@@ -48,7 +48,7 @@ pub mod writer;
 pub use check::{check_dir, CheckOptions, CheckReport, FileCheck, FileStatus, GenerationCheck};
 pub use dir::{resp_base, stream_commands, write_base, AofDir, AofDirOptions};
 pub use engine::KeyspaceTarget;
-pub use error::{AofError, Result};
+pub use error::{AofError, FunctionLibraryError, Result, TargetError};
 pub use history::{load_dir_at, BaseCut, Generation, GenerationStatus, PitrReport};
 pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHandle};
 pub use live::start_live;
@@ -56,6 +56,6 @@ pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport,
 pub use manifest::Manifest;
 pub use rewrite::{rewrite, rewrite_cancellable};
 pub use writer::{
-    AofMetrics, AofWriter, FileNamer, FsyncPolicy, IoWrapper, OnError, Rotation, StreamPosition,
-    WhenFull, WriterOptions,
+    AofMetrics, AofWriter, FileNamer, FsyncPolicy, IoWrapper, OnError, ParseFsyncError, Rotation,
+    StreamPosition, WhenFull, WriterOptions,
 };

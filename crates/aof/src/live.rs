@@ -135,7 +135,7 @@ pub fn start_live(
     };
     let res = match snapshot_here(ks, obs, &temp, sopts, cancel) {
         Ok(r) => r,
-        Err(e) => return Err(fail(AofError::Rewrite(e.to_string()))),
+        Err(e) => return Err(fail(AofError::RewriteSnapshot(e))),
     };
     if cut_secs.lock().is_none() {
         return Err(fail(AofError::Rewrite(

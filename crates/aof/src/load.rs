@@ -25,29 +25,29 @@ use std::path::Path;
 
 use forkless_rdb::{Entry, KeyAccess, RdbReader};
 
-use crate::error::{AofError, Result};
+use crate::error::{AofError, FunctionLibraryError, Result, TargetError};
 use crate::manifest::Manifest;
 use crate::scan::{annotation_timestamp, Item, ScanError, Scanner};
 
 /// Where loaded data goes.
 pub trait LoadTarget {
     /// The keys of an RDB base, in file order.
-    fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), String>;
+    fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), TargetError>;
     /// The keys of an RDB base with their access metadata (the `IDLE` / `FREQ` opcodes before
     /// each key), `access` parallel to `entries`. By default the metadata is dropped.
     fn entries_with_access(
         &mut self,
         entries: Vec<Entry>,
         access: Vec<KeyAccess>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), TargetError> {
         let _ = access;
         self.entries(entries)
     }
     /// Apply one command. `Ok(true)`: applied; `Ok(false)`: it answered with an error (ignored,
     /// as Redis does); `Err`: it cannot be executed at all (unknown command), loading fails.
-    fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String>;
+    fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, TargetError>;
     /// A function library of an RDB base (RDB_OPCODE_FUNCTION2). Default: ignored.
-    fn function(&mut self, code: &[u8]) -> std::result::Result<(), String> {
+    fn function(&mut self, code: &[u8]) -> std::result::Result<(), TargetError> {
         let _ = code;
         Ok(())
     }
@@ -204,10 +204,10 @@ fn load_rdb<R: BufRead>(
             }
             forkless_rdb::Item::Aux { key, value } => report.aux.push((key, value)),
             forkless_rdb::Item::Function { code } => {
-                target.function(&code).map_err(|what| AofError::Apply {
+                target.function(&code).map_err(|e| AofError::Apply {
                     file: name.to_string(),
                     offset: 0,
-                    what: format!("function library: {what}"),
+                    source: Box::new(FunctionLibraryError(e)),
                 })?
             }
             _ => {}
@@ -219,10 +219,10 @@ fn load_rdb<R: BufRead>(
     }
     target
         .entries_with_access(entries, access)
-        .map_err(|what| AofError::Apply {
+        .map_err(|source| AofError::Apply {
             file: name.to_string(),
             offset: 0,
-            what,
+            source,
         })?;
     Ok(rd.into_inner())
 }
@@ -327,11 +327,11 @@ pub fn load_file_from(
                     match target.command(argv) {
                         Ok(true) => {}
                         Ok(false) => report.command_errors += 1,
-                        Err(what) => {
+                        Err(source) => {
                             return Err(AofError::Apply {
                                 file: name.to_string(),
                                 offset: at,
-                                what,
+                                source,
                             })
                         }
                     }
@@ -384,7 +384,7 @@ mod tests {
     struct Rec(Vec<String>);
 
     impl LoadTarget for Rec {
-        fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), String> {
+        fn entries(&mut self, entries: Vec<Entry>) -> std::result::Result<(), TargetError> {
             self.0.extend(
                 entries
                     .iter()
@@ -392,7 +392,7 @@ mod tests {
             );
             Ok(())
         }
-        fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String> {
+        fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, TargetError> {
             match argv[0].as_slice() {
                 b"BAD" => Err("ERR unknown command 'BAD'".into()),
                 b"ERRCMD" => Ok(false),
@@ -410,7 +410,7 @@ mod tests {
 
     fn cmd(words: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        crate::writer::encode_command(&mut out, &words.split(' ').collect::<Vec<_>>());
+        forkless_resp::encode_command_iter(&mut out, words.split(' ').collect::<Vec<_>>());
         out
     }
 

@@ -161,8 +161,7 @@ fn rewrite_inner(
         ..Default::default()
     };
     let temp = aof.rewrite_temp_path();
-    let res =
-        snapshot_here(ks, obs, &temp, opts, cancel).map_err(|e| AofError::Rewrite(e.to_string()));
+    let res = snapshot_here(ks, obs, &temp, opts, cancel).map_err(AofError::RewriteSnapshot);
     let rotation = rotation.lock().take();
     let res = match res {
         Ok(r) => r,

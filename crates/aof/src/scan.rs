@@ -54,12 +54,9 @@ pub enum ScanError {
     Io(io::Error),
 }
 
-/// The timestamp of a `TS:<unix seconds>` annotation (`None` for any other annotation).
-pub fn annotation_timestamp(text: &[u8]) -> Option<i64> {
-    let digits = text.strip_prefix(b"TS:")?;
-    let digits = digits.strip_suffix(b"\r").unwrap_or(digits);
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
+/// The timestamp of a `TS:<unix seconds>` annotation (`None` for any other annotation): the
+/// RESP crate's one parser.
+pub use forkless_resp::annotation_timestamp;
 
 /// A resumable reader of items from a `BufRead`, tracking absolute offsets.
 pub struct Scanner<R> {

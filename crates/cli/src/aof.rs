@@ -19,6 +19,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use forkless_aof::{
@@ -26,6 +27,8 @@ use forkless_aof::{
     KeyspaceTarget, LoadOptions,
 };
 use forkless_keyspace::{Config, Keyspace};
+
+use crate::error::CliError;
 
 /// Arguments of `forkless aof`.
 #[derive(Debug, Args)]
@@ -89,8 +92,15 @@ fn locate(dir: &Path, filename: Option<String>) -> Result<(PathBuf, Option<Strin
     Ok((dir.to_path_buf(), filename))
 }
 
-/// Run `forkless aof ...`.
-pub fn main(args: AofArgs) -> Result<(), String> {
+/// Run `forkless aof ...`. A directory that does not check out is an error (`forkless: aof:
+/// <what>`, exit status 1), as `redis-check-aof` fails.
+pub fn run(args: AofArgs) -> Result<ExitCode, CliError> {
+    aof(args)
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| CliError::new("aof", e))
+}
+
+fn aof(args: AofArgs) -> Result<(), String> {
     match args.command {
         AofCommand::Check {
             dir,

@@ -13,26 +13,18 @@ mod chart;
 mod report;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use forkless_harness::hist::ratio;
 use forkless_harness::redis::RedisReport;
 use forkless_harness::run::{mode_name, run_keep, Event, RunConfig, RunReport};
 use forkless_harness::workload::Dataset;
-use forkless_snapshot::Mode;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Which snapshots the demo takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    /// Converging (RDB + deltas, equal to the keyspace at the end).
-    Converging,
-    /// Point-in-time (pure RDB, equal to the keyspace at the start).
-    Pit,
-    /// Both, converging first.
-    Both,
-}
+use crate::args::{self, DemoModes};
+use crate::error::CliError;
 
 /// Arguments of `forkless demo`.
 #[derive(Debug, Args)]
@@ -47,8 +39,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 2)]
     pub writers: usize,
     /// Which snapshots to take.
-    #[arg(long, value_enum, default_value_t = ModeArg::Both)]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = args::demo_modes(), default_value_t = args::demo_modes_default())]
+    pub mode: DemoModes,
     /// Directory for the snapshot files (default: a temporary directory, removed at the end).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -121,19 +113,22 @@ fn on_event(b: &ProgressBar, e: Event) {
     }
 }
 
-/// Run the demo and print its table on stdout.
-pub fn main(args: DemoArgs) -> Result<(), String> {
+/// Run the demo and print its table on stdout. Any failure (bad arguments, a failed run or
+/// verification) is an error, printed as `forkless: demo: <what>` with exit status 1.
+pub fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
+    demo(args)
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|e| CliError::new("demo", e))
+}
+
+fn demo(args: DemoArgs) -> Result<(), String> {
     if args.keys == 0 {
         return Err("--keys must be at least 1".into());
     }
     if !(args.idle_secs.is_finite() && args.idle_secs >= 0.0) {
         return Err(format!("--idle-secs {}: not a duration", args.idle_secs));
     }
-    let modes = match args.mode {
-        ModeArg::Converging => vec![Mode::Converging],
-        ModeArg::Pit => vec![Mode::PointInTime],
-        ModeArg::Both => vec![Mode::Converging, Mode::PointInTime],
-    };
+    let modes = args.mode.0.clone();
     let tmp = std::env::temp_dir().join(format!("forkless-demo-{}", std::process::id()));
     let out_dir = args.out.clone().unwrap_or_else(|| tmp.join("snapshots"));
     let dataset = Dataset {

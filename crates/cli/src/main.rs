@@ -8,11 +8,15 @@
 //! is a variant plus a match arm (the `run` subcommand: `Run(run::RunArgs)` and
 //! `Command::Run(a) => run::run(a)`, with `mod run;`).
 //!
-//! Errors: one line on stderr, `forkless: <context>: <error>`, and exit status 1 (clap's usage
-//! errors exit 2).
+//! Outcomes: `Ok(code)` is the exit status of a command that ran (`segments check` exits 1
+//! after printing its report when it lists problems); `Err(CliError)` is
+//! one line on stderr, `forkless: <context>: <error>`, and exit status 1 (clap's usage errors
+//! exit 2). Flag values with a type of their own (`--appendfsync`, `--mode`) are parsed by that
+//! type's `FromStr` (module `args`).
 #![forbid(unsafe_code)]
 
 mod aof;
+mod args;
 mod demo;
 mod error;
 mod progress;
@@ -73,13 +77,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Rdb(c) => rdb::run(c),
         Command::Run(a) => run::run(a),
-        Command::Demo(a) => demo::main(a)
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(|e| CliError::new("demo", e)),
-        Command::Aof(a) => aof::main(a)
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(|e| CliError::new("aof", e)),
-        Command::Segments(a) => segments::main(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Aof(a) => aof::run(a),
+        Command::Segments(a) => segments::run(a),
         Command::Server(a) => server::run(a),
     };
     match result {

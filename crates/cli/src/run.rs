@@ -23,22 +23,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use forkless_aof::{AofDir, AofDirOptions, FsyncPolicy, WriterOptions};
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_resp::{scan_commands, Item, RespError};
 use forkless_snapshot::{install, start_snapshot, Mode, SnapshotHandle, SnapshotOptions};
 
+use crate::args;
 use crate::error::CliError;
-
-/// Snapshot mode of `--mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    /// RDB + RESP deltas: the keyspace when the snapshot ends.
-    Converging,
-    /// Pure RDB: the keyspace when the snapshot starts.
-    Pit,
-}
 
 /// Arguments of `forkless run`.
 #[derive(Debug, Args)]
@@ -56,8 +48,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", requires = "out")]
     pub snapshot_at: Option<u64>,
     /// Snapshot mode (of --snapshot-at and --snapshot-every).
-    #[arg(long, value_enum, default_value_t = ModeArg::Converging)]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = args::snapshot_mode(), default_value_t = Mode::Converging)]
+    pub mode: Mode,
     /// Where the snapshot goes (converging: RDB-preamble AOF; pit: RDB loadable as dump.rdb).
     #[arg(long, value_name = "FILE", requires = "snapshot_at")]
     pub out: Option<PathBuf>,
@@ -66,8 +58,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub aof_dir: Option<PathBuf>,
     /// fsync policy of the AOF or of the segments.
-    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec)]
-    pub appendfsync: FsyncArg,
+    #[arg(long, value_parser = args::fsync_policy(), default_value_t = FsyncPolicy::EverySec)]
+    pub appendfsync: FsyncPolicy,
     /// Persist the run into this segments directory (created when it holds no manifest;
     /// otherwise recovered first and continued in a new segment).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["aof_dir", "snapshot_at"])]
@@ -90,30 +82,11 @@ pub struct RunArgs {
     pub databases: u32,
 }
 
-/// `--appendfsync` values (Redis's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FsyncArg {
-    /// A reply is written only once the command's bytes are fsynced.
-    Always,
-    /// fsync about once a second in the background.
-    Everysec,
-    /// Leave flushing to the OS.
-    No,
-}
-
-fn policy(fsync: FsyncArg) -> FsyncPolicy {
-    match fsync {
-        FsyncArg::Always => FsyncPolicy::Always,
-        FsyncArg::Everysec => FsyncPolicy::EverySec,
-        FsyncArg::No => FsyncPolicy::No,
-    }
-}
-
 /// Open (or create) the AOF directory of `--aof-dir`, loading what it holds into `ks`.
-fn open_aof(dir: &std::path::Path, fsync: FsyncArg, ks: &Keyspace) -> Result<AofDir, CliError> {
+fn open_aof(dir: &std::path::Path, fsync: FsyncPolicy, ks: &Keyspace) -> Result<AofDir, CliError> {
     let opts = AofDirOptions {
         writer: WriterOptions {
-            fsync: policy(fsync),
+            fsync,
             ..WriterOptions::default()
         },
         ..AofDirOptions::default()
@@ -148,10 +121,7 @@ fn begin_snapshot(
         .clone()
         .expect("clap: --out required by --snapshot-at");
     let opts = SnapshotOptions {
-        mode: match args.mode {
-            ModeArg::Converging => Mode::Converging,
-            ModeArg::Pit => Mode::PointInTime,
-        },
+        mode: args.mode,
         ..Default::default()
     };
     start_snapshot(ks.clone(), obs, &path, opts)
@@ -280,7 +250,7 @@ fn run_segments(
         keep_snapshots: args.keep_snapshots.max(1),
         keep_segment_bytes: args.keep_segment_bytes,
         writer: WriterOptions {
-            fsync: policy(args.appendfsync),
+            fsync: args.appendfsync,
             timestamps: true,
             ..WriterOptions::default()
         },
@@ -310,10 +280,7 @@ fn run_segments(
     let obs = install(&mut ks);
     let ks = Arc::new(ks);
     let sdir = Arc::new(sdir);
-    let mode = match args.mode {
-        ModeArg::Converging => SnapMode::Converging,
-        ModeArg::Pit => SnapMode::PointInTime,
-    };
+    let mode = SnapMode::from(args.mode);
     let spawn = || {
         let (sdir, ks, obs) = (sdir.clone(), ks.clone(), obs.clone());
         std::thread::spawn(move || sdir.snapshot(&ks, &obs, mode))

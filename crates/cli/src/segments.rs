@@ -66,7 +66,7 @@ enum SegmentsCommand {
 }
 
 /// Run `forkless segments ...`.
-pub fn main(args: SegmentsArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: SegmentsArgs) -> Result<ExitCode, CliError> {
     match args.command {
         SegmentsCommand::Check { dir } => {
             let ctx = format!("segments check {}", dir.display());

@@ -1357,11 +1357,9 @@ impl Engine {
 
 /// `appendfsync`.
 fn fsync_of(c: &Config) -> FsyncPolicy {
-    match c.str("appendfsync") {
-        "always" => FsyncPolicy::Always,
-        "no" => FsyncPolicy::No,
-        _ => FsyncPolicy::EverySec,
-    }
+    c.str("appendfsync")
+        .parse()
+        .unwrap_or(FsyncPolicy::EverySec)
 }
 
 /// The keyspace's memory bound and eviction policy from the configuration (`maxmemory`,

@@ -15,7 +15,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use forkless_keyspace::propagate::encode_command;
 use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use forkless_sync::{thread, Arc};
 
@@ -52,7 +51,7 @@ impl Conn {
 
     /// Queue one command (sent by [`Conn::flush`]).
     pub fn queue(&mut self, argv: &[impl AsRef<[u8]>]) {
-        encode_command(argv, &mut self.buf);
+        forkless_resp::encode_command_iter(&mut self.buf, argv);
     }
 
     /// Send the queued commands.

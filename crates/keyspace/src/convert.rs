@@ -5,8 +5,9 @@
 //! and printing come from `util.c`: `string2ll` (strict decimal `i64`), `string2d`/`string2ld`
 //! (`strtod`/`strtold` refusing spaces, trailing bytes, NaN and overflow), `%.17g` for double
 //! replies (`addReplyDouble`) and `ld2string(LD_STR_HUMAN)` (`%.17Lf` minus trailing zeros) for
-//! INCRBYFLOAT. We compute in `f64` where Redis uses `long double`; results agree whenever the
-//! operands and the sum are exact in `f64` (see DESIGN notes in the crate docs).
+//! INCRBYFLOAT. This module is the `f64` and integer side; where Redis computes in C `long double`
+//! (INCRBYFLOAT, HINCRBYFLOAT: x87 80-bit parsing, addition and printing) the sibling module
+//! `ldouble` emulates it exactly (sorted-set scores are C `double` in Redis too: `f64` here).
 
 use forkless_rdb::model;
 

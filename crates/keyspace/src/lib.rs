@@ -8,7 +8,8 @@
 //! Layout: [`keyspace`] (sharding, lock order, the write path, expiry, loading mode, bulk
 //! access), [`ctx`] (a command's view), [`command`] (the table), [`reply`], [`value`], [`db`]
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
-//! [`convert`] (number formats, RDB model),
+//! [`convert`] (number formats, RDB model), `ldouble` (the x87 `long double` number format of
+//! INCRBYFLOAT/HINCRBYFLOAT),
 //! [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod ctx;
 pub mod db;
 pub mod glob;
 pub mod keyspace;
+mod ldouble;
 pub mod memory;
 pub mod notify;
 pub mod propagate;

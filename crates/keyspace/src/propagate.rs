@@ -52,19 +52,10 @@ impl PropagationSink for CollectingSink {
     }
 }
 
-/// Append one command in RESP (array of bulk strings) to `out`.
+/// Append one command in RESP (array of bulk strings) to `out` (the one encoder,
+/// [`forkless_resp::encode_command_iter`]).
 pub fn encode_command(argv: &[impl AsRef<[u8]>], out: &mut Vec<u8>) {
-    out.push(b'*');
-    out.extend_from_slice(argv.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        let a = a.as_ref();
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    forkless_resp::encode_command_iter(out, argv);
 }
 
 /// Render a sequence of propagated commands as an AOF would hold them: `SELECT <db>` before the

@@ -49,6 +49,8 @@ mod intset_builder;
 mod listpack_builder;
 mod lzf_compress;
 mod number;
+mod quicklist;
+mod sink;
 mod stream_writer;
 
 pub use intset_builder::build_intset;
@@ -60,15 +62,16 @@ pub use stream_writer::StreamMeta;
 use std::io::Write;
 
 use crate::constants::{
-    ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF, LEN_32BIT, LEN_64BIT, LEN_ENCVAL, MAGIC, OPCODE_AUX,
-    OPCODE_EOF, OPCODE_EXPIRETIME_MS, OPCODE_FREQ, OPCODE_IDLE, OPCODE_RESIZEDB, OPCODE_SELECTDB,
-    QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK,
+    MAGIC, OPCODE_AUX, OPCODE_EOF, OPCODE_EXPIRETIME_MS, OPCODE_FREQ, OPCODE_IDLE, OPCODE_RESIZEDB,
+    OPCODE_SELECTDB, QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK,
     TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET, TYPE_STRING, TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
     WRITE_VERSION,
 };
 use crate::crc::Crc64;
 use crate::error::{RdbError, Result};
 use crate::model::{Bytes, Entry, KeyAccess, Value};
+use quicklist::plan_quicklist;
+use sink::{Lzf, Sink, BUF_CAP};
 
 /// The `redis-ver` aux field we write.
 pub const REDIS_VER: &str = "7.0.15";
@@ -136,182 +139,6 @@ impl Default for WriteOptions {
             limits: EncodingLimits::default(),
         }
     }
-}
-
-/// Elements of 1 GiB or more live in plain quicklist nodes (`packed_threshold`).
-const PACKED_THRESHOLD: usize = 1 << 30;
-/// `SIZE_SAFETY_LIMIT` of quicklist.c.
-const SIZE_SAFETY_LIMIT: usize = 8192;
-/// `SIZE_ESTIMATE_OVERHEAD` of quicklist.c.
-const SIZE_ESTIMATE_OVERHEAD: usize = 8;
-/// quicklist.c `optimization_level`: node size classes for fill -1 .. -5.
-const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
-/// Internal buffer size; larger writes go straight through.
-const BUF_CAP: usize = 64 * 1024;
-
-/// Buffered output with a running CRC and byte count.
-struct Sink<W: Write> {
-    w: W,
-    buf: Vec<u8>,
-    crc: Crc64,
-    checksum: bool,
-    written: u64,
-}
-
-impl<W: Write> Sink<W> {
-    fn flush_buf(&mut self) -> Result<()> {
-        if !self.buf.is_empty() {
-            if self.checksum {
-                self.crc.update(&self.buf);
-            }
-            self.w.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    fn put(&mut self, b: &[u8]) -> Result<()> {
-        self.written += b.len() as u64;
-        if b.len() >= BUF_CAP {
-            self.flush_buf()?;
-            if self.checksum {
-                self.crc.update(b);
-            }
-            self.w.write_all(b)?;
-            return Ok(());
-        }
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= BUF_CAP {
-            self.flush_buf()?;
-        }
-        Ok(())
-    }
-
-    fn put_u8(&mut self, b: u8) -> Result<()> {
-        self.put(&[b])
-    }
-
-    /// `rdbSaveLen`.
-    fn put_len(&mut self, len: u64) -> Result<()> {
-        if len < 1 << 6 {
-            self.put_u8(len as u8)
-        } else if len < 1 << 14 {
-            self.put(&[((len >> 8) as u8) | 0x40, len as u8])
-        } else if len <= u64::from(u32::MAX) {
-            let mut b = [LEN_32BIT, 0, 0, 0, 0];
-            b[1..].copy_from_slice(&(len as u32).to_be_bytes());
-            self.put(&b)
-        } else {
-            let mut b = [LEN_64BIT, 0, 0, 0, 0, 0, 0, 0, 0];
-            b[1..].copy_from_slice(&len.to_be_bytes());
-            self.put(&b)
-        }
-    }
-
-    /// `rdbSaveRawString`: integer, LZF or verbatim.
-    fn put_string(&mut self, lzf: &mut Lzf, compression: bool, s: &[u8]) -> Result<()> {
-        if s.len() <= 11 {
-            if let Some(v) = parse_canonical_i64(s) {
-                const ENC: u8 = LEN_ENCVAL << 6;
-                if let Ok(v) = i8::try_from(v) {
-                    return self.put(&[ENC | ENC_INT8, v as u8]);
-                } else if let Ok(v) = i16::try_from(v) {
-                    let b = v.to_le_bytes();
-                    return self.put(&[ENC | ENC_INT16, b[0], b[1]]);
-                } else if let Ok(v) = i32::try_from(v) {
-                    let b = v.to_le_bytes();
-                    return self.put(&[ENC | ENC_INT32, b[0], b[1], b[2], b[3]]);
-                }
-            }
-        }
-        if compression && s.len() > 20 {
-            if let Some(c) = lzf.compressor.compress_for_rdb(s, &mut lzf.out) {
-                let clen = c.len() as u64;
-                self.put_u8((LEN_ENCVAL << 6) | ENC_LZF)?;
-                self.put_len(clen)?;
-                self.put_len(s.len() as u64)?;
-                self.put(c)?;
-                lzf.trim();
-                return Ok(());
-            }
-            lzf.trim();
-        }
-        self.put_len(s.len() as u64)?;
-        self.put(s)
-    }
-}
-
-/// LZF state kept across values.
-struct Lzf {
-    compressor: LzfCompressor,
-    out: Vec<u8>,
-}
-
-impl Lzf {
-    /// Do not keep a huge output buffer after one huge value.
-    fn trim(&mut self) {
-        if self.out.capacity() > 4 * BUF_CAP {
-            self.out = Vec::new();
-        }
-    }
-}
-
-/// One quicklist node of the plan: how many elements, plain or packed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct NodePlan {
-    count: usize,
-    plain: bool,
-}
-
-/// Split a list into quicklist nodes exactly as successive `quicklistPushTail` calls would.
-fn plan_quicklist<'a>(items: impl Iterator<Item = &'a [u8]>, fill: i64) -> Vec<NodePlan> {
-    // quicklistSetFill clamps to [-5, 32767].
-    let fill = fill.clamp(-5, 32767);
-    let mut nodes: Vec<NodePlan> = Vec::new();
-    let mut tail_sz = 0usize; // lpBytes of the tail node (when packed)
-    for ele in items {
-        let sz = ele.len();
-        if sz >= PACKED_THRESHOLD {
-            nodes.push(NodePlan {
-                count: 1,
-                plain: true,
-            });
-            continue;
-        }
-        let allow = match nodes.last() {
-            Some(n) if !n.plain => {
-                let new_sz = tail_sz + sz + SIZE_ESTIMATE_OVERHEAD;
-                let class = if fill < 0 {
-                    OPTIMIZATION_LEVEL.get((-fill - 1) as usize)
-                } else {
-                    None
-                };
-                if class.is_some_and(|&limit| new_sz <= limit) {
-                    true
-                } else if new_sz > SIZE_SAFETY_LIMIT {
-                    false
-                } else {
-                    (n.count as i64) < fill
-                }
-            }
-            _ => false,
-        };
-        let entry = ListpackBuilder::entry_size(ele);
-        match nodes.last_mut() {
-            Some(n) if allow => {
-                n.count += 1;
-                tail_sz += entry;
-            }
-            _ => {
-                nodes.push(NodePlan {
-                    count: 1,
-                    plain: false,
-                });
-                tail_sz = 6 + 1 + entry;
-            }
-        }
-    }
-    nodes
 }
 
 /// Sort zset pairs as a Redis listpack zset keeps them: by score (with -0 equal to 0), then
@@ -950,34 +777,6 @@ mod tests {
         want.extend_from_slice(&4_102_444_800_000i64.to_le_bytes());
         want.extend_from_slice(&[0, 0xC0, 12, 1, b'v']);
         assert_eq!(b, want);
-    }
-
-    #[test]
-    fn quicklist_plan_splits_like_redis() {
-        // 100-byte elements: entry = 2 + 100 + 1 = 103 bytes. The first node starts at
-        // 7 + 103 = 110 and takes elements while sz + 100 + 8 <= 8192.
-        let ele = vec![b'x'; 100];
-        let items: Vec<&[u8]> = (0..200).map(|_| ele.as_slice()).collect();
-        let plan = plan_quicklist(items.iter().copied(), -2);
-        let per_node = (8192 - 108 - 110) / 103 + 2;
-        assert_eq!(plan[0].count, per_node);
-        assert_eq!(plan.iter().map(|n| n.count).sum::<usize>(), 200);
-        // Positive fill: count limit.
-        let plan = plan_quicklist(items.iter().copied(), 3);
-        assert!(plan.iter().take(66).all(|n| n.count == 3));
-        // A huge element crossing 8 KiB stays packed in its own node.
-        let big = vec![b'y'; 10_000];
-        let plan = plan_quicklist([b"a".as_slice(), &big, b"b"].into_iter(), -2);
-        assert_eq!(
-            plan,
-            vec![
-                NodePlan {
-                    count: 1,
-                    plain: false
-                };
-                3
-            ]
-        );
     }
 
     #[test]

@@ -298,9 +298,13 @@ fn parse_annotation(buf: &[u8]) -> Result<Step, RespError> {
 }
 
 /// The timestamp of a Redis `#TS:<unix secs>` annotation, given its [`Parsed::Annotation`] text
-/// (`TS:1700000000`); `None` for any other annotation.
+/// (`TS:1700000000`, a trailing `\r` allowed); `None` for any other annotation. The one parser of
+/// annotations (the AOF loader and `aof check --truncate-to-timestamp` use it too); the number is
+/// a decimal `i64` as Rust's `str::parse` reads it.
 pub fn annotation_timestamp(text: &[u8]) -> Option<i64> {
-    crate::num::parse_i64(text.strip_prefix(b"TS:")?)
+    let digits = text.strip_prefix(b"TS:")?;
+    let digits = digits.strip_suffix(b"\r").unwrap_or(digits);
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// A complete item of a scanned buffer.
@@ -460,6 +464,8 @@ mod tests {
         );
         assert_eq!(annotation_timestamp(b"TS:1700000000"), Some(1_700_000_000));
         assert_eq!(annotation_timestamp(b"note"), None);
+        assert_eq!(annotation_timestamp(b"TS:42\r"), Some(42));
+        assert_eq!(annotation_timestamp(b"TS:4x2"), None);
         assert_eq!((s.items[1].start, s.items[1].end), (16, 30));
         // '#' inside a command is an error, not an annotation.
         let s = scan_commands(b"*2\r\n$1\r\na\r\n#x\n");

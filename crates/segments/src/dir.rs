@@ -26,7 +26,7 @@ use forkless_aof::{
 use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::WriteOptions;
 use forkless_snapshot::{
-    snapshot_to_file, Barrier, Mode, SnapshotObserver, SnapshotOptions, SnapshotResult,
+    snapshot_to_file, Barrier, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
 use forkless_sync::{Arc, Mutex};
 
@@ -397,10 +397,7 @@ impl SegmentDir {
         };
         let c2 = cut.clone();
         let opts = SnapshotOptions {
-            mode: match mode {
-                SnapMode::Converging => Mode::Converging,
-                SnapMode::PointInTime => Mode::PointInTime,
-            },
+            mode: mode.into(),
             rdb: WriteOptions {
                 aof_base: mode == SnapMode::Converging,
                 ..WriteOptions::default()
@@ -417,11 +414,8 @@ impl SegmentDir {
             })),
             ..Default::default()
         };
-        let result = snapshot_to_file(ks.clone(), obs, &path, opts)
-            .map_err(|e| SegError::Snapshot(e.to_string()))?;
-        let pos = cut
-            .lock()
-            .ok_or_else(|| SegError::Snapshot("the barrier recorded no cut".into()))?;
+        let result = snapshot_to_file(ks.clone(), obs, &path, opts).map_err(SegError::Snapshot)?;
+        let pos = cut.lock().ok_or(SegError::NoCut)?;
         let cut = to_cut(&pos);
         let (len, crc) = file_crc(&path).map_err(io_ctx("reading", &path))?;
         // The cut's segment must be listed before the snapshot that needs it.

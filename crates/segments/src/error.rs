@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 
 use forkless_aof::AofError;
+use forkless_snapshot::SnapshotError;
 
 /// Everything that can go wrong with a segments directory.
 #[derive(Debug)]
@@ -46,7 +47,9 @@ pub enum SegError {
     /// From the AOF layer (writer, loading).
     Aof(AofError),
     /// The snapshot failed.
-    Snapshot(String),
+    Snapshot(SnapshotError),
+    /// A snapshot finished without recording its cut (no barrier ran).
+    NoCut,
     /// A caller-supplied argument cannot be used.
     InvalidInput(String),
 }
@@ -84,7 +87,8 @@ impl fmt::Display for SegError {
             }
             SegError::NoRecoveryPoint(w) => write!(f, "nothing to recover from: {w}"),
             SegError::Aof(e) => write!(f, "{e}"),
-            SegError::Snapshot(w) => write!(f, "snapshot failed: {w}"),
+            SegError::Snapshot(e) => write!(f, "snapshot failed: {e}"),
+            SegError::NoCut => write!(f, "snapshot failed: the barrier recorded no cut"),
             SegError::InvalidInput(w) => write!(f, "{w}"),
         }
     }
@@ -95,6 +99,7 @@ impl std::error::Error for SegError {
         match self {
             SegError::Io { source, .. } => Some(source),
             SegError::Aof(e) => Some(e),
+            SegError::Snapshot(e) => Some(e),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use forkless_aof::manifest::{Manifest, DEFAULT_FILENAME};
-use forkless_aof::{LoadReport, LoadTarget};
+use forkless_aof::{LoadReport, LoadTarget, TargetError};
 use forkless_durable::DurableFile;
 
 use crate::error::{Result, SegError};
@@ -39,16 +39,19 @@ struct Recorder {
 }
 
 impl LoadTarget for Recorder {
-    fn entries(&mut self, _entries: Vec<forkless_rdb::Entry>) -> std::result::Result<(), String> {
+    fn entries(
+        &mut self,
+        _entries: Vec<forkless_rdb::Entry>,
+    ) -> std::result::Result<(), TargetError> {
         Ok(())
     }
-    fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, String> {
+    fn command(&mut self, argv: &[Vec<u8>]) -> std::result::Result<bool, TargetError> {
         self.buf.clear();
-        forkless_aof::writer::encode_command(&mut self.buf, argv);
+        forkless_resp::encode_command_iter(&mut self.buf, argv);
         if let Err(e) = self.out.write_all(&self.buf) {
             let what = e.to_string();
             self.error = Some(e);
-            return Err(what);
+            return Err(what.into());
         }
         Ok(true)
     }

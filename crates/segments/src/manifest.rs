@@ -29,6 +29,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use forkless_rdb::crc::crc64;
+use forkless_snapshot::Mode;
 
 use crate::error::{Result, SegError};
 
@@ -77,11 +78,26 @@ impl SnapMode {
             SnapMode::PointInTime => 'p',
         }
     }
-    /// The name used in aux fields and reports.
+    /// The name used in aux fields and reports: the snapshot [`Mode`]'s name.
     pub fn name(self) -> &'static str {
-        match self {
-            SnapMode::Converging => "converging",
-            SnapMode::PointInTime => "pit",
+        Mode::from(self).name()
+    }
+}
+
+impl From<Mode> for SnapMode {
+    fn from(m: Mode) -> SnapMode {
+        match m {
+            Mode::Converging => SnapMode::Converging,
+            Mode::PointInTime => SnapMode::PointInTime,
+        }
+    }
+}
+
+impl From<SnapMode> for Mode {
+    fn from(m: SnapMode) -> Mode {
+        match m {
+            SnapMode::Converging => Mode::Converging,
+            SnapMode::PointInTime => Mode::PointInTime,
         }
     }
 }

@@ -22,7 +22,9 @@ use std::io::Read;
 use std::path::Path;
 
 use forkless_aof::load::{TimestampStop, Truncation};
-use forkless_aof::{load_file_from, KeyspaceTarget, LoadOptions, LoadReport, LoadTarget};
+use forkless_aof::{
+    load_file_from, KeyspaceTarget, LoadOptions, LoadReport, LoadTarget, TargetError,
+};
 use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::crc::Crc64;
 
@@ -74,11 +76,10 @@ pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(Cut, SnapMode)> {
             .and_then(|(_, v)| std::str::from_utf8(v).ok())
     };
     let db: i64 = get(aux::CUT_DB)?.parse().ok()?;
-    let mode = match get(aux::MODE)? {
-        "converging" => SnapMode::Converging,
-        "pit" => SnapMode::PointInTime,
-        _ => return None,
-    };
+    let mode: SnapMode = get(aux::MODE)?
+        .parse::<forkless_snapshot::Mode>()
+        .ok()?
+        .into();
     Some((
         Cut {
             segment: get(aux::CUT_SEGMENT)?.parse().ok()?,
@@ -167,10 +168,13 @@ pub struct RecoveryReport {
 pub struct Discard;
 
 impl LoadTarget for Discard {
-    fn entries(&mut self, _entries: Vec<forkless_rdb::Entry>) -> std::result::Result<(), String> {
+    fn entries(
+        &mut self,
+        _entries: Vec<forkless_rdb::Entry>,
+    ) -> std::result::Result<(), TargetError> {
         Ok(())
     }
-    fn command(&mut self, _argv: &[Vec<u8>]) -> std::result::Result<bool, String> {
+    fn command(&mut self, _argv: &[Vec<u8>]) -> std::result::Result<bool, TargetError> {
         Ok(true)
     }
 }
@@ -200,10 +204,14 @@ fn aof_err(e: forkless_aof::AofError) -> SegError {
             offset,
             what: "the segment ends inside a command, and it is not the last one".into(),
         },
-        A::Apply { file, offset, what } => SegError::Corrupt {
+        A::Apply {
             file,
             offset,
-            what: format!("the command cannot be applied: {what}"),
+            source,
+        } => SegError::Corrupt {
+            file,
+            offset,
+            what: format!("the command cannot be applied: {source}"),
         },
         other => SegError::Aof(other),
     }
@@ -316,7 +324,7 @@ pub fn replay_log(
     if let Some(db) = cut.db {
         target
             .command(&[b"SELECT".to_vec(), db.to_string().into_bytes()])
-            .map_err(SegError::InvalidInput)?;
+            .map_err(|e| SegError::InvalidInput(e.to_string()))?;
     }
     let last = m.last_segment();
     let opts = LoadOptions {

@@ -42,7 +42,7 @@ pub use forkless_durable as output;
 
 pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
 pub use load::{load, load_commands, LoadError, LoadStats};
-pub use observer::{Mode, SnapshotObserver};
+pub use observer::{Mode, ParseModeError, SnapshotObserver};
 pub use worker::{
     run_snapshot, Barrier, Progress, SnapshotError, SnapshotOptions, SnapshotResult, Ticket,
     TrailerAux,

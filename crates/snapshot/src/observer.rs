@@ -85,6 +85,51 @@ pub enum Mode {
     PointInTime,
 }
 
+impl Mode {
+    /// The mode's name, as every text form writes it (CLI flags, segment aux fields, reports):
+    /// `converging` or `pit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Converging => "converging",
+            Mode::PointInTime => "pit",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A text that names no [`Mode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseModeError(pub String);
+
+impl std::fmt::Display for ParseModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown snapshot mode {:?} (expected converging or pit)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseModeError {}
+
+impl std::str::FromStr for Mode {
+    type Err = ParseModeError;
+    /// The inverse of [`Mode::name`] (exact, lower case).
+    fn from_str(s: &str) -> Result<Mode, ParseModeError> {
+        match s {
+            "converging" => Ok(Mode::Converging),
+            "pit" => Ok(Mode::PointInTime),
+            _ => Err(ParseModeError(s.to_string())),
+        }
+    }
+}
+
 /// One baseline entry handed to the worker.
 #[derive(Debug, Clone)]
 pub struct Handle {

@@ -166,7 +166,15 @@ impl std::fmt::Display for SnapshotError {
     }
 }
 
-impl std::error::Error for SnapshotError {}
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Rdb(e) => Some(e),
+            SnapshotError::Io(e) => Some(e),
+            SnapshotError::AlreadyInProgress | SnapshotError::Cancelled => None,
+        }
+    }
+}
 
 impl From<RdbError> for SnapshotError {
     fn from(e: RdbError) -> Self {

@@ -279,14 +279,10 @@ pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
     })
 }
 
-/// Encode a command as a RESP multibulk.
+/// Encode a command as a RESP multibulk ([`forkless_resp::encode_command`]).
 pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::new();
+    forkless_resp::encode_command(&mut out, argv);
     out
 }
 

@@ -60,11 +60,7 @@ fn manifest_path(dir: &Path) -> PathBuf {
 }
 
 fn policy_opts(policy: &str) -> AofDirOptions {
-    let fsync = match policy {
-        "always" => FsyncPolicy::Always,
-        "everysec" => FsyncPolicy::EverySec,
-        other => panic!("unknown policy {other}"),
-    };
+    let fsync: FsyncPolicy = policy.parse().expect("a crash-test policy");
     AofDirOptions {
         writer: WriterOptions {
             fsync,

@@ -7,7 +7,7 @@
 //! `getexCommand`, `incrDecrCommand`, `incrbyfloatCommand`, ...): any expiry option is propagated
 //! as `SET k v PXAT <abs ms>`; `SET ... GET` drops the GET arguments; GETSET propagates as SET;
 //! GETDEL as DEL; GETEX as PEXPIREAT, DEL or PERSIST; INCRBYFLOAT as `SET k <result> KEEPTTL`.
-//! INCRBYFLOAT computes in x87 `long double` as Redis does (`types/ldouble.rs`).
+//! INCRBYFLOAT computes in x87 `long double` as Redis does (`ldouble.rs`).
 
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
@@ -430,7 +430,7 @@ fn decrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 
 fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     // Redis computes in x87 `long double` and prints with "%.17Lf" trimmed: the software
-    // long double of `types::ldouble` gives the same text.
+    // long double of `crate::ldouble` gives the same text.
     let key = argv[1];
     let old = match ctx.get_str(key) {
         Err(e) => return e,

@@ -4,15 +4,15 @@
 //! its commands (O(1) push/pop, O(1) random set member, O(log n) sorted-set rank, ...), cheap
 //! `Clone` for copy-on-write snapshots, and an iteration order the snapshot serializer can use.
 //! One file per type; `table` is the indexed hash table shared by sets and hashes; `hll` is
-//! Redis's HyperLogLog string format (a string, not a type of its own); `ldouble`
-//! emulates the C `long double` arithmetic of HINCRBYFLOAT/INCRBYFLOAT.
+//! Redis's HyperLogLog string format (a string, not a type of its own). (The `long double`
+//! number format of HINCRBYFLOAT/INCRBYFLOAT is `crate::ldouble`, beside `crate::convert`;
+//! re-exported here for its callers.)
 
 pub mod chunked;
 pub(crate) mod cow;
 mod hash;
 mod hasher;
 pub mod hll;
-mod ldouble;
 mod list;
 mod ranked;
 mod segtable;
@@ -22,9 +22,9 @@ pub mod stream;
 mod table;
 mod zset;
 
+pub use crate::ldouble::{parse_range_score, parse_score, parse_sort_score, LongDouble};
 pub use cow::cow_copied;
 pub use hash::Hash;
-pub use ldouble::{parse_range_score, parse_score, parse_sort_score, LongDouble};
 pub use list::List;
 pub use set::Set;
 pub use stream::Stream;

@@ -67,11 +67,7 @@ fn filler_value(i: usize) -> Vec<u8> {
 }
 
 fn seg_options(policy: &str) -> SegmentOptions {
-    let fsync = match policy {
-        "always" => FsyncPolicy::Always,
-        "everysec" => FsyncPolicy::EverySec,
-        other => panic!("unknown policy {other}"),
-    };
+    let fsync: FsyncPolicy = policy.parse().expect("a crash-test policy");
     SegmentOptions {
         segment_bytes: 16 << 10,
         keep_snapshots: 2,

@@ -2,14 +2,17 @@
 //! on a Zipfian cache-aside trace with `maxmemory` at a fraction of the dataset, forkless
 //! (in-process keyspace) beside redis-server 7.0.15 (loopback, pipelined) on the same trace and
 //! bound; used_memory / maxmemory over the trace (SVG with `--svg`); writer latency with
-//! eviction on and off. Prints Markdown. Measurement code: `forkless_benches::eviction_bench`.
+//! eviction on and off. Prints Markdown. Measurement code: `bench.rs` beside
+//! this file (private to this binary).
+
+mod bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bench::{draw_chart, markdown, run, EvictionConfig};
 use clap::Parser;
 use forkless_benches::aof_bench::ScratchDir;
-use forkless_benches::eviction_bench::{draw_chart, markdown, run, EvictionConfig};
 use forkless_harness::rss::loadavg;
 
 /// Hit rate and memory bound of the eviction policies, against redis-server.

@@ -231,7 +231,6 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("rdb-key-save-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key saved)."),
     o("key-load-delay", int(i32::MIN as i64, I32), "0", true, "Stored (Redis's test hook: microseconds slept per key loaded)."),
     o("notify-keyspace-events", S, "", true, "Keyspace event classes published to __keyspace@<db>__ / __keyevent@<db>__ channels (Redis's letters: K E g $ l s h z x e t m d n A)."),
-    o("acllog-max-len", int(0, I64), "128", true, "Stored."),
     o("tracking-table-max-keys", int(0, I64), "1000000", true, "Stored."),
     o("shutdown-timeout", int(0, I32), "10", true, "Seconds shutdown waits (engine: for a running snapshot or rewrite)."),
     o("shutdown-on-sigterm", S, "default", true, "Stored."),

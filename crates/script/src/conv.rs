@@ -177,12 +177,19 @@ fn number_to_i64(n: f64) -> i64 {
     }
 }
 
+/// The field Redis puts in the error table of a `redis.call` error whose statistics were
+/// counted when the command ran.
+pub const IGNORE_STATS: &str = "ignore_error_stats_update";
+
 fn field(t: &Table, k: &str) -> Value {
     t.raw_get::<Value>(k).unwrap_or(Value::Nil)
 }
 
 fn table_to_out(t: &Table, resp3: bool, depth: usize) -> Out {
     if let Value::String(e) = field(t, "err") {
+        if depth == 0 && matches!(field(t, IGNORE_STATS), Value::Boolean(true)) {
+            crate::set_final_error_counted(true);
+        }
         return Out::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
     }
     if let Value::String(s) = field(t, "ok") {

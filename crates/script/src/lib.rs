@@ -152,6 +152,29 @@ pub trait HostCommands: Send + Sync {
     fn deny_write(&self) -> Option<String> {
         None
     }
+    /// A command a script called ran, or was refused before running (`rejected`): Redis counts
+    /// it in INFO commandstats and errorstats as if a client had sent it (`scriptCall`'s
+    /// `incrCommandStatsOnError`, `call`'s stats). `name`: the command when it exists;
+    /// `error`: its error reply ("CODE message"), if any.
+    fn after_call(&self, _name: Option<&str>, _error: Option<&str>, _rejected: bool) {}
+}
+
+thread_local! {
+    /// Set when the script that just ran on this thread returned (or raised) an error reply
+    /// that a `redis.call` produced: its error statistics were counted when the command ran
+    /// (Redis's `ignore_error_stats_update`), so the host must not count the script's reply
+    /// again. Cleared when a script starts; read once by [`take_final_error_counted`].
+    static FINAL_ERROR_COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True (once) when the error reply of the script that just ran on this thread was already
+/// counted in the error statistics (see [`HostCommands::after_call`]).
+pub fn take_final_error_counted() -> bool {
+    FINAL_ERROR_COUNTED.with(|c| c.replace(false))
+}
+
+pub(crate) fn set_final_error_counted(on: bool) {
+    FINAL_ERROR_COUNTED.with(|c| c.set(on));
 }
 
 /// The permission check of the client running a script (the server's ACL user), applied to

@@ -104,6 +104,7 @@ impl RunState {
 
     /// A script (or function) starts.
     pub fn start(&self, function: bool) {
+        crate::set_final_error_counted(false);
         self.fate.store(FATE_CLEAN, Ordering::Relaxed);
         self.busy.store(false, Ordering::Relaxed);
         self.function.store(function, Ordering::Relaxed);

@@ -127,19 +127,21 @@ impl Vm {
                         let msg =
                             "ERR redis.call/pcall can only be called inside a script invocation";
                         if raise {
-                            return Err(mlua::Error::external(ScriptError(msg.into())));
+                            return Err(mlua::Error::external(ScriptError(msg.into(), false)));
                         }
                         return Ok(Value::Table(crate::conv::error_table(lua, msg)?));
                     };
                     let (v, failed): (Value, bool) = call.call(args)?;
                     if failed && raise {
-                        let msg = match &v {
-                            Value::Table(t) => {
-                                t.raw_get::<Option<String>>("err")?.unwrap_or_default()
-                            }
-                            _ => String::new(),
+                        let (msg, counted) = match &v {
+                            Value::Table(t) => (
+                                t.raw_get::<Option<String>>("err")?.unwrap_or_default(),
+                                t.raw_get::<Option<bool>>(crate::conv::IGNORE_STATS)?
+                                    .unwrap_or(false),
+                            ),
+                            _ => (String::new(), false),
                         };
-                        return Err(mlua::Error::external(ScriptError(msg)));
+                        return Err(mlua::Error::external(ScriptError(msg, counted)));
                     }
                     Ok(v)
                 })?;
@@ -149,7 +151,7 @@ impl Vm {
         // `return redis.acl_check_cmd(...)` keeps the script's frame for error positions.
         let h = hooks.clone();
         let acl_check = lua.create_function(move |_, args: MultiValue| -> mlua::Result<Value> {
-            let fail = |m: &str| Err(mlua::Error::external(ScriptError(m.into())));
+            let fail = |m: &str| Err(mlua::Error::external(ScriptError(m.into(), false)));
             let check: Option<Function> = h.raw_get("acl_check")?;
             let Some(check) = check else {
                 return fail(
@@ -377,6 +379,13 @@ impl Vm {
 fn error_out(v: &Value, name: &str) -> Out {
     match v {
         Value::Table(t) => {
+            if t.raw_get::<Option<bool>>(crate::conv::IGNORE_STATS)
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+            {
+                crate::set_final_error_counted(true);
+            }
             let err = t.raw_get::<Option<mlua::String>>("err").ok().flatten();
             let msg = match err {
                 Some(s) => s.to_string_lossy(),
@@ -536,9 +545,12 @@ fn err_handler(lua: &Lua, v: Value) -> mlua::Result<Table> {
         Value::Table(t) => t,
         other => {
             if let Value::Error(e) = &other {
-                if let Some(msg) = script_error(e) {
+                if let Some((msg, counted)) = script_error(e) {
                     let t = lua.create_table()?;
                     t.raw_set("err", msg)?;
+                    if counted {
+                        t.raw_set(crate::conv::IGNORE_STATS, true)?;
+                    }
                     return with_position(lua, t);
                 }
             }
@@ -583,9 +595,11 @@ fn with_position(lua: &Lua, t: Table) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// An error raised by `redis.call` (the message of Redis's error table, code included).
+/// An error raised by `redis.call` (the message of Redis's error table, code included), and
+/// whether the host already counted it in its error statistics (the table's
+/// `ignore_error_stats_update`, carried to the script's final error reply).
 #[derive(Debug)]
-struct ScriptError(String);
+struct ScriptError(String, bool);
 
 impl std::fmt::Display for ScriptError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -598,7 +612,7 @@ impl std::error::Error for ScriptError {}
 /// The message of an error raised from Rust: a [`ScriptError`]'s text as is (it carries its
 /// code), any other error's text.
 fn error_message(e: &mlua::Error) -> String {
-    if let Some(s) = script_error(e) {
+    if let Some((s, _)) = script_error(e) {
         return s;
     }
     match e {
@@ -609,9 +623,11 @@ fn error_message(e: &mlua::Error) -> String {
     }
 }
 
-fn script_error(e: &mlua::Error) -> Option<String> {
+fn script_error(e: &mlua::Error) -> Option<(String, bool)> {
     match e {
-        mlua::Error::ExternalError(x) => x.downcast_ref::<ScriptError>().map(|s| s.0.clone()),
+        mlua::Error::ExternalError(x) => {
+            x.downcast_ref::<ScriptError>().map(|s| (s.0.clone(), s.1))
+        }
         mlua::Error::CallbackError { cause, .. } => script_error(cause),
         mlua::Error::WithContext { cause, .. } => script_error(cause),
         _ => None,
@@ -629,22 +645,51 @@ fn script_call(
     propagate: &Cell<bool>,
     state: &RunState,
 ) -> mlua::Result<(Value, bool)> {
-    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
+    // Errors of the Lua API itself (no command yet): not counted anywhere, as Redis.
+    let api_fail = |msg: &str| -> mlua::Result<(Value, bool)> {
         let t = lua.create_table()?;
         t.raw_set("err", push_error_text(msg))?;
         Ok((Value::Table(t), true))
     };
     if argv.is_empty() {
-        return fail("Please specify at least one argument for this redis lib call");
+        return api_fail("Please specify at least one argument for this redis lib call");
     }
     let Some(args) = call_args(&argv)? else {
-        return fail("Lua redis lib command arguments must be strings or integers");
+        return api_fail("Lua redis lib command arguments must be strings or integers");
     };
     let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    // The command's name once known, for the statistics of a refusal.
+    let known: Cell<Option<&str>> = Cell::new(None);
+    let host_name;
+    // A refusal before the command runs (Redis's `scriptCall` `goto error`): counted as a
+    // rejected call and an error reply, and marked so the script's reply is not counted again.
+    let fail = |msg: &str| -> mlua::Result<(Value, bool)> {
+        let text = push_error_text(msg);
+        if let Some(h) = limits.host {
+            h.after_call(known.get(), Some(&text), true);
+        }
+        let t = lua.create_table()?;
+        t.raw_set("err", text)?;
+        t.raw_set(crate::conv::IGNORE_STATS, true)?;
+        Ok((Value::Table(t), true))
+    };
+    // The command ran: counted as a call (failed when it answered an error); its error table
+    // is marked as counted.
+    let ran = |name: &str, v: Value, error: Option<&str>| -> mlua::Result<(Value, bool)> {
+        if let Some(h) = limits.host {
+            h.after_call(Some(name), error, false);
+        }
+        if let (Some(_), Value::Table(t)) = (error, &v) {
+            t.raw_set(crate::conv::IGNORE_STATS, true)?;
+        }
+        Ok((v, error.is_some()))
+    };
     let mut unit = unit.borrow_mut();
     let Some(spec) = unit.spec(refs[0]) else {
         let name = String::from_utf8_lossy(refs[0]).to_ascii_lowercase();
         if let Some((host, cmd)) = limits.host.and_then(|h| h.lookup(&name).map(|c| (h, c))) {
+            host_name = name;
+            known.set(Some(host_name.as_str()));
             // Redis's scriptCall order: arity, then the deny-script flag.
             let argc = refs.len();
             let arity_ok = if cmd.arity >= 0 {
@@ -665,19 +710,23 @@ fn script_call(
             }
             drop(unit);
             let out = host.call(&refs, resp3.get());
-            let failed = out.is_error();
+            let error = match &out {
+                Out::Error(e) => Some(e.clone()),
+                _ => None,
+            };
             let v = if resp3.get() {
                 crate::conv::out_to_lua(lua, out)?
             } else {
                 reply_to_lua(lua, out.into_reply(), false, "")?
             };
-            return Ok((v, failed));
+            return ran(&host_name, v, error.as_deref());
         }
         if crate::SERVER_NOSCRIPT.contains(&name.as_str()) {
             return fail("This Redis command is not allowed from script");
         }
         return fail("Unknown Redis command called from script");
     };
+    known.set(Some(spec.name));
     if !spec.arity_ok(refs.len()) {
         return fail("Wrong number of args calling Redis command from script");
     }
@@ -712,9 +761,12 @@ fn script_call(
     let reply = unit.call(&refs);
     unit.set_from_script(false);
     drop(unit);
-    let failed = matches!(reply, Reply::Error(_));
+    let error = match &reply {
+        Reply::Error(e) => Some(e.to_string()),
+        _ => None,
+    };
     let v = reply_to_lua(lua, reply, resp3.get(), spec.name)?;
-    Ok((v, failed))
+    ran(spec.name, v, error.as_deref())
 }
 
 /// SHA1 of `data` as 40 lowercase hex digits.

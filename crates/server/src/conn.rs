@@ -110,15 +110,20 @@ pub struct Conn {
     pub(crate) repl_port: u16,
     pub(crate) repl_ip: Option<String>,
     pub(crate) repl_capa_eof: bool,
+    /// The next error reply was already counted in the error statistics (a script's error
+    /// raised by a `redis.call`, counted when that command ran).
+    pub(crate) error_counted: bool,
 }
 
 impl Conn {
     /// Append a reply, honouring CLIENT REPLY.
     fn emit(&mut self, f: &Frame) {
         if let Frame::Error(e) = f {
-            self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-            let code = e.split(' ').next().unwrap_or("ERR").to_string();
-            *self.shared.errorstats.lock().entry(code).or_insert(0) += 1;
+            if std::mem::take(&mut self.error_counted) {
+                // A script's error reply whose statistics its `redis.call` already counted.
+            } else {
+                self.shared.count_error(e);
+            }
         }
         // Pushes (subscribe confirmations, messages) ignore CLIENT REPLY, as Redis's
         // CLIENT_PUSHING.
@@ -322,6 +327,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         repl_port: 0,
         repl_ip: None,
         repl_capa_eof: false,
+        error_counted: false,
     };
     conn.run(stream, rx).await;
     conn.cleanup();

@@ -668,9 +668,14 @@ impl Conn {
         let engine = self.shared.engine.clone();
         let guard = self.script_guard();
         let session = &mut self.session;
-        let (out, d, touched) = tokio::task::block_in_place(|| {
-            forkless_script::with_guard(guard, || engine.execute_script_deferred(session, &refs))
+        let (out, d, touched, counted) = tokio::task::block_in_place(|| {
+            let (out, d, touched) = forkless_script::with_guard(guard, || {
+                engine.execute_script_deferred(session, &refs)
+            });
+            // Read on the thread that ran the script (the flag is thread-local).
+            (out, d, touched, forkless_script::take_final_error_counted())
         });
+        self.error_counted = counted && out.is_error();
         if touched.all {
             self.shared.after_db_change(DbChange::Whole(None));
         } else if !touched.keys.is_empty() {

@@ -27,6 +27,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use forkless_script::{HostCommand, HostCommands, Out};
+use forkless_sync::atomic::Ordering;
 
 use crate::frame::Frame;
 use crate::state::Shared;
@@ -87,6 +88,25 @@ impl HostCommands for ScriptHost {
             }
         };
         frame_to_out(frame)
+    }
+
+    fn after_call(&self, name: Option<&str>, error: Option<&str>, rejected: bool) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        if let Some(row) = name.and_then(|n| shared.cmdstats.row(n)) {
+            if rejected {
+                row.rejected.fetch_add(1, Ordering::Relaxed);
+            } else {
+                row.calls.fetch_add(1, Ordering::Relaxed);
+                if error.is_some() {
+                    row.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(e) = error {
+            shared.count_error(e);
+        }
     }
 
     fn deny_write(&self) -> Option<String> {

@@ -492,6 +492,14 @@ impl Shared {
         })
     }
 
+    /// Count an error reply in INFO's `total_error_replies` and errorstats (by its code, the
+    /// first word of `text`), as Redis's `afterErrorReply`.
+    pub fn count_error(&self, text: &str) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        let code = text.split(' ').next().unwrap_or("ERR").to_string();
+        *self.errorstats.lock().entry(code).or_insert(0) += 1;
+    }
+
     /// After a whole-database change: watchers made dirty as `change` says, tracking tables
     /// flushed unless it was a swap (Redis's `trackingInvalidateKeysOnFlush` runs for FLUSHDB
     /// and FLUSHALL only), and blocked clients served from what the databases hold now. The one

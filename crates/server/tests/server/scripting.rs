@@ -474,3 +474,89 @@ fn publish_from_a_script_equals_redis_server() {
     assert_eq!(replies[1], replies[0]);
     assert_eq!(heard[1], heard[0]);
 }
+
+/// The statistics INFO shows for the commands a script calls: calls, rejected and failed calls
+/// per command, errorstats and `total_error_replies` equal redis-server's after each step of
+/// Redis's 'Consistent eval error reporting' (OOM, a failed command, read-only scripts, with
+/// `redis.call` and `redis.pcall`, an error reply the script makes itself, an unknown command).
+#[test]
+fn script_calls_count_in_info_as_redis_server() {
+    let dir = forkless_testkit::TempDir::new("script-stats-oracle");
+    let Some(redis) = forkless_testkit::RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let mut a = Client::connect(redis.port());
+    let mut b = ours.client();
+    let pcall_set = "local t = redis.pcall('set','x','y') \
+                     if t['err'] == \"OOM command not allowed when used memory > 'maxmemory'.\" \
+                     then return 1 else return 0 end";
+    let pcall_select = "local t = redis.pcall('select',99) \
+                        if t['err'] == 'ERR DB index is out of range' then return 1 else return 0 end";
+    let pcall_ro = "local t = redis.pcall('set','x','y') if t['err'] == \
+                    'ERR Write commands are not allowed from read-only scripts.' \
+                    then return 1 else return 0 end";
+    let steps: &[&[&[&str]]] = &[
+        &[
+            &["CONFIG", "SET", "maxmemory", "1"],
+            &["EVAL", "return redis.call('set','x','y')", "1", "x"],
+        ],
+        &[&["EVAL", pcall_set, "1", "x"]],
+        &[&["EVAL", "return redis.pcall('set','x','y')", "1", "x"]],
+        &[
+            &["CONFIG", "SET", "maxmemory", "0"],
+            &["EVAL", "return redis.call('select',99)", "0"],
+        ],
+        &[&["EVAL", pcall_select, "0"]],
+        &[&["EVAL_RO", "return redis.call('set','x','y')", "1", "x"]],
+        &[&["EVAL_RO", pcall_ro, "1", "x"]],
+        &[&[
+            "EVAL",
+            "return redis.error_reply('MY_ERR_CODE custom msg')",
+            "0",
+        ]],
+        &[&["EVAL", "return redis.call('nosuchcommand')", "0"]],
+        &[
+            &["SET", "s", "abc"],
+            &["EVAL", "return redis.call('incr',KEYS[1])", "1", "s"],
+        ],
+        &[&["EVAL", "return redis.call('get',KEYS[1])", "1", "s"]],
+    ];
+    // INFO's counters, without the timings.
+    fn stats(c: &mut Client) -> Vec<String> {
+        let RespValue::Bulk(Some(info)) = c.call(&["INFO", "ALL"]) else {
+            panic!("INFO");
+        };
+        String::from_utf8_lossy(&info)
+            .lines()
+            .filter(|l| {
+                l.starts_with("errorstat_")
+                    || l.starts_with("total_error_replies:")
+                    || ["set", "eval", "eval_ro", "select", "incr", "get"]
+                        .iter()
+                        .any(|n| l.starts_with(&format!("cmdstat_{n}:")))
+            })
+            .map(|l| {
+                l.split(',')
+                    .filter(|f| !f.starts_with("usec"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    }
+    for (i, step) in steps.iter().enumerate() {
+        for c in [&mut a, &mut b] {
+            assert_eq!(c.call(&["CONFIG", "RESETSTAT"]), simple("OK"));
+        }
+        for cmd in step.iter() {
+            let want = a.call(cmd);
+            let got = b.call(cmd);
+            assert_eq!(got, want, "step {i}: {cmd:?}");
+        }
+        // Redis lists commandstats in its dict's order: compare as sets.
+        let (mut want, mut got) = (stats(&mut a), stats(&mut b));
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "step {i}: INFO counters");
+    }
+}

@@ -352,14 +352,11 @@ fn promote(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Invalid> {
 /// Add `ele` (`hllAdd`): true when a register changed (the caller then marks the cache stale).
 pub fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Invalid> {
     let (index, count) = pat_len(ele);
-    if s[4] == DENSE {
-        Ok(dense_set_max(s, index, count))
-    } else {
-        sparse_set(s, index, count, max_bytes)
-    }
+    set_register(s, index, count, max_bytes)
 }
 
-/// Raise register `index` to `count` (PFMERGE's write into its destination).
+/// Raise register `index` to `count` in either encoding (PFADD's update, PFMERGE's write into
+/// its destination).
 pub fn set_register(
     s: &mut Vec<u8>,
     index: usize,

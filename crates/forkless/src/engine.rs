@@ -700,11 +700,7 @@ impl Engine {
         }));
         ks.set_memory_config(memory_config_of(&config));
         ks.set_notify_flags(config.notify_flags());
-        ks.set_stream_node_limits(
-            config.int("stream-node-max-bytes"),
-            config.int("stream-node-max-entries"),
-        );
-        ks.set_hll_sparse_max_bytes(config.int("hll-sparse-max-bytes"));
+        tune_keyspace(&ks, &config);
         let ks = Arc::new(ks);
         let keys: u64 = (0..ks.databases()).map(|d| ks.dbsize(d) as u64).sum();
         let now_s = unix_ms() / 1000;
@@ -1242,16 +1238,9 @@ impl Engine {
             c.int("repl-backlog-size") as u64,
             c.output_buffer_limits()[1].hard,
         );
-        let stream_limits = (
-            c.int("stream-node-max-bytes"),
-            c.int("stream-node-max-entries"),
-        );
         let notify = c.notify_flags();
-        let hll_max = c.int("hll-sparse-max-bytes");
+        tune_keyspace(&core.ks, &c);
         drop(c);
-        core.ks
-            .set_stream_node_limits(stream_limits.0, stream_limits.1);
-        core.ks.set_hll_sparse_max_bytes(hll_max);
         core.ks.set_notify_flags(notify);
         *core.tun.lock() = tun;
         core.repl.set_sizes(repl_sizes.0, repl_sizes.1);
@@ -1302,26 +1291,15 @@ impl Engine {
             Scripting::new(Arc::new(|_, _: &str| {}))
                 .map_err(|e| Error::Unsupported(format!("ERR cannot start Lua: {e}")))?,
         );
-        let (databases, limits, hll_max) = {
-            let c = core.config.lock();
-            (
-                c.int("databases") as u32,
-                (
-                    c.int("stream-node-max-bytes"),
-                    c.int("stream-node-max-entries"),
-                ),
-                c.int("hll-sparse-max-bytes"),
-            )
-        };
+        let c = core.config.lock().clone();
         let ks = keyspace_with_libraries(
             forkless_keyspace::Config {
-                databases,
+                databases: c.int("databases") as u32,
                 ..forkless_keyspace::Config::default()
             },
             &scripting,
         );
-        ks.set_stream_node_limits(limits.0, limits.1);
-        ks.set_hll_sparse_max_bytes(hll_max);
+        tune_keyspace(&ks, &c);
         let lopts = LoadOptions {
             until_timestamp: None,
             filename: Some(aopts.filename),
@@ -1360,6 +1338,18 @@ fn fsync_of(c: &Config) -> FsyncPolicy {
     c.str("appendfsync")
         .parse()
         .unwrap_or(FsyncPolicy::EverySec)
+}
+
+/// The keyspace's data-structure tuning from the configuration: XADD's node limits,
+/// `hll-sparse-max-bytes` and the encoding thresholds (every keyspace the engine builds or
+/// reconfigures gets them here).
+fn tune_keyspace(ks: &Keyspace, c: &Config) {
+    ks.set_stream_node_limits(
+        c.int("stream-node-max-bytes"),
+        c.int("stream-node-max-entries"),
+    );
+    ks.set_hll_sparse_max_bytes(c.int("hll-sparse-max-bytes"));
+    ks.set_encoding_limits(&c.encoding_limits());
 }
 
 /// The keyspace's memory bound and eviction policy from the configuration (`maxmemory`,

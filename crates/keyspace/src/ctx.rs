@@ -18,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
 use crate::db::{Db, Slot};
+use crate::encoding::Pins;
 use crate::keyspace::{ExpiryView, Keyspace, Shard};
 use crate::notify::{Flags, KeyEvent};
 use crate::propagate::Propagated;
@@ -295,7 +296,7 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.locate(key);
         let word = self.ks.memory_state().loaded_meta(acc, now);
         if let Some((_, meta)) = self.guards[g].db_mut(db).find_meta_mut(h, key) {
-            *meta = word;
+            *meta = Pins::of_meta(*meta).add_to(word);
         }
     }
 
@@ -524,10 +525,12 @@ impl<'a> Ctx<'a> {
         self.notify(g, db, h, key);
         let now = self.now;
         let normal = self.view == ExpiryView::Normal;
-        match self.dict(g, db).find_mut(h, key) {
-            Some(old) => {
+        match self.dict(g, db).find_meta_mut(h, key) {
+            Some((old, meta)) => {
                 let was_expired = old.is_expired(now) && normal;
                 *old = slot;
+                // A new value starts in its compact encoding (`crate::encoding`).
+                *meta = Pins::cleared(*meta);
                 if was_expired {
                     // Redis expires the old key on lookup, then adds a new one.
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
@@ -543,6 +546,37 @@ impl<'a> Ctx<'a> {
                 self.event_in(db, Flags::NEW, "new", key);
             }
         }
+    }
+
+    /// The encoding history of `key` in database `db` (`crate::encoding`), read without touching
+    /// the key; [`Pins::NONE`] when it is absent.
+    pub fn pins_in(&mut self, db: u32, key: &[u8]) -> Pins {
+        let (g, h) = self.locate(key);
+        self.dict(g, db)
+            .find_meta_mut(h, key)
+            .map_or(Pins::NONE, |(_, m)| Pins::of_meta(*m))
+    }
+
+    /// Add `pins` to the encoding history of `key` in database `db` (nothing when absent): the
+    /// command converted the value as Redis would (`crate::encoding`).
+    pub fn pin_in(&mut self, db: u32, key: &[u8], pins: Pins) {
+        if pins == Pins::NONE {
+            return;
+        }
+        let (g, h) = self.locate(key);
+        if let Some((_, m)) = self.dict(g, db).find_meta_mut(h, key) {
+            *m = pins.add_to(*m);
+        }
+    }
+
+    /// [`Ctx::pin_in`] in the current database.
+    pub fn pin(&mut self, key: &[u8], pins: Pins) {
+        self.pin_in(self.db, key, pins);
+    }
+
+    /// The encoding thresholds in force (`crate::encoding`).
+    pub fn thresholds(&self) -> &crate::encoding::Thresholds {
+        self.ks.thresholds()
     }
 
     /// Remove `key`; returns its value if it was live.

@@ -289,6 +289,8 @@ pub struct Keyspace {
     stream_node_max_bytes: AtomicI64,
     stream_node_max_entries: AtomicI64,
     hll_sparse_max_bytes: AtomicI64,
+    /// The encoding thresholds the converting commands check (`crate::encoding`).
+    thresholds: crate::encoding::Thresholds,
     /// `notify-keyspace-events` (`crate::notify`): read once per command.
     notify_flags: AtomicU32,
     /// Event classes the event sink wants whatever the flags (the server's CLIENT TRACKING
@@ -404,6 +406,7 @@ impl Keyspace {
             stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
             stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
             hll_sparse_max_bytes: AtomicI64::new(3000),
+            thresholds: crate::encoding::Thresholds::default(),
             notify_flags: AtomicU32::new(0),
             internal_events: AtomicU32::new(0),
             event_sink: Mutex::new(None),
@@ -424,6 +427,33 @@ impl Keyspace {
     pub fn set_hll_sparse_max_bytes(&self, max_bytes: i64) {
         self.hll_sparse_max_bytes
             .store(max_bytes.max(0), Ordering::Relaxed);
+    }
+
+    /// Set the encoding thresholds (`set-max-intset-entries`, `hash-max-listpack-*`,
+    /// `zset-max-listpack-*`) the converting commands check from the next command on.
+    pub fn set_encoding_limits(&self, lim: &forkless_rdb::EncodingLimits) {
+        self.thresholds.set(lim);
+    }
+
+    /// The encoding thresholds in force.
+    pub fn thresholds(&self) -> &crate::encoding::Thresholds {
+        &self.thresholds
+    }
+
+    /// The encoding history of `key` in `db` as OBJECT ENCODING reads it (`crate::encoding`):
+    /// `f` gets the stored value (even past its expiry, as Redis's `dictFind`) and its pins.
+    pub fn with_encoding<R>(
+        &self,
+        db: u32,
+        key: &[u8],
+        f: impl FnOnce(&crate::Value, crate::encoding::Pins) -> R,
+    ) -> Option<R> {
+        let h = self.hash_key(key);
+        self.with_shard(self.shard_of(h), |sh| {
+            sh.db_mut(db)
+                .find_meta_mut(h, key)
+                .map(|(slot, meta)| f(&slot.value, crate::encoding::Pins::of_meta(*meta)))
+        })
     }
 
     /// `hll-sparse-max-bytes`.

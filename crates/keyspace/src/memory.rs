@@ -23,7 +23,9 @@
 //!   and decremented by one per `lfu-decay-time` minutes of idleness (`LFULogIncr`,
 //!   `LFUDecrAndReturn`). New keys start at 5 (`LFU_INIT_VAL`).
 //!
-//! Every lookup of a live key touches it (`Ctx::live`), as `lookupKey` does.
+//! Every lookup of a live key touches it (`Ctx::live`), as `lookupKey` does. The word's top 8
+//! bits are not the clock's: they hold the entry's encoding pins (`crate::encoding`), which a
+//! touch keeps and every reader of the clock masks off.
 //!
 //! # Eviction
 //! Before a write command, when `maxmemory` is set and exceeded, keys are evicted until the
@@ -467,16 +469,18 @@ impl MemoryState {
         self.initial_meta(now_ms)
     }
     /// Update the metadata word of a key being accessed (`updateLFU` / LRU clock).
+    /// The encoding pins in the word's top byte are kept (`crate::encoding`).
     pub(crate) fn touch(&self, meta: &mut u32, now_ms: i64) {
-        if self.policy().is_lfu() {
+        let word = if self.policy().is_lfu() {
             let decay = self.lfu_decay_time.load(Ordering::Relaxed);
             let factor = self.lfu_log_factor.load(Ordering::Relaxed);
             let c = lfu_decayed(*meta, now_ms, decay);
             let c = lfu_log_incr(c, factor, rand::random::<f64>());
-            *meta = (minutes(now_ms) << 8) | c as u32;
+            (minutes(now_ms) << 8) | c as u32
         } else {
-            *meta = lru_clock(now_ms);
-        }
+            lru_clock(now_ms)
+        };
+        *meta = crate::encoding::Pins::of_meta(*meta).add_to(word);
     }
     /// The eviction score of a key (higher = evict first), `None` when the policy does not
     /// consider it (no TTL under a volatile policy).

@@ -384,55 +384,6 @@ pub fn client_unblock(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
     }
 }
 
-/// The encoding OBJECT ENCODING reports for a value, from the configured thresholds.
-fn encoding(v: &Value, lim: &forkless_rdb::EncodingLimits) -> &'static str {
-    match v {
-        Value::String(s) => {
-            if s.len() <= 20 && forkless_keyspace::convert::parse_i64(s).is_some() {
-                "int"
-            } else if s.len() <= 44 {
-                "embstr"
-            } else {
-                "raw"
-            }
-        }
-        // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
-        Value::List(_) => "quicklist",
-        Value::Set(s) => {
-            if s.len() <= 512
-                && s.iter()
-                    .all(|m| forkless_keyspace::convert::parse_i64(m).is_some())
-            {
-                "intset"
-            } else {
-                "hashtable"
-            }
-        }
-        Value::ZSet(z) => {
-            if z.len() <= lim.zset_max_listpack_entries
-                && z.iter()
-                    .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
-            {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
-        Value::Hash(h) => {
-            if h.len() <= lim.hash_max_listpack_entries
-                && h.iter().all(|(f, v)| {
-                    f.len() <= lim.hash_max_listpack_value && v.len() <= lim.hash_max_listpack_value
-                })
-            {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
-        Value::Stream(_) => "stream",
-    }
-}
-
 fn approx_size(v: &Value) -> usize {
     match v {
         Value::String(s) => 16 + s.len(),
@@ -444,14 +395,34 @@ fn approx_size(v: &Value) -> usize {
     }
 }
 
+/// True when `key` is live in `db`; EXISTS expires it lazily when its time has passed.
+fn is_live(shared: &Shared, db: u32, key: &[u8]) -> bool {
+    let mut s = Session { db };
+    shared.ks.execute(&mut s, &[b"EXISTS", key]) == Reply::Integer(1)
+}
+
 /// Look at the live value of `key` in `db` with `f`.
 fn with_value<R>(shared: &Shared, db: u32, key: &[u8], f: impl FnOnce(&Value) -> R) -> Option<R> {
-    // EXISTS first: it expires the key lazily when its time has passed.
-    let mut s = Session { db };
-    if shared.ks.execute(&mut s, &[b"EXISTS", key]) != Reply::Integer(1) {
+    if !is_live(shared, db, key) {
         return None;
     }
     with_stored_value(shared, db, key, f)
+}
+
+/// OBJECT ENCODING of the live `key` in `db` under thresholds `lim`: from its value and its
+/// encoding history (`forkless_keyspace::encoding`).
+fn object_encoding(
+    shared: &Shared,
+    db: u32,
+    key: &[u8],
+    lim: &forkless_rdb::EncodingLimits,
+) -> Option<&'static str> {
+    if !is_live(shared, db, key) {
+        return None;
+    }
+    shared.ks.with_encoding(db, key, |v, pins| {
+        forkless_keyspace::encoding::object_encoding(v, pins, lim)
+    })
 }
 
 /// The value stored under `key`, even when its expiry has passed (Redis's `dictFind`, as
@@ -588,8 +559,8 @@ fn digest_of(ks: &forkless_keyspace::Keyspace) -> String {
 /// DEBUG OBJECT: Redis 7.0's line (`debugCommand`, "object").
 fn debug_object(conn: &Conn, db: u32, key: &[u8]) -> Frame {
     let lim = conn.shared.engine.config().encoding_limits();
-    let line = with_stored_value(&conn.shared, db, key, |v| {
-        let enc = encoding(v, &lim);
+    let line = conn.shared.ks.with_encoding(db, key, |v, pins| {
+        let enc = forkless_keyspace::encoding::object_encoding(v, pins, &lim);
         let mut s = format!(
             "Value at:0x7f0000000000 refcount:1 encoding:{enc} serializedlength:{} lru:0 lru_seconds_idle:0",
             approx_size(v)
@@ -678,8 +649,7 @@ pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
     match (name, sub.as_str(), argv.len()) {
         ("object", "encoding", 3) => {
             let lim = conn.shared.engine.config().encoding_limits();
-            with_value(&conn.shared, db, &argv[2], |v| encoding(v, &lim))
-                .map_or(Frame::Null, Frame::bulk)
+            object_encoding(&conn.shared, db, &argv[2], &lim).map_or(Frame::Null, Frame::bulk)
         }
         ("object", "refcount", 3) => {
             // Redis shares the integers 0..10000 (OBJ_SHARED_REFCOUNT = INT_MAX).

@@ -195,7 +195,7 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                     config.get("maxmemory-policy").unwrap_or_default(),
                 );
                 f("mem_fragmentation_ratio", "1.00".into());
-                f("mem_allocator", "libc".into());
+                f("mem_allocator", mem_allocator().into());
                 f("lazyfree_pending_objects", "0".into());
             }
             "persistence" => {
@@ -403,4 +403,20 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
         }
     }
     out
+}
+
+/// The allocator the binary links, as INFO's `mem_allocator` names it (set once by the binary's
+/// `main` through [`set_mem_allocator`]; `libc` otherwise, e.g. in-process tests).
+static MEM_ALLOCATOR: forkless_sync::OnceLock<&'static str> = forkless_sync::OnceLock::new();
+
+/// Declare the allocator the process runs on (`jemalloc-5.3.0`, ...) for INFO `mem_allocator`:
+/// clients and Redis's own tests read it to know what memory figures mean. Only the first call
+/// counts.
+pub fn set_mem_allocator(name: &'static str) {
+    let _ = MEM_ALLOCATOR.set(name);
+}
+
+/// INFO's `mem_allocator`.
+pub fn mem_allocator() -> &'static str {
+    MEM_ALLOCATOR.get().copied().unwrap_or("libc")
 }

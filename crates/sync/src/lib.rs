@@ -105,6 +105,9 @@ mod imp {
     /// `Arc`'s weak reference (no loom twin: only crates never model-checked use it, e.g. the
     /// server's keyspace-event sink, which must not keep the server alive).
     pub use std::sync::Weak;
+    /// A cell written once (no loom twin: only crates never model-checked use it, e.g. the
+    /// server's process-wide allocator name).
+    pub use std::sync::OnceLock;
     pub use std::thread;
 
     /// A mutual-exclusion lock (parking_lot).

@@ -10,6 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::value::Value;
@@ -69,6 +70,8 @@ fn string_for_bits<'c>(
         }
         Some(s) => s.len() < need,
     };
+    // Created as a buffer or unshared for writing: `raw` from now on.
+    ctx.pin(key, Pins::RAW);
     let s = ctx.get_str_mut(key)?.expect("the string exists");
     if s.len() < need {
         s.resize(need, 0);
@@ -322,6 +325,8 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         })
         .collect();
     ctx.insert(target, Value::String(res));
+    // `createObject(OBJ_STRING, res)`: BITOP's result is never re-encoded.
+    ctx.pin(target, Pins::RAW);
     ctx.event(Flags::STRING, "set", target);
     ctx.propagate(argv);
     Reply::Integer(maxlen as i64)

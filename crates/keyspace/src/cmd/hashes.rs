@@ -10,6 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{Hash, LongDouble};
@@ -47,6 +48,14 @@ fn hash_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut Hash, 
         .ok_or_else(|| Reply::err("ERR hash vanished while being created"))
 }
 
+/// A hash of `len` fields just written with the strings `written` stays a hashtable when they
+/// passed a threshold (`crate::encoding`).
+fn pin_if_converted(ctx: &mut Ctx<'_>, key: &[u8], len: usize, written: &[&[u8]]) {
+    if ctx.thresholds().hash_converts(len, written.iter().copied()) {
+        ctx.pin(key, Pins::RAW);
+    }
+}
+
 /// HSET and HMSET: returns the number of new fields.
 fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
     if !argv.len().is_multiple_of(2) {
@@ -60,6 +69,8 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
         .chunks_exact(2)
         .filter(|p| hash.insert(p[0], p[1]))
         .count();
+    let len = hash.len();
+    pin_if_converted(ctx, argv[1], len, &argv[2..]);
     ctx.event(Flags::HASH, "hset", argv[1]);
     ctx.propagate(argv);
     Ok(added as i64)
@@ -78,7 +89,10 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if ctx.get_hash(argv[1])?.is_some_and(|h| h.contains(argv[2])) {
             return Ok(Reply::Integer(0));
         }
-        hash_or_create(ctx, argv[1])?.insert(argv[2], argv[3]);
+        let hash = hash_or_create(ctx, argv[1])?;
+        hash.insert(argv[2], argv[3]);
+        let len = hash.len();
+        pin_if_converted(ctx, argv[1], len, &argv[2..4]);
         ctx.event(Flags::HASH, "hset", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))
@@ -198,7 +212,10 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let new = old
             .checked_add(incr)
             .ok_or_else(|| Reply::err("ERR increment or decrement would overflow"))?;
-        hash.insert(argv[2], new.to_string().into_bytes());
+        let text = new.to_string().into_bytes();
+        hash.insert(argv[2], text.clone());
+        let len = hash.len();
+        pin_if_converted(ctx, argv[1], len, &[argv[2], &text]);
         ctx.event(Flags::HASH, "hincrby", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(new))
@@ -224,6 +241,8 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
         let text = new.to_human_string().into_bytes();
         hash.insert(argv[2], text.clone());
+        let len = hash.len();
+        pin_if_converted(ctx, argv[1], len, &[argv[2], &text]);
         ctx.event(Flags::HASH, "hincrbyfloat", argv[1]);
         ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
         Ok(Reply::Bulk(text))

@@ -8,6 +8,7 @@
 
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::hll;
@@ -49,6 +50,9 @@ fn pfadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
         Ok(Some(_)) => {}
     }
+    // A HyperLogLog is a raw string, unshared before every update (`createHLLObject`,
+    // `dbUnshareStringValue`).
+    ctx.pin(key, Pins::RAW);
     let Ok(Some(s)) = ctx.get_str_mut(key) else {
         return invalid();
     };
@@ -123,6 +127,7 @@ fn pfmerge(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if ctx.get(dest).is_none() {
         ctx.insert(dest, Value::String(hll::new_sparse()));
     }
+    ctx.pin(dest, Pins::RAW);
     let Ok(Some(s)) = ctx.get_str_mut(dest) else {
         return invalid();
     };

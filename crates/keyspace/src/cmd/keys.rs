@@ -276,8 +276,11 @@ fn rename_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], nx: bool) -> Reply {
         }
         ctx.remove_in(db, dst);
     }
+    // The object moves with its encoding (`crate::encoding`).
+    let pins = ctx.pins_in(db, src);
     ctx.remove_in(db, src);
     ctx.insert_slot_in(db, dst, slot);
+    ctx.pin_in(db, dst, pins);
     ctx.event(Flags::GENERIC, "rename_from", src);
     ctx.event(Flags::GENERIC, "rename_to", dst);
     ctx.propagate(argv);
@@ -327,7 +330,9 @@ fn move_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     if ctx.slot_in(dst, key).is_some() {
         return Reply::Integer(0);
     }
+    let pins = ctx.pins_in(src, key);
     ctx.insert_slot_in(dst, key, slot);
+    ctx.pin_in(dst, key, pins);
     ctx.remove_in(src, key);
     ctx.event_in(src, Flags::GENERIC, "move_from", key);
     ctx.event_in(dst, Flags::GENERIC, "move_to", key);
@@ -373,7 +378,10 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         ctx.remove_in(dst_db, newkey);
     }
     // The copy shares the value (`Arc`) until either side is written (copy-on-write).
+    // Redis duplicates the object in its encoding (`dupStringObject`, `setTypeDup`...).
+    let pins = ctx.pins_in(src_db, key);
     ctx.insert_slot_in(dst_db, newkey, slot);
+    ctx.pin_in(dst_db, newkey, pins);
     ctx.event_in(dst_db, Flags::GENERIC, "copy_to", newkey);
     ctx.propagate(argv);
     Reply::Integer(1)

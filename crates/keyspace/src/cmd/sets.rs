@@ -15,6 +15,7 @@ use rand::Rng;
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::Set;
@@ -66,6 +67,10 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     unwrap((|| {
         let set = set_or_create(ctx, argv[1])?;
         let added = argv[2..].iter().filter(|m| set.insert(**m)).count();
+        let len = set.len();
+        if ctx.thresholds().set_converts(len, argv[2..].iter().copied()) {
+            ctx.pin(argv[1], Pins::RAW);
+        }
         if added > 0 {
             ctx.event(Flags::SET, "sadd", argv[1]);
             ctx.propagate(argv);
@@ -277,7 +282,12 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             ctx.remove(src);
             ctx.event(Flags::GENERIC, "del", src);
         }
-        set_or_create(ctx, dst)?.insert(member);
+        let set = set_or_create(ctx, dst)?;
+        set.insert(member);
+        let len = set.len();
+        if ctx.thresholds().set_converts(len, [member].into_iter()) {
+            ctx.pin(dst, Pins::RAW);
+        }
         ctx.event(Flags::SET, "sadd", dst);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))

@@ -12,6 +12,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::LongDouble;
@@ -364,13 +365,16 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             if cur.len() as i64 + add.len() as i64 > MAX_STRING {
                 return string_too_long();
             }
-            match ctx.get_str_mut(key) {
+            let len = match ctx.get_str_mut(key) {
                 Ok(Some(s)) => {
                     s.extend_from_slice(add);
                     s.len()
                 }
                 _ => 0,
-            }
+            };
+            // Appended in place: `raw` from now on (`dbUnshareStringValue`).
+            ctx.pin(key, Pins::RAW);
+            len
         }
     };
     ctx.event(Flags::STRING, "append", key);
@@ -449,6 +453,8 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     }
     let text = new.to_human_string().into_bytes();
     ctx.insert_keep_ttl(key, Value::String(text.clone()));
+    // `createStringObjectFromLongDouble`: never the `int` encoding.
+    ctx.pin(key, Pins::NOT_INT);
     ctx.event(Flags::STRING, "incrbyfloat", key);
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
     Reply::Bulk(text)
@@ -493,6 +499,8 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             _ => 0,
         },
     };
+    // Written in place, or created as a buffer: `raw` either way.
+    ctx.pin(key, Pins::RAW);
     ctx.event(Flags::STRING, "setrange", key);
     ctx.propagate(argv);
     Reply::Integer(len as i64)

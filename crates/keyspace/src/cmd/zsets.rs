@@ -14,6 +14,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
+use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{parse_range_score, parse_score, ZSet};
@@ -341,6 +342,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
             "ERR INCR option supports a single increment-element pair",
         ));
     }
+    let members = argv[idx..].chunks_exact(2).map(|p| p[1]);
     let mut pairs = Vec::with_capacity(elements / 2);
     for p in argv[idx..].chunks_exact(2) {
         let score = parse_score(p[0]).ok_or_else(Reply::not_float)?;
@@ -389,6 +391,10 @@ fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Rep
                 processed += 1;
             }
         }
+    }
+    let len = z.len();
+    if ctx.thresholds().zset_converts(len, members) {
+        ctx.pin(key, Pins::RAW);
     }
     if added + updated > 0 {
         ctx.event(Flags::ZSET, if incr { "zincr" } else { "zadd" }, argv[1]);

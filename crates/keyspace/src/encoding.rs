@@ -1,0 +1,244 @@
+//! Object encodings: what OBJECT ENCODING and DEBUG OBJECT report (Redis 7.0 `object.c`,
+//! `t_set.c`, `t_hash.c`, `t_zset.c`, `t_string.c`).
+//!
+//! Problem: Redis stores a value in a compact encoding (`int`/`embstr` strings, `intset` sets,
+//! `listpack` hashes and sorted sets) until a write makes it too big or of the wrong kind, then
+//! converts it to the general encoding (`raw`, `hashtable`, `skiplist`) **for good**: removing
+//! the long member again does not convert back, and a string modified in place (APPEND,
+//! SETRANGE, SETBIT, BITFIELD, BITOP's destination, a HyperLogLog) is `raw` whatever it holds.
+//! forkless keeps one representation per type, so the encoding is derived from the content and
+//! the configured thresholds, plus what the content cannot tell: the history.
+//!
+//! # Pins
+//! The history is two bits, [`Pins`], kept in the top byte of the dict node's access metadata
+//! word, which the 24-bit LRU clock / LFU counter leave free (`crate::memory`; Redis keeps
+//! `robj.encoding` beside `robj.lru` the same way). So a pin costs no memory, moves with its
+//! entry through rehashing, and is read under the shard lock like the clock.
+//!
+//! * Set by the commands that convert in Redis, after their write ([`crate::Ctx::pin`]):
+//!   - strings: [`Pins::RAW`] by APPEND, SETRANGE, SETBIT, BITFIELD writes, BITOP and the
+//!     HyperLogLog commands; [`Pins::NOT_INT`] by INCRBYFLOAT (`createStringObjectFromLongDouble`
+//!     never tries the `int` encoding);
+//!   - collections: [`Pins::RAW`] ("converted") by SADD / SMOVE, HSET / HMSET / HSETNX /
+//!     HINCRBY / HINCRBYFLOAT and ZADD / ZINCRBY when the value passes a threshold of the moment
+//!     ([`Thresholds::set_converts`], ...).
+//! * Cleared when the value is replaced ([`crate::Ctx::insert_slot_in`] on an existing key:
+//!   SET, INCR, a STORE destination...), as Redis's new object starts compact.
+//! * Kept by RENAME, MOVE and COPY (Redis moves or duplicates the object with its encoding).
+//! * Not saved: RDB, AOF and replication carry contents, and Redis itself re-derives encodings
+//!   when it loads (DEBUG RELOAD, RESTORE, a replica's sync).
+//!
+//! Lists have one encoding in Redis 7.0 (`quicklist`) and streams one (`stream`).
+
+use forkless_rdb::EncodingLimits;
+use forkless_sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use crate::convert::parse_i64;
+use crate::value::Value;
+
+/// The encoding history of one entry (see the module header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pins(u8);
+
+impl Pins {
+    /// No history: the encoding follows the content.
+    pub const NONE: Pins = Pins(0);
+    /// A string modified in place (`raw`); a collection converted to its general encoding.
+    pub const RAW: Pins = Pins(1);
+    /// A string stored without trying the `int` encoding (`embstr` or `raw` by length).
+    pub const NOT_INT: Pins = Pins(2);
+
+    /// Where the pins sit in the metadata word: above the 24 bits of the clock.
+    const SHIFT: u32 = 24;
+
+    /// The pins of a metadata word.
+    pub fn of_meta(meta: u32) -> Pins {
+        Pins((meta >> Self::SHIFT) as u8)
+    }
+
+    /// `meta` with these pins added.
+    pub fn add_to(self, meta: u32) -> u32 {
+        meta | (u32::from(self.0) << Self::SHIFT)
+    }
+
+    /// `meta` without any pin (the clock / counter bits only).
+    pub fn cleared(meta: u32) -> u32 {
+        meta & ((1 << Self::SHIFT) - 1)
+    }
+
+    /// True when every pin of `other` is set here.
+    pub fn contains(self, other: Pins) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// The encoding thresholds in force (`set-max-intset-entries`, `hash-max-listpack-*`,
+/// `zset-max-listpack-*`), readable without a lock by the commands that convert.
+#[derive(Debug)]
+pub struct Thresholds {
+    list_max_listpack_size: AtomicI64,
+    set_max_intset_entries: AtomicUsize,
+    hash_max_listpack_entries: AtomicUsize,
+    hash_max_listpack_value: AtomicUsize,
+    zset_max_listpack_entries: AtomicUsize,
+    zset_max_listpack_value: AtomicUsize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        let t = Thresholds {
+            list_max_listpack_size: AtomicI64::new(0),
+            set_max_intset_entries: AtomicUsize::new(0),
+            hash_max_listpack_entries: AtomicUsize::new(0),
+            hash_max_listpack_value: AtomicUsize::new(0),
+            zset_max_listpack_entries: AtomicUsize::new(0),
+            zset_max_listpack_value: AtomicUsize::new(0),
+        };
+        t.set(&EncodingLimits::default());
+        t
+    }
+}
+
+impl Thresholds {
+    /// Take `lim` from the next command on.
+    pub fn set(&self, lim: &EncodingLimits) {
+        let r = Ordering::Relaxed;
+        self.list_max_listpack_size
+            .store(lim.list_max_listpack_size, r);
+        self.set_max_intset_entries
+            .store(lim.set_max_intset_entries, r);
+        self.hash_max_listpack_entries
+            .store(lim.hash_max_listpack_entries, r);
+        self.hash_max_listpack_value
+            .store(lim.hash_max_listpack_value, r);
+        self.zset_max_listpack_entries
+            .store(lim.zset_max_listpack_entries, r);
+        self.zset_max_listpack_value
+            .store(lim.zset_max_listpack_value, r);
+    }
+
+    /// The thresholds in force.
+    pub fn get(&self) -> EncodingLimits {
+        let r = Ordering::Relaxed;
+        EncodingLimits {
+            list_max_listpack_size: self.list_max_listpack_size.load(r),
+            set_max_intset_entries: self.set_max_intset_entries.load(r),
+            zset_max_listpack_entries: self.zset_max_listpack_entries.load(r),
+            zset_max_listpack_value: self.zset_max_listpack_value.load(r),
+            hash_max_listpack_entries: self.hash_max_listpack_entries.load(r),
+            hash_max_listpack_value: self.hash_max_listpack_value.load(r),
+        }
+    }
+
+    /// True when a set of `len` members after adding `added` is a hashtable in Redis
+    /// (`setTypeAdd`: a member that is not an integer, or more than `set-max-intset-entries`).
+    pub fn set_converts<'a>(&self, len: usize, mut added: impl Iterator<Item = &'a [u8]>) -> bool {
+        len > self.set_max_intset_entries.load(Ordering::Relaxed)
+            || added.any(|m| parse_i64(m).is_none())
+    }
+
+    /// True when a hash of `len` fields after writing the strings `written` (fields and values)
+    /// is a hashtable in Redis (`hashTypeTryConversion`, `hashTypeSet`).
+    pub fn hash_converts<'a>(&self, len: usize, mut written: impl Iterator<Item = &'a [u8]>) -> bool {
+        let max = self.hash_max_listpack_value.load(Ordering::Relaxed);
+        len > self.hash_max_listpack_entries.load(Ordering::Relaxed)
+            || written.any(|s| s.len() > max)
+    }
+
+    /// True when a sorted set of `len` members after adding `added` is a skiplist in Redis
+    /// (`zsetAdd`: `zset-max-listpack-entries`, `zset-max-listpack-value`).
+    pub fn zset_converts<'a>(&self, len: usize, mut added: impl Iterator<Item = &'a [u8]>) -> bool {
+        let max = self.zset_max_listpack_value.load(Ordering::Relaxed);
+        len > self.zset_max_listpack_entries.load(Ordering::Relaxed)
+            || added.any(|m| m.len() > max)
+    }
+}
+
+/// The encoding OBJECT ENCODING reports for `v` with history `pins` under thresholds `lim`.
+pub fn object_encoding(v: &Value, pins: Pins, lim: &EncodingLimits) -> &'static str {
+    let raw = pins.contains(Pins::RAW);
+    match v {
+        Value::String(s) => {
+            if raw {
+                "raw"
+            } else if !pins.contains(Pins::NOT_INT) && s.len() <= 20 && parse_i64(s).is_some() {
+                "int"
+            } else if s.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+        // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
+        Value::List(_) => "quicklist",
+        Value::Set(s) => {
+            if !raw
+                && s.len() <= lim.set_max_intset_entries
+                && s.iter().all(|m| parse_i64(m).is_some())
+            {
+                "intset"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::ZSet(z) => {
+            if !raw
+                && z.len() <= lim.zset_max_listpack_entries
+                && z.iter().all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
+            {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+        Value::Hash(h) => {
+            if !raw
+                && h.len() <= lim.hash_max_listpack_entries
+                && h.iter().all(|(f, v)| {
+                    f.len() <= lim.hash_max_listpack_value && v.len() <= lim.hash_max_listpack_value
+                })
+            {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::Stream(_) => "stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_live_above_the_clock_and_survive_it() {
+        let clock = 0x00ab_cdef;
+        let m = Pins::RAW.add_to(clock);
+        assert_eq!(Pins::of_meta(m), Pins::RAW);
+        assert_eq!(Pins::cleared(m), clock);
+        let m = Pins::NOT_INT.add_to(m);
+        assert!(Pins::of_meta(m).contains(Pins::RAW));
+        assert!(Pins::of_meta(m).contains(Pins::NOT_INT));
+        assert_eq!(Pins::of_meta(clock), Pins::NONE);
+    }
+
+    #[test]
+    fn set_converts_on_a_non_integer_or_past_the_limit() {
+        let t = Thresholds::default();
+        let ints: [&[u8]; 2] = [b"1", b"-20"];
+        assert!(!t.set_converts(2, ints.into_iter()));
+        assert!(t.set_converts(2, [&b"a"[..]].into_iter()));
+        assert!(t.set_converts(513, std::iter::empty()));
+        assert!(!t.set_converts(512, std::iter::empty()));
+    }
+
+    #[test]
+    fn a_raw_string_stays_raw_and_not_int_is_embstr() {
+        let lim = EncodingLimits::default();
+        let v = Value::String(b"1234".to_vec());
+        assert_eq!(object_encoding(&v, Pins::NONE, &lim), "int");
+        assert_eq!(object_encoding(&v, Pins::RAW, &lim), "raw");
+        assert_eq!(object_encoding(&v, Pins::NOT_INT, &lim), "embstr");
+    }
+}

@@ -983,6 +983,24 @@ impl Engine {
         (r, core.ticket_of_last_append())
     }
 
+    /// [`Engine::execute_multi_deferred`] for a queue that also holds commands the caller serves
+    /// itself inside the unit (see [`Keyspace::execute_multi_foreign`]: they must not touch
+    /// the keyspace).
+    pub fn execute_multi_foreign_deferred(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+        foreign: &mut forkless_keyspace::Foreign<'_>,
+    ) -> (std::result::Result<Vec<Reply>, Reply>, Durability) {
+        let core = self.core();
+        if let Some(refused) = core.transaction_refusal(cmds) {
+            return (Err(refused), Durability::ready());
+        }
+        LAST_APPEND.with(|c| *c.borrow_mut() = None);
+        let r = core.ks.execute_multi_foreign(session, cmds, foreign);
+        (r, core.ticket_of_last_append())
+    }
+
     /// The replication stream (offsets, backlog, replication ids): see [`crate::replication`].
     pub fn replication(&self) -> &Arc<ReplLog> {
         &self.core().repl

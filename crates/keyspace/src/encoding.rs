@@ -139,7 +139,11 @@ impl Thresholds {
 
     /// True when a hash of `len` fields after writing the strings `written` (fields and values)
     /// is a hashtable in Redis (`hashTypeTryConversion`, `hashTypeSet`).
-    pub fn hash_converts<'a>(&self, len: usize, mut written: impl Iterator<Item = &'a [u8]>) -> bool {
+    pub fn hash_converts<'a>(
+        &self,
+        len: usize,
+        mut written: impl Iterator<Item = &'a [u8]>,
+    ) -> bool {
         let max = self.hash_max_listpack_value.load(Ordering::Relaxed);
         len > self.hash_max_listpack_entries.load(Ordering::Relaxed)
             || written.any(|s| s.len() > max)
@@ -149,8 +153,7 @@ impl Thresholds {
     /// (`zsetAdd`: `zset-max-listpack-entries`, `zset-max-listpack-value`).
     pub fn zset_converts<'a>(&self, len: usize, mut added: impl Iterator<Item = &'a [u8]>) -> bool {
         let max = self.zset_max_listpack_value.load(Ordering::Relaxed);
-        len > self.zset_max_listpack_entries.load(Ordering::Relaxed)
-            || added.any(|m| m.len() > max)
+        len > self.zset_max_listpack_entries.load(Ordering::Relaxed) || added.any(|m| m.len() > max)
     }
 }
 
@@ -184,7 +187,8 @@ pub fn object_encoding(v: &Value, pins: Pins, lim: &EncodingLimits) -> &'static 
         Value::ZSet(z) => {
             if !raw
                 && z.len() <= lim.zset_max_listpack_entries
-                && z.iter().all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
+                && z.iter()
+                    .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
             {
                 "listpack"
             } else {

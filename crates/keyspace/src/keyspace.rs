@@ -197,6 +197,15 @@ pub enum ExpiryView {
     Hidden,
 }
 
+/// The commands of a transaction that its caller serves itself
+/// ([`Keyspace::execute_multi_foreign`]).
+pub struct Foreign<'a> {
+    /// True for a queue entry the caller serves (it must not touch the keyspace).
+    pub is: &'a dyn Fn(&[&[u8]]) -> bool,
+    /// Serve queue entry `i` (called in queue order, shard locks held).
+    pub run: &'a mut dyn FnMut(usize),
+}
+
 /// A client session: the selected database.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Session {
@@ -766,7 +775,23 @@ impl Keyspace {
         session: &mut Session,
         cmds: &[&[&[u8]]],
     ) -> Result<Vec<Reply>, Reply> {
-        self.execute_multi_with(session, cmds, self.expiry_view())
+        self.execute_multi_with(session, cmds, self.expiry_view(), None)
+    }
+
+    /// [`Keyspace::execute_multi`] for a queue that also holds commands the caller serves itself
+    /// (a server's PING, TIME, PUBLISH, DEBUG SLEEP: `foreign.is(argv)`), in queue order inside
+    /// the same unit: every shard is locked from the first command to the last, so no other
+    /// command interleaves and the data commands' effects are one MULTI/EXEC in the log.
+    /// `foreign.run(i)` is called for queue entry `i` **while the shard locks are held**: it
+    /// must not touch the keyspace (the caller's list of such commands is its promise). Their
+    /// place in the returned replies holds `Reply::Nil`; the caller has their real replies.
+    pub fn execute_multi_foreign(
+        &self,
+        session: &mut Session,
+        cmds: &[&[&[u8]]],
+        foreign: &mut Foreign<'_>,
+    ) -> Result<Vec<Reply>, Reply> {
+        self.execute_multi_with(session, cmds, self.expiry_view(), Some(foreign))
     }
 
     /// [`Keyspace::execute_multi`] for a transaction that came from this replica's primary
@@ -776,7 +801,7 @@ impl Keyspace {
         session: &mut Session,
         cmds: &[&[&[u8]]],
     ) -> Result<Vec<Reply>, Reply> {
-        self.execute_multi_with(session, cmds, ExpiryView::Frozen)
+        self.execute_multi_with(session, cmds, ExpiryView::Frozen, None)
     }
 
     fn execute_multi_with(
@@ -784,31 +809,43 @@ impl Keyspace {
         session: &mut Session,
         cmds: &[&[&[u8]]],
         view: ExpiryView,
+        mut foreign: Option<&mut Foreign<'_>>,
     ) -> Result<Vec<Reply>, Reply> {
-        let mut specs = Vec::with_capacity(cmds.len());
+        // `None`: a foreign command (see `execute_multi_foreign`).
+        let mut specs: Vec<Option<&crate::CommandSpec>> = Vec::with_capacity(cmds.len());
         for argv in cmds {
             let Some(name) = argv.first() else {
                 return Err(Reply::err("ERR empty command"));
             };
+            if foreign.as_ref().is_some_and(|f| (f.is)(argv)) {
+                specs.push(None);
+                continue;
+            }
             let Some(spec) = self.table.lookup(name) else {
                 return Err(unknown_command(argv));
             };
             if !spec.arity_ok(argv.len()) {
                 return Err(wrong_arity(spec));
             }
-            specs.push(spec);
+            specs.push(Some(spec));
         }
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
-        let all = specs.iter().any(|s| s.flags & ALL_SHARDS != 0);
+        // A foreign command holds every shard: whatever it waits for (DEBUG SLEEP), no other
+        // command may run meanwhile, as in Redis.
+        let all = specs
+            .iter()
+            .any(|s| s.is_none_or(|s| s.flags & ALL_SHARDS != 0));
         let hashes: Vec<Vec<(usize, u64)>> = cmds
             .iter()
             .zip(&specs)
-            .map(|(argv, spec)| {
-                spec.key_indices(argv.len())
+            .map(|(argv, spec)| match spec {
+                Some(spec) => spec
+                    .key_indices(argv.len())
                     .map(|i| (i, self.hash_key(argv[i])))
-                    .collect()
+                    .collect(),
+                None => Vec::new(),
             })
             .collect();
         let guards: Vec<MutexGuard<'_, Shard>> = if all {
@@ -832,7 +869,14 @@ impl Keyspace {
         ctx.set_view(view);
         ctx.capture_from_start();
         let mut replies = Vec::with_capacity(cmds.len());
-        for ((argv, spec), key_hashes) in cmds.iter().zip(&specs).zip(hashes) {
+        for (i, ((argv, spec), key_hashes)) in cmds.iter().zip(&specs).zip(hashes).enumerate() {
+            let Some(spec) = spec else {
+                if let Some(f) = foreign.as_mut() {
+                    (f.run)(i);
+                }
+                replies.push(Reply::Nil);
+                continue;
+            };
             let key_hashes = if all { Vec::new() } else { key_hashes };
             ctx.next_command(argv, key_hashes);
             ctx.set_name(spec.name);

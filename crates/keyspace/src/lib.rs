@@ -39,8 +39,8 @@ pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};
 pub use keyspace::{
-    Clock, Config, ExpiryView, Keyspace, Libraries, LoadError, ManualClock, MemoryReport, Session,
-    Shard, WriteObserver,
+    Clock, Config, ExpiryView, Foreign, Keyspace, Libraries, LoadError, ManualClock, MemoryReport,
+    Session, Shard, WriteObserver,
 };
 pub use memory::{EvictionPolicy, MemoryConfig, MemoryStats};
 pub use propagate::{render_aof, CollectingSink, Propagated, PropagationSink};

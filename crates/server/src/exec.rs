@@ -1347,23 +1347,53 @@ impl Conn {
         if scripts_and_data {
             return self.exec_with_scripts(&queue);
         }
-        if all_data {
+        // Data commands and server commands that leave the keyspace alone (PING, TIME, PUBLISH,
+        // DEBUG SLEEP...): one unit too, the server commands run inside it (`unit_safe`).
+        let data_and_unit_safe = !all_data
+            && queue.iter().all(|argv| {
+                let n = lower(&argv[0]);
+                unit_safe(&n, argv)
+                    || (!SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
+                        && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
+                        && self.shared.table.lookup(n.as_bytes()).is_some())
+            });
+        if all_data || data_and_unit_safe {
             let db = self.session.db;
             let cmds: Vec<Vec<&[u8]>> = queue
                 .iter()
                 .map(|c| c.iter().map(Vec::as_slice).collect())
                 .collect();
             let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
-            let (r, d) = self
-                .shared
-                .engine
-                .execute_multi_deferred(&mut self.session, &refs);
+            let mut served: Vec<Option<Frame>> = vec![None; queue.len()];
+            let mut session = self.session;
+            let engine = self.shared.engine.clone();
+            let (r, d) = {
+                let is = |argv: &[&[u8]]| unit_safe(&lower(argv[0]), argv);
+                let mut run = |i: usize| {
+                    let argv = queue[i].clone();
+                    let name = lower(&argv[0]);
+                    served[i] = Some(match self.run_command(&name, argv) {
+                        Step::Reply(f) | Step::Durable(f, _) => f,
+                        _ => Frame::ok(),
+                    });
+                };
+                let mut foreign = forkless_keyspace::Foreign {
+                    is: &is,
+                    run: &mut run,
+                };
+                engine.execute_multi_foreign_deferred(&mut session, &refs, &mut foreign)
+            };
+            self.session = session;
             let f = match r {
                 Ok(replies) => {
                     // SELECT inside the transaction moves later commands: follow it.
                     let mut cur = db;
                     let mut frames = Vec::with_capacity(replies.len());
-                    for (argv, reply) in queue.iter().zip(replies) {
+                    for ((argv, reply), own) in queue.iter().zip(replies).zip(served) {
+                        if let Some(f) = own {
+                            frames.push(f);
+                            continue;
+                        }
                         let name = lower(&argv[0]);
                         self.after_data(&name, argv, cur, &reply);
                         if name == "select" && !reply.is_error() {
@@ -1674,6 +1704,20 @@ impl Frame {
 }
 
 /// Commands a client may run while a script is busy (Redis's `CMD_ALLOW_BUSY`).
+/// A server command a transaction runs inside its unit, every shard locked
+/// (`Keyspace::execute_multi_foreign`): it must leave the keyspace alone. PING, TIME, PUBLISH
+/// (the pub/sub registry is a leaf lock) and the DEBUG subcommands a script may call
+/// (`script_host::DEBUG_COMMON`).
+fn unit_safe(name: &str, argv: &[impl AsRef<[u8]>]) -> bool {
+    match name {
+        "ping" | "time" | "publish" => true,
+        "debug" => argv.get(1).is_some_and(|s| {
+            crate::script_host::DEBUG_COMMON.contains(&lower(s.as_ref()).as_str())
+        }),
+        _ => false,
+    }
+}
+
 fn allowed_while_busy(name: &str, argv: &[Vec<u8>]) -> bool {
     let sub = |w: &[u8]| argv.get(1).is_some_and(|a| a.eq_ignore_ascii_case(w));
     match name {

@@ -150,9 +150,25 @@ pub fn time() -> Frame {
     ])
 }
 
+/// The DEBUG subcommands [`debug_common`] serves: they leave the keyspace alone, so a script or a
+/// transaction may run them while it holds shard locks.
+pub const DEBUG_COMMON: &[&str] = &[
+    "sleep",
+    "set-active-expire",
+    "set-disable-deny-scripts",
+    "change-repl-id",
+    "quicklist-packed-threshold",
+    "jmap",
+    "protocol",
+    "log",
+];
+
 /// The DEBUG subcommands that do not read the keyspace (`sub` lowercase, `argv` the whole
 /// command, `resp3` the caller's protocol): `None` for the others.
 pub fn debug_common(shared: &Shared, sub: &str, argv: &[Vec<u8>], resp3: bool) -> Option<Frame> {
+    if !DEBUG_COMMON.contains(&sub) {
+        return None;
+    }
     Some(match (sub, argv.len()) {
         ("sleep", 3) => {
             // Redis: strtod, then whole microseconds.

@@ -102,12 +102,12 @@ mod imp {
 mod imp {
     pub use std::sync::atomic;
     pub use std::sync::Arc;
-    /// `Arc`'s weak reference (no loom twin: only crates never model-checked use it, e.g. the
-    /// server's keyspace-event sink, which must not keep the server alive).
-    pub use std::sync::Weak;
     /// A cell written once (no loom twin: only crates never model-checked use it, e.g. the
     /// server's process-wide allocator name).
     pub use std::sync::OnceLock;
+    /// `Arc`'s weak reference (no loom twin: only crates never model-checked use it, e.g. the
+    /// server's keyspace-event sink, which must not keep the server alive).
+    pub use std::sync::Weak;
     pub use std::thread;
 
     /// A mutual-exclusion lock (parking_lot).

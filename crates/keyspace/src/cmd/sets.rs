@@ -68,7 +68,10 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let set = set_or_create(ctx, argv[1])?;
         let added = argv[2..].iter().filter(|m| set.insert(**m)).count();
         let len = set.len();
-        if ctx.thresholds().set_converts(len, argv[2..].iter().copied()) {
+        if ctx
+            .thresholds()
+            .set_converts(len, argv[2..].iter().copied())
+        {
             ctx.pin(argv[1], Pins::RAW);
         }
         if added > 0 {

@@ -94,3 +94,74 @@ fn sort_touches_only_its_store_destination() {
     c.call(&["SET", "w", "3"]);
     assert_eq!(c.call(&["EXEC"]), RespValue::Array(None));
 }
+
+/// A transaction mixing data commands with server commands that leave the keyspace alone
+/// (DEBUG SLEEP, PING, TIME, PUBLISH) is still one unit, as in Redis: another client never sees
+/// its first write without its last, and the log holds its writes as one MULTI/EXEC block.
+#[test]
+fn a_transaction_with_server_commands_is_one_unit() {
+    let s = TestServer::start(&[
+        "--enable-debug-command",
+        "yes",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ]);
+    let mut c = s.client();
+    let mut other = s.client();
+    c.call(&["MULTI"]);
+    for cmd in [
+        &["SET", "a", "1"][..],
+        &["DEBUG", "SLEEP", "0.4"],
+        &["PING"],
+        &["TIME"],
+        &["PUBLISH", "ch", "m"],
+        &["SET", "b", "1"],
+    ] {
+        assert_eq!(c.call(cmd), simple("QUEUED"));
+    }
+    c.send(&["EXEC"]);
+    // While the transaction sleeps between its two writes, another client reads both keys:
+    // it waits for the whole unit (or runs before it), never in its middle.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let seen = other.call(&["MGET", "a", "b"]).array();
+    assert!(
+        seen == vec![bulk("1"), bulk("1")] || seen == vec![RespValue::Bulk(None); 2],
+        "saw the middle of a transaction: {seen:?}"
+    );
+    let r = c.read().array();
+    assert_eq!(r[0], simple("OK"));
+    assert_eq!(r[1], simple("OK"));
+    assert_eq!(r[2], simple("PONG"));
+    assert_eq!(r[3].clone().array().len(), 2);
+    assert_eq!(r[4], RespValue::Integer(0));
+    assert_eq!(r[5], simple("OK"));
+    // The log: MULTI, both SETs, EXEC, with nothing between.
+    let dir = s.dir.path().join("appendonlydir");
+    let mut text = String::new();
+    for e in std::fs::read_dir(&dir).expect("appendonlydir") {
+        let p = e.expect("entry").path();
+        if p.to_string_lossy().ends_with(".incr.aof") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&p).expect("read")));
+        }
+    }
+    let words: Vec<&str> = text
+        .split("\r\n")
+        .filter(|l| !l.is_empty() && !l.starts_with(['*', '$']))
+        .collect();
+    let at = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("multi"))
+        .expect("a MULTI in the log");
+    let unit: Vec<String> = words[at..]
+        .iter()
+        .take(8)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    assert_eq!(
+        unit,
+        ["MULTI", "SET", "A", "1", "SET", "B", "1", "EXEC"],
+        "log: {words:?}"
+    );
+}

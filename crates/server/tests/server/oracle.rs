@@ -859,3 +859,85 @@ fn hyperloglogs_equal_redis_server_byte_for_byte() {
     check(&["PFCOUNT", "cut"]);
     check(&["PFADD", "cut", "more", "elements", "here"]);
 }
+
+/// OBJECT ENCODING after every step of a history that converts values and then shrinks them
+/// back, with thresholds changed at run time: the encodings remember their conversions as
+/// redis-server 7.0.15's do (raw after in-place string writes, hashtable/skiplist after a
+/// threshold was passed once), and a replaced value starts compact again.
+#[test]
+fn encodings_follow_their_history_as_redis_server() {
+    let dir = TempDir::new("encoding-oracle");
+    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+        return;
+    };
+    let ours = TestServer::start(&[]);
+    let mut a = Client::connect(redis.port());
+    let mut b = ours.client();
+    let long = "x".repeat(70);
+    let script: Vec<Vec<&str>> = vec![
+        // Strings.
+        vec!["SET", "s", "1234"],
+        vec!["SETRANGE", "s", "0", "2"],
+        vec!["SET", "s", "1234"],
+        vec!["SETRANGE", "s", "0", ""],
+        vec!["APPEND", "s", "5"],
+        vec!["INCR", "s"],
+        vec!["APPEND", "new", "12"],
+        vec!["SETBIT", "bits", "3", "1"],
+        vec!["SET", "f", "1.5"],
+        vec!["INCRBYFLOAT", "f", "1.5"],
+        vec!["SET", "o1", "1"],
+        vec!["BITOP", "OR", "bo", "o1"],
+        vec!["PFADD", "h", "a"],
+        vec!["COPY", "s", "s2"],
+        vec!["RENAME", "s2", "s3"],
+        vec!["SET", "s3", "7"],
+        // Sets.
+        vec!["SADD", "st", "1", "2", "3"],
+        vec!["SADD", "st", "a"],
+        vec!["SREM", "st", "a"],
+        vec!["SADD", "si", "1"],
+        vec!["SMOVE", "st", "si", "1"],
+        vec!["SADD", "sm", "x"],
+        vec!["SMOVE", "sm", "si", "x"],
+        vec!["SREM", "si", "x"],
+        vec!["SINTERSTORE", "sd", "st", "st"],
+        // Hashes.
+        vec!["HSET", "hh", "f", "v"],
+        vec!["HSET", "hh", "g", &long],
+        vec!["HDEL", "hh", "g"],
+        vec!["HSETNX", "hn", "f", &long],
+        vec!["HDEL", "hn", "f"],
+        vec!["HSET", "hn", "f", "v"],
+        // Sorted sets.
+        vec!["ZADD", "zz", "1", "a"],
+        vec!["ZADD", "zz", "2", &long],
+        vec!["ZREM", "zz", &long],
+        vec!["ZUNIONSTORE", "zu", "1", "zz"],
+        // Thresholds at run time.
+        vec!["CONFIG", "SET", "set-max-intset-entries", "2"],
+        vec!["SADD", "sc", "1", "2"],
+        vec!["SADD", "sc", "3"],
+        vec!["SREM", "sc", "3"],
+        vec!["CONFIG", "SET", "zset-max-listpack-entries", "1"],
+        vec!["ZADD", "zc", "1", "a", "2", "b"],
+        vec!["ZREM", "zc", "b"],
+        vec!["CONFIG", "SET", "hash-max-listpack-entries", "1"],
+        vec!["HSET", "hc", "a", "1", "b", "2"],
+        vec!["HDEL", "hc", "b"],
+    ];
+    let keys = [
+        "s", "new", "bits", "f", "bo", "h", "s3", "st", "si", "sd", "hh", "hn", "zz", "zu", "sc",
+        "zc", "hc",
+    ];
+    for cmd in &script {
+        let want = a.call(cmd);
+        let got = b.call(cmd);
+        assert_eq!(got, want, "command {cmd:?}");
+        for k in keys {
+            let want = a.call(&["OBJECT", "ENCODING", k]);
+            let got = b.call(&["OBJECT", "ENCODING", k]);
+            assert_eq!(got, want, "OBJECT ENCODING {k} after {cmd:?}");
+        }
+    }
+}

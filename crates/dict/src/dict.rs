@@ -261,6 +261,18 @@ impl<K, V> Dict<K, V> {
         Some((&s.key, &mut s.value))
     }
 
+    /// [`Dict::find_mut`] (one incremental rehash step first) with the entry's metadata word
+    /// mutable too (see [`Dict::find_meta_mut`]).
+    #[inline]
+    pub fn find_mut_with_meta(
+        &mut self,
+        hash: u64,
+        eq: impl FnMut(&K) -> bool,
+    ) -> Option<(&K, &mut V, &mut u32)> {
+        self.op_step();
+        self.find_meta_mut(hash, eq)
+    }
+
     /// Inserts an entry the caller has checked is absent, at the head of the chain of
     /// `bucket_of(hash)` (after the automatic rehash step / expansion this call may perform
     /// when not frozen, or the stamp-keeping forced grow when frozen past the bound). Returns

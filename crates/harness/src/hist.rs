@@ -128,6 +128,8 @@ pub struct WindowPoint {
     pub ops: u64,
     /// 99th percentile latency in the window, microseconds.
     pub p99_us: f64,
+    /// 99.9th percentile latency in the window, microseconds.
+    pub p999_us: f64,
 }
 
 /// What one writer thread records: a histogram per phase and per window.
@@ -137,6 +139,8 @@ pub struct Recorder {
     pub phases: Vec<Histogram<u64>>,
     /// Per window index (window = elapsed / window length).
     pub windows: Vec<Histogram<u64>>,
+    /// Per phase index: the writes >= 1 ms by cause (only when attributed, `crate::stall`).
+    pub causes: Vec<crate::stall::Causes>,
     window_ns: u64,
 }
 
@@ -146,6 +150,7 @@ impl Recorder {
         Recorder {
             phases: (0..phases).map(|_| phase_histogram()).collect(),
             windows: Vec::new(),
+            causes: vec![crate::stall::Causes::default(); phases],
             window_ns: (window.as_nanos() as u64).max(1),
         }
     }
@@ -163,8 +168,18 @@ impl Recorder {
         self.windows[w].saturating_record((ns / 1000).max(1));
     }
 
+    /// Count one write >= 1 ms of cause `c` in `phase` (ignored out of range).
+    pub fn record_stall(&mut self, phase: usize, c: crate::stall::Cause) {
+        if let Some(k) = self.causes.get_mut(phase) {
+            k.add(c);
+        }
+    }
+
     /// Merge another thread's recorder into this one.
     pub fn merge(&mut self, other: &Recorder) {
+        for (a, b) in self.causes.iter_mut().zip(&other.causes) {
+            a.merge(b);
+        }
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b).expect("same bounds");
         }
@@ -189,6 +204,11 @@ impl Recorder {
                     0.0
                 } else {
                     h.value_at_quantile(0.99) as f64
+                },
+                p999_us: if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(0.999) as f64
                 },
             })
             .collect()

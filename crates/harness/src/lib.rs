@@ -12,6 +12,8 @@
 //! * [`workload`]: the dataset (strings, or mixed types) and the random SET/INCR/HSET writes.
 //! * [`rss`]: resident memory sampled from `/proc/self/status` (`VmRSS`, `VmHWM`).
 //! * [`run`]: the forkless run: build, idle phase, one phase per snapshot, optional verification.
+//! * [`stall`]: the cause of every write >= 1 ms (lock wait by holder, hand-off, copy-on-write,
+//!   delta capture, the OS descheduling the writer).
 //! * [`verify`]: replay a snapshot (RDB + RESP deltas, [`forkless_snapshot::load`]) and compare
 //!   it with the state at the cut.
 //! * [`redis`]: the same dataset and writes against a redis-server child with `BGSAVE`.
@@ -24,5 +26,6 @@ pub mod hist;
 pub mod redis;
 pub mod rss;
 pub mod run;
+pub mod stall;
 pub mod verify;
 pub mod workload;

@@ -18,6 +18,7 @@ use forkless_sync::{thread, Arc};
 
 use crate::hist::{Recorder, Summary, WindowPoint};
 use crate::rss::{rss_now, rss_peak, RssSampler};
+use crate::stall;
 use crate::verify::{self, GatedSink};
 use crate::workload::{Dataset, WriteGen};
 
@@ -38,6 +39,8 @@ pub struct RunConfig {
     pub verify: bool,
     /// Time-series window.
     pub window: Duration,
+    /// Name the cause of every write >= 1 ms (`crate::stall`; adds two system calls per write).
+    pub attribute: bool,
 }
 
 /// Progress events, for progress bars or log lines.
@@ -66,6 +69,8 @@ pub struct Phase {
     pub end_s: f64,
     /// Latency and throughput.
     pub summary: Summary,
+    /// The writes >= 1 ms by cause (None unless the run was attributed).
+    pub causes: Option<crate::stall::Causes>,
 }
 
 /// One measured snapshot.
@@ -136,6 +141,7 @@ fn start_writers(
     window: Duration,
     throttle: u64,
     seed: u64,
+    attribute: bool,
 ) -> Writers {
     let stop = Arc::new(AtomicBool::new(false));
     let threads = (0..n)
@@ -150,12 +156,24 @@ fn start_writers(
                 while !stop.load(Ordering::Relaxed) {
                     let p = phase.load(Ordering::Relaxed);
                     let w = gen.next_write();
+                    let cpu0 = if attribute {
+                        forkless_keyspace::trace::take();
+                        stall::thread_cpu_ns()
+                    } else {
+                        0
+                    };
                     let t0 = Instant::now();
                     let r = ks.execute(&mut session, w.argv());
                     let t1 = Instant::now();
                     debug_assert!(!r.is_error(), "{r:?}");
                     let at = t0.saturating_duration_since(origin).as_nanos() as u64;
-                    rec.record(p, at, (t1 - t0).as_nanos() as u64);
+                    let ns = (t1 - t0).as_nanos() as u64;
+                    rec.record(p, at, ns);
+                    if attribute && ns >= crate::hist::STALL_NS {
+                        let cpu = stall::thread_cpu_ns().saturating_sub(cpu0);
+                        let times = forkless_keyspace::trace::take();
+                        rec.record_stall(p, stall::classify(ns, cpu, &times));
+                    }
                     done += 1;
                     if throttle > 0 {
                         let due = Duration::from_secs_f64(done as f64 / throttle as f64);
@@ -296,7 +314,11 @@ pub fn run_keep(
         cfg.window,
         0,
         1,
+        cfg.attribute,
     );
+    if cfg.attribute {
+        forkless_keyspace::trace::enable(true);
+    }
     on_event(Event::Phase("idle".into()));
     let mut bounds = vec![(0.0, 0.0); n_phases];
     let idle_start = origin.elapsed().as_secs_f64();
@@ -359,6 +381,7 @@ pub fn run_keep(
         }
     }
     let rec = writers.finish();
+    forkless_keyspace::trace::enable(false);
     if let Some(f) = failure {
         return Err(f);
     }
@@ -373,6 +396,7 @@ pub fn run_keep(
                 &rec.phases[i],
                 Duration::from_secs_f64((bounds[i].1 - bounds[i].0).max(0.0)),
             ),
+            causes: cfg.attribute.then(|| rec.causes[i]),
         })
         .collect();
     let timeline = rec.timeline();
@@ -485,6 +509,7 @@ fn verify_one(
         Duration::from_secs(3600),
         per_writer,
         2,
+        false,
     );
     thread::sleep(Duration::from_millis(50));
     let path = snapshot_path(cfg, mode, "verify");

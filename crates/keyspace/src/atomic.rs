@@ -91,7 +91,7 @@ impl Keyspace {
             ),
         };
         let guards: Vec<MutexGuard<'_, Shard>> = match &declared {
-            None => self.shards_iter().map(|s| s.lock()).collect(),
+            None => self.lock_all_shards(),
             Some(keys) => {
                 let mut idx: Vec<usize> = keys
                     .iter()
@@ -102,7 +102,7 @@ impl Keyspace {
                 }
                 idx.sort_unstable();
                 idx.dedup();
-                idx.iter().map(|&i| self.shard_ref(i).lock()).collect()
+                idx.iter().map(|&i| self.lock_shard(i)).collect()
             }
         };
         let db = session.db.min(self.databases() - 1);

@@ -372,11 +372,11 @@ impl<'a> Ctx<'a> {
         if self.notified.iter().any(|&(_, d, hh)| d == db && hh == h) {
             return;
         }
-        let visited = obs.before_write(&mut self.guards[g], db, h);
+        let visited = crate::trace::handoff(|| obs.before_write(&mut self.guards[g], db, h));
         if visited {
             self.start_capture(&*obs);
         } else if self.capture {
-            obs.force_visit(&mut self.guards[g], db, h);
+            crate::trace::handoff(|| obs.force_visit(&mut self.guards[g], db, h));
         }
         self.notified.push((g, db, h));
     }
@@ -389,7 +389,7 @@ impl<'a> Ctx<'a> {
         self.capture = true;
         for i in 0..self.notified.len() {
             let (g, db, h) = self.notified[i];
-            obs.force_visit(&mut self.guards[g], db, h);
+            crate::trace::handoff(|| obs.force_visit(&mut self.guards[g], db, h));
         }
     }
 
@@ -480,9 +480,15 @@ impl<'a> Ctx<'a> {
         let db = self.db;
         let (g, h) = self.live(db, key)?;
         self.notify(g, db, h, key);
-        self.dict(g, db)
-            .find_mut(h, key)
-            .map(|s| Arc::make_mut(&mut s.value))
+        self.dict(g, db).find_mut(h, key).map(|s| {
+            if Arc::strong_count(&s.value) > 1 {
+                // Shared (a snapshot holds it): this write copies it (O(chunk) for big values).
+                crate::trace::cow(|| {
+                    Arc::make_mut(&mut s.value);
+                });
+            }
+            Arc::make_mut(&mut s.value)
+        })
     }
 
     typed_getters!(get_str, get_str_mut, String, Vec<u8>);
@@ -525,7 +531,7 @@ impl<'a> Ctx<'a> {
         self.notify(g, db, h, key);
         let now = self.now;
         let normal = self.view == ExpiryView::Normal;
-        match self.dict(g, db).find_meta_mut(h, key) {
+        match self.dict(g, db).find_mut_with_meta(h, key) {
             Some((old, meta)) => {
                 let was_expired = old.is_expired(now) && normal;
                 *old = slot;

@@ -137,6 +137,12 @@ impl Db {
             .find_meta_mut(h, |k| &**k == key)
             .map(|(_, s, m)| (s, m))
     }
+    /// [`Db::find_mut`] (one rehash step first) with the access metadata word, both mutable.
+    pub fn find_mut_with_meta(&mut self, h: u64, key: &[u8]) -> Option<(&mut Slot, &mut u32)> {
+        self.dict
+            .find_mut_with_meta(h, |k| &**k == key)
+            .map(|(_, s, m)| (s, m))
+    }
     /// A uniformly random key with its slot and access metadata, or None when empty.
     pub fn random_meta(&self, rng: &mut impl Rng) -> Option<(&[u8], &Slot, u32)> {
         self.dict

@@ -29,7 +29,7 @@
 use std::hash::{BuildHasher, Hasher};
 
 use forkless_rdb::model::{canonicalize, Entry, KeyAccess};
-use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -277,6 +277,9 @@ impl KeyHasher {
 /// The keyspace (`Send + Sync`; share it by reference or `Arc`).
 pub struct Keyspace {
     shards: Box<[Mutex<Shard>]>,
+    /// Who holds each shard as far as the keyspace knows (`crate::trace::Holder`): read only
+    /// by a command whose lock attempt failed, to name what it waited for.
+    holders: Box<[AtomicU8]>,
     shard_bits: u32,
     databases: u32,
     hasher: KeyHasher,
@@ -399,6 +402,7 @@ impl Keyspace {
             .collect();
         Keyspace {
             shards,
+            holders: (0..n).map(|_| AtomicU8::new(0)).collect(),
             shard_bits: n.trailing_zeros(),
             databases,
             hasher,
@@ -630,15 +634,45 @@ impl Keyspace {
     /// Lock shard `index` and run `f` on it (the snapshot walks shards this way, one at a time;
     /// never call it while executing a command on the same thread).
     pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
-        f(&mut self.shards[index].lock())
+        let mut g = self.lock_shard(index);
+        if crate::trace::enabled() && crate::trace::is_snapshot_worker() {
+            let h = &self.holders[index];
+            h.store(crate::trace::Holder::Worker as u8, Ordering::Relaxed);
+            let r = f(&mut g);
+            h.store(crate::trace::Holder::Command as u8, Ordering::Relaxed);
+            return r;
+        }
+        f(&mut g)
+    }
+
+    /// Lock shard `i` for a command (`crate::trace`: a contended wait is charged to its holder).
+    pub(crate) fn lock_shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        crate::trace::lock_shard(&self.shards[i], &self.holders[i])
+    }
+
+    /// Lock every shard in index order (the lock order), for a command.
+    pub(crate) fn lock_all_shards(&self) -> Vec<MutexGuard<'_, Shard>> {
+        (0..self.shards.len()).map(|i| self.lock_shard(i)).collect()
     }
 
     /// Lock every shard in ascending order (the lock order) and run `f` on all of them: the
     /// all-shards barrier of the snapshot's start and end.
     pub fn with_all_shards<R>(&self, f: impl FnOnce(&mut [&mut Shard]) -> R) -> R {
-        let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
+        let mut guards = self.lock_all_shards();
+        let traced = crate::trace::enabled();
+        if traced {
+            for h in self.holders.iter() {
+                h.store(crate::trace::Holder::Barrier as u8, Ordering::Relaxed);
+            }
+        }
         let mut refs: Vec<&mut Shard> = guards.iter_mut().map(|g| &mut **g).collect();
-        f(&mut refs)
+        let r = f(&mut refs);
+        if traced {
+            for h in self.holders.iter() {
+                h.store(crate::trace::Holder::Command as u8, Ordering::Relaxed);
+            }
+        }
+        r
     }
 
     /// True when a command of this name (any case) exists.
@@ -698,7 +732,7 @@ impl Keyspace {
                 .collect()
         };
         let guards: Vec<MutexGuard<'_, Shard>> = if all {
-            self.shards.iter().map(|s| s.lock()).collect()
+            self.lock_all_shards()
         } else {
             let mut idx: Vec<usize> = key_hashes.iter().map(|&(_, h)| self.shard_of(h)).collect();
             if idx.is_empty() {
@@ -706,7 +740,7 @@ impl Keyspace {
             }
             idx.sort_unstable();
             idx.dedup();
-            idx.iter().map(|&i| self.shards[i].lock()).collect()
+            idx.iter().map(|&i| self.lock_shard(i)).collect()
         };
         let now = self.now_ms();
         let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
@@ -849,7 +883,7 @@ impl Keyspace {
             })
             .collect();
         let guards: Vec<MutexGuard<'_, Shard>> = if all {
-            self.shards.iter().map(|s| s.lock()).collect()
+            self.lock_all_shards()
         } else {
             let mut idx: Vec<usize> = hashes
                 .iter()
@@ -861,7 +895,7 @@ impl Keyspace {
             }
             idx.sort_unstable();
             idx.dedup();
-            idx.iter().map(|&i| self.shards[i].lock()).collect()
+            idx.iter().map(|&i| self.lock_shard(i)).collect()
         };
         let now = self.now_ms();
         let db = session.db.min(self.databases - 1);
@@ -914,16 +948,6 @@ impl Keyspace {
         self.deliver(prop, capture)
     }
 
-    /// The shard mutexes in index order (lock them in this order).
-    pub(crate) fn shards_iter(&self) -> impl Iterator<Item = &Mutex<Shard>> {
-        self.shards.iter()
-    }
-
-    /// Shard mutex `i`.
-    pub(crate) fn shard_ref(&self, i: usize) -> &Mutex<Shard> {
-        &self.shards[i]
-    }
-
     fn deliver(&self, mut prop: Vec<Propagated>, capture: bool) {
         if prop.is_empty() || (self.sink.is_none() && !capture) {
             return;
@@ -936,7 +960,7 @@ impl Keyspace {
         }
         if capture {
             if let Some(obs) = &self.observer {
-                obs.captured(&prop);
+                crate::trace::capture(|| obs.captured(&prop));
             }
         }
         if let Some(sink) = &self.sink {

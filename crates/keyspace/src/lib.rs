@@ -10,7 +10,7 @@
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
 //! [`convert`] (number formats, RDB model), `ldouble` (the x87 `long double` number format of
 //! INCRBYFLOAT/HINCRBYFLOAT),
-//! [`encoding`] (OBJECT ENCODING and the history it keeps), [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
+//! [`encoding`] (OBJECT ENCODING and the history it keeps), [`glob`] (KEYS/SCAN patterns), [`trace`] (where a write's time goes), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 #![forbid(unsafe_code)]
 
@@ -28,6 +28,7 @@ pub mod memory;
 pub mod notify;
 pub mod propagate;
 pub mod reply;
+pub mod trace;
 pub mod types;
 pub mod value;
 

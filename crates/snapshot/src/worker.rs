@@ -419,6 +419,8 @@ pub fn begin_snapshot<'a>(
     ticket: Ticket,
     opts: &SnapshotOptions,
 ) -> Started<'a> {
+    // The shards this thread locks while setting up are the snapshot's (stall attribution).
+    let _worker = forkless_keyspace::trace::snapshot_worker_scope();
     let ks = ks.into();
     let obs = ticket.obs.clone();
     let start = Instant::now();
@@ -513,6 +515,8 @@ pub fn run_until_output<W: Write>(
     progress: &Progress,
     cancel: &AtomicBool,
 ) -> Result<(W, SnapshotResult, Ticket), SnapshotError> {
+    // The shards this thread locks from here on are the worker's (stall attribution).
+    let _worker = forkless_keyspace::trace::snapshot_worker_scope();
     let Started {
         life,
         start,

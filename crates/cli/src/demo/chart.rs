@@ -1,5 +1,5 @@
-//! `latency.svg` of `forkless demo` (plotters, SVG backend): write latency (p99 per 100 ms
-//! window) over time with the snapshot windows shaded, RSS over time, and, with
+//! `latency.svg` of `forkless demo` (plotters, SVG backend): write latency (p99 and p99.9 per
+//! 100 ms window, log scale) over time with each snapshot window shaded in its own colour, RSS over time, and, with
 //! `--compare-redis`, redis-server's p99 per window with its BGSAVE window shaded.
 
 use std::path::Path;
@@ -22,17 +22,22 @@ fn latency_panel(
     phases: &[Phase],
 ) -> Result<(), String> {
     let t_max = timeline.last().map(|w| w.t_s + 0.1).unwrap_or(1.0).max(0.1);
-    let y_max = timeline.iter().map(|w| w.p99_us).fold(1.0, f64::max) * 1.1;
+    // Log scale: p99.9 can be a thousand times p99 when a window holds a stall.
+    let y_max = timeline
+        .iter()
+        .map(|w| w.p99_us.max(w.p999_us))
+        .fold(10.0, f64::max)
+        * 1.5;
     let mut c = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..t_max, 0f64..y_max)
+        .build_cartesian_2d(0f64..t_max, (1f64..y_max).log_scale())
         .map_err(err)?;
     c.configure_mesh()
         .x_desc("seconds since the writers started")
-        .y_desc("p99 latency (us)")
+        .y_desc("latency (us, log)")
         .draw()
         .map_err(err)?;
     let colors = [
@@ -43,7 +48,7 @@ fn latency_panel(
     for (i, p) in phases.iter().skip(1).enumerate() {
         let col = colors[i % colors.len()];
         c.draw_series(std::iter::once(Rectangle::new(
-            [(p.start_s, 0.0), (p.end_s, y_max)],
+            [(p.start_s, 1.0), (p.end_s, y_max)],
             col.mix(0.25).filled(),
         )))
         .map_err(err)?
@@ -54,12 +59,23 @@ fn latency_panel(
         timeline
             .iter()
             .filter(|w| w.ops > 0)
-            .map(|w| (w.t_s, w.p99_us)),
+            .map(|w| (w.t_s, w.p99_us.max(1.0))),
         &RED,
     ))
     .map_err(err)?
     .label("p99 per 100 ms")
     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
+    let dark = RGBColor(60, 60, 60);
+    c.draw_series(LineSeries::new(
+        timeline
+            .iter()
+            .filter(|w| w.ops > 0)
+            .map(|w| (w.t_s, w.p999_us.max(1.0))),
+        &dark,
+    ))
+    .map_err(err)?
+    .label("p99.9 per 100 ms")
+    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], dark));
     c.configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

@@ -7,7 +7,7 @@
 //!   "snapshots": [{mode, keys, rdb_bytes, total_bytes, duration_s, mb_per_s, peak_extra_bytes,
 //!                  peak_extra_over_dataset, rss_extra_bytes, rss_peak_bytes, delta_commands,
 //!                  forced_visits, throughput_ratio, p999_ratio, verified: {ok, message}}],
-//!   "timeline": [{t_s, ops, p99_us}], "rss": [{t_s, bytes}], "rss_hwm_bytes",
+//!   "timeline": [{t_s, ops, p99_us, p999_us}], "rss": [{t_s, bytes}], "rss_hwm_bytes",
 //!   "timings": [{step, seconds}] (wall time per step: build, phases, verification steps),
 //!   "redis": null | {version, keys, dataset_bytes, fork_usec, bgsave_seconds, cow_bytes,
 //!                    rdb_bytes, phases, throughput_ratio, p999_ratio, peak_extra_over_dataset, timeline},
@@ -30,7 +30,7 @@ fn phase(p: &Phase) -> Value {
 
 fn timeline(t: &[WindowPoint]) -> Value {
     t.iter()
-        .map(|w| json!({"t_s": w.t_s, "ops": w.ops, "p99_us": w.p99_us}))
+        .map(|w| json!({"t_s": w.t_s, "ops": w.ops, "p99_us": w.p99_us, "p999_us": w.p999_us}))
         .collect()
 }
 

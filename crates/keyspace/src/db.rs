@@ -66,17 +66,23 @@ pub struct Db {
     used: i64,
 }
 
-/// Bytes one key costs in memory accounting: the key, the dict node (hash, link, key and slot
-/// inline), the value's `Arc` allocation (two counters and the `Value`) and what the value owns
-/// ([`Value::mem_usage`], O(1) for every type).
+/// Bytes one key costs in memory accounting: the key's allocation, the dict node (hash, link,
+/// key and slot inline), the value's `Arc` allocation (two counters and the `Value`) and what the
+/// value owns ([`Value::mem_usage`], O(1) for every type). Allocations are charged at the
+/// allocator's size class ([`crate::memory::alloc_size`]).
 pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
-    (key_len + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
+    (crate::memory::alloc_size(key_len) + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
 }
 
-/// Fixed bytes per key besides the key's bytes and the value's own heap: the dict node (48: hash
-/// 8, link 4, key pointer 16, slot 16, padding 4), the `Arc` header (16) and the `Value` (24:
-/// collections are boxed, the tag lives in the string `Vec`'s niche).
-pub const ENTRY_OVERHEAD: usize = 48 + 16 + std::mem::size_of::<Value>();
+/// Fixed bytes per key besides the key's allocation and the value's own heap: the dict node (48:
+/// hash 8, link 4, key pointer 16, slot 16, padding 4; nodes live in an arena) and the `Arc`
+/// allocation (16 of counters and the 24-byte `Value`: collections are boxed, the tag lives in
+/// the string `Vec`'s niche), 48 with its size class.
+pub const ENTRY_OVERHEAD: usize = 48 + ARC_ALLOC;
+
+/// The `Arc<Value>` allocation at its size class.
+const ARC_ALLOC: usize = 48;
+const _: () = assert!(16 + std::mem::size_of::<Value>() <= ARC_ALLOC);
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -204,6 +204,25 @@ pub struct MemoryStats {
     pub keyspace_misses: u64,
 }
 
+/// The bytes the allocator really hands out for a request of `n` bytes: jemalloc's size
+/// classes (the `forkless` binary's allocator): 8, then multiples of 16 up to 128, then four
+/// classes per doubling (160, 192, 224, 256, 320, ...). Redis's `used_memory` and MEMORY USAGE
+/// count these usable sizes (`zmalloc_size`), so charging them keeps the two comparable and the
+/// bound honest (a 100-byte string costs 112). 0 for no allocation.
+pub fn alloc_size(n: usize) -> usize {
+    match n {
+        0 => 0,
+        1..=8 => 8,
+        9..=128 => n.div_ceil(16) * 16,
+        _ => {
+            // Spacing of the classes in (2^k, 2^(k+1)]: 2^(k-2).
+            let k = usize::BITS - 1 - (n - 1).leading_zeros();
+            let spacing = 1usize << (k - 2);
+            n.div_ceil(spacing) * spacing
+        }
+    }
+}
+
 /// The OOM error Redis 7.0 replies.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
@@ -506,6 +525,25 @@ impl MemoryState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alloc_sizes_are_jemallocs_classes() {
+        let cases = [
+            (0, 0),
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (100, 112),
+            (128, 128),
+            (129, 160),
+            (256, 256),
+            (257, 320),
+            (33_000, 40_960),
+        ];
+        for (n, want) in cases {
+            assert_eq!(alloc_size(n), want, "{n}");
+        }
+    }
 
     #[test]
     fn policy_names_round_trip() {

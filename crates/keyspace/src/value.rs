@@ -65,7 +65,7 @@ impl Value {
     /// counters of each type are checked against in tests.
     pub fn mem_usage_recount(&self) -> usize {
         match self {
-            Value::String(s) => s.capacity(),
+            Value::String(s) => crate::memory::alloc_size(s.capacity()),
             Value::List(l) => l.mem_usage_recount(),
             Value::Set(s) => s.mem_usage_recount(),
             Value::ZSet(z) => z.mem_usage_recount(),
@@ -79,7 +79,7 @@ impl Value {
     /// counts its own struct, i.e. the box; the stream's is added here).
     pub fn mem_usage(&self) -> usize {
         match self {
-            Value::String(s) => s.capacity(),
+            Value::String(s) => crate::memory::alloc_size(s.capacity()),
             Value::List(l) => l.mem_usage(),
             Value::Set(s) => s.mem_usage(),
             Value::ZSet(z) => z.mem_usage(),

@@ -94,47 +94,42 @@ fn oracle_available(binary: &str) -> bool {
     false
 }
 
-/// A reply as a RESP2 client sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RespValue {
-    /// `+...`
-    Simple(Vec<u8>),
-    /// `-...`
-    Error(Vec<u8>),
-    /// `:n`
-    Integer(i64),
-    /// `$n` (None for `$-1`).
-    Bulk(Option<Vec<u8>>),
-    /// `*n` (None for `*-1`).
-    Array(Option<Vec<RespValue>>),
+/// A reply as a RESP2 client sees it: the protocol crate's type.
+pub use forkless_resp::Reply;
+
+/// Panicking accessors of [`Reply`] for tests.
+pub trait ReplyExt {
+    /// The bytes of a bulk or simple string (panics otherwise: test helper).
+    fn bytes(&self) -> Vec<u8>;
+    /// The integer of an integer reply (panics otherwise).
+    fn int(&self) -> i64;
+    /// The elements of an array reply (panics otherwise).
+    fn array(&self) -> Vec<Reply>;
 }
 
-impl RespValue {
-    /// The bytes of a bulk or simple string (panics otherwise: test helper).
-    pub fn bytes(&self) -> Vec<u8> {
+impl ReplyExt for Reply {
+    fn bytes(&self) -> Vec<u8> {
         match self {
-            RespValue::Bulk(Some(b)) | RespValue::Simple(b) => b.clone(),
+            Reply::Bulk(b) | Reply::Simple(b) => b.clone(),
             other => panic!("expected a string reply, got {other:?}"),
         }
     }
-    /// The integer of an integer reply (panics otherwise).
-    pub fn int(&self) -> i64 {
+    fn int(&self) -> i64 {
         match self {
-            RespValue::Integer(i) => *i,
+            Reply::Integer(i) => *i,
             other => panic!("expected an integer reply, got {other:?}"),
         }
     }
-    /// The elements of an array reply (panics otherwise).
-    pub fn array(&self) -> Vec<RespValue> {
+    fn array(&self) -> Vec<Reply> {
         match self {
-            RespValue::Array(Some(a)) => a.clone(),
+            Reply::Array(a) => a.clone(),
             other => panic!("expected an array reply, got {other:?}"),
         }
     }
 }
 
 /// The fields of a RESP2 map reply (a flat array of name, value, ...).
-fn resp_map(v: &RespValue) -> std::collections::HashMap<String, RespValue> {
+fn resp_map(v: &Reply) -> std::collections::HashMap<String, Reply> {
     v.array()
         .chunks(2)
         .map(|p| {
@@ -146,7 +141,7 @@ fn resp_map(v: &RespValue) -> std::collections::HashMap<String, RespValue> {
         .collect()
 }
 
-fn resp_id(v: &RespValue) -> forkless_rdb::stream::StreamId {
+fn resp_id(v: &Reply) -> forkless_rdb::stream::StreamId {
     let t = String::from_utf8_lossy(&v.bytes()).into_owned();
     let (a, b) = t.split_once('-').expect("stream ID");
     forkless_rdb::stream::StreamId::new(a.parse().expect("ms"), b.parse().expect("seq"))
@@ -154,7 +149,7 @@ fn resp_id(v: &RespValue) -> forkless_rdb::stream::StreamId {
 
 /// A stream model from redis-server's `XINFO STREAM key FULL COUNT 0` reply (nodes laid out
 /// afresh from the entries: the canonical form).
-pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
+pub fn stream_from_xinfo(reply: &Reply) -> forkless_rdb::stream::Stream {
     use forkless_rdb::stream::*;
     let m = resp_map(reply);
     let entries: Vec<RawEntry> = m["entries"]
@@ -163,8 +158,8 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
         .map(|e| {
             let e = e.array();
             let fv = e[1].array();
-            let f = fv.iter().step_by(2).map(RespValue::bytes).collect();
-            let v = fv.iter().skip(1).step_by(2).map(RespValue::bytes).collect();
+            let f = fv.iter().step_by(2).map(Reply::bytes).collect();
+            let v = fv.iter().skip(1).step_by(2).map(Reply::bytes).collect();
             (resp_id(&e[0]), f, v)
         })
         .collect();
@@ -207,7 +202,7 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
                 name: g["name"].bytes(),
                 last_id: resp_id(&g["last-delivered-id"]),
                 entries_read: match &g["entries-read"] {
-                    RespValue::Integer(i) => *i,
+                    Reply::Integer(i) => *i,
                     _ => -1,
                 },
                 pending,
@@ -228,7 +223,7 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
 }
 
 /// Read one RESP2 reply.
-pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
+pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<Reply> {
     let mut line = Vec::new();
     r.read_until(b'\n', &mut line)?;
     if line.len() < 3 || !line.ends_with(b"\r\n") {
@@ -245,30 +240,30 @@ pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
             .ok_or_else(|| std::io::Error::other("bad number in reply"))
     };
     Ok(match line[0] {
-        b'+' => RespValue::Simple(body.to_vec()),
-        b'-' => RespValue::Error(body.to_vec()),
-        b':' => RespValue::Integer(num()?),
+        b'+' => Reply::Simple(body.to_vec()),
+        b'-' => Reply::Error(body.to_vec()),
+        b':' => Reply::Integer(num()?),
         b'$' => {
             let n = num()?;
             if n < 0 {
-                RespValue::Bulk(None)
+                Reply::Null
             } else {
                 let mut buf = vec![0u8; n as usize + 2];
                 r.read_exact(&mut buf)?;
                 buf.truncate(n as usize);
-                RespValue::Bulk(Some(buf))
+                Reply::Bulk(buf)
             }
         }
         b'*' => {
             let n = num()?;
             if n < 0 {
-                RespValue::Array(None)
+                Reply::NullArray
             } else {
                 let mut v = Vec::with_capacity(n.min(1024) as usize);
                 for _ in 0..n {
                     v.push(read_reply(r)?);
                 }
-                RespValue::Array(Some(v))
+                Reply::Array(v)
             }
         }
         other => {
@@ -355,7 +350,7 @@ impl RedisServer {
                 }
                 if server.connect().is_ok() {
                     match server.try_call(&[b"INFO", b"persistence"]) {
-                        Ok(RespValue::Bulk(Some(info))) => {
+                        Ok(Reply::Bulk(info)) => {
                             // Whole line: `async_loading:0` also contains "loading:0".
                             if String::from_utf8_lossy(&info)
                                 .lines()
@@ -395,7 +390,7 @@ impl RedisServer {
         Ok(())
     }
 
-    fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<RespValue> {
+    fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<Reply> {
         self.connect()?;
         let mut guard = self.conn.borrow_mut();
         let (w, r) = guard.as_mut().expect("connected");
@@ -414,13 +409,13 @@ impl RedisServer {
     }
 
     /// Send one command, return its reply (panics on I/O errors: test helper).
-    pub fn call(&self, argv: &[&[u8]]) -> RespValue {
+    pub fn call(&self, argv: &[&[u8]]) -> Reply {
         self.try_call(argv)
             .unwrap_or_else(|e| panic!("redis call {:?} failed: {e}", lossy(argv)))
     }
 
     /// Send a pipeline of commands, return their replies in order.
-    pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<RespValue> {
+    pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
         self.connect().expect("connect");
         let mut guard = self.conn.borrow_mut();
         let (w, r) = guard.as_mut().expect("connected");
@@ -440,7 +435,7 @@ impl RedisServer {
     pub fn dump(&self) -> Vec<Entry> {
         let mut out = Vec::new();
         let dbs = match self.call(&[b"CONFIG", b"GET", b"databases"]) {
-            RespValue::Array(Some(a)) if a.len() == 2 => {
+            Reply::Array(a) if a.len() == 2 => {
                 String::from_utf8_lossy(&a[1].bytes()).parse().unwrap_or(16)
             }
             _ => 16u32,

@@ -5,12 +5,13 @@
 //! from a model (a manual clock: idle = save time - last access) or from a live redis-server
 //! given the same commands, never from our own code.
 
+use forkless_testkit::ReplyExt;
 use std::path::Path;
 
 use forkless::{Engine, Reply, Session};
 use forkless_keyspace::ManualClock;
 use forkless_rdb::{Item, KeyAccess, RdbReader};
-use forkless_testkit::{redis_check_rdb, RedisServer, RespValue, TempDir};
+use forkless_testkit::{redis_check_rdb, RedisServer, Reply as RespReply, TempDir};
 
 use super::conf;
 
@@ -29,9 +30,9 @@ fn int(r: Reply) -> i64 {
     }
 }
 
-fn redis_int(r: RespValue) -> i64 {
+fn redis_int(r: RespReply) -> i64 {
     match r {
-        RespValue::Integer(n) => n,
+        RespReply::Integer(n) => n,
         other => panic!("expected an integer from redis-server, got {other:?}"),
     }
 }
@@ -335,7 +336,7 @@ fn redis_server_idle_and_freq_load_into_our_clocks() {
             }
             argv.extend_from_slice(&[opt, val.as_bytes()]);
             let r = redis.call(&argv);
-            assert!(matches!(r, RespValue::Simple(_)), "RESTORE: {r:?}");
+            assert!(matches!(r, RespReply::Simple(_)), "RESTORE: {r:?}");
         }
         redis.call(&[b"SAVE"]);
         let theirs = redis.dump();

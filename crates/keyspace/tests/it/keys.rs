@@ -2,6 +2,7 @@
 //! `support::show`), expiry with a manual clock, databases.
 
 use crate::support;
+use forkless_testkit::ReplyExt;
 
 use forkless_keyspace::{Config, Keyspace, ManualClock, Session};
 
@@ -241,7 +242,7 @@ fn keys_scan_randomkey() {
     let keys = |pat: &str| {
         let r = ks.execute(&mut Session::default(), &[b"KEYS", pat.as_bytes()]);
         match support::to_resp(&r) {
-            forkless_testkit::RespValue::Array(Some(a)) => a.len(),
+            forkless_testkit::Reply::Array(a) => a.len(),
             other => panic!("{other:?}"),
         }
     };

@@ -5,11 +5,12 @@
 //! count, the value or score paired with each field or member, and that repeated draws do vary.
 
 use crate::support;
+use forkless_testkit::ReplyExt;
 
 use std::collections::{HashMap, HashSet};
 
 use forkless_keyspace::{Config, Keyspace, Session};
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply, TempDir};
 use support::{show, to_resp};
 
 /// A key's fields (members) and values (scores as Redis formats them).
@@ -22,7 +23,7 @@ struct Both {
 }
 
 impl Both {
-    fn run(&mut self, argv: &[&str]) -> (RespValue, RespValue) {
+    fn run(&mut self, argv: &[&str]) -> (Reply, Reply) {
         let a: Vec<&[u8]> = argv.iter().map(|x| x.as_bytes()).collect();
         (
             to_resp(&self.ks.execute(&mut self.s, &a)),
@@ -41,9 +42,9 @@ impl Both {
     }
 }
 
-fn bulks(v: &RespValue) -> Vec<Vec<u8>> {
+fn bulks(v: &Reply) -> Vec<Vec<u8>> {
     match v {
-        RespValue::Array(Some(a)) => a.iter().map(|x| x.bytes()).collect(),
+        Reply::Array(a) => a.iter().map(|x| x.bytes()).collect(),
         other => panic!("expected an array, got {}", show(other)),
     }
 }
@@ -52,7 +53,7 @@ fn bulks(v: &RespValue) -> Vec<Vec<u8>> {
 fn check(
     who: &str,
     argv: &[&str],
-    reply: &RespValue,
+    reply: &Reply,
     data: &Data,
     want_len: usize,
     pairs: bool,

@@ -2,6 +2,7 @@
 //! reached a client is there after the restart, and the `appendonlydir` loads in redis-server
 //! 7.0.15 to the same keyspace.
 
+use forkless_testkit::ReplyExt;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forkless_rdb::model::Value;
-use forkless_testkit::{encode_command, read_reply, RespValue, TempDir};
+use forkless_testkit::{encode_command, read_reply, Reply, TempDir};
 
 use crate::common::Client;
 
@@ -132,8 +133,8 @@ fn counter_writer(
                     break;
                 }
                 match read_reply(&mut r) {
-                    Ok(RespValue::Integer(v)) if n == 0 => incr_acked = v,
-                    Ok(RespValue::Integer(v)) => push_acked = v,
+                    Ok(Reply::Integer(v)) if n == 0 => incr_acked = v,
+                    Ok(Reply::Integer(v)) => push_acked = v,
                     _ => {
                         ok = false;
                         break;
@@ -252,7 +253,7 @@ fn appendonly_turned_on_at_run_time_under_load_survives_kill_9() {
     let mut c = Client::connect(port);
     assert_eq!(
         c.call(&["DBSIZE"]),
-        RespValue::Integer((PRE + 2 * acked.len()) as i64)
+        Reply::Integer((PRE + 2 * acked.len()) as i64)
     );
     for i in (0..PRE).step_by(997) {
         assert_eq!(
@@ -321,9 +322,9 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
                             break 'outer;
                         }
                         match read_reply(&mut r) {
-                            Ok(RespValue::Integer(v)) if n == 1 => acked = v,
-                            Ok(RespValue::Integer(1)) if n == 2 => {}
-                            Ok(RespValue::Simple(_)) if n == 0 => {}
+                            Ok(Reply::Integer(v)) if n == 1 => acked = v,
+                            Ok(Reply::Integer(1)) if n == 2 => {}
+                            Ok(Reply::Simple(_)) if n == 0 => {}
                             Ok(other) => panic!("step {n}: {other:?}"),
                             Err(_) => break 'outer,
                         }
@@ -367,7 +368,7 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
         }
         let ttl = c.call(&["PTTL", &format!("rate{t}")]);
         assert!(
-            matches!(ttl, RespValue::Integer(ms) if ms > 0),
+            matches!(ttl, Reply::Integer(ms) if ms > 0),
             "rate{t} lost its expiry: {ttl:?}"
         );
         state.push(n);

@@ -14,12 +14,15 @@
 
 pub mod crash;
 pub mod expiry;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+
+use forkless_redis_proc::Conn;
+/// The launcher of Redis-compatible servers on free loopback ports (tests starting a
+/// `forkless-server` binary use it too).
+pub use forkless_redis_proc::{Launch, LaunchError, Process};
 
 use forkless_rdb::model::{canonicalize, Entry, Value};
 
@@ -222,57 +225,8 @@ pub fn stream_from_xinfo(reply: &Reply) -> forkless_rdb::stream::Stream {
     }
 }
 
-/// Read one RESP2 reply.
-pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<Reply> {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)?;
-    if line.len() < 3 || !line.ends_with(b"\r\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("bad reply line {:?}", String::from_utf8_lossy(&line)),
-        ));
-    }
-    let body = &line[1..line.len() - 2];
-    let num = || -> std::io::Result<i64> {
-        std::str::from_utf8(body)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other("bad number in reply"))
-    };
-    Ok(match line[0] {
-        b'+' => Reply::Simple(body.to_vec()),
-        b'-' => Reply::Error(body.to_vec()),
-        b':' => Reply::Integer(num()?),
-        b'$' => {
-            let n = num()?;
-            if n < 0 {
-                Reply::Null
-            } else {
-                let mut buf = vec![0u8; n as usize + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(n as usize);
-                Reply::Bulk(buf)
-            }
-        }
-        b'*' => {
-            let n = num()?;
-            if n < 0 {
-                Reply::NullArray
-            } else {
-                let mut v = Vec::with_capacity(n.min(1024) as usize);
-                for _ in 0..n {
-                    v.push(read_reply(r)?);
-                }
-                Reply::Array(v)
-            }
-        }
-        other => {
-            return Err(std::io::Error::other(format!(
-                "bad reply type byte {other:#x}"
-            )));
-        }
-    })
-}
+/// Read one RESP2 reply from a blocking reader ([`forkless_redis_proc::read_reply`]).
+pub use forkless_redis_proc::read_reply;
 
 /// Encode a command as a RESP multibulk ([`forkless_resp::encode_command`]).
 pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
@@ -281,20 +235,12 @@ pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A `redis-server` child process on a free loopback port, killed on drop.
+/// A `redis-server` child process on a free loopback port ([`forkless_redis_proc::Launch`]),
+/// killed on drop.
 pub struct RedisServer {
-    child: Child,
-    port: u16,
+    process: Process,
     dir: PathBuf,
-    conn: std::cell::RefCell<Option<(TcpStream, BufReader<TcpStream>)>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    conn: std::cell::RefCell<Option<Conn>>,
 }
 
 impl RedisServer {
@@ -316,91 +262,29 @@ impl RedisServer {
     }
 
     fn spawn(dir: &Path, extra: &[&str]) -> Result<RedisServer, String> {
-        let log = dir.join("redis.log");
-        let mut last_err = String::new();
-        // A port found free may be taken by another test before the server binds it: retry.
-        for _attempt in 0..5 {
-            let port = free_port();
-            let mut cmd = Command::new("redis-server");
-            cmd.arg("--port")
-                .arg(port.to_string())
-                .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir)
-                .arg("--logfile")
-                .arg(&log)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let child = cmd
-                .spawn()
-                .map_err(|e| format!("spawn redis-server: {e}"))?;
-            let mut server = RedisServer {
-                child,
-                port,
-                dir: dir.to_path_buf(),
-                conn: std::cell::RefCell::new(None),
-            };
-            let deadline = Instant::now() + Duration::from_secs(300);
-            loop {
-                if let Ok(Some(_status)) = server.child.try_wait() {
-                    last_err = std::fs::read_to_string(&log).unwrap_or_default();
-                    break;
-                }
-                if server.connect().is_ok() {
-                    match server.try_call(&[b"INFO", b"persistence"]) {
-                        Ok(Reply::Bulk(info)) => {
-                            // Whole line: `async_loading:0` also contains "loading:0".
-                            if String::from_utf8_lossy(&info)
-                                .lines()
-                                .any(|l| l.trim() == "loading:0")
-                            {
-                                return Ok(server);
-                            }
-                        }
-                        _ => {
-                            server.conn.borrow_mut().take();
-                        }
-                    }
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "redis-server did not finish loading in time:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if !last_err.contains("Address already in use") {
-                return Err(last_err);
-            }
-        }
-        Err(last_err)
-    }
-
-    fn connect(&self) -> std::io::Result<()> {
-        if self.conn.borrow().is_some() {
-            return Ok(());
-        }
-        let s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_nodelay(true)?;
-        let r = BufReader::new(s.try_clone()?);
-        *self.conn.borrow_mut() = Some((s, r));
-        Ok(())
+        let process = Launch::redis_server(dir)
+            .log(dir.join("redis.log"))
+            .args(extra)
+            .start()
+            .map_err(|e| e.to_string())?;
+        Ok(RedisServer {
+            process,
+            dir: dir.to_path_buf(),
+            conn: std::cell::RefCell::new(None),
+        })
     }
 
     fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<Reply> {
-        self.connect()?;
         let mut guard = self.conn.borrow_mut();
-        let (w, r) = guard.as_mut().expect("connected");
-        w.write_all(&encode_command(argv))?;
-        read_reply(r)
+        if guard.is_none() {
+            *guard = Some(self.process.connect()?);
+        }
+        guard.as_mut().expect("connected").call(argv)
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// Its data directory.
@@ -416,17 +300,17 @@ impl RedisServer {
 
     /// Send a pipeline of commands, return their replies in order.
     pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
-        self.connect().expect("connect");
         let mut guard = self.conn.borrow_mut();
-        let (w, r) = guard.as_mut().expect("connected");
-        let mut buf = Vec::new();
-        for c in cmds {
-            let argv: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
-            buf.extend_from_slice(&encode_command(&argv));
+        if guard.is_none() {
+            *guard = Some(self.process.connect().expect("connect"));
         }
-        w.write_all(&buf).expect("write pipeline");
+        let c = guard.as_mut().expect("connected");
+        for argv in cmds {
+            c.queue(argv);
+        }
+        c.flush().expect("write pipeline");
         cmds.iter()
-            .map(|_| read_reply(r).expect("read reply"))
+            .map(|_| c.read_reply().expect("read reply"))
             .collect()
     }
 
@@ -508,13 +392,6 @@ impl RedisServer {
         self.call(&[b"SELECT", b"0"]);
         canonicalize(&mut out);
         out
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

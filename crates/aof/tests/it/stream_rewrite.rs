@@ -4,12 +4,11 @@
 //! reader loads that RDB (so delivery times are Redis's) and [`forkless_aof::stream_commands`]
 //! must produce, key by key, exactly the commands of Redis's base file.
 
-use forkless_testkit::ReplyExt;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use forkless_rdb::Value;
-use forkless_testkit::{RedisServer, Reply, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 /// The commands of a RESP file (arrays of bulk strings).
 fn parse_resp(mut b: &[u8]) -> Vec<Vec<Vec<u8>>> {

@@ -4,8 +4,7 @@
 
 use forkless::config::Kind;
 use forkless::{Config, OPTIONS};
-use forkless_testkit::ReplyExt;
-use forkless_testkit::{RedisServer, Reply, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 /// forkless's own options (unknown to Redis).
 const OURS: &[&str] = &[

@@ -5,13 +5,12 @@
 //! from a model (a manual clock: idle = save time - last access) or from a live redis-server
 //! given the same commands, never from our own code.
 
-use forkless_testkit::ReplyExt;
 use std::path::Path;
 
 use forkless::{Engine, Reply, Session};
 use forkless_keyspace::ManualClock;
 use forkless_rdb::{Item, KeyAccess, RdbReader};
-use forkless_testkit::{redis_check_rdb, RedisServer, Reply as RespReply, TempDir};
+use forkless_testkit::{redis_check_rdb, RedisServer, Reply as RespReply, ReplyExt, TempDir};
 
 use super::conf;
 

@@ -3,8 +3,7 @@
 //! effects reach the AOF as one MULTI/EXEC unit.
 
 use forkless::{Engine, Reply, Session};
-use forkless_testkit::ReplyExt;
-use forkless_testkit::{RedisServer, Reply as RespReply, TempDir};
+use forkless_testkit::{RedisServer, Reply as RespReply, ReplyExt, TempDir};
 
 use crate::{conf, open};
 

@@ -2,9 +2,9 @@
 //! `support::show`), expiry with a manual clock, databases.
 
 use crate::support;
-use forkless_testkit::ReplyExt;
 
 use forkless_keyspace::{Config, Keyspace, ManualClock, Session};
+use forkless_testkit::ReplyExt;
 
 const T0: i64 = 1_700_000_000_000;
 

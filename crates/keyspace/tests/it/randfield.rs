@@ -5,12 +5,11 @@
 //! count, the value or score paired with each field or member, and that repeated draws do vary.
 
 use crate::support;
-use forkless_testkit::ReplyExt;
 
 use std::collections::{HashMap, HashSet};
 
 use forkless_keyspace::{Config, Keyspace, Session};
-use forkless_testkit::{RedisServer, Reply, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 use support::{show, to_resp};
 
 /// A key's fields (members) and values (scores as Redis formats them).

@@ -7,8 +7,7 @@
 //! is compared as a set, everything before it in order. ACL CAT lists come in the same hash
 //! order and are compared sorted.
 
-use forkless_testkit::ReplyExt;
-use forkless_testkit::{RedisServer, Reply, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 use crate::common::{bulk, err_text, simple, Client, TestServer};
 

@@ -1,9 +1,9 @@
 //! Blocking pops: timeouts, wake-ups, arrival order, CLIENT UNBLOCK.
 
-use forkless_testkit::ReplyExt;
 use std::time::{Duration, Instant};
 
 use crate::common::{bulk, err_text, wait_blocked, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 fn arr(items: Vec<Reply>) -> Reply {
     Reply::Array(items)

@@ -2,80 +2,30 @@
 //! reached a client is there after the restart, and the `appendonlydir` loads in redis-server
 //! 7.0.15 to the same keyspace.
 
-use forkless_testkit::ReplyExt;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forkless_rdb::model::Value;
-use forkless_testkit::{encode_command, read_reply, Reply, TempDir};
+use forkless_testkit::{encode_command, read_reply, Launch, Process, Reply, ReplyExt, TempDir};
 
 use crate::common::Client;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Start `forkless-server` on `dir` with `appendonly yes`, `appendfsync always`.
-fn start(dir: &std::path::Path) -> (Proc, u16) {
+fn start(dir: &std::path::Path) -> (Process, u16) {
     start_with(dir, &["--appendonly", "yes", "--appendfsync", "always"])
 }
 
-/// Start `forkless-server` on `dir` with `args`; wait for `Ready to accept connections`.
-fn start_with(dir: &std::path::Path, args: &[&str]) -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_forkless-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(args)
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn forkless-server");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut ready = false;
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if line.contains("Ready to accept connections") {
-                ready = true;
-                break;
-            }
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        if ready {
-            return (Proc(child), port);
-        }
-        let _ = child.wait();
-    }
-    panic!("forkless-server did not start");
+/// Start `forkless-server` on `dir` with `args` on a free port; wait until it has loaded.
+fn start_with(dir: &std::path::Path, args: &[&str]) -> (Process, u16) {
+    let server = Launch::program(env!("CARGO_BIN_EXE_forkless-server"), &[] as &[&str], dir)
+        .args(args)
+        .start()
+        .unwrap_or_else(|e| panic!("forkless-server did not start: {e}"));
+    let port = server.port();
+    (server, port)
 }
 
 #[test]
@@ -87,8 +37,7 @@ fn kill_9_under_appendfsync_always_keeps_every_acknowledged_write() {
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(800));
     // SIGKILL while the writers run.
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert!(
@@ -245,8 +194,7 @@ fn appendonly_turned_on_at_run_time_under_load_survives_kill_9() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     let (restarted, port) = start(dir.path());
@@ -335,8 +283,7 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(800));
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert!(

@@ -1,7 +1,6 @@
 //! The same exchanges against redis-server 7.0.15 and forkless: the replies must be equal.
 
-use forkless_testkit::ReplyExt;
-use forkless_testkit::{RedisServer, TempDir};
+use forkless_testkit::{RedisServer, ReplyExt, TempDir};
 
 use crate::common::{Client, Reply, TestServer};
 

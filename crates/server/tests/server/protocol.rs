@@ -1,9 +1,9 @@
 //! Framing, pipelining, RESP3, limits and hostile input.
 
-use forkless_testkit::ReplyExt;
 use std::time::Duration;
 
 use crate::common::{bulk, err_text, simple, Client, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn pipelined_commands_answer_in_order() {

@@ -6,12 +6,11 @@
 //! Expected states come from redis-server: the stock replica's own dump, or a forkless node's
 //! SAVE loaded into a fresh redis-server (`redis_load_rdb`).
 
-use forkless_testkit::ReplyExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use forkless_testkit::{redis_load_rdb, RedisServer, Reply, TempDir};
+use forkless_testkit::{redis_load_rdb, RedisServer, Reply, ReplyExt, TempDir};
 
 use super::common::{Client, TestServer};
 

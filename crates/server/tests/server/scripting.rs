@@ -2,10 +2,10 @@
 //! clients past `busy-reply-threshold`), SCRIPT KILL of a read-only script, UNKILLABLE after a
 //! write, and WATCH seeing a script's writes.
 
-use forkless_testkit::ReplyExt;
 use std::time::{Duration, Instant};
 
 use crate::common::{bulk, err_text, simple, Client, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn script_kill_stops_a_busy_read_only_script() {

@@ -1,6 +1,5 @@
 //! Test scaffolding: an in-process server on a free loopback port, and a raw RESP client.
 
-use forkless_testkit::ReplyExt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::thread::JoinHandle;
@@ -10,7 +9,7 @@ use forkless::Config;
 use forkless_server::{Server, ServerHandle};
 pub use forkless_testkit::Reply;
 use forkless_testkit::TempDir;
-use forkless_testkit::{encode_command, read_reply};
+use forkless_testkit::{encode_command, read_reply, ReplyExt};
 
 /// A running server, shut down and joined on drop.
 pub struct TestServer {

@@ -1349,15 +1349,11 @@ impl Conn {
         }
         if all_data {
             let db = self.session.db;
-            let cmds: Vec<Vec<&[u8]>> = queue
-                .iter()
-                .map(|c| c.iter().map(Vec::as_slice).collect())
-                .collect();
-            let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
-            let (r, d) = self
-                .shared
-                .engine
-                .execute_multi_deferred(&mut self.session, &refs);
+            let (r, d) = with_queue_refs(&queue, |refs| {
+                self.shared
+                    .engine
+                    .execute_multi_deferred(&mut self.session, refs)
+            });
             let f = match r {
                 Ok(replies) => {
                     // SELECT inside the transaction moves later commands: follow it.
@@ -1451,17 +1447,14 @@ impl Conn {
     /// EXEC of a queue of data commands and scripts (see `forkless::Engine::execute_multi_script_deferred`).
     fn exec_with_scripts(&mut self, queue: &[Vec<Vec<u8>>]) -> Step {
         let db = self.session.db;
-        let cmds: Vec<Vec<&[u8]>> = queue
-            .iter()
-            .map(|c| c.iter().map(Vec::as_slice).collect())
-            .collect();
-        let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
         let engine = self.shared.engine.clone();
         let guard = self.script_guard();
         let session = &mut self.session;
-        let (r, d, touched) = tokio::task::block_in_place(|| {
-            forkless_script::with_guard(guard, || {
-                engine.execute_multi_script_deferred(session, &refs)
+        let (r, d, touched) = with_queue_refs(queue, |refs| {
+            tokio::task::block_in_place(|| {
+                forkless_script::with_guard(guard, || {
+                    engine.execute_multi_script_deferred(session, refs)
+                })
             })
         });
         let f = match r {
@@ -1734,3 +1727,14 @@ const STALE_OK: &[&str] = &[
     "sync",
     "psync",
 ];
+
+/// Runs `f` on a MULTI queue seen as the engine takes it (`&[&[&[u8]]]`: commands of argument
+/// slices).
+fn with_queue_refs<R>(queue: &[Vec<Vec<u8>>], f: impl FnOnce(&[&[&[u8]]]) -> R) -> R {
+    let cmds: Vec<Vec<&[u8]>> = queue
+        .iter()
+        .map(|c| c.iter().map(Vec::as_slice).collect())
+        .collect();
+    let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
+    f(&refs)
+}

@@ -774,20 +774,9 @@ impl Conn {
                 if name == "sort" {
                     // SORT locks every shard (BY/GET patterns name any key) but writes only its
                     // STORE destination, if any: only that key is touched.
-                    let (mut i, mut dst) = (2, None);
-                    while i < refs.len() {
-                        let a = refs[i];
-                        i += if a.eq_ignore_ascii_case(b"limit") {
-                            3
-                        } else if a.eq_ignore_ascii_case(b"by") || a.eq_ignore_ascii_case(b"get") {
-                            2
-                        } else if a.eq_ignore_ascii_case(b"store") {
-                            dst = refs.get(i + 1).copied();
-                            2
-                        } else {
-                            1
-                        };
-                    }
+                    let dst = forkless_keyspace::SortOptions::parse(&refs, false)
+                        .ok()
+                        .and_then(|o| o.store);
                     if let Some(dst) = dst {
                         self.after_write(db, &[dst]);
                     }

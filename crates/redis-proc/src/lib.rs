@@ -13,6 +13,7 @@
 //!   wait   until `INFO persistence` answers a line `loading:0` (data loaded), or the child
 //!          exits (its log is the error), or the time limit passes
 //!   retry  up to 5 times when the port was taken between the probe and the server's bind
+//!          (the log says so; without a log, any exit while starting is retried)
 //! Process: killed and reaped on drop
 //! ```
 //!
@@ -244,7 +245,10 @@ impl Launch {
             let port = free_port().map_err(|e| LaunchError::Failed(format!("free port: {e}")))?;
             match self.attempt(port)? {
                 Ok(p) => return Ok(p),
-                Err(log) if log.contains("Address already in use") => last = log,
+                // Without a log the cause is unknown: a taken port is the likely one.
+                Err(log) if self.log.is_none() || log.contains("Address already in use") => {
+                    last = log
+                }
                 Err(log) => return Err(LaunchError::Failed(log)),
             }
         }

@@ -81,6 +81,7 @@ free_port() {
 bin="${FORKLESS_BIN:-$here/target/release/forkless}"
 if [ "$server" = forkless ] && [ ! -x "$bin" ]; then
     (cd "$here" && cargo build --release -p forkless-cli)
+    [ -x "$bin" ] || { echo "no forkless binary at $bin (FORKLESS_BIN)" >&2; exit 1; }
 fi
 server_pid=""
 stop_server() {

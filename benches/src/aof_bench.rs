@@ -14,7 +14,6 @@
 //!   file: X seconds", plus per-file lines).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forkless_aof::{
@@ -28,8 +27,9 @@ use forkless_sync::{thread, Arc};
 use hdrhistogram::Histogram;
 
 use forkless_harness::hist::{phase_histogram, Summary};
-use forkless_harness::redis::{Conn, Reply};
+use forkless_harness::redis::Reply;
 use forkless_harness::workload::{Dataset, WriteGen};
+use forkless_redis_proc::{Launch, LaunchError};
 
 /// `appendfsync` name of a policy.
 pub fn policy_name(p: FsyncPolicy) -> &'static str {
@@ -483,15 +483,6 @@ pub fn forkless_load(dir: &Path) -> Result<LoadResult, String> {
     })
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `X` of the first `<prefix>X seconds` in `log`.
 fn seconds_after(line: &str, prefix: &str) -> Option<f64> {
     let rest = &line[line.find(prefix)? + prefix.len()..];
@@ -530,20 +521,8 @@ pub fn redis_load(dir: &Path, work: &Path) -> Result<Option<LoadResult>, String>
     let target = work.join("appendonlydir");
     copy_dir(dir, &target)?;
     let log = work.join("redis.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("finding a free port: {e}"))?
-        .port();
     let t0 = Instant::now();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
+    let server = match Launch::redis_server(work)
         .args(["--appendonly", "yes", "--appenddirname", "appendonlydir"])
         .args([
             "--appendfilename",
@@ -551,49 +530,22 @@ pub fn redis_load(dir: &Path, work: &Path) -> Result<Option<LoadResult>, String>
             "--aof-load-truncated",
             "yes",
         ])
-        .arg("--dir")
-        .arg(work)
-        .arg("--logfile")
-        .arg(&log)
-        .args(["--daemonize", "no"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let child = match child {
-        Ok(c) => Kill(c),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("starting redis-server: {e}")),
+        .log(&log)
+        .ready_within(Duration::from_secs(600))
+        .start()
+    {
+        Ok(s) => s,
+        Err(LaunchError::NotInstalled(_)) => return Ok(None),
+        Err(e) => return Err(format!("redis-server: {e}")),
     };
-    let mut child = child;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let (wall, keys) = loop {
-        if let Ok(Some(st)) = child.0.try_wait() {
-            return Err(format!(
-                "redis-server exited ({st}):\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ));
-        }
-        if let Ok(mut c) = Conn::connect(port) {
-            let loaded = c
-                .info("persistence")
-                .is_ok_and(|i| i.iter().any(|(k, v)| k == "loading" && v == "0"));
-            if loaded {
-                let wall = t0.elapsed().as_secs_f64();
-                let keys = match c.call(&["DBSIZE"]) {
-                    Ok(Reply::Integer(n)) => n as u64,
-                    r => return Err(format!("DBSIZE: {r:?}")),
-                };
-                break (wall, keys);
-            }
-        }
-        if Instant::now() > deadline {
-            return Err("redis-server did not finish loading in 600 s".into());
-        }
-        thread::sleep(Duration::from_millis(5));
+    let wall = t0.elapsed().as_secs_f64();
+    let mut c = server.connect().map_err(|e| format!("connect: {e}"))?;
+    let keys = match c.call(&["DBSIZE"]) {
+        Ok(Reply::Integer(n)) => n as u64,
+        r => return Err(format!("DBSIZE: {r:?}")),
     };
     let text = std::fs::read_to_string(&log).map_err(|e| format!("reading the log: {e}"))?;
-    drop(child);
+    drop(server);
     let (total, parts) = parse_redis_load_log(&text);
     let seconds =
         total.ok_or_else(|| format!("no \"DB loaded from append only file\" in:\n{text}"))?;

@@ -15,12 +15,12 @@
 //! forks one; forkless none). Finally the replica's DBSIZE is checked against the primary's.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use forkless_harness::hist::{phase_histogram, Summary};
 use forkless_harness::redis::{Conn, Reply};
+use forkless_redis_proc::{Launch, Process};
 use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
 use hdrhistogram::Histogram;
@@ -55,7 +55,7 @@ struct Args {
 const PHASES: [&str; 3] = ["idle", "sync", "after"];
 
 struct Proc {
-    child: Child,
+    server: Process,
     port: u16,
     _dir: tempdir::Dir,
 }
@@ -83,60 +83,19 @@ mod tempdir {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn spawn(bin: &std::path::Path, pre: &[&str], tag: &str, extra: &[String]) -> Proc {
     let dir = tempdir::Dir::new(tag);
-    let port = free_port();
-    let mut cmd = Command::new(bin);
-    cmd.args(pre)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
+    let server = Launch::program(bin, pre, &dir.0)
         .args(["--appendonly", "no", "--loglevel", "warning"])
-        .arg("--dir")
-        .arg(&dir.0)
         .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd
-        .spawn()
+        .ready_within(Duration::from_secs(20))
+        .start()
         .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let p = Proc {
-        child,
-        port,
+    Proc {
+        port: server.port(),
+        server,
         _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(mut c) = Conn::connect(port) {
-            if c.call(&["PING"])
-                .is_ok_and(|r| r == Reply::Simple(b"PONG".to_vec()))
-            {
-                return p;
-            }
-        }
-        thread::sleep(Duration::from_millis(20));
     }
-    panic!("{} did not answer PING", bin.display());
 }
 
 fn load(port: u16, keys: u64, value: &[u8]) {
@@ -235,7 +194,7 @@ fn run(name: &'static str, primary: Proc, args: &Args) -> Outcome {
             "disabled".into(),
         ],
     );
-    let pid = primary.child.id();
+    let pid = primary.server.pid();
     let mut children_max = 0;
     let mut mon = Conn::connect(primary.port).expect("connect");
     loop {

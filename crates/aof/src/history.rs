@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 use forkless_rdb::RdbReader;
 
+use crate::auxfields;
 use crate::error::{AofError, Result};
 use crate::load::{load_manifest, LoadOptions, LoadReport, LoadTarget};
 use crate::manifest::{sync_dir, Manifest, DEFAULT_FILENAME};
@@ -74,32 +75,19 @@ impl BaseCut {
     /// The aux fields recording this cut.
     pub fn to_aux(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         vec![
-            (
-                aux::INCR_SEQ.to_vec(),
-                self.incr_seq.to_string().into_bytes(),
-            ),
-            (aux::OFFSET.to_vec(), self.offset.to_string().into_bytes()),
-            (
-                aux::CUT_TIME.to_vec(),
-                self.unix_secs.to_string().into_bytes(),
-            ),
+            auxfields::field(aux::INCR_SEQ, self.incr_seq),
+            auxfields::field(aux::OFFSET, self.offset),
+            auxfields::field(aux::CUT_TIME, self.unix_secs),
         ]
     }
 
     /// The cut recorded in `fields` (aux fields in file order; the last value of a key wins),
     /// if all three fields are there and valid.
     pub fn from_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<BaseCut> {
-        let get = |k: &[u8]| {
-            fields
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        };
         Some(BaseCut {
-            incr_seq: get(aux::INCR_SEQ)?.parse().ok()?,
-            offset: get(aux::OFFSET)?.parse().ok()?,
-            unix_secs: get(aux::CUT_TIME)?.parse().ok()?,
+            incr_seq: auxfields::get(fields, aux::INCR_SEQ)?,
+            offset: auxfields::get(fields, aux::OFFSET)?,
+            unix_secs: auxfields::get(fields, aux::CUT_TIME)?,
         })
     }
 }

@@ -32,6 +32,7 @@
 //!   point-in-time recovery across them ([`load_dir_at`]).
 #![forbid(unsafe_code)]
 
+pub mod auxfields;
 pub mod check;
 mod dir;
 mod engine;

@@ -4,15 +4,12 @@
 //! latest_fork_usec`), the BGSAVE duration and `rdb_last_cow_size` (INFO fields as documented
 //! at <https://redis.io/docs/latest/commands/info/>).
 //!
-//! The server is a child process on 127.0.0.1 and a free port, with persistence off (`--save ""
-//! --appendonly no`) so only our `BGSAVE` forks; it is killed on drop. The client speaks RESP2
-//! (<https://redis.io/docs/latest/develop/reference/protocol-spec/>), one request at a time per
-//! connection except for the loader, which pipelines.
+//! The server is a child process on 127.0.0.1 and a free port ([`forkless_redis_proc::Launch`]),
+//! with persistence off (`--save "" --appendonly no`) so only our `BGSAVE` forks; it is killed on
+//! drop. The client ([`Conn`]) speaks RESP2, one request at a time per connection except for the
+//! loader, which pipelines.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -22,195 +19,21 @@ use crate::hist::{Recorder, Summary, WindowPoint};
 use crate::run::{Event, Phase};
 use crate::workload::{Dataset, WriteGen};
 
-/// The RESP2 reply type of the connection: the protocol crate's.
-pub use forkless_resp::Reply;
+/// The blocking RESP2 client and its reply type (the protocol crate's).
+pub use forkless_redis_proc::{Conn, Process, Reply};
+use forkless_redis_proc::{Launch, LaunchError};
 
-/// A blocking RESP2 connection.
-#[derive(Debug)]
-pub struct Conn {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-    buf: Vec<u8>,
-}
-
-fn bad(what: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, what)
-}
-
-impl Conn {
-    /// Connect to `127.0.0.1:port`.
-    pub fn connect(port: u16) -> std::io::Result<Conn> {
-        let s = TcpStream::connect(("127.0.0.1", port))?;
-        s.set_nodelay(true)?;
-        Ok(Conn {
-            r: BufReader::with_capacity(1 << 16, s.try_clone()?),
-            w: s,
-            buf: Vec::with_capacity(1 << 16),
-        })
-    }
-
-    /// Queue one command (sent by [`Conn::flush`]).
-    pub fn queue(&mut self, argv: &[impl AsRef<[u8]>]) {
-        forkless_resp::encode_command_iter(&mut self.buf, argv);
-    }
-
-    /// Send the queued commands.
-    pub fn flush(&mut self) -> std::io::Result<()> {
-        self.w.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Send one command and read its reply.
-    pub fn call(&mut self, argv: &[impl AsRef<[u8]>]) -> std::io::Result<Reply> {
-        self.queue(argv);
-        self.flush()?;
-        self.read_reply()
-    }
-
-    fn line(&mut self) -> std::io::Result<String> {
-        let mut l = Vec::new();
-        self.r.read_until(b'\n', &mut l)?;
-        if !l.ends_with(b"\r\n") {
-            return Err(bad(format!(
-                "reply line not CRLF-terminated: {:?}",
-                String::from_utf8_lossy(&l)
-            )));
-        }
-        l.truncate(l.len() - 2);
-        String::from_utf8(l).map_err(|e| bad(format!("reply line not UTF-8: {e}")))
-    }
-
-    /// Read one reply.
-    pub fn read_reply(&mut self) -> std::io::Result<Reply> {
-        let l = self.line()?;
-        let (t, rest) = l.split_at(l.len().min(1));
-        let num = |s: &str| {
-            s.parse::<i64>()
-                .map_err(|_| bad(format!("bad length/integer {s:?}")))
-        };
-        Ok(match t {
-            "+" => Reply::Simple(rest.as_bytes().to_vec()),
-            "-" => Reply::Error(rest.as_bytes().to_vec()),
-            ":" => Reply::Integer(num(rest)?),
-            "$" => {
-                let n = num(rest)?;
-                if n < 0 {
-                    Reply::Null
-                } else {
-                    let mut v = vec![0; n as usize + 2];
-                    self.r.read_exact(&mut v)?;
-                    v.truncate(n as usize);
-                    Reply::Bulk(v)
-                }
-            }
-            "*" => {
-                let n = num(rest)?;
-                if n < 0 {
-                    Reply::NullArray
-                } else {
-                    let mut v = Vec::new();
-                    for _ in 0..n {
-                        v.push(self.read_reply()?);
-                    }
-                    Reply::Array(v)
-                }
-            }
-            _ => return Err(bad(format!("unknown reply type in {l:?}"))),
-        })
-    }
-
-    /// `INFO <section>` parsed into `(field, value)` pairs.
-    pub fn info(&mut self, section: &str) -> std::io::Result<Vec<(String, String)>> {
-        match self.call(&["INFO", section])? {
-            Reply::Bulk(b) => Ok(String::from_utf8_lossy(&b)
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-                .collect()),
-            r => Err(bad(format!("INFO {section}: unexpected reply {r:?}"))),
-        }
-    }
-
-    /// One numeric INFO field.
-    pub fn info_u64(&mut self, section: &str, field: &str) -> std::io::Result<u64> {
-        let all = self.info(section)?;
-        all.iter()
-            .find(|(k, _)| k == field)
-            .and_then(|(_, v)| v.parse().ok())
-            .ok_or_else(|| bad(format!("INFO {section} has no numeric {field}")))
-    }
-}
-
-/// A redis-server child process, killed on drop.
-#[derive(Debug)]
-pub struct Server {
-    child: Child,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-}
-
-impl Server {
-    /// Start `redis-server` with persistence off and its files in `dir`. `Ok(None)` when it is
-    /// not installed.
-    pub fn start(dir: &Path) -> Result<Option<Server>, String> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("finding a free port: {e}"))?
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir)
-            .args(["--daemonize", "no", "--loglevel", "warning"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("starting redis-server: {e}")),
-        };
-        let mut server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut c) = Conn::connect(port) {
-                if c.call(&["PING"])
-                    .is_ok_and(|r| r == Reply::Simple(b"PONG".to_vec()))
-                {
-                    return Ok(Some(server));
-                }
-            }
-            if let Ok(Some(st)) = server.child.try_wait() {
-                return Err(format!("redis-server exited at start: {st}"));
-            }
-            if Instant::now() > deadline {
-                return Err("redis-server did not answer PING within 10 s".into());
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Start `redis-server` with persistence off and its files in `dir`, ready within 10 s.
+/// `Ok(None)` when it is not installed.
+pub fn start(dir: &Path) -> Result<Option<Process>, String> {
+    match Launch::redis_server(dir)
+        .args(["--appendonly", "no", "--loglevel", "warning"])
+        .ready_within(Duration::from_secs(10))
+        .start()
+    {
+        Ok(p) => Ok(Some(p)),
+        Err(LaunchError::NotInstalled(_)) => Ok(None),
+        Err(e) => Err(format!("starting redis-server: {e}")),
     }
 }
 
@@ -286,10 +109,10 @@ pub fn run(
     window: Duration,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<Option<RedisReport>, String> {
-    let Some(server) = Server::start(dir)? else {
+    let Some(server) = start(dir)? else {
         return Ok(None);
     };
-    let mut ctl = Conn::connect(server.port).map_err(io("connect"))?;
+    let mut ctl = Conn::connect(server.port()).map_err(io("connect"))?;
     let version = ctl
         .info("server")
         .map_err(io("INFO"))?
@@ -298,7 +121,7 @@ pub fn run(
         .map(|(_, v)| v)
         .unwrap_or_default();
     let t = Instant::now();
-    load(server.port, dataset, on_event)?;
+    load(server.port(), dataset, on_event)?;
     let load_seconds = t.elapsed().as_secs_f64();
     let keys = match ctl.call(&["DBSIZE"]).map_err(io("DBSIZE"))? {
         Reply::Integer(n) => n.max(0) as u64,
@@ -316,7 +139,7 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for w in 0..writers.max(1) {
-        let mut c = Conn::connect(server.port).map_err(io("connect"))?;
+        let mut c = Conn::connect(server.port()).map_err(io("connect"))?;
         let (phase, stop) = (phase.clone(), stop.clone());
         threads.push(thread::spawn(move || -> Result<Recorder, String> {
             let mut rec = Recorder::new(2, window);

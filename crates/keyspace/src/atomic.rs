@@ -300,40 +300,9 @@ fn sort_local_dest<'a>(name: &str, argv: &[&'a [u8]]) -> Option<Option<&'a [u8]>
     if name != "sort" && name != "sort_ro" {
         return None;
     }
-    // A pattern is read as a C string: up to the first NUL.
-    let star = |p: &[u8]| p.iter().take_while(|&&c| c != 0).any(|&c| c == b'*');
-    let mut dest = None;
-    let mut reads_keys = false;
-    let mut j = 2;
-    while j < argv.len() {
-        let w = argv[j];
-        let left = argv.len() - j - 1;
-        let word = |s: &str| w.eq_ignore_ascii_case(s.as_bytes());
-        if word("asc") || word("desc") || word("alpha") {
-            j += 1;
-        } else if word("limit") && left >= 2 {
-            if crate::convert::parse_i64(argv[j + 1]).is_none()
-                || crate::convert::parse_i64(argv[j + 2]).is_none()
-            {
-                return Some(None);
-            }
-            j += 3;
-        } else if name == "sort" && word("store") && left >= 1 {
-            dest = Some(argv[j + 1]);
-            j += 2;
-        } else if word("by") && left >= 1 {
-            reads_keys |= star(argv[j + 1]);
-            j += 2;
-        } else if word("get") && left >= 1 {
-            reads_keys |= argv[j + 1] != b"#" && star(argv[j + 1]);
-            j += 2;
-        } else {
-            return Some(None);
-        }
-    }
-    if reads_keys {
-        None
-    } else {
-        Some(dest)
+    match crate::SortOptions::parse(argv, name == "sort_ro") {
+        Err(_) => Some(None),
+        Ok(o) if o.reads_other_keys() => None,
+        Ok(o) => Some(o.store),
     }
 }

@@ -36,6 +36,7 @@ mod cmd;
 
 pub use api::CommandError;
 pub use atomic::{Atomic, Scope};
+pub use cmd::sort::{SortOptionError, SortOptions};
 pub use command::{CommandSpec, Handler, ALL_SHARDS, READONLY, WRITE};
 pub use ctx::Ctx;
 pub use db::{Key, Slot};

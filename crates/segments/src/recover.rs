@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use forkless_aof::auxfields;
 use forkless_aof::load::{TimestampStop, Truncation};
 use forkless_aof::{
     load_file_from, KeyspaceTarget, LoadOptions, LoadReport, LoadTarget, TargetError,
@@ -45,51 +46,31 @@ pub mod aux {
     pub const MODE: &[u8] = b"forkless-snapshot-mode";
 }
 
-/// The aux fields that record `cut` and `mode`.
+/// The aux fields that record `cut` and `mode` ([`forkless_aof::auxfields`]).
 pub fn cut_aux(cut: &Cut, mode: SnapMode) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let db = cut.db.map_or(-1, i64::from);
     vec![
-        (
-            aux::CUT_SEGMENT.to_vec(),
-            cut.segment.to_string().into_bytes(),
-        ),
-        (
-            aux::CUT_OFFSET.to_vec(),
-            cut.offset.to_string().into_bytes(),
-        ),
-        (aux::CUT_DB.to_vec(), db.to_string().into_bytes()),
-        (
-            aux::CUT_TIME.to_vec(),
-            cut.unix_secs.to_string().into_bytes(),
-        ),
-        (aux::MODE.to_vec(), mode.name().as_bytes().to_vec()),
+        auxfields::field(aux::CUT_SEGMENT, cut.segment),
+        auxfields::field(aux::CUT_OFFSET, cut.offset),
+        auxfields::field(aux::CUT_DB, cut.db.map_or(-1, i64::from)),
+        auxfields::field(aux::CUT_TIME, cut.unix_secs),
+        auxfields::field(aux::MODE, mode.name()),
     ]
 }
 
 /// The cut and mode recorded in a snapshot's aux fields, if all are there and valid.
 pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(Cut, SnapMode)> {
-    let get = |k: &[u8]| {
-        fields
-            .iter()
-            .rev()
-            .find(|(key, _)| key == k)
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-    };
-    let db: i64 = get(aux::CUT_DB)?.parse().ok()?;
-    let mode: SnapMode = get(aux::MODE)?
-        .parse::<forkless_snapshot::Mode>()
-        .ok()?
-        .into();
+    let db: i64 = auxfields::get(fields, aux::CUT_DB)?;
+    let mode: SnapMode = auxfields::get::<forkless_snapshot::Mode>(fields, aux::MODE)?.into();
     Some((
         Cut {
-            segment: get(aux::CUT_SEGMENT)?.parse().ok()?,
-            offset: get(aux::CUT_OFFSET)?.parse().ok()?,
+            segment: auxfields::get(fields, aux::CUT_SEGMENT)?,
+            offset: auxfields::get(fields, aux::CUT_OFFSET)?,
             db: if db < 0 {
                 None
             } else {
                 Some(u32::try_from(db).ok()?)
             },
-            unix_secs: get(aux::CUT_TIME)?.parse().ok()?,
+            unix_secs: auxfields::get(fields, aux::CUT_TIME)?,
         },
         mode,
     ))

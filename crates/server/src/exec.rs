@@ -774,20 +774,9 @@ impl Conn {
                 if name == "sort" {
                     // SORT locks every shard (BY/GET patterns name any key) but writes only its
                     // STORE destination, if any: only that key is touched.
-                    let (mut i, mut dst) = (2, None);
-                    while i < refs.len() {
-                        let a = refs[i];
-                        i += if a.eq_ignore_ascii_case(b"limit") {
-                            3
-                        } else if a.eq_ignore_ascii_case(b"by") || a.eq_ignore_ascii_case(b"get") {
-                            2
-                        } else if a.eq_ignore_ascii_case(b"store") {
-                            dst = refs.get(i + 1).copied();
-                            2
-                        } else {
-                            1
-                        };
-                    }
+                    let dst = forkless_keyspace::SortOptions::parse(&refs, false)
+                        .ok()
+                        .and_then(|o| o.store);
                     if let Some(dst) = dst {
                         self.after_write(db, &[dst]);
                     }
@@ -1359,15 +1348,10 @@ impl Conn {
             });
         if all_data || data_and_unit_safe {
             let db = self.session.db;
-            let cmds: Vec<Vec<&[u8]>> = queue
-                .iter()
-                .map(|c| c.iter().map(Vec::as_slice).collect())
-                .collect();
-            let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
             let mut served: Vec<Option<Frame>> = vec![None; queue.len()];
             let mut session = self.session;
             let engine = self.shared.engine.clone();
-            let (r, d) = {
+            let (r, d) = with_queue_refs(&queue, |refs| {
                 let is = |argv: &[&[u8]]| unit_safe(&lower(argv[0]), argv);
                 let mut run = |i: usize| {
                     let argv = queue[i].clone();
@@ -1381,8 +1365,8 @@ impl Conn {
                     is: &is,
                     run: &mut run,
                 };
-                engine.execute_multi_foreign_deferred(&mut session, &refs, &mut foreign)
-            };
+                engine.execute_multi_foreign_deferred(&mut session, refs, &mut foreign)
+            });
             self.session = session;
             let f = match r {
                 Ok(replies) => {
@@ -1481,17 +1465,14 @@ impl Conn {
     /// EXEC of a queue of data commands and scripts (see `forkless::Engine::execute_multi_script_deferred`).
     fn exec_with_scripts(&mut self, queue: &[Vec<Vec<u8>>]) -> Step {
         let db = self.session.db;
-        let cmds: Vec<Vec<&[u8]>> = queue
-            .iter()
-            .map(|c| c.iter().map(Vec::as_slice).collect())
-            .collect();
-        let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
         let engine = self.shared.engine.clone();
         let guard = self.script_guard();
         let session = &mut self.session;
-        let (r, d, touched) = tokio::task::block_in_place(|| {
-            forkless_script::with_guard(guard, || {
-                engine.execute_multi_script_deferred(session, &refs)
+        let (r, d, touched) = with_queue_refs(queue, |refs| {
+            tokio::task::block_in_place(|| {
+                forkless_script::with_guard(guard, || {
+                    engine.execute_multi_script_deferred(session, refs)
+                })
             })
         });
         let f = match r {
@@ -1778,3 +1759,14 @@ const STALE_OK: &[&str] = &[
     "sync",
     "psync",
 ];
+
+/// Runs `f` on a MULTI queue seen as the engine takes it (`&[&[&[u8]]]`: commands of argument
+/// slices).
+fn with_queue_refs<R>(queue: &[Vec<Vec<u8>>], f: impl FnOnce(&[&[&[u8]]]) -> R) -> R {
+    let cmds: Vec<Vec<&[u8]>> = queue
+        .iter()
+        .map(|c| c.iter().map(Vec::as_slice).collect())
+        .collect();
+    let refs: Vec<&[&[u8]]> = cmds.iter().map(Vec::as_slice).collect();
+    f(&refs)
+}

@@ -14,12 +14,15 @@
 
 pub mod crash;
 pub mod expiry;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+
+use forkless_redis_proc::Conn;
+/// The launcher of Redis-compatible servers on free loopback ports (tests starting a
+/// `forkless-server` binary use it too).
+pub use forkless_redis_proc::{Launch, LaunchError, Process};
 
 use forkless_rdb::model::{canonicalize, Entry, Value};
 
@@ -94,47 +97,42 @@ fn oracle_available(binary: &str) -> bool {
     false
 }
 
-/// A reply as a RESP2 client sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RespValue {
-    /// `+...`
-    Simple(Vec<u8>),
-    /// `-...`
-    Error(Vec<u8>),
-    /// `:n`
-    Integer(i64),
-    /// `$n` (None for `$-1`).
-    Bulk(Option<Vec<u8>>),
-    /// `*n` (None for `*-1`).
-    Array(Option<Vec<RespValue>>),
+/// A reply as a RESP2 client sees it: the protocol crate's type.
+pub use forkless_resp::Reply;
+
+/// Panicking accessors of [`Reply`] for tests.
+pub trait ReplyExt {
+    /// The bytes of a bulk or simple string (panics otherwise: test helper).
+    fn bytes(&self) -> Vec<u8>;
+    /// The integer of an integer reply (panics otherwise).
+    fn int(&self) -> i64;
+    /// The elements of an array reply (panics otherwise).
+    fn array(&self) -> Vec<Reply>;
 }
 
-impl RespValue {
-    /// The bytes of a bulk or simple string (panics otherwise: test helper).
-    pub fn bytes(&self) -> Vec<u8> {
+impl ReplyExt for Reply {
+    fn bytes(&self) -> Vec<u8> {
         match self {
-            RespValue::Bulk(Some(b)) | RespValue::Simple(b) => b.clone(),
+            Reply::Bulk(b) | Reply::Simple(b) => b.clone(),
             other => panic!("expected a string reply, got {other:?}"),
         }
     }
-    /// The integer of an integer reply (panics otherwise).
-    pub fn int(&self) -> i64 {
+    fn int(&self) -> i64 {
         match self {
-            RespValue::Integer(i) => *i,
+            Reply::Integer(i) => *i,
             other => panic!("expected an integer reply, got {other:?}"),
         }
     }
-    /// The elements of an array reply (panics otherwise).
-    pub fn array(&self) -> Vec<RespValue> {
+    fn array(&self) -> Vec<Reply> {
         match self {
-            RespValue::Array(Some(a)) => a.clone(),
+            Reply::Array(a) => a.clone(),
             other => panic!("expected an array reply, got {other:?}"),
         }
     }
 }
 
 /// The fields of a RESP2 map reply (a flat array of name, value, ...).
-fn resp_map(v: &RespValue) -> std::collections::HashMap<String, RespValue> {
+fn resp_map(v: &Reply) -> std::collections::HashMap<String, Reply> {
     v.array()
         .chunks(2)
         .map(|p| {
@@ -146,7 +144,7 @@ fn resp_map(v: &RespValue) -> std::collections::HashMap<String, RespValue> {
         .collect()
 }
 
-fn resp_id(v: &RespValue) -> forkless_rdb::stream::StreamId {
+fn resp_id(v: &Reply) -> forkless_rdb::stream::StreamId {
     let t = String::from_utf8_lossy(&v.bytes()).into_owned();
     let (a, b) = t.split_once('-').expect("stream ID");
     forkless_rdb::stream::StreamId::new(a.parse().expect("ms"), b.parse().expect("seq"))
@@ -154,7 +152,7 @@ fn resp_id(v: &RespValue) -> forkless_rdb::stream::StreamId {
 
 /// A stream model from redis-server's `XINFO STREAM key FULL COUNT 0` reply (nodes laid out
 /// afresh from the entries: the canonical form).
-pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
+pub fn stream_from_xinfo(reply: &Reply) -> forkless_rdb::stream::Stream {
     use forkless_rdb::stream::*;
     let m = resp_map(reply);
     let entries: Vec<RawEntry> = m["entries"]
@@ -163,8 +161,8 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
         .map(|e| {
             let e = e.array();
             let fv = e[1].array();
-            let f = fv.iter().step_by(2).map(RespValue::bytes).collect();
-            let v = fv.iter().skip(1).step_by(2).map(RespValue::bytes).collect();
+            let f = fv.iter().step_by(2).map(Reply::bytes).collect();
+            let v = fv.iter().skip(1).step_by(2).map(Reply::bytes).collect();
             (resp_id(&e[0]), f, v)
         })
         .collect();
@@ -207,7 +205,7 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
                 name: g["name"].bytes(),
                 last_id: resp_id(&g["last-delivered-id"]),
                 entries_read: match &g["entries-read"] {
-                    RespValue::Integer(i) => *i,
+                    Reply::Integer(i) => *i,
                     _ => -1,
                 },
                 pending,
@@ -227,57 +225,8 @@ pub fn stream_from_xinfo(reply: &RespValue) -> forkless_rdb::stream::Stream {
     }
 }
 
-/// Read one RESP2 reply.
-pub fn read_reply<R: BufRead>(r: &mut R) -> std::io::Result<RespValue> {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)?;
-    if line.len() < 3 || !line.ends_with(b"\r\n") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("bad reply line {:?}", String::from_utf8_lossy(&line)),
-        ));
-    }
-    let body = &line[1..line.len() - 2];
-    let num = || -> std::io::Result<i64> {
-        std::str::from_utf8(body)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other("bad number in reply"))
-    };
-    Ok(match line[0] {
-        b'+' => RespValue::Simple(body.to_vec()),
-        b'-' => RespValue::Error(body.to_vec()),
-        b':' => RespValue::Integer(num()?),
-        b'$' => {
-            let n = num()?;
-            if n < 0 {
-                RespValue::Bulk(None)
-            } else {
-                let mut buf = vec![0u8; n as usize + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(n as usize);
-                RespValue::Bulk(Some(buf))
-            }
-        }
-        b'*' => {
-            let n = num()?;
-            if n < 0 {
-                RespValue::Array(None)
-            } else {
-                let mut v = Vec::with_capacity(n.min(1024) as usize);
-                for _ in 0..n {
-                    v.push(read_reply(r)?);
-                }
-                RespValue::Array(Some(v))
-            }
-        }
-        other => {
-            return Err(std::io::Error::other(format!(
-                "bad reply type byte {other:#x}"
-            )));
-        }
-    })
-}
+/// Read one RESP2 reply from a blocking reader ([`forkless_redis_proc::read_reply`]).
+pub use forkless_redis_proc::read_reply;
 
 /// Encode a command as a RESP multibulk ([`forkless_resp::encode_command`]).
 pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
@@ -286,20 +235,12 @@ pub fn encode_command(argv: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A `redis-server` child process on a free loopback port, killed on drop.
+/// A `redis-server` child process on a free loopback port ([`forkless_redis_proc::Launch`]),
+/// killed on drop.
 pub struct RedisServer {
-    child: Child,
-    port: u16,
+    process: Process,
     dir: PathBuf,
-    conn: std::cell::RefCell<Option<(TcpStream, BufReader<TcpStream>)>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    conn: std::cell::RefCell<Option<Conn>>,
 }
 
 impl RedisServer {
@@ -321,91 +262,29 @@ impl RedisServer {
     }
 
     fn spawn(dir: &Path, extra: &[&str]) -> Result<RedisServer, String> {
-        let log = dir.join("redis.log");
-        let mut last_err = String::new();
-        // A port found free may be taken by another test before the server binds it: retry.
-        for _attempt in 0..5 {
-            let port = free_port();
-            let mut cmd = Command::new("redis-server");
-            cmd.arg("--port")
-                .arg(port.to_string())
-                .args(["--bind", "127.0.0.1", "--save", "", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(dir)
-                .arg("--logfile")
-                .arg(&log)
-                .args(extra)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            let child = cmd
-                .spawn()
-                .map_err(|e| format!("spawn redis-server: {e}"))?;
-            let mut server = RedisServer {
-                child,
-                port,
-                dir: dir.to_path_buf(),
-                conn: std::cell::RefCell::new(None),
-            };
-            let deadline = Instant::now() + Duration::from_secs(300);
-            loop {
-                if let Ok(Some(_status)) = server.child.try_wait() {
-                    last_err = std::fs::read_to_string(&log).unwrap_or_default();
-                    break;
-                }
-                if server.connect().is_ok() {
-                    match server.try_call(&[b"INFO", b"persistence"]) {
-                        Ok(RespValue::Bulk(Some(info))) => {
-                            // Whole line: `async_loading:0` also contains "loading:0".
-                            if String::from_utf8_lossy(&info)
-                                .lines()
-                                .any(|l| l.trim() == "loading:0")
-                            {
-                                return Ok(server);
-                            }
-                        }
-                        _ => {
-                            server.conn.borrow_mut().take();
-                        }
-                    }
-                }
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "redis-server did not finish loading in time:\n{}",
-                        std::fs::read_to_string(&log).unwrap_or_default()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if !last_err.contains("Address already in use") {
-                return Err(last_err);
-            }
-        }
-        Err(last_err)
+        let process = Launch::redis_server(dir)
+            .log(dir.join("redis.log"))
+            .args(extra)
+            .start()
+            .map_err(|e| e.to_string())?;
+        Ok(RedisServer {
+            process,
+            dir: dir.to_path_buf(),
+            conn: std::cell::RefCell::new(None),
+        })
     }
 
-    fn connect(&self) -> std::io::Result<()> {
-        if self.conn.borrow().is_some() {
-            return Ok(());
-        }
-        let s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_nodelay(true)?;
-        let r = BufReader::new(s.try_clone()?);
-        *self.conn.borrow_mut() = Some((s, r));
-        Ok(())
-    }
-
-    fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<RespValue> {
-        self.connect()?;
+    fn try_call(&self, argv: &[&[u8]]) -> std::io::Result<Reply> {
         let mut guard = self.conn.borrow_mut();
-        let (w, r) = guard.as_mut().expect("connected");
-        w.write_all(&encode_command(argv))?;
-        read_reply(r)
+        if guard.is_none() {
+            *guard = Some(self.process.connect()?);
+        }
+        guard.as_mut().expect("connected").call(argv)
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// Its data directory.
@@ -414,24 +293,24 @@ impl RedisServer {
     }
 
     /// Send one command, return its reply (panics on I/O errors: test helper).
-    pub fn call(&self, argv: &[&[u8]]) -> RespValue {
+    pub fn call(&self, argv: &[&[u8]]) -> Reply {
         self.try_call(argv)
             .unwrap_or_else(|e| panic!("redis call {:?} failed: {e}", lossy(argv)))
     }
 
     /// Send a pipeline of commands, return their replies in order.
-    pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<RespValue> {
-        self.connect().expect("connect");
+    pub fn pipeline(&self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
         let mut guard = self.conn.borrow_mut();
-        let (w, r) = guard.as_mut().expect("connected");
-        let mut buf = Vec::new();
-        for c in cmds {
-            let argv: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
-            buf.extend_from_slice(&encode_command(&argv));
+        if guard.is_none() {
+            *guard = Some(self.process.connect().expect("connect"));
         }
-        w.write_all(&buf).expect("write pipeline");
+        let c = guard.as_mut().expect("connected");
+        for argv in cmds {
+            c.queue(argv);
+        }
+        c.flush().expect("write pipeline");
         cmds.iter()
-            .map(|_| read_reply(r).expect("read reply"))
+            .map(|_| c.read_reply().expect("read reply"))
             .collect()
     }
 
@@ -440,7 +319,7 @@ impl RedisServer {
     pub fn dump(&self) -> Vec<Entry> {
         let mut out = Vec::new();
         let dbs = match self.call(&[b"CONFIG", b"GET", b"databases"]) {
-            RespValue::Array(Some(a)) if a.len() == 2 => {
+            Reply::Array(a) if a.len() == 2 => {
                 String::from_utf8_lossy(&a[1].bytes()).parse().unwrap_or(16)
             }
             _ => 16u32,
@@ -513,13 +392,6 @@ impl RedisServer {
         self.call(&[b"SELECT", b"0"]);
         canonicalize(&mut out);
         out
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::Instant;
 use forkless_keyspace::{Config, EvictionPolicy, Keyspace, MemoryConfig, Reply, Session};
 
 use forkless_harness::hist::{phase_histogram, Summary};
-use forkless_harness::redis::{Conn, Reply as RReply, Server};
+use forkless_harness::redis::{Conn, Reply as RReply};
 use forkless_harness::workload::SplitMix64;
 
 /// Keys per cache-aside batch.
@@ -444,7 +444,7 @@ pub fn run(
     ));
     let mut hits = Vec::new();
     let server = if cfg.redis {
-        Server::start(scratch)?
+        forkless_harness::redis::start(scratch)?
     } else {
         None
     };
@@ -464,7 +464,7 @@ pub fn run(
         drop(ours);
         if let Some(s) = &server {
             let mut theirs = Theirs {
-                c: Conn::connect(s.port).map_err(io)?,
+                c: Conn::connect(s.port()).map_err(io)?,
             };
             let r = replay(&mut theirs, "redis-server", policy, &tr, &distinct, cfg)?;
             on_line(&format!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use forkless_rdb::Value;
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 /// The commands of a RESP file (arrays of bulk strings).
 fn parse_resp(mut b: &[u8]) -> Vec<Vec<Vec<u8>>> {
@@ -93,7 +93,7 @@ fn stream_rewrite_matches_redis() {
     for c in cmds {
         let a: Vec<&[u8]> = c.iter().map(|x| x.as_bytes()).collect();
         let r = redis.call(&a);
-        assert!(!matches!(r, RespValue::Error(_)), "{c:?}: {r:?}");
+        assert!(!matches!(r, Reply::Error(_)), "{c:?}: {r:?}");
     }
     redis.call(&[b"BGREWRITEAOF"]);
     let start = Instant::now();

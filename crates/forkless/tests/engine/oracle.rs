@@ -4,7 +4,7 @@
 
 use forkless::config::Kind;
 use forkless::{Config, OPTIONS};
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 /// forkless's own options (unknown to Redis).
 const OURS: &[&str] = &[
@@ -73,7 +73,7 @@ fn defaults_match_redis_server_7_0_15() {
         // Redis accepts our rendering back (CONFIG SET of the default value) for mutable ones
         // (protected configs need enable-protected-configs there).
         if s.mutable && !matches!(s.kind, Kind::ReplicaOf) {
-            if let RespValue::Error(e) =
+            if let Reply::Error(e) =
                 redis.call(&[b"CONFIG", b"SET", s.name.as_bytes(), mine.as_bytes()])
             {
                 let e = String::from_utf8_lossy(&e).into_owned();

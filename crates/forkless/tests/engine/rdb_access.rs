@@ -10,7 +10,7 @@ use std::path::Path;
 use forkless::{Engine, Reply, Session};
 use forkless_keyspace::ManualClock;
 use forkless_rdb::{Item, KeyAccess, RdbReader};
-use forkless_testkit::{redis_check_rdb, RedisServer, RespValue, TempDir};
+use forkless_testkit::{redis_check_rdb, RedisServer, Reply as RespReply, ReplyExt, TempDir};
 
 use super::conf;
 
@@ -29,9 +29,9 @@ fn int(r: Reply) -> i64 {
     }
 }
 
-fn redis_int(r: RespValue) -> i64 {
+fn redis_int(r: RespReply) -> i64 {
     match r {
-        RespValue::Integer(n) => n,
+        RespReply::Integer(n) => n,
         other => panic!("expected an integer from redis-server, got {other:?}"),
     }
 }
@@ -335,7 +335,7 @@ fn redis_server_idle_and_freq_load_into_our_clocks() {
             }
             argv.extend_from_slice(&[opt, val.as_bytes()]);
             let r = redis.call(&argv);
-            assert!(matches!(r, RespValue::Simple(_)), "RESTORE: {r:?}");
+            assert!(matches!(r, RespReply::Simple(_)), "RESTORE: {r:?}");
         }
         redis.call(&[b"SAVE"]);
         let theirs = redis.dump();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use forkless::{Engine, Session};
 use forkless_sync::atomic::AtomicBool;
 use forkless_sync::{Arc, Mutex};
-use forkless_testkit::{encode_command, read_reply, RedisServer, RespValue, TempDir};
+use forkless_testkit::{encode_command, read_reply, RedisServer, Reply, TempDir};
 
 use super::conf;
 
@@ -66,8 +66,8 @@ fn apply_raw(port: u16, raw: &[u8]) {
         .expect("write");
     loop {
         match read_reply(&mut r).expect("reply") {
-            RespValue::Bulk(Some(b)) if b == b"the-end" => return,
-            RespValue::Error(e) => panic!(
+            Reply::Bulk(b) if b == b"the-end" => return,
+            Reply::Error(e) => panic!(
                 "redis refused a stream command: {}",
                 String::from_utf8_lossy(&e)
             ),

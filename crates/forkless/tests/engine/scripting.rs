@@ -3,7 +3,7 @@
 //! effects reach the AOF as one MULTI/EXEC unit.
 
 use forkless::{Engine, Reply, Session};
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply as RespReply, ReplyExt, TempDir};
 
 use crate::{conf, open};
 
@@ -45,7 +45,7 @@ fn functions_in_our_rdb_load_into_redis_server() {
             let fields = lib.array();
             let i = fields
                 .iter()
-                .position(|f| matches!(f, RespValue::Bulk(Some(b)) if b == b"library_code"))
+                .position(|f| matches!(f, RespReply::Bulk(b) if b == b"library_code"))
                 .expect("library_code");
             fields[i + 1].bytes()
         })
@@ -152,12 +152,12 @@ fn struct_library_equals_redis_server() {
         let want = redis.call(&[b"EVAL", script.as_bytes(), b"0"]);
         let got = exec(&e, &["EVAL", script, "0"]);
         let want: Reply = match want {
-            RespValue::Array(Some(items)) => {
+            RespReply::Array(items) => {
                 assert!(items.len() > 90, "{items:?}");
                 Reply::Array(items.iter().map(|i| Reply::Bulk(i.bytes())).collect())
             }
-            RespValue::Integer(n) => Reply::Integer(n),
-            RespValue::Bulk(Some(b)) => Reply::Bulk(b),
+            RespReply::Integer(n) => Reply::Integer(n),
+            RespReply::Bulk(b) => Reply::Bulk(b),
             other => panic!("redis-server answered {other:?}"),
         };
         assert_eq!(got, want, "script {script:.60}");

@@ -85,51 +85,93 @@ struct Item {
     cmpobj: Option<Vec<u8>>,
 }
 
-fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
-    let mut desc = false;
-    let mut alpha = false;
-    let mut limit_start: i64 = 0;
-    let mut limit_count: i64 = -1;
-    let mut dontsort = false;
-    let mut sortby: Option<&[u8]> = None;
-    let mut storekey: Option<&[u8]> = None;
-    let mut gets: Vec<&[u8]> = Vec::new();
-    let mut j = 2;
-    while j < argv.len() {
-        let left = argv.len() - j - 1;
-        let w = argv[j];
-        if w.eq_ignore_ascii_case(b"asc") {
-            desc = false;
-        } else if w.eq_ignore_ascii_case(b"desc") {
-            desc = true;
-        } else if w.eq_ignore_ascii_case(b"alpha") {
-            alpha = true;
-        } else if w.eq_ignore_ascii_case(b"limit") && left >= 2 {
-            match (parse_i64(argv[j + 1]), parse_i64(argv[j + 2])) {
-                (Some(s), Some(c)) => {
-                    limit_start = s;
-                    limit_count = c;
+/// SORT's options (Redis's `sortCommandGeneric` option loop), parsed once for the handler, a
+/// script's shard check (`Atomic::call`) and the server's after-write wake-ups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SortOptions<'a> {
+    /// DESC (the last of ASC/DESC wins).
+    pub desc: bool,
+    /// ALPHA.
+    pub alpha: bool,
+    /// LIMIT offset count.
+    pub limit: Option<(i64, i64)>,
+    /// BY patterns, in order: the last one sorts; one without `*` (a constant such as `nosort`)
+    /// anywhere means no sorting, as in Redis.
+    pub bys: Vec<&'a [u8]>,
+    /// STORE destination (SORT only; the last one wins).
+    pub store: Option<&'a [u8]>,
+    /// GET patterns, in order.
+    pub gets: Vec<&'a [u8]>,
+}
+
+/// Why [`SortOptions::parse`] refused the options: the reply SORT gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOptionError {
+    /// A LIMIT number is not an integer (`ERR value is not an integer or out of range`).
+    NotInteger,
+    /// An unknown word, a missing argument, or STORE in SORT_RO (`ERR syntax error`).
+    Syntax,
+}
+
+impl<'a> SortOptions<'a> {
+    /// The options of `argv` (`SORT key ...`; `readonly` for SORT_RO, which has no STORE).
+    pub fn parse(argv: &[&'a [u8]], readonly: bool) -> Result<SortOptions<'a>, SortOptionError> {
+        let mut o = SortOptions::default();
+        let mut j = 2;
+        while j < argv.len() {
+            let left = argv.len() - j - 1;
+            let w = argv[j];
+            if w.eq_ignore_ascii_case(b"asc") {
+                o.desc = false;
+            } else if w.eq_ignore_ascii_case(b"desc") {
+                o.desc = true;
+            } else if w.eq_ignore_ascii_case(b"alpha") {
+                o.alpha = true;
+            } else if w.eq_ignore_ascii_case(b"limit") && left >= 2 {
+                match (parse_i64(argv[j + 1]), parse_i64(argv[j + 2])) {
+                    (Some(s), Some(c)) => o.limit = Some((s, c)),
+                    _ => return Err(SortOptionError::NotInteger),
                 }
-                _ => return Reply::not_integer(),
+                j += 2;
+            } else if !readonly && w.eq_ignore_ascii_case(b"store") && left >= 1 {
+                o.store = Some(argv[j + 1]);
+                j += 1;
+            } else if w.eq_ignore_ascii_case(b"by") && left >= 1 {
+                o.bys.push(argv[j + 1]);
+                j += 1;
+            } else if w.eq_ignore_ascii_case(b"get") && left >= 1 {
+                o.gets.push(argv[j + 1]);
+                j += 1;
+            } else {
+                return Err(SortOptionError::Syntax);
             }
-            j += 2;
-        } else if !readonly && w.eq_ignore_ascii_case(b"store") && left >= 1 {
-            storekey = Some(argv[j + 1]);
             j += 1;
-        } else if w.eq_ignore_ascii_case(b"by") && left >= 1 {
-            sortby = Some(argv[j + 1]);
-            if !c_str(argv[j + 1]).contains(&b'*') {
-                dontsort = true;
-            }
-            j += 1;
-        } else if w.eq_ignore_ascii_case(b"get") && left >= 1 {
-            gets.push(argv[j + 1]);
-            j += 1;
-        } else {
-            return Reply::syntax_error();
         }
-        j += 1;
+        Ok(o)
     }
+
+    /// Whether a BY or GET pattern may read other keys (has a `*` before its first NUL; a GET
+    /// of `#` is the element itself): then SORT needs every shard.
+    pub fn reads_other_keys(&self) -> bool {
+        self.bys.iter().chain(&self.gets).any(|p| has_star(p))
+    }
+}
+
+/// Whether pattern `p`, read as a C string, has a `*`.
+fn has_star(p: &[u8]) -> bool {
+    c_str(p).contains(&b'*')
+}
+
+fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
+    let o = match SortOptions::parse(argv, readonly) {
+        Ok(o) => o,
+        Err(SortOptionError::NotInteger) => return Reply::not_integer(),
+        Err(SortOptionError::Syntax) => return Reply::syntax_error(),
+    };
+    let (desc, mut alpha, storekey, gets) = (o.desc, o.alpha, o.store, o.gets);
+    let (limit_start, limit_count) = o.limit.unwrap_or((0, -1));
+    let mut sortby = o.bys.last().copied();
+    let mut dontsort = o.bys.iter().any(|p| !has_star(p));
 
     // The elements, in their native order (a set's order is its iteration order).
     enum Kind {

@@ -265,24 +265,31 @@ impl SkipList {
         if rank >= self.len {
             return None;
         }
-        let want = rank + 1;
+        let mut update = [HEAD; MAX_LEVEL];
+        let (x, traversed) = self.descend_to_rank(rank + 1, &mut update);
+        (traversed == rank + 1).then_some(x)
+    }
+
+    /// The rank descent: from the head, on each level from the top, move forward while the
+    /// elements passed stay within `rank`; `update[i]` is the last node visited on level `i`.
+    /// Returns the node reached and how many elements it passed (`rank` when `rank <= len`: the
+    /// node of 1-based rank `rank`, or the head for 0).
+    fn descend_to_rank(&self, rank: usize, update: &mut [usize; MAX_LEVEL]) -> (usize, usize) {
         let mut traversed = 0;
         let mut x = HEAD;
         for i in (0..self.level).rev() {
             loop {
                 let l = self.nodes[x].levels[i];
-                if l.forward != NIL && traversed + l.span <= want {
+                if l.forward != NIL && traversed + l.span <= rank {
                     traversed += l.span;
                     x = l.forward;
                 } else {
                     break;
                 }
             }
-            if traversed == want {
-                return Some(x);
-            }
+            update[i] = x;
         }
-        None
+        (x, traversed)
     }
 
     /// How many leading elements (ascending) satisfy `pred`, found by a skip-list descent.
@@ -318,20 +325,7 @@ impl SkipList {
             return 0;
         }
         let mut update = [HEAD; MAX_LEVEL];
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let l = self.nodes[x].levels[i];
-                if l.forward != NIL && traversed + l.span <= start {
-                    traversed += l.span;
-                    x = l.forward;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
+        let (x, mut traversed) = self.descend_to_rank(start, &mut update);
         let mut x = self.nodes[x].levels[0].forward;
         let mut removed = 0;
         while x != NIL && traversed < end {

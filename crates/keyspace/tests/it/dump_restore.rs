@@ -84,7 +84,7 @@ fn dump_and_restore_match_redis() {
 #[test]
 fn payloads_are_byte_identical_and_cross_over() {
     use forkless_keyspace::{Config, Keyspace, Session};
-    use forkless_testkit::{RedisServer, RespValue, TempDir};
+    use forkless_testkit::{RedisServer, Reply, TempDir};
     let dir = TempDir::new("dump-bytes");
     let Some(redis) = RedisServer::start(dir.path(), &[]) else {
         return;
@@ -148,7 +148,7 @@ fn payloads_are_byte_identical_and_cross_over() {
     }
     for key in ["bigset", "bighash", "list", "zset"] {
         // Theirs into ours, ours into theirs: the same value arrives.
-        let RespValue::Bulk(Some(theirs)) = redis.call(&[b"DUMP", key.as_bytes()]) else {
+        let Reply::Bulk(theirs) = redis.call(&[b"DUMP", key.as_bytes()]) else {
             panic!("no DUMP of {key}");
         };
         let forkless_keyspace::Reply::Bulk(ours) = ks.execute(&mut s, &[b"DUMP", key.as_bytes()])
@@ -159,7 +159,7 @@ fn payloads_are_byte_identical_and_cross_over() {
         let r = ks.execute(&mut s, &[b"RESTORE", copy.as_bytes(), b"0", &theirs]);
         assert!(!r.is_error(), "{r:?}");
         let r = redis.call(&[b"RESTORE", copy.as_bytes(), b"0", &ours]);
-        assert_eq!(r, RespValue::Simple(b"OK".to_vec()));
+        assert_eq!(r, Reply::Simple(b"OK".to_vec()));
     }
     let mut ours = ks.dump();
     let mut theirs = redis.dump();

@@ -4,6 +4,7 @@
 use crate::support;
 
 use forkless_keyspace::{Config, Keyspace, ManualClock, Session};
+use forkless_testkit::ReplyExt;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -241,7 +242,7 @@ fn keys_scan_randomkey() {
     let keys = |pat: &str| {
         let r = ks.execute(&mut Session::default(), &[b"KEYS", pat.as_bytes()]);
         match support::to_resp(&r) {
-            forkless_testkit::RespValue::Array(Some(a)) => a.len(),
+            forkless_testkit::Reply::Array(a) => a.len(),
             other => panic!("{other:?}"),
         }
     };

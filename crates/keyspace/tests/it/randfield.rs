@@ -9,7 +9,7 @@ use crate::support;
 use std::collections::{HashMap, HashSet};
 
 use forkless_keyspace::{Config, Keyspace, Session};
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 use support::{show, to_resp};
 
 /// A key's fields (members) and values (scores as Redis formats them).
@@ -22,7 +22,7 @@ struct Both {
 }
 
 impl Both {
-    fn run(&mut self, argv: &[&str]) -> (RespValue, RespValue) {
+    fn run(&mut self, argv: &[&str]) -> (Reply, Reply) {
         let a: Vec<&[u8]> = argv.iter().map(|x| x.as_bytes()).collect();
         (
             to_resp(&self.ks.execute(&mut self.s, &a)),
@@ -41,9 +41,9 @@ impl Both {
     }
 }
 
-fn bulks(v: &RespValue) -> Vec<Vec<u8>> {
+fn bulks(v: &Reply) -> Vec<Vec<u8>> {
     match v {
-        RespValue::Array(Some(a)) => a.iter().map(|x| x.bytes()).collect(),
+        Reply::Array(a) => a.iter().map(|x| x.bytes()).collect(),
         other => panic!("expected an array, got {}", show(other)),
     }
 }
@@ -52,7 +52,7 @@ fn bulks(v: &RespValue) -> Vec<Vec<u8>> {
 fn check(
     who: &str,
     argv: &[&str],
-    reply: &RespValue,
+    reply: &Reply,
     data: &Data,
     want_len: usize,
     pairs: bool,

@@ -116,7 +116,7 @@ fn check(seed: u64, config: &[&str], compression: bool, limits: EncodingLimits) 
     for chunk in cmds.chunks(1000) {
         for reply in server.pipeline(chunk) {
             assert!(
-                !matches!(reply, forkless_testkit::RespValue::Error(_)),
+                !matches!(reply, forkless_testkit::Reply::Error(_)),
                 "{reply:?}"
             );
         }

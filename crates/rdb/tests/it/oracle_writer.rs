@@ -6,7 +6,7 @@
 
 use forkless_rdb::model::canonicalize;
 use forkless_rdb::{write_all, Entry, Value, WriteOptions};
-use forkless_testkit::{redis_check_rdb, redis_load_rdb, RedisServer, RespValue, TempDir};
+use forkless_testkit::{redis_check_rdb, redis_load_rdb, RedisServer, Reply, TempDir};
 
 const FAR: i64 = 4_102_444_800_000; // 2100-01-01 in ms
 
@@ -378,7 +378,7 @@ fn redis_keeps_our_encodings() {
         let got = server.call(&[b"OBJECT", b"ENCODING", key.as_bytes()]);
         assert_eq!(
             got,
-            RespValue::Bulk(Some(want.as_bytes().to_vec())),
+            Reply::Bulk(want.as_bytes().to_vec()),
             "OBJECT ENCODING {key}"
         );
     }

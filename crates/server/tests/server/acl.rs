@@ -7,7 +7,7 @@
 //! is compared as a set, everything before it in order. ACL CAT lists come in the same hash
 //! order and are compared sorted.
 
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply, ReplyExt, TempDir};
 
 use crate::common::{bulk, err_text, simple, Client, TestServer};
 
@@ -24,25 +24,25 @@ fn norm_rules(s: &str) -> String {
 
 /// The reply with rule strings normalized, ACL LOG's age dropped and its client-info reduced
 /// to the fields that do not depend on buffers and ids (`cmd=`, `user=`, `db=`, `flags=`).
-fn norm(v: RespValue, sort: bool) -> RespValue {
+fn norm(v: Reply, sort: bool) -> Reply {
     match v {
-        RespValue::Bulk(Some(b)) => {
+        Reply::Bulk(b) => {
             let s = String::from_utf8_lossy(&b).into_owned();
-            RespValue::Bulk(Some(norm_rules(&s).into_bytes()))
+            Reply::Bulk(norm_rules(&s).into_bytes())
         }
-        RespValue::Array(Some(items)) => {
+        Reply::Array(items) => {
             let mut out = Vec::new();
             let mut it = items.into_iter();
             while let Some(x) = it.next() {
                 let key = match &x {
-                    RespValue::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
                     _ => String::new(),
                 };
                 out.push(norm(x, false));
                 match key.as_str() {
                     "age-seconds" => {
                         it.next();
-                        out.push(RespValue::Integer(0));
+                        out.push(Reply::Integer(0));
                     }
                     "client-info" => {
                         let info = it.next().map(|v| v.bytes()).unwrap_or_default();
@@ -63,21 +63,21 @@ fn norm(v: RespValue, sort: bool) -> RespValue {
             if sort {
                 out.sort_by_key(|v| format!("{v:?}"));
             }
-            RespValue::Array(Some(out))
+            Reply::Array(out)
         }
         other => other,
     }
 }
 
 /// A reply as text, for failure messages.
-fn show(v: &RespValue) -> String {
+fn show(v: &Reply) -> String {
     match v {
-        RespValue::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
-        RespValue::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
-        RespValue::Integer(i) => format!(":{i}"),
-        RespValue::Bulk(Some(b)) => format!("{:?}", String::from_utf8_lossy(b)),
-        RespValue::Bulk(None) | RespValue::Array(None) => "(nil)".into(),
-        RespValue::Array(Some(a)) => {
+        Reply::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
+        Reply::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
+        Reply::Integer(i) => format!(":{i}"),
+        Reply::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        Reply::Null | Reply::NullArray => "(nil)".into(),
+        Reply::Array(a) => {
             format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", "))
         }
     }
@@ -312,7 +312,7 @@ fn deluser_disconnects_its_clients() {
     assert_eq!(c.call(&["AUTH", "u", "p"]), simple("OK"));
     let list = String::from_utf8(admin.call(&["CLIENT", "LIST"]).bytes()).unwrap();
     assert!(list.contains(" user=u "), "{list}");
-    assert_eq!(admin.call(&["ACL", "DELUSER", "u"]), RespValue::Integer(1));
+    assert_eq!(admin.call(&["ACL", "DELUSER", "u"]), Reply::Integer(1));
     assert!(c.closed(), "a deleted user's client is disconnected");
     // The default user's clients stay.
     assert_eq!(admin.call(&["PING"]), simple("PONG"));

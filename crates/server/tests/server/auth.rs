@@ -1,6 +1,7 @@
 //! requirepass, AUTH, HELLO AUTH and the unauthenticated limits.
 
 use crate::common::{err_text, simple, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn requirepass_gates_commands() {

@@ -2,10 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bulk, err_text, wait_blocked, RespValue, TestServer};
+use crate::common::{bulk, err_text, wait_blocked, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
-fn arr(items: Vec<RespValue>) -> RespValue {
-    RespValue::Array(Some(items))
+fn arr(items: Vec<Reply>) -> Reply {
+    Reply::Array(items)
 }
 
 #[test]
@@ -13,11 +14,11 @@ fn blpop_times_out_with_null_array() {
     let s = TestServer::start(&[]);
     let mut c = s.client();
     let t = Instant::now();
-    assert_eq!(c.call(&["BLPOP", "nothing", "0.2"]), RespValue::Array(None));
+    assert_eq!(c.call(&["BLPOP", "nothing", "0.2"]), Reply::NullArray);
     assert!(t.elapsed() >= Duration::from_millis(190));
     assert_eq!(
         c.call(&["BRPOPLPUSH", "nothing", "dst", "0.1"]),
-        RespValue::Bulk(None)
+        Reply::Null
     );
     assert_eq!(
         err_text(&c.call(&["BLPOP", "k", "-1"])),
@@ -39,14 +40,11 @@ fn blpop_is_served_by_a_later_push_in_arrival_order() {
     wait_blocked(s.port, 1);
     second.send(&["BLPOP", "q", "5"]);
     wait_blocked(s.port, 2);
-    assert_eq!(
-        pusher.call(&["RPUSH", "q", "a", "b"]),
-        RespValue::Integer(2)
-    );
+    assert_eq!(pusher.call(&["RPUSH", "q", "a", "b"]), Reply::Integer(2));
     assert_eq!(first.read(), arr(vec![bulk("q"), bulk("a")]));
     assert_eq!(second.read(), arr(vec![bulk("q"), bulk("b")]));
     // Both popped: the pusher sees an empty list (LPOP was propagated, the key is gone).
-    assert_eq!(pusher.call(&["EXISTS", "q"]), RespValue::Integer(0));
+    assert_eq!(pusher.call(&["EXISTS", "q"]), Reply::Integer(0));
 }
 
 #[test]
@@ -96,7 +94,7 @@ fn client_unblock_and_wrongtype() {
     wait_blocked(s.port, 1);
     assert_eq!(
         c.call(&["CLIENT", "UNBLOCK", &id.to_string(), "ERROR"]),
-        RespValue::Integer(1)
+        Reply::Integer(1)
     );
     assert_eq!(
         err_text(&w.read()),
@@ -112,7 +110,7 @@ fn blocking_inside_multi_does_not_block() {
     let mut c = s.client();
     c.call(&["MULTI"]);
     c.call(&["BLPOP", "empty", "0"]);
-    assert_eq!(c.call(&["EXEC"]), arr(vec![RespValue::Array(None)]));
+    assert_eq!(c.call(&["EXEC"]), arr(vec![Reply::NullArray]));
 }
 
 #[test]
@@ -128,10 +126,10 @@ fn a_served_move_touches_watched_keys() {
     assert_eq!(blocked.read(), bulk("v"));
     watcher.call(&["MULTI"]);
     watcher.call(&["PING"]);
-    assert_eq!(watcher.call(&["EXEC"]), RespValue::Array(None));
+    assert_eq!(watcher.call(&["EXEC"]), Reply::NullArray);
 }
 
-fn entry(id: &str, fv: &[&str]) -> RespValue {
+fn entry(id: &str, fv: &[&str]) -> Reply {
     arr(vec![bulk(id), arr(fv.iter().map(|s| bulk(s)).collect())])
 }
 
@@ -143,7 +141,7 @@ fn xread_block_waits_for_new_entries_after_dollar() {
     let t = Instant::now();
     assert_eq!(
         c.call(&["XREAD", "BLOCK", "100", "STREAMS", "s", "$"]),
-        RespValue::Array(None)
+        Reply::NullArray
     );
     assert!(t.elapsed() >= Duration::from_millis(90));
     c.call(&["XADD", "s", "1-1", "old", "x"]);
@@ -194,7 +192,7 @@ fn xreadgroup_block_is_served_and_unblocked_by_del() {
     assert_eq!(
         c.call(&["XPENDING", "s", "g"]),
         arr(vec![
-            RespValue::Integer(1),
+            Reply::Integer(1),
             bulk("1-1"),
             bulk("1-1"),
             arr(vec![arr(vec![bulk("alice"), bulk("1")])]),

@@ -2,79 +2,30 @@
 //! reached a client is there after the restart, and the `appendonlydir` loads in redis-server
 //! 7.0.15 to the same keyspace.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use forkless_rdb::model::Value;
-use forkless_testkit::{encode_command, read_reply, RespValue, TempDir};
+use forkless_testkit::{encode_command, read_reply, Launch, Process, Reply, ReplyExt, TempDir};
 
 use crate::common::Client;
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Start `forkless-server` on `dir` with `appendonly yes`, `appendfsync always`.
-fn start(dir: &std::path::Path) -> (Proc, u16) {
+fn start(dir: &std::path::Path) -> (Process, u16) {
     start_with(dir, &["--appendonly", "yes", "--appendfsync", "always"])
 }
 
-/// Start `forkless-server` on `dir` with `args`; wait for `Ready to accept connections`.
-fn start_with(dir: &std::path::Path, args: &[&str]) -> (Proc, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_forkless-server"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(args)
-            .arg("--dir")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn forkless-server");
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut ready = false;
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if line.contains("Ready to accept connections") {
-                ready = true;
-                break;
-            }
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        if ready {
-            return (Proc(child), port);
-        }
-        let _ = child.wait();
-    }
-    panic!("forkless-server did not start");
+/// Start `forkless-server` on `dir` with `args` on a free port; wait until it has loaded.
+fn start_with(dir: &std::path::Path, args: &[&str]) -> (Process, u16) {
+    let server = Launch::program(env!("CARGO_BIN_EXE_forkless-server"), &[] as &[&str], dir)
+        .args(args)
+        .start()
+        .unwrap_or_else(|e| panic!("forkless-server did not start: {e}"));
+    let port = server.port();
+    (server, port)
 }
 
 #[test]
@@ -86,8 +37,7 @@ fn kill_9_under_appendfsync_always_keeps_every_acknowledged_write() {
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_millis(800));
     // SIGKILL while the writers run.
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert!(
@@ -132,8 +82,8 @@ fn counter_writer(
                     break;
                 }
                 match read_reply(&mut r) {
-                    Ok(RespValue::Integer(v)) if n == 0 => incr_acked = v,
-                    Ok(RespValue::Integer(v)) => push_acked = v,
+                    Ok(Reply::Integer(v)) if n == 0 => incr_acked = v,
+                    Ok(Reply::Integer(v)) => push_acked = v,
                     _ => {
                         ok = false;
                         break;
@@ -244,15 +194,14 @@ fn appendonly_turned_on_at_run_time_under_load_survives_kill_9() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     let (restarted, port) = start(dir.path());
     let mut c = Client::connect(port);
     assert_eq!(
         c.call(&["DBSIZE"]),
-        RespValue::Integer((PRE + 2 * acked.len()) as i64)
+        Reply::Integer((PRE + 2 * acked.len()) as i64)
     );
     for i in (0..PRE).step_by(997) {
         assert_eq!(
@@ -321,9 +270,9 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
                             break 'outer;
                         }
                         match read_reply(&mut r) {
-                            Ok(RespValue::Integer(v)) if n == 1 => acked = v,
-                            Ok(RespValue::Integer(1)) if n == 2 => {}
-                            Ok(RespValue::Simple(_)) if n == 0 => {}
+                            Ok(Reply::Integer(v)) if n == 1 => acked = v,
+                            Ok(Reply::Integer(1)) if n == 2 => {}
+                            Ok(Reply::Simple(_)) if n == 0 => {}
                             Ok(other) => panic!("step {n}: {other:?}"),
                             Err(_) => break 'outer,
                         }
@@ -334,8 +283,7 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(800));
-    server.0.kill().unwrap();
-    server.0.wait().unwrap();
+    server.kill().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<(i64, i64)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
     assert!(
@@ -367,7 +315,7 @@ fn kill_9_of_a_script_workload_keeps_whole_acknowledged_scripts() {
         }
         let ttl = c.call(&["PTTL", &format!("rate{t}")]);
         assert!(
-            matches!(ttl, RespValue::Integer(ms) if ms > 0),
+            matches!(ttl, Reply::Integer(ms) if ms > 0),
             "rate{t} lost its expiry: {ttl:?}"
         );
         state.push(n);

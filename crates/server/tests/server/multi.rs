@@ -1,6 +1,7 @@
 //! MULTI/EXEC/DISCARD/WATCH.
 
-use crate::common::{bulk, err_text, simple, RespValue, TestServer};
+use crate::common::{bulk, err_text, simple, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn exec_runs_the_queue() {
@@ -12,7 +13,7 @@ fn exec_runs_the_queue() {
     assert_eq!(c.call(&["LPUSH", "a", "x"]), simple("QUEUED"));
     let r = c.call(&["EXEC"]).array();
     assert_eq!(r[0], simple("OK"));
-    assert_eq!(r[1], RespValue::Integer(2));
+    assert_eq!(r[1], Reply::Integer(2));
     assert!(err_text(&r[2]).starts_with("WRONGTYPE"));
     assert_eq!(err_text(&c.call(&["EXEC"])), "ERR EXEC without MULTI");
     assert_eq!(err_text(&c.call(&["DISCARD"])), "ERR DISCARD without MULTI");
@@ -33,7 +34,7 @@ fn queueing_errors_abort() {
         err_text(&c.call(&["EXEC"])),
         "EXECABORT Transaction discarded because of previous errors."
     );
-    assert_eq!(c.call(&["GET", "a"]), RespValue::Bulk(None));
+    assert_eq!(c.call(&["GET", "a"]), Reply::Null);
 }
 
 #[test]
@@ -46,7 +47,7 @@ fn watch_aborts_when_another_client_writes() {
     other.call(&["SET", "w", "2"]);
     c.call(&["MULTI"]);
     c.call(&["SET", "w", "3"]);
-    assert_eq!(c.call(&["EXEC"]), RespValue::Array(None));
+    assert_eq!(c.call(&["EXEC"]), Reply::NullArray);
     assert_eq!(c.call(&["GET", "w"]), bulk("2"));
     // Not touched: EXEC runs; and after EXEC the key is no longer watched.
     c.call(&["WATCH", "w"]);
@@ -62,7 +63,7 @@ fn watch_aborts_when_another_client_writes() {
     other.call(&["FLUSHALL"]);
     c.call(&["MULTI"]);
     c.call(&["PING"]);
-    assert_eq!(c.call(&["EXEC"]), RespValue::Array(None));
+    assert_eq!(c.call(&["EXEC"]), Reply::NullArray);
     // DISCARD unwatches.
     c.call(&["WATCH", "w"]);
     c.call(&["MULTI"]);
@@ -92,7 +93,7 @@ fn sort_touches_only_its_store_destination() {
     other.call(&["SORT", "l", "LIMIT", "0", "2", "STORE", "w"]);
     c.call(&["MULTI"]);
     c.call(&["SET", "w", "3"]);
-    assert_eq!(c.call(&["EXEC"]), RespValue::Array(None));
+    assert_eq!(c.call(&["EXEC"]), Reply::NullArray);
 }
 
 /// A transaction mixing data commands with server commands that leave the keyspace alone
@@ -127,7 +128,7 @@ fn a_transaction_with_server_commands_is_one_unit() {
     std::thread::sleep(std::time::Duration::from_millis(150));
     let seen = other.call(&["MGET", "a", "b"]).array();
     assert!(
-        seen == vec![bulk("1"), bulk("1")] || seen == vec![RespValue::Bulk(None); 2],
+        seen == vec![bulk("1"), bulk("1")] || seen == vec![Reply::Null; 2],
         "saw the middle of a transaction: {seen:?}"
     );
     let r = c.read().array();
@@ -135,7 +136,7 @@ fn a_transaction_with_server_commands_is_one_unit() {
     assert_eq!(r[1], simple("OK"));
     assert_eq!(r[2], simple("PONG"));
     assert_eq!(r[3].clone().array().len(), 2);
-    assert_eq!(r[4], RespValue::Integer(0));
+    assert_eq!(r[4], Reply::Integer(0));
     assert_eq!(r[5], simple("OK"));
     // The log: MULTI, both SETs, EXEC, with nothing between.
     let dir = s.dir.path().join("appendonlydir");

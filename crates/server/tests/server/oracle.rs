@@ -1,8 +1,8 @@
 //! The same exchanges against redis-server 7.0.15 and forkless: the replies must be equal.
 
-use forkless_testkit::{RedisServer, TempDir};
+use forkless_testkit::{RedisServer, ReplyExt, TempDir};
 
-use crate::common::{Client, RespValue, TestServer};
+use crate::common::{Client, Reply, TestServer};
 
 /// Commands whose replies do not depend on hash order, ids or time.
 const SCRIPT: &[&[&str]] = &[
@@ -487,13 +487,13 @@ fn keyspace_events_equal_redis_server() {
             }
         }
     }
-    let mut heard: [Vec<RespValue>; 2] = [Vec::new(), Vec::new()];
+    let mut heard: [Vec<Reply>; 2] = [Vec::new(), Vec::new()];
     for (k, (w, s)) in writers.iter_mut().zip(subs.iter_mut()).enumerate() {
         w.call(&["PUBLISH", "end", "."]);
         loop {
             let m = s.read();
-            let is_end = matches!(&m, RespValue::Array(Some(v))
-                if v.len() == 3 && v[1] == RespValue::Bulk(Some(b"end".to_vec())));
+            let is_end = matches!(&m, Reply::Array(v)
+                if v.len() == 3 && v[1] == Reply::Bulk(b"end".to_vec()));
             if is_end {
                 break;
             }
@@ -643,8 +643,8 @@ fn tracking_invalidations_equal_redis_server() {
         return;
     };
     let ours = TestServer::start(&opts);
-    let mut heard: Vec<Vec<RespValue>> = Vec::new();
-    let mut replies: Vec<Vec<RespValue>> = Vec::new();
+    let mut heard: Vec<Vec<Reply>> = Vec::new();
+    let mut replies: Vec<Vec<Reply>> = Vec::new();
     for port in [redis.port(), ours.port] {
         let mut sub = Client::connect(port);
         let sub_id = sub.call(&["CLIENT", "ID"]).int().to_string();
@@ -669,7 +669,7 @@ fn tracking_invalidations_equal_redis_server() {
         let mut msgs = Vec::new();
         loop {
             let m = sub.read();
-            if m.array().get(2) == Some(&RespValue::Bulk(Some(b"END".to_vec()))) {
+            if m.array().get(2) == Some(&Reply::Bulk(b"END".to_vec())) {
                 break;
             }
             msgs.push(m);

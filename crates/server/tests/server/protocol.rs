@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use crate::common::{bulk, err_text, simple, Client, RespValue, TestServer};
+use crate::common::{bulk, err_text, simple, Client, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn pipelined_commands_answer_in_order() {
@@ -18,9 +19,9 @@ fn pipelined_commands_answer_in_order() {
     c.raw(&batch);
     for i in 0..200 {
         assert_eq!(c.read(), simple("OK"));
-        assert_eq!(c.read(), RespValue::Integer(i % 10 + 1));
+        assert_eq!(c.read(), Reply::Integer(i % 10 + 1));
     }
-    assert_eq!(c.call(&["DBSIZE"]), RespValue::Integer(200));
+    assert_eq!(c.call(&["DBSIZE"]), Reply::Integer(200));
 }
 
 #[test]
@@ -160,10 +161,7 @@ fn big_argument_within_limits_round_trips() {
     let mut c = s.client();
     let v = "v".repeat(3 * 1024 * 1024);
     assert_eq!(c.call(&["SET", "big", &v]), simple("OK"));
-    assert_eq!(
-        c.call(&["STRLEN", "big"]),
-        RespValue::Integer(v.len() as i64)
-    );
+    assert_eq!(c.call(&["STRLEN", "big"]), Reply::Integer(v.len() as i64));
 }
 
 #[test]
@@ -261,7 +259,7 @@ fn client_commands() {
     let s = TestServer::start(&[]);
     let mut c = s.client();
     let id = c.call(&["CLIENT", "ID"]).int();
-    assert_eq!(c.call(&["CLIENT", "GETNAME"]), RespValue::Bulk(None));
+    assert_eq!(c.call(&["CLIENT", "GETNAME"]), Reply::Null);
     assert_eq!(c.call(&["CLIENT", "SETNAME", "worker-1"]), simple("OK"));
     assert_eq!(
         err_text(&c.call(&["CLIENT", "SETNAME", "a b"])),
@@ -283,7 +281,7 @@ fn client_commands() {
     let vid = victim.call(&["CLIENT", "ID"]).int();
     assert_eq!(
         c.call(&["CLIENT", "KILL", "ID", &vid.to_string()]),
-        RespValue::Integer(1)
+        Reply::Integer(1)
     );
     assert!(victim.closed());
 }
@@ -340,12 +338,12 @@ fn config_get_set() {
     let mut c = s.client();
     assert_eq!(
         c.call(&["CONFIG", "GET", "maxmemory"]),
-        RespValue::Array(Some(vec![bulk("maxmemory"), bulk("104857600")]))
+        Reply::Array(vec![bulk("maxmemory"), bulk("104857600")])
     );
     assert_eq!(c.call(&["CONFIG", "SET", "timeout", "30"]), simple("OK"));
     assert_eq!(
         c.call(&["CONFIG", "GET", "timeout"]),
-        RespValue::Array(Some(vec![bulk("timeout"), bulk("30")]))
+        Reply::Array(vec![bulk("timeout"), bulk("30")])
     );
     assert_eq!(
         err_text(&c.call(&["CONFIG", "SET", "no-such-option", "1"])),

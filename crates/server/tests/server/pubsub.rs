@@ -1,9 +1,10 @@
 //! SUBSCRIBE/PSUBSCRIBE/PUBLISH/PUBSUB in RESP2 and RESP3.
 
-use crate::common::{bulk, err_text, RespValue, TestServer};
+use crate::common::{bulk, err_text, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
-fn arr(items: Vec<RespValue>) -> RespValue {
-    RespValue::Array(Some(items))
+fn arr(items: Vec<Reply>) -> Reply {
+    Reply::Array(items)
 }
 
 #[test]
@@ -14,25 +15,18 @@ fn subscribe_publish_resp2() {
     sub.send(&["SUBSCRIBE", "news", "sports"]);
     assert_eq!(
         sub.read(),
-        arr(vec![bulk("subscribe"), bulk("news"), RespValue::Integer(1)])
+        arr(vec![bulk("subscribe"), bulk("news"), Reply::Integer(1)])
     );
     assert_eq!(
         sub.read(),
-        arr(vec![
-            bulk("subscribe"),
-            bulk("sports"),
-            RespValue::Integer(2)
-        ])
+        arr(vec![bulk("subscribe"), bulk("sports"), Reply::Integer(2)])
     );
     sub.send(&["PSUBSCRIBE", "n*"]);
     assert_eq!(
         sub.read(),
-        arr(vec![bulk("psubscribe"), bulk("n*"), RespValue::Integer(3)])
+        arr(vec![bulk("psubscribe"), bulk("n*"), Reply::Integer(3)])
     );
-    assert_eq!(
-        pubc.call(&["PUBLISH", "news", "hello"]),
-        RespValue::Integer(2)
-    );
+    assert_eq!(pubc.call(&["PUBLISH", "news", "hello"]), Reply::Integer(2));
     assert_eq!(
         sub.read(),
         arr(vec![bulk("message"), bulk("news"), bulk("hello")])
@@ -50,12 +44,12 @@ fn subscribe_publish_resp2() {
         pubc.call(&["PUBSUB", "NUMSUB", "news", "none"]),
         arr(vec![
             bulk("news"),
-            RespValue::Integer(1),
+            Reply::Integer(1),
             bulk("none"),
-            RespValue::Integer(0)
+            Reply::Integer(0)
         ])
     );
-    assert_eq!(pubc.call(&["PUBSUB", "NUMPAT"]), RespValue::Integer(1));
+    assert_eq!(pubc.call(&["PUBSUB", "NUMPAT"]), Reply::Integer(1));
     assert_eq!(
         pubc.call(&["PUBSUB", "CHANNELS"]),
         arr(vec![bulk("news"), bulk("sports")])
@@ -71,8 +65,8 @@ fn subscribe_publish_resp2() {
     let mut got = vec![a.array()[1].clone(), b.array()[1].clone()];
     got.sort_by_key(|v| format!("{v:?}"));
     assert_eq!(got, vec![bulk("news"), bulk("sports")]);
-    assert_eq!(b.array()[2], RespValue::Integer(1));
-    assert_eq!(pubc.call(&["PUBLISH", "news", "x"]), RespValue::Integer(1));
+    assert_eq!(b.array()[2], Reply::Integer(1));
+    assert_eq!(pubc.call(&["PUBLISH", "news", "x"]), Reply::Integer(1));
 }
 
 #[test]
@@ -99,7 +93,7 @@ fn resp3_messages_are_pushes() {
     sub.send(&["ECHO", "x"]);
     assert_eq!(sub.line(), "$1\r\n");
     assert_eq!(sub.line(), "x\r\n");
-    assert_eq!(pubc.call(&["PUBLISH", "ch", "m"]), RespValue::Integer(1));
+    assert_eq!(pubc.call(&["PUBLISH", "ch", "m"]), Reply::Integer(1));
     let mut got = String::new();
     for _ in 0..7 {
         got.push_str(&sub.line());
@@ -113,12 +107,12 @@ fn a_subscriber_that_stops_reading_is_closed_at_the_output_buffer_limit() {
     let mut sub = s.client();
     let mut pubc = s.client();
     sub.send(&["SUBSCRIBE", "firehose"]);
-    assert_eq!(sub.read().array()[2], RespValue::Integer(1));
+    assert_eq!(sub.read().array()[2], Reply::Integer(1));
     // The subscriber reads nothing from here on: socket buffers fill, then the queue.
     let payload = "x".repeat(100 * 1024);
     let mut dropped = false;
     for _ in 0..1000 {
-        if pubc.call(&["PUBLISH", "firehose", &payload]) == RespValue::Integer(0) {
+        if pubc.call(&["PUBLISH", "firehose", &payload]) == Reply::Integer(0) {
             dropped = true;
             break;
         }
@@ -127,6 +121,6 @@ fn a_subscriber_that_stops_reading_is_closed_at_the_output_buffer_limit() {
     assert!(sub.closed());
     assert_eq!(
         pubc.call(&["PUBSUB", "NUMSUB", "firehose"]).array()[1],
-        RespValue::Integer(0)
+        Reply::Integer(0)
     );
 }

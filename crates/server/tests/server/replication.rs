@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use forkless_testkit::{redis_load_rdb, RedisServer, RespValue, TempDir};
+use forkless_testkit::{redis_load_rdb, RedisServer, Reply, ReplyExt, TempDir};
 
 use super::common::{Client, TestServer};
 
@@ -42,7 +42,7 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 fn forkless_dump(port: u16, dir: &std::path::Path) -> Vec<forkless_rdb::Entry> {
     assert_eq!(
         Client::connect(port).call(&["SAVE"]),
-        RespValue::Simple(b"OK".to_vec())
+        Reply::Simple(b"OK".to_vec())
     );
     redis_load_rdb(&dir.join("dump.rdb"))
         .expect("redis-server present")
@@ -108,10 +108,7 @@ fn write_load(
             }
             for _ in 0..batch {
                 let r = c.read();
-                assert!(
-                    !matches!(r, RespValue::Error(_)),
-                    "load write failed: {r:?}"
-                );
+                assert!(!matches!(r, Reply::Error(_)), "load write failed: {r:?}");
             }
             done.fetch_add(batch, Ordering::Relaxed);
         }
@@ -185,7 +182,7 @@ fn a_stock_replica_full_syncs_from_a_forkless_snapshot_under_load_and_equals_the
     let w = c.call(&["WAIT", "1", "5000"]);
     assert_eq!(
         w,
-        RespValue::Integer(1),
+        Reply::Integer(1),
         "WAIT; primary: {}\nreplica log:\n{}",
         info(primary.port, "replication"),
         std::fs::read_to_string(rdir.path().join("redis.log")).unwrap_or_default()
@@ -228,7 +225,7 @@ fn a_replica_that_reconnects_or_restarts_within_the_backlog_continues_without_a_
     // 1. The link drops (CLIENT KILL TYPE master on the replica): PSYNC continues.
     assert!(matches!(
         replica.call(&[b"CLIENT", b"KILL", b"TYPE", b"master"]),
-        RespValue::Integer(1)
+        Reply::Integer(1)
     ));
     c.call(&["SET", "while-reconnecting", "1"]);
     wait_offsets_equal(primary.port, replica.port());
@@ -286,7 +283,7 @@ fn forkless_follows_a_stock_primary_under_load_and_a_stock_replica_chains_off_it
     let e = Client::connect(replica.port).call(&["SET", "x", "1"]);
     assert_eq!(
         e,
-        RespValue::Error(b"READONLY You can't write against a read only replica.".to_vec())
+        Reply::Error(b"READONLY You can't write against a read only replica.".to_vec())
     );
     let pinfo = String::from_utf8(primary.call(&[b"INFO", b"replication"]).bytes()).unwrap();
     let poff = field(&pinfo, "master_repl_offset").unwrap();
@@ -307,14 +304,14 @@ fn forkless_follows_a_stock_primary_under_load_and_a_stock_replica_chains_off_it
     assert!(chained.dump() == want, "the chained stock replica differs");
     // ROLE on the forkless replica, as Redis answers it.
     let role = Client::connect(replica.port).call(&["ROLE"]);
-    let RespValue::Array(Some(parts)) = role else {
+    let Reply::Array(parts) = role else {
         panic!("ROLE: {role:?}");
     };
-    assert_eq!(parts[0], RespValue::Bulk(Some(b"slave".to_vec())));
-    assert_eq!(parts[2], RespValue::Integer(i64::from(primary.port())));
-    assert_eq!(parts[3], RespValue::Bulk(Some(b"connected".to_vec())));
+    assert_eq!(parts[0], Reply::Bulk(b"slave".to_vec()));
+    assert_eq!(parts[2], Reply::Integer(i64::from(primary.port())));
+    assert_eq!(parts[3], Reply::Bulk(b"connected".to_vec()));
     // (at least the offset seen above: the primary's periodic PING may have arrived since)
-    assert!(matches!(parts[4], RespValue::Integer(o) if o >= poff.parse::<i64>().unwrap()));
+    assert!(matches!(parts[4], Reply::Integer(o) if o >= poff.parse::<i64>().unwrap()));
     // Same id and offset along the chain.
     let ri = info(replica.port, "replication");
     assert_eq!(field(&ri, "master_replid"), field(&pinfo, "master_replid"));
@@ -332,21 +329,21 @@ fn forkless_follows_a_forkless_primary_and_promotion_keeps_the_old_id() {
     c.call(&["MULTI"]);
     c.call(&["INCR", "t"]);
     c.call(&["LPUSH", "tl", "a"]);
-    assert!(matches!(c.call(&["EXEC"]), RespValue::Array(Some(_))));
+    assert!(matches!(c.call(&["EXEC"]), Reply::Array(_)));
     wait_offsets_equal(primary.port, replica.port);
-    assert_eq!(c.call(&["WAIT", "1", "5000"]), RespValue::Integer(1));
+    assert_eq!(c.call(&["WAIT", "1", "5000"]), Reply::Integer(1));
     let want = forkless_dump(primary.port, primary.dir.path());
     let got = forkless_dump(replica.port, replica.dir.path());
     assert!(got == want, "the forkless replica differs");
     // ROLE on the primary: the replica with its acknowledged offset.
     let off = field(&info(primary.port, "replication"), "master_repl_offset").unwrap();
     let role = c.call(&["ROLE"]);
-    let RespValue::Array(Some(parts)) = role else {
+    let Reply::Array(parts) = role else {
         panic!("ROLE: {role:?}");
     };
-    assert_eq!(parts[0], RespValue::Bulk(Some(b"master".to_vec())));
-    assert!(matches!(parts[1], RespValue::Integer(o) if o >= off.parse::<i64>().unwrap()));
-    let RespValue::Array(Some(reps)) = &parts[2] else {
+    assert_eq!(parts[0], Reply::Bulk(b"master".to_vec()));
+    assert!(matches!(parts[1], Reply::Integer(o) if o >= off.parse::<i64>().unwrap()));
+    let Reply::Array(reps) = &parts[2] else {
         panic!("ROLE replicas: {:?}", parts[2]);
     };
     assert_eq!(reps.len(), 1);
@@ -354,7 +351,7 @@ fn forkless_follows_a_forkless_primary_and_promotion_keeps_the_old_id() {
     let mut r = replica.client();
     assert_eq!(
         r.call(&["REPLICAOF", "NO", "ONE"]),
-        RespValue::Simple(b"OK".to_vec())
+        Reply::Simple(b"OK".to_vec())
     );
     let after = info(replica.port, "replication");
     assert_eq!(field(&after, "role").as_deref(), Some("master"));
@@ -368,7 +365,7 @@ fn forkless_follows_a_forkless_primary_and_promotion_keeps_the_old_id() {
     );
     assert_eq!(
         r.call(&["SET", "now-writable", "1"]),
-        RespValue::Simple(b"OK".to_vec())
+        Reply::Simple(b"OK".to_vec())
     );
 }
 
@@ -389,14 +386,14 @@ fn expiry_and_eviction_on_a_forkless_primary_reach_the_replica_as_dels() {
     wait_offsets_equal(primary.port, replica.port());
     // The primary's active expiry deletes the short keys; the replica gets DELs.
     wait_until("the short keys gone on the replica", 30, || {
-        replica.call(&[b"DBSIZE"]) == RespValue::Integer(3000)
+        replica.call(&[b"DBSIZE"]) == Reply::Integer(3000)
     });
     // Eviction: a lower bound evicts at once, each eviction a DEL in the stream.
     c.call(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
     // About half of what the 3000 keys of 100 bytes take.
     assert_eq!(
         c.call(&["CONFIG", "SET", "maxmemory", "200000"]),
-        RespValue::Simple(b"OK".to_vec())
+        Reply::Simple(b"OK".to_vec())
     );
     let evicted: u64 = field(&info(primary.port, "stats"), "evicted_keys")
         .unwrap()
@@ -427,7 +424,7 @@ fn a_forkless_replica_never_expires_keys_by_itself() {
     // Only the primary's lazy expiry may delete: its active expiry is off.
     assert_eq!(
         primary.call(&[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"]),
-        RespValue::Simple(b"OK".to_vec())
+        Reply::Simple(b"OK".to_vec())
     );
     let p = primary.port().to_string();
     let replica = TestServer::start(&["--replicaof", "127.0.0.1", &p, "--hz", "100"]);
@@ -435,17 +432,17 @@ fn a_forkless_replica_never_expires_keys_by_itself() {
     primary.call(&[b"SET", b"other", b"v"]);
     let mut r = replica.client();
     wait_until("the key on the replica", 30, || {
-        r.call(&["DBSIZE"]) == RespValue::Integer(2)
+        r.call(&["DBSIZE"]) == Reply::Integer(2)
     });
     std::thread::sleep(Duration::from_millis(400));
     // Past its time: reads see it missing, but it is still there (no DEL from the primary yet).
-    assert_eq!(r.call(&["GET", "k"]), RespValue::Bulk(None));
-    assert_eq!(r.call(&["EXISTS", "k"]), RespValue::Integer(0));
+    assert_eq!(r.call(&["GET", "k"]), Reply::Null);
+    assert_eq!(r.call(&["EXISTS", "k"]), Reply::Integer(0));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(r.call(&["DBSIZE"]), RespValue::Integer(2));
+    assert_eq!(r.call(&["DBSIZE"]), Reply::Integer(2));
     // The primary expires it on access: its DEL removes it on the replica.
-    assert_eq!(primary.call(&[b"GET", b"k"]), RespValue::Bulk(None));
+    assert_eq!(primary.call(&[b"GET", b"k"]), Reply::Null);
     wait_until("the primary's DEL", 30, || {
-        r.call(&["DBSIZE"]) == RespValue::Integer(1)
+        r.call(&["DBSIZE"]) == Reply::Integer(1)
     });
 }

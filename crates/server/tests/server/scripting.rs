@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bulk, err_text, simple, Client, RespValue, TestServer};
+use crate::common::{bulk, err_text, simple, Client, Reply, TestServer};
+use forkless_testkit::ReplyExt;
 
 #[test]
 fn script_kill_stops_a_busy_read_only_script() {
@@ -16,7 +17,7 @@ fn script_kill_stops_a_busy_read_only_script() {
     let t0 = Instant::now();
     loop {
         let r = b.call(&["PING"]);
-        if matches!(&r, RespValue::Error(e) if e.starts_with(
+        if matches!(&r, Reply::Error(e) if e.starts_with(
             b"BUSY Redis is busy running a script. You can only call SCRIPT KILL"
         )) {
             break;
@@ -24,7 +25,7 @@ fn script_kill_stops_a_busy_read_only_script() {
         assert!(t0.elapsed() < Duration::from_secs(10), "never busy: {r:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(b.call(&["FUNCTION", "KILL"]), RespValue::Error(
+    assert_eq!(b.call(&["FUNCTION", "KILL"]), Reply::Error(
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into()
     ));
     assert_eq!(b.call(&["SCRIPT", "KILL"]), simple("OK"));
@@ -53,7 +54,7 @@ fn a_script_that_wrote_is_unkillable() {
     let t0 = Instant::now();
     loop {
         let r = b.call(&["SCRIPT", "KILL"]);
-        let RespValue::Error(e) = &r else {
+        let Reply::Error(e) = &r else {
             panic!("SCRIPT KILL answered {r:?}");
         };
         let e = String::from_utf8_lossy(e).into_owned();
@@ -67,7 +68,7 @@ fn a_script_that_wrote_is_unkillable() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(a.read(), RespValue::Integer(30_000_000));
+    assert_eq!(a.read(), Reply::Integer(30_000_000));
     assert_eq!(b.call(&["GET", "w"]), bulk("1"));
 }
 
@@ -80,7 +81,7 @@ fn watch_sees_a_scripts_writes() {
     c.call(&["EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "k"]);
     w.call(&["MULTI"]);
     w.call(&["SET", "k", "y"]);
-    assert_eq!(w.call(&["EXEC"]), RespValue::Array(None));
+    assert_eq!(w.call(&["EXEC"]), Reply::NullArray);
     assert_eq!(c.call(&["GET", "k"]), bulk("x"));
 }
 
@@ -180,7 +181,7 @@ fn shutdown_nosave_stops_a_busy_script_that_wrote() {
     let t0 = Instant::now();
     loop {
         let r = b.call(&["PING"]);
-        if matches!(&r, RespValue::Error(e) if e.starts_with(b"BUSY")) {
+        if matches!(&r, Reply::Error(e) if e.starts_with(b"BUSY")) {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(10), "never busy: {r:?}");
@@ -207,7 +208,7 @@ fn shutdown_nosave_stops_a_busy_script_that_wrote() {
 }
 
 /// INFO's `name:value` field, if present.
-fn info_field(info: &RespValue, name: &str) -> Option<String> {
+fn info_field(info: &Reply, name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(&info.bytes()).into_owned();
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string))
@@ -337,8 +338,8 @@ fn debug_time_and_replicas_from_scripts_equal_redis_server() {
         a.call(&["DEBUG", "OBJECT", "gone"]),
         b.call(&["DEBUG", "OBJECT", "gone"]),
     );
-    assert!(matches!(want, RespValue::Simple(_)), "{want:?}");
-    assert!(matches!(got, RespValue::Simple(_)), "{got:?}");
+    assert!(matches!(want, Reply::Simple(_)), "{want:?}");
+    assert!(matches!(got, Reply::Simple(_)), "{got:?}");
     assert_eq!(b.call(&["EXISTS", "gone"]), a.call(&["EXISTS", "gone"]));
 }
 
@@ -466,9 +467,9 @@ fn publish_from_a_script_equals_redis_server() {
         sub.send(&["PSUBSCRIBE", "n*"]);
         sub.read();
         let mut c = Client::connect(port);
-        let got: Vec<RespValue> = scripts.iter().map(|s| c.call(s)).collect();
+        let got: Vec<Reply> = scripts.iter().map(|s| c.call(s)).collect();
         replies.push(got);
-        let msgs: Vec<RespValue> = (0..5).map(|_| sub.read()).collect();
+        let msgs: Vec<Reply> = (0..5).map(|_| sub.read()).collect();
         heard.push(msgs);
     }
     assert_eq!(replies[1], replies[0]);
@@ -524,7 +525,7 @@ fn script_calls_count_in_info_as_redis_server() {
     ];
     // INFO's counters, without the timings.
     fn stats(c: &mut Client) -> Vec<String> {
-        let RespValue::Bulk(Some(info)) = c.call(&["INFO", "ALL"]) else {
+        let Reply::Bulk(info) = c.call(&["INFO", "ALL"]) else {
             panic!("INFO");
         };
         String::from_utf8_lossy(&info)

@@ -84,12 +84,28 @@ fn script(i: usize) -> Vec<(u32, Vec<String>)> {
     }
 }
 
-fn run_case(mode: Mode, n: usize, batch: usize) {
-    let (ks, obs, sink) = populated(n);
+/// Runs a snapshot of `ks` (observer `obs`, propagation log `sink`) in `mode` with `batch`
+/// buckets per batch, calling `after_batch(i)` after the walk's batch `i`, and checks that its
+/// output replays to the keyspace at the cut: the log up to the start barrier (point-in-time)
+/// or the end barrier (converging), replayed into a fresh keyspace. `what` names the case in
+/// the failure message. Returns the result and the replay.
+fn snapshot_at_cut(
+    (ks, obs, sink): &(
+        Arc<Keyspace>,
+        Arc<forkless_snapshot::SnapshotObserver>,
+        Arc<CollectingSink>,
+    ),
+    mode: Mode,
+    batch: usize,
+    after_batch: impl Fn(u64) + Send + Sync + 'static,
+    what: &str,
+) -> (
+    forkless_snapshot::SnapshotResult,
+    Vec<forkless_rdb::model::Entry>,
+) {
     let start_log = Arc::new(AtomicUsize::new(usize::MAX));
     let end_log = Arc::new(AtomicUsize::new(usize::MAX));
     let (sl, el, s2) = (start_log.clone(), end_log.clone(), sink.clone());
-    let ks2 = ks.clone();
     let opts = SnapshotOptions {
         mode,
         batch_buckets: batch,
@@ -97,20 +113,13 @@ fn run_case(mode: Mode, n: usize, batch: usize) {
             Barrier::Start => sl.store(s2.ops().len(), Ordering::SeqCst),
             Barrier::End => el.store(s2.ops().len(), Ordering::SeqCst),
         })),
-        after_batch: Some(Arc::new(move |i| {
-            for (db, args) in script(i as usize) {
-                let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-                // Some scripted commands fail on purpose-free races with earlier ones (a key
-                // renamed away): errors change nothing and propagate nothing.
-                let _ = ks2.execute(&mut Session { db }, &argv);
-            }
-        })),
+        after_batch: Some(Arc::new(after_batch)),
         ..Default::default()
     };
     let ticket = obs.try_begin().unwrap();
     assert!(obs.try_begin().is_err(), "one snapshot at a time");
     let (out, res) = run_snapshot(
-        &ks,
+        ks,
         ticket,
         &opts,
         Vec::new(),
@@ -124,15 +133,35 @@ fn run_case(mode: Mode, n: usize, batch: usize) {
         Mode::Converging => end_log.load(Ordering::SeqCst),
     };
     assert!(cut <= log.len());
-    let expected = common::expected_from_log(&log, cut);
-    let got = common::replay(&out);
-    if got != expected {
-        let d = forkless_dump::diff(&expected, &got);
+    let (want, got) = (common::expected_from_log(&log, cut), common::replay(&out));
+    if got != want {
         panic!(
-            "{mode:?} batch {batch}: replay differs from the keyspace at the cut:\n{}",
-            d.join("\n")
+            "{what}: replay differs from the keyspace at the cut:\n{}",
+            forkless_dump::diff(&want, &got).join("\n")
         );
     }
+    (res, got)
+}
+
+fn run_case(mode: Mode, n: usize, batch: usize) {
+    let snap = populated(n);
+    let ks2 = snap.0.clone();
+    let after_batch = move |i: u64| {
+        for (db, args) in script(i as usize) {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            // Some scripted commands fail on purpose-free races with earlier ones (a key
+            // renamed away): errors change nothing and propagate nothing.
+            let _ = ks2.execute(&mut Session { db }, &argv);
+        }
+    };
+    let (res, got) = snapshot_at_cut(
+        &snap,
+        mode,
+        batch,
+        after_batch,
+        &format!("{mode:?} batch {batch}"),
+    );
+    let (ks, obs, _) = snap;
     assert!(res.walked_buckets > 0);
     if mode == Mode::PointInTime {
         assert_eq!(res.delta_commands, 0);
@@ -339,47 +368,14 @@ fn snapshot_with_mid_walk_writes(
     mode: Mode,
     mid: impl Fn(&Keyspace) + Send + Sync + 'static,
 ) -> forkless_snapshot::SnapshotResult {
-    let (ks, obs, sink) = populated(600);
-    let start_log = Arc::new(AtomicUsize::new(0));
-    let end_log = Arc::new(AtomicUsize::new(0));
-    let (sl, el, s2, ks2) = (start_log.clone(), end_log.clone(), sink.clone(), ks.clone());
-    let opts = SnapshotOptions {
-        mode,
-        batch_buckets: 4,
-        on_barrier: Some(Arc::new(move |b| match b {
-            Barrier::Start => sl.store(s2.ops().len(), Ordering::SeqCst),
-            Barrier::End => el.store(s2.ops().len(), Ordering::SeqCst),
-        })),
-        after_batch: Some(Arc::new(move |i| {
-            if i == 2 {
-                mid(&ks2)
-            }
-        })),
-        ..Default::default()
+    let snap = populated(600);
+    let ks2 = snap.0.clone();
+    let after_batch = move |i: u64| {
+        if i == 2 {
+            mid(&ks2)
+        }
     };
-    let ticket = obs.try_begin().unwrap();
-    let (out, res) = run_snapshot(
-        &ks,
-        ticket,
-        &opts,
-        Vec::new(),
-        &Progress::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
-    let log = sink.ops();
-    let cut = match mode {
-        Mode::PointInTime => start_log.load(Ordering::SeqCst),
-        Mode::Converging => end_log.load(Ordering::SeqCst),
-    };
-    let (want, got) = (common::expected_from_log(&log, cut), common::replay(&out));
-    if got != want {
-        panic!(
-            "{mode:?}: replay differs from the keyspace at the cut:\n{}",
-            forkless_dump::diff(&want, &got).join("\n")
-        );
-    }
-    res
+    snapshot_at_cut(&snap, mode, 4, after_batch, &format!("{mode:?}")).0
 }
 
 /// Issue 13 item 3: after FLUSHDB during a snapshot the database holds a fresh table (the old
@@ -484,56 +480,26 @@ fn walk_goes_over_a_dict_grown_mid_rehash_again() {
                 c.force_resize_ratio = 2;
                 d.set_config(c);
             });
-            let start_log = Arc::new(AtomicUsize::new(0));
-            let end_log = Arc::new(AtomicUsize::new(0));
-            let (sl, el, s2, ks2) = (start_log.clone(), end_log.clone(), sink.clone(), ks.clone());
+            let ks2 = ks.clone();
             let grown = Arc::new(AtomicBool::new(false));
             let g2 = grown.clone();
-            let opts = SnapshotOptions {
-                mode,
-                batch_buckets: 1,
-                on_barrier: Some(Arc::new(move |b| match b {
-                    Barrier::Start => sl.store(s2.ops().len(), Ordering::SeqCst),
-                    Barrier::End => el.store(s2.ops().len(), Ordering::SeqCst),
-                })),
-                after_batch: Some(Arc::new(move |i| {
-                    if i == 2 {
-                        let before = ks2.with_shard(0, |s| s.db(0).dict().is_rehashing());
-                        let args: Vec<String> = (0..40)
-                            .flat_map(|j| [format!("new{j}"), j.to_string()])
-                            .collect();
-                        let mut argv = vec!["MSET"];
-                        argv.extend(args.iter().map(|a| a.as_str()));
-                        cmd(&ks2, 0, &argv);
-                        let after = ks2.with_shard(0, |s| s.db(0).dict().is_rehashing());
-                        g2.store(before && !after, Ordering::SeqCst);
-                    }
-                })),
-                ..Default::default()
+            let after_batch = move |i: u64| {
+                if i == 2 {
+                    let before = ks2.with_shard(0, |s| s.db(0).dict().is_rehashing());
+                    let args: Vec<String> = (0..40)
+                        .flat_map(|j| [format!("new{j}"), j.to_string()])
+                        .collect();
+                    let mut argv = vec!["MSET"];
+                    argv.extend(args.iter().map(|a| a.as_str()));
+                    cmd(&ks2, 0, &argv);
+                    let after = ks2.with_shard(0, |s| s.db(0).dict().is_rehashing());
+                    g2.store(before && !after, Ordering::SeqCst);
+                }
             };
-            let (out, _) = run_snapshot(
-                &ks,
-                obs.try_begin().unwrap(),
-                &opts,
-                Vec::new(),
-                &Progress::default(),
-                &AtomicBool::new(false),
-            )
-            .unwrap();
+            let what = format!("seed {seed} {mode:?}");
+            snapshot_at_cut(&(ks, obs, sink), mode, 1, after_batch, &what);
             if grown.load(Ordering::SeqCst) {
                 grew_mid_rehash += 1;
-            }
-            let log = sink.ops();
-            let cut = match mode {
-                Mode::PointInTime => start_log.load(Ordering::SeqCst),
-                Mode::Converging => end_log.load(Ordering::SeqCst),
-            };
-            let (want, got) = (common::expected_from_log(&log, cut), common::replay(&out));
-            if got != want {
-                panic!(
-                    "seed {seed} {mode:?}: replay differs from the keyspace at the cut:\n{}",
-                    forkless_dump::diff(&want, &got).join("\n")
-                );
             }
         }
     }

@@ -15,7 +15,7 @@
 
 use forkless_keyspace::{CollectingSink, Config, Keyspace, Reply, Session};
 use forkless_rdb::model::{Entry, Value};
-use forkless_testkit::{RedisServer, RespValue, TempDir};
+use forkless_testkit::{RedisServer, Reply as RespReply, TempDir};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::Arc;
@@ -24,15 +24,15 @@ use std::sync::Arc;
 pub const EXPIRY_SLACK_MS: i64 = 3_000;
 
 /// Our reply as a RESP2 client would see it.
-pub fn to_resp(r: &Reply) -> RespValue {
+pub fn to_resp(r: &Reply) -> RespReply {
     match r {
-        Reply::Status(s) => RespValue::Simple(s.as_bytes().to_vec()),
-        Reply::Error(s) => RespValue::Error(s.as_bytes().to_vec()),
-        Reply::Integer(n) => RespValue::Integer(*n),
-        Reply::Bulk(b) => RespValue::Bulk(Some(b.clone())),
-        Reply::Nil => RespValue::Bulk(None),
-        Reply::NilArray => RespValue::Array(None),
-        Reply::Array(a) => RespValue::Array(Some(a.iter().map(to_resp).collect())),
+        Reply::Status(s) => RespReply::Simple(s.as_bytes().to_vec()),
+        Reply::Error(s) => RespReply::Error(s.as_bytes().to_vec()),
+        Reply::Integer(n) => RespReply::Integer(*n),
+        Reply::Bulk(b) => RespReply::Bulk(b.clone()),
+        Reply::Nil => RespReply::Null,
+        Reply::NilArray => RespReply::NullArray,
+        Reply::Array(a) => RespReply::Array(a.iter().map(to_resp).collect()),
     }
 }
 
@@ -44,45 +44,45 @@ fn lossy(argv: &[Vec<u8>]) -> String {
 }
 
 /// A reply printed readably (strings lossily as UTF-8).
-pub fn show(v: &RespValue) -> String {
+pub fn show(v: &RespReply) -> String {
     match v {
-        RespValue::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
-        RespValue::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
-        RespValue::Integer(n) => format!(":{n}"),
-        RespValue::Bulk(None) => "(nil)".into(),
-        RespValue::Bulk(Some(b)) => format!("{:?}", String::from_utf8_lossy(b)),
-        RespValue::Array(None) => "(nil array)".into(),
-        RespValue::Array(Some(a)) => {
+        RespReply::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
+        RespReply::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
+        RespReply::Integer(n) => format!(":{n}"),
+        RespReply::Null => "(nil)".into(),
+        RespReply::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        RespReply::NullArray => "(nil array)".into(),
+        RespReply::Array(a) => {
             format!("[{}]", a.iter().map(show).collect::<Vec<_>>().join(", "))
         }
     }
 }
 
-fn same_shape(a: &RespValue, b: &RespValue) -> bool {
+fn same_shape(a: &RespReply, b: &RespReply) -> bool {
     match (a, b) {
-        (RespValue::Error(x), RespValue::Error(y)) => x == y,
-        (RespValue::Array(Some(x)), RespValue::Array(Some(y))) => x.len() == y.len(),
-        (RespValue::Integer(_), RespValue::Integer(_)) => true,
-        (RespValue::Bulk(x), RespValue::Bulk(y)) => x.is_some() == y.is_some(),
+        (RespReply::Error(x), RespReply::Error(y)) => x == y,
+        (RespReply::Array(x), RespReply::Array(y)) => x.len() == y.len(),
+        (RespReply::Integer(_), RespReply::Integer(_)) => true,
+        (RespReply::Bulk(_), RespReply::Bulk(_)) => true,
         _ => a == b,
     }
 }
 
 /// Replies equal, with the documented slack for TTL-like commands and unordered KEYS.
-fn replies_match(name: &str, ours: &RespValue, theirs: &RespValue) -> bool {
+fn replies_match(name: &str, ours: &RespReply, theirs: &RespReply) -> bool {
     match (name, ours, theirs) {
-        ("ttl" | "expiretime", RespValue::Integer(a), RespValue::Integer(b)) => {
+        ("ttl" | "expiretime", RespReply::Integer(a), RespReply::Integer(b)) => {
             a == b || (*a >= 0 && *b >= 0 && (a - b).abs() <= EXPIRY_SLACK_MS / 1000 + 1)
         }
-        ("pttl" | "pexpiretime", RespValue::Integer(a), RespValue::Integer(b)) => {
+        ("pttl" | "pexpiretime", RespReply::Integer(a), RespReply::Integer(b)) => {
             a == b || (*a >= 0 && *b >= 0 && (a - b).abs() <= EXPIRY_SLACK_MS)
         }
-        ("keys", RespValue::Array(Some(a)), RespValue::Array(Some(b))) => same_set(a, b),
-        ("scan", RespValue::Array(Some(a)), RespValue::Array(Some(b)))
+        ("keys", RespReply::Array(a), RespReply::Array(b)) => same_set(a, b),
+        ("scan", RespReply::Array(a), RespReply::Array(b))
             if a.len() == 2 && b.len() == 2 && a[0] == b[0] =>
         {
             match (&a[1], &b[1]) {
-                (RespValue::Array(Some(x)), RespValue::Array(Some(y))) => same_set(x, y),
+                (RespReply::Array(x), RespReply::Array(y)) => same_set(x, y),
                 _ => false,
             }
         }
@@ -90,8 +90,8 @@ fn replies_match(name: &str, ours: &RespValue, theirs: &RespValue) -> bool {
     }
 }
 
-fn same_set(a: &[RespValue], b: &[RespValue]) -> bool {
-    let key = |v: &RespValue| format!("{v:?}");
+fn same_set(a: &[RespReply], b: &[RespReply]) -> bool {
+    let key = |v: &RespReply| format!("{v:?}");
     let mut a: Vec<String> = a.iter().map(key).collect();
     let mut b: Vec<String> = b.iter().map(key).collect();
     a.sort();

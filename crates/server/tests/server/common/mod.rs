@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use forkless::Config;
 use forkless_server::{Server, ServerHandle};
-pub use forkless_testkit::RespValue;
+pub use forkless_testkit::Reply;
 use forkless_testkit::TempDir;
-use forkless_testkit::{encode_command, read_reply};
+use forkless_testkit::{encode_command, read_reply, ReplyExt};
 
 /// A running server, shut down and joined on drop.
 pub struct TestServer {
@@ -89,7 +89,7 @@ impl Client {
     }
 
     /// Send a command, read one RESP2 reply.
-    pub fn call(&mut self, argv: &[&str]) -> RespValue {
+    pub fn call(&mut self, argv: &[&str]) -> Reply {
         let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
         self.w.write_all(&encode_command(&a)).unwrap();
         read_reply(&mut self.r).expect("reply")
@@ -102,7 +102,7 @@ impl Client {
     }
 
     /// Read one RESP2 reply.
-    pub fn read(&mut self) -> RespValue {
+    pub fn read(&mut self) -> Reply {
         read_reply(&mut self.r).expect("reply")
     }
 
@@ -138,17 +138,17 @@ impl Client {
     }
 }
 
-pub fn bulk(s: &str) -> RespValue {
-    RespValue::Bulk(Some(s.as_bytes().to_vec()))
+pub fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
 }
 
-pub fn simple(s: &str) -> RespValue {
-    RespValue::Simple(s.as_bytes().to_vec())
+pub fn simple(s: &str) -> Reply {
+    Reply::Simple(s.as_bytes().to_vec())
 }
 
-pub fn err_text(v: &RespValue) -> String {
+pub fn err_text(v: &Reply) -> String {
     match v {
-        RespValue::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        Reply::Error(e) => String::from_utf8_lossy(e).into_owned(),
         other => panic!("expected an error, got {other:?}"),
     }
 }

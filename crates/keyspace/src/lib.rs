@@ -10,7 +10,7 @@
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
 //! [`convert`] (number formats, RDB model), `ldouble` (the x87 `long double` number format of
 //! INCRBYFLOAT/HINCRBYFLOAT),
-//! [`glob`] (KEYS/SCAN patterns), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
+//! [`glob`] (KEYS/SCAN patterns), [`geohash`] (GEO scores and areas), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 #![forbid(unsafe_code)]
 
@@ -20,6 +20,7 @@ pub mod command;
 pub mod convert;
 pub mod ctx;
 pub mod db;
+pub mod geohash;
 pub mod glob;
 pub mod keyspace;
 mod ldouble;

@@ -344,6 +344,9 @@ pub fn may_grow(name: &str) -> bool {
             | "xgroup"
             | "xsetid"
             | "geoadd"
+            | "georadius"
+            | "georadiusbymember"
+            | "geosearchstore"
     )
 }
 

@@ -260,6 +260,7 @@ pub fn frame_to_out(f: Frame) -> Out {
                 .collect(),
         ),
         Frame::Double(d) => Out::Double(d),
+        Frame::HumanDouble(s) => Out::Double(s.parse().unwrap_or(0.0)),
         Frame::Verbatim(b) => Out::Verbatim("txt".into(), b),
         Frame::Bool(b) => Out::Bool(b),
         Frame::BigNum(s) => Out::BigNum(s),

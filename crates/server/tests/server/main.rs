@@ -11,6 +11,7 @@ mod auth;
 mod blocking;
 mod cli;
 mod crash;
+mod geo;
 mod multi;
 mod oracle;
 mod protocol;

@@ -16,5 +16,6 @@ mod multi;
 mod oracle;
 mod protocol;
 mod pubsub;
+mod pubsub_shard;
 mod replication;
 mod scripting;

@@ -1093,3 +1093,79 @@ fn geo_writes_propagate_as_redis_server() {
     assert!(want.contains("zadd") || want.contains("ZADD"), "{want}");
     assert_eq!(got, want);
 }
+
+/// A stock redis-server replica of a forkless primary holds the same GEO scores and STORE
+/// results (GEOADD arrives as ZADD, the STORE forms verbatim).
+#[test]
+fn a_stock_replica_of_geo_writes_equals_the_primary() {
+    let primary = TestServer::start(&[]);
+    let p = primary.port.to_string();
+    let dir = TempDir::new("geo-replica");
+    let Some(stock) = RedisServer::start(dir.path(), &["--replicaof", "127.0.0.1", &p]) else {
+        return;
+    };
+    let mut c = primary.client();
+    let writes: &[&[&str]] = &[
+        &[
+            "GEOADD",
+            "Sicily",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
+        &[
+            "GEOADD",
+            "Sicily",
+            "CH",
+            "14",
+            "37",
+            "Agrigento",
+            "13",
+            "38.2",
+            "Palermo",
+        ],
+        &[
+            "GEORADIUS",
+            "Sicily",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STOREDIST",
+            "d1",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d2",
+            "Sicily",
+            "FROMMEMBER",
+            "Catania",
+            "BYBOX",
+            "300",
+            "300",
+            "km",
+        ],
+        &["SET", "end", "1"],
+    ];
+    for w in writes {
+        c.call(w);
+    }
+    let mut r = Client::connect(stock.port());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while r.call(&["GET", "end"]) != crate::common::bulk("1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica never caught up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for key in ["Sicily", "d1", "d2"] {
+        let cmd = ["ZRANGE", key, "0", "-1", "WITHSCORES"];
+        let want = c.call(&cmd);
+        assert_eq!(r.call(&cmd), want, "{key}");
+        assert!(matches!(&want, forkless_testkit::RespValue::Array(Some(v)) if !v.is_empty()));
+    }
+}

@@ -159,3 +159,48 @@ fn sharded_pubsub_equals_redis_server() {
     assert!(!want.to_ascii_lowercase().contains("spublish"), "{want}");
     assert_eq!(got, want);
 }
+
+/// Wait until `port`'s replication link is up.
+fn wait_link_up(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        let info = Client::connect(port).call(&["INFO", "replication"]).bytes();
+        if String::from_utf8_lossy(&info).contains("master_link_status:up") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("replica on port {port} never linked");
+}
+
+/// SPUBLISH on a forkless primary reaches the shard subscribers of a stock redis-server
+/// replica and of a forkless replica (Redis propagates it to replicas without cluster mode).
+#[test]
+fn spublish_reaches_subscribers_on_replicas() {
+    let primary = TestServer::start(&[]);
+    let p = primary.port.to_string();
+    let dir = TempDir::new("spublish-replica");
+    let Some(stock) = RedisServer::start(dir.path(), &["--replicaof", "127.0.0.1", &p]) else {
+        return;
+    };
+    let ours = TestServer::start(&["--replicaof", "127.0.0.1", &p]);
+    let mut subs = Vec::new();
+    for port in [stock.port(), ours.port] {
+        wait_link_up(port);
+        let mut s = Client::connect(port);
+        s.send(&["SSUBSCRIBE", "news"]);
+        assert_eq!(
+            read_raw(&mut s),
+            "*3\r\n$10\r\nssubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        );
+        subs.push(s);
+    }
+    let mut c = primary.client();
+    c.call(&["SPUBLISH", "news", "hello"]);
+    for s in &mut subs {
+        assert_eq!(
+            read_raw(s),
+            "*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+        );
+    }
+}

@@ -74,6 +74,15 @@ if [ ! -f "$src/tests/unit/acl-external.tcl" ]; then
         | sed '1s/{tags {"acl external:skip"}}/{tags {"acl"}}/' >"$src/tests/unit/acl-external.tcl"
 fi
 
+# `pubsubshard-external`: the first server block of unit/pubsubshard (one server, no
+# replication) without its `external:skip` tag (the whole unit is external:skip).
+if [ ! -f "$src/tests/unit/pubsubshard-external.tcl" ]; then
+    end=$(grep -n '^start_server' "$src/tests/unit/pubsubshard.tcl" | sed -n 2p | cut -d: -f1)
+    head -n $((end - 1)) "$src/tests/unit/pubsubshard.tcl" \
+        | sed '1s/{tags {"pubsubshard external:skip"}}/{tags {"pubsubshard"}}/' \
+        >"$src/tests/unit/pubsubshard-external.tcl"
+fi
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

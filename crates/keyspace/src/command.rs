@@ -134,6 +134,8 @@ pub fn is_movable(name: &str) -> bool {
             | "fcall_ro"
             | "xread"
             | "xreadgroup"
+            | "georadius"
+            | "georadiusbymember"
     )
 }
 
@@ -193,6 +195,21 @@ pub fn movable_keys(name: &str, argv: &[&[u8]]) -> Option<Vec<usize>> {
                 }
             }
             None
+        }
+        "georadius" | "georadiusbymember" => {
+            // Redis's key specs: the source, then the argument after the first STORE and the
+            // one after the first STOREDIST, each searched from the first option (argument 6,
+            // resp. 5) up to the one before last.
+            let from = if name == "georadius" { 6 } else { 5 };
+            let mut keys = vec![1];
+            for word in [&b"store"[..], b"storedist"] {
+                if let Some(i) = (from..argv.len().saturating_sub(1))
+                    .find(|&i| argv[i].eq_ignore_ascii_case(word))
+                {
+                    keys.push(i + 1);
+                }
+            }
+            (argv.len() >= 2).then_some(keys)
         }
         _ => None,
     }

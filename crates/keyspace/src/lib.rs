@@ -10,7 +10,9 @@
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
 //! [`convert`] (number formats, RDB model), `ldouble` (the x87 `long double` number format of
 //! INCRBYFLOAT/HINCRBYFLOAT),
-//! [`encoding`] (OBJECT ENCODING and the history it keeps), [`glob`] (KEYS/SCAN patterns), [`trace`] (where a write's time goes), [`api`] (typed helpers), `cmd::*` (handlers), [`types`]
+//! [`encoding`] (OBJECT ENCODING and the history it keeps), [`glob`] (KEYS/SCAN patterns),
+//! [`geohash`] (GEO scores and areas), [`trace`] (where a write's time goes), [`api`] (typed
+//! helpers), `cmd::*` (handlers), [`types`]
 //! (aggregate data structures).
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,7 @@ pub mod convert;
 pub mod ctx;
 pub mod db;
 pub mod encoding;
+pub mod geohash;
 pub mod glob;
 pub mod keyspace;
 mod ldouble;

@@ -365,6 +365,9 @@ pub fn may_grow(name: &str) -> bool {
             | "xgroup"
             | "xsetid"
             | "geoadd"
+            | "georadius"
+            | "georadiusbymember"
+            | "geosearchstore"
     )
 }
 

@@ -142,7 +142,43 @@ pub fn resp3_shape(cmd: &str, reply: Reply) -> Out {
         ("smembers" | "sunion" | "sinter" | "sdiff", Out::Array(items)) => Out::Set(items),
         ("zscore" | "zincrby", o) => double_of(o),
         ("zmscore", Out::Array(items)) => Out::Array(items.into_iter().map(double_of).collect()),
+        // Coordinates (GEOPOS, WITHCOORD) are doubles.
+        ("geopos", Out::Array(items)) => Out::Array(
+            items
+                .into_iter()
+                .map(|xy| pair_of_doubles(xy, &double_of))
+                .collect(),
+        ),
+        (
+            "georadius"
+            | "georadiusbymember"
+            | "georadius_ro"
+            | "georadiusbymember_ro"
+            | "geosearch",
+            Out::Array(items),
+        ) => Out::Array(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Out::Array(parts) => Out::Array(
+                        parts
+                            .into_iter()
+                            .map(|p| pair_of_doubles(p, &double_of))
+                            .collect(),
+                    ),
+                    other => other,
+                })
+                .collect(),
+        ),
         (_, o) => o,
+    }
+}
+
+/// An array's items as doubles (a `[longitude, latitude]` pair); anything else unchanged.
+fn pair_of_doubles(o: Out, double_of: &impl Fn(Out) -> Out) -> Out {
+    match o {
+        Out::Array(xy) => Out::Array(xy.into_iter().map(double_of).collect()),
+        other => other,
     }
 }
 

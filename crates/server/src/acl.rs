@@ -158,6 +158,11 @@ fn parse_table(text: &'static str) -> CmdTable {
                     p.next().unwrap_or("u"),
                     p.next().unwrap_or("u"),
                 );
+                // NOT_KEY specs (SPUBLISH, SSUBSCRIBE, SUNSUBSCRIBE: shard channels, for
+                // cluster slots) name no key: ACLs check those arguments as channels.
+                if fl.split(',').any(|x| x == "not_key") {
+                    continue;
+                }
                 let mut perm = 0;
                 for x in fl.split(',') {
                     match x {

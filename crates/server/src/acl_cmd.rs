@@ -447,7 +447,7 @@ fn kill_revoked_subscribers(conn: &crate::conn::Conn, user: &str, patterns: &[Ve
         .values()
         .filter(|c| {
             let m = c.meta.lock();
-            m.user == user && m.sub + m.psub > 0
+            m.user == user && m.sub + m.psub + m.ssub > 0
         })
         .cloned()
         .collect();

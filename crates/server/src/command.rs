@@ -200,7 +200,7 @@ pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
         flags.push('N');
     }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={}",
         e.id,
         e.addr,
         e.laddr,
@@ -212,6 +212,7 @@ pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
         m.db,
         m.sub - m.psub.min(m.sub),
         m.psub,
+        m.ssub,
         m.multi,
         m.last_cmd,
         m.user,

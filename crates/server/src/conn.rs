@@ -94,6 +94,8 @@ pub struct Conn {
     pub(crate) watch_dirty: Arc<AtomicBool>,
     pub(crate) subs: std::collections::BTreeSet<Vec<u8>>,
     pub(crate) psubs: std::collections::BTreeSet<Vec<u8>>,
+    /// Shard channels (SSUBSCRIBE).
+    pub(crate) ssubs: std::collections::BTreeSet<Vec<u8>>,
     /// Inside EXEC: blocking commands do not block.
     pub(crate) in_exec: bool,
     /// Keys written by the commands of an EXEC run one by one: their blocked clients are
@@ -178,14 +180,20 @@ impl Conn {
 
     /// Encode an event for this client (pub/sub messages are pushes in RESP3).
     fn event_frame(&self, ev: Event) -> Option<Frame> {
-        if let Event::Message {
-            pattern,
-            channel,
-            message,
-        } = &ev
-        {
-            let size =
-                (channel.len() + message.len() + 32 + pattern.as_ref().map_or(0, Vec::len)) as u64;
+        let size = match &ev {
+            Event::Message {
+                pattern,
+                channel,
+                message,
+            } => Some(
+                (channel.len() + message.len() + 32 + pattern.as_ref().map_or(0, Vec::len)) as u64,
+            ),
+            Event::ShardMessage { channel, message } => {
+                Some((channel.len() + message.len() + 32) as u64)
+            }
+            _ => None,
+        };
+        if let Some(size) = size {
             let _ = self
                 .entry
                 .queued
@@ -210,6 +218,11 @@ impl Conn {
             } => Some(Frame::Push(vec![
                 Frame::bulk("pmessage"),
                 Frame::Bulk(p),
+                Frame::Bulk(channel),
+                Frame::Bulk(message),
+            ])),
+            Event::ShardMessage { channel, message } => Some(Frame::Push(vec![
+                Frame::bulk("smessage"),
                 Frame::Bulk(channel),
                 Frame::Bulk(message),
             ])),
@@ -294,6 +307,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
             resp: 2,
             sub: 0,
             psub: 0,
+            ssub: 0,
             multi: -1,
             blocked: false,
             monitor: false,
@@ -319,6 +333,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         watch_dirty: Arc::new(AtomicBool::new(false)),
         subs: Default::default(),
         psubs: Default::default(),
+        ssubs: Default::default(),
         in_exec: false,
         exec_written: Vec::new(),
         blocked_cmd: None,
@@ -478,7 +493,7 @@ impl Conn {
     /// `timeout`: idle clients are closed, except subscribers and blocked clients (Redis).
     fn idle_timeout(&self) -> Option<Duration> {
         let t = self.shared.opts.lock().timeout;
-        if t == 0 || !self.subs.is_empty() || !self.psubs.is_empty() {
+        if t == 0 || self.in_pubsub() {
             return None;
         }
         Some(Duration::from_secs(t))
@@ -652,7 +667,15 @@ impl Conn {
         for c in std::mem::take(&mut self.psubs) {
             self.shared.pubsub.unsubscribe(id, &c, true);
         }
+        for c in std::mem::take(&mut self.ssubs) {
+            self.shared.pubsub.unsubscribe_shard(id, &c);
+        }
         self.unwatch_all();
+    }
+
+    /// Subscribed to a channel, a pattern or a shard channel (Redis's `CLIENT_PUBSUB`).
+    pub(crate) fn in_pubsub(&self) -> bool {
+        !self.subs.is_empty() || !self.psubs.is_empty() || !self.ssubs.is_empty()
     }
 
     pub(crate) fn unwatch_all(&mut self) {

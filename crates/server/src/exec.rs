@@ -42,6 +42,9 @@ pub const SERVER_COMMANDS: &[(&str, i32)] = &[
     ("unsubscribe", -1),
     ("punsubscribe", -1),
     ("publish", 3),
+    ("spublish", 3),
+    ("ssubscribe", -2),
+    ("sunsubscribe", -1),
     ("pubsub", -2),
     ("function", -2),
     ("script", -2),
@@ -199,13 +202,15 @@ impl Conn {
             }
         }
         if self.proto == Proto::Resp2
-            && (!self.subs.is_empty() || !self.psubs.is_empty())
+            && self.in_pubsub()
             && !matches!(
                 name.as_str(),
                 "subscribe"
                     | "psubscribe"
+                    | "ssubscribe"
                     | "unsubscribe"
                     | "punsubscribe"
+                    | "sunsubscribe"
                     | "ping"
                     | "quit"
                     | "reset"
@@ -465,6 +470,19 @@ impl Conn {
                 let n = self.shared.pubsub.publish(&argv[1], &argv[2], &limit);
                 // Replicas deliver it to their own subscribers (Redis propagates PUBLISH to
                 // the replication stream only, never to the AOF).
+                self.shared
+                    .engine
+                    .replication()
+                    .feed_ops(&[(self.session.db, argv.clone())]);
+                Frame::Int(n)
+            }
+            "ssubscribe" => return self.ssubscribe(&argv),
+            "sunsubscribe" => return self.sunsubscribe(&argv),
+            "spublish" => {
+                let limit = self.shared.opts.lock().pubsub_limit;
+                let n = self.shared.pubsub.publish_shard(&argv[1], &argv[2], &limit);
+                // Without cluster mode Redis propagates SPUBLISH to replicas (not the AOF),
+                // as PUBLISH.
                 self.shared
                     .engine
                     .replication()
@@ -795,7 +813,7 @@ impl Conn {
         if argv.len() > 2 {
             return wrong_args("ping");
         }
-        if self.proto == Proto::Resp2 && (!self.subs.is_empty() || !self.psubs.is_empty()) {
+        if self.proto == Proto::Resp2 && self.in_pubsub() {
             let msg = argv.get(1).cloned().unwrap_or_default();
             return Frame::Array(vec![Frame::bulk("pong"), Frame::Bulk(msg)]);
         }
@@ -817,6 +835,14 @@ impl Conn {
         for c in std::mem::take(&mut self.psubs) {
             self.shared.pubsub.unsubscribe(id, &c, true);
         }
+        for c in std::mem::take(&mut self.ssubs) {
+            self.shared.pubsub.unsubscribe_shard(id, &c);
+        }
+        self.update_meta(|m| {
+            m.sub = 0;
+            m.psub = 0;
+            m.ssub = 0;
+        });
         self.session.db = 0;
         self.proto = Proto::Resp2;
         self.reply_mode = ReplyMode::On;
@@ -1616,6 +1642,60 @@ impl Conn {
         Step::Many(out)
     }
 
+    /// SSUBSCRIBE: `ssubscribe` replies counting only the shard channels (Redis's
+    /// `pubSubShardType`).
+    fn ssubscribe(&mut self, argv: &[Vec<u8>]) -> Step {
+        if self.in_exec {
+            return Step::Reply(Frame::err(
+                "ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client",
+            ));
+        }
+        let mut out = Vec::new();
+        for ch in &argv[1..] {
+            if self.ssubs.insert(ch.clone()) {
+                self.shared.pubsub.subscribe_shard(&self.entry, ch);
+            }
+            out.push(Frame::Push(vec![
+                Frame::bulk("ssubscribe"),
+                Frame::Bulk(ch.clone()),
+                Frame::Int(self.ssubs.len() as i64),
+            ]));
+        }
+        let n = self.ssubs.len();
+        self.update_meta(|m| m.ssub = n);
+        Step::Many(out)
+    }
+
+    /// SUNSUBSCRIBE [channel ...]: every shard channel when none is named.
+    fn sunsubscribe(&mut self, argv: &[Vec<u8>]) -> Step {
+        let names: Vec<Vec<u8>> = if argv.len() > 1 {
+            argv[1..].to_vec()
+        } else {
+            self.ssubs.iter().cloned().collect()
+        };
+        let mut out = Vec::new();
+        if names.is_empty() {
+            out.push(Frame::Push(vec![
+                Frame::bulk("sunsubscribe"),
+                Frame::Null,
+                Frame::Int(0),
+            ]));
+        }
+        for ch in names {
+            if self.ssubs.remove(&ch) {
+                self.shared.pubsub.unsubscribe_shard(self.entry.id, &ch);
+            }
+            out.push(Frame::Push(vec![
+                Frame::bulk("sunsubscribe"),
+                Frame::Bulk(ch),
+                Frame::Int(self.ssubs.len() as i64),
+            ]));
+        }
+        let n = self.ssubs.len();
+        self.update_meta(|m| m.ssub = n);
+        Step::Many(out)
+    }
+
     fn pubsub(&mut self, argv: &[Vec<u8>]) -> Frame {
         let sub = lower(&argv[1]);
         match (sub.as_str(), argv.len()) {
@@ -1633,23 +1713,27 @@ impl Conn {
                     v.push(Frame::Bulk(ch.clone()));
                     v.push(Frame::Int(self.shared.pubsub.numsub(ch)));
                 }
-                if self.proto == Proto::Resp3 {
-                    let mut it = v.into_iter();
-                    let mut m = Vec::new();
-                    while let (Some(k), Some(val)) = (it.next(), it.next()) {
-                        m.push((k, val));
-                    }
-                    Frame::Map(m)
-                } else {
-                    Frame::Array(v)
-                }
+                // An array in RESP3 too (Redis 7.0's addReplyArrayLen).
+                Frame::Array(v)
             }
             ("numpat", 2) => Frame::Int(self.shared.pubsub.numpat()),
-            ("shardchannels", 2 | 3) => Frame::Array(Vec::new()),
+            ("shardchannels", 2 | 3) => Frame::Array(
+                self.shared
+                    .pubsub
+                    .shard_channels(argv.get(2).map(Vec::as_slice))
+                    .into_iter()
+                    .map(Frame::Bulk)
+                    .collect(),
+            ),
             ("shardnumsub", _) => Frame::Array(
                 argv[2..]
                     .iter()
-                    .flat_map(|c| [Frame::Bulk(c.clone()), Frame::Int(0)])
+                    .flat_map(|c| {
+                        [
+                            Frame::Bulk(c.clone()),
+                            Frame::Int(self.shared.pubsub.shard_numsub(c)),
+                        ]
+                    })
                     .collect(),
             ),
             _ => bad_subcommand(
@@ -1739,6 +1823,9 @@ const STALE_OK: &[&str] = &[
     "publish",
     "pubsub",
     "punsubscribe",
+    "spublish",
+    "ssubscribe",
+    "sunsubscribe",
     "quit",
     "readonly",
     "readwrite",

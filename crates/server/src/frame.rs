@@ -47,6 +47,9 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// `,d` (a bulk string `%.17g` in RESP2)
     Double(f64),
+    /// `,text`: a double already formatted (a bulk string in RESP2), e.g. the `%.17Lf`-style
+    /// coordinates of `addReplyHumanLongDouble` (GEOPOS, WITHCOORD)
+    HumanDouble(String),
     /// `>n` (an array in RESP2)
     Push(Vec<Frame>),
     /// `=len\r\ntxt:bytes` (a bulk string in RESP2)
@@ -114,6 +117,8 @@ impl Frame {
                     bulk(out, s.as_bytes());
                 }
             }
+            Frame::HumanDouble(s) if r3 => line(out, b',', s.as_bytes()),
+            Frame::HumanDouble(s) => bulk(out, s.as_bytes()),
             Frame::Bool(b) if r3 => line(out, b'#', if *b { b"t" } else { b"f" }),
             Frame::Bool(b) => line(out, b':', if *b { b"1" } else { b"0" }),
             Frame::BigNum(n) if r3 => line(out, b'(', n.as_bytes()),
@@ -314,6 +319,24 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
                     .collect(),
             )
         }
+        // Coordinates are RESP3 doubles printed as addReplyHumanLongDouble does.
+        ("geopos", Frame::Array(items)) => Frame::Array(items.into_iter().map(coords).collect()),
+        (
+            "georadius"
+            | "georadiusbymember"
+            | "georadius_ro"
+            | "georadiusbymember_ro"
+            | "geosearch",
+            Frame::Array(items),
+        ) if has_arg(argv, b"withcoord") => Frame::Array(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Frame::Array(parts) => Frame::Array(parts.into_iter().map(coords).collect()),
+                    other => other,
+                })
+                .collect(),
+        ),
         // XREAD/XREADGROUP: a map of key -> entries.
         ("xread" | "xreadgroup", Frame::Array(items)) => Frame::Map(
             items
@@ -339,6 +362,21 @@ pub fn resp3_shape(cmd: &str, argv: &[Vec<u8>], reply: Reply) -> Frame {
             }
         }
         (_, f) => f,
+    }
+}
+
+/// A `[longitude, latitude]` pair of bulk strings as human-formatted doubles.
+fn coords(f: Frame) -> Frame {
+    match f {
+        Frame::Array(xy) => Frame::Array(
+            xy.into_iter()
+                .map(|c| match c {
+                    Frame::Bulk(b) => Frame::HumanDouble(String::from_utf8_lossy(&b).into_owned()),
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -280,6 +280,10 @@ pub fn render(shared: &Shared, wanted: &[String]) -> String {
                     shared.pubsub.channels(None).len().to_string(),
                 );
                 f("pubsub_patterns", shared.pubsub.numpat().to_string());
+                f(
+                    "pubsubshard_channels",
+                    shared.pubsub.shard_channels(None).len().to_string(),
+                );
                 f("latest_fork_usec", "0".into());
                 f("total_forks", "0".into());
                 f("sync_full", g(&shared.repl.sync_full));

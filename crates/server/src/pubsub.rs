@@ -8,6 +8,9 @@
 //! PUBLISH calls that reached the registry lock (one lock: a subscriber sees two publishers'
 //! messages in one order).
 //!
+//! Sharded channels (SSUBSCRIBE, SPUBLISH) are a separate namespace, as in Redis 7.0 without
+//! cluster mode: their own subscribers, no patterns, `smessage` pushes.
+//!
 //! Keyspace notifications (`notify-keyspace-events`) reach subscribers through
 //! [`KeyspaceEvents`], the keyspace's event sink: it is called with the writing command's shard
 //! locks held and publishes each event's channels like PUBLISH (Redis's `notifyKeyspaceEvent`).
@@ -56,6 +59,7 @@ type Subscribers = BTreeMap<u64, Arc<ClientEntry>>;
 struct Registry {
     channels: HashMap<Vec<u8>, Subscribers>,
     patterns: HashMap<Vec<u8>, Subscribers>,
+    shard: HashMap<Vec<u8>, Subscribers>,
 }
 
 /// Queue `ev` (of `size` bytes) for `c`, closing `c` when its queue passes the pubsub class of
@@ -104,11 +108,79 @@ impl PubSub {
             .is_none()
     }
 
-    /// The subscriptions of the clients `ids`: (client, channel or pattern, is a pattern).
+    /// Subscribe `client` to the shard channel `channel` (idempotent). True when newly
+    /// subscribed.
+    pub fn subscribe_shard(&self, client: &Arc<ClientEntry>, channel: &[u8]) -> bool {
+        self.reg
+            .lock()
+            .shard
+            .entry(channel.to_vec())
+            .or_default()
+            .insert(client.id, client.clone())
+            .is_none()
+    }
+
+    /// Unsubscribe client `id` from the shard channel `channel`. True when it was subscribed.
+    pub fn unsubscribe_shard(&self, id: u64, channel: &[u8]) -> bool {
+        let mut r = self.reg.lock();
+        let Some(subs) = r.shard.get_mut(channel) else {
+            return false;
+        };
+        let was = subs.remove(&id).is_some();
+        if subs.is_empty() {
+            r.shard.remove(channel);
+        }
+        was
+    }
+
+    /// SPUBLISH: deliver `message` to the subscribers of the shard channel `channel` as
+    /// `smessage`; returns how many it reached.
+    pub fn publish_shard(&self, channel: &[u8], message: &[u8], limit: &BufferLimit) -> i64 {
+        let r = self.reg.lock();
+        let mut n = 0;
+        let size = (channel.len() + message.len() + 32) as u64;
+        if let Some(subs) = r.shard.get(channel) {
+            for c in subs.values() {
+                let ev = Event::ShardMessage {
+                    channel: channel.to_vec(),
+                    message: message.to_vec(),
+                };
+                if deliver(c, ev, size, limit) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// PUBSUB SHARDCHANNELS [pattern]: active shard channels.
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let r = self.reg.lock();
+        let mut v: Vec<Vec<u8>> = r
+            .shard
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// PUBSUB SHARDNUMSUB: subscribers of the shard channel `channel`.
+    pub fn shard_numsub(&self, channel: &[u8]) -> i64 {
+        self.reg
+            .lock()
+            .shard
+            .get(channel)
+            .map_or(0, |s| s.len() as i64)
+    }
+
+    /// The subscriptions of the clients `ids`: (client, channel or pattern, is a pattern);
+    /// shard channels are listed as channels (ACLs check them alike).
     pub fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Vec<u8>, bool)> {
         let r = self.reg.lock();
         let mut out = Vec::new();
-        for (map, pattern) in [(&r.channels, false), (&r.patterns, true)] {
+        for (map, pattern) in [(&r.channels, false), (&r.patterns, true), (&r.shard, false)] {
             for (ch, subs) in map {
                 for id in ids {
                     if subs.contains_key(id) {

@@ -1110,9 +1110,13 @@ async fn apply_stream(
             match name.as_str() {
                 "multi" => multi = Some((Vec::new(), raw.to_vec())),
                 "ping" => repl.feed_raw(raw, None),
-                "publish" if argv.len() == 3 => {
+                "publish" | "spublish" if argv.len() == 3 => {
                     let limit = shared.opts.lock().pubsub_limit;
-                    shared.pubsub.publish(&argv[1], &argv[2], &limit);
+                    if name == "spublish" {
+                        shared.pubsub.publish_shard(&argv[1], &argv[2], &limit);
+                    } else {
+                        shared.pubsub.publish(&argv[1], &argv[2], &limit);
+                    }
                     repl.feed_raw(raw, None);
                 }
                 "select" => {

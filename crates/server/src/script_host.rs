@@ -55,7 +55,7 @@ impl HostCommands for ScriptHost {
                 arity: 1,
                 noscript: false,
             }),
-            "publish" => Some(HostCommand {
+            "publish" | "spublish" => Some(HostCommand {
                 arity: 3,
                 noscript: false,
             }),
@@ -70,9 +70,13 @@ impl HostCommands for ScriptHost {
         let name = lower(argv[0]);
         let frame = match name.as_str() {
             "time" => time(),
-            "publish" => {
+            "publish" | "spublish" => {
                 let limit = shared.opts.lock().pubsub_limit;
-                let n = shared.pubsub.publish(argv[1], argv[2], &limit);
+                let n = if name == "spublish" {
+                    shared.pubsub.publish_shard(argv[1], argv[2], &limit)
+                } else {
+                    shared.pubsub.publish(argv[1], argv[2], &limit)
+                };
                 let cmd: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
                 shared.engine.replication().feed_ops(&[(0, cmd)]);
                 Frame::Int(n)
@@ -276,6 +280,7 @@ pub fn frame_to_out(f: Frame) -> Out {
                 .collect(),
         ),
         Frame::Double(d) => Out::Double(d),
+        Frame::HumanDouble(s) => Out::Double(s.parse().unwrap_or(0.0)),
         Frame::Verbatim(b) => Out::Verbatim("txt".into(), b),
         Frame::Bool(b) => Out::Bool(b),
         Frame::BigNum(s) => Out::BigNum(s),

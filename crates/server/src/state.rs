@@ -85,6 +85,13 @@ pub enum Event {
         /// The payload.
         message: Vec<u8>,
     },
+    /// A sharded pub/sub message (SPUBLISH), sent as `smessage`.
+    ShardMessage {
+        /// The shard channel.
+        channel: Vec<u8>,
+        /// The payload.
+        message: Vec<u8>,
+    },
     /// CLIENT KILL or SHUTDOWN: close the connection.
     Kill,
     /// CLIENT UNBLOCK: end a blocking command now (`error`: with `-UNBLOCKED`).
@@ -123,6 +130,8 @@ pub struct ClientMeta {
     pub sub: usize,
     /// Pattern subscriptions.
     pub psub: usize,
+    /// Shard channel subscriptions.
+    pub ssub: usize,
     /// Commands queued in MULTI, -1 outside MULTI.
     pub multi: i64,
     /// Blocked in a blocking command.

@@ -2,6 +2,7 @@
 
 pub(crate) mod bits;
 pub(crate) mod dump;
+pub(crate) mod geo;
 pub(crate) mod hashes;
 pub(crate) mod hll;
 pub(crate) mod keys;
@@ -34,6 +35,7 @@ pub(crate) const ALL: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     hashes::COMMANDS,
     hll::COMMANDS,
+    geo::COMMANDS,
     randfield::COMMANDS,
     scans::COMMANDS,
     dump::COMMANDS,

@@ -299,7 +299,11 @@ const LT: u32 = 1 << 3;
 const CH: u32 = 1 << 4;
 const INCR: u32 = 1 << 5;
 
-fn zadd_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], mut flags: u32) -> Result<Reply, Reply> {
+pub(crate) fn zadd_generic(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    mut flags: u32,
+) -> Result<Reply, Reply> {
     let mut idx = 2;
     while idx < argv.len() {
         let a = argv[idx];

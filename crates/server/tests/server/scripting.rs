@@ -86,7 +86,7 @@ fn watch_sees_a_scripts_writes() {
 }
 
 /// The `*.incr.aof` of an append-only directory, read after the server answered.
-fn incr_aof(dir: &std::path::Path) -> Vec<u8> {
+pub(crate) fn incr_aof(dir: &std::path::Path) -> Vec<u8> {
     let d = dir.join("appendonlydir");
     let mut out = Vec::new();
     for e in std::fs::read_dir(&d).expect("appendonlydir") {

@@ -59,10 +59,12 @@ pub struct SnapshotOptions {
     /// real file system; tests plug in faults or pauses (`forkless_durable::FaultFs`).
     pub commit_fs: Option<std::sync::Arc<dyn forkless_durable::DurableFs>>,
     /// Threads that encode entries to RDB ([`crate::parallel`]): 1 encodes on the worker
-    /// itself (no extra thread); N > 1 starts N serializer threads for the snapshot, the worker
-    /// walking and writing their chunks in order. Default: [`default_serialize_threads`].
+    /// itself (no extra thread); N > 1 starts N - 1 serializer threads for the snapshot, the
+    /// worker walking, writing their chunks in order, and encoding jobs itself whenever the
+    /// chunks in flight reach their bound. Default: [`default_serialize_threads`].
     pub serialize_threads: usize,
-    /// Test hook: called by a serializer thread before it encodes chunk `seq` (N > 1 only).
+    /// Test hook: called before chunk `seq` is encoded, on the thread that encodes it (N > 1
+    /// only).
     pub on_chunk_encode: Option<EncodeHook>,
 }
 
@@ -645,7 +647,7 @@ pub fn run_until_output<W: Write>(
     let threads = opts.serialize_threads.max(1);
     let pool = if threads > 1 {
         Some(Pool::new(
-            threads,
+            threads - 1,
             threads * CHUNKS_IN_FLIGHT_PER_THREAD,
             db_sizes.clone(),
             opts.rdb.clone(),

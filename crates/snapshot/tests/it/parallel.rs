@@ -151,7 +151,7 @@ fn four_threads_under_writers_converging_loads_in_redis_with_the_end_state() {
     oracle::run(Mode::Converging, false, 4);
 }
 
-/// Back pressure, counted: chunk 0's serializer is held until the worker reports that it waited
+/// Back pressure, counted: chunk 0's encoding is held until the worker reports that it waited
 /// for the bound (or dispatched past it, which fails the test); at that moment exactly `2 x
 /// threads` chunks were dispatched, and no serializer ever saw more in flight.
 #[test]

@@ -42,7 +42,7 @@ fn entries() -> Vec<Entry> {
                 ),
                 _ => Value::String(b(format!("plain {i}"))),
             };
-            let expire_at_ms = (i % 3 == 0).then_some(4_102_444_800_000 + i64::from(i));
+            let expire_at_ms = i.is_multiple_of(3).then_some(4_102_444_800_000 + i64::from(i));
             v.push(Entry {
                 db,
                 key,
@@ -58,8 +58,8 @@ fn entries() -> Vec<Entry> {
 
 fn access(i: usize) -> KeyAccess {
     KeyAccess {
-        idle_secs: (i % 2 == 0).then_some(i as u64),
-        freq: (i % 5 == 0).then_some(i as u8),
+        idle_secs: i.is_multiple_of(2).then_some(i as u64),
+        freq: i.is_multiple_of(5).then_some(i as u8),
     }
 }
 

@@ -58,6 +58,10 @@ struct Args {
     /// Verify each snapshot (replay and compare with the state at the cut).
     #[arg(long)]
     verify: bool,
+    /// Serializer threads of each snapshot (`SnapshotOptions::serialize_threads`; 0: the
+    /// default, the cores available up to 8; 1: encoded on the snapshot worker alone).
+    #[arg(long, default_value_t = 0)]
+    snapshot_threads: usize,
 }
 
 fn line(name: &str, s: &Summary) {
@@ -108,6 +112,7 @@ fn real_main(a: Args) -> Result<(), String> {
         out_dir: out_dir.clone(),
         verify: a.verify,
         window: Duration::from_millis(100),
+        snapshot_threads: a.snapshot_threads,
     };
     let log = |e: Event| match e {
         Event::Build { done, total } if done == total => eprintln!("built {total} keys"),

@@ -144,6 +144,7 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         out_dir,
         verify: true,
         window: Duration::from_millis(100),
+        snapshot_threads: 0,
     };
     let b = bar();
     let (ours, leftovers) = match run_keep(&cfg, &|e| on_event(&b, e)) {

@@ -93,8 +93,8 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// Start `threads` serializer threads (0: the walker encodes every job, when it submits the
-    /// next one); at most `limit` chunks in flight.
+    /// Start `threads` serializer threads (0 works too: the walker then encodes every job
+    /// itself, at the bound and in `drain`); at most `limit` chunks in flight.
     pub(crate) fn new(
         threads: usize,
         limit: usize,
@@ -152,15 +152,7 @@ impl Pool {
         if self.in_flight() >= self.limit {
             progress.chunk_waits.fetch_add(1, Ordering::Relaxed);
             while self.in_flight() >= self.limit {
-                let queued = self.shared.state.lock().jobs.pop_front();
-                match queued {
-                    Some((seq, job)) => {
-                        let r = encode_guarded(&self.shared, &mut self.enc, seq, job);
-                        self.shared.state.lock().done.insert(seq, r);
-                        keys += self.write_ready(w, false, progress)?;
-                    }
-                    None => keys += self.write_ready(w, true, progress)?,
-                }
+                keys += self.help_or_wait(w, progress)?;
             }
         }
         let seq = self.next_seq;
@@ -173,7 +165,7 @@ impl Pool {
         Ok(keys)
     }
 
-    /// Write every chunk still in flight, in order.
+    /// Write every chunk still in flight, in order (helping with the jobs still queued).
     pub(crate) fn drain<W: std::io::Write>(
         &mut self,
         w: &mut RdbWriter<W>,
@@ -181,9 +173,27 @@ impl Pool {
     ) -> Result<u64, RdbError> {
         let mut keys = 0;
         while self.in_flight() > 0 {
-            keys += self.write_ready(w, true, progress)?;
+            keys += self.help_or_wait(w, progress)?;
         }
         Ok(keys)
+    }
+
+    /// Encode the oldest queued job here and write what is ready; with none queued (every job
+    /// in flight is being encoded or done), wait for the next chunk in order and write.
+    fn help_or_wait<W: std::io::Write>(
+        &mut self,
+        w: &mut RdbWriter<W>,
+        progress: &Progress,
+    ) -> Result<u64, RdbError> {
+        let queued = self.shared.state.lock().jobs.pop_front();
+        match queued {
+            Some((seq, job)) => {
+                let r = encode_guarded(&self.shared, &mut self.enc, seq, job);
+                self.shared.state.lock().done.insert(seq, r);
+                self.write_ready(w, false, progress)
+            }
+            None => self.write_ready(w, true, progress),
+        }
     }
 
     /// Append the chunks ready from `next_write` on (with `block`, at least one: wait for it).

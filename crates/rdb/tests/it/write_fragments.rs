@@ -42,7 +42,9 @@ fn entries() -> Vec<Entry> {
                 ),
                 _ => Value::String(b(format!("plain {i}"))),
             };
-            let expire_at_ms = i.is_multiple_of(3).then_some(4_102_444_800_000 + i64::from(i));
+            let expire_at_ms = i
+                .is_multiple_of(3)
+                .then_some(4_102_444_800_000 + i64::from(i));
             v.push(Entry {
                 db,
                 key,

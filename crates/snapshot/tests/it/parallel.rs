@@ -1,6 +1,7 @@
 //! Parallel serialization (`serialize_threads`): the same keyspace snapshotted with 1 and with 4
 //! serializer threads gives the same file, byte for byte, equal to the state rebuilt from the
-//! command log and loaded as such by redis-server 7.0.15; with writers running, both modes with
+//! command log, accepted by redis-check-rdb and loaded as such by redis-server 7.0.15; with
+//! writers running, both modes with
 //! 4 threads give the state at their cut (the oracle test's run, `oracle::run`; the stress test
 //! alternates 1 and 4 threads); and the chunks in flight never exceed the bound.
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use forkless_keyspace::{CollectingSink, Config, Keyspace, Session};
 use forkless_snapshot::{install, run_snapshot, Mode, Progress, SnapshotObserver, SnapshotOptions};
-use forkless_testkit::{redis_load_rdb, TempDir};
+use forkless_testkit::{redis_check_rdb, redis_load_rdb, TempDir};
 
 fn exec(ks: &Keyspace, db: u32, cmd: &[&[u8]]) {
     let r = ks.execute(&mut Session { db }, cmd);
@@ -129,6 +130,9 @@ fn one_and_four_serializer_threads_write_the_same_file_that_redis_loads() {
         assert_eq!(common::replay(bytes), expected, "{name}: self-replay");
         let path = dir.path().join(format!("{name}.rdb"));
         std::fs::write(&path, bytes).unwrap();
+        if let Some(r) = redis_check_rdb(&path) {
+            r.unwrap_or_else(|log| panic!("redis-check-rdb refused {name}:\n{log}"));
+        }
         if let Some(r) = redis_load_rdb(&path) {
             let got = r.unwrap_or_else(|log| panic!("redis-server refused {name}:\n{log}"));
             if got != expected {

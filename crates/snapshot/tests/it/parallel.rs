@@ -1,9 +1,9 @@
 //! Parallel serialization (`serialize_threads`): the same keyspace snapshotted with 1 and with 4
 //! serializer threads gives the same file, byte for byte, equal to the state rebuilt from the
 //! command log, accepted by redis-check-rdb and loaded as such by redis-server 7.0.15; with
-//! writers running, both modes with
-//! 4 threads give the state at their cut (the oracle test's run, `oracle::run`; the stress test
-//! alternates 1 and 4 threads); and the chunks in flight never exceed the bound.
+//! writers running, both modes with 4 threads give the state at their cut (the oracle test's
+//! run, `oracle::run`; the stress test alternates 1 and 4 threads); and the chunks in flight
+//! never exceed the bound.
 
 use crate::{common, oracle};
 

@@ -13,7 +13,8 @@
 //! * **Jobs** are runs of consecutive entries in exactly the order the one-thread worker would
 //!   write them (the walk's batches, the hand-offs drained between them, detached tables), each
 //!   with a sequence number and the database selected before its first entry; a job ends after
-//!   [`CHUNK_ENTRIES`] entries or when the walk ends.
+//!   [`CHUNK_ENTRIES`] entries, once its values' memory reaches [`CHUNK_BYTES`], or when the
+//!   walk ends.
 //! * **Encoding** ([`crate::worker::encode_entry`], the one encoder of both modes) turns a job
 //!   into a *chunk*: its records (SELECTDB where the database changes, then each entry) in a
 //!   `RdbWriter::fragment`. Serializer threads take no lock but this module's queue lock: they
@@ -24,7 +25,8 @@
 //! * **Back pressure**: at most `limit` chunks are in flight (dispatched and not yet written);
 //!   the walker, about to dispatch one more while the limit is reached, *helps*: it encodes the
 //!   oldest job no serializer took yet itself, and waits for the next chunk in order only when
-//!   every queued job is taken. Memory is bounded by `limit` chunks. So `serialize_threads` N
+//!   every queued job is taken. Memory is bounded by `limit` chunks of about [`CHUNK_BYTES`]
+//!   (or one entry, when a single value is bigger). So `serialize_threads` N
 //!   means N threads encoding: N - 1 serializer threads and the walker whenever it is ahead
 //!   (on 2 cores, one serializer thread and the walker share the work without a third thread
 //!   competing for the cores).
@@ -45,6 +47,11 @@ use crate::worker::{encode_entry, EncodeHook, Progress};
 /// in a cache when a serializer encodes them (1024 and 4096 cost 30-40% more CPU than 128-256
 /// on the 2-core bench machine), large enough that the queue costs nothing per entry.
 pub(crate) const CHUNK_ENTRIES: usize = 256;
+
+/// Value bytes (`Value::mem_usage` + key) past which a job ends: big values make short jobs, so
+/// the chunks in flight stay a few MiB (an AOF rewrite of 64 KiB strings must not hold 256 of
+/// them per chunk on the worker).
+pub(crate) const CHUNK_BYTES: u64 = 256 << 10;
 
 /// A run of consecutive entries for one serializer thread.
 pub(crate) struct Job {

@@ -28,7 +28,7 @@ use forkless_sync::Arc;
 
 use crate::delta::Spill;
 use crate::observer::{visit_bucket, Active, Handle, Mode, SnapshotObserver};
-use crate::parallel::{Job, Pool, CHUNK_ENTRIES};
+use crate::parallel::{Job, Pool, CHUNK_BYTES, CHUNK_ENTRIES};
 
 /// Options of one snapshot.
 #[derive(Clone)]
@@ -443,6 +443,8 @@ struct Serializer<'p, W: Write> {
     /// The job being filled (with a pool), and the database selected before its first entry.
     pending: Vec<(Handle, KeyAccess)>,
     pending_db: Option<u32>,
+    /// Value and key bytes of `pending` (`Value::mem_usage`, O(1)).
+    pending_bytes: u64,
     progress: &'p Progress,
 }
 
@@ -469,8 +471,9 @@ impl<W: Write> Serializer<'_, W> {
             self.pending_db = self.cur_db;
         }
         self.cur_db = Some(h.db);
+        self.pending_bytes += (h.key.len() + h.value.mem_usage()) as u64;
         self.pending.push((h, access));
-        if self.pending.len() >= CHUNK_ENTRIES {
+        if self.pending.len() >= CHUNK_ENTRIES || self.pending_bytes >= CHUNK_BYTES {
             self.dispatch()?;
         }
         Ok(())
@@ -484,6 +487,7 @@ impl<W: Write> Serializer<'_, W> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.pending_bytes = 0;
         let job = Job {
             start_db: self.pending_db,
             items: std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK_ENTRIES)),
@@ -667,6 +671,7 @@ pub fn run_until_output<W: Write>(
         pool,
         pending: Vec::new(),
         pending_db: None,
+        pending_bytes: 0,
         progress,
     };
     let mut spill: Option<Spill> = None;

@@ -148,8 +148,8 @@ pub struct Progress {
     pub chunks_dispatched: AtomicU64,
     /// Chunks written to the output, in order.
     pub chunks_written: AtomicU64,
-    /// Times the worker had to wait before dispatching a chunk because the bound of chunks in
-    /// flight was reached (back pressure).
+    /// Times the worker stopped walking before dispatching a chunk because the bound of chunks
+    /// in flight was reached (back pressure: it then encodes queued jobs itself, or waits).
     pub chunk_waits: AtomicU64,
     /// True once the snapshot finished, successfully or not: its slot is free again (a new
     /// snapshot may begin) and, for a file (`start_snapshot`), the file is committed (in place

@@ -63,6 +63,10 @@ struct Args {
     /// delta capture, descheduled by the OS, on-CPU): two system calls more per write.
     #[arg(long)]
     attribute: bool,
+    /// Serializer threads of each snapshot (`SnapshotOptions::serialize_threads`; 0: the
+    /// default, half the cores available, 1 to 8; 1: encoded on the snapshot worker alone).
+    #[arg(long, default_value_t = 0)]
+    snapshot_threads: usize,
 }
 
 fn line(name: &str, s: &Summary) {
@@ -114,6 +118,7 @@ fn real_main(a: Args) -> Result<(), String> {
         verify: a.verify,
         window: Duration::from_millis(100),
         attribute: a.attribute,
+        snapshot_threads: a.snapshot_threads,
     };
     let log = |e: Event| match e {
         Event::Build { done, total } if done == total => eprintln!("built {total} keys"),

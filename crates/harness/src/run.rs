@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub window: Duration,
     /// Name the cause of every write >= 1 ms (`crate::stall`; adds two system calls per write).
     pub attribute: bool,
+    /// `SnapshotOptions::serialize_threads` of the measured snapshots (0: the default).
+    pub snapshot_threads: usize,
 }
 
 /// Progress events, for progress bars or log lines.
@@ -337,10 +339,13 @@ pub fn run_keep(
         let before = rss_now();
         let start = origin.elapsed().as_secs_f64();
         phase.store(i + 1, Ordering::Relaxed);
-        let opts = SnapshotOptions {
+        let mut opts = SnapshotOptions {
             mode,
             ..Default::default()
         };
+        if cfg.snapshot_threads > 0 {
+            opts.serialize_threads = cfg.snapshot_threads;
+        }
         let h = match start_snapshot(ks.clone(), &obs, &path, opts) {
             Ok(h) => h,
             Err(e) => {

@@ -191,26 +191,7 @@ impl<W: Write> RdbWriter<W> {
     /// Start a file: writes `REDIS0010` and the aux fields (`redis-ver`, `redis-bits`, `ctime`,
     /// `used-mem`, `aof-base`, then `extra_aux`).
     pub fn new(w: W, opts: WriteOptions) -> Result<Self> {
-        let mut me = RdbWriter {
-            sink: Sink {
-                w,
-                buf: Vec::with_capacity(BUF_CAP + 64),
-                crc: Crc64::new(),
-                checksum: opts.checksum,
-                written: 0,
-            },
-            lzf: Lzf {
-                compressor: LzfCompressor::new(),
-                out: Vec::new(),
-            },
-            lp: ListpackBuilder::new(),
-            blob: Vec::new(),
-            compression: opts.compression,
-            limits: opts.limits,
-            db: 0,
-            access: KeyAccess::default(),
-            failed: false,
-        };
+        let mut me = RdbWriter::bare(w, &opts, opts.checksum);
         let ctime = opts.ctime.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -227,6 +208,40 @@ impl<W: Write> RdbWriter<W> {
             me.aux(k, v)?;
         }
         Ok(me)
+    }
+
+    /// A writer that has written nothing yet (no header).
+    fn bare(w: W, opts: &WriteOptions, checksum: bool) -> Self {
+        RdbWriter {
+            sink: Sink {
+                w,
+                buf: Vec::with_capacity(BUF_CAP + 64),
+                crc: Crc64::new(),
+                checksum,
+                written: 0,
+            },
+            lzf: Lzf {
+                compressor: LzfCompressor::new(),
+                out: Vec::new(),
+            },
+            lp: ListpackBuilder::new(),
+            blob: Vec::new(),
+            compression: opts.compression,
+            limits: opts.limits.clone(),
+            db: 0,
+            access: KeyAccess::default(),
+            failed: false,
+        }
+    }
+
+    /// Append bytes a [`RdbWriter::fragment`] encoded (with the same options) here, as if this
+    /// writer had written them itself: they pass through this writer's CRC-64 and byte count in
+    /// order. Parallel serialization encodes entries into fragments on several threads and
+    /// appends them in the file's order on one; the result is byte for byte the file one writer
+    /// would have written (tested). The caller vouches that `bytes` are whole records (a
+    /// SELECTDB, entries) and that the database they select is the one later entries belong to.
+    pub fn append_encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        self.guard(|me| me.sink.put(bytes))
     }
 
     /// Write an aux field (`0xFA key value`) here. Redis's loader accepts aux fields anywhere
@@ -619,6 +634,30 @@ impl<W: Write> RdbWriter<W> {
         self.sink.written += 8;
         self.sink.w.flush()?;
         Ok(self.sink.w)
+    }
+}
+
+impl RdbWriter<Vec<u8>> {
+    /// An entry encoder into memory, for parallel serialization: writes no header, keeps no
+    /// checksum (the writer that appends its output, [`RdbWriter::append_encoded`], checksums
+    /// it), and is never finished. Use every method that writes records (`select_db`,
+    /// `set_next_access`, `write_*`, `function`, `aux`), then [`RdbWriter::take_fragment`];
+    /// reused for the next fragment, it keeps its LZF and listpack scratch space.
+    pub fn fragment(opts: &WriteOptions) -> Self {
+        RdbWriter::bare(Vec::new(), opts, false)
+    }
+
+    /// The bytes encoded since the last call (or since [`RdbWriter::fragment`]), leaving the
+    /// encoder empty. Fails if a write failed since the fragment began (the encoder stays
+    /// failed: make a new one).
+    pub fn take_fragment(&mut self) -> Result<Vec<u8>> {
+        if self.failed {
+            return Err(RdbError::InvalidInput(
+                "the RDB fragment encoder failed earlier".into(),
+            ));
+        }
+        self.sink.flush_buf()?;
+        Ok(std::mem::take(&mut self.sink.w))
     }
 }
 

@@ -8,7 +8,7 @@
 //!   is a pure RDB equal to the keyspace at the start barrier.
 //!
 //! The per-bucket protocol (states, hand-off rules, lock order) is documented in [`observer`];
-//! the walk and the barriers in [`worker`]; durable files in [`output`] (`forkless-durable`); the delta stream in
+//! the walk and the barriers in [`worker`]; the serializer threads in `parallel`; durable files in [`output`] (`forkless-durable`); the delta stream in
 //! [`delta`]; loading a snapshot's output back into a keyspace in [`load()`] (the one loader of
 //! the RDB + RESP deltas layout, also used by tests, the loom models and the benchmarks). `DESIGN.md` section 3 states the guarantees and why they hold.
 //!
@@ -35,6 +35,7 @@ pub mod delta;
 mod handle;
 mod load;
 pub mod observer;
+mod parallel;
 pub mod worker;
 
 /// Durable output files (the `forkless-durable` crate).
@@ -44,8 +45,8 @@ pub use handle::{snapshot_to_file, start_snapshot, SnapshotHandle};
 pub use load::{load, load_commands, LoadError, LoadStats};
 pub use observer::{Mode, ParseModeError, SnapshotObserver};
 pub use worker::{
-    run_snapshot, Barrier, Progress, SnapshotError, SnapshotOptions, SnapshotResult, Ticket,
-    TrailerAux,
+    default_serialize_threads, run_snapshot, Barrier, EncodeHook, Progress, SnapshotError,
+    SnapshotOptions, SnapshotResult, Ticket, TrailerAux,
 };
 
 use forkless_keyspace::Keyspace;

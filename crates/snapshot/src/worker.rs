@@ -11,18 +11,24 @@
 //! next entry differs from the last one (handed-over baselines of another database interleave
 //! with the walk; Redis's loader accepts any number of SELECTDB opcodes). In converging mode the
 //! delta stream follows the RDB's EOF and checksum: the layout of a Redis RDB-preamble AOF.
+//!
+//! Encoding the entries is [`encode_entry`]'s job, on this thread (`serialize_threads` 1) or on
+//! a pool of serializer threads fed runs of entries in file order and written back in that order
+//! ([`crate::parallel`]): the walk and its protocol are the same either way, and so are the
+//! file's bytes.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use forkless_keyspace::{memory, Keyspace, MemoryConfig, Shard, Value};
-use forkless_rdb::{RdbError, RdbWriter, WriteOptions};
+use forkless_rdb::{KeyAccess, RdbError, RdbWriter, WriteOptions};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::Arc;
 
 use crate::delta::Spill;
 use crate::observer::{visit_bucket, Active, Handle, Mode, SnapshotObserver};
+use crate::parallel::{Job, Pool, CHUNK_BYTES, CHUNK_ENTRIES};
 
 /// Options of one snapshot.
 #[derive(Clone)]
@@ -52,7 +58,38 @@ pub struct SnapshotOptions {
     /// The file system calls of the final commit of a file (`start_snapshot`): `None` is the
     /// real file system; tests plug in faults or pauses (`forkless_durable::FaultFs`).
     pub commit_fs: Option<std::sync::Arc<dyn forkless_durable::DurableFs>>,
+    /// Threads that encode entries to RDB ([`crate::parallel`]): 1 encodes on the worker
+    /// itself (no extra thread); N > 1 starts N - 1 serializer threads for the snapshot, the
+    /// worker walking, writing their chunks in order, and encoding jobs itself whenever the
+    /// chunks in flight reach their bound. Default: [`default_serialize_threads`].
+    pub serialize_threads: usize,
+    /// Test hook: called before chunk `seq` is encoded, on the thread that encodes it (N > 1
+    /// only).
+    pub on_chunk_encode: Option<EncodeHook>,
 }
+
+/// See [`SnapshotOptions::on_chunk_encode`].
+pub type EncodeHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Most serializer threads the default starts.
+pub const MAX_DEFAULT_SERIALIZE_THREADS: usize = 8;
+
+/// The default of [`SnapshotOptions::serialize_threads`]: half the cores available to the
+/// process, at most [`MAX_DEFAULT_SERIALIZE_THREADS`] (1 in loom models, which model the walk's
+/// protocol, not the encoding). Half, because the snapshot must not take the writers' cores: a
+/// snapshot is background work, and on 2 cores a second encoder cut a concurrent writer's
+/// throughput by three quarters (benches/README.md, "Snapshot speed"); with one writer per
+/// other core the serializers get the cores nobody writes on.
+pub fn default_serialize_threads() -> usize {
+    if forkless_sync::LOOM {
+        return 1;
+    }
+    (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2)
+        .clamp(1, MAX_DEFAULT_SERIALIZE_THREADS)
+}
+
+/// Chunks in flight per serializer thread (the back pressure bound is this times the threads).
+pub const CHUNKS_IN_FLIGHT_PER_THREAD: usize = 2;
 
 /// See [`SnapshotOptions::trailer_aux`].
 pub type TrailerAux = std::sync::Arc<dyn Fn() -> Vec<(Vec<u8>, Vec<u8>)> + Send + Sync>;
@@ -73,6 +110,7 @@ impl std::fmt::Debug for SnapshotOptions {
             .field("batch_buckets", &self.batch_buckets)
             .field("delta_spill_bytes", &self.delta_spill_bytes)
             .field("spill_path", &self.spill_path)
+            .field("serialize_threads", &self.serialize_threads)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +127,8 @@ impl Default for SnapshotOptions {
             on_barrier: None,
             trailer_aux: None,
             commit_fs: None,
+            serialize_threads: default_serialize_threads(),
+            on_chunk_encode: None,
         }
     }
 }
@@ -106,6 +146,13 @@ pub struct Progress {
     pub bytes: AtomicU64,
     /// Delta bytes captured.
     pub delta_bytes: AtomicU64,
+    /// Chunks handed to serializer threads (`serialize_threads` > 1).
+    pub chunks_dispatched: AtomicU64,
+    /// Chunks written to the output, in order.
+    pub chunks_written: AtomicU64,
+    /// Times the worker stopped walking before dispatching a chunk because the bound of chunks
+    /// in flight was reached (back pressure: it then encodes queued jobs itself, or waits).
+    pub chunk_waits: AtomicU64,
     /// True once the snapshot finished, successfully or not: its slot is free again (a new
     /// snapshot may begin) and, for a file (`start_snapshot`), the file is committed (in place
     /// and durable) or its temp file removed.
@@ -139,6 +186,10 @@ pub struct SnapshotResult {
     pub delta_bytes: u64,
     /// Bytes of deltas that went through the spill file.
     pub spilled_bytes: u64,
+    /// Serializer threads used (1: encoded on the worker).
+    pub serialize_threads: usize,
+    /// The most chunks that were in flight at once (0 with one thread).
+    pub max_chunks_in_flight: u64,
 }
 
 /// Why a snapshot failed.
@@ -348,11 +399,40 @@ impl SnapshotObserver {
     }
 }
 
-/// The RDB side of the worker: tracks the database of the last entry written.
-struct Serializer<W: Write> {
+/// Encode one entry: SELECTDB (with the database's sizes) when its database is not `cur_db`,
+/// then the key with its expiry and access metadata. The one encoder of the snapshot, used on
+/// the worker and on serializer threads alike.
+pub(crate) fn encode_entry<W: Write>(
+    w: &mut RdbWriter<W>,
+    cur_db: &mut Option<u32>,
+    db_sizes: &[(u64, u64)],
+    h: &Handle,
+    access: KeyAccess,
+) -> Result<(), RdbError> {
+    if *cur_db != Some(h.db) {
+        let (size, expires) = db_sizes.get(h.db as usize).copied().unwrap_or((0, 0));
+        w.select_db(h.db, size, expires)?;
+        *cur_db = Some(h.db);
+    }
+    let (k, exp) = (&*h.key, h.expire_at);
+    w.set_next_access(access);
+    match &*h.value {
+        Value::String(s) => w.write_string(k, s, exp),
+        Value::List(l) => w.write_list(k, l.iter(), exp),
+        Value::Set(s) => w.write_set(k, s.iter(), exp),
+        Value::ZSet(z) => w.write_zset(k, z.iter(), exp),
+        Value::Hash(h) => w.write_hash(k, h.iter(), exp),
+        Value::Stream(s) => s.write_rdb(w, k, exp),
+    }
+}
+
+/// The RDB side of the worker: decides what is written in which order (the expiry filter, the
+/// access metadata, the database of the last entry) and encodes it here or on the pool.
+struct Serializer<'p, W: Write> {
     w: RdbWriter<W>,
     cur_db: Option<u32>,
-    db_sizes: Vec<(u64, u64)>,
+    db_sizes: Arc<Vec<(u64, u64)>>,
+    /// Keys written (with a pool: in chunks written so far).
     keys: u64,
     skip_expired_before: i64,
     /// The keyspace's memory policy and clock as of the current batch ([`Serializer::refresh`]):
@@ -360,38 +440,71 @@ struct Serializer<W: Write> {
     /// `server.maxmemory_policy` when it saves each key.
     mem: MemoryConfig,
     now_ms: i64,
+    /// Serializer threads (None: encode here).
+    pool: Option<Pool>,
+    /// The job being filled (with a pool), and the database selected before its first entry.
+    pending: Vec<(Handle, KeyAccess)>,
+    pending_db: Option<u32>,
+    /// Value and key bytes of `pending` (`Value::mem_usage`, O(1)).
+    pending_bytes: u64,
+    progress: &'p Progress,
 }
 
-impl<W: Write> Serializer<W> {
+impl<W: Write> Serializer<'_, W> {
     fn refresh(&mut self, ks: &Keyspace) {
         self.mem = ks.memory_config();
         self.now_ms = ks.now_ms();
     }
 
-    fn write(&mut self, h: &Handle) -> Result<(), RdbError> {
+    fn write(&mut self, h: Handle) -> Result<(), RdbError> {
         if let Some(at) = h.expire_at {
             // Logically gone at the start (Redis's `now > when`): not part of the snapshot.
             if self.skip_expired_before > at {
                 return Ok(());
             }
         }
-        if self.cur_db != Some(h.db) {
-            let (size, expires) = self.db_sizes.get(h.db as usize).copied().unwrap_or((0, 0));
-            self.w.select_db(h.db, size, expires)?;
-            self.cur_db = Some(h.db);
+        let access = memory::rdb_access(&self.mem, h.meta, self.now_ms);
+        if self.pool.is_none() {
+            encode_entry(&mut self.w, &mut self.cur_db, &self.db_sizes, &h, access)?;
+            self.keys += 1;
+            return Ok(());
         }
-        let (k, exp) = (&*h.key, h.expire_at);
-        self.w
-            .set_next_access(memory::rdb_access(&self.mem, h.meta, self.now_ms));
-        match &*h.value {
-            Value::String(s) => self.w.write_string(k, s, exp)?,
-            Value::List(l) => self.w.write_list(k, l.iter(), exp)?,
-            Value::Set(s) => self.w.write_set(k, s.iter(), exp)?,
-            Value::ZSet(z) => self.w.write_zset(k, z.iter(), exp)?,
-            Value::Hash(h) => self.w.write_hash(k, h.iter(), exp)?,
-            Value::Stream(s) => s.write_rdb(&mut self.w, k, exp)?,
+        if self.pending.is_empty() {
+            self.pending_db = self.cur_db;
         }
-        self.keys += 1;
+        self.cur_db = Some(h.db);
+        self.pending_bytes += (h.key.len() + h.value.mem_usage()) as u64;
+        self.pending.push((h, access));
+        if self.pending.len() >= CHUNK_ENTRIES || self.pending_bytes >= CHUNK_BYTES {
+            self.dispatch()?;
+        }
+        Ok(())
+    }
+
+    /// With a pool: hand the pending entries over as one job.
+    fn dispatch(&mut self) -> Result<(), RdbError> {
+        let Some(pool) = self.pool.as_mut() else {
+            return Ok(());
+        };
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending_bytes = 0;
+        let job = Job {
+            start_db: self.pending_db,
+            items: std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK_ENTRIES)),
+        };
+        self.keys += pool.submit(job, &mut self.w, self.progress)?;
+        Ok(())
+    }
+
+    /// Every entry given so far is in the output (a pool's chunks written, in order); the next
+    /// records (functions, aux, EOF) follow them.
+    fn flush_entries(&mut self) -> Result<(), RdbError> {
+        self.dispatch()?;
+        if let Some(pool) = self.pool.as_mut() {
+            self.keys += pool.drain(&mut self.w, self.progress)?;
+        }
         Ok(())
     }
 }
@@ -540,6 +653,19 @@ pub fn run_until_output<W: Write>(
         .buckets_total
         .store(buckets_total, Ordering::Relaxed);
 
+    let db_sizes = Arc::new(db_sizes);
+    let threads = opts.serialize_threads.max(1);
+    let pool = if threads > 1 {
+        Some(Pool::new(
+            threads - 1,
+            threads * CHUNKS_IN_FLIGHT_PER_THREAD,
+            db_sizes.clone(),
+            opts.rdb.clone(),
+            opts.on_chunk_encode.clone(),
+        )?)
+    } else {
+        None
+    };
     let mut ser = Serializer {
         w: RdbWriter::new(out, opts.rdb.clone())?,
         cur_db: None,
@@ -548,6 +674,11 @@ pub fn run_until_output<W: Write>(
         skip_expired_before: start_ms,
         mem: ks.memory_config(),
         now_ms: start_ms,
+        pool,
+        pending: Vec::new(),
+        pending_db: None,
+        pending_bytes: 0,
+        progress,
     };
     let mut spill: Option<Spill> = None;
     let mut peak_extra = 0u64;
@@ -603,7 +734,7 @@ pub fn run_until_output<W: Write>(
                     true
                 });
                 ser.refresh(ks);
-                for h in &handles {
+                for h in handles.drain(..) {
                     ser.write(h)?;
                 }
                 drain_handoffs(&active, &mut ser)?;
@@ -639,6 +770,10 @@ pub fn run_until_output<W: Write>(
     // thaw the dicts shard by shard.
     life.end();
     drain_handoffs(&active, &mut ser)?;
+    ser.flush_entries()?;
+    let max_chunks_in_flight = ser.pool.as_ref().map_or(0, |p| p.max_in_flight);
+    // The serializer threads end here (their queue is empty).
+    drop(ser.pool.take());
     // Function libraries, read after the end barrier: a FUNCTION command logged before the
     // barrier (an AOF rewrite's cut) is in them, one logged after it replays on top (a repeated
     // LOAD or a DELETE of a missing library fails harmlessly while loading). Redis accepts the
@@ -686,6 +821,8 @@ pub fn run_until_output<W: Write>(
             delta_commands,
             delta_bytes,
             spilled_bytes,
+            serialize_threads: threads,
+            max_chunks_in_flight,
         },
         ticket,
     ))
@@ -698,7 +835,7 @@ fn walk_detached<W: Write>(
     db: u32,
     batch: usize,
     active: &Active,
-    ser: &mut Serializer<W>,
+    ser: &mut Serializer<'_, W>,
     handles: &mut Vec<Handle>,
     cancel: &AtomicBool,
 ) -> Result<(), SnapshotError> {
@@ -716,7 +853,7 @@ fn walk_detached<W: Write>(
             }
         }
         active.walked_buckets.fetch_add(walked, Ordering::Relaxed);
-        for h in handles.iter() {
+        for h in handles.drain(..) {
             ser.write(h)?;
         }
     }
@@ -729,13 +866,13 @@ fn extra_bytes(active: &Active) -> u64 {
 }
 
 /// Serialize the baselines writers handed over since the last call.
-fn drain_handoffs<W: Write>(active: &Active, ser: &mut Serializer<W>) -> Result<(), RdbError> {
+fn drain_handoffs<W: Write>(active: &Active, ser: &mut Serializer<'_, W>) -> Result<(), RdbError> {
     let taken = std::mem::take(&mut *active.handoff.lock());
     if taken.is_empty() {
         return Ok(());
     }
     let mut bytes = 0;
-    for h in &taken {
+    for h in taken {
         bytes += crate::observer::handle_bytes(&h.key, &h.value);
         ser.write(h)?;
     }

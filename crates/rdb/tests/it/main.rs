@@ -10,4 +10,5 @@ mod read_speed;
 mod robust;
 mod robust_memory;
 mod write_fixtures;
+mod write_fragments;
 mod write_roundtrip;

@@ -5,5 +5,6 @@ mod common;
 mod flush;
 mod lifecycle;
 mod oracle;
+mod parallel;
 mod protocol;
 mod stress;

@@ -38,7 +38,9 @@ fn command(rng: &mut StdRng) -> Vec<String> {
     }
 }
 
-fn run(mode: Mode, evicting: bool) {
+/// One snapshot of `mode` under two writers with `threads` serializer threads (`parallel.rs`
+/// runs it with 4), checked against the log and redis-server.
+pub(crate) fn run(mode: Mode, evicting: bool, threads: usize) {
     let dir = TempDir::new("snap-oracle");
     let mut ks = Keyspace::new(Config {
         shards: 4,
@@ -81,6 +83,7 @@ fn run(mode: Mode, evicting: bool) {
     let opts = SnapshotOptions {
         mode,
         batch_buckets: 8,
+        serialize_threads: threads,
         on_barrier: Some(Arc::new(move |b| {
             if matches!(
                 (mode, b),
@@ -137,19 +140,19 @@ fn run(mode: Mode, evicting: bool) {
 
 #[test]
 fn point_in_time_snapshot_loads_in_redis_as_dump_rdb() {
-    run(Mode::PointInTime, false);
+    run(Mode::PointInTime, false, 1);
 }
 
 /// Issue 16: evictions (DELs propagated through the snapshot protocol) while snapshots run.
 #[test]
 fn snapshots_with_evictions_during_them_load_in_redis_with_the_expected_state() {
-    run(Mode::PointInTime, true);
-    run(Mode::Converging, true);
+    run(Mode::PointInTime, true, 1);
+    run(Mode::Converging, true, 1);
 }
 
 #[test]
 fn converging_snapshot_loads_in_redis_as_aof_base() {
-    run(Mode::Converging, false);
+    run(Mode::Converging, false, 1);
 }
 
 /// Issue 13, item 1: a converging snapshot whose deltas hold expiries that have passed when the

@@ -3,7 +3,7 @@
 //! fed under the shard locks), and each snapshot's cut is recorded inside its barrier; the
 //! expected state is rebuilt independently by replaying the log up to the cut. Each output,
 //! replayed into a fresh keyspace, must equal it: the start for point-in-time, the end for
-//! converging.
+//! converging. Rounds 0-1 encode on the worker, rounds 2-3 on 4 serializer threads.
 
 use crate::common;
 
@@ -113,6 +113,8 @@ fn back_to_back_snapshots_under_four_writers() {
         let opts = SnapshotOptions {
             mode,
             batch_buckets: 16,
+            // Both modes with the worker encoding alone and with 4 serializer threads.
+            serialize_threads: [1, 1, 4, 4][round],
             on_barrier: Some(Arc::new(move |b| {
                 let at_cut = matches!(
                     (mode, b),

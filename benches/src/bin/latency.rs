@@ -67,6 +67,10 @@ struct Args {
     /// default, half the cores available, 1 to 8; 1: encoded on the snapshot worker alone).
     #[arg(long, default_value_t = 0)]
     snapshot_threads: usize,
+    /// Buckets the snapshot worker visits per shard-lock hold (`SnapshotOptions::batch_buckets`;
+    /// 0: the default).
+    #[arg(long, default_value_t = 0)]
+    batch_buckets: usize,
 }
 
 fn line(name: &str, s: &Summary) {
@@ -119,6 +123,7 @@ fn real_main(a: Args) -> Result<(), String> {
         window: Duration::from_millis(100),
         attribute: a.attribute,
         snapshot_threads: a.snapshot_threads,
+        batch_buckets: a.batch_buckets,
     };
     let log = |e: Event| match e {
         Event::Build { done, total } if done == total => eprintln!("built {total} keys"),
@@ -163,6 +168,18 @@ fn real_main(a: Args) -> Result<(), String> {
                     parts.join(", ")
                 },
                 c.by_snapshot()
+            );
+        }
+        if let Some(t) = &p.times {
+            let per = |ns: u64| ns as f64 / p.summary.ops.max(1) as f64;
+            println!(
+                "    per write (mean ns): lock wait behind worker {:.1}, barrier {:.1}, other {:.1}; hand-off {:.1}; copy-on-write {:.1}; delta capture {:.1}",
+                per(t.lock_worker_ns),
+                per(t.lock_barrier_ns),
+                per(t.lock_other_ns),
+                per(t.handoff_ns),
+                per(t.cow_ns),
+                per(t.capture_ns)
             );
         }
     }

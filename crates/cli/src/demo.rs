@@ -146,6 +146,7 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         window: Duration::from_millis(100),
         attribute: false,
         snapshot_threads: 0,
+        batch_buckets: 0,
     };
     let b = bar();
     let (ours, leftovers) = match run_keep(&cfg, &|e| on_event(&b, e)) {

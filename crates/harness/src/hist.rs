@@ -141,6 +141,8 @@ pub struct Recorder {
     pub windows: Vec<Histogram<u64>>,
     /// Per phase index: the writes >= 1 ms by cause (only when attributed, `crate::stall`).
     pub causes: Vec<crate::stall::Causes>,
+    /// Per phase index: the attributed time of every write, summed (only when attributed).
+    pub times: Vec<forkless_keyspace::trace::WriteTimes>,
     window_ns: u64,
 }
 
@@ -151,6 +153,7 @@ impl Recorder {
             phases: (0..phases).map(|_| phase_histogram()).collect(),
             windows: Vec::new(),
             causes: vec![crate::stall::Causes::default(); phases],
+            times: vec![forkless_keyspace::trace::WriteTimes::default(); phases],
             window_ns: (window.as_nanos() as u64).max(1),
         }
     }
@@ -175,10 +178,20 @@ impl Recorder {
         }
     }
 
+    /// Add one write's attributed times to `phase`'s sums (ignored out of range).
+    pub fn record_times(&mut self, phase: usize, t: &forkless_keyspace::trace::WriteTimes) {
+        if let Some(k) = self.times.get_mut(phase) {
+            k.add(t);
+        }
+    }
+
     /// Merge another thread's recorder into this one.
     pub fn merge(&mut self, other: &Recorder) {
         for (a, b) in self.causes.iter_mut().zip(&other.causes) {
             a.merge(b);
+        }
+        for (a, b) in self.times.iter_mut().zip(&other.times) {
+            a.add(b);
         }
         for (a, b) in self.phases.iter_mut().zip(&other.phases) {
             a.add(b).expect("same bounds");

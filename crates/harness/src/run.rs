@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub attribute: bool,
     /// `SnapshotOptions::serialize_threads` of the measured snapshots (0: the default).
     pub snapshot_threads: usize,
+    /// `SnapshotOptions::batch_buckets` of the measured snapshots (0: the default).
+    pub batch_buckets: usize,
 }
 
 /// Progress events, for progress bars or log lines.
@@ -73,6 +75,8 @@ pub struct Phase {
     pub summary: Summary,
     /// The writes >= 1 ms by cause (None unless the run was attributed).
     pub causes: Option<crate::stall::Causes>,
+    /// Every write's attributed time, summed over the phase (None unless attributed).
+    pub times: Option<forkless_keyspace::trace::WriteTimes>,
 }
 
 /// One measured snapshot.
@@ -171,10 +175,13 @@ fn start_writers(
                     let at = t0.saturating_duration_since(origin).as_nanos() as u64;
                     let ns = (t1 - t0).as_nanos() as u64;
                     rec.record(p, at, ns);
-                    if attribute && ns >= crate::hist::STALL_NS {
-                        let cpu = stall::thread_cpu_ns().saturating_sub(cpu0);
+                    if attribute {
                         let times = forkless_keyspace::trace::take();
-                        rec.record_stall(p, stall::classify(ns, cpu, &times));
+                        rec.record_times(p, &times);
+                        if ns >= crate::hist::STALL_NS {
+                            let cpu = stall::thread_cpu_ns().saturating_sub(cpu0);
+                            rec.record_stall(p, stall::classify(ns, cpu, &times));
+                        }
                     }
                     done += 1;
                     if throttle > 0 {
@@ -343,6 +350,9 @@ pub fn run_keep(
             mode,
             ..Default::default()
         };
+        if cfg.batch_buckets > 0 {
+            opts.batch_buckets = cfg.batch_buckets;
+        }
         if cfg.snapshot_threads > 0 {
             opts.serialize_threads = cfg.snapshot_threads;
         }
@@ -402,6 +412,7 @@ pub fn run_keep(
                 Duration::from_secs_f64((bounds[i].1 - bounds[i].0).max(0.0)),
             ),
             causes: cfg.attribute.then(|| rec.causes[i]),
+            times: cfg.attribute.then(|| rec.times[i]),
         })
         .collect();
     let timeline = rec.timeline();

@@ -72,6 +72,16 @@ impl WriteTimes {
     pub fn lock_ns(&self) -> u64 {
         self.lock_worker_ns + self.lock_barrier_ns + self.lock_other_ns
     }
+
+    /// Add `o`'s times to these (sums over many writes).
+    pub fn add(&mut self, o: &WriteTimes) {
+        self.lock_worker_ns += o.lock_worker_ns;
+        self.lock_barrier_ns += o.lock_barrier_ns;
+        self.lock_other_ns += o.lock_other_ns;
+        self.handoff_ns += o.handoff_ns;
+        self.cow_ns += o.cow_ns;
+        self.capture_ns += o.capture_ns;
+    }
 }
 
 /// Who holds a shard, as far as the keyspace knows (one byte per shard).

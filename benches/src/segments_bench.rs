@@ -36,8 +36,9 @@ use forkless_aof::{
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_segments::recover::load_snapshot;
 use forkless_segments::{
-    recover, RecoverOptions, SegManifest, SegmentDir, SegmentOptions, SnapMode, StartPoint,
+    recover, RecoverOptions, SegManifest, SegmentDir, SegmentOptions, StartPoint,
 };
+use forkless_snapshot::Mode;
 use forkless_snapshot::SnapshotObserver;
 use forkless_sync::atomic::{AtomicBool, Ordering};
 use forkless_sync::{thread, Arc, Mutex};
@@ -108,7 +109,7 @@ pub struct RunConfig {
     /// Segments: byte budget of the segments older than the oldest kept snapshot's cut.
     pub keep_segment_bytes: u64,
     /// Segments: snapshot mode (the AOF rewrite is always converging).
-    pub mode: SnapMode,
+    pub mode: Mode,
     /// Directory-size sampling period.
     pub sample_every: Duration,
 }
@@ -505,7 +506,7 @@ pub fn measure(
 }
 
 /// Persist one segments snapshot: (snapshot bytes, files deleted by retention).
-fn segments_persist(live: &LiveSegments, mode: SnapMode) -> Result<(u64, usize), String> {
+fn segments_persist(live: &LiveSegments, mode: Mode) -> Result<(u64, usize), String> {
     let info = live
         .seg
         .snapshot(&live.ks, &live.obs, mode)
@@ -672,8 +673,8 @@ pub fn run_recovery(dir: &Path, cfg: &RunConfig) -> Result<RecoveryResult, Strin
                 .and_then(|n| n.checked_sub(2))
                 .and_then(|i| m.events.get(i))
                 .map_or(0.0, |e| match cfg.mode {
-                    SnapMode::Converging => e.start_s + e.seconds,
-                    SnapMode::PointInTime => e.start_s,
+                    Mode::Converging => e.start_s + e.seconds,
+                    Mode::PointInTime => e.start_s,
                 });
             (s.name(), s.len, secs, (stopped_s - cut_s).max(0.0))
         }
@@ -847,7 +848,7 @@ mod tests {
             segment_bytes: 64 << 10,
             keep_snapshots: 2,
             keep_segment_bytes: 256 << 10,
-            mode: SnapMode::Converging,
+            mode: Mode::Converging,
             sample_every: Duration::from_millis(100),
         };
         for (i, c) in [

@@ -7,6 +7,7 @@
 //! Prints Markdown tables (and an SVG chart with `--svg`). Measurement code:
 //! `forkless_benches::segments_bench`.
 
+use forkless_snapshot::Mode;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,7 +18,6 @@ use forkless_benches::segments_bench::{
     draw_chart, run, run_dir, run_recovery, RecoveryResult, RunConfig, RunResult, System, Trigger,
 };
 use forkless_harness::workload::{Dataset, SplitMix64};
-use forkless_segments::SnapMode;
 
 /// Benchmarks of segmented persistence against the AOF with forkless rewrites.
 #[derive(Debug, Parser)]
@@ -138,8 +138,8 @@ fn base_config(a: &Args) -> Result<RunConfig, String> {
         keep_snapshots: a.keep_snapshots,
         keep_segment_bytes: a.keep_segment_mib << 20,
         mode: match a.mode.as_str() {
-            "converging" => SnapMode::Converging,
-            "pit" => SnapMode::PointInTime,
+            "converging" => Mode::Converging,
+            "pit" => Mode::PointInTime,
             m => return Err(format!("unknown mode {m:?}")),
         },
         sample_every: Duration::from_secs(1),

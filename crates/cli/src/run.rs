@@ -243,7 +243,7 @@ fn run_segments(
     config: &Config,
     items: &[forkless_resp::Scanned<'_>],
 ) -> Result<ExitCode, CliError> {
-    use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
+    use forkless_segments::{SegmentDir, SegmentOptions};
     let ctx = format!("segments directory {}", dir.display());
     let opts = SegmentOptions {
         segment_bytes: args.segment_bytes.max(1),
@@ -280,7 +280,7 @@ fn run_segments(
     let obs = install(&mut ks);
     let ks = Arc::new(ks);
     let sdir = Arc::new(sdir);
-    let mode = SnapMode::from(args.mode);
+    let mode = args.mode;
     let spawn = || {
         let (sdir, ks, obs) = (sdir.clone(), ks.clone(), obs.clone());
         std::thread::spawn(move || sdir.snapshot(&ks, &obs, mode))

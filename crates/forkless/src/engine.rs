@@ -34,7 +34,7 @@ use forkless_aof::{
 };
 use forkless_keyspace::{Keyspace, Propagated, PropagationSink, Reply, Session};
 use forkless_script::{Host, MultiReply, Out, Scripting, Touched};
-use forkless_segments::{SegmentDir, SegmentOptions, SnapMode};
+use forkless_segments::{SegmentDir, SegmentOptions};
 use forkless_snapshot::output::DurableFile;
 use forkless_snapshot::worker::{begin_snapshot, run_until_output};
 use forkless_snapshot::{
@@ -1541,11 +1541,7 @@ impl Core {
         let dirty_before = self.dirty.load(Ordering::Relaxed);
         let r = match &self.log.backend() {
             Backend::Segments(sd) => {
-                let m = match mode {
-                    Mode::Converging => SnapMode::Converging,
-                    _ => SnapMode::PointInTime,
-                };
-                sd.snapshot(&self.ks, &self.obs, m)
+                sd.snapshot(&self.ks, &self.obs, mode)
                     .map(|i| {
                         // The growth rule counts the log written since this snapshot.
                         let off = sd.writer().metrics().enqueued_offset;

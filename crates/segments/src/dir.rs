@@ -26,13 +26,13 @@ use forkless_aof::{
 use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::WriteOptions;
 use forkless_snapshot::{
-    snapshot_to_file, Barrier, SnapshotObserver, SnapshotOptions, SnapshotResult,
+    snapshot_to_file, Barrier, Mode, SnapshotObserver, SnapshotOptions, SnapshotResult,
 };
 use forkless_sync::{Arc, Mutex};
 
 use crate::error::{Result, SegError};
 use crate::manifest::{
-    segment_name, snapshot_name, Cut, SegManifest, SnapMode, SnapshotEntry, MANIFEST_NAME,
+    segment_name, snapshot_name, Cut, SegManifest, SnapshotEntry, MANIFEST_NAME,
 };
 use crate::recover::{cut_aux, file_crc, recover, RecoverOptions, RecoveryReport};
 
@@ -380,7 +380,7 @@ impl SegmentDir {
         &self,
         ks: &Arc<Keyspace>,
         obs: &Arc<SnapshotObserver>,
-        mode: SnapMode,
+        mode: Mode,
     ) -> Result<SnapshotInfo> {
         let seq = {
             let mut n = self.next_snapshot.lock();
@@ -392,14 +392,14 @@ impl SegmentDir {
         let cut: std::sync::Arc<Mutex<Option<StreamPosition>>> = Default::default();
         let (c1, w1) = (cut.clone(), self.writer.clone());
         let at = match mode {
-            SnapMode::Converging => Barrier::End,
-            SnapMode::PointInTime => Barrier::Start,
+            Mode::Converging => Barrier::End,
+            Mode::PointInTime => Barrier::Start,
         };
         let c2 = cut.clone();
         let opts = SnapshotOptions {
-            mode: mode.into(),
+            mode,
             rdb: WriteOptions {
-                aof_base: mode == SnapMode::Converging,
+                aof_base: mode == Mode::Converging,
                 ..WriteOptions::default()
             },
             on_barrier: Some(std::sync::Arc::new(move |b| {

@@ -61,44 +61,11 @@ pub struct Cut {
     pub unix_secs: i64,
 }
 
-/// A snapshot's mode, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapMode {
-    /// RDB + deltas: the state at its end barrier.
-    Converging,
-    /// Pure RDB: the state at its start barrier.
-    PointInTime,
-}
-
-impl SnapMode {
-    /// The manifest letter.
-    pub fn letter(self) -> char {
-        match self {
-            SnapMode::Converging => 'c',
-            SnapMode::PointInTime => 'p',
-        }
-    }
-    /// The name used in aux fields and reports: the snapshot [`Mode`]'s name.
-    pub fn name(self) -> &'static str {
-        Mode::from(self).name()
-    }
-}
-
-impl From<Mode> for SnapMode {
-    fn from(m: Mode) -> SnapMode {
-        match m {
-            Mode::Converging => SnapMode::Converging,
-            Mode::PointInTime => SnapMode::PointInTime,
-        }
-    }
-}
-
-impl From<SnapMode> for Mode {
-    fn from(m: SnapMode) -> Mode {
-        match m {
-            SnapMode::Converging => Mode::Converging,
-            SnapMode::PointInTime => Mode::PointInTime,
-        }
+/// The manifest letter of a snapshot's mode (`c` converging, `p` point-in-time).
+fn mode_letter(m: Mode) -> char {
+    match m {
+        Mode::Converging => 'c',
+        Mode::PointInTime => 'p',
     }
 }
 
@@ -112,7 +79,7 @@ pub struct SnapshotEntry {
     /// CRC-64/REDIS of the whole file.
     pub crc: u64,
     /// Mode.
-    pub mode: SnapMode,
+    pub mode: Mode,
     /// Its cut.
     pub cut: Cut,
 }
@@ -175,7 +142,7 @@ impl SegManifest {
                 e.name(),
                 e.len,
                 e.crc,
-                e.mode.letter(),
+                mode_letter(e.mode),
                 e.cut.segment,
                 e.cut.offset,
                 db,
@@ -266,8 +233,8 @@ impl SegManifest {
                         .filter(|_| f[4].len() == 16)
                         .ok_or_else(|| bad(n, format!("bad snapshot checksum {:?}", f[4])))?;
                     let mode = match f[5] {
-                        "c" => SnapMode::Converging,
-                        "p" => SnapMode::PointInTime,
+                        "c" => Mode::Converging,
+                        "p" => Mode::PointInTime,
                         o => return Err(bad(n, format!("unknown snapshot mode {o:?}"))),
                     };
                     let db = match f[8] {
@@ -335,7 +302,7 @@ mod tests {
                 seq: 2,
                 len: 1234,
                 crc: 0xdead_beef,
-                mode: SnapMode::Converging,
+                mode: Mode::Converging,
                 cut: Cut {
                     segment: 4,
                     offset: 77,

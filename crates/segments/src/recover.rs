@@ -30,7 +30,8 @@ use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::crc::Crc64;
 
 use crate::error::{Result, SegError};
-use crate::manifest::{segment_name, Cut, SegManifest, SnapMode, SnapshotEntry};
+use crate::manifest::{segment_name, Cut, SegManifest, SnapshotEntry};
+use forkless_snapshot::Mode;
 
 /// Aux field names a snapshot records its cut in.
 pub mod aux {
@@ -47,7 +48,7 @@ pub mod aux {
 }
 
 /// The aux fields that record `cut` and `mode` ([`forkless_aof::auxfields`]).
-pub fn cut_aux(cut: &Cut, mode: SnapMode) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn cut_aux(cut: &Cut, mode: Mode) -> Vec<(Vec<u8>, Vec<u8>)> {
     vec![
         auxfields::field(aux::CUT_SEGMENT, cut.segment),
         auxfields::field(aux::CUT_OFFSET, cut.offset),
@@ -58,9 +59,9 @@ pub fn cut_aux(cut: &Cut, mode: SnapMode) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The cut and mode recorded in a snapshot's aux fields, if all are there and valid.
-pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(Cut, SnapMode)> {
+pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(Cut, Mode)> {
     let db: i64 = auxfields::get(fields, aux::CUT_DB)?;
-    let mode: SnapMode = auxfields::get::<forkless_snapshot::Mode>(fields, aux::MODE)?.into();
+    let mode: Mode = auxfields::get::<Mode>(fields, aux::MODE)?;
     Some((
         Cut {
             segment: auxfields::get(fields, aux::CUT_SEGMENT)?,

@@ -33,8 +33,9 @@ use forkless_rdb::Entry;
 use forkless_segments::manifest::{segment_name, MANIFEST_NAME};
 use forkless_segments::{
     check, recover, RecoverOptions, RecoveryReport, SegError, SegManifest, SegmentDir,
-    SegmentOptions, SnapMode, StartPoint,
+    SegmentOptions, StartPoint,
 };
+use forkless_snapshot::Mode;
 use forkless_testkit::TempDir;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -155,7 +156,7 @@ fn build() -> Fixture {
             exec(&e.ks, &mut s, &random_command(&mut rng, 150));
         }
         if round % 2 == 0 {
-            let info = e.dir.snapshot(&e.ks, &e.obs, SnapMode::PointInTime);
+            let info = e.dir.snapshot(&e.ks, &e.obs, Mode::PointInTime);
             keep.push(info.expect("snapshot").entry.seq);
             continue;
         }
@@ -185,7 +186,7 @@ fn build() -> Fixture {
             while !started.load(Ordering::Relaxed) {
                 std::thread::yield_now();
             }
-            let info = e.dir.snapshot(&e.ks, &e.obs, SnapMode::Converging);
+            let info = e.dir.snapshot(&e.ks, &e.obs, Mode::Converging);
             stop.store(true, Ordering::Relaxed);
             w.join().expect("writer");
             let info = info.expect("snapshot");
@@ -227,8 +228,8 @@ fn build() -> Fixture {
     }
     manifest.snapshots.retain(|x| keep.contains(&x.seq));
     manifest.persist(&path).expect("persist");
-    let modes: Vec<SnapMode> = manifest.snapshots.iter().map(|x| x.mode).collect();
-    use SnapMode::{Converging as C, PointInTime as P};
+    let modes: Vec<Mode> = manifest.snapshots.iter().map(|x| x.mode).collect();
+    use Mode::{Converging as C, PointInTime as P};
     assert_eq!(modes, [P, C, P, C]);
     let newest = manifest.snapshots.last().expect("snapshots").cut.segment;
     assert!(
@@ -790,7 +791,7 @@ fn damaged_snapshot_behind_a_matching_manifest() {
             if rep.rejected.is_empty() {
                 assert_eq!(
                     newest.mode,
-                    SnapMode::Converging,
+                    Mode::Converging,
                     "{ctx}: a damaged point-in-time snapshot was accepted"
                 );
             } else {
@@ -812,7 +813,7 @@ fn damaged_snapshot_behind_a_matching_manifest() {
             newest.mode.name(),
             cases.len()
         );
-        if newest.mode == SnapMode::PointInTime {
+        if newest.mode == Mode::PointInTime {
             assert_eq!(refused, cases.len());
         }
         fx.restore();

@@ -39,9 +39,8 @@ use common::config;
 use forkless_aof::{FsyncPolicy, WriterOptions};
 use forkless_keyspace::{Reply, Session};
 use forkless_segments::manifest::MANIFEST_NAME;
-use forkless_segments::{
-    check, recover, RecoverOptions, SegManifest, SegmentDir, SegmentOptions, SnapMode,
-};
+use forkless_segments::{check, recover, RecoverOptions, SegManifest, SegmentDir, SegmentOptions};
+use forkless_snapshot::Mode;
 use forkless_testkit::crash::{self, say, AckedWrites, KillOnDrop};
 use forkless_testkit::TempDir;
 use rand::rngs::StdRng;
@@ -153,9 +152,9 @@ fn run_child(dir: &Path, policy: &str, seed: u64) -> ! {
             let mut converging = rng.gen_bool(0.5);
             while !stop.load(Ordering::Relaxed) {
                 let mode = if converging {
-                    SnapMode::Converging
+                    Mode::Converging
                 } else {
-                    SnapMode::PointInTime
+                    Mode::PointInTime
                 };
                 converging = !converging;
                 say(&format!("snap start {}", mode.name()));

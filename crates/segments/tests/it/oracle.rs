@@ -9,7 +9,8 @@ use std::sync::Arc;
 use common::*;
 use forkless_aof::FsyncPolicy;
 use forkless_keyspace::Session;
-use forkless_segments::{export, recover, RecoverOptions, SegManifest, SnapMode};
+use forkless_segments::{export, recover, RecoverOptions, SegManifest};
+use forkless_snapshot::Mode;
 use forkless_testkit::{redis_check_aof, redis_load_aof_dir, TempDir};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -32,9 +33,9 @@ fn export_whole_and_as_of_a_time_loads_into_redis_with_the_same_keyspace() {
             exec(&e.ks, &mut s, &random_command(&mut rng, 400));
             if i == 700 {
                 let mode = if t % 2 == 0 {
-                    SnapMode::Converging
+                    Mode::Converging
                 } else {
-                    SnapMode::PointInTime
+                    Mode::PointInTime
                 };
                 e.dir.snapshot(&e.ks, &e.obs, mode).unwrap();
             }
@@ -80,7 +81,7 @@ fn recovery_and_export_after_ttls_passed_match_redis() {
     use forkless_keyspace::ManualClock;
     use forkless_segments::SegmentDir;
     use forkless_testkit::expiry;
-    for mode in [SnapMode::Converging, SnapMode::PointInTime] {
+    for mode in [Mode::Converging, Mode::PointInTime] {
         let tmp = TempDir::new("seg-expired");
         let dir = tmp.path().join("seg");
         let clock = ManualClock::new(expiry::wall_ms() - expiry::SCRIPT_CLOCK_OFFSET_MS);

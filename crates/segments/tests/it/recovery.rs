@@ -10,9 +10,8 @@ use std::sync::Arc;
 use common::*;
 use forkless_aof::FsyncPolicy;
 use forkless_keyspace::Session;
-use forkless_segments::{
-    check, recover, RecoverOptions, SegManifest, SegmentOptions, SnapMode, StartPoint,
-};
+use forkless_segments::{check, recover, RecoverOptions, SegManifest, SegmentOptions, StartPoint};
+use forkless_snapshot::Mode;
 use forkless_testkit::TempDir;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -85,9 +84,9 @@ fn four_writers_rolling_segments_back_to_back_snapshots_both_modes() {
         // Writers run before, during and after every snapshot.
         wait_ops(15_000);
         let mode = if round % 2 == 0 {
-            SnapMode::Converging
+            Mode::Converging
         } else {
-            SnapMode::PointInTime
+            Mode::PointInTime
         };
         let info = e.dir.snapshot(&e.ks, &e.obs, mode).unwrap();
         taken.push(info.entry);
@@ -131,9 +130,9 @@ fn reopen_recovers_then_continues_in_a_new_segment() {
             exec(&e.ks, &mut s, &random_command(&mut rng, 500));
             if i == 1_500 {
                 let mode = if round % 2 == 0 {
-                    SnapMode::PointInTime
+                    Mode::PointInTime
                 } else {
-                    SnapMode::Converging
+                    Mode::Converging
                 };
                 e.dir.snapshot(&e.ks, &e.obs, mode).unwrap();
             }
@@ -164,9 +163,9 @@ fn retention_keeps_snapshots_by_count_and_segments_by_bytes() {
             exec(&e.ks, &mut s, &random_command(&mut rng, 300));
         }
         let mode = if round % 2 == 0 {
-            SnapMode::Converging
+            Mode::Converging
         } else {
-            SnapMode::PointInTime
+            Mode::PointInTime
         };
         let info = e.dir.snapshot(&e.ks, &e.obs, mode).unwrap();
         deleted.extend(info.deleted);
@@ -231,9 +230,9 @@ fn point_in_time_recovery_inside_the_retained_window() {
             exec(&e.ks, &mut s, &random_command(&mut rng, 200));
             if i == 200 && t % 3 == 0 {
                 let mode = if t % 2 == 0 {
-                    SnapMode::Converging
+                    Mode::Converging
                 } else {
-                    SnapMode::PointInTime
+                    Mode::PointInTime
                 };
                 e.dir.snapshot(&e.ks, &e.obs, mode).unwrap();
             }

@@ -210,19 +210,20 @@ impl Recorder {
         self.windows
             .iter()
             .enumerate()
-            .map(|(i, h)| WindowPoint {
-                t_s: i as f64 * w,
-                ops: h.len(),
-                p99_us: if h.is_empty() {
-                    0.0
-                } else {
-                    h.value_at_quantile(0.99) as f64
-                },
-                p999_us: if h.is_empty() {
-                    0.0
-                } else {
-                    h.value_at_quantile(0.999) as f64
-                },
+            .map(|(i, h)| {
+                let q = |q: f64| {
+                    if h.is_empty() {
+                        0.0
+                    } else {
+                        h.value_at_quantile(q) as f64
+                    }
+                };
+                WindowPoint {
+                    t_s: i as f64 * w,
+                    ops: h.len(),
+                    p99_us: q(0.99),
+                    p999_us: q(0.999),
+                }
             })
             .collect()
     }

@@ -434,11 +434,7 @@ fn with_stored_value<R>(
     key: &[u8],
     f: impl FnOnce(&Value) -> R,
 ) -> Option<R> {
-    let h = shared.ks.hash_key(key);
-    let shard = shared.ks.shard_of(h);
-    shared.ks.with_shard(shard, |sh| {
-        sh.db(db).find(h, key).map(|slot| f(&slot.value))
-    })
+    shared.ks.with_encoding(db, key, |v, _| f(v))
 }
 
 fn hash_parts(parts: &[&[u8]]) -> [u8; 20] {

@@ -1342,37 +1342,35 @@ impl Conn {
 
     /// Run a transaction's commands (past the EXEC checks).
     fn exec_run(&mut self, queue: Vec<Vec<Vec<u8>>>) -> Step {
-        // Only data commands: one engine transaction (one lock set, one unit in the log).
-        let all_data = queue.iter().all(|argv| {
-            let n = lower(&argv[0]);
-            !SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
-                && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
-                && self.shared.table.lookup(n.as_bytes()).is_some()
-        });
-        // Data commands and scripts (EVAL*, FCALL*): one unit holding every shard, the whole
-        // queue's effects one MULTI/EXEC in the log (Redis 7.0).
-        let scripts_and_data = !all_data
-            && queue.iter().all(|argv| {
-                let n = lower(&argv[0]);
-                forkless_script::is_runner(&n)
-                    || (!SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
-                        && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
-                        && self.shared.table.lookup(n.as_bytes()).is_some())
-            });
+        // What kind of queue: one lookup per command, then two questions over it.
+        let (scripts_and_data, one_unit) = {
+            let names: Vec<String> = queue.iter().map(|a| lower(&a[0])).collect();
+            let is_data = |n: &str| {
+                !SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
+                    && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
+                    && self.shared.table.lookup(n.as_bytes()).is_some()
+            };
+            let data_or = |other: &dyn Fn(usize) -> bool| {
+                names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, n)| is_data(n) || other(i))
+            };
+            (
+                // Data commands and scripts (EVAL*, FCALL*): one unit holding every shard, the
+                // whole queue's effects one MULTI/EXEC in the log (Redis 7.0).
+                names.iter().any(|n| forkless_script::is_runner(n))
+                    && data_or(&|i| forkless_script::is_runner(&names[i])),
+                // Data commands, possibly with server commands that leave the keyspace alone
+                // (PING, TIME, PUBLISH, DEBUG SLEEP...): one engine transaction (one lock set,
+                // one unit in the log), the server commands run inside it (`unit_safe`).
+                data_or(&|i| unit_safe(&names[i], &queue[i])),
+            )
+        };
         if scripts_and_data {
             return self.exec_with_scripts(&queue);
         }
-        // Data commands and server commands that leave the keyspace alone (PING, TIME, PUBLISH,
-        // DEBUG SLEEP...): one unit too, the server commands run inside it (`unit_safe`).
-        let data_and_unit_safe = !all_data
-            && queue.iter().all(|argv| {
-                let n = lower(&argv[0]);
-                unit_safe(&n, argv)
-                    || (!SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
-                        && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
-                        && self.shared.table.lookup(n.as_bytes()).is_some())
-            });
-        if all_data || data_and_unit_safe {
+        if one_unit {
             let db = self.session.db;
             let mut served: Vec<Option<Frame>> = vec![None; queue.len()];
             let mut session = self.session;

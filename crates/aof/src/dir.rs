@@ -37,6 +37,7 @@ use crate::load::{load_manifest, LoadOptions, LoadReport};
 use crate::manifest::{
     base_name, incr_name, sync_dir, AofFile, FileType, Manifest, DEFAULT_FILENAME,
 };
+use crate::position::LogPosition;
 use crate::writer::{AofWriter, Rotation, WriterOptions};
 use forkless_resp::encode_command_iter;
 
@@ -84,10 +85,7 @@ impl std::fmt::Debug for AofDir {
     }
 }
 
-pub(crate) fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
-    let ctx = format!("{what} {}", p.display());
-    move |e| AofError::io(ctx, e)
-}
+pub(crate) use forkless_durable::io_ctx;
 
 /// How many elements one rewrite command carries (`AOF_REWRITE_ITEMS_PER_CMD`).
 const ITEMS_PER_CMD: usize = 64;
@@ -321,9 +319,8 @@ impl AofDir {
         let base = base_name(fname, 1, opts.rdb_preamble);
         // The base covers the stream up to incr file 1, offset 0, at this instant.
         let cut = BaseCut {
-            incr_seq: 1,
-            offset: 0,
-            unix_secs: clock_secs(&opts.writer),
+            at: LogPosition::start_of(1, clock_secs(&opts.writer)),
+            logical: 0,
         };
         write_base_aux(
             &dir.join(&base),

@@ -113,6 +113,12 @@ impl AofError {
     }
 }
 
+impl forkless_durable::IoContext for AofError {
+    fn from_io(context: String, source: io::Error) -> AofError {
+        AofError::io(context, source)
+    }
+}
+
 impl fmt::Display for AofError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -46,6 +46,8 @@ use crate::auxfields;
 use crate::error::{AofError, Result};
 use crate::load::{load_manifest, LoadOptions, LoadReport, LoadTarget};
 use crate::manifest::{sync_dir, Manifest, DEFAULT_FILENAME};
+use crate::position::{FileSeq, LogPosition};
+use crate::writer::Rotation;
 
 /// Aux field names a base records its cut in.
 pub mod aux {
@@ -60,24 +62,32 @@ pub mod aux {
 /// The sub-directory of an AOF directory holding history generations.
 pub const HISTORY_DIR: &str = "history";
 
-/// The AOF position a base covers (see the module doc).
+/// The AOF position a base covers (see the module doc): the start of the first incr file it
+/// does not cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BaseCut {
-    /// The first incr file not covered (the writer's rotation target at the cut).
-    pub incr_seq: i64,
+    /// The start of the first incr file not covered (the writer's rotation target at the cut),
+    /// at the writer clock's second of the cut.
+    pub at: LogPosition,
     /// The writer's logical stream offset at the cut (bytes logged since it started).
-    pub offset: u64,
-    /// Unix seconds at the cut.
-    pub unix_secs: i64,
+    pub logical: u64,
 }
 
 impl BaseCut {
+    /// The cut at `rotation` (the switch to the first incr file the base does not cover).
+    pub fn at_rotation(rotation: &Rotation) -> BaseCut {
+        BaseCut {
+            at: rotation.at,
+            logical: rotation.logical,
+        }
+    }
+
     /// The aux fields recording this cut.
     pub fn to_aux(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         vec![
-            auxfields::field(aux::INCR_SEQ, self.incr_seq),
-            auxfields::field(aux::OFFSET, self.offset),
-            auxfields::field(aux::CUT_TIME, self.unix_secs),
+            auxfields::field(aux::INCR_SEQ, self.at.seq),
+            auxfields::field(aux::OFFSET, self.logical),
+            auxfields::field(aux::CUT_TIME, self.at.unix_secs),
         ]
     }
 
@@ -85,15 +95,17 @@ impl BaseCut {
     /// if all three fields are there and valid.
     pub fn from_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<BaseCut> {
         Some(BaseCut {
-            incr_seq: auxfields::get(fields, aux::INCR_SEQ)?,
-            offset: auxfields::get(fields, aux::OFFSET)?,
-            unix_secs: auxfields::get(fields, aux::CUT_TIME)?,
+            at: LogPosition::start_of(
+                auxfields::get(fields, aux::INCR_SEQ)?,
+                auxfields::get(fields, aux::CUT_TIME)?,
+            ),
+            logical: auxfields::get(fields, aux::OFFSET)?,
         })
     }
 }
 
 /// `gen-<base seq>`.
-pub fn generation_dir_name(base_seq: i64) -> String {
+pub fn generation_dir_name(base_seq: FileSeq) -> String {
     format!("gen-{base_seq}")
 }
 
@@ -120,20 +132,17 @@ pub struct Generation {
     /// Its path.
     pub path: PathBuf,
     /// The base sequence number in its name.
-    pub base_seq: i64,
+    pub base_seq: FileSeq,
     /// Structural state.
     pub status: GenerationStatus,
     /// Its manifest, when it could be read.
     pub manifest: Option<Manifest>,
 }
 
-fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> AofError {
-    let ctx = format!("{what} {}", p.display());
-    move |e| AofError::io(ctx, e)
-}
+use forkless_durable::io_ctx;
 
 /// Parse `gen-<n>` / `gen-<n>.tmp`: (n, tmp).
-fn parse_gen_name(name: &str) -> Option<(i64, bool)> {
+fn parse_gen_name(name: &str) -> Option<(FileSeq, bool)> {
     let rest = name.strip_prefix("gen-")?;
     let (num, tmp) = match rest.strip_suffix(".tmp") {
         Some(n) => (n, true),
@@ -151,7 +160,7 @@ fn parse_gen_name(name: &str) -> Option<(i64, bool)> {
 pub fn list_generations(
     dir: &Path,
     filename: &str,
-    live_base_seq: Option<i64>,
+    live_base_seq: Option<FileSeq>,
 ) -> Result<Vec<Generation>> {
     let hist = dir.join(HISTORY_DIR);
     let rd = match fs::read_dir(&hist) {
@@ -300,7 +309,7 @@ pub(crate) fn prune(
     dir: &Path,
     filename: &str,
     keep: usize,
-    live_base_seq: i64,
+    live_base_seq: FileSeq,
 ) -> Result<Vec<String>> {
     let gens = list_generations(dir, filename, Some(live_base_seq))?;
     let mut deleted = Vec::new();
@@ -406,7 +415,7 @@ pub fn load_dir_at(
     }
     let pick = cands.iter().position(|c| {
         c.as_ref()
-            .is_some_and(|c| c.cut.is_none_or(|cut| cut.unix_secs <= t))
+            .is_some_and(|c| c.cut.is_none_or(|cut| cut.at.unix_secs <= t))
     });
     let Some(i) = pick else {
         let oldest = cands
@@ -417,7 +426,7 @@ pub fn load_dir_at(
                 format!(
                     "{} (base cut at {})",
                     c.generation.as_deref().unwrap_or("the live AOF"),
-                    c.cut.map_or(0, |c| c.unix_secs)
+                    c.cut.map_or(0, |c| c.at.unix_secs)
                 )
             })
             .unwrap_or_default();
@@ -452,7 +461,7 @@ pub fn load_dir_at(
             }
             Some(Some(next)) => {
                 let end = chosen.manifest.last_incr_seq() + 1;
-                let chained = next.cut.is_some_and(|c| c.incr_seq == end);
+                let chained = next.cut.is_some_and(|c| c.at.seq == end);
                 if !chained {
                     return Err(AofError::InvalidInput(format!(
                         "cannot recover to timestamp {t}: {name} ends at incr file {end} but the \
@@ -687,6 +696,7 @@ mod tests {
             let oldest = read_base_cut(&gens[0].path, gens[0].manifest.as_ref().unwrap())
                 .unwrap()
                 .unwrap()
+                .at
                 .unix_secs;
             for (t, want) in &states {
                 if *t >= oldest {

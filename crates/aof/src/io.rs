@@ -19,6 +19,7 @@ use std::time::Duration;
 use forkless_sync::{Arc, Mutex};
 
 use crate::manifest::{AofFile, FileType, Manifest};
+use crate::position::FileSeq;
 
 /// An append-only file as the writer uses it.
 pub trait AofIo: Send {
@@ -52,11 +53,11 @@ pub trait SyncHandle: Send {
 pub trait AofStorage: Send {
     /// Create (truncating) the incr file `name` with sequence `seq`, and record it (a directory
     /// adds it to the manifest, durably, before returning).
-    fn open_incr(&mut self, name: &str, seq: i64) -> io::Result<Box<dyn AofIo>>;
+    fn open_incr(&mut self, name: &str, seq: FileSeq) -> io::Result<Box<dyn AofIo>>;
     /// Called by the writer just before [`AofStorage::open_incr`], once the file `seq` it is
     /// leaving is fsynced and will never be written again: its final length and CRC (when
     /// known). Default: nothing.
-    fn closing(&mut self, _seq: i64, _len: u64, _crc: Option<u64>) {}
+    fn closing(&mut self, _seq: FileSeq, _len: u64, _crc: Option<u64>) {}
 }
 
 /// A real file opened for appending.
@@ -138,7 +139,7 @@ impl DirStorage {
 }
 
 impl AofStorage for DirStorage {
-    fn open_incr(&mut self, name: &str, seq: i64) -> io::Result<Box<dyn AofIo>> {
+    fn open_incr(&mut self, name: &str, seq: FileSeq) -> io::Result<Box<dyn AofIo>> {
         let path = self.dir.join(name);
         let file = OpenOptions::new()
             .write(true)
@@ -290,7 +291,7 @@ impl MemStorage {
 }
 
 impl AofStorage for MemStorage {
-    fn open_incr(&mut self, name: &str, _seq: i64) -> io::Result<Box<dyn AofIo>> {
+    fn open_incr(&mut self, name: &str, _seq: FileSeq) -> io::Result<Box<dyn AofIo>> {
         let mut s = self.0.lock();
         if s.1 {
             return Err(io::Error::new(

@@ -28,6 +28,8 @@
 //!   fault-injecting backends.
 //! * [`AofDir`]: a directory for a live keyspace: create, open-and-continue, install a rewrite.
 //! * [`rewrite`]: the forkless rewrite (a converging snapshot, the incr switch at its barrier).
+//! * [`position`]: the log's "where" ([`LogPosition`], [`FileSeq`]), shared with the segments
+//!   layout.
 //! * [`history`]: the cut each base records, history generations kept across rewrites, and
 //!   point-in-time recovery across them ([`load_dir_at`]).
 #![forbid(unsafe_code)]
@@ -42,6 +44,7 @@ pub mod io;
 pub mod live;
 pub mod load;
 pub mod manifest;
+pub mod position;
 pub mod rewrite;
 pub mod scan;
 pub mod writer;
@@ -55,8 +58,9 @@ pub use io::{AofIo, AofStorage, DirStorage, FileIo, MemFile, MemStorage, SyncHan
 pub use live::start_live;
 pub use load::{load_dir, load_file_from, load_manifest, LoadOptions, LoadReport, LoadTarget};
 pub use manifest::Manifest;
+pub use position::{FileSeq, LogPosition};
 pub use rewrite::{rewrite, rewrite_cancellable};
 pub use writer::{
     AofMetrics, AofWriter, FileNamer, FsyncPolicy, IoWrapper, OnError, ParseFsyncError, Rotation,
-    StreamPosition, WhenFull, WriterOptions,
+    WhenFull, WriterOptions,
 };

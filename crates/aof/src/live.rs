@@ -37,6 +37,7 @@ use crate::dir::{clock_secs, io_ctx, starts_with_rdb_magic, AofDir, AofDirOption
 use crate::error::{AofError, Result};
 use crate::history::BaseCut;
 use crate::manifest::{base_name, incr_name, manifest_name, sync_dir, AofFile, FileType, Manifest};
+use crate::position::LogPosition;
 use crate::rewrite::snapshot_here;
 use crate::writer::AofWriter;
 
@@ -114,9 +115,8 @@ pub fn start_live(
         })),
         trailer_aux: Some(Arc::new(move || match *secs2.lock() {
             Some(unix_secs) => BaseCut {
-                incr_seq,
-                offset: 0,
-                unix_secs,
+                at: LogPosition::start_of(incr_seq, unix_secs),
+                logical: 0,
             }
             .to_aux(),
             None => Vec::new(),

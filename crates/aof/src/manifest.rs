@@ -24,6 +24,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{AofError, Result};
+use crate::position::FileSeq;
 use forkless_resp::sds;
 
 /// Longest manifest line Redis reads (`MANIFEST_MAX_LINE`), terminator excluded.
@@ -61,7 +62,7 @@ pub struct AofFile {
     /// File name inside the AOF directory (never a path).
     pub name: String,
     /// Sequence number.
-    pub seq: i64,
+    pub seq: FileSeq,
     /// Kind.
     pub kind: FileType,
 }
@@ -128,7 +129,7 @@ impl Manifest {
             return Err(err(0, "Found an empty AOF manifest"));
         }
         let mut m = Manifest::default();
-        let mut maxseq: i64 = 0;
+        let mut maxseq: FileSeq = 0;
         let mut pos = 0usize;
         let mut linenum = 0usize;
         while pos < bytes.len() {
@@ -156,7 +157,7 @@ impl Manifest {
                 Some(a) if a.len() >= 6 && a.len() % 2 == 0 => a,
                 _ => return Err(err(linenum, "Invalid AOF manifest file format")),
             };
-            let (mut name, mut seq, mut kind) = (None::<Vec<u8>>, 0i64, 0u8);
+            let (mut name, mut seq, mut kind): (Option<Vec<u8>>, FileSeq, u8) = (None, 0, 0);
             for kv in argv.chunks_exact(2) {
                 let key = kv[0].to_ascii_lowercase();
                 match key.as_slice() {
@@ -250,7 +251,7 @@ impl Manifest {
     }
 
     /// Sequence of the last incr file (0 when none).
-    pub fn last_incr_seq(&self) -> i64 {
+    pub fn last_incr_seq(&self) -> FileSeq {
         self.incr.last().map_or(0, |f| f.seq)
     }
 
@@ -316,7 +317,7 @@ impl Manifest {
     }
 
     /// Next base sequence number (`curr_base_file_seq + 1`).
-    pub fn next_base_seq(&self) -> i64 {
+    pub fn next_base_seq(&self) -> FileSeq {
         self.base.as_ref().map_or(0, |b| b.seq) + 1
     }
 
@@ -340,12 +341,12 @@ pub fn manifest_name(filename: &str) -> String {
 }
 
 /// `<filename>.<seq>.incr.aof`.
-pub fn incr_name(filename: &str, seq: i64) -> String {
+pub fn incr_name(filename: &str, seq: FileSeq) -> String {
     format!("{filename}.{seq}.incr.aof")
 }
 
 /// `<filename>.<seq>.base.rdb` (RDB preamble) or `.base.aof` (RESP).
-pub fn base_name(filename: &str, seq: i64, rdb: bool) -> String {
+pub fn base_name(filename: &str, seq: FileSeq, rdb: bool) -> String {
     format!("{filename}.{seq}.base.{}", if rdb { "rdb" } else { "aof" })
 }
 

@@ -131,8 +131,8 @@ fn rewrite_inner(
     commit_fs: Option<Arc<dyn forkless_durable::DurableFs>>,
 ) -> Result<SnapshotResult> {
     let writer = aof.writer();
-    // The incr switch and the writer clock's second, both taken inside the end barrier.
-    type Cut = Option<Result<(Rotation, i64)>>;
+    // The incr switch (with the writer clock's second), taken inside the end barrier.
+    type Cut = Option<Result<Rotation>>;
     let rotation: Arc<Mutex<Cut>> = Arc::new(Mutex::new(None));
     let (rot, w) = (rotation.clone(), writer.clone());
     let rot2 = rotation.clone();
@@ -144,17 +144,12 @@ fn rewrite_inner(
         },
         on_barrier: Some(Arc::new(move |b| {
             if b == Barrier::End {
-                *rot.lock() = Some(w.rotate().map(|r| (r, w.position().unix_secs)));
+                *rot.lock() = Some(w.rotate());
             }
         })),
         // Written after the end barrier, before EOF: the AOF position the base covers.
         trailer_aux: Some(Arc::new(move || match &*rot2.lock() {
-            Some(Ok((r, secs))) => BaseCut {
-                incr_seq: r.seq,
-                offset: r.offset,
-                unix_secs: *secs,
-            }
-            .to_aux(),
+            Some(Ok(r)) => BaseCut::at_rotation(r).to_aux(),
             _ => Vec::new(),
         })),
         commit_fs,
@@ -170,7 +165,7 @@ fn rewrite_inner(
             return Err(e);
         }
     };
-    let (rotation, _) =
+    let rotation =
         rotation.ok_or_else(|| AofError::Rewrite("no incr switch at the barrier".into()))??;
     if !proceed() {
         let _ = std::fs::remove_file(&temp);

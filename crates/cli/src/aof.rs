@@ -243,6 +243,6 @@ fn aof(args: AofArgs) -> Result<(), String> {
 fn describe_cut(c: &BaseCut) -> String {
     format!(
         "at {} (first incr not covered: seq {}; writer stream offset {})",
-        c.unix_secs, c.incr_seq, c.offset
+        c.at.unix_secs, c.at.seq, c.logical
     )
 }

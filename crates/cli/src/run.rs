@@ -294,7 +294,7 @@ fn run_segments(
             "forkless: {} ({}) cut at segment {} offset {}: {} keys, {} bytes, {:.1} ms{}",
             info.entry.name(),
             info.entry.mode.name(),
-            info.entry.cut.segment,
+            info.entry.cut.seq,
             info.entry.cut.offset,
             info.result.keys,
             info.entry.len,

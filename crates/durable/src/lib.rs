@@ -337,6 +337,20 @@ where
     Ok(value)
 }
 
+/// An error type that records which I/O operation failed, and on what: the crates writing
+/// files (`forkless-aof`, `forkless-segments`) each implement it for their error.
+pub trait IoContext {
+    /// The error for `source`, which happened while `context` (e.g. "reading /x/y").
+    fn from_io(context: String, source: io::Error) -> Self;
+}
+
+/// For `map_err`: an I/O error while `what`-ing `path` (e.g. `io_ctx("reading", p)`), as the
+/// caller's error type.
+pub fn io_ctx<E: IoContext>(what: &str, path: &Path) -> impl FnOnce(io::Error) -> E {
+    let context = format!("{what} {}", path.display());
+    move |e| E::from_io(context, e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,7 +112,7 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
             s.name(),
             s.len,
             s.mode.name(),
-            s.cut.segment,
+            s.cut.seq,
             s.cut.offset,
             s.cut.db.map_or("-".into(), |d| d.to_string()),
             s.cut.unix_secs
@@ -120,7 +120,7 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
     }
     for p in start_points(&m, None) {
         let (from, ok) = match &p {
-            StartPoint::Snapshot(s) => (s.cut.segment, usable.contains(&s.seq)),
+            StartPoint::Snapshot(s) => (s.cut.seq, usable.contains(&s.seq)),
             StartPoint::Empty => (1, true),
         };
         if !ok || !chain_ok || check_chain(dir, &m, from, "recovery").is_err() {

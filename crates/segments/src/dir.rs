@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use forkless_aof::{
-    AofIo, AofStorage, AofWriter, FileIo, FileNamer, StreamPosition, WriterOptions,
+    AofIo, AofStorage, AofWriter, FileIo, FileNamer, FileSeq, LogPosition, WriterOptions,
 };
 use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::WriteOptions;
@@ -31,9 +31,7 @@ use forkless_snapshot::{
 use forkless_sync::{Arc, Mutex};
 
 use crate::error::{Result, SegError};
-use crate::manifest::{
-    segment_name, snapshot_name, Cut, SegManifest, SnapshotEntry, MANIFEST_NAME,
-};
+use crate::manifest::{segment_name, snapshot_name, SegManifest, SnapshotEntry, MANIFEST_NAME};
 use crate::recover::{cut_aux, file_crc, recover, RecoverOptions, RecoveryReport};
 
 /// Options of a segments directory.
@@ -93,7 +91,7 @@ pub struct SegmentDir {
     opts: SegmentOptions,
     manifest: Arc<Mutex<SegManifest>>,
     writer: Arc<AofWriter>,
-    next_snapshot: Mutex<u64>,
+    next_snapshot: Mutex<FileSeq>,
 }
 
 impl std::fmt::Debug for SegmentDir {
@@ -105,9 +103,10 @@ impl std::fmt::Debug for SegmentDir {
     }
 }
 
+/// [`forkless_durable::io_ctx`] as a [`SegError`] (`?` would not know which error to build:
+/// `SegError` also converts from `AofError`).
 fn io_ctx(what: &str, p: &Path) -> impl FnOnce(std::io::Error) -> SegError {
-    let ctx = format!("{what} {}", p.display());
-    move |e| SegError::io(ctx, e)
+    forkless_durable::io_ctx(what, p)
 }
 
 /// Creates the segments the writer rolls to and lists them in the manifest.
@@ -115,16 +114,15 @@ struct SegmentStorage {
     dir: PathBuf,
     manifest: Arc<Mutex<SegManifest>>,
     /// What the writer said of the segment it is closing: (seq, length, CRC).
-    closing: Option<(u64, u64, Option<u64>)>,
+    closing: Option<(FileSeq, u64, Option<u64>)>,
 }
 
 impl AofStorage for SegmentStorage {
-    fn closing(&mut self, seq: i64, len: u64, crc: Option<u64>) {
-        self.closing = u64::try_from(seq).ok().map(|s| (s, len, crc));
+    fn closing(&mut self, seq: FileSeq, len: u64, crc: Option<u64>) {
+        self.closing = Some((seq, len, crc));
     }
 
-    fn open_incr(&mut self, name: &str, seq: i64) -> std::io::Result<Box<dyn AofIo>> {
-        let seq = u64::try_from(seq).map_err(|_| std::io::Error::other("negative segment"))?;
+    fn open_incr(&mut self, name: &str, seq: FileSeq) -> std::io::Result<Box<dyn AofIo>> {
         let path = self.dir.join(name);
         create_empty(&path)?;
         let mut m = self.manifest.lock();
@@ -167,7 +165,7 @@ fn is_orphan(name: &str, m: &SegManifest) -> bool {
     let num = |pre: &str, suf: &str| {
         name.strip_prefix(pre)
             .and_then(|r| r.strip_suffix(suf))
-            .and_then(|n| n.parse::<u64>().ok())
+            .and_then(|n| n.parse::<FileSeq>().ok())
             .filter(|n| name == format!("{pre}{n}{suf}"))
     };
     if let Some(n) = num("segment.", ".aof") {
@@ -207,14 +205,14 @@ pub fn apply_retention(
     m: &mut SegManifest,
     keep_snapshots: usize,
     keep_segment_bytes: u64,
-    size_of: &dyn Fn(u64) -> u64,
+    size_of: &dyn Fn(FileSeq) -> u64,
 ) -> Vec<String> {
     let mut dropped = Vec::new();
     let keep = keep_snapshots.max(1);
     while m.snapshots.len() > keep {
         dropped.push(m.snapshots.remove(0).name());
     }
-    let Some(needed_from) = m.snapshots.first().map(|s| s.cut.segment) else {
+    let Some(needed_from) = m.snapshots.first().map(|s| s.cut.seq) else {
         return dropped;
     };
     let mut total: u64 = m.segments.iter().map(|&s| size_of(s)).sum();
@@ -315,7 +313,7 @@ impl SegmentDir {
     fn start(
         dir: &Path,
         m: SegManifest,
-        seq: u64,
+        seq: FileSeq,
         opts: SegmentOptions,
         lock: fs::File,
     ) -> Result<SegmentDir> {
@@ -328,21 +326,14 @@ impl SegmentDir {
             manifest: manifest.clone(),
             closing: None,
         };
-        let namer: FileNamer =
-            std::sync::Arc::new(|seq: i64| segment_name(u64::try_from(seq).unwrap_or(0)));
+        let namer: FileNamer = std::sync::Arc::new(segment_name);
         let wopts = WriterOptions {
             roll_bytes: Some(opts.segment_bytes.max(1)),
             roll_age: opts.segment_age,
             file_namer: Some(namer),
             ..opts.writer.clone()
         };
-        let writer = AofWriter::start(
-            Box::new(io),
-            Box::new(storage),
-            "segment",
-            i64::try_from(seq).map_err(|_| SegError::InvalidInput("segment number".into()))?,
-            wopts,
-        )?;
+        let writer = AofWriter::start(Box::new(io), Box::new(storage), "segment", seq, wopts)?;
         Ok(SegmentDir {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -389,7 +380,7 @@ impl SegmentDir {
             s
         };
         let path = self.dir.join(snapshot_name(seq));
-        let cut: std::sync::Arc<Mutex<Option<StreamPosition>>> = Default::default();
+        let cut: std::sync::Arc<Mutex<Option<LogPosition>>> = Default::default();
         let (c1, w1) = (cut.clone(), self.writer.clone());
         let at = match mode {
             Mode::Converging => Barrier::End,
@@ -408,18 +399,15 @@ impl SegmentDir {
                 }
             })),
             trailer_aux: Some(std::sync::Arc::new(move || {
-                c2.lock()
-                    .map(|p| cut_aux(&to_cut(&p), mode))
-                    .unwrap_or_default()
+                c2.lock().map(|p| cut_aux(&p, mode)).unwrap_or_default()
             })),
             ..Default::default()
         };
         let result = snapshot_to_file(ks.clone(), obs, &path, opts).map_err(SegError::Snapshot)?;
-        let pos = cut.lock().ok_or(SegError::NoCut)?;
-        let cut = to_cut(&pos);
+        let cut = cut.lock().ok_or(SegError::NoCut)?;
         let (len, crc) = file_crc(&path).map_err(io_ctx("reading", &path))?;
         // The cut's segment must be listed before the snapshot that needs it.
-        self.writer.wait_for_file(pos.seq)?;
+        self.writer.wait_for_file(cut.seq)?;
         // And the log must be durable up to the cut: otherwise a crash after the manifest
         // lists the snapshot leaves a cut beyond the end of its segment (writes still queued
         // or not fsynced at the barrier), and recovery from that snapshot fails.
@@ -435,7 +423,7 @@ impl SegmentDir {
             let mut m = self.manifest.lock();
             let mut next = m.clone();
             next.snapshots.push(entry.clone());
-            let size_of = |s: u64| {
+            let size_of = |s: FileSeq| {
                 fs::metadata(self.dir.join(segment_name(s)))
                     .map(|md| md.len())
                     .unwrap_or(0)
@@ -471,15 +459,6 @@ impl SegmentDir {
     /// Write and fsync everything queued, then stop the writer.
     pub fn close(&self) -> Result<()> {
         Ok(self.writer.close()?)
-    }
-}
-
-fn to_cut(p: &StreamPosition) -> Cut {
-    Cut {
-        segment: u64::try_from(p.seq).unwrap_or(0),
-        offset: p.offset,
-        db: p.db,
-        unix_secs: p.unix_secs,
     }
 }
 

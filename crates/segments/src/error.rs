@@ -38,7 +38,7 @@ pub enum SegError {
     /// The chain of segments after a snapshot's cut has a hole.
     MissingSegment {
         /// The sequence number that is missing.
-        seq: u64,
+        seq: forkless_aof::FileSeq,
         /// Who needs it.
         needed_by: String,
     },
@@ -61,6 +61,12 @@ impl SegError {
             context: context.into(),
             source,
         }
+    }
+}
+
+impl forkless_durable::IoContext for SegError {
+    fn from_io(context: String, source: io::Error) -> SegError {
+        SegError::io(context, source)
     }
 }
 

@@ -28,7 +28,7 @@ pub struct ExportReport {
     /// Commands in the incr file.
     pub commands: u64,
     /// Segments read.
-    pub segments: Vec<u64>,
+    pub segments: Vec<forkless_aof::FileSeq>,
 }
 
 /// Re-encodes every command it is given into a file.
@@ -78,7 +78,7 @@ pub fn export(dir: &Path, out: &Path, until_timestamp: Option<i64>) -> Result<Ex
     for p in start_points(&m, until_timestamp) {
         match &p {
             StartPoint::Snapshot(s) => {
-                if let Err(e) = check_chain(dir, &m, s.cut.segment, &s.name()) {
+                if let Err(e) = check_chain(dir, &m, s.cut.seq, &s.name()) {
                     rejected.push((s.name(), e.to_string()));
                     continue;
                 }

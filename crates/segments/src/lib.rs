@@ -39,5 +39,5 @@ pub use dir::{
 };
 pub use error::{Result, SegError};
 pub use export::{export, ExportReport};
-pub use manifest::{Cut, SegManifest, SnapshotEntry};
+pub use manifest::{SegManifest, SnapshotEntry};
 pub use recover::{recover, RecoverOptions, RecoveryReport, StartPoint};

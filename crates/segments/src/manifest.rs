@@ -6,7 +6,7 @@
 //! snapshot <seq> <name> <len> <crc> <mode> <cut-seg> <cut-offset> <cut-db> <cut-secs>\n
 //! end <crc>\n
 //! ```
-//! * `<seq>`: decimal u64, strictly ascending per kind; `<name>` is `segment.<seq>.aof` /
+//! * `<seq>`: decimal, 0 to 2^63-1 ([`FileSeq`]), strictly ascending per kind; `<name>` is `segment.<seq>.aof` /
 //!   `snapshot.<seq>.rdb` exactly (no other name is accepted, so a manifest cannot point
 //!   outside the directory).
 //! * A segment's `<len>` and `<crc>` (CRC-64/REDIS of all its bytes, 16 hex digits, computed by
@@ -28,6 +28,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use forkless_aof::{FileSeq, LogPosition};
 use forkless_rdb::crc::crc64;
 use forkless_snapshot::Mode;
 
@@ -38,27 +39,13 @@ pub const MANIFEST_NAME: &str = "segments.manifest";
 const HEADER: &str = "forkless-segments 1";
 
 /// The file name of segment `seq`.
-pub fn segment_name(seq: u64) -> String {
+pub fn segment_name(seq: FileSeq) -> String {
     format!("segment.{seq}.aof")
 }
 
 /// The file name of snapshot `seq`.
-pub fn snapshot_name(seq: u64) -> String {
+pub fn snapshot_name(seq: FileSeq) -> String {
     format!("snapshot.{seq}.rdb")
-}
-
-/// Where a snapshot cuts the log: every write before this point is in the snapshot, every
-/// write from it on is not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cut {
-    /// The segment holding the first write after the cut.
-    pub segment: u64,
-    /// Its byte offset there (a command boundary).
-    pub offset: u64,
-    /// The database selected at that point of the segment (`None`: none; replay starts in 0).
-    pub db: Option<u32>,
-    /// The writer clock's Unix second at the cut.
-    pub unix_secs: i64,
 }
 
 /// The manifest letter of a snapshot's mode (`c` converging, `p` point-in-time).
@@ -73,15 +60,16 @@ fn mode_letter(m: Mode) -> char {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotEntry {
     /// Sequence number.
-    pub seq: u64,
+    pub seq: FileSeq,
     /// File length.
     pub len: u64,
     /// CRC-64/REDIS of the whole file.
     pub crc: u64,
     /// Mode.
     pub mode: Mode,
-    /// Its cut.
-    pub cut: Cut,
+    /// Where it cuts the log: every write before this point is in the snapshot, every write
+    /// from it on is not.
+    pub cut: LogPosition,
 }
 
 impl SnapshotEntry {
@@ -95,11 +83,11 @@ impl SnapshotEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SegManifest {
     /// Live segments, ascending.
-    pub segments: Vec<u64>,
+    pub segments: Vec<FileSeq>,
     /// Final lengths of closed segments (the open one has none).
-    pub closed_len: std::collections::BTreeMap<u64, u64>,
+    pub closed_len: std::collections::BTreeMap<FileSeq, u64>,
     /// CRC-64/REDIS of closed segments, when the writer saw all their bytes.
-    pub closed_crc: std::collections::BTreeMap<u64, u64>,
+    pub closed_crc: std::collections::BTreeMap<FileSeq, u64>,
     /// Live snapshots, ascending.
     pub snapshots: Vec<SnapshotEntry>,
 }
@@ -115,6 +103,12 @@ fn bad(line: usize, what: impl Into<String>) -> SegError {
 fn num<T: std::str::FromStr>(s: &str, line: usize, what: &str) -> Result<T> {
     s.parse()
         .map_err(|_| bad(line, format!("{what} {s:?} is not a valid number")))
+}
+
+/// A file number: a decimal without sign, at most `FileSeq::MAX`.
+fn seq_num(s: &str, line: usize, what: &str) -> Result<FileSeq> {
+    let n: u64 = num(s, line, what)?;
+    FileSeq::try_from(n).map_err(|_| bad(line, format!("{what} {s:?} is out of range")))
 }
 
 impl SegManifest {
@@ -143,7 +137,7 @@ impl SegManifest {
                 e.len,
                 e.crc,
                 mode_letter(e.mode),
-                e.cut.segment,
+                e.cut.seq,
                 e.cut.offset,
                 db,
                 e.cut.unix_secs
@@ -195,7 +189,7 @@ impl SegManifest {
             }
             match f.first().copied() {
                 Some("segment") if (3..=5).contains(&f.len()) => {
-                    let seq: u64 = num(f[1], n, "segment number")?;
+                    let seq = seq_num(f[1], n, "segment number")?;
                     if f[2] != segment_name(seq) {
                         return Err(bad(
                             n,
@@ -218,7 +212,7 @@ impl SegManifest {
                     }
                 }
                 Some("snapshot") if f.len() == 10 => {
-                    let seq: u64 = num(f[1], n, "snapshot number")?;
+                    let seq = seq_num(f[1], n, "snapshot number")?;
                     if f[2] != snapshot_name(seq) {
                         return Err(bad(
                             n,
@@ -246,8 +240,8 @@ impl SegManifest {
                         len: num(f[3], n, "snapshot length")?,
                         crc,
                         mode,
-                        cut: Cut {
-                            segment: num(f[6], n, "cut segment")?,
+                        cut: LogPosition {
+                            seq: seq_num(f[6], n, "cut segment")?,
                             offset: num(f[7], n, "cut offset")?,
                             db,
                             unix_secs: num(f[9], n, "cut time")?,
@@ -279,12 +273,12 @@ impl SegManifest {
     }
 
     /// The next snapshot number.
-    pub fn next_snapshot_seq(&self) -> u64 {
+    pub fn next_snapshot_seq(&self) -> FileSeq {
         self.snapshots.last().map_or(1, |s| s.seq + 1)
     }
 
     /// The last segment.
-    pub fn last_segment(&self) -> u64 {
+    pub fn last_segment(&self) -> FileSeq {
         self.segments.last().copied().unwrap_or(0)
     }
 }
@@ -303,8 +297,8 @@ mod tests {
                 len: 1234,
                 crc: 0xdead_beef,
                 mode: Mode::Converging,
-                cut: Cut {
-                    segment: 4,
+                cut: LogPosition {
+                    seq: 4,
                     offset: 77,
                     db: Some(3),
                     unix_secs: 1_700_000_000,

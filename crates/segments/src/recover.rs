@@ -30,7 +30,8 @@ use forkless_keyspace::{Config, Keyspace};
 use forkless_rdb::crc::Crc64;
 
 use crate::error::{Result, SegError};
-use crate::manifest::{segment_name, Cut, SegManifest, SnapshotEntry};
+use crate::manifest::{segment_name, SegManifest, SnapshotEntry};
+use forkless_aof::{FileSeq, LogPosition};
 use forkless_snapshot::Mode;
 
 /// Aux field names a snapshot records its cut in.
@@ -48,9 +49,9 @@ pub mod aux {
 }
 
 /// The aux fields that record `cut` and `mode` ([`forkless_aof::auxfields`]).
-pub fn cut_aux(cut: &Cut, mode: Mode) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn cut_aux(cut: &LogPosition, mode: Mode) -> Vec<(Vec<u8>, Vec<u8>)> {
     vec![
-        auxfields::field(aux::CUT_SEGMENT, cut.segment),
+        auxfields::field(aux::CUT_SEGMENT, cut.seq),
         auxfields::field(aux::CUT_OFFSET, cut.offset),
         auxfields::field(aux::CUT_DB, cut.db.map_or(-1, i64::from)),
         auxfields::field(aux::CUT_TIME, cut.unix_secs),
@@ -59,12 +60,12 @@ pub fn cut_aux(cut: &Cut, mode: Mode) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 /// The cut and mode recorded in a snapshot's aux fields, if all are there and valid.
-pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(Cut, Mode)> {
+pub fn parse_cut_aux(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(LogPosition, Mode)> {
     let db: i64 = auxfields::get(fields, aux::CUT_DB)?;
     let mode: Mode = auxfields::get::<Mode>(fields, aux::MODE)?;
     Some((
-        Cut {
-            segment: auxfields::get(fields, aux::CUT_SEGMENT)?,
+        LogPosition {
+            seq: auxfields::get(fields, aux::CUT_SEGMENT)?,
             offset: auxfields::get(fields, aux::CUT_OFFSET)?,
             db: if db < 0 {
                 None
@@ -96,15 +97,10 @@ pub enum StartPoint {
 
 impl StartPoint {
     /// The cut this start point replays from.
-    pub fn cut(&self) -> Cut {
+    pub fn cut(&self) -> LogPosition {
         match self {
             StartPoint::Snapshot(s) => s.cut,
-            StartPoint::Empty => Cut {
-                segment: 1,
-                offset: 0,
-                db: None,
-                unix_secs: i64::MIN,
-            },
+            StartPoint::Empty => LogPosition::start_of(1, i64::MIN),
         }
     }
     /// For messages.
@@ -114,7 +110,7 @@ impl StartPoint {
                 "{} ({}, cut at segment {} offset {}, db {}, time {})",
                 s.name(),
                 s.mode.name(),
-                s.cut.segment,
+                s.cut.seq,
                 s.cut.offset,
                 s.cut.db.map_or("-".into(), |d| d.to_string()),
                 s.cut.unix_secs
@@ -132,7 +128,7 @@ pub struct RecoveryReport {
     /// Snapshots tried before and refused: (file, why).
     pub rejected: Vec<(String, String)>,
     /// Segments replayed (in part or whole).
-    pub segments: Vec<u64>,
+    pub segments: Vec<FileSeq>,
     /// Keys read from the snapshot's RDB part.
     pub rdb_keys: u64,
     /// Commands replayed (snapshot deltas and log).
@@ -200,7 +196,7 @@ fn aof_err(e: forkless_aof::AofError) -> SegError {
 }
 
 /// Check that `m`'s segments are an unbroken chain and that the files from `from` on exist.
-pub fn check_chain(dir: &Path, m: &SegManifest, from: u64, needed_by: &str) -> Result<()> {
+pub fn check_chain(dir: &Path, m: &SegManifest, from: FileSeq, needed_by: &str) -> Result<()> {
     for w in m.segments.windows(2) {
         if w[1] != w[0] + 1 {
             return Err(SegError::MissingSegment {
@@ -225,7 +221,7 @@ pub fn check_chain(dir: &Path, m: &SegManifest, from: u64, needed_by: &str) -> R
 
 /// A closed segment must have exactly the length (and CRC, when recorded) the manifest
 /// recorded when it was closed.
-pub fn check_closed(dir: &Path, m: &SegManifest, seq: u64) -> Result<()> {
+pub fn check_closed(dir: &Path, m: &SegManifest, seq: FileSeq) -> Result<()> {
     let Some(&want) = m.closed_len.get(&seq) else {
         return Ok(());
     };
@@ -297,10 +293,10 @@ pub fn load_snapshot(
 pub fn replay_log(
     dir: &Path,
     m: &SegManifest,
-    cut: &Cut,
+    cut: &LogPosition,
     until: Option<i64>,
     target: &mut dyn LoadTarget,
-    segments: &mut Vec<u64>,
+    segments: &mut Vec<FileSeq>,
     report: &mut LoadReport,
 ) -> Result<()> {
     if let Some(db) = cut.db {
@@ -313,9 +309,9 @@ pub fn replay_log(
         until_timestamp: until,
         filename: None,
     };
-    for &seq in m.segments.iter().filter(|&&s| s >= cut.segment) {
+    for &seq in m.segments.iter().filter(|&&s| s >= cut.seq) {
         let name = segment_name(seq);
-        let start = if seq == cut.segment { cut.offset } else { 0 };
+        let start = if seq == cut.seq { cut.offset } else { 0 };
         segments.push(seq);
         let go_on = load_file_from(
             &dir.join(&name),
@@ -378,7 +374,7 @@ pub fn recover_with(
         {
             let mut target = KeyspaceTarget::new(&ks);
             if let StartPoint::Snapshot(s) = p {
-                if let Err(e) = check_chain(dir, m, cut.segment, &s.name()) {
+                if let Err(e) = check_chain(dir, m, cut.seq, &s.name()) {
                     rejected.push((s.name(), e.to_string()));
                     continue;
                 }

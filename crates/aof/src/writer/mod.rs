@@ -51,7 +51,7 @@ mod thread;
 
 pub use options::{
     AofMetrics, FileNamer, FsyncPolicy, IoWrapper, OnError, ParseFsyncError, Rotation,
-    SecondsClock, StreamPosition, WhenFull, WriterOptions,
+    SecondsClock, WhenFull, WriterOptions,
 };
 
 use std::cell::RefCell;
@@ -67,6 +67,7 @@ use forkless_sync::{Arc, Condvar, Mutex};
 use crate::error::{AofError, Result};
 use crate::io::{AofIo, AofStorage};
 use crate::manifest::incr_name;
+use crate::position::{FileSeq, LogPosition};
 
 use options::WrappedStorage;
 use state::{now_unix_ms, tail_len, Chunk, Shared, State};
@@ -102,7 +103,7 @@ impl AofWriter {
         io: Box<dyn AofIo>,
         storage: Box<dyn AofStorage>,
         filename: &str,
-        current_seq: i64,
+        current_seq: FileSeq,
         opts: WriterOptions,
     ) -> Result<AofWriter> {
         let (io, storage) = match &opts.io_wrapper {
@@ -298,29 +299,31 @@ impl AofWriter {
         Ok(ticket)
     }
 
-    /// Where the next write will start (see [`StreamPosition`]). Called with every shard lock
-    /// held (a snapshot barrier), it is an exact cut of the write stream: every write executed
-    /// before lies wholly before it, every later one wholly after it, because a command hands
-    /// its propagated bytes to [`AofWriter::append`] while it still holds its shard locks.
-    pub fn position(&self) -> StreamPosition {
+    /// Where the next write will start. Called with every shard lock held (a snapshot
+    /// barrier), it is an exact cut of the write stream: every write executed before lies
+    /// wholly before it, every later one wholly after it, because a command hands its
+    /// propagated bytes to [`AofWriter::append`] while it still holds its shard locks.
+    pub fn position(&self) -> LogPosition {
         let st = self.shared.state.lock();
-        let unix_secs = self
-            .shared
-            .opts
-            .clock
-            .as_ref()
-            .map_or_else(|| now_unix_ms() / 1000, |c| c());
-        StreamPosition {
+        LogPosition {
             seq: st.tail_seq,
             offset: tail_len(&st),
             db: st.last_db,
-            logical: st.enqueued,
-            unix_secs,
+            unix_secs: self.clock_secs(),
         }
     }
 
+    /// The writer clock's Unix second.
+    fn clock_secs(&self) -> i64 {
+        self.shared
+            .opts
+            .clock
+            .as_ref()
+            .map_or_else(|| now_unix_ms() / 1000, |c| c())
+    }
+
     /// Wait until the file with sequence number `seq` exists (the writer has opened it).
-    pub fn wait_for_file(&self, seq: i64) -> Result<()> {
+    pub fn wait_for_file(&self, seq: FileSeq) -> Result<()> {
         let mut g = Some(self.shared.state.lock());
         loop {
             let st = g.as_ref().expect("guard");
@@ -356,8 +359,8 @@ impl AofWriter {
         st.tail_opened = Instant::now();
         Rotation {
             name,
-            seq,
-            offset: st.enqueued,
+            at: LogPosition::start_of(seq, self.clock_secs()),
+            logical: st.enqueued,
         }
     }
 
@@ -428,7 +431,7 @@ impl AofWriter {
 
     /// Wait until the writer appends to the file of `rotation` (it exists and is in the manifest).
     pub fn wait_rotated(&self, rotation: &Rotation) -> Result<()> {
-        self.wait_for_file(rotation.seq)
+        self.wait_for_file(rotation.at.seq)
     }
 
     /// Write and fsync everything accepted so far, whatever the policy, and wait for it. With

@@ -1,12 +1,13 @@
 //! The writer's vocabulary: its options (fsync policy, full queue, errors, rolling, file names,
-//! I/O wrapping), its counters and the two stream points it reports ([`StreamPosition`],
-//! [`Rotation`]). Plain data; the protocol lives in `state`, `thread` and `syncer`.
+//! I/O wrapping), its counters and the file switch it reports ([`Rotation`], a
+//! [`LogPosition`]). Plain data; the protocol lives in `state`, `thread` and `syncer`.
 
 use std::time::Duration;
 
 use forkless_sync::Arc;
 
 use crate::io::{AofIo, AofStorage};
+use crate::position::{FileSeq, LogPosition};
 
 /// `appendfsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +102,7 @@ pub enum OnError {
 pub type SecondsClock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Names the file of a sequence number (default: the incr name `<filename>.<seq>.incr.aof`).
-pub type FileNamer = Arc<dyn Fn(i64) -> String + Send + Sync>;
+pub type FileNamer = Arc<dyn Fn(FileSeq) -> String + Send + Sync>;
 
 /// Wraps every file the writer appends to (the first and those of later rotations): fault
 /// injection for tests of the layers above, e.g. the engine's MISCONF test.
@@ -169,10 +170,10 @@ pub(super) struct WrappedStorage {
 }
 
 impl AofStorage for WrappedStorage {
-    fn open_incr(&mut self, name: &str, seq: i64) -> std::io::Result<Box<dyn AofIo>> {
+    fn open_incr(&mut self, name: &str, seq: FileSeq) -> std::io::Result<Box<dyn AofIo>> {
         self.inner.open_incr(name, seq).map(|io| (self.wrap)(io))
     }
-    fn closing(&mut self, seq: i64, len: u64, crc: Option<u64>) {
+    fn closing(&mut self, seq: FileSeq, len: u64, crc: Option<u64>) {
         self.inner.closing(seq, len, crc);
     }
 }
@@ -221,30 +222,14 @@ pub struct AofMetrics {
     pub rolls: u64,
 }
 
-/// A point of the write stream, as [`AofWriter::position`] reports it: the file (by sequence
-/// number) and byte offset in it where the next write will start, the database selected there
-/// and the writer clock's second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamPosition {
-    /// Sequence number of the file the next write goes to.
-    pub seq: i64,
-    /// Byte offset in that file where the next write starts.
-    pub offset: u64,
-    /// The database selected at that point in the file (`None`: none yet; replay starts in 0).
-    pub db: Option<u32>,
-    /// Logical stream offset (bytes enqueued since the writer started).
-    pub logical: u64,
-    /// The writer clock's Unix second at that point.
-    pub unix_secs: i64,
-}
-
 /// Where [`AofWriter::rotate`] switched files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
     /// The new incr file's name.
     pub name: String,
-    /// Its sequence number.
-    pub seq: i64,
-    /// Logical stream offset of the switch: bytes before it go to the old file.
-    pub offset: u64,
+    /// The switch: the start of the new file, at the writer clock's second.
+    pub at: LogPosition,
+    /// Logical stream offset of the switch (bytes enqueued since the writer started): bytes
+    /// before it go to the old file.
+    pub logical: u64,
 }

@@ -45,6 +45,7 @@ use forkless_sync::{Condvar, Mutex, MutexGuard};
 
 use super::options::{AofMetrics, FsyncPolicy, WriterOptions};
 use crate::io::SyncHandle;
+use crate::position::FileSeq;
 
 /// Which operation failed: a success of the same kind clears the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub(super) enum ErrKind {
 /// An element of the queue: encoded bytes, or "switch to this file here".
 pub(super) enum Chunk {
     Data(Vec<u8>),
-    Rotate { name: String, seq: i64 },
+    Rotate { name: String, seq: FileSeq },
 }
 
 /// Guarded by [`Shared::state`]; see the module documentation for the invariant and owners.
@@ -70,13 +71,13 @@ pub(super) struct State {
     pub(super) last_db: Option<u32>,
     pub(super) last_ts: i64,
     pub(super) filename: String,
-    pub(super) next_seq: i64,
-    pub(super) current_seq: i64,
+    pub(super) next_seq: FileSeq,
+    pub(super) current_seq: FileSeq,
     pub(super) current_file: String,
     /// The file the next enqueued bytes go to (after every queued rotation marker), the logical
     /// offset where it starts in the stream, its length before the writer started (only the
     /// first file, when continuing one), and when it was opened in the stream.
-    pub(super) tail_seq: i64,
+    pub(super) tail_seq: FileSeq,
     pub(super) tail_start: u64,
     pub(super) tail_base: u64,
     pub(super) tail_opened: Instant,

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use forkless_aof::history::{read_base_cut, HISTORY_DIR};
 use forkless_aof::{
     check_dir, load_dir, load_dir_at, rewrite, AofDir, AofDirOptions, BaseCut, CheckOptions,
-    FsyncPolicy, GenerationStatus, KeyspaceTarget, LoadOptions, Manifest, WriterOptions,
+    FsyncPolicy, GenerationStatus, KeyspaceTarget, LoadOptions, LogPosition, Manifest,
+    WriterOptions,
 };
 use forkless_keyspace::{Config, Keyspace, Session};
 use forkless_rdb::Entry;
@@ -156,9 +157,8 @@ fn a_rewrite_records_the_cut_it_covers() {
     assert_eq!(
         created,
         Some(BaseCut {
-            incr_seq: 1,
-            offset: 0,
-            unix_secs: T0
+            at: LogPosition::start_of(1, T0),
+            logical: 0,
         })
     );
     live.writes(300);
@@ -178,9 +178,8 @@ fn a_rewrite_records_the_cut_it_covers() {
     assert_eq!(
         cut1,
         BaseCut {
-            incr_seq: 2,
-            offset: logged1,
-            unix_secs: T0 + 5
+            at: LogPosition::start_of(2, T0 + 5),
+            logical: logged1,
         }
     );
     // A second rewrite: the offset is the writer's logical offset (every byte logged since it
@@ -195,9 +194,8 @@ fn a_rewrite_records_the_cut_it_covers() {
     assert_eq!(
         cut2,
         BaseCut {
-            incr_seq: m3.incr[0].seq,
-            offset: logged1 + logged2,
-            unix_secs: T0 + 9
+            at: LogPosition::start_of(m3.incr[0].seq, T0 + 9),
+            logical: logged1 + logged2,
         }
     );
     assert_eq!(m3.incr[0].seq, 3);
@@ -272,13 +270,13 @@ fn recovery_to_every_second_of_the_window_across_rewrites() {
     };
     let g4 = dir.join(HISTORY_DIR).join("gen-4");
     let g5 = dir.join(HISTORY_DIR).join("gen-5");
-    assert_eq!(cut(&g4).unix_secs, T0 + 6);
-    assert_eq!(cut(&g5).unix_secs, T0 + 8);
-    assert_eq!(cut(&dir).unix_secs, T0 + 10);
+    assert_eq!(cut(&g4).at.unix_secs, T0 + 6);
+    assert_eq!(cut(&g5).at.unix_secs, T0 + 8);
+    assert_eq!(cut(&dir).at.unix_secs, T0 + 10);
     // Generations chain: each one's incr files end where the next base's cut starts.
     let last_incr = |d: &Path| Manifest::load(d, "appendonly.aof").unwrap().last_incr_seq();
-    assert_eq!(cut(&g5).incr_seq, last_incr(&g4) + 1);
-    assert_eq!(cut(&dir).incr_seq, last_incr(&g5) + 1);
+    assert_eq!(cut(&g5).at.seq, last_incr(&g4) + 1);
+    assert_eq!(cut(&dir).at.seq, last_incr(&g5) + 1);
 
     for (t, want) in &at {
         let t = *t;

@@ -113,8 +113,8 @@ fn rewrite_under_load_keeps_every_write() {
     let cut = report
         .base_cut()
         .expect("forkless-aof-* aux fields in the base");
-    assert_eq!(cut.incr_seq, m.incr[0].seq);
-    assert!(cut.offset > 0);
+    assert_eq!(cut.at.seq, m.incr[0].seq);
+    assert!(cut.logical > 0);
     for key in [
         &b"forkless-aof-incr-seq"[..],
         b"forkless-aof-offset",

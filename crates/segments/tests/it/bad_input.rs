@@ -231,12 +231,12 @@ fn build() -> Fixture {
     let modes: Vec<Mode> = manifest.snapshots.iter().map(|x| x.mode).collect();
     use Mode::{Converging as C, PointInTime as P};
     assert_eq!(modes, [P, C, P, C]);
-    let newest = manifest.snapshots.last().expect("snapshots").cut.segment;
+    let newest = manifest.snapshots.last().expect("snapshots").cut.seq;
     assert!(
         manifest.last_segment() >= newest + 3,
         "want several segments after the newest cut: {manifest:?}"
     );
-    assert!(manifest.snapshots.iter().all(|s| s.cut.segment > 1));
+    assert!(manifest.snapshots.iter().all(|s| s.cut.seq > 1));
     let pristine = files(&path);
     Fixture {
         _tmp: tmp,
@@ -251,7 +251,7 @@ impl Fixture {
     fn restore(&self) {
         restore(&self.path, &self.pristine);
     }
-    fn seg(&self, seq: u64) -> Vec<u8> {
+    fn seg(&self, seq: i64) -> Vec<u8> {
         self.pristine[&segment_name(seq)].clone()
     }
     fn write(&self, name: &str, bytes: &[u8]) {
@@ -402,7 +402,7 @@ fn assert_names_segment(e: &SegError, file: &str, len: usize, ctx: &str) -> u64 
 fn damaged_middle_segment() {
     let fx = build();
     let dir = &fx.path;
-    let cut = fx.manifest.snapshots.last().unwrap().cut.segment;
+    let cut = fx.manifest.snapshots.last().unwrap().cut.seq;
     let seq = cut + 1;
     assert!(seq < fx.manifest.last_segment());
     let name = segment_name(seq);
@@ -697,7 +697,7 @@ fn missing_segment_and_hole_in_the_chain() {
     let fx = build();
     let dir = &fx.path;
     let m = &fx.manifest;
-    let newest_cut = m.snapshots.last().unwrap().cut.segment;
+    let newest_cut = m.snapshots.last().unwrap().cut.seq;
     // Files after the newest cut (its own segment included): needed by every start point.
     for seq in [newest_cut, newest_cut + 1, m.last_segment()] {
         let name = segment_name(seq);

@@ -241,7 +241,7 @@ fn orphans(dir: &Path, m: &SegManifest) -> BTreeSet<String> {
         let num = |pre: &str, suf: &str| {
             name.strip_prefix(pre)
                 .and_then(|r| r.strip_suffix(suf))
-                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(|n| n.parse::<i64>().ok())
         };
         let listed = if let Some(n) = num("segment.", ".aof") {
             m.segments.contains(&n)

@@ -101,7 +101,7 @@ fn four_writers_rolling_segments_back_to_back_snapshots_both_modes() {
     assert_eq!(m.snapshots.len(), 6);
     // Cuts move forward and lie on segment boundaries or inside segments.
     for w in taken.windows(2) {
-        assert!((w[0].cut.segment, w[0].cut.offset) < (w[1].cut.segment, w[1].cut.offset));
+        assert!((w[0].cut.seq, w[0].cut.offset) < (w[1].cut.seq, w[1].cut.offset));
     }
     assert!(
         taken.iter().filter(|s| s.cut.offset > 0).count() >= 3,
@@ -172,7 +172,7 @@ fn retention_keeps_snapshots_by_count_and_segments_by_bytes() {
         let m = e.dir.manifest();
         assert!(m.snapshots.len() <= 2);
         // Nothing a kept snapshot needs is gone.
-        let need = m.snapshots[0].cut.segment;
+        let need = m.snapshots[0].cut.seq;
         assert!(m.segments.first().copied().unwrap() <= need);
         let total: u64 = m
             .segments
@@ -319,7 +319,7 @@ fn a_changed_byte_in_a_closed_segment_that_still_parses_is_refused_by_its_crc() 
     }
     e.dir.close().unwrap();
     let m = SegManifest::load(tmp.path()).unwrap();
-    let closed: Vec<u64> = m.segments[..m.segments.len() - 1].to_vec();
+    let closed: Vec<i64> = m.segments[..m.segments.len() - 1].to_vec();
     assert!(closed.len() > 5);
     for q in &closed {
         assert!(

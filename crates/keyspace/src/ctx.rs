@@ -580,9 +580,19 @@ impl<'a> Ctx<'a> {
         self.pin_in(self.db, key, pins);
     }
 
-    /// The encoding thresholds in force (`crate::encoding`).
-    pub fn thresholds(&self) -> &crate::encoding::Thresholds {
-        self.ks.thresholds()
+    /// Pin `key` [`Pins::RAW`] ("converted", for good) when its collection of type `c`, `len`
+    /// entries after a write that stored `written`, passed a threshold in force
+    /// ([`crate::encoding::Collection::exceeds`]).
+    pub fn pin_if_converted<'w>(
+        &mut self,
+        key: &[u8],
+        c: crate::encoding::Collection,
+        len: usize,
+        written: impl IntoIterator<Item = &'w [u8]>,
+    ) {
+        if c.exceeds(&self.ks.encoding_limits(), len, written.into_iter()) {
+            self.pin(key, Pins::RAW);
+        }
     }
 
     /// Remove `key`; returns its value if it was live.

@@ -481,13 +481,13 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.live(db, key)?;
         self.notify(g, db, h, key);
         self.dict(g, db).find_mut(h, key).map(|s| {
-            if Arc::strong_count(&s.value) > 1 {
+            let value = &mut s.value;
+            if Arc::strong_count(value) > 1 {
                 // Shared (a snapshot holds it): this write copies it (O(chunk) for big values).
-                crate::trace::cow(|| {
-                    Arc::make_mut(&mut s.value);
-                });
+                crate::trace::cow(move || Arc::make_mut(value))
+            } else {
+                Arc::make_mut(value)
             }
-            Arc::make_mut(&mut s.value)
         })
     }
 

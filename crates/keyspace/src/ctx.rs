@@ -481,13 +481,13 @@ impl<'a> Ctx<'a> {
         let (g, h) = self.live(db, key)?;
         self.notify(g, db, h, key);
         self.dict(g, db).find_mut(h, key).map(|s| {
-            if Arc::strong_count(&s.value) > 1 {
+            let value = &mut s.value;
+            if Arc::strong_count(value) > 1 {
                 // Shared (a snapshot holds it): this write copies it (O(chunk) for big values).
-                crate::trace::cow(|| {
-                    Arc::make_mut(&mut s.value);
-                });
+                crate::trace::cow(move || Arc::make_mut(value))
+            } else {
+                Arc::make_mut(value)
             }
-            Arc::make_mut(&mut s.value)
         })
     }
 
@@ -580,9 +580,19 @@ impl<'a> Ctx<'a> {
         self.pin_in(self.db, key, pins);
     }
 
-    /// The encoding thresholds in force (`crate::encoding`).
-    pub fn thresholds(&self) -> &crate::encoding::Thresholds {
-        self.ks.thresholds()
+    /// Pin `key` [`Pins::RAW`] ("converted", for good) when its collection of type `c`, `len`
+    /// entries after a write that stored `written`, passed a threshold in force
+    /// ([`crate::encoding::Collection::exceeds`]).
+    pub fn pin_if_converted<'w>(
+        &mut self,
+        key: &[u8],
+        c: crate::encoding::Collection,
+        len: usize,
+        written: impl IntoIterator<Item = &'w [u8]>,
+    ) {
+        if c.exceeds(&self.ks.encoding_limits(), len, written.into_iter()) {
+            self.pin(key, Pins::RAW);
+        }
     }
 
     /// Remove `key`; returns its value if it was live.

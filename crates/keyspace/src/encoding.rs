@@ -21,7 +21,7 @@
 //!     never tries the `int` encoding);
 //!   - collections: [`Pins::RAW`] ("converted") by SADD / SMOVE, HSET / HMSET / HSETNX /
 //!     HINCRBY / HINCRBYFLOAT and ZADD / ZINCRBY when the value passes a threshold of the moment
-//!     ([`Thresholds::set_converts`], ...).
+//!     ([`Collection::exceeds`], through [`crate::Ctx::pin_if_converted`]).
 //! * Cleared when the value is replaced ([`crate::Ctx::insert_slot_in`] on an existing key:
 //!   SET, INCR, a STORE destination...), as Redis's new object starts compact.
 //! * Kept by RENAME, MOVE and COPY (Redis moves or duplicates the object with its encoding).
@@ -31,7 +31,6 @@
 //! Lists have one encoding in Redis 7.0 (`quicklist`) and streams one (`stream`).
 
 use forkless_rdb::EncodingLimits;
-use forkless_sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use crate::convert::parse_i64;
 use crate::value::Value;
@@ -72,88 +71,45 @@ impl Pins {
     }
 }
 
-/// The encoding thresholds in force (`set-max-intset-entries`, `hash-max-listpack-*`,
-/// `zset-max-listpack-*`), readable without a lock by the commands that convert.
-#[derive(Debug)]
-pub struct Thresholds {
-    list_max_listpack_size: AtomicI64,
-    set_max_intset_entries: AtomicUsize,
-    hash_max_listpack_entries: AtomicUsize,
-    hash_max_listpack_value: AtomicUsize,
-    zset_max_listpack_entries: AtomicUsize,
-    zset_max_listpack_value: AtomicUsize,
+/// A collection type with a compact encoding, converted for good to its general encoding once
+/// a write passes a threshold of [`EncodingLimits`] (read whole per command from
+/// [`crate::Keyspace::encoding_limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// `intset`, then `hashtable`: more than `set-max-intset-entries` members or a member that
+    /// is not an integer (`setTypeAdd`).
+    Set,
+    /// `listpack`, then `hashtable`: more than `hash-max-listpack-entries` fields or a field or
+    /// value longer than `hash-max-listpack-value` (`hashTypeTryConversion`, `hashTypeSet`).
+    Hash,
+    /// `listpack`, then `skiplist`: more than `zset-max-listpack-entries` members or a member
+    /// longer than `zset-max-listpack-value` (`zsetAdd`).
+    ZSet,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        let t = Thresholds {
-            list_max_listpack_size: AtomicI64::new(0),
-            set_max_intset_entries: AtomicUsize::new(0),
-            hash_max_listpack_entries: AtomicUsize::new(0),
-            hash_max_listpack_value: AtomicUsize::new(0),
-            zset_max_listpack_entries: AtomicUsize::new(0),
-            zset_max_listpack_value: AtomicUsize::new(0),
-        };
-        t.set(&EncodingLimits::default());
-        t
-    }
-}
-
-impl Thresholds {
-    /// Take `lim` from the next command on.
-    pub fn set(&self, lim: &EncodingLimits) {
-        let r = Ordering::Relaxed;
-        self.list_max_listpack_size
-            .store(lim.list_max_listpack_size, r);
-        self.set_max_intset_entries
-            .store(lim.set_max_intset_entries, r);
-        self.hash_max_listpack_entries
-            .store(lim.hash_max_listpack_entries, r);
-        self.hash_max_listpack_value
-            .store(lim.hash_max_listpack_value, r);
-        self.zset_max_listpack_entries
-            .store(lim.zset_max_listpack_entries, r);
-        self.zset_max_listpack_value
-            .store(lim.zset_max_listpack_value, r);
-    }
-
-    /// The thresholds in force.
-    pub fn get(&self) -> EncodingLimits {
-        let r = Ordering::Relaxed;
-        EncodingLimits {
-            list_max_listpack_size: self.list_max_listpack_size.load(r),
-            set_max_intset_entries: self.set_max_intset_entries.load(r),
-            zset_max_listpack_entries: self.zset_max_listpack_entries.load(r),
-            zset_max_listpack_value: self.zset_max_listpack_value.load(r),
-            hash_max_listpack_entries: self.hash_max_listpack_entries.load(r),
-            hash_max_listpack_value: self.hash_max_listpack_value.load(r),
-        }
-    }
-
-    /// True when a set of `len` members after adding `added` is a hashtable in Redis
-    /// (`setTypeAdd`: a member that is not an integer, or more than `set-max-intset-entries`).
-    pub fn set_converts<'a>(&self, len: usize, mut added: impl Iterator<Item = &'a [u8]>) -> bool {
-        len > self.set_max_intset_entries.load(Ordering::Relaxed)
-            || added.any(|m| parse_i64(m).is_none())
-    }
-
-    /// True when a hash of `len` fields after writing the strings `written` (fields and values)
-    /// is a hashtable in Redis (`hashTypeTryConversion`, `hashTypeSet`).
-    pub fn hash_converts<'a>(
-        &self,
+impl Collection {
+    /// True when a collection of this type with `len` entries holding `strings` (members;
+    /// fields and values) is past a threshold of `lim`. Given all its strings this tells the
+    /// encoding of a value; given the strings a write stored, whether that write converted it.
+    pub fn exceeds<'a>(
+        self,
+        lim: &EncodingLimits,
         len: usize,
-        mut written: impl Iterator<Item = &'a [u8]>,
+        mut strings: impl Iterator<Item = &'a [u8]>,
     ) -> bool {
-        let max = self.hash_max_listpack_value.load(Ordering::Relaxed);
-        len > self.hash_max_listpack_entries.load(Ordering::Relaxed)
-            || written.any(|s| s.len() > max)
-    }
-
-    /// True when a sorted set of `len` members after adding `added` is a skiplist in Redis
-    /// (`zsetAdd`: `zset-max-listpack-entries`, `zset-max-listpack-value`).
-    pub fn zset_converts<'a>(&self, len: usize, mut added: impl Iterator<Item = &'a [u8]>) -> bool {
-        let max = self.zset_max_listpack_value.load(Ordering::Relaxed);
-        len > self.zset_max_listpack_entries.load(Ordering::Relaxed) || added.any(|m| m.len() > max)
+        match self {
+            Collection::Set => {
+                len > lim.set_max_intset_entries || strings.any(|m| parse_i64(m).is_none())
+            }
+            Collection::Hash => {
+                len > lim.hash_max_listpack_entries
+                    || strings.any(|s| s.len() > lim.hash_max_listpack_value)
+            }
+            Collection::ZSet => {
+                len > lim.zset_max_listpack_entries
+                    || strings.any(|m| m.len() > lim.zset_max_listpack_value)
+            }
+        }
     }
 }
 
@@ -175,33 +131,22 @@ pub fn object_encoding(v: &Value, pins: Pins, lim: &EncodingLimits) -> &'static 
         // Redis 7.0 lists are always quicklists (listpack lists came with 7.2).
         Value::List(_) => "quicklist",
         Value::Set(s) => {
-            if !raw
-                && s.len() <= lim.set_max_intset_entries
-                && s.iter().all(|m| parse_i64(m).is_some())
-            {
+            if !raw && !Collection::Set.exceeds(lim, s.len(), s.iter()) {
                 "intset"
             } else {
                 "hashtable"
             }
         }
         Value::ZSet(z) => {
-            if !raw
-                && z.len() <= lim.zset_max_listpack_entries
-                && z.iter()
-                    .all(|(m, _)| m.len() <= lim.zset_max_listpack_value)
-            {
+            if !raw && !Collection::ZSet.exceeds(lim, z.len(), z.iter().map(|(m, _)| m)) {
                 "listpack"
             } else {
                 "skiplist"
             }
         }
         Value::Hash(h) => {
-            if !raw
-                && h.len() <= lim.hash_max_listpack_entries
-                && h.iter().all(|(f, v)| {
-                    f.len() <= lim.hash_max_listpack_value && v.len() <= lim.hash_max_listpack_value
-                })
-            {
+            let strings = h.iter().flat_map(|(f, v)| [f, v]);
+            if !raw && !Collection::Hash.exceeds(lim, h.len(), strings) {
                 "listpack"
             } else {
                 "hashtable"
@@ -229,12 +174,12 @@ mod tests {
 
     #[test]
     fn set_converts_on_a_non_integer_or_past_the_limit() {
-        let t = Thresholds::default();
+        let (t, lim) = (Collection::Set, EncodingLimits::default());
         let ints: [&[u8]; 2] = [b"1", b"-20"];
-        assert!(!t.set_converts(2, ints.into_iter()));
-        assert!(t.set_converts(2, [&b"a"[..]].into_iter()));
-        assert!(t.set_converts(513, std::iter::empty()));
-        assert!(!t.set_converts(512, std::iter::empty()));
+        assert!(!t.exceeds(&lim, 2, ints.into_iter()));
+        assert!(t.exceeds(&lim, 2, [&b"a"[..]].into_iter()));
+        assert!(t.exceeds(&lim, 513, std::iter::empty()));
+        assert!(!t.exceeds(&lim, 512, std::iter::empty()));
     }
 
     #[test]

@@ -211,48 +211,36 @@ pub fn decode_score(score: f64) -> (f64, f64) {
     (lon, lat)
 }
 
-/// Move along the longitude (the odd bits) by one cell.
-fn move_x(h: &mut Hash, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let shift = 64 - u32::from(h.step) * 2;
-    let mut x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0x5555_5555_5555_5555u64 >> shift;
-    if d > 0 {
-        x = x.wrapping_add(zz + 1);
-    } else {
-        x |= zz;
-        x = x.wrapping_sub(zz + 1);
-    }
-    x &= 0xaaaa_aaaa_aaaa_aaaau64 >> shift;
-    h.bits = x | y;
-}
+/// The longitude's bits of an interleaved hash (the odd positions).
+const LON_LANE: u64 = 0xaaaa_aaaa_aaaa_aaaa;
+/// The latitude's bits of an interleaved hash (the even positions).
+const LAT_LANE: u64 = 0x5555_5555_5555_5555;
 
-/// Move along the latitude (the even bits) by one cell.
-fn move_y(h: &mut Hash, d: i8) {
+/// Move by one cell (`d` > 0: up, < 0: down, 0: stay) along the coordinate whose bits are
+/// `lane` (`LON_LANE` or `LAT_LANE`): add or subtract one on that lane, the other lane's
+/// positions filled with ones so the carry or borrow crosses them, then masked to the step.
+fn move_lane(h: &mut Hash, lane: u64, d: i8) {
     if d == 0 {
         return;
     }
     let shift = 64 - u32::from(h.step) * 2;
-    let x = h.bits & 0xaaaa_aaaa_aaaa_aaaa;
-    let mut y = h.bits & 0x5555_5555_5555_5555;
-    let zz = 0xaaaa_aaaa_aaaa_aaaau64 >> shift;
+    let mut v = h.bits & lane;
+    let other = h.bits & !lane;
+    let gaps = !lane >> shift;
     if d > 0 {
-        y = y.wrapping_add(zz + 1);
+        v = v.wrapping_add(gaps + 1);
     } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
+        v |= gaps;
+        v = v.wrapping_sub(gaps + 1);
     }
-    y &= 0x5555_5555_5555_5555u64 >> shift;
-    h.bits = x | y;
+    v &= lane >> shift;
+    h.bits = v | other;
 }
 
 fn moved(h: Hash, dx: i8, dy: i8) -> Hash {
     let mut n = h;
-    move_x(&mut n, dx);
-    move_y(&mut n, dy);
+    move_lane(&mut n, LON_LANE, dx);
+    move_lane(&mut n, LAT_LANE, dy);
     n
 }
 
@@ -462,6 +450,41 @@ pub fn distance(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Moving a cell is plus or minus one, modulo 2^step, on one coordinate of the
+    /// de-interleaved pair (the model), the other unchanged.
+    #[test]
+    fn a_move_steps_one_coordinate_with_wraparound() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..20_000u32 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let step = (i % 32 + 1) as u8;
+            let width = u64::from(step) * 2;
+            let mut bits = seed >> (64 - width);
+            if i % 7 == 0 {
+                // The edges, where the carry or borrow runs through every bit.
+                bits = if i % 2 == 0 {
+                    0
+                } else {
+                    u64::MAX >> (64 - width)
+                };
+            }
+            let (lat, lon) = deinterleave(bits);
+            let modulo = |v: i64| (v.rem_euclid(1i64 << step)) as u32;
+            for d in [-1i8, 0, 1] {
+                let mut h = Hash { bits, step };
+                move_lane(&mut h, LON_LANE, d);
+                let want = interleave(lat, modulo(i64::from(lon) + i64::from(d)));
+                assert_eq!(h.bits, want, "lon {bits:#x} step {step} d {d}");
+                let mut h = Hash { bits, step };
+                move_lane(&mut h, LAT_LANE, d);
+                let want = interleave(modulo(i64::from(lat) + i64::from(d)), lon);
+                assert_eq!(h.bits, want, "lat {bits:#x} step {step} d {d}");
+            }
+        }
+    }
 
     #[test]
     fn interleave_round_trips() {

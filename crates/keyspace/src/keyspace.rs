@@ -30,7 +30,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use forkless_rdb::model::{canonicalize, Entry, KeyAccess};
 use forkless_sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
-use forkless_sync::{Arc, Mutex, MutexGuard};
+use forkless_sync::{Arc, AtomicCell, Mutex, MutexGuard};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -301,8 +301,9 @@ pub struct Keyspace {
     stream_node_max_bytes: AtomicI64,
     stream_node_max_entries: AtomicI64,
     hll_sparse_max_bytes: AtomicI64,
-    /// The encoding thresholds the converting commands check (`crate::encoding`).
-    thresholds: crate::encoding::Thresholds,
+    /// The encoding thresholds the converting commands check (`crate::encoding`), read whole
+    /// once per converting command without a lock.
+    encoding_limits: AtomicCell<forkless_rdb::EncodingLimits>,
     /// `notify-keyspace-events` (`crate::notify`): read once per command.
     notify_flags: AtomicU32,
     /// Event classes the event sink wants whatever the flags (the server's CLIENT TRACKING
@@ -419,7 +420,7 @@ impl Keyspace {
             stream_node_max_bytes: AtomicI64::new(crate::types::stream::NODE_MAX_BYTES as i64),
             stream_node_max_entries: AtomicI64::new(crate::types::stream::NODE_MAX_ENTRIES as i64),
             hll_sparse_max_bytes: AtomicI64::new(3000),
-            thresholds: crate::encoding::Thresholds::default(),
+            encoding_limits: AtomicCell::new(forkless_rdb::EncodingLimits::default()),
             notify_flags: AtomicU32::new(0),
             internal_events: AtomicU32::new(0),
             event_sink: Mutex::new(None),
@@ -445,12 +446,12 @@ impl Keyspace {
     /// Set the encoding thresholds (`set-max-intset-entries`, `hash-max-listpack-*`,
     /// `zset-max-listpack-*`) the converting commands check from the next command on.
     pub fn set_encoding_limits(&self, lim: &forkless_rdb::EncodingLimits) {
-        self.thresholds.set(lim);
+        self.encoding_limits.store(*lim);
     }
 
     /// The encoding thresholds in force.
-    pub fn thresholds(&self) -> &crate::encoding::Thresholds {
-        &self.thresholds
+    pub fn encoding_limits(&self) -> forkless_rdb::EncodingLimits {
+        self.encoding_limits.load()
     }
 
     /// The encoding history of `key` in `db` as OBJECT ENCODING reads it (`crate::encoding`):

@@ -77,7 +77,7 @@ use sink::{Lzf, Sink, BUF_CAP};
 pub const REDIS_VER: &str = "7.0.15";
 
 /// Encoding thresholds, named after the Redis options; [`Default`] gives Redis 7.0's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodingLimits {
     /// `list-max-listpack-size`: negative = node size class (-1 4 KiB, -2 8 KiB, ... -5 64 KiB),
     /// positive = max entries per node. Default -2.
@@ -227,7 +227,7 @@ impl<W: Write> RdbWriter<W> {
             lp: ListpackBuilder::new(),
             blob: Vec::new(),
             compression: opts.compression,
-            limits: opts.limits.clone(),
+            limits: opts.limits,
             db: 0,
             access: KeyAccess::default(),
             failed: false,

@@ -96,6 +96,25 @@ mod imp {
     pub fn spin_loop() {
         loom::thread::yield_now();
     }
+
+    /// A `Copy` value read and replaced whole (loom model: a mutex, what crossbeam's seqlock
+    /// amounts to for a reader that meets a writer).
+    #[derive(Debug, Default)]
+    pub struct AtomicCell<T>(Mutex<T>);
+    impl<T: Copy> AtomicCell<T> {
+        /// A cell holding `v`.
+        pub fn new(v: T) -> Self {
+            AtomicCell(Mutex::new(v))
+        }
+        /// A copy of the value.
+        pub fn load(&self) -> T {
+            *self.0.lock()
+        }
+        /// Replace the value.
+        pub fn store(&self, v: T) {
+            *self.0.lock() = v;
+        }
+    }
 }
 
 #[cfg(not(all(forkless_loom, feature = "loom")))]
@@ -168,9 +187,49 @@ mod imp {
     pub fn spin_loop() {
         std::hint::spin_loop();
     }
+
+    /// A `Copy` value read and replaced whole, with no lock on the read path: crossbeam's cell,
+    /// a plain atomic for values of a machine word or less, else a seqlock (a read copies the
+    /// value and retries only if a write ran meanwhile; writes take the lock). For settings
+    /// read on every command and replaced by CONFIG SET, e.g. the encoding thresholds.
+    pub use crossbeam_utils::atomic::AtomicCell;
 }
 
 pub use imp::*;
 
 /// True when built as a loom model.
 pub const LOOM: bool = cfg!(all(forkless_loom, feature = "loom"));
+
+#[cfg(all(test, not(all(forkless_loom, feature = "loom"))))]
+mod tests {
+    use super::AtomicCell;
+
+    /// Six words, too big for an atomic: the cell must never hand out half of one write and half
+    /// of another.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Wide([u64; 6]);
+
+    #[test]
+    fn an_atomic_cell_is_read_whole_while_written() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let cell = AtomicCell::new(Wide([0; 6]));
+        let (a, b) = (Wide([1; 6]), Wide([u64::MAX; 6]));
+        let done = AtomicBool::new(false);
+        let mut seen = [0u32; 2];
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..1_000_000 {
+                    cell.store(if i % 2 == 0 { a } else { b });
+                }
+                done.store(true, Ordering::Release);
+            });
+            while !done.load(Ordering::Acquire) {
+                let v = cell.load();
+                assert!(v == a || v == b || v == Wide([0; 6]), "torn read {v:?}");
+                seen[usize::from(v == b)] += 1;
+            }
+        });
+        assert_eq!(cell.load(), b);
+        assert!(seen[0] > 0 && seen[1] > 0, "reads {seen:?}");
+    }
+}

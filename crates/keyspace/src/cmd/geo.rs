@@ -199,31 +199,24 @@ fn geodist(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     })())
 }
 
-/// GEOHASH key [member ...]: 11-character standard geohashes.
-fn geohash_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+/// The reply of GEOHASH and GEOPOS: per member, `missing` when absent, else `found` of its
+/// position (longitude, latitude).
+fn per_member(
+    ctx: &mut Ctx<'_>,
+    argv: &[&[u8]],
+    missing: Reply,
+    found: impl Fn(f64, f64) -> Reply,
+) -> Reply {
     unwrap((|| {
         let z = ctx.get_zset(argv[1])?;
         Ok(Reply::Array(
             argv[2..]
                 .iter()
                 .map(|m| match z.and_then(|z| z.score(m)) {
-                    None => Reply::Nil,
+                    None => missing.clone(),
                     Some(score) => {
-                        // Stored hashes use latitudes in ±85.05; the standard string is over ±90.
                         let (lon, lat) = geohash::decode_score(score);
-                        let bits = geohash::encode_standard(lon, lat, 26).map_or(0, |h| h.bits);
-                        let text: Vec<u8> = (0..11)
-                            .map(|i| {
-                                let idx = if i == 10 {
-                                    0
-                                } else {
-                                    (bits >> (52 - (i + 1) * 5)) & 0x1f
-                                };
-                                ALPHABET[idx as usize]
-                            })
-                            .collect();
-                        Reply::Bulk(text)
+                        found(lon, lat)
                     }
                 })
                 .collect(),
@@ -231,23 +224,29 @@ fn geohash_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     })())
 }
 
+/// GEOHASH key [member ...]: 11-character standard geohashes.
+fn geohash_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
+    const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    per_member(ctx, argv, Reply::Nil, |lon, lat| {
+        // Stored hashes use latitudes in ±85.05; the standard string is over ±90.
+        let bits = geohash::encode_standard(lon, lat, 26).map_or(0, |h| h.bits);
+        let text: Vec<u8> = (0..11)
+            .map(|i| {
+                let idx = if i == 10 {
+                    0
+                } else {
+                    (bits >> (52 - (i + 1) * 5)) & 0x1f
+                };
+                ALPHABET[idx as usize]
+            })
+            .collect();
+        Reply::Bulk(text)
+    })
+}
+
 /// GEOPOS key [member ...].
 fn geopos(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    unwrap((|| {
-        let z = ctx.get_zset(argv[1])?;
-        Ok(Reply::Array(
-            argv[2..]
-                .iter()
-                .map(|m| match z.and_then(|z| z.score(m)) {
-                    None => Reply::NilArray,
-                    Some(score) => {
-                        let (lon, lat) = geohash::decode_score(score);
-                        coord_reply(lon, lat)
-                    }
-                })
-                .collect(),
-        ))
-    })())
+    per_member(ctx, argv, Reply::NilArray, coord_reply)
 }
 
 // ---- searches ----

@@ -10,7 +10,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
-use crate::encoding::Pins;
+use crate::encoding::Collection;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{Hash, LongDouble};
@@ -48,14 +48,6 @@ fn hash_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut Hash, 
         .ok_or_else(|| Reply::err("ERR hash vanished while being created"))
 }
 
-/// A hash of `len` fields just written with the strings `written` stays a hashtable when they
-/// passed a threshold (`crate::encoding`).
-fn pin_if_converted(ctx: &mut Ctx<'_>, key: &[u8], len: usize, written: &[&[u8]]) {
-    if ctx.thresholds().hash_converts(len, written.iter().copied()) {
-        ctx.pin(key, Pins::RAW);
-    }
-}
-
 /// HSET and HMSET: returns the number of new fields.
 fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
     if !argv.len().is_multiple_of(2) {
@@ -70,7 +62,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Result<i64, Reply> {
         .filter(|p| hash.insert(p[0], p[1]))
         .count();
     let len = hash.len();
-    pin_if_converted(ctx, argv[1], len, &argv[2..]);
+    ctx.pin_if_converted(argv[1], Collection::Hash, len, argv[2..].iter().copied());
     ctx.event(Flags::HASH, "hset", argv[1]);
     ctx.propagate(argv);
     Ok(added as i64)
@@ -92,7 +84,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let hash = hash_or_create(ctx, argv[1])?;
         hash.insert(argv[2], argv[3]);
         let len = hash.len();
-        pin_if_converted(ctx, argv[1], len, &argv[2..4]);
+        ctx.pin_if_converted(argv[1], Collection::Hash, len, argv[2..4].iter().copied());
         ctx.event(Flags::HASH, "hset", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))
@@ -215,7 +207,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let text = new.to_string().into_bytes();
         hash.insert(argv[2], text.clone());
         let len = hash.len();
-        pin_if_converted(ctx, argv[1], len, &[argv[2], &text]);
+        ctx.pin_if_converted(argv[1], Collection::Hash, len, [argv[2], &text[..]]);
         ctx.event(Flags::HASH, "hincrby", argv[1]);
         ctx.propagate(argv);
         Ok(Reply::Integer(new))
@@ -242,7 +234,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let text = new.to_human_string().into_bytes();
         hash.insert(argv[2], text.clone());
         let len = hash.len();
-        pin_if_converted(ctx, argv[1], len, &[argv[2], &text]);
+        ctx.pin_if_converted(argv[1], Collection::Hash, len, [argv[2], &text[..]]);
         ctx.event(Flags::HASH, "hincrbyfloat", argv[1]);
         ctx.propagate(&[b"HSET", argv[1], argv[2], &text]);
         Ok(Reply::Bulk(text))

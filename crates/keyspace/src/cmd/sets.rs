@@ -15,7 +15,7 @@ use rand::Rng;
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
-use crate::encoding::Pins;
+use crate::encoding::Collection;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::Set;
@@ -68,12 +68,7 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let set = set_or_create(ctx, argv[1])?;
         let added = argv[2..].iter().filter(|m| set.insert(**m)).count();
         let len = set.len();
-        if ctx
-            .thresholds()
-            .set_converts(len, argv[2..].iter().copied())
-        {
-            ctx.pin(argv[1], Pins::RAW);
-        }
+        ctx.pin_if_converted(argv[1], Collection::Set, len, argv[2..].iter().copied());
         if added > 0 {
             ctx.event(Flags::SET, "sadd", argv[1]);
             ctx.propagate(argv);
@@ -288,9 +283,7 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         let set = set_or_create(ctx, dst)?;
         set.insert(member);
         let len = set.len();
-        if ctx.thresholds().set_converts(len, [member].into_iter()) {
-            ctx.pin(dst, Pins::RAW);
-        }
+        ctx.pin_if_converted(dst, Collection::Set, len, [member]);
         ctx.event(Flags::SET, "sadd", dst);
         ctx.propagate(argv);
         Ok(Reply::Integer(1))

@@ -14,7 +14,7 @@
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::parse_i64;
 use crate::ctx::Ctx;
-use crate::encoding::Pins;
+use crate::encoding::Collection;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::{parse_range_score, parse_score, ZSet};
@@ -397,9 +397,7 @@ pub(crate) fn zadd_generic(
         }
     }
     let len = z.len();
-    if ctx.thresholds().zset_converts(len, members) {
-        ctx.pin(key, Pins::RAW);
-    }
+    ctx.pin_if_converted(key, Collection::ZSet, len, members);
     if added + updated > 0 {
         ctx.event(Flags::ZSET, if incr { "zincr" } else { "zadd" }, argv[1]);
         ctx.propagate(argv);

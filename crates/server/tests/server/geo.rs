@@ -4,7 +4,7 @@
 
 use forkless_testkit::{RedisServer, TempDir};
 
-use crate::common::{Client, TestServer};
+use crate::common::{assert_same_reply, Client, TestServer};
 
 /// A deterministic xorshift stream.
 struct Rng(u64);
@@ -859,15 +859,11 @@ fn geo_commands_equal_redis_server() {
     let mut a = Client::connect(redis.port());
     let mut b = ours.client();
     for cmd in SCRIPT {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     }
     for cmd in random_script() {
         let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let want = a.call(&argv);
-        let got = b.call(&argv);
-        assert_eq!(got, want, "command {argv:?}");
+        assert_same_reply(&mut a, &mut b, &argv);
     }
 }
 
@@ -1084,9 +1080,7 @@ fn geo_writes_propagate_as_redis_server() {
     let mut a = Client::connect(redis.port());
     let mut b = ours.client();
     for cmd in cmds {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     }
     let want = String::from_utf8_lossy(&crate::scripting::incr_aof(redis.dir())).into_owned();
     let got = String::from_utf8_lossy(&crate::scripting::incr_aof(ours.dir.path())).into_owned();

@@ -2,7 +2,7 @@
 
 use forkless_testkit::{RedisServer, ReplyExt, TempDir};
 
-use crate::common::{Client, Reply, TestServer};
+use crate::common::{assert_same_reply, Client, Reply, TestServer};
 
 /// Commands whose replies do not depend on hash order, ids or time.
 const SCRIPT: &[&[&str]] = &[
@@ -111,9 +111,7 @@ fn replies_equal_redis_server() {
     let mut a = Client::connect(redis.port());
     let mut b = ours.client();
     for cmd in SCRIPT {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     }
 }
 
@@ -752,9 +750,7 @@ fn movable_keys_equal_redis_server() {
         ],
     ];
     for cmd in script {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     }
 }
 
@@ -772,9 +768,7 @@ fn hyperloglogs_equal_redis_server_byte_for_byte() {
     let mut a = Client::connect(redis.port());
     let mut b = ours.client();
     let mut check = |cmd: &[&str]| {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     };
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut elems = |n: usize| -> Vec<String> {
@@ -931,9 +925,7 @@ fn encodings_follow_their_history_as_redis_server() {
         "zc", "hc",
     ];
     for cmd in &script {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
         for k in keys {
             let want = a.call(&["OBJECT", "ENCODING", k]);
             let got = b.call(&["OBJECT", "ENCODING", k]);

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{bulk, err_text, simple, Client, Reply, TestServer};
+use crate::common::{assert_same_reply, bulk, err_text, simple, Client, Reply, TestServer};
 use forkless_testkit::ReplyExt;
 
 #[test]
@@ -143,9 +143,7 @@ fn eval_and_fcall_inside_multi_equal_redis_server() {
     let mut a = crate::common::Client::connect(redis.port());
     let mut b = ours.client();
     for cmd in script {
-        let want = a.call(cmd);
-        let got = b.call(cmd);
-        assert_eq!(got, want, "command {cmd:?}");
+        assert_same_reply(&mut a, &mut b, cmd);
     }
     // The effects, in one MULTI/EXEC per transaction, as redis-server logs them.
     let want = incr_aof(redis.dir());

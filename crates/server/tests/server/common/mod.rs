@@ -138,6 +138,15 @@ impl Client {
     }
 }
 
+/// Send `argv` to redis-server on `theirs` and to forkless on `ours`, assert our reply is
+/// redis-server's (the failure names the command) and return it.
+pub fn assert_same_reply(theirs: &mut Client, ours: &mut Client, argv: &[&str]) -> Reply {
+    let want = theirs.call(argv);
+    let got = ours.call(argv);
+    assert_eq!(got, want, "command {argv:?}");
+    got
+}
+
 pub fn bulk(s: &str) -> Reply {
     Reply::Bulk(s.as_bytes().to_vec())
 }

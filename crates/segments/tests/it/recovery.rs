@@ -76,7 +76,7 @@ fn four_writers_rolling_segments_back_to_back_snapshots_both_modes() {
     let wait_ops = |n: u64| {
         let target = done.load(Ordering::Relaxed) + n;
         while done.load(Ordering::Relaxed) < target {
-            std::thread::yield_now();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     };
     let mut taken = Vec::new();

@@ -640,14 +640,15 @@ pub fn run_recovery(dir: &Path, cfg: &RunConfig) -> Result<RecoveryResult, Strin
     let keys = keys_of(&ks);
     drop(ks);
     let cut = rep.start.cut();
-    let seg_len =
-        |s: u64| std::fs::metadata(dir.join(format!("segment.{s}.aof"))).map_or(0, |md| md.len());
+    let seg_len = |s: forkless_aof::FileSeq| {
+        std::fs::metadata(dir.join(format!("segment.{s}.aof"))).map_or(0, |md| md.len())
+    };
     let log_bytes: u64 = rep
         .segments
         .iter()
         .map(|&s| {
             let len = seg_len(s);
-            if s == cut.segment {
+            if s == cut.seq {
                 len.saturating_sub(cut.offset)
             } else {
                 len

@@ -163,8 +163,6 @@ pub struct Active {
     pub forced_visits: AtomicU64,
     /// Buckets visited by the walk.
     pub walked_buckets: AtomicU64,
-    /// Keys handed over by writers.
-    pub handed_keys: AtomicU64,
 }
 
 impl Active {
@@ -177,7 +175,6 @@ impl Active {
             delta: Mutex::new(DeltaBuf::default()),
             forced_visits: AtomicU64::new(0),
             walked_buckets: AtomicU64::new(0),
-            handed_keys: AtomicU64::new(0),
         }
     }
 }
@@ -296,68 +293,58 @@ impl SnapshotObserver {
         }
     }
 
-    fn active_for(&self, shard: &Shard) -> Option<(Arc<Active>, bool)> {
+    /// The shard's slot, locked, when a snapshot runs (one relaxed load otherwise). A writer
+    /// holds it for the whole of its check and hand-off: one lock, and no reference count of
+    /// the shared [`Active`] touched per write.
+    fn slot(&self, shard: &Shard) -> Option<forkless_sync::MutexGuard<'_, ShardSnap>> {
         if !self.running.load(Ordering::Acquire) {
             return None;
         }
         let st = self.shards[shard.index()].lock();
-        st.active.as_ref().map(|a| (a.clone(), false))
-    }
-
-    /// The start-barrier index of the table at `db`, or `None` for a table created during the
-    /// snapshot.
-    fn origin(&self, shard: &Shard, db: u32) -> Option<u32> {
-        self.shards[shard.index()]
-            .lock()
-            .origin
-            .get(db as usize)
-            .copied()
-            .flatten()
-    }
-
-    fn push_handoff(active: &Active, handles: Vec<Handle>, bytes: u64, buckets: u64) {
-        if buckets == 0 {
-            return;
-        }
-        active.forced_visits.fetch_add(buckets, Ordering::Relaxed);
-        active
-            .handed_keys
-            .fetch_add(handles.len() as u64, Ordering::Relaxed);
-        if handles.is_empty() {
-            return;
-        }
-        active.handoff_bytes.fetch_add(bytes, Ordering::Relaxed);
-        active.handoff.lock().extend(handles);
+        st.active.is_some().then_some(st)
     }
 
     /// The origin of the table at `db` when the bucket of `hash` in it is unvisited; `None` when
     /// visited (or the table was created during the snapshot).
-    fn unvisited(&self, active: &Active, shard: &Shard, db: u32, hash: u64) -> Option<u32> {
-        let origin = self.origin(shard, db)?;
+    fn unvisited(
+        st: &ShardSnap,
+        active: &Active,
+        shard: &Shard,
+        db: u32,
+        hash: u64,
+    ) -> Option<u32> {
+        let origin = st.origin.get(db as usize).copied().flatten()?;
         let d = shard.db(db).dict();
         (d.stamp(d.bucket_of(hash)) != active.epoch).then_some(origin)
     }
 
-    fn visit_one(&self, active: &Active, shard: &mut Shard, db: u32, origin: u32, hash: u64) {
+    /// Visit the bucket of `hash` (cases 2 and 3): its entries go straight into the hand-off
+    /// queue (a leaf lock, held for the few entries of one bucket).
+    fn visit_one(active: &Active, shard: &mut Shard, db: u32, origin: u32, hash: u64) {
         let table = shard.db_mut(db);
         let b = table.dict().bucket_of(hash);
-        let mut handles = Vec::new();
-        let bytes = visit_bucket(table, origin, b, active.epoch, &mut handles);
-        Self::push_handoff(active, handles, bytes, 1);
+        let bytes = visit_bucket(table, origin, b, active.epoch, &mut active.handoff.lock());
+        active.forced_visits.fetch_add(1, Ordering::Relaxed);
+        if bytes > 0 {
+            active.handoff_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
     }
 }
 
 impl WriteObserver for SnapshotObserver {
     fn before_write(&self, shard: &mut Shard, db: u32, hash: u64) -> bool {
-        let Some((active, _)) = self.active_for(shard) else {
+        let Some(st) = self.slot(shard) else {
             return false;
         };
-        let unvisited = self.unvisited(&active, shard, db, hash);
+        let Some(active) = st.active.as_deref() else {
+            return false;
+        };
+        let unvisited = Self::unvisited(&st, active, shard, db, hash);
         match active.mode {
             // Case 2: save the bucket before its first change; never capture.
             Mode::PointInTime => {
                 if let Some(origin) = unvisited {
-                    self.visit_one(&active, shard, db, origin, hash);
+                    Self::visit_one(active, shard, db, origin, hash);
                 }
                 false
             }
@@ -367,19 +354,25 @@ impl WriteObserver for SnapshotObserver {
     }
 
     fn force_visit(&self, shard: &mut Shard, db: u32, hash: u64) {
-        let Some((active, _)) = self.active_for(shard) else {
+        let Some(st) = self.slot(shard) else {
             return;
         };
-        if let Some(origin) = self.unvisited(&active, shard, db, hash) {
-            self.visit_one(&active, shard, db, origin, hash);
+        let Some(active) = st.active.as_deref() else {
+            return;
+        };
+        if let Some(origin) = Self::unvisited(&st, active, shard, db, hash) {
+            Self::visit_one(active, shard, db, origin, hash);
         }
     }
 
     fn before_flush(&self, shard: &mut Shard, db: u32) -> bool {
-        let Some((active, _)) = self.active_for(shard) else {
+        let Some(mut st) = self.slot(shard) else {
             return false;
         };
-        let mut st = self.shards[shard.index()].lock();
+        let converging = st
+            .active
+            .as_ref()
+            .is_some_and(|a| a.mode == Mode::Converging);
         if let Some(origin) = st.origin.get_mut(db as usize).and_then(Option::take) {
             // O(1): the table leaves for the walk; an empty one without origin takes its place.
             let table = std::mem::take(shard.db_mut(db));
@@ -388,18 +381,19 @@ impl WriteObserver for SnapshotObserver {
             }
         }
         // Converging: the FLUSHDB replays on top of the baselines (H5).
-        active.mode == Mode::Converging
+        converging
     }
 
     fn before_swap(&self, shard: &mut Shard, a: u32, b: u32) -> bool {
-        let Some((active, _)) = self.active_for(shard) else {
+        let Some(mut st) = self.slot(shard) else {
             return false;
         };
-        let mut st = self.shards[shard.index()].lock();
         if (a as usize) < st.origin.len() && (b as usize) < st.origin.len() {
             st.origin.swap(a as usize, b as usize);
         }
-        active.mode == Mode::Converging
+        st.active
+            .as_ref()
+            .is_some_and(|a| a.mode == Mode::Converging)
     }
 
     fn captured(&self, ops: &[Propagated]) {

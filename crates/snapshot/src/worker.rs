@@ -744,7 +744,7 @@ pub fn run_until_output<W: Write>(
                 for h in handles.drain(..) {
                     ser.write(h)?;
                 }
-                drain_handoffs(&active, &mut ser)?;
+                drain_handoffs(&active, &mut ser, &mut handles)?;
                 peak_extra = peak_extra.max(extra_bytes(&active));
                 maybe_spill(&active, opts, &mut spill)?;
                 progress.buckets_done.store(
@@ -776,7 +776,7 @@ pub fn run_until_output<W: Write>(
     // Every bucket is visited: close the snapshot (converging: the delta stream ends here), then
     // thaw the dicts shard by shard.
     life.end();
-    drain_handoffs(&active, &mut ser)?;
+    drain_handoffs(&active, &mut ser, &mut handles)?;
     ser.flush_entries()?;
     let max_chunks_in_flight = ser.pool.as_ref().map_or(0, |p| p.max_in_flight);
     // The serializer threads end here (their queue is empty).
@@ -872,14 +872,20 @@ fn extra_bytes(active: &Active) -> u64 {
     active.handoff_bytes.load(Ordering::Relaxed) + active.delta.lock().in_memory() as u64
 }
 
-/// Serialize the baselines writers handed over since the last call.
-fn drain_handoffs<W: Write>(active: &Active, ser: &mut Serializer<'_, W>) -> Result<(), RdbError> {
-    let taken = std::mem::take(&mut *active.handoff.lock());
-    if taken.is_empty() {
+/// Serialize the baselines writers handed over since the last call. `spare` (empty) is swapped
+/// in for them, so the writers' queue keeps a capacity and a hand-off rarely allocates.
+fn drain_handoffs<W: Write>(
+    active: &Active,
+    ser: &mut Serializer<'_, W>,
+    spare: &mut Vec<Handle>,
+) -> Result<(), RdbError> {
+    spare.clear();
+    std::mem::swap(&mut *active.handoff.lock(), spare);
+    if spare.is_empty() {
         return Ok(());
     }
     let mut bytes = 0;
-    for h in taken {
+    for h in spare.drain(..) {
         bytes += crate::observer::handle_bytes(&h.key, &h.value);
         ser.write(h)?;
     }

@@ -62,7 +62,7 @@ use forkless_keyspace::{Propagated, PropagationSink};
 use forkless_resp::encode_command_iter;
 use forkless_sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use forkless_sync::thread::{Builder, JoinHandle};
-use forkless_sync::{Arc, Condvar, Mutex};
+use forkless_sync::{Arc, Condvar, Mutex, OnceLock};
 
 use crate::error::{AofError, Result};
 use crate::io::{AofIo, AofStorage};
@@ -157,7 +157,7 @@ impl AofWriter {
             sync_slot: Mutex::new(Some(handle)),
             fsync: AtomicU8::new(opts.fsync.to_u8()),
             opts,
-            writer: Mutex::new(None),
+            writer: OnceLock::new(),
             syncer: Mutex::new(None),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         });
@@ -166,7 +166,7 @@ impl AofWriter {
             .name("aof-writer".into())
             .spawn(move || thread::writer_loop(&s1, io, storage))
             .map_err(|e| AofError::io("spawning the AOF writer thread", e))?;
-        *shared.writer.lock() = Some(w.thread().clone());
+        let _ = shared.writer.set(w.thread().clone());
         let mut threads = vec![w];
         // Always started: the policy can become `everysec` at run time.
         let s2 = shared.clone();
@@ -199,7 +199,8 @@ impl AofWriter {
     }
 
     fn wake_writer(&self) {
-        if let Some(t) = self.shared.writer.lock().as_ref() {
+        // Set once at start (no lock per append).
+        if let Some(t) = self.shared.writer.get() {
             t.unpark();
         }
     }
@@ -233,13 +234,24 @@ impl AofWriter {
             body.extend_from_slice(t);
             body.extend_from_slice(b"\r\n");
         }
-        let mut st = self.shared.state.lock();
         let need = ops
             .iter()
             .map(|(_, a)| a.iter().map(|x| x.len() + 16).sum::<usize>() + 16)
             .sum::<usize>()
             + body.len()
             + 32;
+        // The commands are encoded before the state lock (a large value is copied without
+        // holding it): an op after the first is preceded by a SELECT when its database differs
+        // from the previous op's. What depends on the stream's state (a `#TS:` line, the first
+        // op's SELECT) is prefixed under the lock.
+        let mut cmds = Vec::with_capacity(need);
+        for (i, (db, argv)) in ops.iter().enumerate() {
+            if i > 0 && ops[i - 1].0 != *db {
+                encode_command_iter(&mut cmds, [b"SELECT".as_slice(), db.to_string().as_bytes()]);
+            }
+            encode_command_iter(&mut cmds, argv);
+        }
+        let mut st = self.shared.state.lock();
         loop {
             if st.shutdown {
                 return Err(AofError::Closed);
@@ -266,7 +278,7 @@ impl AofWriter {
                 st.metrics.rolls += 1;
             }
         }
-        let mut buf = Vec::with_capacity(need);
+        let mut prefix = Vec::new();
         if opts.timestamps {
             let now = opts
                 .clock
@@ -274,19 +286,25 @@ impl AofWriter {
                 .map_or_else(|| now_unix_ms() / 1000, |c| c());
             if now > st.last_ts {
                 st.last_ts = now;
-                buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+                prefix.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
             }
         }
-        buf.extend_from_slice(&body);
-        for (db, argv) in ops {
-            if st.last_db != Some(*db) {
-                encode_command_iter(&mut buf, [b"SELECT".as_slice(), db.to_string().as_bytes()]);
-                st.last_db = Some(*db);
+        prefix.extend_from_slice(&body);
+        if let (Some((first, _)), Some((last, _))) = (ops.first(), ops.last()) {
+            if st.last_db != Some(*first) {
+                encode_command_iter(
+                    &mut prefix,
+                    [b"SELECT".as_slice(), first.to_string().as_bytes()],
+                );
             }
-            encode_command_iter(&mut buf, argv);
+            st.last_db = Some(*last);
         }
-        let n = buf.len();
-        st.queue.push_back(Chunk::Data(buf));
+        let n = prefix.len() + cmds.len();
+        for chunk in [prefix, cmds] {
+            if !chunk.is_empty() {
+                st.queue.push_back(Chunk::Data(chunk));
+            }
+        }
         st.queued_bytes += n;
         st.enqueued += n as u64;
         let ticket = st.enqueued;

@@ -29,8 +29,9 @@
 //!
 //! # Locks
 //! `state` (with the `changed` condvar: every change a waiter may be waiting for is followed by
-//! `notify_all`), `sync_slot` (the fsync handle of the current file), `writer` and `syncer`
-//! (the threads to unpark). **Lock order: none is ever taken while another is held**: each
+//! `notify_all`), `sync_slot` (the fsync handle of the current file), `syncer` (the fsync
+//! thread to unpark; `writer`, the writer thread, is a cell set once at start, so an append
+//! takes no lock to wake it). **Lock order: none is ever taken while another is held**: each
 //! is locked alone and released before the next (callers drop `state` before unparking). The
 //! only lock held across I/O is `sync_slot`, by the fsync thread during an `everysec` fsync;
 //! the writer thread replaces the handle at rotation only after `sync_in_progress` cleared, so
@@ -41,7 +42,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use forkless_sync::atomic::{AtomicU8, Ordering};
 use forkless_sync::thread::Thread;
-use forkless_sync::{Condvar, Mutex, MutexGuard};
+use forkless_sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use super::options::{AofMetrics, FsyncPolicy, WriterOptions};
 use crate::io::SyncHandle;
@@ -111,7 +112,7 @@ pub(super) struct Shared {
     /// The fsync policy now (`opts.fsync` at start; [`super::AofWriter::set_fsync`] changes it,
     /// as `CONFIG SET appendfsync` does in Redis).
     pub(super) fsync: AtomicU8,
-    pub(super) writer: Mutex<Option<Thread>>,
+    pub(super) writer: OnceLock<Thread>,
     pub(super) syncer: Mutex<Option<Thread>>,
     pub(super) id: u64,
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use forkless_sync::thread;
 
-use super::state::{now_unix_ms, record_error, unpark, ErrKind, Shared};
+use super::state::{now_unix_ms, record_error, ErrKind, Shared};
 
 /// The fsync thread's body.
 pub(super) fn syncer_loop(shared: &Shared) {
@@ -54,6 +54,8 @@ pub(super) fn syncer_loop(shared: &Shared) {
             }
         }
         drop(st);
-        unpark(&shared.writer);
+        if let Some(t) = shared.writer.get() {
+            t.unpark();
+        }
     }
 }

@@ -118,16 +118,20 @@ impl Local {
     fn take(&mut self, shared: &Shared) -> Option<Turn> {
         let now = Instant::now();
         let mut st = shared.state.lock();
+        // Chunks are moved out under the lock and copied into `pending` after it (a large
+        // value is never copied, nor its buffer freed, under `state`).
+        let mut taken = Vec::new();
         while self.rotate.is_none() {
             match st.queue.pop_front() {
-                Some(Chunk::Data(b)) => self.pending.extend_from_slice(&b),
+                Some(Chunk::Data(b)) => taken.push(b),
                 Some(Chunk::Rotate { name, seq }) => self.rotate = Some((name, seq)),
                 None => break,
             }
         }
         let retry_ok =
             self.next_retry.is_none_or(|t| now >= t) || (st.shutdown && !self.failed_in_shutdown);
-        let mut w = !self.pending.is_empty() && retry_ok;
+        let has_data = !self.pending.is_empty() || taken.iter().any(|b| !b.is_empty());
+        let mut w = has_data && retry_ok;
         if w && shared.policy() == FsyncPolicy::EverySec
             && st.sync_in_progress.is_some()
             && !st.shutdown
@@ -153,11 +157,16 @@ impl Local {
             unpark(&shared.syncer);
             return None;
         }
-        Some(Turn {
+        let turn = Turn {
             write: w,
             file: st.current_file.clone(),
             shutdown: st.shutdown,
-        })
+        };
+        drop(st);
+        for b in taken {
+            self.pending.extend_from_slice(&b);
+        }
+        Some(turn)
     }
 
     /// Step 2: write `pending`; after a partial write keep the rest, counted from the file's

@@ -67,7 +67,8 @@
 //!   which the captured FLUSHDB then empties.
 //!
 //! Lock order: shard lock, then this module's per-shard slot, then the hand-off queue or the delta
-//! buffer (leaves). The worker follows the same order.
+//! buffer (leaves); a captured write takes `current`, then the delta buffer. The worker follows
+//! the same order (it sets `current` holding no other lock of this module).
 
 use forkless_keyspace::db::Db;
 use forkless_keyspace::{Propagated, Shard, Slot, Value, WriteObserver};
@@ -397,7 +398,11 @@ impl WriteObserver for SnapshotObserver {
     }
 
     fn captured(&self, ops: &[Propagated]) {
-        let Some(active) = self.current.lock().clone() else {
+        // `current` is held while the delta is appended (order: `current`, then the delta
+        // buffer; the worker only ever sets `current`, holding nothing else of ours), so no
+        // reference count of the shared state is touched per captured write.
+        let current = self.current.lock();
+        let Some(active) = current.as_deref() else {
             return;
         };
         if active.mode != Mode::Converging {

@@ -21,5 +21,5 @@ H=target/release/aof_harness
 $H --keys "$KEYS" --secs 3 --rounds 3
 $H --what append --policies always --threads 1,4,16 --secs 1 --rounds 8
 $H --what load --keys "$KEYS" --mixed
-cargo bench -p forkless-benches --bench aof
+cargo bench -p forkless-criterion --bench aof
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,7 +6,7 @@
 #
 # 1. Starts redis-server (default config, rdbcompression yes, no persistence triggers) in a temp dir.
 # 2. DEBUG POPULATE KEYS key VALUE_SIZE: keys "key:N", values "value:N" padded with NUL bytes to
-#    VALUE_SIZE (the same dataset benches/benches/codec.rs encodes as rdb/strings-1m).
+#    VALUE_SIZE (the same dataset benches/criterion/benches/codec.rs encodes as rdb/strings-1m).
 # 3. Times SAVE RUNS times (wall clock around redis-cli SAVE, loopback round trip included).
 # 4. Restarts the server on that dump RUNS times and reports the load time Redis logs
 #    ("DB loaded from disk: X seconds") and the wall time until the server answers with loading:0.

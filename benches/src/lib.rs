@@ -11,7 +11,7 @@
 //!   amplification, latency, disk use over time, recovery time per snapshot interval) of the
 //!   `segments_harness` binary (its result types keep fields the binary does not print yet).
 //!
-//! Benchmarks (criterion) live in `benches/benches/`.
+//! Benchmarks (criterion) live in `benches/criterion/benches/`.
 #![forbid(unsafe_code)]
 
 pub mod aof_bench;

@@ -59,7 +59,7 @@
 //!
 //! # Performance
 //! `find` and `insert_unique` are compared with `hashbrown::HashMap` under the same hasher in
-//! `benches/benches/engine.rs` (`dict_group`): 0.89x on hits, 0.84x on misses, 1.45x on inserts
+//! `benches/criterion/benches/engine.rs` (`dict_group`): 0.89x on hits, 0.84x on misses, 1.45x on inserts
 //! (1M 16-byte keys, noisy shared machine); figures in `benches/README.md`.
 #![forbid(unsafe_code)]
 

@@ -13,8 +13,8 @@
 //!   bytes of the directory.
 //! - `aof/rewrite/idle`: the forkless `rewrite()` of the [`LOAD_KEYS`]-key directory.
 //!
-//! `cargo bench -p forkless-benches --bench aof` (about 1.5 min); one group:
-//! `cargo bench -p forkless-benches --bench aof -- aof/append`.
+//! `cargo bench -p forkless-criterion --bench aof` (about 1.5 min); one group:
+//! `cargo bench -p forkless-criterion --bench aof -- aof/append`.
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@
 //!   empty map (growth included), a bucket-by-bucket walk as the snapshot does.
 //! - keyspace: see `keyspace_benches` below.
 //!
-//! Run one area: `cargo bench -p forkless-benches --bench engine -- dict/`.
+//! Run one area: `cargo bench -p forkless-criterion --bench engine -- dict/`.
 
 use criterion::{criterion_group, criterion_main};
 

@@ -2,17 +2,23 @@
 # redis-benchmark against `forkless server` and redis-server 7.0.15, same flags, alternating
 # (forkless then redis for each pipeline depth, ROUNDS times), CSV into $OUT.
 #   BIN=target/release/forkless N=200000 ROUNDS=2 benches/scripts/server_vs_redis.sh
+# EXTRA adds the same server flags to both (e.g. EXTRA="--appendonly yes --appendfsync everysec");
+# TESTS picks redis-benchmark's tests (default set,get,incr,lpush,hset,zadd).
 set -u
 BIN=${BIN:-target/release/forkless}
 N=${N:-200000}
 ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-/tmp/forkless-server-vs-redis.csv}
+EXTRA=${EXTRA:-}
+TESTS=${TESTS:-set,get,incr,lpush,hset,zadd}
 : >"$OUT"
 start() { # name port dir
     if [ "$1" = forkless ]; then
-        "$BIN" server --port "$2" --bind 127.0.0.1 --save "" --dir "$3" >"$3/log" 2>&1 &
+        # shellcheck disable=SC2086
+        "$BIN" server --port "$2" --bind 127.0.0.1 --save "" --dir "$3" $EXTRA >"$3/log" 2>&1 &
     else
-        redis-server --port "$2" --bind 127.0.0.1 --save "" --dir "$3" --daemonize no >"$3/log" 2>&1 &
+        # shellcheck disable=SC2086
+        redis-server --port "$2" --bind 127.0.0.1 --save "" --dir "$3" --daemonize no $EXTRA >"$3/log" 2>&1 &
     fi
     pid=$!
     for _ in $(seq 50); do redis-cli -p "$2" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -25,9 +31,9 @@ for round in $(seq "$ROUNDS"); do
             port=$((23000 + RANDOM % 1000))
             d=$(mktemp -d)
             start "$srv" "$port" "$d" || exit 1
-            echo "### $srv P=$P round=$round" >>"$OUT"
+            echo "### $srv P=$P round=$round $EXTRA" >>"$OUT"
             redis-benchmark -p "$port" -c 50 -P "$P" -n "$N" -r 1000000 \
-                -t set,get,incr,lpush,hset,zadd --csv >>"$OUT" 2>&1
+                -t "$TESTS" --csv >>"$OUT" 2>&1
             kill "$pid"
             wait "$pid" 2>/dev/null
             rm -rf "$d"

@@ -146,6 +146,7 @@ impl AofWriter {
             shutdown: false,
             closed: false,
             force_sync: 0,
+            writer_idle: false,
             sync_in_progress: None,
             sync_request: None,
             postponed_since: None,
@@ -312,8 +313,14 @@ impl AofWriter {
             self.rotate_locked(&mut st);
             st.metrics.rolls += 1;
         }
+        // Wake the writer only when it is parked idle, or when this append must not wait for
+        // a linger (`always`: the caller waits for the fsync).
+        let wake = st.writer_idle || self.shared.policy() == FsyncPolicy::Always;
+        st.writer_idle = false;
         drop(st);
-        self.wake_writer();
+        if wake {
+            self.wake_writer();
+        }
         Ok(ticket)
     }
 

@@ -140,6 +140,12 @@ pub struct WriterOptions {
     pub file_namer: Option<FileNamer>,
     /// Wraps the files appended to (tests); `None` = as opened.
     pub io_wrapper: Option<IoWrapper>,
+    /// Under `everysec` and `no`: how long the writer thread lets appends gather before it
+    /// writes them (one `write` per turn instead of one wake-up and `write` per command, as
+    /// Redis writes its AOF buffer once per event-loop turn). An append is acknowledged without
+    /// waiting for its write under these policies either way. `always`, flushes, rotations and
+    /// shutdown never wait for it; zero turns it off.
+    pub linger: Duration,
 }
 
 impl Default for WriterOptions {
@@ -159,6 +165,7 @@ impl Default for WriterOptions {
             roll_age: None,
             file_namer: None,
             io_wrapper: None,
+            linger: Duration::from_micros(500),
         }
     }
 }

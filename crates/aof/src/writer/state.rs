@@ -86,6 +86,9 @@ pub(super) struct State {
     pub(super) shutdown: bool,
     pub(super) closed: bool,
     pub(super) force_sync: u64,
+    /// The writer thread is parked with nothing to write: the next append wakes it (an
+    /// append to a writer that is writing or lingering does not, see `WriterOptions::linger`).
+    pub(super) writer_idle: bool,
     pub(super) sync_in_progress: Option<Instant>,
     pub(super) sync_request: Option<u64>,
     pub(super) postponed_since: Option<Instant>,

@@ -116,8 +116,24 @@ impl Local {
     /// recover while shutting down; the writer is closed and the thread must stop (`close()`
     /// reports the error).
     fn take(&mut self, shared: &Shared) -> Option<Turn> {
-        let now = Instant::now();
         let mut st = shared.state.lock();
+        st.writer_idle = false;
+        // Linger (`WriterOptions::linger`): let the appends of the next moment join these in
+        // one write. Not under `always`, nor when a flush, a rotation or shutdown waits; those
+        // wake this thread, which ends the linger early.
+        let linger = shared.opts.linger;
+        if !linger.is_zero()
+            && !st.queue.is_empty()
+            && shared.policy() != FsyncPolicy::Always
+            && !st.shutdown
+            && st.force_sync <= st.written
+            && self.rotate.is_none()
+        {
+            drop(st);
+            thread::park_timeout(linger);
+            st = shared.state.lock();
+        }
+        let now = Instant::now();
         // Chunks are moved out under the lock and copied into `pending` after it (a large
         // value is never copied, nor its buffer freed, under `state`).
         let mut taken = Vec::new();
@@ -295,7 +311,7 @@ impl Local {
     /// Step 5: how long to sleep, or `None` after closing the writer (shut down and drained:
     /// what is written but not durable is synced first).
     fn idle(&mut self, shared: &Shared, file: &str) -> Option<Duration> {
-        let st = shared.state.lock();
+        let mut st = shared.state.lock();
         let idle = st.queue.is_empty() && self.pending.is_empty() && self.rotate.is_none();
         if st.shutdown && idle && st.sync_in_progress.is_none() {
             let unsynced = st.written > st.durable;
@@ -310,7 +326,7 @@ impl Local {
             unpark(&shared.syncer);
             return None;
         }
-        Some(if st.shutdown && !self.failed_in_shutdown {
+        let d = if st.shutdown && !self.failed_in_shutdown {
             Duration::from_millis(1)
         } else if !st.queue.is_empty() && self.rotate.is_none() {
             Duration::ZERO
@@ -328,6 +344,11 @@ impl Local {
             Duration::from_millis(1)
         } else {
             Duration::from_millis(500)
-        })
+        };
+        // Parked with nothing queued: the next append wakes this thread.
+        if !d.is_zero() && st.queue.is_empty() {
+            st.writer_idle = true;
+        }
+        Some(d)
     }
 }

@@ -319,7 +319,7 @@ impl AofDir {
         let base = base_name(fname, 1, opts.rdb_preamble);
         // The base covers the stream up to incr file 1, offset 0, at this instant.
         let cut = BaseCut {
-            at: LogPosition::start_of(1, clock_secs(&opts.writer)),
+            at: LogPosition::start_of(1, opts.writer.clock_secs()),
             logical: 0,
         };
         write_base_aux(
@@ -539,16 +539,6 @@ pub(crate) enum InstallStop {
     AfterSwitch,
     /// The whole rewrite.
     Done,
-}
-
-/// The writer clock's Unix second (system time without a clock).
-pub(crate) fn clock_secs(opts: &WriterOptions) -> i64 {
-    match &opts.clock {
-        Some(c) => c(),
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-    }
 }
 
 /// True when the file at `path` starts with the RDB magic `REDIS` (an RDB or RDB-preamble base);

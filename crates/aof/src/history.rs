@@ -40,6 +40,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
+use forkless_durable::io_ctx;
 use forkless_rdb::RdbReader;
 
 use crate::auxfields;
@@ -138,8 +139,6 @@ pub struct Generation {
     /// Its manifest, when it could be read.
     pub manifest: Option<Manifest>,
 }
-
-use forkless_durable::io_ctx;
 
 /// Parse `gen-<n>` / `gen-<n>.tmp`: (n, tmp).
 fn parse_gen_name(name: &str) -> Option<(FileSeq, bool)> {

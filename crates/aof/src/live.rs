@@ -33,7 +33,7 @@ use forkless_snapshot::{Barrier, Mode, SnapshotObserver, SnapshotOptions, Snapsh
 use forkless_sync::atomic::AtomicBool;
 use forkless_sync::Mutex;
 
-use crate::dir::{clock_secs, io_ctx, starts_with_rdb_magic, AofDir, AofDirOptions};
+use crate::dir::{io_ctx, starts_with_rdb_magic, AofDir, AofDirOptions};
 use crate::error::{AofError, Result};
 use crate::history::BaseCut;
 use crate::manifest::{base_name, incr_name, manifest_name, sync_dir, AofFile, FileType, Manifest};
@@ -109,7 +109,7 @@ pub fn start_live(
         },
         on_barrier: Some(Arc::new(move |b| {
             if b == Barrier::Start {
-                *secs.lock() = Some(clock_secs(&wopts));
+                *secs.lock() = Some(wopts.clock_secs());
                 a(Some(w.clone()));
             }
         })),

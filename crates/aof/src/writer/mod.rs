@@ -70,7 +70,7 @@ use crate::manifest::incr_name;
 use crate::position::{FileSeq, LogPosition};
 
 use options::WrappedStorage;
-use state::{now_unix_ms, tail_len, Chunk, Shared, State};
+use state::{tail_len, Chunk, Shared, State};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -196,14 +196,7 @@ impl AofWriter {
         let _g = self.shared.state.lock();
         self.shared.changed.notify_all();
         drop(_g);
-        self.wake_writer();
-    }
-
-    fn wake_writer(&self) {
-        // Set once at start (no lock per append).
-        if let Some(t) = self.shared.writer.get() {
-            t.unpark();
-        }
+        self.shared.wake_writer();
     }
 
     /// Refuse early, before executing a write, when appends would be refused
@@ -245,10 +238,13 @@ impl AofWriter {
         // holding it): an op after the first is preceded by a SELECT when its database differs
         // from the previous op's. What depends on the stream's state (a `#TS:` line, the first
         // op's SELECT) is prefixed under the lock.
+        let select = |buf: &mut Vec<u8>, db: u32| {
+            encode_command_iter(buf, [b"SELECT".as_slice(), db.to_string().as_bytes()]);
+        };
         let mut cmds = Vec::with_capacity(need);
         for (i, (db, argv)) in ops.iter().enumerate() {
             if i > 0 && ops[i - 1].0 != *db {
-                encode_command_iter(&mut cmds, [b"SELECT".as_slice(), db.to_string().as_bytes()]);
+                select(&mut cmds, *db);
             }
             encode_command_iter(&mut cmds, argv);
         }
@@ -281,10 +277,7 @@ impl AofWriter {
         }
         let mut prefix = Vec::new();
         if opts.timestamps {
-            let now = opts
-                .clock
-                .as_ref()
-                .map_or_else(|| now_unix_ms() / 1000, |c| c());
+            let now = opts.clock_secs();
             if now > st.last_ts {
                 st.last_ts = now;
                 prefix.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
@@ -293,10 +286,7 @@ impl AofWriter {
         prefix.extend_from_slice(&body);
         if let (Some((first, _)), Some((last, _))) = (ops.first(), ops.last()) {
             if st.last_db != Some(*first) {
-                encode_command_iter(
-                    &mut prefix,
-                    [b"SELECT".as_slice(), first.to_string().as_bytes()],
-                );
+                select(&mut prefix, *first);
             }
             st.last_db = Some(*last);
         }
@@ -319,7 +309,7 @@ impl AofWriter {
         st.writer_idle = false;
         drop(st);
         if wake {
-            self.wake_writer();
+            self.shared.wake_writer();
         }
         Ok(ticket)
     }
@@ -334,17 +324,8 @@ impl AofWriter {
             seq: st.tail_seq,
             offset: tail_len(&st),
             db: st.last_db,
-            unix_secs: self.clock_secs(),
+            unix_secs: self.shared.opts.clock_secs(),
         }
-    }
-
-    /// The writer clock's Unix second.
-    fn clock_secs(&self) -> i64 {
-        self.shared
-            .opts
-            .clock
-            .as_ref()
-            .map_or_else(|| now_unix_ms() / 1000, |c| c())
     }
 
     /// Wait until the file with sequence number `seq` exists (the writer has opened it).
@@ -384,7 +365,7 @@ impl AofWriter {
         st.tail_opened = Instant::now();
         Rotation {
             name,
-            at: LogPosition::start_of(seq, self.clock_secs()),
+            at: LogPosition::start_of(seq, self.shared.opts.clock_secs()),
             logical: st.enqueued,
         }
     }
@@ -450,7 +431,7 @@ impl AofWriter {
         }
         let r = self.rotate_locked(&mut st);
         drop(st);
-        self.wake_writer();
+        self.shared.wake_writer();
         Ok(r)
     }
 
@@ -467,7 +448,7 @@ impl AofWriter {
         let target = st.enqueued;
         st.force_sync = st.force_sync.max(target);
         drop(st);
-        self.wake_writer();
+        self.shared.wake_writer();
         let mut g = Some(self.shared.state.lock());
         loop {
             let st = g.as_ref().expect("guard");
@@ -502,7 +483,7 @@ impl AofWriter {
     pub fn close(&self) -> Result<()> {
         self.shared.state.lock().shutdown = true;
         self.shared.changed.notify_all();
-        self.wake_writer();
+        self.shared.wake_writer();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for t in threads {
             let _ = t.join();

@@ -148,6 +148,15 @@ pub struct WriterOptions {
     pub linger: Duration,
 }
 
+impl WriterOptions {
+    /// The writer clock's Unix second: [`WriterOptions::clock`], else system time.
+    pub fn clock_secs(&self) -> i64 {
+        self.clock
+            .as_ref()
+            .map_or_else(|| super::state::now_unix_ms() / 1000, |c| c())
+    }
+}
+
 impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {

@@ -126,6 +126,15 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Unpark the writer thread (`writer` is set once at start: no lock).
+    pub(super) fn wake_writer(&self) {
+        if let Some(t) = self.writer.get() {
+            t.unpark();
+        }
+    }
+}
+
 pub(super) fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -54,8 +54,6 @@ pub(super) fn syncer_loop(shared: &Shared) {
             }
         }
         drop(st);
-        if let Some(t) = shared.writer.get() {
-            t.unpark();
-        }
+        shared.wake_writer();
     }
 }

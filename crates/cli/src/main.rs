@@ -34,6 +34,8 @@ pub use error::CliError;
 /// jemalloc instead of glibc's malloc: 7% less RSS for 1M small strings (the `mimalloc` crate
 /// was 7% worse than glibc) and none of glibc's `malloc_consolidate` stalls after large frees
 /// (benches/README.md, "Allocator"; DESIGN.md, "Third-party dependencies").
+/// Feature `jemalloc`, on by default (crates/cli/Cargo.toml).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -21,8 +21,13 @@ pub struct ServerArgs {
 /// Run the server until SHUTDOWN or a signal.
 pub fn run(a: ServerArgs) -> Result<ExitCode, CliError> {
     // The global allocator of this binary (`main.rs`): tikv-jemalloc-sys 0.6 bundles jemalloc
-    // 5.3.0, the version Debian's redis-server 7.0.15 links too.
-    forkless_server::info::set_mem_allocator("jemalloc-5.3.0");
+    // 5.3.0, the version Debian's redis-server 7.0.15 links too; without the `jemalloc` feature
+    // it is the C library's malloc, which redis-server names `libc`.
+    forkless_server::info::set_mem_allocator(if cfg!(feature = "jemalloc") {
+        "jemalloc-5.3.0"
+    } else {
+        "libc"
+    });
     forkless_server::main_with_args(&a.args)
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| CliError::new("server", e))

@@ -423,6 +423,36 @@ impl CmdTable {
         def.getkeys.is_some() || def.specs.iter().any(|s| s.flags & flags::NOT_KEY == 0)
     }
 
+    /// Redis's `CMD_MOVABLE_KEYS` (COMMAND INFO's `movablekeys`: the legacy first/last/step
+    /// range cannot name every key), as `populateCommandLegacyRangeSpec` sets it: a spec that is
+    /// not an index with a range, a range with a step other than 1 or not following the previous
+    /// one, or an `INCOMPLETE` spec.
+    pub fn movable_keys(&self, id: usize) -> bool {
+        let specs = &self.defs[id].specs;
+        let mut movable = false;
+        let mut ranges = 0;
+        // Redis compares the absolute last key as an unsigned int (a negative one is "huge").
+        let mut last_key: u32 = 0;
+        for s in specs {
+            let (BeginSearch::Index(pos), FindKeys::Range { last, step, .. }) = (s.bs, s.fk) else {
+                movable = true;
+                continue;
+            };
+            if specs.len() == 1 {
+                return s.flags & flags::INCOMPLETE != 0;
+            }
+            if step != 1 || (last_key != 0 && i64::from(last_key) != pos - 1) {
+                movable = true;
+                continue;
+            }
+            movable |= s.flags & flags::INCOMPLETE != 0;
+            ranges += 1;
+            let abs = if last >= 0 { last + pos } else { last };
+            last_key = last_key.max(abs as i32 as u32);
+        }
+        movable || (!specs.is_empty() && ranges == 0)
+    }
+
     /// True when `argc` arguments (name included) satisfy command `id`'s arity.
     pub fn arity_ok(&self, id: usize, argc: usize) -> bool {
         let a = i64::from(self.defs[id].arity);
@@ -860,6 +890,44 @@ mod tests {
         assert!(!t.has_keys(t.id("publish").unwrap()));
         assert!(!t.has_keys(t.id("config|get").unwrap()));
         assert!(t.has_keys(t.id("sort").unwrap()));
+    }
+
+    /// COMMAND INFO's `movablekeys` as redis-server 7.0.15 shows it (its Tcl unit
+    /// introspection-2 names these; on 2026-12-07 the whole table's 25 movable commands and
+    /// subcommands equalled redis-server's COMMAND INFO).
+    #[test]
+    fn movable_keys_as_redis() {
+        let t = table();
+        for name in [
+            "zunionstore",
+            "xread",
+            "eval",
+            "sort",
+            "sort_ro",
+            "migrate",
+            "georadius",
+        ] {
+            assert!(t.movable_keys(t.id(name).unwrap()), "{name}");
+        }
+        for name in [
+            "set",
+            "get",
+            "mset",
+            "bitfield",
+            "lmove",
+            "lpop",
+            "blpop",
+            "ping",
+            "memory",
+            "memory|usage",
+            "rename",
+            "georadius_ro",
+            "sinterstore",
+            "smove",
+            "spublish",
+        ] {
+            assert!(!t.movable_keys(t.id(name).unwrap()), "{name}");
+        }
     }
 
     #[test]

@@ -51,6 +51,12 @@ fn all_commands(shared: &Shared) -> Vec<CmdInfo> {
     }
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.dedup_by(|a, b| a.0 == b.0);
+    let t = forkless_keyspace::keyspec::table();
+    for c in &mut v {
+        if t.id(&c.0).is_some_and(|id| t.movable_keys(id)) {
+            c.2.push("movablekeys");
+        }
+    }
     v
 }
 

@@ -19,9 +19,11 @@
 //! * [`CmdTable::keys`]: the exact keys of a call with the flags of each (`RO`/`RW`/`OW`/`RM`,
 //!   `ACCESS`/`UPDATE`/`INSERT`/`DELETE`): Redis's `getKeysFromCommandWithSpecs` with
 //!   `GET_KEYSPEC_DEFAULT`. Callers: the ACL check (`forkless-server` `acl.rs`, permission per key
-//!   from [`KeyRef::reads`]/[`KeyRef::writes`]), COMMAND GETKEYS (`forkless-server`
-//!   `command.rs`), and through [`exact_keys`] the script declared-keys check
+//!   from [`KeyRef::reads`]/[`KeyRef::writes`]), COMMAND GETKEYS / GETKEYSANDFLAGS
+//!   (`forkless-server` `command.rs`), and through [`exact_keys`] the script declared-keys check
 //!   ([`crate::CommandSpec::exact_keys`], used by `atomic.rs`).
+//! * [`CmdTable::movable_keys`]: Redis's `CMD_MOVABLE_KEYS`, COMMAND INFO's `movablekeys` flag
+//!   (`command.rs`).
 //! * [`CmdTable::has_keys`]: Redis's `doesCommandHaveKeys` (ACLs skip the key walk without it;
 //!   COMMAND GETKEYS answers "The command has no key arguments").
 //! * [`CmdTable::lookup`] (Redis's `lookupCommand`: an unknown subcommand is no command) and
@@ -42,6 +44,12 @@
 //! count is read with C's `atoi` (so `2abc` counts as 2). No keys from a command that has keys is
 //! COMMAND GETKEYS's "Invalid arguments specified for command" (an empty list for
 //! `no_mandatory_keys` commands: EVAL*, FCALL*).
+//!
+//! ## Cost
+//! A lookup lowercases the name on the stack and hashes it once (a container's subcommand is
+//! formatted as `name|sub`); the evaluation walks a command's few specs. Callers pay it only off
+//! the hot path: restricted ACL users, COMMAND GETKEYS, and `redis.call` in a script that
+//! declared its keys.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -699,6 +707,7 @@ fn keys_from_proc(proc_: GetKeysProc, argv: &[&[u8]]) -> Vec<KeyRef> {
                 } else if is(i, "group") {
                     i += 2;
                 } else if is(i, "noack") {
+                    // No argument to skip.
                 } else if is(i, "streams") {
                     streams = Some(i);
                     break;

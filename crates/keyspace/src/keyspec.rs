@@ -611,6 +611,11 @@ fn keys_from_proc(proc_: GetKeysProc, argv: &[&[u8]]) -> Vec<KeyRef> {
     let argc = argv.len();
     let key = |pos: usize, flags: u16| KeyRef { pos, flags };
     let is = |i: usize, w: &str| argv[i].eq_ignore_ascii_case(w.as_bytes());
+    if argc < 2 {
+        // Every proc's command has a key at argument 1 at least; arity checks come first in
+        // Redis, so no caller should get here.
+        return Vec::new();
+    }
     match proc_ {
         GetKeysProc::Generic {
             store,
@@ -732,11 +737,7 @@ fn keys_from_proc(proc_: GetKeysProc, argv: &[&[u8]]) -> Vec<KeyRef> {
             } else {
                 flags::OW | flags::UPDATE
             };
-            if argc > 1 {
-                vec![key(1, f)]
-            } else {
-                Vec::new()
-            }
+            vec![key(1, f)]
         }
         GetKeysProc::Bitfield => {
             let mut readonly = true;
@@ -761,11 +762,7 @@ fn keys_from_proc(proc_: GetKeysProc, argv: &[&[u8]]) -> Vec<KeyRef> {
             } else {
                 flags::RW | flags::ACCESS | flags::UPDATE
             };
-            if argc > 1 {
-                vec![key(1, f)]
-            } else {
-                Vec::new()
-            }
+            vec![key(1, f)]
         }
     }
 }
@@ -899,6 +896,16 @@ mod tests {
         assert!(!t.has_keys(t.id("publish").unwrap()));
         assert!(!t.has_keys(t.id("config|get").unwrap()));
         assert!(t.has_keys(t.id("sort").unwrap()));
+        // Without arity checks first (no caller does that), still no key past the arguments.
+        for id in 0..t.defs.len() {
+            let name = t.defs[id].fullname.split('|').next().unwrap_or_default();
+            for n in 1..4 {
+                let argv: Vec<&[u8]> = std::iter::once(name.as_bytes())
+                    .chain(std::iter::repeat_n(&b"1"[..], n - 1))
+                    .collect();
+                assert!(t.keys(id, &argv).iter().all(|k| k.pos < n), "{name} {n}");
+            }
+        }
     }
 
     /// COMMAND INFO's `movablekeys` as redis-server 7.0.15 shows it (its Tcl unit

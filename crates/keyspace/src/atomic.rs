@@ -218,8 +218,12 @@ impl Atomic<'_> {
         // The key arguments: exactly, when the unit holds only the declared keys' shards (a
         // ZUNIONSTORE's numkeys is no key there); the legacy spec's over-approximation when it
         // holds every shard. Arguments that do not parse keep the over-approximation, so their
-        // non-keys must be declared too (and the command then fails on its own syntax).
-        let key_idx: Vec<usize> = if self.declared.is_some() {
+        // non-keys must be declared too (and the command then fails on its own syntax). A
+        // SORT that keeps to its shards: its key, its STORE destination (as its handler parses
+        // it) is `extra`.
+        let key_idx: Vec<usize> = if sort_dest.is_some() {
+            spec.key_indices(argv.len()).collect()
+        } else if self.declared.is_some() {
             spec.exact_keys(argv)
         } else {
             spec.key_indices(argv.len()).collect()

@@ -6,7 +6,8 @@
 //! < 0 minimum, counting the name), `first_key`/`last_key`/`step` (Redis's legacy key spec;
 //! `last_key == -1` means the last argument, `-2` the one before). Over-approximating the key
 //! positions is allowed (it only locks more shards); under-approximating is a bug the context
-//! reports loudly.
+//! reports loudly. Which arguments are keys *exactly* (ACLs, COMMAND GETKEYS, a script's
+//! declared keys) is Redis's key specs' answer, [`crate::keyspec`].
 //!
 //! Each `cmd::*` module exports `pub(crate) const COMMANDS: &[CommandSpec]`; [`CommandTable`]
 //! collects them all.
@@ -84,13 +85,22 @@ impl CommandSpec {
         self.flags & WRITE != 0
     }
 
-    /// The argument indices that are keys, exactly: [`movable_keys`] for a command whose keys
-    /// move with its arguments, else the legacy spec's [`CommandSpec::key_indices`].
+    /// The argument indices that are keys, exactly, for a script's declared-keys check: Redis's
+    /// key specs ([`crate::keyspec::exact_keys`]). When they name no key (a command Redis does
+    /// not have, or arguments that do not parse, such as a ZUNIONSTORE `numkeys` of 0) the legacy
+    /// [`CommandSpec::key_indices`] over-approximation is what is left (the command then fails on
+    /// its own syntax).
     pub fn exact_keys(&self, argv: &[&[u8]]) -> Vec<usize> {
-        movable_keys(self.name, argv).unwrap_or_else(|| self.key_indices(argv.len()).collect())
+        match crate::keyspec::exact_keys(argv) {
+            Some(keys) => keys.into_iter().map(|k| k.pos).collect(),
+            None => self.key_indices(argv.len()).collect(),
+        }
     }
 
-    /// The argument indices that hold keys, for a call with `argc` arguments.
+    /// The argument indices that hold keys, for a call with `argc` arguments: Redis's legacy
+    /// first/last/step range (`COMMAND INFO`'s), which shards are locked by. It may
+    /// over-approximate (a ZUNIONSTORE's `numkeys`, an XREAD's IDs): only the shards of more
+    /// arguments are locked. The exact keys are [`crate::keyspec`]'s.
     pub fn key_indices(&self, argc: usize) -> impl Iterator<Item = usize> {
         let first = self.first_key.max(0) as usize;
         let last = if self.first_key <= 0 {
@@ -107,111 +117,6 @@ impl CommandSpec {
             (last + 1).min(argc)
         };
         (first..end).step_by(step)
-    }
-}
-
-/// True for the commands [`movable_keys`] knows.
-pub fn is_movable(name: &str) -> bool {
-    matches!(
-        name,
-        "zunionstore"
-            | "zinterstore"
-            | "zdiffstore"
-            | "zunion"
-            | "zinter"
-            | "zdiff"
-            | "zintercard"
-            | "sintercard"
-            | "lmpop"
-            | "zmpop"
-            | "blmpop"
-            | "bzmpop"
-            | "eval"
-            | "evalsha"
-            | "eval_ro"
-            | "evalsha_ro"
-            | "fcall"
-            | "fcall_ro"
-            | "xread"
-            | "xreadgroup"
-            | "georadius"
-            | "georadiusbymember"
-    )
-}
-
-/// The exact key positions of a command whose keys move with its arguments (Redis's
-/// `*GetKeys` procs: `zunionInterDiffGetKeys`, `xreadGetKeys`, `lmpopGetKeys`, `evalGetKeys`,
-/// ...; SORT's STORE destination is found by the script unit, which also reads its patterns), for `name` as in the table (lowercase). `None`: not such a command, or
-/// its arguments do not parse (then the legacy spec's over-approximation is what is left;
-/// COMMAND GETKEYS answers an empty list, as Redis).
-///
-/// Locking keeps using [`CommandSpec::key_indices`] (over-approximating is safe there); this is
-/// for the places that must name the keys exactly: a script's declared-keys check and
-/// COMMAND GETKEYS.
-pub fn movable_keys(name: &str, argv: &[&[u8]]) -> Option<Vec<usize>> {
-    if !is_movable(name) {
-        return None;
-    }
-    // `numkeys` at `at`, the keys right after it; `before`: fixed keys ahead of it.
-    let counted = |at: usize, before: &[usize]| -> Option<Vec<usize>> {
-        let n = crate::convert::parse_i64(argv.get(at)?)?;
-        let n = usize::try_from(n).ok().filter(|&n| n >= 1)?;
-        if at + n >= argv.len() {
-            return None;
-        }
-        Some(before.iter().copied().chain(at + 1..at + 1 + n).collect())
-    };
-    match name {
-        "zunionstore" | "zinterstore" | "zdiffstore" => counted(2, &[1]),
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
-            counted(1, &[])
-        }
-        "blmpop" | "bzmpop" => counted(2, &[]),
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
-            // numkeys 0 is valid here (a script without keys).
-            let n = crate::convert::parse_i64(argv.get(2)?)?;
-            let n = usize::try_from(n).ok()?;
-            (3 + n <= argv.len()).then(|| (3..3 + n).collect())
-        }
-        "xread" | "xreadgroup" => {
-            // Past the options, STREAMS k1 .. kN id1 .. idN.
-            let mut i = 1;
-            while i < argv.len() {
-                let o = argv[i];
-                if o.eq_ignore_ascii_case(b"streams") {
-                    let rest = argv.len() - i - 1;
-                    if rest == 0 || !rest.is_multiple_of(2) {
-                        return None;
-                    }
-                    return Some((i + 1..i + 1 + rest / 2).collect());
-                } else if o.eq_ignore_ascii_case(b"block") || o.eq_ignore_ascii_case(b"count") {
-                    i += 2;
-                } else if o.eq_ignore_ascii_case(b"group") {
-                    i += 3;
-                } else if o.eq_ignore_ascii_case(b"noack") {
-                    i += 1;
-                } else {
-                    return None;
-                }
-            }
-            None
-        }
-        "georadius" | "georadiusbymember" => {
-            // Redis's key specs: the source, then the argument after the first STORE and the
-            // one after the first STOREDIST, each searched from the first option (argument 6,
-            // resp. 5) up to the one before last.
-            let from = if name == "georadius" { 6 } else { 5 };
-            let mut keys = vec![1];
-            for word in [&b"store"[..], b"storedist"] {
-                if let Some(i) = (from..argv.len().saturating_sub(1))
-                    .find(|&i| argv[i].eq_ignore_ascii_case(word))
-                {
-                    keys.push(i + 1);
-                }
-            }
-            (argv.len() >= 2).then_some(keys)
-        }
-        _ => None,
     }
 }
 

@@ -6,7 +6,8 @@
 //! mutation and a [`PropagationSink`] receiving what each write did, as Redis 7.0 propagates it.
 //!
 //! Layout: [`keyspace`] (sharding, lock order, the write path, expiry, loading mode, bulk
-//! access), [`ctx`] (a command's view), [`command`] (the table), [`reply`], [`value`], [`db`]
+//! access), [`ctx`] (a command's view), [`command`] (the table), [`keyspec`] (Redis's command
+//! table and key specs: which arguments are keys), [`reply`], [`value`], [`db`]
 //! (one database of one shard on `forkless_dict::Dict`), [`propagate`] (sink, AOF rendering),
 //! [`convert`] (number formats, RDB model), `ldouble` (the x87 `long double` number format of
 //! INCRBYFLOAT/HINCRBYFLOAT),
@@ -26,6 +27,7 @@ pub mod encoding;
 pub mod geohash;
 pub mod glob;
 pub mod keyspace;
+pub mod keyspec;
 mod ldouble;
 pub mod memory;
 pub mod notify;

@@ -11,11 +11,11 @@
 //!   command is allowed when one selector allows the command, every key it names (with the
 //!   read/write access of its key spec: `%R~` / `%W~` / `~`) and every channel it publishes to
 //!   or subscribes to.
-//! * Commands and subcommands are numbered from Redis 7.0.15's command table
-//!   (`acl_commands.txt`, generated from `src/commands/*.json` by `ci/gen-acl-commands.py`):
-//!   name, arity, flags, ACL categories (explicit plus those implied by the flags) and key
-//!   specs. The table holds every Redis command, served here or not, so category arithmetic
-//!   and `ACL GETUSER` descriptions come out as Redis's.
+//! * Commands and subcommands are numbered from Redis 7.0.15's command table,
+//!   [`forkless_keyspace::keyspec`] (name, arity, flags, ACL categories and key specs, for every
+//!   Redis command, served here or not, so category arithmetic and `ACL GETUSER` descriptions
+//!   come out as Redis's). A command's keys and the access each needs are that module's
+//!   `CmdTable::keys`, Redis's `getKeysFromCommandWithSpecs`, as Redis's ACL check uses it.
 //! * The `default` user starts as `on nopass ~* &* +@all`; `requirepass` sets its password
 //!   (startup and `CONFIG SET`, as `ACLUpdateDefaultUserPassword`).
 //!
@@ -36,346 +36,23 @@
 //! user) never takes a lock. Restricted users pay a read lock, a bitmap test and, for commands
 //! with keys, the key-spec walk and a glob match per key and pattern.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use forkless_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use forkless_sync::{Arc, Mutex, RwLock};
 
-/// Redis's ACL categories, in `ACLCommandCategories` order (the order of `ACL CAT` and of the
-/// category search in rule descriptions).
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+pub(crate) use forkless_keyspace::keyspec::table;
+pub use forkless_keyspace::keyspec::CATEGORIES;
 
-/// Key-spec access flags (Redis's `CMD_KEY_ACCESS` / `INSERT` / `DELETE` / `UPDATE`) folded to
-/// the ACL permission they need.
+/// The ACL permissions a key needs (`%R~` / `%W~`): Redis's `CMD_KEY_ACCESS` needs read,
+/// `INSERT` / `DELETE` / `UPDATE` write ([`forkless_keyspace::keyspec::KeyRef`]).
 const PERM_READ: u8 = 1;
 const PERM_WRITE: u8 = 2;
 const PERM_ALL: u8 = PERM_READ | PERM_WRITE;
 
 /// Entries this close in time (ms) with the same reason, context, object and user are merged.
 const LOG_GROUPING_MS: u128 = 60_000;
-
-#[derive(Clone, Copy, Debug)]
-enum BeginSearch {
-    Index(usize),
-    Keyword(&'static str, i64),
-    Unknown,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum FindKeys {
-    Range { last: i64, step: i64, limit: i64 },
-    KeyNum { idx: i64, first: i64, step: i64 },
-    Unknown,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct KeySpec {
-    perm: u8,
-    bs: BeginSearch,
-    fk: FindKeys,
-}
-
-/// One command or subcommand of Redis's table.
-#[derive(Debug)]
-pub struct CmdDef {
-    /// `get`, `config|get`.
-    pub fullname: &'static str,
-    /// Redis arity.
-    pub arity: i32,
-    /// Category bits (index into [`CATEGORIES`]).
-    pub cats: u32,
-    /// `no-auth` (AUTH, HELLO): allowed whatever the rules say.
-    no_auth: bool,
-    specs: Vec<KeySpec>,
-    /// The container's id, for a subcommand.
-    parent: Option<usize>,
-    /// Subcommand ids, for a container.
-    subs: Vec<usize>,
-}
-
-/// Redis's command table as ACLs see it.
-#[derive(Debug)]
-pub struct CmdTable {
-    /// By id (ids are positions; top-level commands sorted by name, each followed by its
-    /// subcommands).
-    pub defs: Vec<CmdDef>,
-    by_name: HashMap<&'static str, usize>,
-}
-
-const TABLE_TEXT: &str = include_str!("acl_commands.txt");
-
-/// The table (parsed once).
-pub fn table() -> &'static CmdTable {
-    static T: OnceLock<CmdTable> = OnceLock::new();
-    T.get_or_init(|| parse_table(TABLE_TEXT))
-}
-
-fn parse_table(text: &'static str) -> CmdTable {
-    let mut defs: Vec<CmdDef> = Vec::new();
-    let mut by_name = HashMap::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&'static str> = line.split(' ').collect();
-        let (name, arity, flags, cats, specs) = (f[0], f[1], f[2], f[3], f[4]);
-        let mut cbits = 0u32;
-        for c in cats.split(',') {
-            if let Some(i) = CATEGORIES.iter().position(|x| *x == c) {
-                cbits |= 1 << i;
-            }
-        }
-        let mut ks = Vec::new();
-        if specs != "-" {
-            for s in specs.split(';') {
-                let mut p = s.splitn(3, ':');
-                let (fl, bs, fk) = (
-                    p.next().unwrap_or(""),
-                    p.next().unwrap_or("u"),
-                    p.next().unwrap_or("u"),
-                );
-                // NOT_KEY specs (SPUBLISH, SSUBSCRIBE, SUNSUBSCRIBE: shard channels, for
-                // cluster slots) name no key: ACLs check those arguments as channels.
-                if fl.split(',').any(|x| x == "not_key") {
-                    continue;
-                }
-                let mut perm = 0;
-                for x in fl.split(',') {
-                    match x {
-                        "access" => perm |= PERM_READ,
-                        "insert" | "delete" | "update" => perm |= PERM_WRITE,
-                        _ => {}
-                    }
-                }
-                let nums =
-                    |t: &str| -> Vec<i64> { t.split(',').filter_map(|n| n.parse().ok()).collect() };
-                let bs = match bs.as_bytes().first() {
-                    Some(b'i') => BeginSearch::Index(bs[1..].parse().unwrap_or(0)),
-                    Some(b'k') => {
-                        let (kw, from) = bs[1..].split_once(',').unwrap_or(("", "0"));
-                        BeginSearch::Keyword(kw, from.parse().unwrap_or(0))
-                    }
-                    _ => BeginSearch::Unknown,
-                };
-                let fk = match fk.as_bytes().first() {
-                    Some(b'r') => {
-                        let n = nums(&fk[1..]);
-                        FindKeys::Range {
-                            last: n[0],
-                            step: n[1],
-                            limit: n[2],
-                        }
-                    }
-                    Some(b'n') => {
-                        let n = nums(&fk[1..]);
-                        FindKeys::KeyNum {
-                            idx: n[0],
-                            first: n[1],
-                            step: n[2],
-                        }
-                    }
-                    _ => FindKeys::Unknown,
-                };
-                ks.push(KeySpec { perm, bs, fk });
-            }
-        }
-        let id = defs.len();
-        let parent = name
-            .split_once('|')
-            .and_then(|(p, _)| by_name.get(p).copied());
-        defs.push(CmdDef {
-            fullname: name,
-            arity: arity.parse().unwrap_or(0),
-            cats: cbits,
-            no_auth: flags.split(',').any(|x| x == "no_auth"),
-            specs: ks,
-            parent,
-            subs: Vec::new(),
-        });
-        if let Some(p) = parent {
-            defs[p].subs.push(id);
-        }
-        by_name.insert(name, id);
-    }
-    CmdTable { defs, by_name }
-}
-
-impl CmdTable {
-    /// A command or `cmd|sub` by lowercase name.
-    pub fn id(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
-    }
-
-    /// The command `argv` runs (the subcommand for a container), as Redis's `lookupCommand`.
-    pub fn resolve(&self, argv: &[&[u8]]) -> Option<usize> {
-        let name = String::from_utf8_lossy(argv.first()?).to_ascii_lowercase();
-        let id = self.id(&name)?;
-        if self.defs[id].subs.is_empty() || argv.len() < 2 {
-            return Some(id);
-        }
-        let sub = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
-        self.id(&format!("{name}|{sub}")).or(Some(id))
-    }
-
-    fn words(&self) -> usize {
-        self.defs.len() / 64 + 1
-    }
-
-    /// The key arguments of `argv` for command `id` with the permission each needs, from its
-    /// key specs (Redis's `getKeysUsingKeySpecs`; SORT's STORE from its `sortGetKeys`).
-    fn keys(&self, id: usize, argv: &[&[u8]]) -> Vec<(usize, u8)> {
-        let def = &self.defs[id];
-        let argc = argv.len() as i64;
-        let mut out = Vec::new();
-        // Key specs with variable flags: their getkeys procs (setGetKeys, bitfieldGetKeys).
-        match def.fullname {
-            "set" if argv.len() > 1 => {
-                let get = argv[3.min(argv.len())..]
-                    .iter()
-                    .any(|a| a.eq_ignore_ascii_case(b"get"));
-                out.push((1, if get { PERM_ALL } else { PERM_WRITE }));
-                return out;
-            }
-            "bitfield" if argv.len() > 1 => {
-                let mut ro = true;
-                let mut i = 2;
-                while i < argv.len() {
-                    let rem = argv.len() - i - 1;
-                    let a = argv[i];
-                    if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
-                        i += 2;
-                    } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
-                        i += 1;
-                    } else {
-                        ro = false;
-                        break;
-                    }
-                    i += 1;
-                }
-                out.push((1, if ro { PERM_READ } else { PERM_ALL }));
-                return out;
-            }
-            _ => {}
-        }
-        for spec in &def.specs {
-            let first = match spec.bs {
-                BeginSearch::Index(i) => i as i64,
-                BeginSearch::Keyword(kw, from) => {
-                    let (start, end, step) = if from >= 0 {
-                        (from, argc - 1, 1)
-                    } else {
-                        (argc + from, 0, -1)
-                    };
-                    let mut i = start;
-                    let mut found = None;
-                    while i != end + step {
-                        if i >= argc || i < 1 {
-                            break;
-                        }
-                        if argv[i as usize].eq_ignore_ascii_case(kw.as_bytes()) {
-                            found = Some(i + 1);
-                            break;
-                        }
-                        i += step;
-                    }
-                    match found {
-                        Some(f) => f,
-                        None => continue,
-                    }
-                }
-                BeginSearch::Unknown => {
-                    if def.fullname == "sort" && spec.perm & PERM_WRITE != 0 {
-                        // sortGetKeys: the argument after the last STORE.
-                        let mut store = None;
-                        let mut i = 2;
-                        while i < argv.len() {
-                            let a = argv[i];
-                            if a.eq_ignore_ascii_case(b"limit") {
-                                i += 2;
-                            } else if (a.eq_ignore_ascii_case(b"get")
-                                || a.eq_ignore_ascii_case(b"by"))
-                                && i + 1 < argv.len()
-                            {
-                                i += 1;
-                            } else if a.eq_ignore_ascii_case(b"store") && i + 1 < argv.len() {
-                                store = Some(i + 1);
-                                i += 1;
-                            }
-                            i += 1;
-                        }
-                        if let Some(s) = store {
-                            out.push((s, spec.perm));
-                        }
-                    }
-                    continue;
-                }
-            };
-            if first >= argc || first < 1 {
-                continue;
-            }
-            let (start, last, step) = match spec.fk {
-                FindKeys::Range { last, step, limit } => {
-                    let l = if last >= 0 {
-                        first + last
-                    } else if limit <= 1 {
-                        argc + last
-                    } else {
-                        first + ((argc - first) / limit + last)
-                    };
-                    (first, l, step.max(1))
-                }
-                FindKeys::KeyNum {
-                    idx,
-                    first: fk,
-                    step,
-                } => {
-                    let Some(n) = argv
-                        .get((first + idx) as usize)
-                        .and_then(|a| forkless_keyspace::convert::parse_i64(a))
-                    else {
-                        continue;
-                    };
-                    if n <= 0 {
-                        continue;
-                    }
-                    let s = first + fk;
-                    (s, s + (n - 1) * step.max(1), step.max(1))
-                }
-                FindKeys::Unknown => continue,
-            };
-            let mut i = start;
-            while i <= last.min(argc - 1) {
-                out.push((i as usize, spec.perm));
-                i += step;
-            }
-        }
-        out
-    }
-}
 
 /// The channels a command publishes to or subscribes to: (argument index, is a pattern).
 fn channels(name: &str, argc: usize) -> Vec<(usize, bool)> {
@@ -439,7 +116,7 @@ impl Selector {
             allcommands: false,
             allkeys: false,
             allchannels,
-            bits: vec![0; table().words()],
+            bits: vec![0; table().defs.len() / 64 + 1],
             future: false,
             firstargs: BTreeMap::new(),
             patterns: Vec::new(),
@@ -627,10 +304,12 @@ impl Selector {
                 return Err((Denied::Command, 0));
             }
         }
-        if !self.allkeys && !def.specs.is_empty() {
-            for (i, perm) in t.keys(id, argv) {
-                if !self.key_ok(argv[i], perm) {
-                    return Err((Denied::Key, i));
+        if !self.allkeys && t.has_keys(id) {
+            for k in t.keys(id, argv) {
+                let perm =
+                    if k.reads() { PERM_READ } else { 0 } | if k.writes() { PERM_WRITE } else { 0 };
+                if !self.key_ok(argv[k.pos], perm) {
+                    return Err((Denied::Key, k.pos));
                 }
             }
         }

@@ -51,6 +51,12 @@ fn all_commands(shared: &Shared) -> Vec<CmdInfo> {
     }
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.dedup_by(|a, b| a.0 == b.0);
+    let t = forkless_keyspace::keyspec::table();
+    for c in &mut v {
+        if t.id(&c.0).is_some_and(|id| t.movable_keys(id)) {
+            c.2.push("movablekeys");
+        }
+    }
     v
 }
 
@@ -120,54 +126,92 @@ pub fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
                     .collect(),
             )
         }
-        "getkeys" if argv.len() < 4 => {
-            Frame::err("ERR wrong number of arguments for 'command|getkeys' command")
-        }
-        "getkeys" => {
-            let args: Vec<&[u8]> = argv[2..].iter().map(|a| a.as_slice()).collect();
-            let name = String::from_utf8_lossy(&argv[2]).to_ascii_lowercase();
-            // Commands outside the keyspace's table (EVAL*, FCALL*, the blocking pops) have
-            // movable keys only; the table's own commands may have either.
-            let spec = conn.shared.table.lookup(&argv[2]);
-            let movable = forkless_keyspace::command::is_movable(&name);
-            if spec.is_none() && !movable {
-                return Frame::err("ERR Invalid command specified");
-            }
-            if let Some(spec) = spec {
-                if !spec.arity_ok(args.len()) {
-                    return Frame::err("ERR Invalid number of arguments specified for command");
-                }
-            }
-            let keys = match forkless_keyspace::command::movable_keys(&name, &args) {
-                Some(k) => k,
-                None if movable => Vec::new(),
-                None => spec
-                    .map(|s| s.key_indices(args.len()).collect())
-                    .unwrap_or_default(),
-            };
-            if keys.is_empty() {
-                // Redis: EVAL*/FCALL* (NO_MANDATORY_KEYS) may have none; another movable
-                // command without keys did not parse; the rest have no key arguments.
-                return if forkless_script::is_script_command(&argv[2]) {
-                    Frame::Array(Vec::new())
-                } else if movable {
-                    Frame::err("ERR Invalid arguments specified for command")
-                } else {
-                    Frame::err("ERR The command has no key arguments")
-                };
-            }
-            Frame::Array(
-                keys.into_iter()
-                    .map(|i| Frame::Bulk(args[i].to_vec()))
-                    .collect(),
-            )
-        }
+        sub @ ("getkeys" | "getkeysandflags") if argv.len() < 4 => Frame::err(format!(
+            "ERR wrong number of arguments for 'command|{sub}' command"
+        )),
+        "getkeys" => getkeys(conn, &all, &argv[2..], false),
+        "getkeysandflags" => getkeys(conn, &all, &argv[2..], true),
         _ => bad_subcommand(
             "command",
             &argv[1],
-            &["count", "list", "info", "docs", "getkeys"],
+            &[
+                "count",
+                "list",
+                "info",
+                "docs",
+                "getkeys",
+                "getkeysandflags",
+            ],
         ),
     }
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS `args` (Redis's `getKeysSubcommandImpl`) for a command this
+/// server serves: Redis's key specs ([`forkless_keyspace::keyspec`]) with Redis's errors; a
+/// served command Redis does not have answers from its legacy key range.
+fn getkeys(conn: &Conn, all: &[CmdInfo], args: &[Vec<u8>], with_flags: bool) -> Frame {
+    use forkless_keyspace::keyspec::{self, flags, KeyRef};
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    let served = all
+        .iter()
+        .any(|c| c.0.as_bytes().eq_ignore_ascii_case(args[0]));
+    if !served {
+        return Frame::err("ERR Invalid command specified");
+    }
+    let t = keyspec::table();
+    let keys: Vec<KeyRef> = match t.lookup(&args) {
+        Some(id) => {
+            if !t.has_keys(id) {
+                return Frame::err("ERR The command has no key arguments");
+            }
+            if !t.arity_ok(id, args.len()) {
+                return Frame::err("ERR Invalid number of arguments specified for command");
+            }
+            let keys = t.keys(id, &args);
+            if keys.is_empty() {
+                return if t.defs[id].no_mandatory_keys {
+                    Frame::Array(Vec::new())
+                } else {
+                    Frame::err("ERR Invalid arguments specified for command")
+                };
+            }
+            keys
+        }
+        // A subcommand Redis's container does not have.
+        None if t.resolve(&args).is_some() => {
+            return Frame::err("ERR Invalid command specified");
+        }
+        None => {
+            let Some(spec) = conn.shared.table.lookup(args[0]) else {
+                return Frame::err("ERR The command has no key arguments");
+            };
+            if !spec.arity_ok(args.len()) {
+                return Frame::err("ERR Invalid number of arguments specified for command");
+            }
+            let keys: Vec<KeyRef> = spec
+                .key_indices(args.len())
+                .map(|pos| KeyRef { pos, flags: 0 })
+                .collect();
+            if keys.is_empty() {
+                return Frame::err("ERR The command has no key arguments");
+            }
+            keys
+        }
+    };
+    Frame::Array(
+        keys.into_iter()
+            .map(|k| {
+                let key = Frame::Bulk(args[k.pos].to_vec());
+                if with_flags {
+                    let names = flags::names(k.flags);
+                    let names = names.into_iter().map(|n| Frame::Simple(n.into())).collect();
+                    Frame::Array(vec![key, Frame::Set(names)])
+                } else {
+                    key
+                }
+            })
+            .collect(),
+    )
 }
 
 /// One CLIENT LIST line (without the newline).

@@ -21,7 +21,7 @@
 //!
 //! Key positions: GEORADIUS and GEORADIUSBYMEMBER take their destination after STORE or
 //! STOREDIST anywhere in the options, so their specs over-declare every argument (as
-//! ZUNIONSTORE's do); the exact positions are [`crate::command::movable_keys`]'s.
+//! ZUNIONSTORE's do); the exact positions are Redis's key specs', [`crate::keyspec`].
 
 use crate::command::{CommandSpec, READONLY, WRITE};
 use crate::convert::{format_double_human, parse_i64};

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# Regenerates crates/server/src/acl_commands.txt from a Redis checkout at tag 7.0.15:
-#   python3 ci/gen-acl-commands.py > crates/server/src/acl_commands.txt
+# Regenerates crates/keyspace/src/redis_commands.txt from a Redis checkout at tag 7.0.15:
+#   python3 ci/gen-redis-commands.py > crates/keyspace/src/redis_commands.txt
 # (REDIS_REPO: the git directory, default /work/.mirror/redis+redis/repo).
 import json, subprocess, sys
 import os
@@ -44,10 +44,13 @@ for full in sorted(cmds):
         else: f = "u"
         specs.append("%s:%s:%s" % (kf, b, f))
     cats_sorted = [c for c in CATS if c in cats]
-    out.append("%s %d %s %s %s" % (full, v["arity"], ",".join(flags) or "-", ",".join(cats_sorted), ";".join(specs) or "-"))
-print("# Redis 7.0.15's command table as ACLs see it, one command or subcommand a line:")
-print("# name arity flags categories key-specs. Generated from redis/src/commands/*.json (tag 7.0.15):")
+    getkeys = v.get("get_keys_function", "-")
+    out.append("%s %d %s %s %s %s" % (full, v["arity"], ",".join(flags) or "-", ",".join(cats_sorted), ";".join(specs) or "-", getkeys))
+print("# Redis 7.0.15's command table (ACLs, key specs), one command or subcommand a line:")
+print("# name arity flags categories key-specs getkeys-proc. Generated from redis/src/commands/*.json")
+print("# (tag 7.0.15) by ci/gen-redis-commands.py.")
 print("# categories = acl_categories + those implied by the flags (server.c setImplicitACLCategories).")
 print("# key spec = flags:begin-search:find-keys; i<pos> | k<keyword>,<startfrom> | u(nknown);")
-print("# r<lastkey>,<step>,<limit> | n<keynumidx>,<firstkey>,<step> | u.")
+print("# r<lastkey>,<step>,<limit> | n<keynumidx>,<firstkey>,<step> | u. getkeys-proc: Redis's")
+print("# get_keys_function (db.c) or -.")
 print("\n".join(out))

@@ -79,7 +79,7 @@ pub fn cow_copy(src: &Keyspace) -> Keyspace {
         databases: src.databases(),
         ..Config::seeded(99)
     });
-    let mut items: Vec<(u32, Box<[u8]>, Slot)> = Vec::new();
+    let mut items: Vec<(u32, forkless_keyspace::Key, Slot)> = Vec::new();
     for i in 0..src.num_shards() {
         items.clear();
         src.with_shard(i, |s| {

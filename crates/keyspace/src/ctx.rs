@@ -75,7 +75,7 @@ struct Touched {
     g: usize,
     db: u32,
     h: u64,
-    key: Box<[u8]>,
+    key: crate::db::Key,
     before: i64,
 }
 

@@ -15,8 +15,9 @@ use rand::Rng;
 
 use crate::value::Value;
 
-/// A key's bytes as stored.
-pub type Key = Box<[u8]>;
+/// A key's bytes as stored: 16 bytes in the dict node, the bytes themselves inline up to
+/// [`forkless_compact::INLINE_CAP`] (15) bytes, one exact-size allocation above.
+pub type Key = forkless_compact::CompactBytes;
 
 /// Sentinel of [`Slot`]'s expiry meaning "no TTL".
 pub const NO_EXPIRE: i64 = i64::MIN;
@@ -66,16 +67,26 @@ pub struct Db {
     used: i64,
 }
 
-/// Bytes one key costs in memory accounting: the key's allocation, the dict node (hash, link,
-/// key and slot inline), the value's `Arc` allocation (two counters and the `Value`) and what the
-/// value owns ([`Value::mem_usage`], O(1) for every type). Allocations are charged at the
-/// allocator's size class ([`crate::memory::alloc_size`]).
+/// Bytes one key costs in memory accounting: the key's allocation (none up to 15 bytes: inline
+/// in the node, see [`Key`]), the dict node (hash, link, key and slot inline), the value's `Arc`
+/// allocation (two counters and the `Value`) and what the value owns ([`Value::mem_usage`], O(1)
+/// for every type). Allocations are charged at the allocator's size class
+/// ([`crate::memory::alloc_size`]).
 pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
-    (crate::memory::alloc_size(key_len) + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
+    (key_heap_size(key_len) + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
+}
+
+/// The heap bytes a key of `key_len` bytes holds, at the allocator's size class.
+fn key_heap_size(key_len: usize) -> usize {
+    if key_len <= forkless_compact::INLINE_CAP {
+        0
+    } else {
+        crate::memory::alloc_size(key_len)
+    }
 }
 
 /// Fixed bytes per key besides the key's allocation and the value's own heap: the dict node (48:
-/// hash 8, link 4, key pointer 16, slot 16, padding 4; nodes live in an arena) and the `Arc`
+/// hash 8, link 4, key 16 (inline or a pointer and length), slot 16, padding 4; nodes live in an arena) and the `Arc`
 /// allocation (16 of counters and the 24-byte `Value`: collections are boxed, the tag lives in
 /// the string `Vec`'s niche), 48 with its size class.
 pub const ENTRY_OVERHEAD: usize = 48 + ARC_ALLOC;

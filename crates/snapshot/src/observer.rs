@@ -136,8 +136,8 @@ impl std::str::FromStr for Mode {
 pub struct Handle {
     /// Database.
     pub db: u32,
-    /// Key bytes.
-    pub key: Box<[u8]>,
+    /// Key bytes (no allocation for a key of up to 15 bytes: [`forkless_keyspace::Key`]).
+    pub key: forkless_keyspace::Key,
     /// The value, shared with the keyspace (copy-on-write).
     pub value: std::sync::Arc<Value>,
     /// Absolute expiry (Unix ms).

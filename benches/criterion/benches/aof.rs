@@ -125,5 +125,11 @@ fn load_and_rewrite(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, load_and_rewrite);
-criterion_main!(benches);
+/// The benchmark group: `criterion_group!` defines a `pub fn benches`, kept out of the crate's
+/// public items here.
+mod group {
+    use super::*;
+    criterion_group!(benches, append, load_and_rewrite);
+}
+
+criterion_main!(group::benches);

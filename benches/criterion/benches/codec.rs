@@ -223,5 +223,11 @@ fn lzf(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, rdb_strings, rdb_big_collections, crc64, lzf);
-criterion_main!(benches);
+/// The benchmark group: `criterion_group!` defines a `pub fn benches`, kept out of the crate's
+/// public items here.
+mod group {
+    use super::*;
+    criterion_group!(benches, rdb_strings, rdb_big_collections, crc64, lzf);
+}
+
+criterion_main!(group::benches);

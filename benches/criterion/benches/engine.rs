@@ -66,7 +66,7 @@ mod dict_benches {
 
     /// Registers the dict group: `dict/get_hit`, `dict/get_miss`, `dict/insert_1m`,
     /// `dict/walk_buckets`.
-    pub fn dict_group(c: &mut Criterion) {
+    pub(crate) fn dict_group(c: &mut Criterion) {
         let hasher = KeyHasher::new();
         let keys: Vec<Vec<u8>> = (0..N).map(hit_key).collect();
         let mut dict: Map<Vec<u8>, u64> = Map::with_hasher(0, hasher.clone());
@@ -239,7 +239,7 @@ mod keyspace_benches {
 
     /// Registers `keyspace/{get,set,incr,lpush,hset,zadd}` (one thread) and
     /// `keyspace_mt/{get,set}_{1,2}t` (1 vs 2 threads, throughput of all threads together).
-    pub fn keyspace_group(c: &mut Criterion) {
+    pub(crate) fn keyspace_group(c: &mut Criterion) {
         let ks = populate();
         let mut g = c.benchmark_group("keyspace");
         g.throughput(Throughput::Elements(BATCH as u64));
@@ -292,9 +292,15 @@ mod keyspace_benches {
     }
 }
 
-criterion_group!(
-    benches,
-    dict_benches::dict_group,
-    keyspace_benches::keyspace_group
-);
-criterion_main!(benches);
+/// The benchmark group: `criterion_group!` defines a `pub fn benches`, kept out of the crate's
+/// public items here.
+mod group {
+    use super::*;
+    criterion_group!(
+        benches,
+        dict_benches::dict_group,
+        keyspace_benches::keyspace_group
+    );
+}
+
+criterion_main!(group::benches);

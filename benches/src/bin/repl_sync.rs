@@ -62,9 +62,9 @@ struct Proc {
 
 mod tempdir {
     /// A scratch directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
+    pub(crate) struct Dir(pub std::path::PathBuf);
     impl Dir {
-        pub fn new(tag: &str) -> Dir {
+        pub(crate) fn new(tag: &str) -> Dir {
             let p = std::env::temp_dir().join(format!(
                 "forkless-repl-{tag}-{}-{}",
                 std::process::id(),

@@ -35,7 +35,7 @@ use crate::error::CliError;
 #[command(
     after_help = "Examples:\n  forkless aof check appendonlydir\n  forkless aof check appendonlydir/appendonly.aof.manifest --fix\n  forkless aof to-json appendonlydir --until-timestamp 1700000000 > at.jsonl"
 )]
-pub struct AofArgs {
+pub(crate) struct AofArgs {
     #[command(subcommand)]
     command: AofCommand,
 }
@@ -94,7 +94,7 @@ fn locate(dir: &Path, filename: Option<String>) -> Result<(PathBuf, Option<Strin
 
 /// Run `forkless aof ...`. A directory that does not check out is an error (`forkless: aof:
 /// <what>`, exit status 1), as `redis-check-aof` fails.
-pub fn run(args: AofArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn run(args: AofArgs) -> Result<ExitCode, CliError> {
     aof(args)
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| CliError::new("aof", e))

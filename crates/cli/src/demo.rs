@@ -31,7 +31,7 @@ use crate::error::CliError;
 #[command(
     after_help = "Examples:\n  forkless demo\n  forkless demo --keys 200000 --writers 1 --mode pit --report /tmp/demo\n  forkless demo --compare-redis --report /tmp/demo   # needs redis-server in PATH"
 )]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keys in the dataset (mixed types: strings, lists, sets, sorted sets, hashes).
     #[arg(long, default_value_t = 1_000_000)]
     pub keys: u64,
@@ -60,7 +60,7 @@ pub struct DemoArgs {
 
 /// What the demo measured, on both sides.
 #[derive(Debug)]
-pub struct DemoOutcome {
+pub(crate) struct DemoOutcome {
     /// The forkless run.
     pub ours: RunReport,
     /// The redis-server run, when asked for and installed.
@@ -115,7 +115,7 @@ fn on_event(b: &ProgressBar, e: Event) {
 
 /// Run the demo and print its table on stdout. Any failure (bad arguments, a failed run or
 /// verification) is an error, printed as `forkless: demo: <what>` with exit status 1.
-pub fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     demo(args)
         .map(|()| ExitCode::SUCCESS)
         .map_err(|e| CliError::new("demo", e))
@@ -232,7 +232,7 @@ fn mib(b: u64) -> String {
 }
 
 /// The summary table.
-pub fn table(o: &DemoOutcome) -> String {
+pub(crate) fn table(o: &DemoOutcome) -> String {
     use std::fmt::Write;
     let mut t = String::new();
     let ours = &o.ours;
@@ -332,7 +332,7 @@ pub fn table(o: &DemoOutcome) -> String {
 }
 
 /// The wall time of each step: one line for the measured run, one per verified mode.
-pub fn timings(steps: &[(String, f64)]) -> String {
+pub(crate) fn timings(steps: &[(String, f64)]) -> String {
     use std::fmt::Write;
     let total: f64 = steps.iter().map(|(_, s)| s).sum();
     let mut t = format!("\ntime: {total:.1} s in all\n ");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A byte-count bar over the size of `path` (a spinner when the size is unknown, e.g. stdin).
-pub fn file_bar(path: &Path, what: &str) -> ProgressBar {
+pub(crate) fn file_bar(path: &Path, what: &str) -> ProgressBar {
     let total = std::fs::metadata(path)
         .ok()
         .filter(|m| m.is_file())
@@ -28,7 +28,7 @@ pub fn file_bar(path: &Path, what: &str) -> ProgressBar {
 }
 
 /// A spinner with elapsed time for an operation whose size is not known in advance.
-pub fn spinner(what: &str) -> ProgressBar {
+pub(crate) fn spinner(what: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
         pb.set_style(style);

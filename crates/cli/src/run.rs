@@ -37,7 +37,7 @@ use crate::error::CliError;
 #[command(
     after_help = "Examples:\n  forkless run --commands cmds.resp > replies.resp\n  forkless run --commands cmds.resp --dump final.jsonl\n  forkless run --commands cmds.resp --snapshot-at 1000 --mode pit --out dump.rdb"
 )]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// File of RESP commands (arrays of bulk strings), executed in order.
     #[arg(long, value_name = "FILE")]
     pub commands: PathBuf,
@@ -129,7 +129,7 @@ fn begin_snapshot(
 }
 
 /// Run `forkless run`.
-pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let ctx = format!("reading {}", args.commands.display());
     let input = std::fs::read(&args.commands).map_err(|e| CliError::new(&ctx, e))?;
     let scan = scan_commands(&input);

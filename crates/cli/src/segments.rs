@@ -25,7 +25,7 @@ use crate::error::CliError;
 #[command(
     after_help = "Examples:\n  forkless segments check segdir\n  forkless segments to-json segdir --until-timestamp 1700000000 > at.jsonl\n  forkless segments export segdir --out appendonlydir"
 )]
-pub struct SegmentsArgs {
+pub(crate) struct SegmentsArgs {
     #[command(subcommand)]
     command: SegmentsCommand,
 }
@@ -66,7 +66,7 @@ enum SegmentsCommand {
 }
 
 /// Run `forkless segments ...`.
-pub fn run(args: SegmentsArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn run(args: SegmentsArgs) -> Result<ExitCode, CliError> {
     match args.command {
         SegmentsCommand::Check { dir } => {
             let ctx = format!("segments check {}", dir.display());

@@ -12,14 +12,14 @@ use crate::CliError;
 #[command(
     after_help = "Examples:\n  forkless server --port 6380\n  forkless server /etc/redis/redis.conf --port 6381 --requirepass s3cret\n  forkless server --save \"60 1000\" --appendonly yes --appendfsync always --dir /var/lib/forkless"
 )]
-pub struct ServerArgs {
+pub(crate) struct ServerArgs {
     /// An optional redis.conf file, then `--<option> <value>` pairs (redis.conf names).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub args: Vec<String>,
 }
 
 /// Run the server until SHUTDOWN or a signal.
-pub fn run(a: ServerArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn run(a: ServerArgs) -> Result<ExitCode, CliError> {
     // The global allocator of this binary (`main.rs`): tikv-jemalloc-sys 0.6 bundles jemalloc
     // 5.3.0, the version Debian's redis-server 7.0.15 links too; without the `jemalloc` feature
     // it is the C library's malloc, which redis-server names `libc`.

@@ -51,11 +51,23 @@ pub struct RunConfig {
 #[derive(Clone, Debug)]
 pub enum Event {
     /// Dataset build: keys done of total.
-    Build { done: u64, total: u64 },
+    Build {
+        /// Keys built so far.
+        done: u64,
+        /// Keys to build.
+        total: u64,
+    },
     /// A phase started.
     Phase(String),
     /// Snapshot progress: buckets done of total.
-    Snapshot { mode: Mode, done: u64, total: u64 },
+    Snapshot {
+        /// The snapshot's mode.
+        mode: Mode,
+        /// Buckets visited so far.
+        done: u64,
+        /// Buckets to visit.
+        total: u64,
+    },
     /// A snapshot finished.
     SnapshotDone(Mode),
     /// Verifying a snapshot.

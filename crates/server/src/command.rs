@@ -81,7 +81,7 @@ fn info_entry(c: &CmdInfo) -> Frame {
 }
 
 /// COMMAND [COUNT | INFO name... | DOCS name... | LIST | GETKEYS cmd args...].
-pub fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
+pub(crate) fn command(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
     let all = all_commands(&conn.shared);
     if argv.len() == 1 {
         return Frame::Array(all.iter().map(info_entry).collect());
@@ -215,7 +215,7 @@ fn getkeys(conn: &Conn, all: &[CmdInfo], args: &[Vec<u8>], with_flags: bool) -> 
 }
 
 /// One CLIENT LIST line (without the newline).
-pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
+pub(crate) fn client_line(shared: &Shared, e: &ClientEntry) -> String {
     let m = e.meta.lock().clone();
     let tracking = shared.tracking.info(e.id);
     let mut flags = String::new();
@@ -266,7 +266,7 @@ pub fn client_line(shared: &Shared, e: &ClientEntry) -> String {
 }
 
 /// CLIENT LIST [TYPE t] [ID id...].
-pub fn client_list(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
+pub(crate) fn client_list(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
     let mut ids: Option<Vec<u64>> = None;
     let mut ty: Option<String> = None;
     let mut i = 0;
@@ -324,7 +324,7 @@ pub fn client_list(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
 }
 
 /// CLIENT KILL addr | CLIENT KILL [ID id] [ADDR a] [LADDR a] [TYPE t] [USER u] [SKIPME yes/no].
-pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
+pub(crate) fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
     let clients: Vec<_> = conn.shared.clients.lock().values().cloned().collect();
     if args.len() == 1 {
         let addr = String::from_utf8_lossy(&args[0]).into_owned();
@@ -406,7 +406,7 @@ pub fn client_kill(conn: &mut Conn, args: &[Vec<u8>]) -> Frame {
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR].
-pub fn client_unblock(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
+pub(crate) fn client_unblock(conn: &mut Conn, argv: &[Vec<u8>]) -> Frame {
     let Some(id) = std::str::from_utf8(&argv[2])
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
@@ -684,7 +684,7 @@ fn debug_loadaof(conn: &Conn) -> Frame {
 }
 
 /// OBJECT, MEMORY and DEBUG.
-pub fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
+pub(crate) fn introspect(conn: &mut Conn, name: &str, argv: &[Vec<u8>]) -> Frame {
     let sub = lower(&argv[1]);
     let db = conn.session.db;
     match (name, sub.as_str(), argv.len()) {

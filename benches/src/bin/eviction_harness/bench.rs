@@ -34,11 +34,11 @@ use forkless_harness::redis::{Conn, Reply as RReply};
 use forkless_harness::workload::SplitMix64;
 
 /// Keys per cache-aside batch.
-pub const BATCH: usize = 100;
+pub(crate) const BATCH: usize = 100;
 
 /// YCSB's Zipfian generator over ranks `0..n` (rank 0 the hottest).
 #[derive(Clone, Debug)]
-pub struct Zipf {
+pub(crate) struct Zipf {
     n: u64,
     theta: f64,
     zetan: f64,
@@ -48,7 +48,7 @@ pub struct Zipf {
 
 impl Zipf {
     /// A generator over `n` ranks with exponent `theta` (< 1).
-    pub fn new(n: u64, theta: f64) -> Zipf {
+    pub(crate) fn new(n: u64, theta: f64) -> Zipf {
         let zeta = |m: u64| (1..=m).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
         let zetan = zeta(n);
         let zeta2 = zeta(2.min(n));
@@ -61,7 +61,7 @@ impl Zipf {
         }
     }
     /// The next rank, `u` uniform in [0, 1).
-    pub fn rank(&self, u: f64) -> u64 {
+    pub(crate) fn rank(&self, u: f64) -> u64 {
         let uz = u * self.zetan;
         if uz < 1.0 {
             return 0;
@@ -75,7 +75,7 @@ impl Zipf {
 }
 
 /// The trace: `ops` ranks out of `keys`, seeded.
-pub fn trace(keys: u64, ops: u64, seed: u64) -> Vec<u32> {
+pub(crate) fn trace(keys: u64, ops: u64, seed: u64) -> Vec<u32> {
     let z = Zipf::new(keys, 0.99);
     let mut rng = SplitMix64::new(seed);
     (0..ops)
@@ -222,7 +222,7 @@ impl Cache for Theirs {
 
 /// Options of [`run`].
 #[derive(Clone, Debug)]
-pub struct EvictionConfig {
+pub(crate) struct EvictionConfig {
     /// Keys of the dataset (the trace's universe).
     pub keys: u64,
     /// Trace length.
@@ -243,7 +243,7 @@ pub struct EvictionConfig {
 
 /// One system under one policy.
 #[derive(Clone, Debug)]
-pub struct HitRun {
+pub(crate) struct HitRun {
     /// `forkless` or `redis-server`.
     pub system: &'static str,
     /// The policy.
@@ -270,18 +270,18 @@ pub struct HitRun {
 
 impl HitRun {
     /// Hit rate over the whole trace.
-    pub fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.hits as f64 / self.gets.max(1) as f64
     }
     /// Hit rate over the second half.
-    pub fn warm_rate(&self) -> f64 {
+    pub(crate) fn warm_rate(&self) -> f64 {
         self.warm.1 as f64 / self.warm.0.max(1) as f64
     }
 }
 
 /// Writer latency with or without eviction.
 #[derive(Clone, Debug)]
-pub struct WriterRun {
+pub(crate) struct WriterRun {
     /// Whether the bound was set.
     pub eviction: bool,
     /// The latency figures.
@@ -292,7 +292,7 @@ pub struct WriterRun {
 
 /// Everything [`run`] measured.
 #[derive(Clone, Debug)]
-pub struct EvictionReport {
+pub(crate) struct EvictionReport {
     /// Hit-rate runs (ours and redis-server's, per policy).
     pub hits: Vec<HitRun>,
     /// Writer latency, eviction off then on.
@@ -423,7 +423,7 @@ fn writer_phase(cfg: &EvictionConfig, eviction: bool) -> Result<WriterRun, Strin
 }
 
 /// Run everything; `on_line` gets progress lines.
-pub fn run(
+pub(crate) fn run(
     cfg: &EvictionConfig,
     scratch: &Path,
     on_line: &dyn Fn(&str),
@@ -496,7 +496,7 @@ pub fn run(
 }
 
 /// The Markdown tables of a report.
-pub fn markdown(cfg: &EvictionConfig, rep: &EvictionReport) -> String {
+pub(crate) fn markdown(cfg: &EvictionConfig, rep: &EvictionReport) -> String {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let distinct = rep.distinct;
     let mut out = format!(
@@ -548,7 +548,7 @@ pub fn markdown(cfg: &EvictionConfig, rep: &EvictionReport) -> String {
 }
 
 /// Draw used_memory / maxmemory over the trace for every hit-rate run into an SVG at `path`.
-pub fn draw_chart(rep: &EvictionReport, path: &Path) -> Result<(), String> {
+pub(crate) fn draw_chart(rep: &EvictionReport, path: &Path) -> Result<(), String> {
     use plotters::prelude::*;
     let err = |e: &dyn std::fmt::Debug| format!("drawing {}: {e:?}", path.display());
     let root = SVGBackend::new(path, (1000, 480)).into_drawing_area();

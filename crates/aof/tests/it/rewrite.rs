@@ -144,7 +144,7 @@ mod thread_alloc {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 
-    pub struct Counting;
+    pub(super) struct Counting;
 
     thread_local! {
         static TRACK: Cell<bool> = const { Cell::new(false) };
@@ -185,7 +185,7 @@ mod thread_alloc {
     }
 
     /// Run `f` and return the peak of bytes allocated and not yet freed by this thread during it.
-    pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, i64) {
+    pub(super) fn peak_during<R>(f: impl FnOnce() -> R) -> (R, i64) {
         LIVE.with(|l| l.set(0));
         PEAK.with(|p| p.set(0));
         TRACK.with(|t| t.set(true));

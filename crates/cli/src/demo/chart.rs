@@ -85,7 +85,7 @@ fn latency_panel(
 }
 
 /// Draw the chart into `path`.
-pub fn draw(o: &DemoOutcome, path: &Path) -> Result<(), String> {
+pub(super) fn draw(o: &DemoOutcome, path: &Path) -> Result<(), String> {
     let panels = if o.redis.is_some() { 3 } else { 2 };
     let root = SVGBackend::new(path, (1000, 320 * panels)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;

@@ -35,7 +35,7 @@ fn timeline(t: &[WindowPoint]) -> Value {
 }
 
 /// The whole report.
-pub fn to_json(o: &DemoOutcome) -> Value {
+pub(super) fn to_json(o: &DemoOutcome) -> Value {
     let ours = &o.ours;
     let idle = &ours.phases[0].summary;
     let snapshots: Vec<Value> = ours

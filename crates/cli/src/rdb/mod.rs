@@ -23,7 +23,7 @@ const REDIS_DEFAULT_DATABASES: u32 = 16;
 
 /// `forkless rdb` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum RdbCommand {
+pub(crate) enum RdbCommand {
     /// Print the keyspace of an RDB file as canonical JSON Lines on stdout.
     ///
     /// Keys without a canonical form (module types) are left out and reported on
@@ -52,7 +52,7 @@ pub enum RdbCommand {
 
 /// Arguments of `forkless rdb to-json`.
 #[derive(Debug, Args)]
-pub struct ToJsonArgs {
+pub(crate) struct ToJsonArgs {
     /// The RDB file (`-` for stdin).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
@@ -60,7 +60,7 @@ pub struct ToJsonArgs {
 
 /// Arguments of `forkless rdb from-json`.
 #[derive(Debug, Args)]
-pub struct FromJsonArgs {
+pub(crate) struct FromJsonArgs {
     /// The JSON Lines dump (`-` for stdin).
     #[arg(value_name = "DUMP.jsonl")]
     pub dump: PathBuf,
@@ -77,14 +77,14 @@ pub struct FromJsonArgs {
 
 /// Arguments of `forkless rdb check`.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The RDB file (`-` for stdin).
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
 
 /// Run one `forkless rdb` subcommand.
-pub fn run(cmd: RdbCommand) -> Result<ExitCode, CliError> {
+pub(crate) fn run(cmd: RdbCommand) -> Result<ExitCode, CliError> {
     match cmd {
         RdbCommand::ToJson(a) => to_json(&a),
         RdbCommand::FromJson(a) => from_json(&a),

@@ -12,9 +12,9 @@
 use super::table::IndexedTable;
 
 /// `hash-max-listpack-entries` default of Redis 7.0.
-pub const MAX_COMPACT_ENTRIES: usize = 128;
+pub(super) const MAX_COMPACT_ENTRIES: usize = 128;
 /// `hash-max-listpack-value` default of Redis 7.0.
-pub const MAX_COMPACT_VALUE: usize = 64;
+pub(super) const MAX_COMPACT_VALUE: usize = 64;
 
 /// A Redis hash value.
 #[derive(Clone)]

@@ -99,7 +99,7 @@ impl std::fmt::Debug for List {
 
 /// Iterator over a run of a list's elements (either form), double-ended.
 #[derive(Clone)]
-pub struct ListIter<'a> {
+pub(super) struct ListIter<'a> {
     front: vec_deque::Iter<'a, Vec<u8>>,
     back: vec_deque::Iter<'a, Vec<u8>>,
     outer: vec_deque::Iter<'a, Arc<Items>>,

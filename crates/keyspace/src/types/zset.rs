@@ -23,9 +23,9 @@ use super::skiplist::{SkipIter, SkipList};
 use super::table::IndexedTable;
 
 /// `zset-max-listpack-entries` default of Redis 7.0.
-pub const MAX_COMPACT_ENTRIES: usize = 128;
+pub(super) const MAX_COMPACT_ENTRIES: usize = 128;
 /// `zset-max-listpack-value` default of Redis 7.0.
-pub const MAX_COMPACT_VALUE: usize = 64;
+pub(super) const MAX_COMPACT_VALUE: usize = 64;
 /// Members past which a sorted set takes the chunked form.
 pub(crate) const BIG_AT: usize = 1024;
 

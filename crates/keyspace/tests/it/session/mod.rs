@@ -7,9 +7,9 @@ use crate::support;
 
 /// `(command, reply, propagated)`: arguments split on spaces (`""` is the empty string, `\s`
 /// a space); propagated commands joined by ` | `, empty when nothing is propagated.
-pub type Step = (&'static str, &'static str, &'static str);
+pub(crate) type Step = (&'static str, &'static str, &'static str);
 
-pub fn run(steps: &[Step]) {
+pub(crate) fn run(steps: &[Step]) {
     let (ks, sink) = support::keyspace_with_sink(Config::seeded(7));
     let mut s = Session::default();
     for (i, (cmd, want, want_prop)) in steps.iter().enumerate() {

@@ -21,10 +21,10 @@ use rand::SeedableRng;
 use std::sync::Arc;
 
 /// Allowed difference between expiries set relative to each side's clock.
-pub const EXPIRY_SLACK_MS: i64 = 3_000;
+pub(crate) const EXPIRY_SLACK_MS: i64 = 3_000;
 
 /// Our reply as a RESP2 client would see it.
-pub fn to_resp(r: &Reply) -> RespReply {
+pub(crate) fn to_resp(r: &Reply) -> RespReply {
     match r {
         Reply::Status(s) => RespReply::Simple(s.as_bytes().to_vec()),
         Reply::Error(s) => RespReply::Error(s.as_bytes().to_vec()),
@@ -44,7 +44,7 @@ fn lossy(argv: &[Vec<u8>]) -> String {
 }
 
 /// A reply printed readably (strings lossily as UTF-8).
-pub fn show(v: &RespReply) -> String {
+pub(crate) fn show(v: &RespReply) -> String {
     match v {
         RespReply::Simple(b) => format!("+{}", String::from_utf8_lossy(b)),
         RespReply::Error(b) => format!("-{}", String::from_utf8_lossy(b)),
@@ -119,7 +119,7 @@ fn without_stream_times(v: &[Entry]) -> Vec<Entry> {
 }
 
 /// Dumps equal, expiries within [`EXPIRY_SLACK_MS`], stream times ignored.
-pub fn dumps_match(a: &[Entry], b: &[Entry]) -> Result<(), String> {
+pub(crate) fn dumps_match(a: &[Entry], b: &[Entry]) -> Result<(), String> {
     let (a, b) = (&without_stream_times(a)[..], &without_stream_times(b)[..]);
     if a.len() != b.len() {
         return Err(format!("{} keys vs {} keys", a.len(), b.len()));
@@ -227,7 +227,7 @@ fn restore_commands(e: &Entry) -> Vec<Vec<Vec<u8>>> {
 /// Replay propagated commands into a fresh keyspace in loading mode (no key expires while
 /// replaying, as when Redis loads an AOF; MULTI/EXEC dropped: the commands in between are applied
 /// in order, which is what EXEC does).
-pub fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
+pub(crate) fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
     let ks = Keyspace::new(config);
     ks.set_loading(true);
     let mut s = Session::default();
@@ -248,7 +248,7 @@ pub fn replay(ops: &[(u32, Vec<Vec<u8>>)], config: Config) -> Keyspace {
 
 /// Create the one-element list `key` = `[elem]` in `db` (through LPUSH when the list commands
 /// exist, else by loading it), returning what LPUSH replies (`:1`).
-pub fn make_list(ks: &Keyspace, db: u32, key: &[u8], elem: &[u8]) -> String {
+pub(crate) fn make_list(ks: &Keyspace, db: u32, key: &[u8], elem: &[u8]) -> String {
     if ks.has_command("lpush") {
         let mut s = Session { db };
         return show(&to_resp(&ks.execute(&mut s, &[b"LPUSH", key, elem])));
@@ -264,7 +264,7 @@ pub fn make_list(ks: &Keyspace, db: u32, key: &[u8], elem: &[u8]) -> String {
 }
 
 /// A keyspace with a collecting sink, for tests.
-pub fn keyspace_with_sink(config: Config) -> (Keyspace, Arc<CollectingSink>) {
+pub(crate) fn keyspace_with_sink(config: Config) -> (Keyspace, Arc<CollectingSink>) {
     let sink = Arc::new(CollectingSink::new());
     let mut ks = Keyspace::new(config);
     ks.set_sink(sink.clone());
@@ -275,7 +275,7 @@ pub fn keyspace_with_sink(config: Config) -> (Keyspace, Arc<CollectingSink>) {
 /// the final dumps, and the replay of our propagated stream. Panics with the seed, step, command
 /// and both replies on the first difference. Prints SKIPPED and returns when redis-server is
 /// absent (unless FORKLESS_REQUIRE_REDIS=1).
-pub fn run_differential(
+pub(crate) fn run_differential(
     seed: u64,
     n_commands: usize,
     gen: impl FnMut(&mut StdRng) -> Vec<Vec<u8>>,
@@ -287,7 +287,7 @@ pub fn run_differential(
 /// [`run_differential`] with the replay check made on `replay_view` of both sides (for state
 /// Redis itself does not propagate).
 #[allow(dead_code)]
-pub fn run_differential_with(
+pub(crate) fn run_differential_with(
     seed: u64,
     n_commands: usize,
     mut gen: impl FnMut(&mut StdRng) -> Vec<Vec<u8>>,

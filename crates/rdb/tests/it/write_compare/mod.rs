@@ -6,7 +6,7 @@ use std::path::Path;
 use forkless_rdb::{EncodingLimits, Item, RdbReader, RdbWriter, WriteOptions};
 
 /// Per-key comparison of one fixture: (keys compared, keys identical, description of mismatches).
-pub fn compare_rewrite(
+pub(crate) fn compare_rewrite(
     path: &Path,
     compression: bool,
     checksum: bool,

@@ -11,9 +11,9 @@ use forkless_snapshot::{install, SnapshotObserver};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-pub const DBS: u32 = 4;
+pub(crate) const DBS: u32 = 4;
 
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         shards: 8,
         databases: DBS,
@@ -21,13 +21,13 @@ pub fn config() -> Config {
     }
 }
 
-pub struct Engine {
+pub(crate) struct Engine {
     pub dir: Arc<SegmentDir>,
     pub ks: Arc<Keyspace>,
     pub obs: Arc<SnapshotObserver>,
 }
 
-pub fn options(segment_bytes: u64, fsync: FsyncPolicy) -> SegmentOptions {
+pub(crate) fn options(segment_bytes: u64, fsync: FsyncPolicy) -> SegmentOptions {
     SegmentOptions {
         segment_bytes,
         keep_snapshots: 100,
@@ -41,7 +41,7 @@ pub fn options(segment_bytes: u64, fsync: FsyncPolicy) -> SegmentOptions {
     }
 }
 
-pub fn open(path: &Path, opts: SegmentOptions) -> Engine {
+pub(crate) fn open(path: &Path, opts: SegmentOptions) -> Engine {
     let (dir, mut ks, _) = SegmentDir::open(path, &config(), opts).expect("open");
     ks.set_sink(dir.writer());
     let obs = install(&mut ks);
@@ -52,12 +52,12 @@ pub fn open(path: &Path, opts: SegmentOptions) -> Engine {
     }
 }
 
-pub fn exec(ks: &Keyspace, session: &mut Session, cmd: &[String]) {
+pub(crate) fn exec(ks: &Keyspace, session: &mut Session, cmd: &[String]) {
     let argv: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
     let _ = ks.execute(session, &argv);
 }
 
-pub fn random_command(rng: &mut StdRng, keys: usize) -> Vec<String> {
+pub(crate) fn random_command(rng: &mut StdRng, keys: usize) -> Vec<String> {
     let key = |rng: &mut StdRng| format!("key:{}", rng.gen_range(0..keys));
     let k = key(rng);
     let v = rng.gen_range(0..1000).to_string();

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use forkless::Config;
 use forkless_server::{Server, ServerHandle};
-pub use forkless_testkit::Reply;
+pub(crate) use forkless_testkit::Reply;
 use forkless_testkit::TempDir;
 use forkless_testkit::{encode_command, read_reply, ReplyExt};
 
 /// A running server, shut down and joined on drop.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub port: u16,
     /// The data directory (removed when the server is dropped).
     #[allow(dead_code)]
@@ -23,12 +23,12 @@ pub struct TestServer {
 
 impl TestServer {
     /// A server with `extra` redis-server style options (`["--requirepass", "x"]`).
-    pub fn start(extra: &[&str]) -> TestServer {
+    pub(crate) fn start(extra: &[&str]) -> TestServer {
         TestServer::start_in(TempDir::new("server"), extra)
     }
 
     /// A server on data directory `dir` (`--save ""` unless `extra` sets it).
-    pub fn start_in(dir: TempDir, extra: &[&str]) -> TestServer {
+    pub(crate) fn start_in(dir: TempDir, extra: &[&str]) -> TestServer {
         let mut args: Vec<String> = [
             "--port",
             "0",
@@ -59,7 +59,7 @@ impl TestServer {
     }
 
     /// A new client connection.
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::connect(self.port)
     }
 }
@@ -74,13 +74,13 @@ impl Drop for TestServer {
 }
 
 /// A blocking RESP client on a raw socket.
-pub struct Client {
+pub(crate) struct Client {
     pub w: TcpStream,
     pub r: BufReader<TcpStream>,
 }
 
 impl Client {
-    pub fn connect(port: u16) -> Client {
+    pub(crate) fn connect(port: u16) -> Client {
         let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -89,42 +89,42 @@ impl Client {
     }
 
     /// Send a command, read one RESP2 reply.
-    pub fn call(&mut self, argv: &[&str]) -> Reply {
+    pub(crate) fn call(&mut self, argv: &[&str]) -> Reply {
         let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
         self.w.write_all(&encode_command(&a)).unwrap();
         read_reply(&mut self.r).expect("reply")
     }
 
     /// Send a command without reading.
-    pub fn send(&mut self, argv: &[&str]) {
+    pub(crate) fn send(&mut self, argv: &[&str]) {
         let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
         self.w.write_all(&encode_command(&a)).unwrap();
     }
 
     /// Read one RESP2 reply.
-    pub fn read(&mut self) -> Reply {
+    pub(crate) fn read(&mut self) -> Reply {
         read_reply(&mut self.r).expect("reply")
     }
 
     /// Send raw bytes.
-    pub fn raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn raw(&mut self, bytes: &[u8]) {
         self.w.write_all(bytes).unwrap();
     }
 
     /// Read one line (with its CRLF).
-    pub fn line(&mut self) -> String {
+    pub(crate) fn line(&mut self) -> String {
         let mut s = String::new();
         self.r.read_line(&mut s).unwrap();
         s
     }
 
     /// True when the server closed the connection (reads EOF within the timeout).
-    pub fn closed(&mut self) -> bool {
+    pub(crate) fn closed(&mut self) -> bool {
         self.closed_within(Duration::from_secs(5))
     }
 
     /// True when the server closes the connection within `t`.
-    pub fn closed_within(&mut self, t: Duration) -> bool {
+    pub(crate) fn closed_within(&mut self, t: Duration) -> bool {
         self.w.set_read_timeout(Some(t)).unwrap();
         let mut buf = [0u8; 1];
         loop {
@@ -140,22 +140,22 @@ impl Client {
 
 /// Send `argv` to redis-server on `theirs` and to forkless on `ours`, assert our reply is
 /// redis-server's (the failure names the command) and return it.
-pub fn assert_same_reply(theirs: &mut Client, ours: &mut Client, argv: &[&str]) -> Reply {
+pub(crate) fn assert_same_reply(theirs: &mut Client, ours: &mut Client, argv: &[&str]) -> Reply {
     let want = theirs.call(argv);
     let got = ours.call(argv);
     assert_eq!(got, want, "command {argv:?}");
     got
 }
 
-pub fn bulk(s: &str) -> Reply {
+pub(crate) fn bulk(s: &str) -> Reply {
     Reply::Bulk(s.as_bytes().to_vec())
 }
 
-pub fn simple(s: &str) -> Reply {
+pub(crate) fn simple(s: &str) -> Reply {
     Reply::Simple(s.as_bytes().to_vec())
 }
 
-pub fn err_text(v: &Reply) -> String {
+pub(crate) fn err_text(v: &Reply) -> String {
     match v {
         Reply::Error(e) => String::from_utf8_lossy(e).into_owned(),
         other => panic!("expected an error, got {other:?}"),
@@ -164,7 +164,7 @@ pub fn err_text(v: &Reply) -> String {
 
 /// Wait until the server reports `n` blocked clients (INFO clients), as Redis's
 /// `wait_for_blocked_clients_count`.
-pub fn wait_blocked(port: u16, n: usize) {
+pub(crate) fn wait_blocked(port: u16, n: usize) {
     let mut c = Client::connect(port);
     let want = format!("blocked_clients:{n}\r\n");
     for _ in 0..1000 {

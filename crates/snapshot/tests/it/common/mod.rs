@@ -6,7 +6,7 @@ use forkless_keyspace::{render_aof, Config, Keyspace, Propagated};
 use forkless_rdb::model::Entry;
 
 /// A fresh keyspace for replays.
-pub fn fresh() -> Keyspace {
+pub(crate) fn fresh() -> Keyspace {
     Keyspace::new(Config {
         shards: 4,
         ..Config::seeded(99)
@@ -14,14 +14,14 @@ pub fn fresh() -> Keyspace {
 }
 
 /// Replay an RDB (+ optional RESP deltas after it) into a fresh keyspace; returns its dump.
-pub fn replay(bytes: &[u8]) -> Vec<Entry> {
+pub(crate) fn replay(bytes: &[u8]) -> Vec<Entry> {
     let ks = fresh();
     forkless_snapshot::load(bytes, &ks).unwrap_or_else(|e| panic!("replaying the snapshot: {e}"));
     ks.dump()
 }
 
 /// The keyspace obtained by replaying the first `n` propagated commands into a fresh keyspace.
-pub fn expected_from_log(log: &[Propagated], n: usize) -> Vec<Entry> {
+pub(crate) fn expected_from_log(log: &[Propagated], n: usize) -> Vec<Entry> {
     let ks = fresh();
     forkless_snapshot::load_commands(&render_aof(&log[..n]), &ks)
         .unwrap_or_else(|e| panic!("replaying the log: {e}"));

@@ -30,9 +30,10 @@
 //! its contract and a table keyed by it is looked up with `&[u8]`. [`CompactBytes::heap_size`]
 //! tells memory accounting what the heap holds (0 inline).
 //!
-//! This crate is the only one of the engine with `unsafe`: the union reads and the raw parts of
-//! the heap box. Each block has its `// SAFETY:` argument; the tests check every length around
-//! the boundary against `Vec<u8>` and count allocations, so a leak or a double free fails them.
+//! Besides the Lua VM boundary (`crates/script/src/vm.rs`), this is the engine's only `unsafe`
+//! (DESIGN.md section 1): the union reads and the raw parts of the heap box. Each block has its
+//! `// SAFETY:` argument; the tests check every length around the boundary against `Vec<u8>` and
+//! count allocations, so a leak or a double free fails them (`ci/miri.sh` runs them under Miri).
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;

@@ -135,10 +135,16 @@ impl CompactBytes {
     /// The heap bytes this string owns: 0 inline, else its length (the allocation is exact;
     /// memory accounting rounds it to the allocator's size class).
     pub fn heap_size(&self) -> usize {
-        if self.is_inline() {
+        Self::heap_size_of(self.len())
+    }
+
+    /// The heap bytes a string of `len` bytes owns ([`CompactBytes::heap_size`] without the
+    /// string: for accounting that knows only the length).
+    pub const fn heap_size_of(len: usize) -> usize {
+        if len <= INLINE_CAP {
             0
         } else {
-            self.len()
+            len
         }
     }
 

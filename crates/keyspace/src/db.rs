@@ -73,16 +73,8 @@ pub struct Db {
 /// for every type). Allocations are charged at the allocator's size class
 /// ([`crate::memory::alloc_size`]).
 pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
-    (key_heap_size(key_len) + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
-}
-
-/// The heap bytes a key of `key_len` bytes holds, at the allocator's size class.
-fn key_heap_size(key_len: usize) -> usize {
-    if key_len <= forkless_compact::INLINE_CAP {
-        0
-    } else {
-        crate::memory::alloc_size(key_len)
-    }
+    let key_heap = crate::memory::alloc_size(Key::heap_size_of(key_len));
+    (key_heap + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
 }
 
 /// Fixed bytes per key besides the key's allocation and the value's own heap: the dict node (48:

@@ -4,7 +4,7 @@
 
 use forkless_testkit::{RedisServer, TempDir};
 
-use crate::common::{assert_same_reply, Client, TestServer};
+use crate::common::{assert_same_reply, oracle_pair, Client, TestServer};
 
 /// A deterministic xorshift stream.
 struct Rng(u64);
@@ -851,13 +851,9 @@ fn random_script() -> Vec<Vec<String>> {
 
 #[test]
 fn geo_commands_equal_redis_server() {
-    let dir = TempDir::new("geo-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("geo-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     for cmd in SCRIPT {
         assert_same_reply(&mut a, &mut b, cmd);
     }

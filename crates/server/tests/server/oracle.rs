@@ -2,7 +2,7 @@
 
 use forkless_testkit::{RedisServer, ReplyExt, TempDir};
 
-use crate::common::{assert_same_reply, Client, Reply, TestServer};
+use crate::common::{assert_same_reply, oracle_pair, Client, Reply, TestServer};
 
 /// Commands whose replies do not depend on hash order, ids or time.
 const SCRIPT: &[&[&str]] = &[
@@ -103,13 +103,9 @@ const SCRIPT: &[&[&str]] = &[
 
 #[test]
 fn replies_equal_redis_server() {
-    let dir = TempDir::new("server-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("server-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     for cmd in SCRIPT {
         assert_same_reply(&mut a, &mut b, cmd);
     }
@@ -686,13 +682,9 @@ fn tracking_invalidations_equal_redis_server() {
 /// `numkeys` or a STREAMS keyword must not be taken for a key).
 #[test]
 fn movable_keys_equal_redis_server() {
-    let dir = TempDir::new("movable-keys-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("movable-keys-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     let script: &[&[&str]] = &[
         &["COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2"],
         &["COMMAND", "GETKEYS", "ZINTER", "2", "a", "b"],
@@ -798,13 +790,9 @@ fn movable_keys_equal_redis_server() {
 /// encodings, cached cardinalities and corrupted values.
 #[test]
 fn hyperloglogs_equal_redis_server_byte_for_byte() {
-    let dir = TempDir::new("hll-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("hll-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     let mut check = |cmd: &[&str]| {
         assert_same_reply(&mut a, &mut b, cmd);
     };
@@ -898,13 +886,9 @@ fn hyperloglogs_equal_redis_server_byte_for_byte() {
 /// threshold was passed once), and a replaced value starts compact again.
 #[test]
 fn encodings_follow_their_history_as_redis_server() {
-    let dir = TempDir::new("encoding-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("encoding-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     let long = "x".repeat(70);
     let script: Vec<Vec<&str>> = vec![
         // Strings.
@@ -979,13 +963,9 @@ fn encodings_follow_their_history_as_redis_server() {
 /// same calls with the same errors. (Session 10 ran 40,000 such calls by hand: no difference.)
 #[test]
 fn random_getkeys_equal_redis_server() {
-    let dir = TempDir::new("getkeys-fuzz-oracle");
-    let Some(redis) = RedisServer::start(dir.path(), &[]) else {
+    let Some((_servers, mut a, mut b)) = oracle_pair("getkeys-fuzz-oracle") else {
         return;
     };
-    let ours = TestServer::start(&[]);
-    let mut a = Client::connect(redis.port());
-    let mut b = ours.client();
     let names = |c: &mut Client| -> Vec<String> {
         match c.call(&["COMMAND", "LIST"]) {
             Reply::Array(items) => items

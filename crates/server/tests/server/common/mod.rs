@@ -8,8 +8,8 @@ use std::time::Duration;
 use forkless::Config;
 use forkless_server::{Server, ServerHandle};
 pub(crate) use forkless_testkit::Reply;
-use forkless_testkit::TempDir;
 use forkless_testkit::{encode_command, read_reply, ReplyExt};
+use forkless_testkit::{RedisServer, TempDir};
 
 /// A running server, shut down and joined on drop.
 pub(crate) struct TestServer {
@@ -136,6 +136,30 @@ impl Client {
             }
         }
     }
+}
+
+/// redis-server 7.0.15 and a forkless server side by side, the oracle tests' setup: both are
+/// stopped, then redis-server's directory removed, when this is dropped.
+pub(crate) struct OraclePair {
+    _redis: RedisServer,
+    _ours: TestServer,
+    _dir: TempDir,
+}
+
+/// Start an [`OraclePair`] (redis-server in a temporary directory named after `name`) and
+/// connect one client to each: `(servers, redis-server's client, forkless's client)`. `None`
+/// when there is no redis-server and the oracle tests are optional (testkit prints the notice).
+pub(crate) fn oracle_pair(name: &str) -> Option<(OraclePair, Client, Client)> {
+    let dir = TempDir::new(name);
+    let redis = RedisServer::start(dir.path(), &[])?;
+    let ours = TestServer::start(&[]);
+    let (theirs, mine) = (Client::connect(redis.port()), ours.client());
+    let servers = OraclePair {
+        _redis: redis,
+        _ours: ours,
+        _dir: dir,
+    };
+    Some((servers, theirs, mine))
 }
 
 /// Send `argv` to redis-server on `theirs` and to forkless on `ours`, assert our reply is

@@ -14,6 +14,7 @@ mod hash;
 mod hasher;
 pub mod hll;
 mod list;
+mod packed;
 mod ranked;
 mod segtable;
 mod set;

@@ -5,8 +5,7 @@
 //! keeps (insertion order, deletions closing the gap). The layout is the one of the `indexmap`
 //! crate: the entries live densely in a `Vec`, and a `hashbrown::HashTable<usize>` maps the hash
 //! of a key to its position (keyed by the process-wide, zero-sized
-//! [`super::hasher::MemberHasher`], so clients cannot choose colliding keys). Removal either swaps the last entry into the hole (O(1)) or shifts the tail
-//! down (O(n), keeps order; used only for small tables).
+//! [`super::hasher::MemberHasher`], so clients cannot choose colliding keys). Removal swaps the last entry into the hole (O(1)).
 //!
 //! Two forms with the same positions and the same order: the flat form above up to [`BIG_AT`]
 //! entries, and past it the chunked form of [`super::segtable`] (entries in `Arc`'d chunks, the
@@ -119,23 +118,6 @@ impl<V> Flat<V> {
             self.reindex(last, pos);
         }
         let out = self.entries.swap_remove(pos);
-        self.key_bytes -= out.0.len();
-        self.shrink_if_sparse();
-        Some(out)
-    }
-
-    /// Removes the entry at `pos` shifting the later entries down (keeps order, O(n)).
-    pub(crate) fn shift_remove_at(&mut self, pos: usize) -> Option<(Vec<u8>, V)> {
-        if pos >= self.entries.len() {
-            return None;
-        }
-        self.unindex(pos);
-        for slot in self.index.iter_mut() {
-            if *slot > pos {
-                *slot -= 1;
-            }
-        }
-        let out = self.entries.remove(pos);
         self.key_bytes -= out.0.len();
         self.shrink_if_sparse();
         Some(out)
@@ -266,20 +248,6 @@ impl<V: Clone> IndexedTable<V> {
         out
     }
 
-    /// Removes the entry at `pos` shifting the later entries down (keeps order, O(n); the big
-    /// form goes flat first, so only call it on small tables).
-    pub(crate) fn shift_remove_at(&mut self, pos: usize) -> Option<(Vec<u8>, V)> {
-        self.set_form(false);
-        let IndexedTable::Flat(t) = self else {
-            return None;
-        };
-        let out = t.shift_remove_at(pos);
-        if self.len() > BIG_AT {
-            self.set_form(true);
-        }
-        out
-    }
-
     fn maybe_flatten(&mut self) {
         if matches!(self, IndexedTable::Big(_)) && self.len() < BIG_AT / 4 {
             self.set_form(false);
@@ -358,16 +326,12 @@ mod tests {
         assert_eq!(k, b"0");
         assert_eq!(t.at(0).unwrap().0, b"199");
         assert_eq!(t.position(b"199"), Some(0));
-        // shift removal keeps order
-        let (k, _) = t.shift_remove_at(1).unwrap();
-        assert_eq!(k, b"1");
-        assert_eq!(t.at(1).unwrap().0, b"2");
         for i in 2..199u32 {
             let key = i.to_string().into_bytes();
             let pos = t.position(&key).unwrap();
             assert_eq!(t.at(pos).unwrap().0, key.as_slice());
         }
-        assert_eq!(t.len(), 198);
+        assert_eq!(t.len(), 199);
         assert!(t.swap_remove_at(1000).is_none());
         while t.len() > 0 {
             let (k, _) = t.swap_remove_at(t.len() / 2).unwrap();
@@ -403,7 +367,6 @@ mod tests {
         Remove(u16),
         RemoveAt(usize),
         RemoveMany(u16, usize),
-        Shift(usize),
         Snapshot,
     }
 
@@ -415,7 +378,6 @@ mod tests {
             3 => (0..5000u16).prop_map(Op::Remove),
             3 => any::<usize>().prop_map(Op::RemoveAt),
             1 => (0..2500u16, any::<usize>()).prop_map(|(n, s)| Op::RemoveMany(n, s)),
-            1 => any::<usize>().prop_map(Op::Shift),
             1 => Just(Op::Snapshot),
         ]
     }
@@ -468,13 +430,6 @@ mod tests {
                             }
                             let p = seed.wrapping_mul(i + 1).wrapping_add(i) % model.len();
                             assert_eq!(t.swap_remove_at(p), Some(model.swap_remove(p)));
-                        }
-                    }
-                    Op::Shift(p) => {
-                        if t.len() < 300 {
-                            let p = p % (model.len() + 1);
-                            let want = (p < model.len()).then(|| model.remove(p));
-                            assert_eq!(t.shift_remove_at(p), want);
                         }
                     }
                     Op::Snapshot => snaps.push((t.clone(), model.clone())),

@@ -148,7 +148,7 @@ pub fn from_model(v: model::Value) -> Value {
             for e in m {
                 s.insert(e);
             }
-            Value::Set(Box::new(s))
+            Value::Set(s)
         }
         model::Value::ZSet(p) => {
             let mut z = ZSet::default();
@@ -162,7 +162,7 @@ pub fn from_model(v: model::Value) -> Value {
             for (f, v) in p {
                 h.insert(f, v);
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         model::Value::Stream(s) => Value::Stream(Box::new(Stream::from_model(*s))),
     }

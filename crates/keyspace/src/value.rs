@@ -5,7 +5,8 @@
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
 //! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
-//! Collections are boxed so that the enum, which every key pays for inside its `Arc`, is 32 bytes.
+//! The enum, which every key pays for inside its `Arc`, is 32 bytes: lists, sorted sets and streams
+//! are boxed, sets and hashes (24 bytes each, a packed buffer or a boxed table) are inline.
 
 use std::mem::size_of;
 
@@ -19,19 +20,21 @@ pub enum Value {
     /// A list (boxed, as the other collections: `Value` stays 32 bytes, see below).
     List(Box<List>),
     /// A set.
-    Set(Box<Set>),
+    Set(Set),
     /// A sorted set.
     ZSet(Box<ZSet>),
     /// A hash.
-    Hash(Box<Hash>),
+    Hash(Hash),
     /// A stream (boxed: it is larger than the other variants).
     Stream(Box<Stream>),
 }
 
 // Every key's `Arc<Value>` allocation is 16 bytes of counters plus this enum, so its size is
-// paid once per key: the collections are boxed (inline, the largest made it 144 bytes and the
-// allocation 160, for strings too; benches/README.md "Memory per key"), leaving the string's
-// `Vec` (24; the tag fits in its capacity's niche). 40 bytes round to the 48-byte size class.
+// paid once per key: the big collections are boxed (inline, the largest made it 144 bytes and
+// the allocation 160, for strings too; benches/README.md "Memory per key"). The string's `Vec`
+// and the 24-byte sets and hashes make it 32: the 48-byte size class, which 40 bytes (strings
+// alone) round to as well, so inlining them costs strings nothing and saves a set or a hash its
+// box.
 const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
@@ -103,10 +106,8 @@ mod tests {
     fn make_mut_on_a_held_big_value_copies_o_chunk() {
         const N: usize = 1_000_000;
         let values = [
-            Value::Hash(Box::new(
-                (0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect(),
-            )),
-            Value::Set(Box::new((0..N).map(|i| format!("m{i}")).collect())),
+            Value::Hash((0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect()),
+            Value::Set((0..N).map(|i| format!("m{i}")).collect()),
             Value::List(Box::new((0..N).map(|i| format!("e{i}")).collect())),
             Value::ZSet(Box::new(
                 (0..N).map(|i| (format!("z{i}"), i as f64)).collect(),

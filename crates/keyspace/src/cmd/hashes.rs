@@ -42,7 +42,7 @@ fn unwrap(r: Result<Reply, Reply>) -> Reply {
 /// The hash at `key`, created empty when missing.
 fn hash_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut Hash, Reply> {
     if ctx.get_hash(key)?.is_none() {
-        ctx.insert(key, Value::Hash(Box::new(Hash::new())));
+        ctx.insert(key, Value::Hash(Hash::new()));
     }
     ctx.get_hash_mut(key)?
         .ok_or_else(|| Reply::err("ERR hash vanished while being created"))

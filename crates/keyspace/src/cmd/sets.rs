@@ -57,7 +57,7 @@ fn bulk_array<'a>(items: impl Iterator<Item = &'a [u8]>) -> Reply {
 /// The set at `key`, created empty when missing.
 fn set_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut Set, Reply> {
     if ctx.get_set(key)?.is_none() {
-        ctx.insert(key, Value::Set(Box::new(Set::new())));
+        ctx.insert(key, Value::Set(Set::new()));
     }
     ctx.get_set_mut(key)?
         .ok_or_else(|| Reply::err("ERR set vanished while being created"))
@@ -315,7 +315,7 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) -> Result<Set, Reply> {
     let sets: Vec<Option<&Set>> = handles
         .iter()
         .map(|h| match h.as_deref() {
-            Some(Value::Set(s)) => Some(&**s),
+            Some(Value::Set(s)) => Some(s),
             _ => None,
         })
         .collect();
@@ -364,7 +364,7 @@ fn store_op(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
         let result = compute(ctx, &argv[2..], op)?;
         let n = result.len();
         if n > 0 {
-            ctx.insert(dst, Value::Set(Box::new(result)));
+            ctx.insert(dst, Value::Set(result));
             let event = match op {
                 Op::Inter => "sinterstore",
                 Op::Union => "sunionstore",

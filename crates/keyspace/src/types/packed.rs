@@ -69,7 +69,6 @@ impl Packed {
     }
 
     /// The entries before entry `end`, for walking backwards from `end - 1` (O(bytes before it)).
-    #[allow(dead_code)] // for a sorted set's reverse ranges
     pub(crate) fn iter_until(&self, end: usize) -> PackedIter<'_> {
         let end = end.min(self.len());
         PackedIter {

@@ -12,9 +12,10 @@
 //! Ordering: score ascending, ties by member bytes (memcmp). Scores are never NaN (the command
 //! layer refuses them), so the order is total.
 //!
-//! [`super::zset::SkipList`] uses this form up to [`super::zset::BIG_AT`] members: its clone is a
-//! deep copy, O(n), which a write to a held value pays, so past that size the sorted set moves
-//! to the chunked form (`super::ranked` plus an `IndexedTable`).
+//! [`super::zset::ZSet`] uses this form past Redis's listpack limits (below them it is packed)
+//! up to [`super::zset::BIG_AT`] members: its clone is a deep copy, O(n), which a write to a
+//! held value pays, so past that size the sorted set moves to the chunked form
+//! (`super::ranked` plus an `IndexedTable`).
 
 use super::hasher::MemberHasher;
 use std::hash::BuildHasher;
@@ -114,8 +115,8 @@ impl PartialEq for SkipList {
     }
 }
 
-/// True when (s1, m1) sorts before (s2, m2).
-fn key_lt(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
+/// True when (s1, m1) sorts before (s2, m2) (the order of every form of a sorted set).
+pub(super) fn key_lt(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> bool {
     s1 < s2 || (s1 == s2 && m1 < m2)
 }
 

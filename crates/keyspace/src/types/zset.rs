@@ -1,26 +1,42 @@
 //! The sorted-set type: members ordered by (score, member bytes) with O(log n) rank queries.
 //!
 //! Problem: ZADD/ZREM/ZRANK/ZRANGE and range-by-score/lex need O(log n) insert, delete, rank and
-//! "n-th element", plus O(1) score lookup by member; and a write to a big sorted set that a
-//! snapshot still holds must copy O(chunk), not the set (issue 19). Two forms, with the same
-//! contents and order:
-//! * up to [`BIG_AT`] members, [`SkipList`] (Redis's `zset` encoding: skip list with spans plus
-//!   a member index, in one arena; its clone is a deep copy of at most [`BIG_AT`] nodes);
+//! "n-th element", plus O(1) score lookup by member; a write to a big sorted set that a snapshot
+//! still holds must copy O(chunk), not the set; and the many small sorted sets of a cache must
+//! cost about what Redis's listpack costs, not a skip list's nodes and index (issue 19). Three
+//! forms, with the same contents and order (score ascending, ties by member bytes, `-0 == 0`):
+//! * packed, while Redis 7.0 would keep the value a listpack (at most
+//!   `zset-max-listpack-entries` = 128 members of at most `zset-max-listpack-value` = 64 bytes,
+//!   the defaults): one [`Packed`] buffer of entries member 0, score 0, member 1, score 1, ...
+//!   in order, each score its 8 bytes (`f64::to_le_bytes`). Lookups, ranks and edits walk the
+//!   buffer (O(bytes), at most 128 pairs), an edit reallocates it to its exact size, a reverse
+//!   range walks it from the back, and a clone is one `memcpy`:
+//!   ```text
+//!    ┌───┬────────┬───┬───┬─────────┬───┬───┬────────┬───┬───┬─────────┬───┬─────
+//!    │ 1 │ "a"    │ 1 │ 8 │ 1.5 LE  │ 8 │ 2 │ "bb"   │ 2 │ 8 │ 2.0 LE  │ 8 │ ...
+//!    └───┴────────┴───┴───┴─────────┴───┴───┴────────┴───┴───┴─────────┴───┴─────
+//!      member 0          score 0           member 1          score 1
+//!   ```
+//!   The first write past the limits (a 129th member, a member longer than 64 bytes) converts
+//!   it for good, as Redis converts a listpack, to
+//! * a [`SkipList`] (Redis's `zset` encoding: skip list with spans plus a member index, in one
+//!   arena; its clone is a deep copy of at most [`BIG_AT`] nodes), up to [`BIG_AT`] members;
 //! * past it, the chunked form: the order in [`Ranked`] (sorted `Arc`'d chunks with a Fenwick
 //!   tree of their lengths) and member → score in an [`IndexedTable`] (the hashes' and sets'
 //!   table, whose big form is chunked too). A clone copies chunk pointers; a write copies the
-//!   chunks it touches, counted in `cow_copied`. It turns back into a skip list below
-//!   `BIG_AT / 4` members.
+//!   chunks it touches, counted in `cow_copied`. It turns back into a skip list (never into the
+//!   packed form) below `BIG_AT / 4` members.
 //!
-//! Redis 7.0 keeps a small sorted set as a listpack (at most `zset-max-listpack-entries` = 128
-//! members of at most `zset-max-listpack-value` = 64 bytes) and converts it for good to a skip
-//! list past those limits. The encoding is invisible except for one detail we reproduce: a
-//! listpack stores a score of `-0` as `0`. [`ZSet`] tracks whether Redis would still use the
-//! listpack ("compact") and normalizes `-0` while it would.
+//! The encoding is invisible except for one detail we reproduce: a listpack stores a score of
+//! `-0` as `0`, so the packed form normalizes `-0` (and the other forms keep it).
+//! [`ZSet::is_compact`] is "the form is packed" (OBJECT ENCODING and the RDB writer derive the
+//! encoding from the contents and the configured limits, in `crate::encoding`).
 
+use super::packed::{Packed, PackedIter};
 use super::ranked::{RIter, Ranked};
-use super::skiplist::{SkipIter, SkipList};
+use super::skiplist::{key_lt, SkipIter, SkipList};
 use super::table::IndexedTable;
+use crate::memory::alloc_size;
 
 /// `zset-max-listpack-entries` default of Redis 7.0.
 pub(super) const MAX_COMPACT_ENTRIES: usize = 128;
@@ -38,8 +54,13 @@ struct Big {
 
 #[derive(Clone)]
 enum Repr {
-    Small(SkipList),
-    /// Boxed: keeps the small form's size.
+    /// Within Redis's listpack limits: member, score, member, score, ... in order (see the
+    /// module docs).
+    Packed(Packed),
+    /// Past the listpack limits, up to [`BIG_AT`] members (boxed, as the chunked form: keeps
+    /// [`ZSet`] at the packed form's size).
+    Small(Box<SkipList>),
+    /// The chunked form.
     Big(Box<Big>),
 }
 
@@ -47,14 +68,12 @@ enum Repr {
 #[derive(Clone)]
 pub struct ZSet {
     repr: Repr,
-    compact: bool,
 }
 
 impl Default for ZSet {
     fn default() -> ZSet {
         ZSet {
-            repr: Repr::Small(SkipList::new()),
-            compact: true,
+            repr: Repr::Packed(Packed::default()),
         }
     }
 }
@@ -73,12 +92,56 @@ impl PartialEq for ZSet {
     }
 }
 
+/// Bytes of a score entry.
+const SCORE_BYTES: usize = 8;
+
+/// A score as its packed entry.
+fn encode_score(score: f64) -> [u8; SCORE_BYTES] {
+    score.to_le_bytes()
+}
+
+/// A packed score entry's score (every score entry is [`SCORE_BYTES`] long; this form alone
+/// writes them).
+fn decode_score(e: &[u8]) -> f64 {
+    debug_assert_eq!(e.len(), SCORE_BYTES);
+    <[u8; SCORE_BYTES]>::try_from(e).map_or(0.0, f64::from_le_bytes)
+}
+
+/// `(member, score)` pairs of the packed form, upwards (entries front to back).
+#[derive(Clone)]
+struct Pairs<'a>(PackedIter<'a>);
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let m = self.0.next()?;
+        Some((m, decode_score(self.0.next()?)))
+    }
+}
+
+/// `(member, score)` pairs of the packed form, downwards (entries back to front: a score, then
+/// its member).
+#[derive(Clone)]
+struct RevPairs<'a>(std::iter::Rev<PackedIter<'a>>);
+
+impl<'a> Iterator for RevPairs<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = decode_score(self.0.next()?);
+        Some((self.0.next()?, s))
+    }
+}
+
 /// Iterator over `(member, score)` pairs, forward (ascending) or backward.
 #[derive(Clone)]
 pub struct ZIter<'a>(It<'a>);
 
 #[derive(Clone)]
 enum It<'a> {
+    Packed(Pairs<'a>),
+    PackedRev(RevPairs<'a>),
     Small(SkipIter<'a>),
     Big(RIter<'a>),
 }
@@ -88,8 +151,55 @@ impl<'a> Iterator for ZIter<'a> {
 
     fn next(&mut self) -> Option<(&'a [u8], f64)> {
         match &mut self.0 {
+            It::Packed(i) => i.next(),
+            It::PackedRev(i) => i.next(),
             It::Small(i) => i.next(),
             It::Big(i) => i.next(),
+        }
+    }
+}
+
+/// Pair index (rank) and score of `member` in the packed form.
+fn packed_find(p: &Packed, member: &[u8]) -> Option<(usize, f64)> {
+    Pairs(p.iter())
+        .enumerate()
+        .find(|(_, (m, _))| *m == member)
+        .map(|(i, (_, s))| (i, s))
+}
+
+/// Sets `member`'s score in the packed form; `Some(added)`, or `None` (and no change) when the
+/// write would break the listpack limits (a new member past 128, or longer than 64 bytes).
+/// `score` is not NaN.
+fn packed_insert(p: &mut Packed, member: &[u8], score: f64) -> Option<bool> {
+    let found = packed_find(p, member);
+    if found.is_none() && (member.len() > MAX_COMPACT_VALUE || p.len() / 2 >= MAX_COMPACT_ENTRIES) {
+        return None;
+    }
+    // A listpack stores -0 as 0.
+    let score = if score == 0.0 { 0.0 } else { score };
+    // Where (score, member) goes among the other pairs.
+    let skip = found.map(|(i, _)| i);
+    let at = Pairs(p.iter())
+        .enumerate()
+        .filter(|&(j, _)| Some(j) != skip)
+        .take_while(|&(_, (m, s))| key_lt(s, m, score, member))
+        .count();
+    let enc = encode_score(score);
+    match found {
+        Some((i, old)) => {
+            if old.to_bits() != score.to_bits() {
+                if at == i {
+                    p.splice(2 * i + 1, 1, &[&enc]);
+                } else {
+                    p.splice(2 * i, 2, &[]);
+                    p.splice(2 * at, 0, &[member, &enc]);
+                }
+            }
+            Some(false)
+        }
+        None => {
+            p.splice(2 * at, 0, &[member, &enc]);
+            Some(true)
         }
     }
 }
@@ -153,6 +263,7 @@ impl ZSet {
     /// Number of members.
     pub fn len(&self) -> usize {
         match &self.repr {
+            Repr::Packed(p) => p.len() / 2,
             Repr::Small(s) => s.len(),
             Repr::Big(b) => b.order.len(),
         }
@@ -166,6 +277,7 @@ impl ZSet {
     /// `(member, score)` pairs in ascending order.
     pub fn iter(&self) -> ZIter<'_> {
         match &self.repr {
+            Repr::Packed(p) => ZIter(It::Packed(Pairs(p.iter()))),
             Repr::Small(s) => ZIter(It::Small(s.iter())),
             Repr::Big(b) => ZIter(It::Big(b.order.iter_from(0, false))),
         }
@@ -175,6 +287,12 @@ impl ZSet {
     /// false, downwards when true. Empty when `rank >= len`.
     pub fn iter_from_rank(&self, rank: usize, rev: bool) -> ZIter<'_> {
         match &self.repr {
+            Repr::Packed(p) if rev => {
+                // The entries up to rank's score, walked back to front.
+                let end = if rank < p.len() / 2 { 2 * rank + 2 } else { 0 };
+                ZIter(It::PackedRev(RevPairs(p.iter_until(end).rev())))
+            }
+            Repr::Packed(p) => ZIter(It::Packed(Pairs(p.iter_from(rank.saturating_mul(2))))),
             Repr::Small(s) => ZIter(It::Small(s.iter_from_rank(rank, rev))),
             Repr::Big(b) => ZIter(It::Big(b.order.iter_from(rank, rev))),
         }
@@ -183,6 +301,7 @@ impl ZSet {
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
+            Repr::Packed(p) => packed_find(p, member).map(|(_, s)| s),
             Repr::Small(s) => s.score(member),
             Repr::Big(b) => b.scores.get(member).copied(),
         }
@@ -201,27 +320,32 @@ impl ZSet {
         if score.is_nan() {
             return false;
         }
-        if self.compact
-            && (self.len() + 1 > MAX_COMPACT_ENTRIES || member.as_ref().len() > MAX_COMPACT_VALUE)
-            && !self.contains(member.as_ref())
-        {
-            self.compact = false;
-        }
-        // A listpack stores -0 as 0.
-        let score = if self.compact && score == 0.0 {
-            0.0
-        } else {
-            score
-        };
-        match &mut self.repr {
-            Repr::Small(s) => {
-                let added = s.insert(member, score);
-                if added && s.len() > BIG_AT {
-                    self.repr = Repr::Big(Box::new(Big::from_small(s)));
+        let added = match &mut self.repr {
+            Repr::Packed(p) => match packed_insert(p, member.as_ref(), score) {
+                Some(added) => return added,
+                None => {
+                    // Past the listpack limits: a skip list for good (Redis's `zsetConvert`).
+                    let mut s: SkipList = Pairs(p.iter()).collect();
+                    let added = s.insert(member, score);
+                    self.repr = Repr::Small(Box::new(s));
+                    added
                 }
-                added
+            },
+            Repr::Small(s) => s.insert(member, score),
+            Repr::Big(b) => return b.insert(member.into(), score),
+        };
+        if added {
+            self.maybe_big();
+        }
+        added
+    }
+
+    /// To the chunked form once a skip list grew past [`BIG_AT`].
+    fn maybe_big(&mut self) {
+        if let Repr::Small(s) = &self.repr {
+            if s.len() > BIG_AT {
+                self.repr = Repr::Big(Box::new(Big::from_small(s)));
             }
-            Repr::Big(b) => b.insert(member.into(), score),
         }
     }
 
@@ -234,7 +358,7 @@ impl ZSet {
                     .iter_from(0, false)
                     .map(|(m, sc)| (m.to_vec(), sc))
                     .collect();
-                self.repr = Repr::Small(s);
+                self.repr = Repr::Small(Box::new(s));
             }
         }
     }
@@ -242,6 +366,11 @@ impl ZSet {
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let out = match &mut self.repr {
+            Repr::Packed(p) => {
+                let (i, score) = packed_find(p, member)?;
+                p.splice(2 * i, 2, &[]);
+                return Some(score);
+            }
             Repr::Small(s) => return s.remove(member),
             Repr::Big(b) => b.remove(member),
         };
@@ -252,6 +381,7 @@ impl ZSet {
     /// Rank (0-based, ascending) of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.repr {
+            Repr::Packed(p) => packed_find(p, member).map(|(i, _)| i),
             Repr::Small(s) => s.rank(member),
             Repr::Big(b) => b.order.rank(*b.scores.get(member)?, member),
         }
@@ -260,18 +390,21 @@ impl ZSet {
     /// The element of ascending rank `rank` (0-based).
     pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
         match &self.repr {
+            Repr::Packed(p) => Pairs(p.iter_from(rank.checked_mul(2)?)).next(),
             Repr::Small(s) => s.get_by_rank(rank),
             Repr::Big(b) => b.order.at(rank),
         }
     }
 
-    /// How many leading elements (ascending) satisfy `pred`, found by a descent (skip list) or
-    /// binary searches (chunked form).
+    /// How many leading elements (ascending) satisfy `pred`, found by a walk (packed form), a
+    /// descent (skip list) or binary searches (chunked form).
     ///
     /// Exact when `pred` holds for a prefix of the order (e.g. "score < min"); otherwise it gives
-    /// some boundary where `pred` turns false, as Redis's `zslFirstInRange`-style descents do.
+    /// some boundary where `pred` turns false, as Redis's `zslFirstInRange`-style descents do
+    /// (packed: the first, as Redis's listpack walks, `zzlFirstInRange`).
     pub fn count_while(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
         match &self.repr {
+            Repr::Packed(p) => Pairs(p.iter()).take_while(|&(m, s)| pred(m, s)).count(),
             Repr::Small(s) => s.count_while(pred),
             Repr::Big(b) => b.order.count_while(pred),
         }
@@ -281,6 +414,14 @@ impl ZSet {
     /// returns how many were removed.
     pub fn remove_rank_range(&mut self, start: usize, end: usize) -> usize {
         let n = match &mut self.repr {
+            Repr::Packed(p) => {
+                let end = end.min(p.len() / 2);
+                if start >= end {
+                    return 0;
+                }
+                p.splice(2 * start, 2 * (end - start), &[]);
+                return end - start;
+            }
             Repr::Small(s) => return s.remove_rank_range(start, end),
             Repr::Big(b) => {
                 let Big { scores, order } = &mut **b;
@@ -294,6 +435,11 @@ impl ZSet {
     /// Removes and returns the lowest element.
     pub fn pop_first(&mut self) -> Option<(Vec<u8>, f64)> {
         let out = match &mut self.repr {
+            Repr::Packed(p) => {
+                let out = Pairs(p.iter()).next().map(|(m, s)| (m.to_vec(), s))?;
+                p.splice(0, 2, &[]);
+                return Some(out);
+            }
             Repr::Small(s) => return s.pop_first(),
             Repr::Big(b) => b.pop_at(0),
         };
@@ -304,6 +450,13 @@ impl ZSet {
     /// Removes and returns the highest element.
     pub fn pop_last(&mut self) -> Option<(Vec<u8>, f64)> {
         let out = match &mut self.repr {
+            Repr::Packed(p) => {
+                let out = RevPairs(p.iter().rev())
+                    .next()
+                    .map(|(m, s)| (m.to_vec(), s))?;
+                p.splice(p.len() - 2, 2, &[]);
+                return Some(out);
+            }
             Repr::Small(s) => return s.pop_last(),
             Repr::Big(b) => {
                 let last = b.order.len().checked_sub(1)?;
@@ -314,9 +467,10 @@ impl ZSet {
         out
     }
 
-    /// True while Redis 7.0 would keep this value listpack-encoded (OBJECT ENCODING).
+    /// True while Redis 7.0 would keep this value listpack-encoded with the default limits
+    /// (the packed form).
     pub fn is_compact(&self) -> bool {
-        self.compact
+        matches!(self.repr, Repr::Packed(_))
     }
 
     /// True in the chunked form (tests, harnesses).
@@ -328,6 +482,7 @@ impl ZSet {
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<ZSet>()
             + match &self.repr {
+                Repr::Packed(p) => alloc_size(p.iter().map(|e| e.len() + 2).sum()),
                 Repr::Small(s) => s.mem_usage_recount(),
                 Repr::Big(b) => {
                     std::mem::size_of::<Big>() + b.scores.base_mem_recount() + b.order.mem_recount()
@@ -339,6 +494,7 @@ impl ZSet {
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<ZSet>()
             + match &self.repr {
+                Repr::Packed(p) => alloc_size(p.byte_len()),
                 Repr::Small(s) => s.mem_usage(),
                 Repr::Big(b) => std::mem::size_of::<Big>() + b.scores.base_mem() + b.order.mem(),
             }

@@ -1,5 +1,6 @@
-//! The sorted set against a model (a sorted `Vec`), in both forms and across conversions, with
-//! clones taken as a snapshot would; and the work a write to a held big sorted set does.
+//! The sorted set against a model (a sorted `Vec`), in all three forms and across conversions,
+//! with clones taken as a snapshot would; the packed form against a model of Redis's listpack
+//! rules; and the work a write to a held big sorted set does.
 
 use super::*;
 use crate::types::cow_copied;
@@ -13,6 +14,7 @@ fn sort(model: &mut Model) {
 
 fn check_form(z: &ZSet) {
     match &z.repr {
+        Repr::Packed(p) => assert!(p.len() % 2 == 0 && p.len() / 2 <= MAX_COMPACT_ENTRIES),
         Repr::Small(s) => assert!(s.len() <= BIG_AT),
         Repr::Big(b) => {
             b.order.check();
@@ -266,4 +268,229 @@ fn write_to_a_shared_big_zset_copies_o_chunk() {
         b.order.check();
     }
     assert_eq!(z.mem_usage(), z.mem_usage_recount());
+}
+
+/// A model of Redis's sorted set: `(score, member)` sorted as every form sorts (score with
+/// `-0 == 0`, ties by member bytes), and whether Redis would still keep it a listpack (a new
+/// member past 128 or longer than 64 bytes ends that for good; a listpack stores -0 as 0).
+#[derive(Clone, Debug, Default)]
+struct Listpack {
+    pairs: Vec<(f64, Vec<u8>)>,
+    compact: bool,
+}
+
+impl Listpack {
+    fn new() -> Listpack {
+        Listpack {
+            pairs: Vec::new(),
+            compact: true,
+        }
+    }
+
+    fn find(&self, m: &[u8]) -> Option<usize> {
+        self.pairs.iter().position(|(_, mm)| mm == m)
+    }
+
+    fn insert(&mut self, m: Vec<u8>, s: f64) -> bool {
+        let found = self.find(&m);
+        if found.is_none()
+            && (self.pairs.len() >= MAX_COMPACT_ENTRIES || m.len() > MAX_COMPACT_VALUE)
+        {
+            self.compact = false;
+        }
+        let s = if self.compact && s == 0.0 { 0.0 } else { s };
+        match found {
+            Some(i) => self.pairs[i].0 = s,
+            None => self.pairs.push((s, m)),
+        }
+        self.pairs
+            .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then_with(|| a.1.cmp(&b.1)));
+        found.is_none()
+    }
+}
+
+/// Member `id`: short (`m<id>`, or the empty member for 0) or long (`id` zero-padded to 64,
+/// 65 or 66 bytes: at the listpack limit and past it).
+fn member(id: u16, long: bool) -> Vec<u8> {
+    match (long, id) {
+        (false, 0) => Vec::new(),
+        (false, _) => format!("m{id}").into_bytes(),
+        (true, _) => {
+            format!("{:0>w$}", id, w = MAX_COMPACT_VALUE + usize::from(id % 3)).into_bytes()
+        }
+    }
+}
+
+/// Scores with ties, both zeros and the infinities.
+const SCORES: [f64; 9] = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    2.5,
+    1e300,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -7.25,
+];
+
+#[derive(Clone, Debug)]
+enum LpOp {
+    Insert(u16, bool, usize),
+    Remove(u16, bool),
+    /// Adds (or rescores) short members `from..from + n`, scores cycling through [`SCORES`].
+    Bulk(u16, u16),
+    RemoveRanks(u16, u16),
+    PopFirst,
+    PopLast,
+}
+
+fn lp_op() -> impl Strategy<Value = LpOp> {
+    prop_oneof![
+        8 => (0..300u16, proptest::bool::weighted(0.05), 0..SCORES.len())
+            .prop_map(|(m, l, s)| LpOp::Insert(m, l, s)),
+        3 => (0..300u16, proptest::bool::weighted(0.05)).prop_map(|(m, l)| LpOp::Remove(m, l)),
+        1 => (0..300u16, 0..140u16).prop_map(|(f, n)| LpOp::Bulk(f, n)),
+        1 => (0..150u16, 0..20u16).prop_map(|(a, n)| LpOp::RemoveRanks(a, n)),
+        1 => Just(LpOp::PopFirst),
+        1 => Just(LpOp::PopLast),
+    ]
+}
+
+fn bits(pairs: impl Iterator<Item = (f64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
+    pairs.map(|(s, m)| (s.to_bits(), m)).collect()
+}
+
+/// Every read of `z` against the listpack model, at ranks around `probe`.
+fn check_listpack(z: &ZSet, lp: &Listpack, probe: usize) -> Result<(), TestCaseError> {
+    let n = lp.pairs.len();
+    prop_assert_eq!(z.len(), n);
+    prop_assert_eq!(z.is_empty(), n == 0);
+    prop_assert_eq!(z.is_compact(), lp.compact);
+    prop_assert!(!z.is_chunked() || !lp.compact);
+    prop_assert_eq!(z.mem_usage(), z.mem_usage_recount());
+    if lp.compact {
+        let bytes: usize = lp.pairs.iter().map(|(_, m)| m.len() + 2 + 8 + 2).sum();
+        prop_assert_eq!(
+            z.mem_usage(),
+            std::mem::size_of::<ZSet>() + crate::memory::alloc_size(bytes)
+        );
+    }
+    let want = bits(lp.pairs.iter().cloned());
+    prop_assert_eq!(bits(z.iter().map(|(m, s)| (s, m.to_vec()))), want.clone());
+    let ranks = [0, 1, n / 2, n.saturating_sub(1), n, n + 3, probe % (n + 1)];
+    for r in ranks {
+        let up = bits(z.iter_from_rank(r, false).map(|(m, s)| (s, m.to_vec())));
+        prop_assert_eq!(&up[..], &want[r.min(n)..]);
+        let down = bits(z.iter_from_rank(r, true).map(|(m, s)| (s, m.to_vec())));
+        let want_down: Vec<_> = if r < n {
+            want[..=r].iter().rev().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        prop_assert_eq!(down, want_down);
+        prop_assert_eq!(
+            z.get_by_rank(r).map(|(m, s)| (s.to_bits(), m.to_vec())),
+            want.get(r).cloned()
+        );
+    }
+    for (i, (s, m)) in lp.pairs.iter().enumerate() {
+        if i % 7 == probe % 7 || i + 1 == n {
+            prop_assert_eq!(z.rank(m), Some(i));
+            prop_assert_eq!(z.score(m).map(f64::to_bits), Some(s.to_bits()));
+            prop_assert!(z.contains(m));
+            let below = z.count_while(|_, sc| sc < *s);
+            prop_assert_eq!(below, lp.pairs.iter().filter(|(sc, _)| sc < s).count());
+        }
+    }
+    for absent in [member(299 + (probe % 7) as u16, false), b"absent".to_vec()] {
+        if lp.find(&absent).is_none() {
+            prop_assert_eq!(z.rank(&absent), None);
+            prop_assert_eq!(z.score(&absent), None);
+        }
+    }
+    let c = z.clone();
+    prop_assert!(c == *z);
+    prop_assert_eq!(c.is_compact(), z.is_compact());
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+    /// The sorted set against the listpack model: packed while Redis would keep a listpack
+    /// (same order, -0 stored as 0, exact memory), a skip list (or the chunked form) for good
+    /// after the first write past the limits, with the same reads in every form.
+    #[test]
+    fn zset_equals_a_listpack_then_a_skiplist(ops in proptest::collection::vec(lp_op(), 1..80)) {
+        let mut z = ZSet::new();
+        let mut lp = Listpack::new();
+        for (k, o) in ops.into_iter().enumerate() {
+            match o {
+                LpOp::Insert(id, long, s) => {
+                    let m = member(id, long);
+                    prop_assert_eq!(z.insert(m.as_slice(), SCORES[s]), lp.insert(m, SCORES[s]));
+                }
+                LpOp::Remove(id, long) => {
+                    let m = member(id, long);
+                    let want = lp.find(&m).map(|i| lp.pairs.remove(i).0.to_bits());
+                    prop_assert_eq!(z.remove(&m).map(f64::to_bits), want);
+                }
+                LpOp::Bulk(from, n) => {
+                    for i in from..from.saturating_add(n) {
+                        let (m, s) = (member(i, false), SCORES[usize::from(i) % SCORES.len()]);
+                        prop_assert_eq!(z.insert(m.clone(), s), lp.insert(m, s));
+                    }
+                }
+                LpOp::RemoveRanks(a, n) => {
+                    let (a, b) = (usize::from(a), usize::from(a) + usize::from(n));
+                    let end = b.min(lp.pairs.len());
+                    let want = end.saturating_sub(a);
+                    if a < end {
+                        lp.pairs.drain(a..end);
+                    }
+                    prop_assert_eq!(z.remove_rank_range(a, b), want);
+                }
+                LpOp::PopFirst => {
+                    let want = (!lp.pairs.is_empty()).then(|| lp.pairs.remove(0));
+                    prop_assert_eq!(
+                        z.pop_first().map(|(m, s)| (s.to_bits(), m)),
+                        want.map(|(s, m)| (s.to_bits(), m))
+                    );
+                }
+                LpOp::PopLast => prop_assert_eq!(
+                    z.pop_last().map(|(m, s)| (s.to_bits(), m)),
+                    lp.pairs.pop().map(|(s, m)| (s.to_bits(), m))
+                ),
+            }
+            check_form(&z);
+            check_listpack(&z, &lp, k * 31)?;
+        }
+    }
+}
+
+/// Members longer than a packed entry can hold, the empty member and NaN: the set leaves the
+/// packed form (or refuses NaN) without panicking.
+#[test]
+fn packed_form_edges() {
+    let mut z: ZSet = [("b", 1.0), ("a", 1.0), ("", 1.0)].into_iter().collect();
+    assert!(z.is_compact());
+    assert!(!z.insert(&b"a"[..], f64::NAN));
+    assert_eq!(
+        z.iter().map(|(m, _)| m).collect::<Vec<_>>(),
+        [&b""[..], b"a", b"b"]
+    );
+    assert!(z.insert(vec![b'x'; 1000], 0.5));
+    assert!(!z.is_compact());
+    assert_eq!(z.rank(&[b'x'; 1000]), Some(0));
+    assert_eq!(z.len(), 4);
+    // Removing back below the limits does not pack it again (Redis does not either).
+    assert_eq!(z.remove(&[b'x'; 1000]), Some(0.5));
+    assert!(!z.is_compact());
+    // A 4-member set: its struct and one buffer of 4 * (member + 2) + 4 * (8 + 2) bytes.
+    let z: ZSet = (0..4).map(|i| (format!("m{i}"), f64::from(i))).collect();
+    assert_eq!(
+        z.mem_usage(),
+        std::mem::size_of::<ZSet>() + crate::memory::alloc_size(4 * 4 + 4 * 10)
+    );
+    assert!(std::mem::size_of::<ZSet>() <= 32);
 }

@@ -3,8 +3,13 @@
 //! Problem: LPUSH/RPUSH/LPOP/RPOP must be O(1) at both ends, LINDEX/LSET/LRANGE need positional
 //! access, and a write to a big list that a snapshot still holds must not copy the list
 //! (issue 19: 58-77 ms for 1M elements when the whole `VecDeque` was cloned). Redis uses a
-//! quicklist of listpacks (`t_list.c`, `quicklist.c`); we keep two forms:
+//! quicklist of listpacks (`t_list.c`, `quicklist.c`); we keep three forms:
 //!
+//! * packed (at most 128 elements of at most 64 bytes, where most lists of a cache sit): the
+//!   elements in one exact-size buffer ([`Packed`]), as Redis keeps such a list in one listpack
+//!   node. A push at the head or a positional edit moves the buffer's bytes (at most ~8.4 KB, as
+//!   `lpInsert` moves them); what it saves is a 24-byte slot and a heap buffer per element. The
+//!   first write past the limits unpacks it for good;
 //! * small (up to [`CHUNK`] elements): a ring buffer (`VecDeque`) of owned byte strings;
 //! * big (past [`CHUNK`]): a ring buffer of chunks, each an `Arc`'d `VecDeque` of at most
 //!   [`CHUNK`] elements (a quicklist whose nodes are reference counted). Cloning the list copies
@@ -27,6 +32,13 @@ use std::mem::size_of;
 use forkless_sync::Arc;
 
 use super::cow::{count, cow};
+use super::packed::{Either, Packed, PackedIter};
+use crate::memory::alloc_size;
+
+/// Elements a list keeps packed at most.
+const MAX_PACKED_ENTRIES: usize = 128;
+/// Bytes per element a list keeps packed at most.
+const MAX_PACKED_VALUE: usize = 64;
 
 /// Elements per chunk of the big form, and the size past which a list takes that form.
 pub(crate) const CHUNK: usize = 1024;
@@ -60,6 +72,8 @@ impl Clone for Big {
 
 #[derive(Clone)]
 enum Repr {
+    /// At most [`MAX_PACKED_ENTRIES`] elements of at most [`MAX_PACKED_VALUE`] bytes.
+    Packed(Packed),
     Small(Items),
     Big(Box<Big>),
 }
@@ -75,7 +89,7 @@ pub struct List {
 impl Default for List {
     fn default() -> List {
         List {
-            repr: Repr::Small(VecDeque::new()),
+            repr: Repr::Packed(Packed::default()),
             bytes: 0,
         }
     }
@@ -326,6 +340,7 @@ impl List {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match &self.repr {
+            Repr::Packed(p) => p.len(),
             Repr::Small(items) => items.len(),
             Repr::Big(b) => b.len,
         }
@@ -342,7 +357,10 @@ impl List {
     }
 
     /// The `n` elements from position `start` (`start + n <= len`).
-    fn run(&self, start: usize, n: usize) -> ListIter<'_> {
+    fn run(&self, start: usize, n: usize) -> Either<PackedIter<'_>, ListIter<'_>> {
+        if let Repr::Packed(p) = &self.repr {
+            return Either::A(p.range(start, n));
+        }
         let mut it = ListIter {
             front: NO_ITEMS.iter(),
             back: NO_ITEMS.iter(),
@@ -350,9 +368,10 @@ impl List {
             left: n,
         };
         if n == 0 {
-            return it;
+            return Either::B(it);
         }
         match &self.repr {
+            Repr::Packed(_) => {}
             Repr::Small(items) => it.front = items.range(start..start + n),
             Repr::Big(b) => {
                 let (ci, off) = b.locate(start);
@@ -366,7 +385,19 @@ impl List {
                 }
             }
         }
-        it
+        Either::B(it)
+    }
+
+    /// Leaves the packed form for good (a write past its limits), keeping the order.
+    fn unpack(&mut self) {
+        if let Repr::Packed(p) = &self.repr {
+            self.repr = Repr::Small(p.iter().map(<[u8]>::to_vec).collect());
+        }
+    }
+
+    /// True when `v` can join packed `p` without leaving the packed form.
+    fn fits(p: &Packed, v: &[u8]) -> bool {
+        v.len() <= MAX_PACKED_VALUE && p.len() < MAX_PACKED_ENTRIES
     }
 
     /// Takes the big form past [`CHUNK`] elements and the small one at `CHUNK / 4` or fewer.
@@ -387,7 +418,16 @@ impl List {
 
     fn push(&mut self, v: Vec<u8>, back: bool) {
         self.bytes += v.len();
+        if let Repr::Packed(p) = &mut self.repr {
+            if Self::fits(p, &v) {
+                let at = if back { p.len() } else { 0 };
+                p.splice(at, 0, &[&v]);
+                return;
+            }
+            self.unpack();
+        }
         match &mut self.repr {
+            Repr::Packed(_) => unreachable!("unpacked above"),
             Repr::Small(items) => {
                 if back {
                     items.push_back(v);
@@ -404,6 +444,18 @@ impl List {
 
     fn pop(&mut self, back: bool) -> Option<Vec<u8>> {
         let v = match &mut self.repr {
+            Repr::Packed(p) => {
+                let at = if back {
+                    p.len().checked_sub(1)
+                } else {
+                    Some(0)
+                };
+                let v = at.and_then(|at| p.get(at)).map(<[u8]>::to_vec);
+                if let (Some(at), Some(_)) = (at, &v) {
+                    p.splice(at, 1, &[]);
+                }
+                v
+            }
             Repr::Small(items) => {
                 let v = if back {
                     items.pop_back()
@@ -460,6 +512,7 @@ impl List {
     pub fn get(&self, index: i64) -> Option<&[u8]> {
         let i = self.resolve(index)?;
         match &self.repr {
+            Repr::Packed(p) => p.get(i),
             Repr::Small(items) => Some(items[i].as_slice()),
             Repr::Big(b) => {
                 let (ci, off) = b.locate(i);
@@ -473,8 +526,18 @@ impl List {
         let Some(i) = self.resolve(index) else {
             return false;
         };
+        if let Repr::Packed(p) = &mut self.repr {
+            if v.len() <= MAX_PACKED_VALUE {
+                let old = p.get(i).map_or(0, <[u8]>::len);
+                p.splice(i, 1, &[&v]);
+                self.bytes = self.bytes - old + v.len();
+                return true;
+            }
+            self.unpack();
+        }
         self.bytes += v.len();
         let old = match &mut self.repr {
+            Repr::Packed(_) => unreachable!("unpacked above"),
             Repr::Small(items) => std::mem::replace(&mut items[i], v),
             Repr::Big(b) => {
                 let (ci, off) = b.locate(i);
@@ -533,6 +596,16 @@ impl List {
             }
         };
         match &mut self.repr {
+            Repr::Packed(p) => {
+                let kept = {
+                    let kept: Vec<&[u8]> = p.range(start, stop + 1 - start).collect();
+                    self.bytes = kept.iter().map(|x| x.len()).sum();
+                    let mut q = Packed::default();
+                    q.push(&kept);
+                    q
+                };
+                *p = kept;
+            }
             Repr::Small(items) => {
                 items.truncate(stop + 1);
                 items.drain(..start);
@@ -575,7 +648,7 @@ impl List {
         };
         // (position of the next element looked at, elements removed so far)
         let mut st = (0usize, 0usize);
-        let keep = |st: &mut (usize, usize), x: &Vec<u8>| {
+        let keep = |st: &mut (usize, usize), x: &[u8]| {
             let keep = st.0 < floor || st.1 >= limit || x != v;
             if !keep {
                 st.1 += 1;
@@ -584,6 +657,15 @@ impl List {
             keep
         };
         match &mut self.repr {
+            Repr::Packed(p) => {
+                let kept = {
+                    let kept: Vec<&[u8]> = p.iter().filter(|x| keep(&mut st, x)).collect();
+                    let mut q = Packed::default();
+                    q.push(&kept);
+                    q
+                };
+                *p = kept;
+            }
             Repr::Small(items) => {
                 items.retain(|x| keep(&mut st, x));
                 Self::shrink_if_sparse(items);
@@ -627,7 +709,16 @@ impl List {
     pub fn insert_at(&mut self, pos: usize, v: Vec<u8>) {
         let len = self.len();
         let pos = pos.min(len);
+        if let Repr::Packed(p) = &mut self.repr {
+            if Self::fits(p, &v) {
+                self.bytes += v.len();
+                p.splice(pos, 0, &[&v]);
+                return;
+            }
+            self.unpack();
+        }
         match &mut self.repr {
+            Repr::Packed(_) => unreachable!("unpacked above"),
             Repr::Small(items) => {
                 self.bytes += v.len();
                 items.insert(pos, v);
@@ -660,9 +751,14 @@ impl List {
 
     /// Heap bytes of the structure given the element slots and bytes.
     fn mem_with(&self, slots: usize, bytes: usize) -> usize {
+        if let Repr::Packed(p) = &self.repr {
+            // A packed list's bytes are its buffer's (elements plus two bytes each).
+            return size_of::<List>() + alloc_size(bytes + 2 * p.len());
+        }
         size_of::<List>()
             + bytes
             + match &self.repr {
+                Repr::Packed(_) => 0,
                 Repr::Small(items) => items.capacity() * size_of::<Vec<u8>>(),
                 Repr::Big(b) => {
                     size_of::<Big>()
@@ -676,7 +772,7 @@ impl List {
     /// [`List::mem_usage`] recomputed element by element (O(n); tests).
     pub fn mem_usage_recount(&self) -> usize {
         let slots = match &self.repr {
-            Repr::Small(_) => 0,
+            Repr::Packed(_) | Repr::Small(_) => 0,
             Repr::Big(b) => b.chunks.iter().map(|c| c.capacity()).sum(),
         };
         self.mem_with(slots, self.iter().map(<[u8]>::len).sum())
@@ -685,7 +781,7 @@ impl List {
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
         let slots = match &self.repr {
-            Repr::Small(_) => 0,
+            Repr::Packed(_) | Repr::Small(_) => 0,
             Repr::Big(b) => b.slots,
         };
         self.mem_with(slots, self.bytes)
@@ -701,6 +797,11 @@ impl List {
         } else {
             assert!(self.len() <= CHUNK);
         }
+        if let Repr::Packed(p) = &self.repr {
+            assert!(p.len() <= MAX_PACKED_ENTRIES);
+            assert!(p.iter().all(|x| x.len() <= MAX_PACKED_VALUE));
+            assert_eq!(p.byte_len(), self.bytes + 2 * p.len());
+        }
         assert_eq!(self.mem_usage(), self.mem_usage_recount());
     }
 }
@@ -709,6 +810,14 @@ impl<T: Into<Vec<u8>>> FromIterator<T> for List {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List {
         let items: Items = iter.into_iter().map(Into::into).collect();
         let bytes = items.iter().map(Vec::len).sum();
+        if items.len() <= MAX_PACKED_ENTRIES && items.iter().all(|x| x.len() <= MAX_PACKED_VALUE) {
+            let mut p = Packed::default();
+            p.push(&items.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            return List {
+                repr: Repr::Packed(p),
+                bytes,
+            };
+        }
         let mut l = List {
             repr: Repr::Small(items),
             bytes,
@@ -851,7 +960,8 @@ mod tests {
             let mut l = List::new();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
             let mut snaps: Vec<(List, VecDeque<Vec<u8>>)> = Vec::new();
-            let val = |x: u16| format!("v{x}").into_bytes();
+            // x >= 45: longer than a packed element may be
+            let val = |x: u16| if x >= 45 { vec![b'a' + (x % 26) as u8; 60 + usize::from(x)] } else { format!("v{x}").into_bytes() };
             let push = |l: &mut List, m: &mut VecDeque<Vec<u8>>, back: bool, x: u16| {
                 if back {
                     l.push_back(val(x));

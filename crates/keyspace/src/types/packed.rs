@@ -79,6 +79,21 @@ impl Packed {
         }
     }
 
+    /// The `n` entries from entry `start` on (`start + n <= len`; O(bytes before the end)).
+    pub(crate) fn range(&self, start: usize, n: usize) -> PackedIter<'_> {
+        let front = self.offset_of(start);
+        let mut back = front;
+        for _ in 0..n {
+            back += self.buf[back] as usize + 2;
+        }
+        PackedIter {
+            buf: &self.buf,
+            front,
+            back,
+            left: n,
+        }
+    }
+
     /// Entry `index`, if there is one.
     pub(crate) fn get(&self, index: usize) -> Option<&[u8]> {
         self.iter_from(index).next()
@@ -285,6 +300,10 @@ mod tests {
                     prop_assert!(p.iter_from(i).eq(model[i..].iter().map(|e| e.as_slice())));
                     prop_assert!(p.iter_until(i).rev().eq(model[..i].iter().rev().map(|e| e.as_slice())));
                     prop_assert_eq!(p.get(i), model.get(i).map(|e| e.as_slice()));
+                    for n in 0..=model.len() - i {
+                        prop_assert!(p.range(i, n).eq(model[i..i + n].iter().map(|e| e.as_slice())));
+                        prop_assert!(p.range(i, n).rev().eq(model[i..i + n].iter().rev().map(|e| e.as_slice())));
+                    }
                 }
                 for (i, e) in model.iter().enumerate() {
                     let first = model.iter().position(|x| x == e);

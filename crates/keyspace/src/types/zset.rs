@@ -8,14 +8,15 @@
 //! * packed, while Redis 7.0 would keep the value a listpack (at most
 //!   `zset-max-listpack-entries` = 128 members of at most `zset-max-listpack-value` = 64 bytes,
 //!   the defaults): one [`Packed`] buffer of entries member 0, score 0, member 1, score 1, ...
-//!   in order, each score its 8 bytes (`f64::to_le_bytes`). Lookups, ranks and edits walk the
+//!   in order, each score an integer of 1, 2 or 4 bytes when it is one (as a listpack stores
+//!   small integers), else its 8 `f64` bytes ([`encode_score`]). Lookups, ranks and edits walk the
 //!   buffer (O(bytes), at most 128 pairs), an edit reallocates it to its exact size, a reverse
 //!   range walks it from the back, and a clone is one `memcpy`:
 //!   ```text
-//!    ┌───┬────────┬───┬───┬─────────┬───┬───┬────────┬───┬───┬─────────┬───┬─────
-//!    │ 1 │ "a"    │ 1 │ 8 │ 1.5 LE  │ 8 │ 2 │ "bb"   │ 2 │ 8 │ 2.0 LE  │ 8 │ ...
-//!    └───┴────────┴───┴───┴─────────┴───┴───┴────────┴───┴───┴─────────┴───┴─────
-//!      member 0          score 0           member 1          score 1
+//!    ┌───┬────────┬───┬───┬─────────┬───┬───┬────────┬───┬───┬───┬───┬─────
+//!    │ 1 │ "a"    │ 1 │ 8 │ 1.5 LE  │ 8 │ 2 │ "bb"   │ 2 │ 1 │ 2 │ 1 │ ...
+//!    └───┴────────┴───┴───┴─────────┴───┴───┴────────┴───┴───┴───┴───┴─────
+//!      member 0          score 0 (f64)     member 1          score 1 (i8)
 //!   ```
 //!   The first write past the limits (a 129th member, a member longer than 64 bytes) converts
 //!   it for good, as Redis converts a listpack, to
@@ -92,19 +93,50 @@ impl PartialEq for ZSet {
     }
 }
 
-/// Bytes of a score entry.
-const SCORE_BYTES: usize = 8;
-
-/// A score as its packed entry.
-fn encode_score(score: f64) -> [u8; SCORE_BYTES] {
-    score.to_le_bytes()
+/// A score as its packed entry: an integral score that fits an `i8`, `i16` or `i32` as that
+/// integer in 1, 2 or 4 little-endian bytes (as a listpack stores `1`..`4` in one byte), any
+/// other score as its 8 `f64` bytes. The entry's length tells the four apart.
+#[derive(Clone, Copy)]
+struct ScoreBytes {
+    buf: [u8; 8],
+    len: u8,
 }
 
-/// A packed score entry's score (every score entry is [`SCORE_BYTES`] long; this form alone
-/// writes them).
+impl ScoreBytes {
+    fn as_slice(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+fn encode_score(score: f64) -> ScoreBytes {
+    let mut buf = [0u8; 8];
+    // Integral and exact as an i32 (bit for bit: not -0, NaN, an infinity or a fraction).
+    let int = score as i32;
+    let len = if f64::from(int).to_bits() != score.to_bits() {
+        buf = score.to_le_bytes();
+        8
+    } else if let Ok(b) = i8::try_from(int) {
+        buf[..1].copy_from_slice(&b.to_le_bytes());
+        1
+    } else if let Ok(h) = i16::try_from(int) {
+        buf[..2].copy_from_slice(&h.to_le_bytes());
+        2
+    } else {
+        buf[..4].copy_from_slice(&int.to_le_bytes());
+        4
+    };
+    ScoreBytes { buf, len }
+}
+
+/// A packed score entry's score (this form alone writes score entries, in one of the four
+/// lengths of [`encode_score`]).
 fn decode_score(e: &[u8]) -> f64 {
-    debug_assert_eq!(e.len(), SCORE_BYTES);
-    <[u8; SCORE_BYTES]>::try_from(e).map_or(0.0, f64::from_le_bytes)
+    match e.len() {
+        1 => f64::from(i8::from_le_bytes([e[0]])),
+        2 => f64::from(i16::from_le_bytes([e[0], e[1]])),
+        4 => f64::from(i32::from_le_bytes([e[0], e[1], e[2], e[3]])),
+        _ => <[u8; 8]>::try_from(e).map_or(0.0, f64::from_le_bytes),
+    }
 }
 
 /// `(member, score)` pairs of the packed form, upwards (entries front to back).
@@ -189,16 +221,16 @@ fn packed_insert(p: &mut Packed, member: &[u8], score: f64) -> Option<bool> {
         Some((i, old)) => {
             if old.to_bits() != score.to_bits() {
                 if at == i {
-                    p.splice(2 * i + 1, 1, &[&enc]);
+                    p.splice(2 * i + 1, 1, &[enc.as_slice()]);
                 } else {
                     p.splice(2 * i, 2, &[]);
-                    p.splice(2 * at, 0, &[member, &enc]);
+                    p.splice(2 * at, 0, &[member, enc.as_slice()]);
                 }
             }
             Some(false)
         }
         None => {
-            p.splice(2 * at, 0, &[member, &enc]);
+            p.splice(2 * at, 0, &[member, enc.as_slice()]);
             Some(true)
         }
     }

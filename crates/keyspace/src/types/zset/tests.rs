@@ -321,12 +321,29 @@ fn member(id: u16, long: bool) -> Vec<u8> {
     }
 }
 
+/// Bytes of a packed score entry, from the score's value: an integer that fits 8, 16 or 32 bits
+/// takes that many, anything else (fractions, infinities, big values) 8 bytes.
+fn packed_score_len(s: f64) -> usize {
+    let integral = s.fract() == 0.0 && s.is_finite() && !(s == 0.0 && s.is_sign_negative());
+    match s {
+        _ if !integral => 8,
+        s if (-128.0..=127.0).contains(&s) => 1,
+        s if (-32768.0..=32767.0).contains(&s) => 2,
+        s if (-2147483648.0..=2147483647.0).contains(&s) => 4,
+        _ => 8,
+    }
+}
+
 /// Scores with ties, both zeros and the infinities.
-const SCORES: [f64; 9] = [
+const SCORES: [f64; 13] = [
     0.0,
     -0.0,
     1.0,
     -1.0,
+    200.0,
+    -40000.0,
+    3e9,
+    -2147483648.0,
     2.5,
     1e300,
     f64::INFINITY,
@@ -370,7 +387,11 @@ fn check_listpack(z: &ZSet, lp: &Listpack, probe: usize) -> Result<(), TestCaseE
     prop_assert!(!z.is_chunked() || !lp.compact);
     prop_assert_eq!(z.mem_usage(), z.mem_usage_recount());
     if lp.compact {
-        let bytes: usize = lp.pairs.iter().map(|(_, m)| m.len() + 2 + 8 + 2).sum();
+        let bytes: usize = lp
+            .pairs
+            .iter()
+            .map(|(s, m)| m.len() + 2 + packed_score_len(*s) + 2)
+            .sum();
         prop_assert_eq!(
             z.mem_usage(),
             std::mem::size_of::<ZSet>() + crate::memory::alloc_size(bytes)
@@ -486,11 +507,50 @@ fn packed_form_edges() {
     // Removing back below the limits does not pack it again (Redis does not either).
     assert_eq!(z.remove(&[b'x'; 1000]), Some(0.5));
     assert!(!z.is_compact());
-    // A 4-member set: its struct and one buffer of 4 * (member + 2) + 4 * (8 + 2) bytes.
+    // A 4-member set with small integer scores: its struct and one buffer of
+    // 4 * (member + 2) + 4 * (1 + 2) bytes; with fractions, 4 * (8 + 2) for the scores.
     let z: ZSet = (0..4).map(|i| (format!("m{i}"), f64::from(i))).collect();
+    assert_eq!(
+        z.mem_usage(),
+        std::mem::size_of::<ZSet>() + crate::memory::alloc_size(4 * 4 + 4 * 3)
+    );
+    let z: ZSet = (0..4)
+        .map(|i| (format!("m{i}"), f64::from(i) + 0.5))
+        .collect();
     assert_eq!(
         z.mem_usage(),
         std::mem::size_of::<ZSet>() + crate::memory::alloc_size(4 * 4 + 4 * 10)
     );
+    // Every integer width and its bounds round-trip, in order.
+    let edges = [
+        -129.0,
+        -128.0,
+        127.0,
+        128.0,
+        -32769.0,
+        -32768.0,
+        32767.0,
+        32768.0,
+        -2147483649.0,
+        -2147483648.0,
+        2147483647.0,
+        2147483648.0,
+        1e15,
+        -0.0,
+        0.0,
+    ];
+    let z: ZSet = edges
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("e{i}"), *s))
+        .collect();
+    assert!(z.is_compact());
+    let mut want: Vec<f64> = edges.to_vec();
+    want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let got: Vec<f64> = z.iter().map(|(_, s)| s).collect();
+    assert_eq!(got, want);
+    for (i, s) in edges.iter().enumerate() {
+        assert_eq!(z.score(format!("e{i}").as_bytes()), Some(*s));
+    }
     assert!(std::mem::size_of::<ZSet>() <= 32);
 }

@@ -155,7 +155,7 @@ pub fn from_model(v: model::Value) -> Value {
             for (m, sc) in p {
                 z.insert(m, sc);
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
         model::Value::Hash(p) => {
             let mut h = Hash::default();

@@ -5,8 +5,9 @@
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
 //! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
-//! The enum, which every key pays for inside its `Arc`, is 32 bytes: lists, sorted sets and streams
-//! are boxed, sets and hashes (24 bytes each, a packed buffer or a boxed table) are inline.
+//! The enum, which every key pays for inside its `Arc`, is 32 bytes: lists and streams are boxed;
+//! sets, hashes and sorted sets (24 bytes each: a packed buffer, or a box holding the general
+//! forms) are inline.
 
 use std::mem::size_of;
 
@@ -22,7 +23,7 @@ pub enum Value {
     /// A set.
     Set(Set),
     /// A sorted set.
-    ZSet(Box<ZSet>),
+    ZSet(ZSet),
     /// A hash.
     Hash(Hash),
     /// A stream (boxed: it is larger than the other variants).
@@ -32,9 +33,9 @@ pub enum Value {
 // Every key's `Arc<Value>` allocation is 16 bytes of counters plus this enum, so its size is
 // paid once per key: the big collections are boxed (inline, the largest made it 144 bytes and
 // the allocation 160, for strings too; benches/README.md "Memory per key"). The string's `Vec`
-// and the 24-byte sets and hashes make it 32: the 48-byte size class, which 40 bytes (strings
-// alone) round to as well, so inlining them costs strings nothing and saves a set or a hash its
-// box.
+// and the 24-byte sets, hashes and sorted sets make it 32: the 48-byte size class, which 40
+// bytes (strings alone) round to as well, so inlining them costs strings nothing and saves each
+// of those a box.
 const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
@@ -109,9 +110,7 @@ mod tests {
             Value::Hash((0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect()),
             Value::Set((0..N).map(|i| format!("m{i}")).collect()),
             Value::List(Box::new((0..N).map(|i| format!("e{i}")).collect())),
-            Value::ZSet(Box::new(
-                (0..N).map(|i| (format!("z{i}"), i as f64)).collect(),
-            )),
+            Value::ZSet((0..N).map(|i| (format!("z{i}"), i as f64)).collect()),
         ];
         for v in values {
             let mut live = Arc::new(v);

@@ -678,7 +678,7 @@ fn search_inner(
                     let score = if s.storedist { p.dist / conv } else { p.score };
                     z.insert(p.member, score);
                 }
-                ctx.insert(dst, Value::ZSet(Box::new(z)));
+                ctx.insert(dst, Value::ZSet(z));
                 let event = if geosearch {
                     "geosearchstore"
                 } else {

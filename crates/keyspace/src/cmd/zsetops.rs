@@ -281,7 +281,7 @@ fn store_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], op: Op) -> Reply {
                 z.insert(m, -0.0);
             }
         }
-        ctx.insert(dst, Value::ZSet(Box::new(z)));
+        ctx.insert(dst, Value::ZSet(z));
         let event = match op {
             Op::Union => "zunionstore",
             Op::Inter => "zinterstore",

@@ -62,7 +62,7 @@ fn nan_error() -> Reply {
 /// The sorted set at `key`, created empty when missing.
 fn zset_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut ZSet, Reply> {
     if ctx.get_zset(key)?.is_none() {
-        ctx.insert(key, Value::ZSet(Box::new(ZSet::new())));
+        ctx.insert(key, Value::ZSet(ZSet::new()));
     }
     ctx.get_zset_mut(key)?
         .ok_or_else(|| Reply::err("ERR zset vanished while being created"))
@@ -543,7 +543,7 @@ fn zrangestore(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     for (m, s) in items {
         z.insert(m, s);
     }
-    ctx.insert(dst, Value::ZSet(Box::new(z)));
+    ctx.insert(dst, Value::ZSet(z));
     ctx.event(Flags::ZSET, "zrangestore", dst);
     ctx.propagate(argv);
     Reply::Integer(n as i64)

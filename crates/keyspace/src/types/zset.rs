@@ -20,6 +20,8 @@
 //!   ```
 //!   The first write past the limits (a 129th member, a member longer than 64 bytes) converts
 //!   it for good, as Redis converts a listpack, to
+//! * (the two general forms sit behind one box, so [`ZSet`] is the packed form's 24 bytes and
+//!   `Value` holds it inline)
 //! * a [`SkipList`] (Redis's `zset` encoding: skip list with spans plus a member index, in one
 //!   arena; its clone is a deep copy of at most [`BIG_AT`] nodes), up to [`BIG_AT`] members;
 //! * past it, the chunked form: the order in [`Ranked`] (sorted `Arc`'d chunks with a Fenwick
@@ -58,11 +60,44 @@ enum Repr {
     /// Within Redis's listpack limits: member, score, member, score, ... in order (see the
     /// module docs).
     Packed(Packed),
-    /// Past the listpack limits, up to [`BIG_AT`] members (boxed, as the chunked form: keeps
-    /// [`ZSet`] at the packed form's size).
-    Small(Box<SkipList>),
+    /// Past the listpack limits. Boxed, so that [`ZSet`] is the packed form's 24 bytes and
+    /// `Value` holds it inline.
+    General(Box<General>),
+}
+
+/// The forms past the listpack limits.
+#[derive(Clone)]
+enum General {
+    /// Up to [`BIG_AT`] members.
+    Small(SkipList),
     /// The chunked form.
-    Big(Box<Big>),
+    Big(Big),
+}
+
+const _: () = assert!(std::mem::size_of::<ZSet>() <= 24);
+
+/// A borrowed form, for matching on all three at once.
+enum View<'a> {
+    Packed(&'a Packed),
+    Small(&'a SkipList),
+    Big(&'a Big),
+}
+
+/// A mutably borrowed form.
+enum ViewMut<'a> {
+    Packed(&'a mut Packed),
+    Small(&'a mut SkipList),
+    Big(&'a mut Big),
+}
+
+impl Repr {
+    fn small(s: SkipList) -> Repr {
+        Repr::General(Box::new(General::Small(s)))
+    }
+
+    fn big(b: Big) -> Repr {
+        Repr::General(Box::new(General::Big(b)))
+    }
 }
 
 /// A Redis sorted-set value.
@@ -287,6 +322,26 @@ impl Big {
 }
 
 impl ZSet {
+    fn view(&self) -> View<'_> {
+        match &self.repr {
+            Repr::Packed(p) => View::Packed(p),
+            Repr::General(g) => match &**g {
+                General::Small(s) => View::Small(s),
+                General::Big(b) => View::Big(b),
+            },
+        }
+    }
+
+    fn view_mut(&mut self) -> ViewMut<'_> {
+        match &mut self.repr {
+            Repr::Packed(p) => ViewMut::Packed(p),
+            Repr::General(g) => match &mut **g {
+                General::Small(s) => ViewMut::Small(s),
+                General::Big(b) => ViewMut::Big(b),
+            },
+        }
+    }
+
     /// An empty sorted set.
     pub fn new() -> ZSet {
         ZSet::default()
@@ -294,10 +349,10 @@ impl ZSet {
 
     /// Number of members.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Packed(p) => p.len() / 2,
-            Repr::Small(s) => s.len(),
-            Repr::Big(b) => b.order.len(),
+        match self.view() {
+            View::Packed(p) => p.len() / 2,
+            View::Small(s) => s.len(),
+            View::Big(b) => b.order.len(),
         }
     }
 
@@ -308,34 +363,34 @@ impl ZSet {
 
     /// `(member, score)` pairs in ascending order.
     pub fn iter(&self) -> ZIter<'_> {
-        match &self.repr {
-            Repr::Packed(p) => ZIter(It::Packed(Pairs(p.iter()))),
-            Repr::Small(s) => ZIter(It::Small(s.iter())),
-            Repr::Big(b) => ZIter(It::Big(b.order.iter_from(0, false))),
+        match self.view() {
+            View::Packed(p) => ZIter(It::Packed(Pairs(p.iter()))),
+            View::Small(s) => ZIter(It::Small(s.iter())),
+            View::Big(b) => ZIter(It::Big(b.order.iter_from(0, false))),
         }
     }
 
     /// Iterates from the element of ascending rank `rank` (0-based): upwards when `rev` is
     /// false, downwards when true. Empty when `rank >= len`.
     pub fn iter_from_rank(&self, rank: usize, rev: bool) -> ZIter<'_> {
-        match &self.repr {
-            Repr::Packed(p) if rev => {
+        match self.view() {
+            View::Packed(p) if rev => {
                 // The entries up to rank's score, walked back to front.
                 let end = if rank < p.len() / 2 { 2 * rank + 2 } else { 0 };
                 ZIter(It::PackedRev(RevPairs(p.iter_until(end).rev())))
             }
-            Repr::Packed(p) => ZIter(It::Packed(Pairs(p.iter_from(rank.saturating_mul(2))))),
-            Repr::Small(s) => ZIter(It::Small(s.iter_from_rank(rank, rev))),
-            Repr::Big(b) => ZIter(It::Big(b.order.iter_from(rank, rev))),
+            View::Packed(p) => ZIter(It::Packed(Pairs(p.iter_from(rank.saturating_mul(2))))),
+            View::Small(s) => ZIter(It::Small(s.iter_from_rank(rank, rev))),
+            View::Big(b) => ZIter(It::Big(b.order.iter_from(rank, rev))),
         }
     }
 
     /// The score of `member`.
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        match &self.repr {
-            Repr::Packed(p) => packed_find(p, member).map(|(_, s)| s),
-            Repr::Small(s) => s.score(member),
-            Repr::Big(b) => b.scores.get(member).copied(),
+        match self.view() {
+            View::Packed(p) => packed_find(p, member).map(|(_, s)| s),
+            View::Small(s) => s.score(member),
+            View::Big(b) => b.scores.get(member).copied(),
         }
     }
 
@@ -352,19 +407,19 @@ impl ZSet {
         if score.is_nan() {
             return false;
         }
-        let added = match &mut self.repr {
-            Repr::Packed(p) => match packed_insert(p, member.as_ref(), score) {
+        let added = match self.view_mut() {
+            ViewMut::Packed(p) => match packed_insert(p, member.as_ref(), score) {
                 Some(added) => return added,
                 None => {
                     // Past the listpack limits: a skip list for good (Redis's `zsetConvert`).
                     let mut s: SkipList = Pairs(p.iter()).collect();
                     let added = s.insert(member, score);
-                    self.repr = Repr::Small(Box::new(s));
+                    self.repr = Repr::small(s);
                     added
                 }
             },
-            Repr::Small(s) => s.insert(member, score),
-            Repr::Big(b) => return b.insert(member.into(), score),
+            ViewMut::Small(s) => s.insert(member, score),
+            ViewMut::Big(b) => return b.insert(member.into(), score),
         };
         if added {
             self.maybe_big();
@@ -374,37 +429,37 @@ impl ZSet {
 
     /// To the chunked form once a skip list grew past [`BIG_AT`].
     fn maybe_big(&mut self) {
-        if let Repr::Small(s) = &self.repr {
+        if let View::Small(s) = self.view() {
             if s.len() > BIG_AT {
-                self.repr = Repr::Big(Box::new(Big::from_small(s)));
+                self.repr = Repr::big(Big::from_small(s));
             }
         }
     }
 
     /// Back to the skip list once a big set shrank below a quarter of [`BIG_AT`].
     fn maybe_small(&mut self) {
-        if let Repr::Big(b) = &self.repr {
+        if let View::Big(b) = self.view() {
             if b.order.len() < BIG_AT / 4 {
                 let s: SkipList = b
                     .order
                     .iter_from(0, false)
                     .map(|(m, sc)| (m.to_vec(), sc))
                     .collect();
-                self.repr = Repr::Small(Box::new(s));
+                self.repr = Repr::small(s);
             }
         }
     }
 
     /// Removes `member`, returning its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let out = match &mut self.repr {
-            Repr::Packed(p) => {
+        let out = match self.view_mut() {
+            ViewMut::Packed(p) => {
                 let (i, score) = packed_find(p, member)?;
                 p.splice(2 * i, 2, &[]);
                 return Some(score);
             }
-            Repr::Small(s) => return s.remove(member),
-            Repr::Big(b) => b.remove(member),
+            ViewMut::Small(s) => return s.remove(member),
+            ViewMut::Big(b) => b.remove(member),
         };
         self.maybe_small();
         out
@@ -412,19 +467,19 @@ impl ZSet {
 
     /// Rank (0-based, ascending) of `member`.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        match &self.repr {
-            Repr::Packed(p) => packed_find(p, member).map(|(i, _)| i),
-            Repr::Small(s) => s.rank(member),
-            Repr::Big(b) => b.order.rank(*b.scores.get(member)?, member),
+        match self.view() {
+            View::Packed(p) => packed_find(p, member).map(|(i, _)| i),
+            View::Small(s) => s.rank(member),
+            View::Big(b) => b.order.rank(*b.scores.get(member)?, member),
         }
     }
 
     /// The element of ascending rank `rank` (0-based).
     pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
-        match &self.repr {
-            Repr::Packed(p) => Pairs(p.iter_from(rank.checked_mul(2)?)).next(),
-            Repr::Small(s) => s.get_by_rank(rank),
-            Repr::Big(b) => b.order.at(rank),
+        match self.view() {
+            View::Packed(p) => Pairs(p.iter_from(rank.checked_mul(2)?)).next(),
+            View::Small(s) => s.get_by_rank(rank),
+            View::Big(b) => b.order.at(rank),
         }
     }
 
@@ -435,18 +490,18 @@ impl ZSet {
     /// some boundary where `pred` turns false, as Redis's `zslFirstInRange`-style descents do
     /// (packed: the first, as Redis's listpack walks, `zzlFirstInRange`).
     pub fn count_while(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
-        match &self.repr {
-            Repr::Packed(p) => Pairs(p.iter()).take_while(|&(m, s)| pred(m, s)).count(),
-            Repr::Small(s) => s.count_while(pred),
-            Repr::Big(b) => b.order.count_while(pred),
+        match self.view() {
+            View::Packed(p) => Pairs(p.iter()).take_while(|&(m, s)| pred(m, s)).count(),
+            View::Small(s) => s.count_while(pred),
+            View::Big(b) => b.order.count_while(pred),
         }
     }
 
     /// Removes the elements of ascending ranks `start..end` (0-based, end exclusive, clamped);
     /// returns how many were removed.
     pub fn remove_rank_range(&mut self, start: usize, end: usize) -> usize {
-        let n = match &mut self.repr {
-            Repr::Packed(p) => {
+        let n = match self.view_mut() {
+            ViewMut::Packed(p) => {
                 let end = end.min(p.len() / 2);
                 if start >= end {
                     return 0;
@@ -454,9 +509,9 @@ impl ZSet {
                 p.splice(2 * start, 2 * (end - start), &[]);
                 return end - start;
             }
-            Repr::Small(s) => return s.remove_rank_range(start, end),
-            Repr::Big(b) => {
-                let Big { scores, order } = &mut **b;
+            ViewMut::Small(s) => return s.remove_rank_range(start, end),
+            ViewMut::Big(b) => {
+                let Big { scores, order } = b;
                 order.remove_range(start, end, |m| Big::unindex(scores, m))
             }
         };
@@ -466,14 +521,14 @@ impl ZSet {
 
     /// Removes and returns the lowest element.
     pub fn pop_first(&mut self) -> Option<(Vec<u8>, f64)> {
-        let out = match &mut self.repr {
-            Repr::Packed(p) => {
+        let out = match self.view_mut() {
+            ViewMut::Packed(p) => {
                 let out = Pairs(p.iter()).next().map(|(m, s)| (m.to_vec(), s))?;
                 p.splice(0, 2, &[]);
                 return Some(out);
             }
-            Repr::Small(s) => return s.pop_first(),
-            Repr::Big(b) => b.pop_at(0),
+            ViewMut::Small(s) => return s.pop_first(),
+            ViewMut::Big(b) => b.pop_at(0),
         };
         self.maybe_small();
         out
@@ -481,16 +536,16 @@ impl ZSet {
 
     /// Removes and returns the highest element.
     pub fn pop_last(&mut self) -> Option<(Vec<u8>, f64)> {
-        let out = match &mut self.repr {
-            Repr::Packed(p) => {
+        let out = match self.view_mut() {
+            ViewMut::Packed(p) => {
                 let out = RevPairs(p.iter().rev())
                     .next()
                     .map(|(m, s)| (m.to_vec(), s))?;
                 p.splice(p.len() - 2, 2, &[]);
                 return Some(out);
             }
-            Repr::Small(s) => return s.pop_last(),
-            Repr::Big(b) => {
+            ViewMut::Small(s) => return s.pop_last(),
+            ViewMut::Big(b) => {
                 let last = b.order.len().checked_sub(1)?;
                 b.pop_at(last)
             }
@@ -507,17 +562,22 @@ impl ZSet {
 
     /// True in the chunked form (tests, harnesses).
     pub fn is_chunked(&self) -> bool {
-        matches!(self.repr, Repr::Big(_))
+        matches!(self.view(), View::Big(_))
     }
 
     /// [`ZSet::mem_usage`] recomputed element by element (O(n); tests).
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<ZSet>()
-            + match &self.repr {
-                Repr::Packed(p) => alloc_size(p.iter().map(|e| e.len() + 2).sum()),
-                Repr::Small(s) => s.mem_usage_recount(),
-                Repr::Big(b) => {
-                    std::mem::size_of::<Big>() + b.scores.base_mem_recount() + b.order.mem_recount()
+            + match self.view() {
+                View::Packed(p) => alloc_size(p.iter().map(|e| e.len() + 2).sum()),
+                View::Small(s) => {
+                    std::mem::size_of::<General>() + s.mem_usage_recount()
+                        - std::mem::size_of::<SkipList>()
+                }
+                View::Big(b) => {
+                    std::mem::size_of::<General>()
+                        + b.scores.base_mem_recount()
+                        + b.order.mem_recount()
                 }
             }
     }
@@ -525,10 +585,14 @@ impl ZSet {
     /// Estimated heap bytes used, O(1).
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<ZSet>()
-            + match &self.repr {
-                Repr::Packed(p) => alloc_size(p.byte_len()),
-                Repr::Small(s) => s.mem_usage(),
-                Repr::Big(b) => std::mem::size_of::<Big>() + b.scores.base_mem() + b.order.mem(),
+            + match self.view() {
+                View::Packed(p) => alloc_size(p.byte_len()),
+                View::Small(s) => {
+                    std::mem::size_of::<General>() + s.mem_usage() - std::mem::size_of::<SkipList>()
+                }
+                View::Big(b) => {
+                    std::mem::size_of::<General>() + b.scores.base_mem() + b.order.mem()
+                }
             }
     }
 }

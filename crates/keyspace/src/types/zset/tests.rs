@@ -13,10 +13,10 @@ fn sort(model: &mut Model) {
 }
 
 fn check_form(z: &ZSet) {
-    match &z.repr {
-        Repr::Packed(p) => assert!(p.len() % 2 == 0 && p.len() / 2 <= MAX_COMPACT_ENTRIES),
-        Repr::Small(s) => assert!(s.len() <= BIG_AT),
-        Repr::Big(b) => {
+    match z.view() {
+        View::Packed(p) => assert!(p.len() % 2 == 0 && p.len() / 2 <= MAX_COMPACT_ENTRIES),
+        View::Small(s) => assert!(s.len() <= BIG_AT),
+        View::Big(b) => {
             b.order.check();
             assert_eq!(b.scores.len(), b.order.len());
             assert!(b.order.len() >= BIG_AT / 4);
@@ -264,7 +264,7 @@ fn write_to_a_shared_big_zset_copies_o_chunk() {
         z = w;
     }
     assert!(worst > 0, "the writes met shared chunks");
-    if let Repr::Big(b) = &z.repr {
+    if let View::Big(b) = z.view() {
         b.order.check();
     }
     assert_eq!(z.mem_usage(), z.mem_usage_recount());

@@ -19,9 +19,8 @@
 //!      member 0          score 0 (f64)     member 1          score 1 (i8)
 //!   ```
 //!   The first write past the limits (a 129th member, a member longer than 64 bytes) converts
-//!   it for good, as Redis converts a listpack, to
-//! * (the two general forms sit behind one box, so [`ZSet`] is the packed form's 24 bytes and
-//!   `Value` holds it inline)
+//!   it for good, as Redis converts a listpack, to one of the two general forms, which sit behind
+//!   one box (so [`ZSet`] is the packed form's 24 bytes and `Value` holds it inline):
 //! * a [`SkipList`] (Redis's `zset` encoding: skip list with spans plus a member index, in one
 //!   arena; its clone is a deep copy of at most [`BIG_AT`] nodes), up to [`BIG_AT`] members;
 //! * past it, the chunked form: the order in [`Ranked`] (sorted `Arc`'d chunks with a Fenwick

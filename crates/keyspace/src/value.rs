@@ -71,23 +71,24 @@ impl Value {
         match self {
             Value::String(s) => crate::memory::alloc_size(s.capacity()),
             Value::List(l) => l.mem_usage_recount(),
-            Value::Set(s) => s.mem_usage_recount(),
-            Value::ZSet(z) => z.mem_usage_recount(),
-            Value::Hash(h) => h.mem_usage_recount(),
+            Value::Set(s) => s.mem_usage_recount() - size_of::<Set>(),
+            Value::ZSet(z) => z.mem_usage_recount() - size_of::<ZSet>(),
+            Value::Hash(h) => h.mem_usage_recount() - size_of::<Hash>(),
             Value::Stream(s) => s.mem_usage_recount() + size_of::<Stream>(),
         }
     }
 
     /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`):
-    /// a string's buffer, or a collection's box and what it owns (each type's `mem_usage`
-    /// counts its own struct, i.e. the box; the stream's is added here).
+    /// a string's buffer, or what a collection owns: each type's `mem_usage` counts its own
+    /// struct, which is the box for a list; sets, sorted sets and hashes sit inside the `Arc`
+    /// allocation (`ENTRY_OVERHEAD`), so their struct is taken off; the stream's box is added.
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => crate::memory::alloc_size(s.capacity()),
             Value::List(l) => l.mem_usage(),
-            Value::Set(s) => s.mem_usage(),
-            Value::ZSet(z) => z.mem_usage(),
-            Value::Hash(h) => h.mem_usage(),
+            Value::Set(s) => s.mem_usage() - size_of::<Set>(),
+            Value::ZSet(z) => z.mem_usage() - size_of::<ZSet>(),
+            Value::Hash(h) => h.mem_usage() - size_of::<Hash>(),
             Value::Stream(s) => s.mem_usage() + size_of::<Stream>(),
         }
     }

@@ -5,8 +5,9 @@
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
 //! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
-//! The enum, which every key pays for inside its `Arc`, is 32 bytes: lists, sorted sets and streams
-//! are boxed, sets and hashes (24 bytes each, a packed buffer or a boxed table) are inline.
+//! The enum, which every key pays for inside its `Arc`, is 32 bytes: sorted sets and streams are
+//! boxed; lists, sets and hashes (24 bytes each, a packed buffer or a boxed general form) are
+//! inline.
 
 use std::mem::size_of;
 
@@ -17,8 +18,8 @@ use crate::types::{Hash, List, Set, Stream, ZSet};
 pub enum Value {
     /// A string (binary safe). Integers are kept as their decimal text.
     String(Vec<u8>),
-    /// A list (boxed, as the other collections: `Value` stays 32 bytes, see below).
-    List(Box<List>),
+    /// A list (inline: 24 bytes, a packed buffer or its boxed general form).
+    List(List),
     /// A set.
     Set(Set),
     /// A sorted set.
@@ -32,9 +33,9 @@ pub enum Value {
 // Every key's `Arc<Value>` allocation is 16 bytes of counters plus this enum, so its size is
 // paid once per key: the big collections are boxed (inline, the largest made it 144 bytes and
 // the allocation 160, for strings too; benches/README.md "Memory per key"). The string's `Vec`
-// and the 24-byte sets and hashes make it 32: the 48-byte size class, which 40 bytes (strings
-// alone) round to as well, so inlining them costs strings nothing and saves a set or a hash its
-// box.
+// and the 24-byte lists, sets and hashes make it 32: the 48-byte size class, which 40 bytes
+// (strings alone) round to as well, so inlining them costs strings nothing and saves a list, a
+// set or a hash its box.
 const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
@@ -78,8 +79,9 @@ impl Value {
     }
 
     /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`):
-    /// a string's buffer, or a collection's box and what it owns (each type's `mem_usage`
-    /// counts its own struct, i.e. the box; the stream's is added here).
+    /// a string's buffer, or a collection's struct and what it owns (each type's `mem_usage`
+    /// counts its own struct, the box of a boxed one or its bytes of the value for an inline
+    /// one; the stream's is added here).
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => crate::memory::alloc_size(s.capacity()),
@@ -108,7 +110,7 @@ mod tests {
         let values = [
             Value::Hash((0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect()),
             Value::Set((0..N).map(|i| format!("m{i}")).collect()),
-            Value::List(Box::new((0..N).map(|i| format!("e{i}")).collect())),
+            Value::List((0..N).map(|i| format!("e{i}")).collect()),
             Value::ZSet(Box::new(
                 (0..N).map(|i| (format!("z{i}"), i as f64)).collect(),
             )),

@@ -142,7 +142,7 @@ pub fn to_model(v: &Value) -> model::Value {
 pub fn from_model(v: model::Value) -> Value {
     match v {
         model::Value::String(s) => Value::String(s),
-        model::Value::List(l) => Value::List(Box::new(l.into_iter().collect::<List>())),
+        model::Value::List(l) => Value::List(l.into_iter().collect::<List>()),
         model::Value::Set(m) => {
             let mut s = Set::default();
             for e in m {

@@ -79,8 +79,8 @@ pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
 
 /// Fixed bytes per key besides the key's allocation and the value's own heap: the dict node (48:
 /// hash 8, link 4, key 16 (inline or a pointer and length), slot 16, padding 4; nodes live in an arena) and the `Arc`
-/// allocation (16 of counters and the 32-byte `Value`: lists and streams boxed, sets, hashes
-/// and sorted sets inline), 48 with its size class.
+/// allocation (16 of counters and the 32-byte `Value`: streams boxed, lists, sets, hashes and
+/// sorted sets inline), 48 with its size class.
 pub const ENTRY_OVERHEAD: usize = 48 + ARC_ALLOC;
 
 /// The `Arc<Value>` allocation at its size class.

@@ -5,7 +5,7 @@
 //! value while writers go on: a writer calls `Arc::make_mut`, which clones only when the snapshot
 //! still holds the old version (copy-on-write, as Dragonfly's and KeyDB's fork-less snapshots do).
 //! The six types are Redis's core types (`server.h`, `OBJ_STRING` ... `OBJ_HASH`, `OBJ_STREAM`).
-//! The enum, which every key pays for inside its `Arc`, is 32 bytes: lists and streams are boxed;
+//! The enum, which every key pays for inside its `Arc`, is 32 bytes: streams are boxed; lists,
 //! sets, hashes and sorted sets (24 bytes each: a packed buffer, or a box holding the general
 //! forms) are inline.
 
@@ -18,8 +18,8 @@ use crate::types::{Hash, List, Set, Stream, ZSet};
 pub enum Value {
     /// A string (binary safe). Integers are kept as their decimal text.
     String(Vec<u8>),
-    /// A list (boxed, as the other collections: `Value` stays 32 bytes, see below).
-    List(Box<List>),
+    /// A list (inline: 24 bytes, a packed buffer or its boxed general form).
+    List(List),
     /// A set.
     Set(Set),
     /// A sorted set.
@@ -33,9 +33,9 @@ pub enum Value {
 // Every key's `Arc<Value>` allocation is 16 bytes of counters plus this enum, so its size is
 // paid once per key: the big collections are boxed (inline, the largest made it 144 bytes and
 // the allocation 160, for strings too; benches/README.md "Memory per key"). The string's `Vec`
-// and the 24-byte sets, hashes and sorted sets make it 32: the 48-byte size class, which 40
-// bytes (strings alone) round to as well, so inlining them costs strings nothing and saves each
-// of those a box.
+// and the 24-byte lists, sets, hashes and sorted sets make it 32: the 48-byte size class, which
+// 40 bytes (strings alone) round to as well, so inlining them costs strings nothing and saves
+// each of those a box.
 const _: () = assert!(std::mem::size_of::<Value>() <= 32);
 
 impl Value {
@@ -70,7 +70,7 @@ impl Value {
     pub fn mem_usage_recount(&self) -> usize {
         match self {
             Value::String(s) => crate::memory::alloc_size(s.capacity()),
-            Value::List(l) => l.mem_usage_recount(),
+            Value::List(l) => l.mem_usage_recount() - size_of::<List>(),
             Value::Set(s) => s.mem_usage_recount() - size_of::<Set>(),
             Value::ZSet(z) => z.mem_usage_recount() - size_of::<ZSet>(),
             Value::Hash(h) => h.mem_usage_recount() - size_of::<Hash>(),
@@ -80,12 +80,12 @@ impl Value {
 
     /// Approximate heap bytes used by the value, O(1) (memory accounting; see `crate::memory`):
     /// a string's buffer, or what a collection owns: each type's `mem_usage` counts its own
-    /// struct, which is the box for a list; sets, sorted sets and hashes sit inside the `Arc`
-    /// allocation (`ENTRY_OVERHEAD`), so their struct is taken off; the stream's box is added.
+    /// struct, but lists, sets, sorted sets and hashes sit inside the `Arc` allocation
+    /// (`ENTRY_OVERHEAD`), so their struct is taken off; the stream's box is added.
     pub fn mem_usage(&self) -> usize {
         match self {
             Value::String(s) => crate::memory::alloc_size(s.capacity()),
-            Value::List(l) => l.mem_usage(),
+            Value::List(l) => l.mem_usage() - size_of::<List>(),
             Value::Set(s) => s.mem_usage() - size_of::<Set>(),
             Value::ZSet(z) => z.mem_usage() - size_of::<ZSet>(),
             Value::Hash(h) => h.mem_usage() - size_of::<Hash>(),
@@ -110,7 +110,7 @@ mod tests {
         let values = [
             Value::Hash((0..N).map(|i| (format!("f{i}"), b"v".to_vec())).collect()),
             Value::Set((0..N).map(|i| format!("m{i}")).collect()),
-            Value::List(Box::new((0..N).map(|i| format!("e{i}")).collect())),
+            Value::List((0..N).map(|i| format!("e{i}")).collect()),
             Value::ZSet((0..N).map(|i| (format!("z{i}"), i as f64)).collect()),
         ];
         for v in values {

@@ -63,7 +63,7 @@ fn parse_end(arg: &[u8]) -> Result<End, Reply> {
 /// The list at `key`, created empty when missing.
 fn list_or_create<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<&'c mut List, Reply> {
     if ctx.get_list(key)?.is_none() {
-        ctx.insert(key, Value::List(Box::new(List::new())));
+        ctx.insert(key, Value::List(List::new()));
     }
     ctx.get_list_mut(key)?
         .ok_or_else(|| Reply::err("ERR list vanished while being created"))

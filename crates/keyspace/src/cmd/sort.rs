@@ -335,7 +335,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
                 }
             }
             if outputlen > 0 {
-                ctx.insert(dst, Value::List(Box::new(list)));
+                ctx.insert(dst, Value::List(list));
                 ctx.event(Flags::LIST, "sortstore", dst);
                 ctx.propagate(argv);
             } else if ctx.remove(dst).is_some() {

@@ -22,6 +22,15 @@
 //!                         [Arc]──▶[e ... e]      push/pop touch the end chunks only
 //! ```
 //!
+//! [`List`] is 24 bytes, so [`crate::Value`] holds it inline (no box of its own; every key pays
+//! for its `Arc<Value>`, and a packed list key then costs that allocation and its buffer only).
+//! The packed form is the [`Packed`] itself (its element bytes are its buffer's less two per
+//! element, so it needs no counter). The small and big forms, which already own a heap buffer
+//! per element, sit behind one box ([`General`]) with the sum of their elements' lengths (for an
+//! O(1) [`List::mem_usage`]); the big form's own state is boxed again inside it, which keeps
+//! that box at 40 bytes (jemalloc's 48 class, what the boxed 40-byte list cost before) for the
+//! small form.
+//!
 //! A position is found by summing chunk lengths from the nearer end (O(n / CHUNK)). The big form
 //! turns small again at `CHUNK / 4` elements or fewer. Index arithmetic with negative indexes
 //! (Redis's `-1` = last) lives in [`List::resolve`].
@@ -74,7 +83,23 @@ impl Clone for Big {
 enum Repr {
     /// At most [`MAX_PACKED_ENTRIES`] elements of at most [`MAX_PACKED_VALUE`] bytes.
     Packed(Packed),
+    /// Past the packed limits, for good (boxed: keeps [`List`] at 24 bytes).
+    General(Box<General>),
+}
+
+/// The small and big forms, behind [`Repr::General`]'s box.
+#[derive(Clone)]
+struct General {
+    form: Form,
+    /// Sum of the elements' lengths, kept by every mutation so [`List::mem_usage`] is O(1).
+    bytes: usize,
+}
+
+#[derive(Clone)]
+enum Form {
+    /// Up to [`CHUNK`] elements.
     Small(Items),
+    /// Past [`CHUNK`] elements (boxed: keeps [`General`] at 40 bytes for the small form).
     Big(Box<Big>),
 }
 
@@ -82,15 +107,16 @@ enum Repr {
 #[derive(Clone)]
 pub struct List {
     repr: Repr,
-    /// Sum of the elements' lengths, kept by every mutation so [`List::mem_usage`] is O(1).
-    bytes: usize,
 }
+
+// `Value::List` holds a list inline; `Value` stays 32 bytes (see `value.rs`).
+const _: () = assert!(std::mem::size_of::<List>() <= 24);
+const _: () = assert!(std::mem::size_of::<General>() <= 40);
 
 impl Default for List {
     fn default() -> List {
         List {
             repr: Repr::Packed(Packed::default()),
-            bytes: 0,
         }
     }
 }
@@ -331,6 +357,39 @@ impl Big {
     }
 }
 
+impl General {
+    /// The small form of `items`, counting their bytes.
+    fn small(items: Items) -> General {
+        General {
+            bytes: items.iter().map(Vec::len).sum(),
+            form: Form::Small(items),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.form {
+            Form::Small(items) => items.len(),
+            Form::Big(b) => b.len,
+        }
+    }
+
+    /// Takes the big form past [`CHUNK`] elements and the small one at `CHUNK / 4` or fewer.
+    fn normalize(&mut self) {
+        let len = self.len();
+        match &mut self.form {
+            Form::Small(items) if len > CHUNK => {
+                let items = std::mem::take(items);
+                self.form = Form::Big(Box::new(Big::from_items(items)));
+            }
+            Form::Big(b) if len <= CHUNK / 4 => {
+                let big = std::mem::replace(&mut **b, Big::from_items(VecDeque::new()));
+                self.form = Form::Small(big.into_items());
+            }
+            _ => {}
+        }
+    }
+}
+
 impl List {
     /// An empty list.
     pub fn new() -> List {
@@ -341,8 +400,7 @@ impl List {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Packed(p) => p.len(),
-            Repr::Small(items) => items.len(),
-            Repr::Big(b) => b.len,
+            Repr::General(g) => g.len(),
         }
     }
 
@@ -358,9 +416,10 @@ impl List {
 
     /// The `n` elements from position `start` (`start + n <= len`).
     fn run(&self, start: usize, n: usize) -> Either<PackedIter<'_>, ListIter<'_>> {
-        if let Repr::Packed(p) = &self.repr {
-            return Either::A(p.range(start, n));
-        }
+        let g = match &self.repr {
+            Repr::Packed(p) => return Either::A(p.range(start, n)),
+            Repr::General(g) => g,
+        };
         let mut it = ListIter {
             front: NO_ITEMS.iter(),
             back: NO_ITEMS.iter(),
@@ -370,10 +429,9 @@ impl List {
         if n == 0 {
             return Either::B(it);
         }
-        match &self.repr {
-            Repr::Packed(_) => {}
-            Repr::Small(items) => it.front = items.range(start..start + n),
-            Repr::Big(b) => {
+        match &g.form {
+            Form::Small(items) => it.front = items.range(start..start + n),
+            Form::Big(b) => {
                 let (ci, off) = b.locate(start);
                 let (cj, offj) = b.locate(start + n - 1);
                 if ci == cj {
@@ -388,10 +446,16 @@ impl List {
         Either::B(it)
     }
 
-    /// Leaves the packed form for good (a write past its limits), keeping the order.
-    fn unpack(&mut self) {
+    /// Leaves the packed form for good (a write past its limits), keeping the order, and
+    /// returns the general form.
+    fn unpack(&mut self) -> &mut General {
         if let Repr::Packed(p) = &self.repr {
-            self.repr = Repr::Small(p.iter().map(<[u8]>::to_vec).collect());
+            let items = p.iter().map(<[u8]>::to_vec).collect();
+            self.repr = Repr::General(Box::new(General::small(items)));
+        }
+        match &mut self.repr {
+            Repr::General(g) => g,
+            Repr::Packed(_) => unreachable!("unpacked above"),
         }
     }
 
@@ -400,50 +464,33 @@ impl List {
         v.len() <= MAX_PACKED_VALUE && p.len() < MAX_PACKED_ENTRIES
     }
 
-    /// Takes the big form past [`CHUNK`] elements and the small one at `CHUNK / 4` or fewer.
-    fn normalize(&mut self) {
-        let len = self.len();
-        match &mut self.repr {
-            Repr::Small(items) if len > CHUNK => {
-                let items = std::mem::take(items);
-                self.repr = Repr::Big(Box::new(Big::from_items(items)));
-            }
-            Repr::Big(b) if len <= CHUNK / 4 => {
-                let big = std::mem::replace(&mut **b, Big::from_items(VecDeque::new()));
-                self.repr = Repr::Small(big.into_items());
-            }
-            _ => {}
-        }
-    }
-
     fn push(&mut self, v: Vec<u8>, back: bool) {
-        self.bytes += v.len();
         if let Repr::Packed(p) = &mut self.repr {
             if Self::fits(p, &v) {
                 let at = if back { p.len() } else { 0 };
                 p.splice(at, 0, &[&v]);
                 return;
             }
-            self.unpack();
         }
-        match &mut self.repr {
-            Repr::Packed(_) => unreachable!("unpacked above"),
-            Repr::Small(items) => {
+        let g = self.unpack();
+        g.bytes += v.len();
+        match &mut g.form {
+            Form::Small(items) => {
                 if back {
                     items.push_back(v);
                 } else {
                     items.push_front(v);
                 }
                 if items.len() > CHUNK {
-                    self.normalize();
+                    g.normalize();
                 }
             }
-            Repr::Big(b) => b.push(v, back),
+            Form::Big(b) => b.push(v, back),
         }
     }
 
     fn pop(&mut self, back: bool) -> Option<Vec<u8>> {
-        let v = match &mut self.repr {
+        let g = match &mut self.repr {
             Repr::Packed(p) => {
                 let at = if back {
                     p.len().checked_sub(1)
@@ -454,9 +501,12 @@ impl List {
                 if let (Some(at), Some(_)) = (at, &v) {
                     p.splice(at, 1, &[]);
                 }
-                v
+                return v;
             }
-            Repr::Small(items) => {
+            Repr::General(g) => g,
+        };
+        let v = match &mut g.form {
+            Form::Small(items) => {
                 let v = if back {
                     items.pop_back()
                 } else {
@@ -465,10 +515,10 @@ impl List {
                 Self::shrink_if_sparse(items);
                 v
             }
-            Repr::Big(b) => b.pop(back),
+            Form::Big(b) => b.pop(back),
         };
-        self.bytes -= v.as_ref().map_or(0, Vec::len);
-        self.normalize();
+        g.bytes -= v.as_ref().map_or(0, Vec::len);
+        g.normalize();
         v
     }
 
@@ -513,11 +563,13 @@ impl List {
         let i = self.resolve(index)?;
         match &self.repr {
             Repr::Packed(p) => p.get(i),
-            Repr::Small(items) => Some(items[i].as_slice()),
-            Repr::Big(b) => {
-                let (ci, off) = b.locate(i);
-                Some(b.chunks[ci][off].as_slice())
-            }
+            Repr::General(g) => match &g.form {
+                Form::Small(items) => Some(items[i].as_slice()),
+                Form::Big(b) => {
+                    let (ci, off) = b.locate(i);
+                    Some(b.chunks[ci][off].as_slice())
+                }
+            },
         }
     }
 
@@ -528,23 +580,20 @@ impl List {
         };
         if let Repr::Packed(p) = &mut self.repr {
             if v.len() <= MAX_PACKED_VALUE {
-                let old = p.get(i).map_or(0, <[u8]>::len);
                 p.splice(i, 1, &[&v]);
-                self.bytes = self.bytes - old + v.len();
                 return true;
             }
-            self.unpack();
         }
-        self.bytes += v.len();
-        let old = match &mut self.repr {
-            Repr::Packed(_) => unreachable!("unpacked above"),
-            Repr::Small(items) => std::mem::replace(&mut items[i], v),
-            Repr::Big(b) => {
+        let g = self.unpack();
+        g.bytes += v.len();
+        let old = match &mut g.form {
+            Form::Small(items) => std::mem::replace(&mut items[i], v),
+            Form::Big(b) => {
                 let (ci, off) = b.locate(i);
                 b.with_chunk(ci, |c| std::mem::replace(&mut c[off], v))
             }
         };
-        self.bytes -= old.len();
+        g.bytes -= old.len();
         true
     }
 
@@ -595,29 +644,32 @@ impl List {
                 return;
             }
         };
-        match &mut self.repr {
+        let g = match &mut self.repr {
             Repr::Packed(p) => {
                 let kept = {
                     let kept: Vec<&[u8]> = p.range(start, stop + 1 - start).collect();
-                    self.bytes = kept.iter().map(|x| x.len()).sum();
                     let mut q = Packed::default();
                     q.push(&kept);
                     q
                 };
                 *p = kept;
+                return;
             }
-            Repr::Small(items) => {
+            Repr::General(g) => g,
+        };
+        match &mut g.form {
+            Form::Small(items) => {
                 items.truncate(stop + 1);
                 items.drain(..start);
-                self.bytes = items.iter().map(Vec::len).sum();
+                g.bytes = items.iter().map(Vec::len).sum();
                 Self::shrink_if_sparse(items);
             }
-            Repr::Big(b) => {
-                self.bytes -= b.drop_end(len - 1 - stop, true);
-                self.bytes -= b.drop_end(start, false);
+            Form::Big(b) => {
+                g.bytes -= b.drop_end(len - 1 - stop, true);
+                g.bytes -= b.drop_end(start, false);
             }
         }
-        self.normalize();
+        g.normalize();
     }
 
     /// Removes up to `count` elements equal to `v` (LREM semantics: count > 0 from the head,
@@ -656,7 +708,7 @@ impl List {
             st.0 += 1;
             keep
         };
-        match &mut self.repr {
+        let g = match &mut self.repr {
             Repr::Packed(p) => {
                 let kept = {
                     let kept: Vec<&[u8]> = p.iter().filter(|x| keep(&mut st, x)).collect();
@@ -665,12 +717,16 @@ impl List {
                     q
                 };
                 *p = kept;
+                return st.1;
             }
-            Repr::Small(items) => {
+            Repr::General(g) => g,
+        };
+        match &mut g.form {
+            Form::Small(items) => {
                 items.retain(|x| keep(&mut st, x));
                 Self::shrink_if_sparse(items);
             }
-            Repr::Big(b) => {
+            Form::Big(b) => {
                 let mut ci = 0;
                 while ci < b.chunks.len() {
                     // Only the chunks with a removal are made unique.
@@ -695,8 +751,8 @@ impl List {
             }
         }
         let removed = st.1;
-        self.bytes -= removed * v.len();
-        self.normalize();
+        g.bytes -= removed * v.len();
+        g.normalize();
         removed
     }
 
@@ -711,22 +767,22 @@ impl List {
         let pos = pos.min(len);
         if let Repr::Packed(p) = &mut self.repr {
             if Self::fits(p, &v) {
-                self.bytes += v.len();
                 p.splice(pos, 0, &[&v]);
                 return;
             }
-            self.unpack();
         }
-        match &mut self.repr {
-            Repr::Packed(_) => unreachable!("unpacked above"),
-            Repr::Small(items) => {
-                self.bytes += v.len();
+        let g = self.unpack();
+        if matches!(g.form, Form::Big(_)) && (pos == 0 || pos == len) {
+            self.push(v, pos == len);
+            return;
+        }
+        g.bytes += v.len();
+        match &mut g.form {
+            Form::Small(items) => {
                 items.insert(pos, v);
-                self.normalize();
+                g.normalize();
             }
-            Repr::Big(_) if pos == 0 || pos == len => self.push(v, pos == len),
-            Repr::Big(b) => {
-                self.bytes += v.len();
+            Form::Big(b) => {
                 let (mut ci, mut off) = b.locate(pos);
                 if b.chunks[ci].len() >= CHUNK {
                     let mut tail = b.with_chunk(ci, |c| c.split_off(CHUNK / 2));
@@ -749,58 +805,76 @@ impl List {
         }
     }
 
-    /// Heap bytes of the structure given the element slots and bytes.
+    /// Heap bytes of the structure given the big form's element slots and the elements' bytes.
     fn mem_with(&self, slots: usize, bytes: usize) -> usize {
-        if let Repr::Packed(p) = &self.repr {
-            // A packed list's bytes are its buffer's (elements plus two bytes each).
-            return size_of::<List>() + alloc_size(bytes + 2 * p.len());
-        }
         size_of::<List>()
-            + bytes
             + match &self.repr {
-                Repr::Packed(_) => 0,
-                Repr::Small(items) => items.capacity() * size_of::<Vec<u8>>(),
-                Repr::Big(b) => {
-                    size_of::<Big>()
-                        + b.chunks.capacity() * size_of::<Arc<Items>>()
-                        + b.chunks.len() * (ARC_HEADER + size_of::<Items>())
-                        + slots * size_of::<Vec<u8>>()
+                // A packed list's bytes are its buffer's (elements plus two bytes each).
+                Repr::Packed(p) => alloc_size(bytes + 2 * p.len()),
+                Repr::General(g) => {
+                    size_of::<General>()
+                        + bytes
+                        + match &g.form {
+                            Form::Small(items) => items.capacity() * size_of::<Vec<u8>>(),
+                            Form::Big(b) => {
+                                size_of::<Big>()
+                                    + b.chunks.capacity() * size_of::<Arc<Items>>()
+                                    + b.chunks.len() * (ARC_HEADER + size_of::<Items>())
+                                    + slots * size_of::<Vec<u8>>()
+                            }
+                        }
                 }
             }
     }
 
+    /// The big form's chunk capacities, summed.
+    fn slots_recount(&self) -> usize {
+        match &self.repr {
+            Repr::General(g) => match &g.form {
+                Form::Big(b) => b.chunks.iter().map(|c| c.capacity()).sum(),
+                Form::Small(_) => 0,
+            },
+            Repr::Packed(_) => 0,
+        }
+    }
+
     /// [`List::mem_usage`] recomputed element by element (O(n); tests).
     pub fn mem_usage_recount(&self) -> usize {
-        let slots = match &self.repr {
-            Repr::Packed(_) | Repr::Small(_) => 0,
-            Repr::Big(b) => b.chunks.iter().map(|c| c.capacity()).sum(),
-        };
-        self.mem_with(slots, self.iter().map(<[u8]>::len).sum())
+        self.mem_with(self.slots_recount(), self.iter().map(<[u8]>::len).sum())
     }
 
     /// Estimated heap bytes used.
     pub fn mem_usage(&self) -> usize {
-        let slots = match &self.repr {
-            Repr::Packed(_) | Repr::Small(_) => 0,
-            Repr::Big(b) => b.slots,
-        };
-        self.mem_with(slots, self.bytes)
+        match &self.repr {
+            Repr::Packed(p) => self.mem_with(0, p.byte_len() - 2 * p.len()),
+            Repr::General(g) => {
+                let slots = match &g.form {
+                    Form::Small(_) => 0,
+                    Form::Big(b) => b.slots,
+                };
+                self.mem_with(slots, g.bytes)
+            }
+        }
     }
 
-    /// Checks the big form's invariants (tests).
+    /// Checks the forms' invariants (tests).
     #[cfg(test)]
     fn check(&self) {
-        if let Repr::Big(b) = &self.repr {
-            assert!(b.len > CHUNK / 4);
-            assert_eq!(b.chunks.iter().map(|c| c.len()).sum::<usize>(), b.len);
-            assert!(b.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
-        } else {
-            assert!(self.len() <= CHUNK);
-        }
-        if let Repr::Packed(p) = &self.repr {
-            assert!(p.len() <= MAX_PACKED_ENTRIES);
-            assert!(p.iter().all(|x| x.len() <= MAX_PACKED_VALUE));
-            assert_eq!(p.byte_len(), self.bytes + 2 * p.len());
+        match &self.repr {
+            Repr::Packed(p) => {
+                assert!(p.len() <= MAX_PACKED_ENTRIES);
+                assert!(p.iter().all(|x| x.len() <= MAX_PACKED_VALUE));
+                let bytes: usize = p.iter().map(<[u8]>::len).sum();
+                assert_eq!(p.byte_len(), bytes + 2 * p.len());
+            }
+            Repr::General(g) => match &g.form {
+                Form::Small(items) => assert!(items.len() <= CHUNK),
+                Form::Big(b) => {
+                    assert!(b.len > CHUNK / 4);
+                    assert_eq!(b.chunks.iter().map(|c| c.len()).sum::<usize>(), b.len);
+                    assert!(b.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
+                }
+            },
         }
         assert_eq!(self.mem_usage(), self.mem_usage_recount());
     }
@@ -809,21 +883,18 @@ impl List {
 impl<T: Into<Vec<u8>>> FromIterator<T> for List {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List {
         let items: Items = iter.into_iter().map(Into::into).collect();
-        let bytes = items.iter().map(Vec::len).sum();
         if items.len() <= MAX_PACKED_ENTRIES && items.iter().all(|x| x.len() <= MAX_PACKED_VALUE) {
             let mut p = Packed::default();
             p.push(&items.iter().map(Vec::as_slice).collect::<Vec<_>>());
             return List {
                 repr: Repr::Packed(p),
-                bytes,
             };
         }
-        let mut l = List {
-            repr: Repr::Small(items),
-            bytes,
-        };
-        l.normalize();
-        l
+        let mut g = General::small(items);
+        g.normalize();
+        List {
+            repr: Repr::General(Box::new(g)),
+        }
     }
 }
 

@@ -646,13 +646,7 @@ impl List {
         };
         let g = match &mut self.repr {
             Repr::Packed(p) => {
-                let kept = {
-                    let kept: Vec<&[u8]> = p.range(start, stop + 1 - start).collect();
-                    let mut q = Packed::default();
-                    q.push(&kept);
-                    q
-                };
-                *p = kept;
+                *p = p.range(start, stop + 1 - start).collect();
                 return;
             }
             Repr::General(g) => g,
@@ -710,13 +704,7 @@ impl List {
         };
         let g = match &mut self.repr {
             Repr::Packed(p) => {
-                let kept = {
-                    let kept: Vec<&[u8]> = p.iter().filter(|x| keep(&mut st, x)).collect();
-                    let mut q = Packed::default();
-                    q.push(&kept);
-                    q
-                };
-                *p = kept;
+                *p = p.iter().filter(|x| keep(&mut st, x)).collect();
                 return st.1;
             }
             Repr::General(g) => g,
@@ -884,8 +872,7 @@ impl<T: Into<Vec<u8>>> FromIterator<T> for List {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> List {
         let items: Items = iter.into_iter().map(Into::into).collect();
         if items.len() <= MAX_PACKED_ENTRIES && items.iter().all(|x| x.len() <= MAX_PACKED_VALUE) {
-            let mut p = Packed::default();
-            p.push(&items.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            let p = items.iter().map(Vec::as_slice).collect();
             return List {
                 repr: Repr::Packed(p),
             };

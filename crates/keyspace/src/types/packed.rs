@@ -157,6 +157,17 @@ impl Packed {
     }
 }
 
+impl<'a> FromIterator<&'a [u8]> for Packed {
+    /// The entries in order, in one allocation of the exact size (entries of at most
+    /// [`MAX_ENTRY`] bytes, as for [`Packed::splice`]).
+    fn from_iter<I: IntoIterator<Item = &'a [u8]>>(iter: I) -> Packed {
+        let entries: Vec<&[u8]> = iter.into_iter().collect();
+        let mut p = Packed::default();
+        p.push(&entries);
+        p
+    }
+}
+
 /// Iterator over a [`Packed`]'s entries (see [`Packed::iter`]).
 #[derive(Clone)]
 pub(crate) struct PackedIter<'a> {
@@ -295,6 +306,8 @@ mod tests {
                 prop_assert_eq!(p.len(), model.len());
                 prop_assert_eq!(p.byte_len(), model.iter().map(|e| e.len() + 2).sum::<usize>());
                 prop_assert!(p.iter().eq(model.iter().map(|e| e.as_slice())));
+                let collected: Packed = model.iter().map(|e| e.as_slice()).collect();
+                prop_assert!(collected == p);
                 prop_assert!(p.iter().rev().eq(model.iter().rev().map(|e| e.as_slice())));
                 for i in 0..=model.len() {
                     prop_assert!(p.iter_from(i).eq(model[i..].iter().map(|e| e.as_slice())));

@@ -35,6 +35,12 @@
 //! `// SAFETY:` argument; the tests check every length around the boundary against `Vec<u8>` and
 //! count allocations, so a leak or a double free fails them (`ci/miri.sh` runs them under Miri).
 
+mod shared;
+mod tagged;
+
+pub use shared::{SharedBytes, HEADER_SIZE};
+pub use tagged::{ArcOrBytes, Mut, Ref, Unpacked};
+
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;

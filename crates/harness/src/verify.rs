@@ -332,7 +332,7 @@ pub fn digest(ks: &Keyspace, keys: &DigestKeys, now: i64) -> Digest {
                     h.write_usize(k.len());
                     h.write(k);
                     h.write_i64(slot.expire_at().unwrap_or(i64::MIN));
-                    hash_value(rs, &slot.value, &mut h);
+                    hash_value(rs, &slot.value.get(), &mut h);
                     d.keys += 1;
                     d.sum = d.sum.wrapping_add(h.finish());
                 }
@@ -404,14 +404,16 @@ pub fn compare_key_by_key(expected: &Keyspace, got: &Keyspace, now: i64) -> Resu
                                             slot.expire_at(),
                                             o.expire_at()
                                         ));
-                                    } else if !same_value(&slot.value, &o.value) {
+                                    } else if !same_value(&slot.value.get(), &o.value.get()) {
                                         d.changed += 1;
                                         d.note(format!(
                                             "{}: {} expected, {} replayed{}",
                                             key_name(db, k),
-                                            describe(&slot.value),
-                                            describe(&o.value),
-                                            if describe(&slot.value) == describe(&o.value) {
+                                            describe(&slot.value.get()),
+                                            describe(&o.value.get()),
+                                            if describe(&slot.value.get())
+                                                == describe(&o.value.get())
+                                            {
                                                 " with other contents"
                                             } else {
                                                 ""

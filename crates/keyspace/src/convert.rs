@@ -127,7 +127,7 @@ fn strip_fraction_zeros(mut s: String) -> String {
 /// Convert a keyspace value to the RDB model.
 pub fn to_model(v: &Value) -> model::Value {
     match v {
-        Value::String(s) => model::Value::String(s.clone()),
+        Value::String(s) => model::Value::String(s.to_vec()),
         Value::List(l) => model::Value::List(l.iter().map(|e| e.to_vec()).collect()),
         Value::Set(s) => model::Value::Set(s.iter().map(|e| e.to_vec()).collect()),
         Value::ZSet(z) => model::Value::ZSet(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
@@ -141,7 +141,7 @@ pub fn to_model(v: &Value) -> model::Value {
 /// Convert an RDB model value to a keyspace value (duplicate members/fields: the last wins).
 pub fn from_model(v: model::Value) -> Value {
     match v {
-        model::Value::String(s) => Value::String(s),
+        model::Value::String(s) => Value::String(s.into()),
         model::Value::List(l) => Value::List(l.into_iter().collect::<List>()),
         model::Value::Set(m) => {
             let mut s = Set::default();

@@ -9,11 +9,11 @@
 //!   deleted on access and `DEL key` is propagated;
 //! - every mutation first calls the [`WriteObserver`](crate::WriteObserver) for the touched
 //!   `(db, key hash)` (once per command and key), so a snapshot can save the bucket's old content;
-//! - values are copy-on-write (`Arc::make_mut`);
+//! - values are copy-on-write ([`Obj::get_mut`](crate::value::Obj::get_mut));
 //! - propagated commands are collected and delivered by the dispatcher after the handler returns,
 //!   with the locks still held.
 
-use forkless_sync::{Arc, MutexGuard};
+use forkless_sync::MutexGuard;
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
@@ -24,7 +24,7 @@ use crate::notify::{Flags, KeyEvent};
 use crate::propagate::Propagated;
 use crate::reply::Reply;
 use crate::types::{Hash, List, Set, Stream, ZSet};
-use crate::value::Value;
+use crate::value::{Obj, SharedBytes, Value, ValueRef, View};
 
 /// One command's access to the keyspace (the shards of its keys are locked).
 pub struct Ctx<'a> {
@@ -92,21 +92,21 @@ macro_rules! typed_getters {
     ($get:ident, $get_mut:ident, $variant:ident, $ty:ty) => {
         /// The value of `key` if it holds this type; `Err(wrong_type)` if it holds another.
         pub fn $get(&mut self, key: &[u8]) -> Result<Option<&$ty>, Reply> {
-            match self.get(key) {
+            match self.view_in(self.db, key) {
                 None => Ok(None),
-                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(View::Arc(Value::$variant(v))) => Ok(Some(v)),
                 Some(_) => Err(Reply::wrong_type()),
             }
         }
         /// Mutable (copy-on-write) access to the value of `key` if it holds this type;
         /// `Err(wrong_type)` if it holds another.
         pub fn $get_mut(&mut self, key: &[u8]) -> Result<Option<&mut $ty>, Reply> {
-            match self.get(key) {
+            match self.view_in(self.db, key) {
                 None => return Ok(None),
-                Some(Value::$variant(_)) => {}
+                Some(View::Arc(Value::$variant(_))) => {}
                 Some(_) => return Err(Reply::wrong_type()),
             }
-            match self.get_mut(key) {
+            match self.obj_mut(key).and_then(Obj::value_mut) {
                 Some(Value::$variant(v)) => Ok(Some(v)),
                 _ => Ok(None),
             }
@@ -432,12 +432,22 @@ impl<'a> Ctx<'a> {
     }
 
     /// The value of `key` in the current database (expiring it lazily).
-    pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+    pub fn get(&mut self, key: &[u8]) -> Option<ValueRef<'_>> {
         self.get_in(self.db, key)
     }
 
     /// The value of `key` in database `db` (expiring it lazily).
-    pub fn get_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
+    pub fn get_in(&mut self, db: u32, key: &[u8]) -> Option<ValueRef<'_>> {
+        self.obj_in(db, key).map(Obj::get)
+    }
+
+    /// The value of `key` in database `db` in place (expiring it lazily; counting a hit or a
+    /// miss as [`Ctx::get_in`] does): the typed getters' path, with no count changes.
+    fn view_in(&mut self, db: u32, key: &[u8]) -> Option<View<'_, Value>> {
+        self.obj_in(db, key).map(Obj::view)
+    }
+
+    fn obj_in(&mut self, db: u32, key: &[u8]) -> Option<&Obj> {
         let found = self.live(db, key);
         if self.count_hits {
             let mem = self.ks.memory_state();
@@ -452,13 +462,13 @@ impl<'a> Ctx<'a> {
             }
         }
         let (g, h) = found?;
-        self.dict(g, db).find(h, key).map(|s| &*s.value)
+        self.dict(g, db).find(h, key).map(|s| &s.value)
     }
 
     /// The value of `key` in database `db` if live, without touching its access metadata,
     /// counting a hit or expiring it (the dispatcher's check for aggregates a write left
     /// empty: a write must touch a key once, as Redis's `lookupKeyWrite`, not twice).
-    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<&Value> {
+    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<ValueRef<'_>> {
         let (g, h) = self.locate(key);
         let now = self.now;
         let frozen = self.view == ExpiryView::Frozen;
@@ -466,7 +476,7 @@ impl<'a> Ctx<'a> {
         if s.is_expired(now) && !frozen {
             return None;
         }
-        Some(&*s.value)
+        Some(s.value.get())
     }
 
     /// The slot (value and expiry) of `key` in database `db`, if live.
@@ -475,23 +485,42 @@ impl<'a> Ctx<'a> {
         self.dict(g, db).find(h, key)
     }
 
-    /// Mutable access to the value of `key` (copy-on-write if a snapshot holds it).
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+    /// The slot's value pointer of `key` for a write: notifies the observer, then copies the
+    /// value if a snapshot still holds it (timed as copy-on-write, O(chunk) for big values).
+    fn obj_mut(&mut self, key: &[u8]) -> Option<&mut Obj> {
         let db = self.db;
         let (g, h) = self.live(db, key)?;
         self.notify(g, db, h, key);
         self.dict(g, db).find_mut(h, key).map(|s| {
             let value = &mut s.value;
-            if Arc::strong_count(value) > 1 {
+            if value.is_shared() {
                 // Shared (a snapshot holds it): this write copies it (O(chunk) for big values).
-                crate::trace::cow(move || Arc::make_mut(value))
-            } else {
-                Arc::make_mut(value)
+                crate::trace::cow(|| value.make_unique());
             }
+            value
         })
     }
 
-    typed_getters!(get_str, get_str_mut, String, Vec<u8>);
+    /// The string of `key` if it holds one; `Err(wrong_type)` if it holds another type.
+    pub fn get_str(&mut self, key: &[u8]) -> Result<Option<&SharedBytes>, Reply> {
+        match self.view_in(self.db, key) {
+            None => Ok(None),
+            Some(View::Bytes(s)) => Ok(Some(s)),
+            Some(View::Arc(_)) => Err(Reply::wrong_type()),
+        }
+    }
+
+    /// The string of `key`, writable in place (already copied if a snapshot held it), if it holds
+    /// one; `Err(wrong_type)` if it holds another type.
+    pub fn get_str_mut(&mut self, key: &[u8]) -> Result<Option<&mut SharedBytes>, Reply> {
+        match self.view_in(self.db, key) {
+            None => return Ok(None),
+            Some(View::Bytes(_)) => {}
+            Some(View::Arc(_)) => return Err(Reply::wrong_type()),
+        }
+        Ok(self.obj_mut(key).and_then(Obj::str_mut))
+    }
+
     typed_getters!(get_list, get_list_mut, List, List);
     typed_getters!(get_set, get_set_mut, Set, Set);
     typed_getters!(get_zset, get_zset_mut, ZSet, ZSet);
@@ -597,8 +626,7 @@ impl<'a> Ctx<'a> {
 
     /// Remove `key`; returns its value if it was live.
     pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
-        self.remove_in(self.db, key)
-            .map(|s| Arc::try_unwrap(s.value).unwrap_or_else(|a| (*a).clone()))
+        self.remove_in(self.db, key).map(|s| s.value.into_value())
     }
 
     /// Remove `key` from database `db`; returns its slot if it was live.

@@ -5,15 +5,15 @@
 //! active expiry) and random sampling (RANDOMKEY). This module is the only place that talks to
 //! the table implementation, so the rest of the crate is independent of it.
 //!
-//! A [`Slot`] holds the value behind an `Arc` (copy-on-write for snapshots) and the absolute
+//! A [`Slot`] holds the value behind an [`Obj`] (an `Arc<Value>` or a string's own counted
+//! block: copy-on-write for snapshots) and the absolute
 //! expiry in Unix milliseconds, stored as an `i64` with [`NO_EXPIRE`] as the "no TTL" sentinel
 //! (16 bytes per slot instead of 24 with `Option<i64>`).
 
 use forkless_dict::Dict;
-use forkless_sync::Arc;
 use rand::Rng;
 
-use crate::value::Value;
+use crate::value::{Obj, Value};
 
 /// A key's bytes as stored: 16 bytes in the dict node, the bytes themselves inline up to
 /// [`forkless_compact::INLINE_CAP`] (15) bytes, one exact-size allocation above.
@@ -26,7 +26,7 @@ pub const NO_EXPIRE: i64 = i64::MIN;
 #[derive(Clone, Debug)]
 pub struct Slot {
     /// The value (shared with a snapshot while one holds it).
-    pub value: Arc<Value>,
+    pub value: Obj,
     expire: i64,
 }
 
@@ -34,7 +34,7 @@ impl Slot {
     /// A slot with an optional absolute expiry (Unix ms).
     pub fn new(value: Value, expire_at: Option<i64>) -> Slot {
         let mut s = Slot {
-            value: Arc::new(value),
+            value: Obj::new(value),
             expire: NO_EXPIRE,
         };
         s.set_expire_at(expire_at);
@@ -68,24 +68,19 @@ pub struct Db {
 }
 
 /// Bytes one key costs in memory accounting: the key's allocation (none up to 15 bytes: inline
-/// in the node, see [`Key`]), the dict node (hash, link, key and slot inline), the value's `Arc`
-/// allocation (two counters and the `Value`) and what the value owns ([`Value::mem_usage`], O(1)
-/// for every type). Allocations are charged at the allocator's size class
+/// in the node, see [`Key`]), the dict node (hash, link, key and slot inline) and the value
+/// ([`Obj::mem_usage`]: a string's block, or the `Arc<Value>` allocation and what the value owns;
+/// O(1) for every type). Allocations are charged at the allocator's size class
 /// ([`crate::memory::alloc_size`]).
 pub fn entry_cost(key_len: usize, slot: &Slot) -> i64 {
     let key_heap = crate::memory::alloc_size(Key::heap_size_of(key_len));
     (key_heap + ENTRY_OVERHEAD + slot.value.mem_usage()) as i64
 }
 
-/// Fixed bytes per key besides the key's allocation and the value's own heap: the dict node (48:
-/// hash 8, link 4, key 16 (inline or a pointer and length), slot 16, padding 4; nodes live in an arena) and the `Arc`
-/// allocation (16 of counters and the 32-byte `Value`: streams boxed, lists, sets, hashes and
-/// sorted sets inline), 48 with its size class.
-pub const ENTRY_OVERHEAD: usize = 48 + ARC_ALLOC;
-
-/// The `Arc<Value>` allocation at its size class.
-const ARC_ALLOC: usize = 48;
-const _: () = assert!(16 + std::mem::size_of::<Value>() <= ARC_ALLOC);
+/// Fixed bytes per key besides the key's allocation and the value: the dict node (48: hash 8,
+/// link 4, metadata 4, key 16 (inline or a pointer and length), slot 16 (the value's pointer and
+/// the expiry); nodes live in an arena).
+pub const ENTRY_OVERHEAD: usize = 48;
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,17 +208,18 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::SharedBytes;
 
     #[test]
     fn slot_is_two_words() {
-        // Arc pointer + i64 expiry with a sentinel; `Option<i64>` would make it 24 bytes.
+        // Value pointer + i64 expiry with a sentinel; `Option<i64>` would make it 24 bytes.
         assert_eq!(std::mem::size_of::<Slot>(), 16);
         assert_eq!(std::mem::size_of::<Option<i64>>() + 8, 24);
     }
 
     #[test]
     fn expiry_sentinel_round_trips() {
-        let mut s = Slot::new(Value::String(b"v".to_vec()), None);
+        let mut s = Slot::new(Value::String(b"v".into()), None);
         assert_eq!(s.expire_at(), None);
         assert!(!s.is_expired(i64::MAX));
         s.set_expire_at(Some(i64::MIN));
@@ -240,7 +236,11 @@ mod tests {
         for i in 0..1000u64 {
             let k = format!("k{i}");
             let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            db.insert(h, k.as_bytes(), Slot::new(Value::String(vec![]), None));
+            db.insert(
+                h,
+                k.as_bytes(),
+                Slot::new(Value::String(SharedBytes::new()), None),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         let mut c = 0;

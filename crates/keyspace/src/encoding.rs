@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn a_raw_string_stays_raw_and_not_int_is_embstr() {
         let lim = EncodingLimits::default();
-        let v = Value::String(b"1234".to_vec());
+        let v = Value::String(b"1234".into());
         assert_eq!(object_encoding(&v, Pins::NONE, &lim), "int");
         assert_eq!(object_encoding(&v, Pins::RAW, &lim), "raw");
         assert_eq!(object_encoding(&v, Pins::NOT_INT, &lim), "embstr");

@@ -466,7 +466,7 @@ impl Keyspace {
         self.with_shard(self.shard_of(h), |sh| {
             sh.db_mut(db)
                 .find_meta_mut(h, key)
-                .map(|(slot, meta)| f(&slot.value, crate::encoding::Pins::of_meta(*meta)))
+                .map(|(slot, meta)| f(&slot.value.get(), crate::encoding::Pins::of_meta(*meta)))
         })
     }
 
@@ -983,7 +983,7 @@ impl Keyspace {
                     out.push(Entry {
                         db,
                         key: k.to_vec(),
-                        value: to_model(&slot.value),
+                        value: to_model(&slot.value.get()),
                         expire_at_ms: slot.expire_at(),
                     });
                 }

@@ -52,4 +52,4 @@ pub use keyspace::{
 pub use memory::{EvictionPolicy, MemoryConfig, MemoryStats};
 pub use propagate::{render_aof, CollectingSink, Propagated, PropagationSink};
 pub use reply::Reply;
-pub use value::Value;
+pub use value::{Obj, SharedBytes, Value, ValueRef, View};

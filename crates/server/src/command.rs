@@ -588,7 +588,8 @@ fn digest_of(ks: &forkless_keyspace::Keyspace) -> String {
                         .expire_at()
                         .map(|e| e.to_le_bytes())
                         .unwrap_or_default();
-                    let d = hash_parts(&[&db.to_le_bytes(), k, &value_digest(&slot.value), &exp]);
+                    let d =
+                        hash_parts(&[&db.to_le_bytes(), k, &value_digest(&slot.value.get()), &exp]);
                     xor_into(&mut acc, &d);
                 }
             }

@@ -71,7 +71,7 @@
 //! the same order (it sets `current` holding no other lock of this module).
 
 use forkless_keyspace::db::Db;
-use forkless_keyspace::{Propagated, Shard, Slot, Value, WriteObserver};
+use forkless_keyspace::{Propagated, Shard, Slot, WriteObserver};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::{Arc, Mutex};
 
@@ -139,7 +139,7 @@ pub struct Handle {
     /// Key bytes (no allocation for a key of up to 15 bytes: [`forkless_keyspace::Key`]).
     pub key: forkless_keyspace::Key,
     /// The value, shared with the keyspace (copy-on-write).
-    pub value: std::sync::Arc<Value>,
+    pub value: forkless_keyspace::Obj,
     /// Absolute expiry (Unix ms).
     pub expire_at: Option<i64>,
     /// The key's access metadata word (LRU clock or LFU counter) when it was collected; the
@@ -229,7 +229,7 @@ impl ShardSnap {
 }
 
 /// Approximate heap bytes of a handle, for the memory accounting.
-pub(crate) fn handle_bytes(key: &[u8], value: &Value) -> u64 {
+pub(crate) fn handle_bytes(key: &[u8], value: &forkless_keyspace::Obj) -> u64 {
     (key.len() + value.mem_usage() + std::mem::size_of::<Handle>()) as u64
 }
 

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use forkless_keyspace::{memory, Keyspace, MemoryConfig, Shard, Value};
+use forkless_keyspace::{memory, Keyspace, MemoryConfig, Shard, Value, View};
 use forkless_rdb::{KeyAccess, RdbError, RdbWriter, WriteOptions};
 use forkless_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use forkless_sync::Arc;
@@ -423,13 +423,15 @@ pub(crate) fn encode_entry<W: Write>(
     }
     let (k, exp) = (&*h.key, h.expire_at);
     w.set_next_access(access);
-    match &*h.value {
-        Value::String(s) => w.write_string(k, s, exp),
-        Value::List(l) => w.write_list(k, l.iter(), exp),
-        Value::Set(s) => w.write_set(k, s.iter(), exp),
-        Value::ZSet(z) => w.write_zset(k, z.iter(), exp),
-        Value::Hash(h) => w.write_hash(k, h.iter(), exp),
-        Value::Stream(s) => s.write_rdb(w, k, exp),
+    match h.value.view() {
+        View::Bytes(s) => w.write_string(k, s, exp),
+        // A string in a slot is always its own block (`Obj::new`).
+        View::Arc(Value::String(s)) => w.write_string(k, s, exp),
+        View::Arc(Value::List(l)) => w.write_list(k, l.iter(), exp),
+        View::Arc(Value::Set(s)) => w.write_set(k, s.iter(), exp),
+        View::Arc(Value::ZSet(z)) => w.write_zset(k, z.iter(), exp),
+        View::Arc(Value::Hash(h)) => w.write_hash(k, h.iter(), exp),
+        View::Arc(Value::Stream(s)) => s.write_rdb(w, k, exp),
     }
 }
 

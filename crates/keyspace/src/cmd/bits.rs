@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
-use crate::value::Value;
+use crate::value::{SharedBytes, Value};
 
 /// The commands of this module.
 #[rustfmt::skip]
@@ -61,11 +61,11 @@ fn string_for_bits<'c>(
     ctx: &'c mut Ctx<'_>,
     key: &[u8],
     maxbit: u64,
-) -> Result<(&'c mut Vec<u8>, bool), Reply> {
+) -> Result<(&'c mut SharedBytes, bool), Reply> {
     let need = (maxbit >> 3) as usize + 1;
     let grew = match ctx.get_str(key)? {
         None => {
-            ctx.insert(key, Value::String(vec![0; need]));
+            ctx.insert(key, Value::String(SharedBytes::from(vec![0; need])));
             true
         }
         Some(s) => s.len() < need,
@@ -300,7 +300,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         match ctx.get_str(k) {
             Err(e) => return e,
             Ok(None) => srcs.push(Vec::new()),
-            Ok(Some(s)) => srcs.push(s.clone()),
+            Ok(Some(s)) => srcs.push(s.to_vec()),
         }
     }
     let maxlen = srcs.iter().map(Vec::len).max().unwrap_or(0);
@@ -324,7 +324,7 @@ fn bitop(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
             }
         })
         .collect();
-    ctx.insert(target, Value::String(res));
+    ctx.insert(target, Value::String(res.into()));
     // `createObject(OBJ_STRING, res)`: BITOP's result is never re-encoded.
     ctx.pin(target, Pins::RAW);
     ctx.event(Flags::STRING, "set", target);
@@ -544,7 +544,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], ro: bool) -> Reply {
     if readonly {
         let s: Vec<u8> = match ctx.get_str(key) {
             Err(e) => return e,
-            Ok(s) => s.cloned().unwrap_or_default(),
+            Ok(s) => s.map(|s| s.to_vec()).unwrap_or_default(),
         };
         return Reply::Array(
             ops.iter()

@@ -28,7 +28,7 @@ fn dump(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let Some(v) = ctx.get(argv[1]) else {
         return Reply::Nil;
     };
-    match dump_payload(&to_model(v), &forkless_rdb::WriteOptions::default()) {
+    match dump_payload(&to_model(&v), &forkless_rdb::WriteOptions::default()) {
         Ok(p) => Reply::Bulk(p),
         Err(e) => Reply::err(format!("ERR DUMP failed: {e}")),
     }

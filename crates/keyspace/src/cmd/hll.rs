@@ -12,7 +12,7 @@ use crate::encoding::Pins;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::hll;
-use crate::value::Value;
+use crate::value::{SharedBytes, Value};
 
 /// The commands of this module.
 #[rustfmt::skip]
@@ -30,7 +30,7 @@ fn invalid() -> Reply {
 
 /// The HLL string at `key` (`None`: no key); WRONGTYPE for another type or a string that is
 /// not an HLL (`isHLLObjectOrReply`).
-fn read_hll<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c Vec<u8>>, Reply> {
+fn read_hll<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Result<Option<&'c SharedBytes>, Reply> {
     match ctx.get_str(key)? {
         None => Ok(None),
         Some(s) if hll::is_hll(s) => Ok(Some(s)),

@@ -21,9 +21,9 @@ const MAX_TABLE_BYTES: u64 = 512 * 1024 * 1024;
 fn lcs(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut strs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     for (i, k) in argv[1..3].iter().enumerate() {
-        match ctx.get(k) {
+        match ctx.get(k).as_deref() {
             None => {}
-            Some(crate::value::Value::String(s)) => strs[i] = s.clone(),
+            Some(crate::value::Value::String(s)) => strs[i] = s.to_vec(),
             Some(_) => return Reply::err("ERR The specified keys must contain string values"),
         }
     }

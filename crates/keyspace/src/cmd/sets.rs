@@ -9,7 +9,6 @@
 //! deletion propagates the command verbatim, as Redis does). Set replies are in our internal
 //! order; Redis's order is its hash-table order, which clients cannot rely on either.
 
-use forkless_sync::Arc;
 use rand::Rng;
 
 use crate::command::{CommandSpec, READONLY, WRITE};
@@ -19,7 +18,7 @@ use crate::encoding::Collection;
 use crate::notify::Flags;
 use crate::reply::Reply;
 use crate::types::Set;
-use crate::value::Value;
+use crate::value::{Obj, Value, View};
 
 /// The commands of this module.
 #[rustfmt::skip]
@@ -300,13 +299,13 @@ enum Op {
 /// Computes the operation over the sets at `keys` (missing = empty), type-checking every key
 /// first as Redis 7.0 does.
 fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) -> Result<Set, Reply> {
-    // Cheap handles (Arc clones) on every source, type-checked in order.
-    let mut handles: Vec<Option<Arc<Value>>> = Vec::with_capacity(keys.len());
+    // Cheap handles (count increments) on every source, type-checked in order.
+    let mut handles: Vec<Option<Obj>> = Vec::with_capacity(keys.len());
     let db = ctx.db();
     for k in keys {
         let v = ctx.slot_in(db, k).map(|s| s.value.clone());
         if let Some(v) = &v {
-            if !matches!(**v, Value::Set(_)) {
+            if !matches!(v.view(), View::Arc(Value::Set(_))) {
                 return Err(Reply::wrong_type());
             }
         }
@@ -314,8 +313,8 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) -> Result<Set, Reply> {
     }
     let sets: Vec<Option<&Set>> = handles
         .iter()
-        .map(|h| match h.as_deref() {
-            Some(Value::Set(s)) => Some(s),
+        .map(|h| match h.as_ref().map(Obj::view) {
+            Some(View::Arc(Value::Set(s))) => Some(s),
             _ => None,
         })
         .collect();

@@ -72,9 +72,9 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], subst: &[u8]) -> Option<
     key.extend_from_slice(&pattern[..p]);
     key.extend_from_slice(subst);
     key.extend_from_slice(postfix);
-    match (ctx.get(&key)?, field) {
+    match (&*ctx.get(&key)?, field) {
         (Value::Hash(h), Some((_, f))) => h.get(f).map(<[u8]>::to_vec),
-        (Value::String(s), None) => Some(s.clone()),
+        (Value::String(s), None) => Some(s.to_vec()),
         _ => None,
     }
 }
@@ -179,7 +179,7 @@ fn sort_generic(ctx: &mut Ctx<'_>, argv: &[&[u8]], readonly: bool) -> Reply {
         Set,
         ZSet,
     }
-    let (kind, elems): (Kind, Vec<Vec<u8>>) = match ctx.get(argv[1]) {
+    let (kind, elems): (Kind, Vec<Vec<u8>>) = match ctx.get(argv[1]).as_deref() {
         None => (Kind::List, Vec::new()),
         Some(Value::List(l)) => (Kind::List, l.iter().map(<[u8]>::to_vec).collect()),
         Some(Value::Set(s)) => (Kind::Set, s.iter().map(<[u8]>::to_vec).collect()),

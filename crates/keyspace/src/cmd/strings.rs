@@ -161,7 +161,7 @@ fn set_generic(
     let mut get_reply = None;
     if flags & GET != 0 {
         get_reply = Some(match ctx.get_str(key) {
-            Ok(Some(v)) => Reply::Bulk(v.clone()),
+            Ok(Some(v)) => Reply::Bulk(v.to_vec()),
             Ok(None) => Reply::Nil,
             Err(e) => return e,
         });
@@ -171,9 +171,9 @@ fn set_generic(
         return get_reply.unwrap_or(abort_reply);
     }
     if flags & KEEPTTL != 0 {
-        ctx.insert_keep_ttl(key, Value::String(val.to_vec()));
+        ctx.insert_keep_ttl(key, Value::String(val.into()));
     } else {
-        ctx.insert(key, Value::String(val.to_vec()));
+        ctx.insert(key, Value::String(val.into()));
     }
     ctx.event(Flags::STRING, "set", key);
     if let Some(ms) = at {
@@ -237,7 +237,7 @@ fn psetex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 
 fn get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     match ctx.get_str(argv[1]) {
-        Ok(Some(v)) => Reply::Bulk(v.clone()),
+        Ok(Some(v)) => Reply::Bulk(v.to_vec()),
         Ok(None) => Reply::Nil,
         Err(e) => e,
     }
@@ -245,10 +245,10 @@ fn get(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 
 fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let old = match ctx.get_str(argv[1]) {
-        Ok(v) => v.cloned(),
+        Ok(v) => v.map(|v| v.to_vec()),
         Err(e) => return e,
     };
-    ctx.insert(argv[1], Value::String(argv[2].to_vec()));
+    ctx.insert(argv[1], Value::String(argv[2].into()));
     ctx.event(Flags::STRING, "set", argv[1]);
     ctx.propagate(&[b"SET", argv[1], argv[2]]);
     old.map_or(Reply::Nil, Reply::Bulk)
@@ -256,7 +256,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 
 fn getdel(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let old = match ctx.get_str(argv[1]) {
-        Ok(Some(v)) => v.clone(),
+        Ok(Some(v)) => v.to_vec(),
         Ok(None) => return Reply::Nil,
         Err(e) => return e,
     };
@@ -273,7 +273,7 @@ fn getex(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     };
     let key = argv[1];
     let val = match ctx.get_str(key) {
-        Ok(Some(v)) => v.clone(),
+        Ok(Some(v)) => v.to_vec(),
         Ok(None) => return Reply::Nil,
         Err(e) => return e,
     };
@@ -314,7 +314,7 @@ fn mset(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         return Reply::err("ERR wrong number of arguments for 'mset' command");
     }
     for kv in argv[1..].chunks(2) {
-        ctx.insert(kv[0], Value::String(kv[1].to_vec()));
+        ctx.insert(kv[0], Value::String(kv[1].into()));
         ctx.event(Flags::STRING, "set", kv[0]);
     }
     ctx.propagate(argv);
@@ -331,7 +331,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         }
     }
     for kv in argv[1..].chunks(2) {
-        ctx.insert(kv[0], Value::String(kv[1].to_vec()));
+        ctx.insert(kv[0], Value::String(kv[1].into()));
         ctx.event(Flags::STRING, "set", kv[0]);
     }
     ctx.propagate(argv);
@@ -341,8 +341,8 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 fn mget(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let mut out = Vec::with_capacity(argv.len() - 1);
     for k in &argv[1..] {
-        out.push(match ctx.get(k) {
-            Some(Value::String(s)) => Reply::Bulk(s.clone()),
+        out.push(match ctx.get_str(k) {
+            Ok(Some(s)) => Reply::Bulk(s.to_vec()),
             _ => Reply::Nil,
         });
     }
@@ -358,7 +358,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
     let len = match ctx.get_str(key) {
         Err(e) => return e,
         Ok(None) => {
-            ctx.insert(key, Value::String(add.to_vec()));
+            ctx.insert(key, Value::String(add.into()));
             add.len()
         }
         Ok(Some(cur)) => {
@@ -403,7 +403,7 @@ fn incr_decr(ctx: &mut Ctx<'_>, argv: &[&[u8]], incr: i64) -> Reply {
     let Some(new) = old.checked_add(incr) else {
         return Reply::err("ERR increment or decrement would overflow");
     };
-    ctx.insert_keep_ttl(key, Value::String(new.to_string().into_bytes()));
+    ctx.insert_keep_ttl(key, Value::String(new.to_string().as_bytes().into()));
     ctx.event(Flags::STRING, "incrby", key);
     ctx.propagate(argv);
     Reply::Integer(new)
@@ -452,7 +452,7 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         return Reply::err("ERR increment would produce NaN or Infinity");
     }
     let text = new.to_human_string().into_bytes();
-    ctx.insert_keep_ttl(key, Value::String(text.clone()));
+    ctx.insert_keep_ttl(key, Value::String(text.as_slice().into()));
     // `createStringObjectFromLongDouble`: never the `int` encoding.
     ctx.pin(key, Pins::NOT_INT);
     ctx.event(Flags::STRING, "incrbyfloat", key);
@@ -485,7 +485,7 @@ fn setrange(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         None => {
             let mut s = vec![0u8; end];
             s[off..].copy_from_slice(value);
-            ctx.insert(key, Value::String(s));
+            ctx.insert(key, Value::String(s.into()));
             end
         }
         Some(_) => match ctx.get_str_mut(key) {

@@ -92,7 +92,7 @@ struct Call {
 }
 
 fn read_input(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Vec<(Vec<u8>, f64)>, Reply> {
-    match ctx.get(key) {
+    match ctx.get(key).as_deref() {
         None => Ok(Vec::new()),
         Some(Value::ZSet(z)) => Ok(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
         Some(Value::Set(s)) => Ok(s.iter().map(|m| (m.to_vec(), 1.0)).collect()),

@@ -27,6 +27,8 @@
 //! any opcodes; every walk is bounds-checked and reports [`Invalid`] (Redis's `INVALIDOBJ`)
 //! instead of reading past the end.
 
+use crate::value::SharedBytes;
+
 /// Header bytes.
 pub const HDR: usize = 16;
 /// Registers (2^14).
@@ -93,7 +95,7 @@ fn pat_len(ele: &[u8]) -> (usize, u8) {
 }
 
 /// A new, empty HLL: sparse, one XZERO covering every register, cache valid at 0.
-pub fn new_sparse() -> Vec<u8> {
+pub fn new_sparse() -> SharedBytes {
     let mut s = Vec::with_capacity(HDR + 2);
     s.extend_from_slice(b"HYLL");
     s.push(SPARSE);
@@ -104,7 +106,7 @@ pub fn new_sparse() -> Vec<u8> {
         push_xzero(&mut s, n);
         left -= n;
     }
-    s
+    s.into()
 }
 
 /// `isHLLObjectOrReply`'s checks of a string: magic, a known encoding, a dense value's exact
@@ -227,7 +229,7 @@ fn walk_sparse(s: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<(), Inva
 }
 
 /// Make a sparse value dense (`hllSparseToDense`); the magic and cached cardinality are kept.
-pub fn to_dense(s: &mut Vec<u8>) -> Result<(), Invalid> {
+pub fn to_dense(s: &mut SharedBytes) -> Result<(), Invalid> {
     if s[4] == DENSE {
         return Ok(());
     }
@@ -241,14 +243,19 @@ pub fn to_dense(s: &mut Vec<u8>) -> Result<(), Invalid> {
             }
         }
     })?;
-    *s = dense;
+    *s = dense.into();
     Ok(())
 }
 
 /// Raise register `index` of a sparse value to `count` (`hllSparseSet`): true when it changed.
 /// Promotes the value to dense when `count` does not fit a VAL opcode or the value would grow
 /// past `max_bytes`.
-fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Result<bool, Invalid> {
+fn sparse_set(
+    s: &mut SharedBytes,
+    index: usize,
+    count: u8,
+    max_bytes: usize,
+) -> Result<bool, Invalid> {
     if count > VAL_MAX_VALUE {
         return promote(s, index, count);
     }
@@ -312,7 +319,7 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
         if seq.len() > oplen && s.len() + seq.len() - oplen > max_bytes {
             return promote(s, index, count);
         }
-        s.splice(p..p + oplen, seq);
+        s.splice(p..p + oplen, &seq);
     }
     // Step 4: merge adjacent VAL opcodes of equal value, scanning up to 5 opcodes from the
     // previous one.
@@ -333,7 +340,7 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
             let (l2, v2, _) = opcode(s, p + 1)?;
             if v1 == v2 && l1 + l2 <= VAL_MAX_LEN {
                 s[p + 1] = val_op(v1, l1 + l2);
-                s.remove(p);
+                s.splice(p..p + 1, &[]);
                 continue;
             }
         }
@@ -343,14 +350,14 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
     Ok(true)
 }
 
-fn promote(s: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Invalid> {
+fn promote(s: &mut SharedBytes, index: usize, count: u8) -> Result<bool, Invalid> {
     to_dense(s)?;
     // Promotion happens only for a register that must change.
     Ok(dense_set_max(s, index, count))
 }
 
 /// Add `ele` (`hllAdd`): true when a register changed (the caller then marks the cache stale).
-pub fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Invalid> {
+pub fn add(s: &mut SharedBytes, ele: &[u8], max_bytes: usize) -> Result<bool, Invalid> {
     let (index, count) = pat_len(ele);
     set_register(s, index, count, max_bytes)
 }
@@ -358,7 +365,7 @@ pub fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Invali
 /// Raise register `index` to `count` in either encoding (PFADD's update, PFMERGE's write into
 /// its destination).
 pub fn set_register(
-    s: &mut Vec<u8>,
+    s: &mut SharedBytes,
     index: usize,
     count: u8,
     max_bytes: usize,
@@ -496,7 +503,7 @@ pub fn self_test(seed: u64, max_bytes: usize) -> Result<(), String> {
         rng ^= rng >> 27;
         rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     };
-    let mut dense = vec![0u8; DENSE_SIZE];
+    let mut dense = SharedBytes::from(vec![0u8; DENSE_SIZE]);
     dense[..4].copy_from_slice(b"HYLL");
     let mut bytes = vec![0u8; REGISTERS];
     for _ in 0..1000 {

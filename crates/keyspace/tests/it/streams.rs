@@ -429,7 +429,7 @@ fn rdb_nodes_equal_redis_and_redis_loads_ours() {
             let v = ks.with_shard(ks.shard_of(h), |sh| {
                 sh.db(0)
                     .find(h, &e.key)
-                    .map(|slot| forkless_keyspace::convert::to_model(&slot.value))
+                    .map(|slot| forkless_keyspace::convert::to_model(&slot.value.get()))
             });
             Entry {
                 value: v.expect("key"),

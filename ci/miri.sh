@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Miri over forkless-compact, whose `unsafe` is pure Rust (a union and the raw parts of a box:
-# DESIGN.md section 1; the engine's other `unsafe` is the Lua VM's FFI boundary, which Miri cannot
-# run): its unit tests and its model test, which compare CompactBytes with
-# Vec<u8> and count allocations, run under Miri's checks (use after free, double free, leaks,
-# out-of-bounds and uninitialized reads, Stacked Borrows). About a minute: Miri builds its own
+# Miri over forkless-compact, whose `unsafe` is pure Rust (CompactBytes' union and the raw parts
+# of a box; SharedBytes' counted block with its header before the bytes; ArcOrBytes' tagged
+# pointer: DESIGN.md section 1; the engine's other `unsafe` is the Lua VM's FFI boundary, which
+# Miri cannot run): its unit tests and its model test, which compare each type with Vec<u8> or
+# Arc, hold clones across writes, share handles across threads and count allocations, run under
+# Miri's checks (use after free, double free, leaks, out-of-bounds and uninitialized reads,
+# Stacked Borrows, data races on the counts). About a minute: Miri builds its own
 # sysroot once. Miri needs a nightly toolchain; if none can be installed (no network), the step
 # says so and is skipped rather than failing the run.
 set -euo pipefail

@@ -38,7 +38,7 @@
 mod shared;
 mod tagged;
 
-pub use shared::{SharedBytes, HEADER_SIZE};
+pub use shared::SharedBytes;
 pub use tagged::{ArcOrBytes, Mut, Ref, Unpacked};
 
 use std::borrow::Borrow;

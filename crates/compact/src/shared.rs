@@ -12,23 +12,34 @@
 //! ## Layout (one allocation, alignment 8)
 //!
 //! ```text
-//!  ptr -> +-------------+-----------+-----------+--------------------------+
-//!         | count       | len       | cap       | bytes[0..cap]            |
-//!         | AtomicUsize | usize     | usize     | (len of them initialized)|
-//!         +-------------+-----------+-----------+--------------------------+
-//!         0             8           16          24 = HEADER_SIZE
+//!  short (len and cap < 2^32, bit 31 of the first word clear): 12-byte header
+//!  ptr -> +----------------------+----------+----------+---------------------------+
+//!         | W | count (31 bits)  | len: u32 | cap: u32 | bytes[0..cap]             |
+//!         +----------------------+----------+----------+---------------------------+
+//!         0                      4          8          12
+//!  wide (bit 31 set): 24-byte header, for a capacity of 4 GiB or more
+//!  ptr -> +----------------------+----------+----------+----------+----------------+
+//!         | W | count (31 bits)  | (unused) | len: u64 | cap: u64 | bytes[0..cap]  |
+//!         +----------------------+----------+----------+----------+----------------+
+//!         0                      4          8          16         24
 //! ```
 //!
-//! The empty string is a pointer to a static header (`EMPTY`, count and capacity 0): making
-//! one never allocates, and it is never counted, written or freed (every method checks
+//! The first word is the atomic count with the form's flag `W` in its top bit, set when the
+//! block is allocated and never changed (a short block that must hold 4 GiB or more is copied
+//! into a wide one), so every read of the form is a `Relaxed` load of a bit that cannot move. The
+//! 12-byte header is the point: a 100-byte string takes 112 bytes (jemalloc's class), the size
+//! of Redis's own `sds` buffer for it, and a slot needs no other allocation.
+//!
+//! The empty string is a pointer to a static short header (`EMPTY`, count and capacity 0):
+//! making one never allocates, and it is never counted, written or freed (every method checks
 //! `is_static` first, and writes happen only on a unique heap block).
 //!
 //! ## Sharing and writes (why the `unsafe` holds)
-//! * `clone` increments `count` (`Relaxed`, as `Arc`: a new handle comes from an existing one,
+//! * `clone` increments the count (`Relaxed`, as `Arc`: a new handle comes from an existing one,
 //!   which already keeps the block alive); `drop` decrements it (`Release`) and the handle that
 //!   takes it to zero frees the block after an `Acquire` fence, so every other handle's reads
 //!   happen before the free.
-//! * Bytes, `len` and `cap` are written only through `&mut self` and only while `count == 1`,
+//! * Bytes, `len` and `cap` are written only through `&mut self` and only while the count is 1,
 //!   read with `Acquire` ([`SharedBytes::is_unique`]): then no other handle exists and none can
 //!   appear (a new one needs an existing one), and the `Acquire` orders the write after every
 //!   read made through handles since dropped on other threads. Every `&mut self` method first
@@ -49,31 +60,55 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut, Range};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{fence, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::atomic::{fence, AtomicU32, Ordering as AtomicOrdering};
 
+/// The header of a short block (module docs).
 #[repr(C)]
-struct Header {
-    count: AtomicUsize,
+struct Short {
+    word: AtomicU32,
+    len: u32,
+    cap: u32,
+}
+
+/// The header of a wide block.
+#[repr(C)]
+struct Wide {
+    word: AtomicU32,
+    _unused: u32,
     len: usize,
     cap: usize,
 }
 
-/// Bytes of the header before a block's bytes (counter, length, capacity).
-pub const HEADER_SIZE: usize = std::mem::size_of::<Header>();
-const _: () = assert!(HEADER_SIZE == 24 && std::mem::align_of::<Header>() == 8);
+const SHORT_HEADER: usize = std::mem::size_of::<Short>();
+const WIDE_HEADER: usize = std::mem::size_of::<Wide>();
+const _: () = assert!(SHORT_HEADER == 12 && WIDE_HEADER == 24);
+
+/// The form flag in the first word.
+const WIDE: u32 = 1 << 31;
+/// The count's bits of the first word.
+const COUNT: u32 = WIDE - 1;
+/// Above this many handles a clone aborts, as `Arc` does (the count must never reach the flag).
+const MAX_COUNT: u32 = 1 << 30;
+
+/// The largest capacity of a short block (4 GiB - 1; a tiny one in this crate's unit tests, so
+/// they cover the move from short to wide).
+#[cfg(not(test))]
+const SHORT_MAX: usize = u32::MAX as usize;
+#[cfg(test)]
+const SHORT_MAX: usize = 40;
 
 /// Redis's `SDS_MAX_PREALLOC`: growth doubles below it and adds it above.
 const PREALLOC_STEP: usize = 1 << 20;
 
-/// Above this many handles a clone aborts, as `Arc` does (the count must never wrap).
-const MAX_COUNT: usize = isize::MAX as usize;
-
-/// The empty string: never counted, written or freed.
-static EMPTY: Header = Header {
-    count: AtomicUsize::new(0),
+/// The empty string: a short header, never counted, written or freed (aligned to 8 like every
+/// block, so a pointer to it has its low bits free for [`crate::ArcOrBytes`]).
+#[repr(C, align(8))]
+struct Aligned(Short);
+static EMPTY: Aligned = Aligned(Short {
+    word: AtomicU32::new(0),
     len: 0,
     cap: 0,
-};
+});
 
 /// A reference-counted byte string in one 8-byte pointer: clones share the bytes, and any
 /// write through `&mut self` first copies them if the string is shared (copy-on-write).
@@ -81,7 +116,8 @@ static EMPTY: Header = Header {
 /// Equality, ordering and hashing are the byte slice's.
 #[repr(transparent)]
 pub struct SharedBytes {
-    ptr: NonNull<Header>,
+    /// The block's first byte (its first word: count and form).
+    ptr: NonNull<u8>,
 }
 
 // SAFETY: the bytes are immutable while shared and written only through `&mut self` on a unique
@@ -91,8 +127,16 @@ unsafe impl Send for SharedBytes {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for SharedBytes {}
 
-fn layout(cap: usize) -> Layout {
-    HEADER_SIZE
+fn header_for(cap: usize) -> usize {
+    if cap > SHORT_MAX {
+        WIDE_HEADER
+    } else {
+        SHORT_HEADER
+    }
+}
+
+fn layout(header: usize, cap: usize) -> Layout {
+    header
         .checked_add(cap)
         .and_then(|size| Layout::from_size_align(size, 8).ok())
         .expect("SharedBytes capacity overflow")
@@ -102,7 +146,7 @@ impl SharedBytes {
     /// The empty string (no allocation).
     pub fn new() -> SharedBytes {
         SharedBytes {
-            ptr: NonNull::from(&EMPTY),
+            ptr: NonNull::from(&EMPTY).cast(),
         }
     }
 
@@ -111,19 +155,29 @@ impl SharedBytes {
         if cap == 0 {
             return SharedBytes::new();
         }
-        let layout = layout(cap);
-        // SAFETY: the layout's size is at least HEADER_SIZE, so not zero.
-        let raw = unsafe { alloc::alloc(layout) }.cast::<Header>();
+        let header = header_for(cap);
+        let layout = layout(header, cap);
+        // SAFETY: the layout's size is at least the header's, so not zero.
+        let raw = unsafe { alloc::alloc(layout) };
         let Some(ptr) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
         };
-        // SAFETY: a fresh allocation of at least HEADER_SIZE bytes, aligned for `Header`.
+        // SAFETY: a fresh allocation of at least `header` bytes, aligned to 8.
         unsafe {
-            ptr.as_ptr().write(Header {
-                count: AtomicUsize::new(1),
-                len: 0,
-                cap,
-            })
+            if header == WIDE_HEADER {
+                ptr.cast::<Wide>().as_ptr().write(Wide {
+                    word: AtomicU32::new(WIDE | 1),
+                    _unused: 0,
+                    len: 0,
+                    cap,
+                })
+            } else {
+                ptr.cast::<Short>().as_ptr().write(Short {
+                    word: AtomicU32::new(1),
+                    len: 0,
+                    cap: cap as u32,
+                })
+            }
         };
         SharedBytes { ptr }
     }
@@ -143,28 +197,64 @@ impl SharedBytes {
     }
 
     fn is_static(&self) -> bool {
-        ptr::eq(self.ptr.as_ptr(), &EMPTY)
+        ptr::eq(
+            self.ptr.as_ptr().cast_const(),
+            (&raw const EMPTY).cast::<u8>(),
+        )
+    }
+
+    /// The first word: the count, and the form's flag.
+    fn word(&self) -> &AtomicU32 {
+        // SAFETY: every block (and `EMPTY`) starts with its `AtomicU32`, initialized for the
+        // block's lifetime, which `self` extends.
+        unsafe { &*self.ptr.as_ptr().cast::<AtomicU32>() }
+    }
+
+    fn is_wide(&self) -> bool {
+        // The flag is set at allocation and never changes: `Relaxed` reads it.
+        self.word().load(AtomicOrdering::Relaxed) & WIDE != 0
+    }
+
+    fn header(&self) -> usize {
+        if self.is_wide() {
+            WIDE_HEADER
+        } else {
+            SHORT_HEADER
+        }
     }
 
     /// The first byte after the header (one past the end of `EMPTY` for the empty string).
     fn data(&self) -> *mut u8 {
-        // SAFETY: the block has HEADER_SIZE + cap bytes; for `EMPTY` this is one past its end,
-        // which is in bounds for pointer arithmetic.
-        unsafe { self.ptr.as_ptr().cast::<u8>().add(HEADER_SIZE) }
+        // SAFETY: the block has `header + cap` bytes; for `EMPTY` this is one past its header,
+        // inside its 16-byte aligned wrapper.
+        unsafe { self.ptr.as_ptr().add(self.header()) }
     }
 
     /// SAFETY: the block is a unique heap block and `len <= cap`, the first `len` bytes
     /// initialized.
     unsafe fn set_len(&mut self, len: usize) {
-        // SAFETY: unique heap block (caller), so nobody reads the header concurrently.
-        unsafe { (*self.ptr.as_ptr()).len = len }
+        // SAFETY: unique heap block (caller), so nobody reads the header concurrently; a short
+        // block's capacity, hence `len`, fits in `u32`.
+        unsafe {
+            if self.is_wide() {
+                (*self.ptr.as_ptr().cast::<Wide>()).len = len;
+            } else {
+                (*self.ptr.as_ptr().cast::<Short>()).len = len as u32;
+            }
+        }
     }
 
     /// Number of bytes.
     pub fn len(&self) -> usize {
         // SAFETY: the header is initialized for the block's lifetime, which `self` extends; `len`
         // is written only through a unique `&mut` handle, so not while `&self` exists.
-        unsafe { (*self.ptr.as_ptr()).len }
+        unsafe {
+            if self.is_wide() {
+                (*self.ptr.as_ptr().cast::<Wide>()).len
+            } else {
+                (*self.ptr.as_ptr().cast::<Short>()).len as usize
+            }
+        }
     }
 
     /// True when there are no bytes.
@@ -175,7 +265,13 @@ impl SharedBytes {
     /// Bytes the block has room for.
     pub fn capacity(&self) -> usize {
         // SAFETY: as in `len`.
-        unsafe { (*self.ptr.as_ptr()).cap }
+        unsafe {
+            if self.is_wide() {
+                (*self.ptr.as_ptr().cast::<Wide>()).cap
+            } else {
+                (*self.ptr.as_ptr().cast::<Short>()).cap as usize
+            }
+        }
     }
 
     /// Bytes the heap block takes (header and capacity; 0 for the empty string without one).
@@ -183,7 +279,16 @@ impl SharedBytes {
         if self.is_static() {
             0
         } else {
-            HEADER_SIZE + self.capacity()
+            self.header() + self.capacity()
+        }
+    }
+
+    /// Bytes a block of exactly `len` bytes takes ([`SharedBytes::from_slice`]; 0 for none).
+    pub const fn heap_size_of(len: usize) -> usize {
+        match len {
+            0 => 0,
+            n if n > SHORT_MAX => WIDE_HEADER + n,
+            n => SHORT_HEADER + n,
         }
     }
 
@@ -196,16 +301,13 @@ impl SharedBytes {
 
     /// True when this is the only handle to a heap block, so writes need no copy.
     pub fn is_unique(&self) -> bool {
-        // SAFETY: the header lives as long as the block. `Acquire` pairs with other handles'
-        // `Release` decrement (module docs).
-        !self.is_static()
-            && unsafe { (*self.ptr.as_ptr()).count.load(AtomicOrdering::Acquire) } == 1
+        // `Acquire` pairs with other handles' `Release` decrement (module docs).
+        !self.is_static() && self.word().load(AtomicOrdering::Acquire) & COUNT == 1
     }
 
     /// True when another handle holds the same block (a write through this one copies it).
     pub fn is_shared(&self) -> bool {
-        // SAFETY: as in `is_unique`.
-        !self.is_static() && unsafe { (*self.ptr.as_ptr()).count.load(AtomicOrdering::Acquire) } > 1
+        !self.is_static() && self.word().load(AtomicOrdering::Acquire) & COUNT > 1
     }
 
     /// Copy the bytes into a block of this handle's own if another handle shares them, so the
@@ -220,22 +322,34 @@ impl SharedBytes {
     /// `cap > 0`): a shared block is copied (with capacity `cap`), a unique one grown in place.
     fn reserve_unique(&mut self, cap: usize) {
         debug_assert!(cap >= self.len() && cap > 0);
-        if self.is_unique() {
-            let old = self.capacity();
+        if self.is_unique() && header_for(cap) == self.header() {
+            let (header, old) = (self.header(), self.capacity());
             if cap > old {
-                // SAFETY: a unique heap block allocated with `layout(old)`; the new size is
-                // non-zero and `layout(cap)` checked it.
+                // SAFETY: a unique heap block allocated with `layout(header, old)`; the new size
+                // is non-zero and `layout` checked it.
                 let raw = unsafe {
-                    alloc::realloc(self.ptr.as_ptr().cast(), layout(old), layout(cap).size())
+                    alloc::realloc(
+                        self.ptr.as_ptr(),
+                        layout(header, old),
+                        layout(header, cap).size(),
+                    )
                 };
-                let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
-                    alloc::handle_alloc_error(layout(cap))
+                let Some(ptr) = NonNull::new(raw) else {
+                    alloc::handle_alloc_error(layout(header, cap))
                 };
                 self.ptr = ptr;
-                // SAFETY: unique block (realloc kept the header).
-                unsafe { (*self.ptr.as_ptr()).cap = cap };
+                // SAFETY: unique block (realloc kept the header); a short block's new capacity
+                // fits in `u32` (`header_for`).
+                unsafe {
+                    if header == WIDE_HEADER {
+                        (*self.ptr.as_ptr().cast::<Wide>()).cap = cap;
+                    } else {
+                        (*self.ptr.as_ptr().cast::<Short>()).cap = cap as u32;
+                    }
+                }
             }
         } else {
+            // Shared (copy-on-write), or a short block outgrowing its form: a fresh block.
             let mut fresh = SharedBytes::with_capacity(cap);
             let len = self.len();
             // SAFETY: `fresh` is a unique block with room for `len` bytes; the source is
@@ -366,7 +480,7 @@ impl SharedBytes {
 
     /// Give up the handle as its raw pointer (for [`crate::ArcOrBytes`]); aligned to 8.
     pub(crate) fn into_raw(self) -> NonNull<u8> {
-        let p = self.ptr.cast::<u8>();
+        let p = self.ptr;
         std::mem::forget(self);
         p
     }
@@ -375,7 +489,7 @@ impl SharedBytes {
     ///
     /// SAFETY: `p` came from [`SharedBytes::into_raw`] and that handle was not rebuilt since.
     pub(crate) unsafe fn from_raw(p: NonNull<u8>) -> SharedBytes {
-        SharedBytes { ptr: p.cast() }
+        SharedBytes { ptr: p }
     }
 }
 
@@ -384,37 +498,25 @@ impl Drop for SharedBytes {
         if self.is_static() {
             return;
         }
-        // SAFETY: a heap block this handle counts in `count`.
-        if unsafe {
-            (*self.ptr.as_ptr())
-                .count
-                .fetch_sub(1, AtomicOrdering::Release)
-        } != 1
-        {
+        if self.word().fetch_sub(1, AtomicOrdering::Release) & COUNT != 1 {
             return;
         }
         fence(AtomicOrdering::Acquire);
+        let l = layout(self.header(), self.capacity());
         // SAFETY: the count reached zero, so this was the last handle: nobody else can reach the
-        // block; it was allocated (or last reallocated) with `layout(cap)`.
-        unsafe {
-            let cap = (*self.ptr.as_ptr()).cap;
-            alloc::dealloc(self.ptr.as_ptr().cast(), layout(cap));
-        }
+        // block; it was allocated (or last reallocated) with this layout.
+        unsafe { alloc::dealloc(self.ptr.as_ptr(), l) }
     }
 }
 
 impl Clone for SharedBytes {
     fn clone(&self) -> SharedBytes {
-        if !self.is_static() {
-            // SAFETY: `self` keeps the block alive while the count goes up.
-            let old = unsafe {
-                (*self.ptr.as_ptr())
-                    .count
-                    .fetch_add(1, AtomicOrdering::Relaxed)
-            };
-            if old > MAX_COUNT {
-                std::process::abort();
-            }
+        // `self` keeps the block alive while the count goes up; the count stays far below the
+        // form's flag.
+        if !self.is_static()
+            && self.word().fetch_add(1, AtomicOrdering::Relaxed) & COUNT > MAX_COUNT
+        {
+            std::process::abort();
         }
         SharedBytes { ptr: self.ptr }
     }
@@ -537,11 +639,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_pointer_and_a_24_byte_header() {
+    fn one_pointer_and_a_12_byte_header() {
         assert_eq!(std::mem::size_of::<SharedBytes>(), 8);
         assert_eq!(std::mem::size_of::<Option<SharedBytes>>(), 8);
-        let s = SharedBytes::from_slice(&[1; 100]);
-        assert_eq!(s.heap_size(), 124);
+        let s = SharedBytes::from_slice(&[1; 30]);
+        assert_eq!(s.heap_size(), 12 + 30);
+        assert_eq!(SharedBytes::heap_size_of(30), 12 + 30);
+        let w = SharedBytes::from_slice(&[1; SHORT_MAX + 1]);
+        assert_eq!(w.heap_size(), 24 + SHORT_MAX + 1);
+        assert_eq!(SharedBytes::heap_size_of(SHORT_MAX + 1), w.heap_size());
         assert_eq!(SharedBytes::new().heap_size(), 0);
         assert_eq!(SharedBytes::from_slice(b"").heap_size(), 0);
     }
@@ -574,5 +680,47 @@ mod tests {
         assert!(f.is_empty() && f.heap_size() == 0);
         e.splice(0..1, b"");
         assert_eq!(e.heap_size(), 0);
+    }
+
+    /// With this crate's tiny `SHORT_MAX` (40), edits cross between the two header forms: each
+    /// must equal the same edit of a `Vec`, leave held clones alone, and keep the form the
+    /// capacity asks for.
+    #[test]
+    fn edits_across_both_forms_equal_a_vec() {
+        use proptest::prelude::*;
+        let edit = (
+            0u8..5,
+            0usize..90,
+            0usize..90,
+            proptest::collection::vec(any::<u8>(), 0..50),
+        );
+        proptest!(|(start in proptest::collection::vec(any::<u8>(), 0..60),
+                    edits in proptest::collection::vec(edit, 0..30))| {
+            let mut s = SharedBytes::from_slice(&start);
+            let mut m = start.clone();
+            let mut held = Vec::new();
+            for (op, a, b, w) in edits {
+                match op {
+                    0 => { s.extend_from_slice(&w); m.extend_from_slice(&w); }
+                    1 => { s.resize(a, 7); m.resize(a, 7); }
+                    2 => { s.truncate(a); m.truncate(a); }
+                    3 => {
+                        let (x, y) = (a.min(m.len()), b.min(m.len()));
+                        let (x, y) = (x.min(y), x.max(y));
+                        s.splice(x..y, &w);
+                        m.splice(x..y, w);
+                    }
+                    _ => held.push((s.clone(), m.clone())),
+                }
+                prop_assert_eq!(&*s, &m[..]);
+                prop_assert!(s.capacity() >= s.len());
+                if !s.is_static() {
+                    prop_assert_eq!(s.is_wide(), s.capacity() > SHORT_MAX);
+                }
+                for (c, cm) in &held {
+                    prop_assert_eq!(&**c, &cm[..]);
+                }
+            }
+        });
     }
 }

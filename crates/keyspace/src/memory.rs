@@ -6,9 +6,10 @@
 //! queues are reported apart and never counted).
 //!
 //! # Accounting
-//! Every key costs [`crate::db::entry_cost`]: the key bytes, a fixed per-entry overhead (dict node,
-//! `Arc` header, `Value`) and the value's own heap ([`crate::Value::mem_usage`], O(1) for every
-//! type because each type keeps a byte counter in its mutators). The command context records a
+//! Every key costs [`crate::db::entry_cost`]: the key bytes, the dict node and the value
+//! ([`crate::Obj::mem_usage`]: a string's block, or the `Arc` allocation and the value's own heap,
+//! [`crate::Value::mem_usage`]; O(1) for every type because each type keeps a byte counter in its
+//! mutators). The command context records a
 //! key's cost before the command's first change to it and charges the difference after the
 //! handler (`Ctx::settle_memory`), under the shard locks; loading, active expiry and FLUSHDB
 //! charge their own changes. Each database keeps its sum (`Db::used`) and each shard an atomic

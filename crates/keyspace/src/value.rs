@@ -292,7 +292,7 @@ mod tests {
     fn a_string_is_its_own_block_and_copies_on_write() {
         let mut o = Obj::new(Value::String(SharedBytes::from_slice(&[7; 100])));
         assert!(matches!(o.view(), View::Bytes(b) if b.len() == 100));
-        assert_eq!(o.mem_usage(), crate::memory::alloc_size(24 + 100));
+        assert_eq!(o.mem_usage(), crate::memory::alloc_size(12 + 100));
         assert_eq!(o.mem_usage(), o.mem_usage_recount());
         {
             let r = o.get();

@@ -46,7 +46,8 @@
 //!   a file only after its commit: only then does the snapshot count as finished.
 //!
 //! # Hand-off rules
-//! * H1. Baselines are reference-counted handles (`Arc<Value>`, key bytes, expiry) taken under the
+//! * H1. Baselines are reference-counted handles (`Obj`: an `Arc<Value>` or a string's counted
+//!   block; key bytes, expiry) taken under the
 //!   shard lock; serialization happens in the worker after the lock is released. A writer that
 //!   later changes the value copies it first (copy-on-write), so the worker serializes the
 //!   baseline, never a torn value.

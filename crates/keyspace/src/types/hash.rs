@@ -12,7 +12,7 @@
 //! order it had and a deletion swaps the last field into the hole (O(1); Redis's order is then its
 //! hash order, which clients cannot rely on).
 
-use super::packed::{Either, Packed, PackedIter};
+use super::packed::{Either, Packed};
 use super::table::IndexedTable;
 use crate::memory::alloc_size;
 
@@ -65,18 +65,6 @@ impl std::fmt::Debug for Hash {
     }
 }
 
-/// `(field, value)` pairs of a packed hash.
-#[derive(Clone)]
-struct Pairs<'a>(PackedIter<'a>);
-
-impl<'a> Iterator for Pairs<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        Some((self.0.next()?, self.0.next()?))
-    }
-}
-
 /// A table entry as a pair of slices.
 fn pair<'a>((k, v): (&'a [u8], &'a Vec<u8>)) -> (&'a [u8], &'a [u8]) {
     (k, v.as_slice())
@@ -104,7 +92,7 @@ impl Hash {
     /// `(field, value)` pairs (insertion order; see the module docs).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
         match &self.repr {
-            Repr::Packed(p) => Either::A(Pairs(p.iter())),
+            Repr::Packed(p) => Either::A(p.iter().pairs()),
             Repr::Table(t) => Either::B(t.table.iter().map(pair)),
         }
     }
@@ -113,7 +101,7 @@ impl Hash {
     /// form, O(bytes) packed).
     pub fn entry_at(&self, pos: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Packed(p) => Pairs(p.iter_from(pos.checked_mul(2)?)).next(),
+            Repr::Packed(p) => p.iter_from(pos.checked_mul(2)?).pairs().next(),
             Repr::Table(t) => t.table.at(pos).map(|(k, v)| (k, v.as_slice())),
         }
     }
@@ -122,7 +110,7 @@ impl Hash {
     fn table_form(&mut self) -> &mut Table {
         if let Repr::Packed(p) = &self.repr {
             let mut t = Table::default();
-            for (f, v) in Pairs(p.iter()) {
+            for (f, v) in p.iter().pairs() {
                 t.value_bytes += v.len();
                 t.table.insert(f.to_vec(), v.to_vec());
             }
@@ -218,7 +206,7 @@ impl Hash {
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<Hash>()
             + match &self.repr {
-                Repr::Packed(p) => alloc_size(p.iter().map(|e| e.len() + 2).sum()),
+                Repr::Packed(p) => p.heap_recount(),
                 Repr::Table(t) => {
                     std::mem::size_of::<Table>()
                         + t.table.base_mem_recount()

@@ -47,6 +47,13 @@ impl Packed {
         self.buf.len()
     }
 
+    /// The buffer's allocation recomputed from its entries (each costs its bytes and two length
+    /// bytes) at its size class: the reference the collections' `mem_usage_recount` use, which
+    /// must not trust [`Packed::byte_len`], the size it checks.
+    pub(crate) fn heap_recount(&self) -> usize {
+        crate::memory::alloc_size(self.iter().map(|e| e.len() + 2).sum())
+    }
+
     /// The entries, front to back (double-ended).
     pub(crate) fn iter(&self) -> PackedIter<'_> {
         PackedIter {
@@ -210,6 +217,34 @@ impl DoubleEndedIterator for PackedIter<'_> {
 }
 
 impl ExactSizeIterator for PackedIter<'_> {}
+
+impl<'a> PackedIter<'a> {
+    /// The entries two at a time (a hash's field and value, a sorted set's member and score),
+    /// from either end.
+    pub(crate) fn pairs(self) -> Pairs<'a> {
+        Pairs(self)
+    }
+}
+
+/// Entries two at a time ([`PackedIter::pairs`]); backwards, each pair still comes first entry
+/// first.
+#[derive(Clone)]
+pub(crate) struct Pairs<'a>(PackedIter<'a>);
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some((self.0.next()?, self.0.next()?))
+    }
+}
+
+impl DoubleEndedIterator for Pairs<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let second = self.0.next_back()?;
+        Some((self.0.next_back()?, second))
+    }
+}
 
 /// One of two iterators with the same items: a collection's packed or general form.
 #[derive(Clone)]

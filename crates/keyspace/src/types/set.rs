@@ -152,7 +152,7 @@ impl Set {
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<Set>()
             + match &self.repr {
-                Repr::Packed(p) => alloc_size(p.iter().map(|m| m.len() + 2).sum()),
+                Repr::Packed(p) => p.heap_recount(),
                 Repr::Table(t) => std::mem::size_of::<IndexedTable<()>>() + t.base_mem_recount(),
             }
     }

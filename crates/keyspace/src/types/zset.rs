@@ -34,7 +34,7 @@
 //! [`ZSet::is_compact`] is "the form is packed" (OBJECT ENCODING and the RDB writer derive the
 //! encoding from the contents and the configured limits, in `crate::encoding`).
 
-use super::packed::{Packed, PackedIter};
+use super::packed::{Packed, PackedIter, Pairs};
 use super::ranked::{RIter, Ranked};
 use super::skiplist::{key_lt, SkipIter, SkipList};
 use super::table::IndexedTable;
@@ -173,31 +173,22 @@ fn decode_score(e: &[u8]) -> f64 {
     }
 }
 
-/// `(member, score)` pairs of the packed form, upwards (entries front to back).
+/// A packed form's `(member, score)` pairs with the score decoded, in either direction (a
+/// [`Pairs`] or its reverse).
 #[derive(Clone)]
-struct Pairs<'a>(PackedIter<'a>);
+struct Scored<I>(I);
 
-impl<'a> Iterator for Pairs<'a> {
+impl<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>> Iterator for Scored<I> {
     type Item = (&'a [u8], f64);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let m = self.0.next()?;
-        Some((m, decode_score(self.0.next()?)))
+        self.0.next().map(|(m, s)| (m, decode_score(s)))
     }
 }
 
-/// `(member, score)` pairs of the packed form, downwards (entries back to front: a score, then
-/// its member).
-#[derive(Clone)]
-struct RevPairs<'a>(std::iter::Rev<PackedIter<'a>>);
-
-impl<'a> Iterator for RevPairs<'a> {
-    type Item = (&'a [u8], f64);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let s = decode_score(self.0.next()?);
-        Some((self.0.next()?, s))
-    }
+/// The pairs of the packed form from `it` upwards.
+fn scored(it: PackedIter<'_>) -> Scored<Pairs<'_>> {
+    Scored(it.pairs())
 }
 
 /// Iterator over `(member, score)` pairs, forward (ascending) or backward.
@@ -206,8 +197,8 @@ pub struct ZIter<'a>(It<'a>);
 
 #[derive(Clone)]
 enum It<'a> {
-    Packed(Pairs<'a>),
-    PackedRev(RevPairs<'a>),
+    Packed(Scored<Pairs<'a>>),
+    PackedRev(Scored<std::iter::Rev<Pairs<'a>>>),
     Small(SkipIter<'a>),
     Big(RIter<'a>),
 }
@@ -227,7 +218,7 @@ impl<'a> Iterator for ZIter<'a> {
 
 /// Pair index (rank) and score of `member` in the packed form.
 fn packed_find(p: &Packed, member: &[u8]) -> Option<(usize, f64)> {
-    Pairs(p.iter())
+    scored(p.iter())
         .enumerate()
         .find(|(_, (m, _))| *m == member)
         .map(|(i, (_, s))| (i, s))
@@ -245,7 +236,7 @@ fn packed_insert(p: &mut Packed, member: &[u8], score: f64) -> Option<bool> {
     let score = if score == 0.0 { 0.0 } else { score };
     // Where (score, member) goes among the other pairs.
     let skip = found.map(|(i, _)| i);
-    let at = Pairs(p.iter())
+    let at = scored(p.iter())
         .enumerate()
         .filter(|&(j, _)| Some(j) != skip)
         .take_while(|&(_, (m, s))| key_lt(s, m, score, member))
@@ -363,7 +354,7 @@ impl ZSet {
     /// `(member, score)` pairs in ascending order.
     pub fn iter(&self) -> ZIter<'_> {
         match self.view() {
-            View::Packed(p) => ZIter(It::Packed(Pairs(p.iter()))),
+            View::Packed(p) => ZIter(It::Packed(scored(p.iter()))),
             View::Small(s) => ZIter(It::Small(s.iter())),
             View::Big(b) => ZIter(It::Big(b.order.iter_from(0, false))),
         }
@@ -376,9 +367,9 @@ impl ZSet {
             View::Packed(p) if rev => {
                 // The entries up to rank's score, walked back to front.
                 let end = if rank < p.len() / 2 { 2 * rank + 2 } else { 0 };
-                ZIter(It::PackedRev(RevPairs(p.iter_until(end).rev())))
+                ZIter(It::PackedRev(Scored(p.iter_until(end).pairs().rev())))
             }
-            View::Packed(p) => ZIter(It::Packed(Pairs(p.iter_from(rank.saturating_mul(2))))),
+            View::Packed(p) => ZIter(It::Packed(scored(p.iter_from(rank.saturating_mul(2))))),
             View::Small(s) => ZIter(It::Small(s.iter_from_rank(rank, rev))),
             View::Big(b) => ZIter(It::Big(b.order.iter_from(rank, rev))),
         }
@@ -411,7 +402,7 @@ impl ZSet {
                 Some(added) => return added,
                 None => {
                     // Past the listpack limits: a skip list for good (Redis's `zsetConvert`).
-                    let mut s: SkipList = Pairs(p.iter()).collect();
+                    let mut s: SkipList = scored(p.iter()).collect();
                     let added = s.insert(member, score);
                     self.repr = Repr::small(s);
                     added
@@ -476,7 +467,7 @@ impl ZSet {
     /// The element of ascending rank `rank` (0-based).
     pub fn get_by_rank(&self, rank: usize) -> Option<(&[u8], f64)> {
         match self.view() {
-            View::Packed(p) => Pairs(p.iter_from(rank.checked_mul(2)?)).next(),
+            View::Packed(p) => scored(p.iter_from(rank.checked_mul(2)?)).next(),
             View::Small(s) => s.get_by_rank(rank),
             View::Big(b) => b.order.at(rank),
         }
@@ -490,7 +481,7 @@ impl ZSet {
     /// (packed: the first, as Redis's listpack walks, `zzlFirstInRange`).
     pub fn count_while(&self, pred: impl Fn(&[u8], f64) -> bool) -> usize {
         match self.view() {
-            View::Packed(p) => Pairs(p.iter()).take_while(|&(m, s)| pred(m, s)).count(),
+            View::Packed(p) => scored(p.iter()).take_while(|&(m, s)| pred(m, s)).count(),
             View::Small(s) => s.count_while(pred),
             View::Big(b) => b.order.count_while(pred),
         }
@@ -522,7 +513,7 @@ impl ZSet {
     pub fn pop_first(&mut self) -> Option<(Vec<u8>, f64)> {
         let out = match self.view_mut() {
             ViewMut::Packed(p) => {
-                let out = Pairs(p.iter()).next().map(|(m, s)| (m.to_vec(), s))?;
+                let out = scored(p.iter()).next().map(|(m, s)| (m.to_vec(), s))?;
                 p.splice(0, 2, &[]);
                 return Some(out);
             }
@@ -537,7 +528,7 @@ impl ZSet {
     pub fn pop_last(&mut self) -> Option<(Vec<u8>, f64)> {
         let out = match self.view_mut() {
             ViewMut::Packed(p) => {
-                let out = RevPairs(p.iter().rev())
+                let out = Scored(p.iter().pairs().rev())
                     .next()
                     .map(|(m, s)| (m.to_vec(), s))?;
                 p.splice(p.len() - 2, 2, &[]);
@@ -568,7 +559,7 @@ impl ZSet {
     pub fn mem_usage_recount(&self) -> usize {
         std::mem::size_of::<ZSet>()
             + match self.view() {
-                View::Packed(p) => alloc_size(p.iter().map(|e| e.len() + 2).sum()),
+                View::Packed(p) => p.heap_recount(),
                 View::Small(s) => {
                     std::mem::size_of::<General>() + s.mem_usage_recount()
                         - std::mem::size_of::<SkipList>()

@@ -45,7 +45,9 @@ pub(crate) fn run(core: Arc<Core>) {
                 .sum();
             keys_counted = Some(Instant::now());
         }
-        if core.active_expire.load(Ordering::Acquire) {
+        // No key has a TTL (each table counts its own): no walk at all, as Redis's cycle has
+        // nothing to sample in an empty `expires` dict.
+        if core.active_expire.load(Ordering::Acquire) && core.ks.expires_total() > 0 {
             active_expire(&core, tick, tun.effort, tun.hz, keys_total);
         }
         if tun.activerehashing {

@@ -563,9 +563,12 @@ impl<'a> Ctx<'a> {
         match self.dict(g, db).find_mut_with_meta(h, key) {
             Some((old, meta)) => {
                 let was_expired = old.is_expired(now) && normal;
+                let ttl_change = (old.has_expiry(), slot.has_expiry());
                 *old = slot;
                 // A new value starts in its compact encoding (`crate::encoding`).
                 *meta = Pins::cleared(*meta);
+                self.dict(g, db)
+                    .note_expiry_change(ttl_change.0, ttl_change.1);
                 if was_expired {
                     // Redis expires the old key on lookup, then adds a new one.
                     self.prop.push((db, vec![b"DEL".to_vec(), key.to_vec()]));
@@ -653,9 +656,7 @@ impl<'a> Ctx<'a> {
         let db = self.db;
         if let Some((g, h)) = self.live(db, key) {
             self.notify(g, db, h, key);
-            if let Some(s) = self.dict(g, db).find_mut(h, key) {
-                s.set_expire_at(at_ms);
-            }
+            self.dict(g, db).set_expire_at(h, key, at_ms);
         }
     }
 

@@ -44,8 +44,14 @@ impl Slot {
     pub fn expire_at(&self) -> Option<i64> {
         (self.expire != NO_EXPIRE).then_some(self.expire)
     }
+    /// True when the key has a TTL.
+    pub fn has_expiry(&self) -> bool {
+        self.expire != NO_EXPIRE
+    }
     /// Set or clear the expiry (`i64::MIN` is stored as `i64::MIN + 1`: both are long past).
-    pub fn set_expire_at(&mut self, at: Option<i64>) {
+    /// Private: a slot in a table changes its expiry through [`Db::set_expire_at`], which keeps
+    /// the table's count of keys with a TTL.
+    fn set_expire_at(&mut self, at: Option<i64>) {
         self.expire = match at {
             None => NO_EXPIRE,
             Some(NO_EXPIRE) => NO_EXPIRE + 1,
@@ -65,6 +71,10 @@ pub struct Db {
     /// Bytes charged for this table's entries ([`entry_cost`] summed), kept by the keyspace's
     /// write paths (see `crate::memory`); the dict's own tables are added when reported.
     used: i64,
+    /// Keys with a TTL (Redis's `dictSize(db->expires)`), kept by every method that adds,
+    /// replaces or removes a slot or changes its expiry: INFO's `expires=` reads it in O(1), and
+    /// active expiry skips a table that has none instead of walking it.
+    volatile: usize,
 }
 
 /// Bytes one key costs in memory accounting: the key's allocation (none up to 15 bytes: inline
@@ -120,20 +130,46 @@ impl Db {
     /// [`Db::insert`] with the access metadata a new entry starts with (an overwritten entry
     /// keeps its own).
     pub fn insert_meta(&mut self, h: u64, key: &[u8], slot: Slot, meta: u32) -> Option<Slot> {
+        let added = slot.has_expiry();
         if let Some(old) = self.find_mut(h, key) {
-            return Some(std::mem::replace(old, slot));
+            let old = std::mem::replace(old, slot);
+            self.note_expiry_change(old.has_expiry(), added);
+            return Some(old);
         }
         self.dict.insert_unique_meta(h, key.into(), slot, meta);
+        self.note_expiry_change(false, added);
         None
     }
     /// Insert a key known to be absent.
     pub fn insert_new(&mut self, h: u64, key: Key, slot: Slot) {
-        self.dict.insert_unique(h, key, slot);
+        self.insert_new_meta(h, key, slot, 0);
     }
     /// Insert a key known to be absent, with its access metadata (LRU clock or LFU counter, see
     /// `crate::memory`).
     pub fn insert_new_meta(&mut self, h: u64, key: Key, slot: Slot, meta: u32) {
+        self.note_expiry_change(false, slot.has_expiry());
         self.dict.insert_unique_meta(h, key, slot, meta);
+    }
+    /// Set or clear the expiry of `key` (hash `h`); false when it is absent.
+    pub fn set_expire_at(&mut self, h: u64, key: &[u8], at: Option<i64>) -> bool {
+        let Some(s) = self.find_mut(h, key) else {
+            return false;
+        };
+        let before = s.has_expiry();
+        s.set_expire_at(at);
+        let after = s.has_expiry();
+        self.note_expiry_change(before, after);
+        true
+    }
+    /// Keys with a TTL, O(1).
+    pub fn volatile(&self) -> usize {
+        self.volatile
+    }
+    /// A slot of this table went from having a TTL or not (`before`) to `after` by a path
+    /// outside these methods (a command replacing a whole slot it found with
+    /// [`Db::find_mut_with_meta`]).
+    pub(crate) fn note_expiry_change(&mut self, before: bool, after: bool) {
+        self.volatile = self.volatile + usize::from(after) - usize::from(before);
     }
     /// The slot of `key` with its access metadata word, both mutable (no rehash step).
     pub fn find_meta_mut(&mut self, h: u64, key: &[u8]) -> Option<(&mut Slot, &mut u32)> {
@@ -155,12 +191,17 @@ impl Db {
     }
     /// Remove `key`; returns its slot.
     pub fn remove(&mut self, h: u64, key: &[u8]) -> Option<Slot> {
-        self.dict.remove(h, |k| &**k == key).map(|(_, s)| s)
+        let removed = self.dict.remove(h, |k| &**k == key).map(|(_, s)| s);
+        if let Some(s) = &removed {
+            self.note_expiry_change(s.has_expiry(), false);
+        }
+        removed
     }
     /// Remove every key.
     pub fn clear(&mut self) {
         self.dict.clear();
         self.used = 0;
+        self.volatile = 0;
     }
     /// Bytes charged for the entries (see [`entry_cost`]).
     pub fn used(&self) -> i64 {
@@ -228,6 +269,35 @@ mod tests {
         s.set_expire_at(Some(100));
         assert!(!s.is_expired(100), "Redis expires when now > when");
         assert!(s.is_expired(101));
+    }
+
+    /// Every method that adds, replaces or removes a slot or changes its expiry keeps the
+    /// count of keys with a TTL equal to a walk of the table.
+    #[test]
+    fn the_ttl_count_follows_every_change() {
+        let mut db = Db::default();
+        let walk = |db: &Db| db.iter().filter(|(_, s)| s.has_expiry()).count();
+        let slot = |ttl: Option<i64>| Slot::new(Value::String(b"v".into()), ttl);
+        let h = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        use rand::SeedableRng;
+        for step in 0..5000u64 {
+            let i = rng.gen_range(0..64u64);
+            let k = format!("k{i}");
+            let ttl = rng.gen_bool(0.5).then_some(step as i64);
+            match rng.gen_range(0..6) {
+                0 => drop(db.insert(h(i), k.as_bytes(), slot(ttl))),
+                1 => drop(db.insert_meta(h(i), k.as_bytes(), slot(ttl), 3)),
+                2 if db.find(h(i), k.as_bytes()).is_none() => {
+                    db.insert_new(h(i), k.as_str().into(), slot(ttl))
+                }
+                3 => drop(db.set_expire_at(h(i), k.as_bytes(), ttl)),
+                4 => drop(db.remove(h(i), k.as_bytes())),
+                5 if step % 500 == 0 => db.clear(),
+                _ => {}
+            }
+            assert_eq!(db.volatile(), walk(&db), "step {step}");
+        }
     }
 
     #[test]

@@ -1223,6 +1223,28 @@ impl Keyspace {
         self.shards.iter().map(|s| s.lock().db(db).len()).sum()
     }
 
+    /// Keys with a TTL in `db` (expired ones not yet deleted included; INFO's `expires=`),
+    /// O(shards): each table keeps its count.
+    pub fn expires(&self, db: u32) -> usize {
+        if db >= self.databases {
+            return 0;
+        }
+        self.shards.iter().map(|s| s.lock().db(db).volatile()).sum()
+    }
+
+    /// Keys with a TTL in every database, O(shards x databases).
+    pub fn expires_total(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let s = s.lock();
+                (0..self.databases)
+                    .map(|db| s.db(db).volatile())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Active expiry: visit at most `budget` keys (resuming where the previous call stopped,
     /// shard by shard, database by database), delete those whose time has passed, propagate
     /// `DEL` for each. Returns the number of keys deleted. Locks one shard at a time.
@@ -1246,6 +1268,12 @@ impl Keyspace {
                     db = 0;
                     cursor = 0;
                     break;
+                }
+                if shard.db(db).volatile() == 0 {
+                    // No key of this table has a TTL: nothing to walk.
+                    db += 1;
+                    cursor = 0;
+                    continue;
                 }
                 let mut expired: Vec<(Vec<u8>, u64)> = Vec::new();
                 let want = budget - visited;

@@ -106,6 +106,25 @@ fn run_seed(seed: u64, n: usize) {
         if rng.gen_bool(0.05) {
             ks.active_expire_cycle(rng.gen_range(1..20));
         }
+        // Each table's count of keys with a TTL equals a walk of its slots.
+        for db in 0..config.databases {
+            let walked: usize = (0..ks.num_shards())
+                .map(|sh| {
+                    ks.with_shard(sh, |shard| {
+                        shard
+                            .db(db)
+                            .iter()
+                            .filter(|(_, s)| s.expire_at().is_some())
+                            .count()
+                    })
+                })
+                .sum();
+            assert_eq!(
+                ks.expires(db),
+                walked,
+                "seed {seed}: db {db} after {argv:?}"
+            );
+        }
     }
     let ops = sink.ops();
     let rclock = ManualClock::new(T0);

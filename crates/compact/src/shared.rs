@@ -695,7 +695,7 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..50),
         );
         proptest!(|(start in proptest::collection::vec(any::<u8>(), 0..60),
-                    edits in proptest::collection::vec(edit, 0..30))| {
+                    edits in proptest::collection::vec(edit, 0..if cfg!(miri) { 8 } else { 30 }))| {
             let mut s = SharedBytes::from_slice(&start);
             let mut m = start.clone();
             let mut held = Vec::new();

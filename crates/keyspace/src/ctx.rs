@@ -9,7 +9,7 @@
 //!   deleted on access and `DEL key` is propagated;
 //! - every mutation first calls the [`WriteObserver`](crate::WriteObserver) for the touched
 //!   `(db, key hash)` (once per command and key), so a snapshot can save the bucket's old content;
-//! - values are copy-on-write ([`Obj::get_mut`](crate::value::Obj::get_mut));
+//! - values are copy-on-write ([`Obj::make_unique`](crate::value::Obj::make_unique) before a write);
 //! - propagated commands are collected and delivered by the dispatcher after the handler returns,
 //!   with the locks still held.
 
@@ -468,7 +468,8 @@ impl<'a> Ctx<'a> {
     /// The value of `key` in database `db` if live, without touching its access metadata,
     /// counting a hit or expiring it (the dispatcher's check for aggregates a write left
     /// empty: a write must touch a key once, as Redis's `lookupKeyWrite`, not twice).
-    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<ValueRef<'_>> {
+    /// In place: it runs after every write command, so a string is not lent as a `Value`.
+    pub(crate) fn peek_in(&mut self, db: u32, key: &[u8]) -> Option<View<'_, Value>> {
         let (g, h) = self.locate(key);
         let now = self.now;
         let frozen = self.view == ExpiryView::Frozen;
@@ -476,7 +477,7 @@ impl<'a> Ctx<'a> {
         if s.is_expired(now) && !frozen {
             return None;
         }
-        Some(s.value.get())
+        Some(s.value.view())
     }
 
     /// The slot (value and expiry) of `key` in database `db`, if live.

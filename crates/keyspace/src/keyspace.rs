@@ -344,7 +344,7 @@ pub(crate) fn remove_emptied(
     for i in keys {
         if ctx
             .peek_in(db, argv[i])
-            .is_some_and(|v| v.is_empty_aggregate())
+            .is_some_and(|v| matches!(v, crate::value::View::Arc(v) if v.is_empty_aggregate()))
             && ctx.remove_in(db, argv[i]).is_some()
         {
             ctx.event_in(db, Flags::GENERIC, "del", argv[i]);

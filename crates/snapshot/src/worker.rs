@@ -424,9 +424,9 @@ pub(crate) fn encode_entry<W: Write>(
     let (k, exp) = (&*h.key, h.expire_at);
     w.set_next_access(access);
     match h.value.view() {
-        View::Bytes(s) => w.write_string(k, s, exp),
-        // A string in a slot is always its own block (`Obj::new`).
-        View::Arc(Value::String(s)) => w.write_string(k, s, exp),
+        // A string in a slot is always its own block (`Obj::new`); the second pattern cannot
+        // match, and would be written the same way.
+        View::Bytes(s) | View::Arc(Value::String(s)) => w.write_string(k, s, exp),
         View::Arc(Value::List(l)) => w.write_list(k, l.iter(), exp),
         View::Arc(Value::Set(s)) => w.write_set(k, s.iter(), exp),
         View::Arc(Value::ZSet(z)) => w.write_zset(k, z.iter(), exp),

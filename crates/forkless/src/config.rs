@@ -222,7 +222,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("enable-debug-command", YES_NO_LOCAL, "no", false, "Allow DEBUG (local: from loopback only)."),
     o("enable-protected-configs", YES_NO_LOCAL, "no", false, "Stored."),
     o("enable-module-command", YES_NO_LOCAL, "no", false, "Stored."),
-    o("io-threads", int(1, 128), "1", false, "Stored."),
+    o("io-threads", int(1, 128), "1", false, "The server's request threads (each reads, runs and answers its connections' commands). Unset: the cores less one, at least 1, so one core stays for the snapshot worker and the log writer."),
     a("busy-reply-threshold", "lua-time-limit", int(0, I64), "5000", true, "Stored."),
     o("slowlog-log-slower-than", int(-1, I64), "10000", true, "Stored."),
     o("slowlog-max-len", int(0, I64), "128", true, "Stored."),

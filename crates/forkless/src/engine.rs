@@ -847,26 +847,40 @@ impl Engine {
     /// Replies to later commands of the same connection may be computed before an earlier
     /// ticket resolves (pipelining); the writer's group commit resolves tickets in log order.
     pub fn execute_deferred(&self, session: &mut Session, argv: &[&[u8]]) -> (Reply, Durability) {
+        let spec = argv.first().and_then(|n| self.core().ks.command_spec(n));
+        self.execute_deferred_spec(session, spec, argv)
+    }
+
+    /// [`Engine::execute_deferred`] for a caller that already looked `argv[0]` up in the
+    /// keyspace's table ([`forkless_keyspace::Keyspace::command_spec`]; `None`: not there).
+    pub fn execute_deferred_spec(
+        &self,
+        session: &mut Session,
+        spec: Option<&'static forkless_keyspace::CommandSpec>,
+        argv: &[&[u8]],
+    ) -> (Reply, Durability) {
         let core = self.core();
         if core.closed.load(Ordering::Acquire) {
             return (Reply::err(CLOSED), Durability::ready());
         }
-        if argv
-            .first()
-            .is_some_and(|n| forkless_script::is_script_command(n))
-        {
-            let (out, d, _) = self.execute_script_deferred(session, argv);
-            return (out.into_reply(), d);
-        }
-        if let Some(spec) = argv.first().and_then(|n| core.ks.command_spec(n)) {
-            if spec.is_write() {
-                if let Some(msg) = core.misconf() {
-                    return (Reply::err(msg), Durability::ready());
-                }
+        // Scripting commands are not in the keyspace's table: a name found there is not one.
+        let Some(spec) = spec else {
+            if argv
+                .first()
+                .is_some_and(|n| forkless_script::is_script_command(n))
+            {
+                let (out, d, _) = self.execute_script_deferred(session, argv);
+                return (out.into_reply(), d);
+            }
+            return (core.ks.execute(session, argv), Durability::ready());
+        };
+        if spec.is_write() {
+            if let Some(msg) = core.misconf() {
+                return (Reply::err(msg), Durability::ready());
             }
         }
         LAST_APPEND.with(|c| *c.borrow_mut() = None);
-        let reply = core.ks.execute(session, argv);
+        let reply = core.ks.execute_spec(session, spec, argv);
         (reply, core.ticket_of_last_append())
     }
 

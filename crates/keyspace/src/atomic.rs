@@ -107,7 +107,7 @@ impl Keyspace {
         };
         let db = session.db.min(self.databases() - 1);
         let now = self.now_ms();
-        let mut ctx = Ctx::new(self, guards, all, db, now, &[], Vec::new());
+        let mut ctx = Ctx::new(self, guards, all, db, now, Vec::new());
         ctx.capture_from_start();
         let mut unit = Atomic {
             ks: self,

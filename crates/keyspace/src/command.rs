@@ -12,7 +12,7 @@
 //! Each `cmd::*` module exports `pub(crate) const COMMANDS: &[CommandSpec]`; [`CommandTable`]
 //! collects them all.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::ctx::Ctx;
 use crate::reply::Reply;
@@ -120,7 +120,9 @@ impl CommandSpec {
     }
 }
 
-/// All commands by lowercase name.
+/// All commands by lowercase name. Looked up several times per command on the request path
+/// (server, engine, keyspace), so the map hashes with hashbrown's default (foldhash), not SipHash:
+/// the names are ours, not an attacker's to choose.
 pub struct CommandTable {
     by_name: HashMap<&'static [u8], &'static CommandSpec>,
 }

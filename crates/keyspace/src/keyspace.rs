@@ -683,20 +683,38 @@ impl Keyspace {
 
     /// Execute one command (`argv[0]` is its name) in `session`'s database.
     pub fn execute(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
-        self.execute_with(session, argv, Origin::Client, self.expiry_view())
+        self.execute_with(session, None, argv, Origin::Client, self.expiry_view())
+    }
+
+    /// [`Keyspace::execute`] for a caller that already looked `argv[0]` up
+    /// ([`Keyspace::command_spec`]): the table is not searched again.
+    pub fn execute_spec(
+        &self,
+        session: &mut Session,
+        spec: &'static crate::CommandSpec,
+        argv: &[&[u8]],
+    ) -> Reply {
+        self.execute_with(
+            session,
+            Some(spec),
+            argv,
+            Origin::Client,
+            self.expiry_view(),
+        )
     }
 
     /// [`Keyspace::execute`] for a command that came from this replica's primary (Redis's
     /// `server.current_client == server.master`): no key counts as expired, nothing is evicted,
     /// and the primary's stream alone deletes keys.
     pub fn execute_as_primary(&self, session: &mut Session, argv: &[&[u8]]) -> Reply {
-        self.execute_with(session, argv, Origin::Primary, ExpiryView::Frozen)
+        self.execute_with(session, None, argv, Origin::Primary, ExpiryView::Frozen)
     }
 
     /// [`Keyspace::execute`] for a command from `origin`; `view` says how expired keys look.
     fn execute_with(
         &self,
         session: &mut Session,
+        spec: Option<&'static crate::CommandSpec>,
         argv: &[&[u8]],
         origin: Origin,
         view: ExpiryView,
@@ -705,7 +723,7 @@ impl Keyspace {
         let Some(name) = argv.first() else {
             return Reply::err("ERR empty command");
         };
-        let Some(spec) = self.table.lookup(name) else {
+        let Some(spec) = spec.or_else(|| self.table.lookup(name)) else {
             return unknown_command(argv);
         };
         if !spec.arity_ok(argv.len()) {
@@ -724,18 +742,31 @@ impl Keyspace {
         {
             return Reply::err(memory::OOM_ERROR);
         }
-        // Each key is hashed once here; the context reuses these hashes for the same arguments.
-        let key_hashes: Vec<(usize, u64)> = if all {
+        // Each key is hashed once here; the context reuses these hashes for the same arguments
+        // (`(address, length, hash)`: see `Ctx::locate`).
+        let key_hashes: Vec<(usize, usize, u64)> = if all {
             Vec::new()
         } else {
             spec.key_indices(argv.len())
-                .map(|i| (i, self.hash_key(argv[i])))
+                .map(|i| {
+                    (
+                        argv[i].as_ptr() as usize,
+                        argv[i].len(),
+                        self.hash_key(argv[i]),
+                    )
+                })
                 .collect()
         };
         let guards: Vec<MutexGuard<'_, Shard>> = if all {
             self.lock_all_shards()
+        } else if let [(_, _, h)] = key_hashes[..] {
+            // One key (most commands): no index vector to sort.
+            vec![self.lock_shard(self.shard_of(h))]
         } else {
-            let mut idx: Vec<usize> = key_hashes.iter().map(|&(_, h)| self.shard_of(h)).collect();
+            let mut idx: Vec<usize> = key_hashes
+                .iter()
+                .map(|&(_, _, h)| self.shard_of(h))
+                .collect();
             if idx.is_empty() {
                 idx.push(0);
             }
@@ -744,7 +775,7 @@ impl Keyspace {
             idx.iter().map(|&i| self.lock_shard(i)).collect()
         };
         let now = self.now_ms();
-        let mut ctx = Ctx::new(self, guards, all, db, now, argv, key_hashes);
+        let mut ctx = Ctx::new(self, guards, all, db, now, key_hashes);
         ctx.set_view(view);
         ctx.set_name(spec.name);
         ctx.set_count_hits(spec.flags & crate::command::READONLY != 0);
@@ -900,7 +931,7 @@ impl Keyspace {
         };
         let now = self.now_ms();
         let db = session.db.min(self.databases - 1);
-        let mut ctx = Ctx::new(self, guards, all, db, now, cmds[0], Vec::new());
+        let mut ctx = Ctx::new(self, guards, all, db, now, Vec::new());
         ctx.set_view(view);
         ctx.capture_from_start();
         let mut replies = Vec::with_capacity(cmds.len());
@@ -1087,6 +1118,7 @@ impl Keyspace {
             };
             let r = self.execute_with(
                 &mut Session { db },
+                None,
                 &[b"DEL", &key],
                 Origin::Eviction,
                 ExpiryView::Normal,

@@ -32,7 +32,7 @@ use crate::blocking::Request;
 use crate::frame::{Frame, Proto};
 use crate::log::log;
 use crate::parse::{ParseLimits, Parsed, RequestParser};
-use crate::state::{ClientEntry, ClientMeta, Event, Shared};
+use crate::state::{ClientEntry, ClientMeta, Event, NetOptions, Shared};
 
 /// Size of one read when no big argument is awaited (Redis's `PROTO_IOBUF_LEN`).
 const READ_CHUNK: usize = 16 * 1024;
@@ -115,9 +115,27 @@ pub struct Conn {
     /// The next error reply was already counted in the error statistics (a script's error
     /// raised by a `redis.call`, counted when that command ran).
     pub(crate) error_counted: bool,
+    /// This connection's copy of the server's options, as of generation `net_gen` (read
+    /// through [`Conn::opts`]).
+    net: NetOptions,
+    net_gen: u64,
+    /// When the current batch of commands started (a request's `last_active`).
+    pub(crate) now: Instant,
 }
 
 impl Conn {
+    /// The server's options now: this connection's copy, taken again only when a `CONFIG SET`
+    /// moved [`Shared::opts_gen`] (one relaxed-cost load of a line that rarely changes, instead
+    /// of a mutex every connection takes per command).
+    pub(crate) fn opts(&mut self) -> &NetOptions {
+        let g = self.shared.opts_gen.load(Ordering::Acquire);
+        if g != self.net_gen {
+            self.net = self.shared.opts.lock().clone();
+            self.net_gen = g;
+        }
+        &self.net
+    }
+
     /// Append a reply, honouring CLIENT REPLY.
     fn emit(&mut self, f: &Frame) {
         if let Frame::Error(e) = f {
@@ -343,6 +361,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr)
         repl_ip: None,
         repl_capa_eof: false,
         error_counted: false,
+        // The generation first: a change between the two reads is taken again at the next use.
+        net_gen: shared.opts_gen.load(Ordering::Acquire),
+        net: shared.opts.lock().clone(),
+        now,
     };
     conn.run(stream, rx).await;
     conn.cleanup();
@@ -437,7 +459,7 @@ impl Conn {
                 return;
             }
             // The query buffer limit: unparsed bytes plus the arguments already taken out.
-            let limit = self.shared.opts.lock().client_query_buffer_limit as usize;
+            let limit = self.opts().client_query_buffer_limit as usize;
             if inbuf.len() + parser.pending_bytes() > limit {
                 log(&format!(
                     "Closing client that reached max query buffer length: id={} addr={} (qbuf={})",
@@ -491,8 +513,8 @@ impl Conn {
     }
 
     /// `timeout`: idle clients are closed, except subscribers and blocked clients (Redis).
-    fn idle_timeout(&self) -> Option<Duration> {
-        let t = self.shared.opts.lock().timeout;
+    fn idle_timeout(&mut self) -> Option<Duration> {
+        let t = self.opts().timeout;
         if t == 0 || self.in_pubsub() {
             return None;
         }
@@ -527,9 +549,10 @@ impl Conn {
         pos: &mut usize,
         parser: &mut RequestParser,
     ) -> Processed {
+        self.now = Instant::now();
         loop {
             let limits = ParseLimits {
-                proto_max_bulk_len: self.shared.opts.lock().proto_max_bulk_len,
+                proto_max_bulk_len: self.opts().proto_max_bulk_len,
                 auth_required: !self.authed && self.shared.acl.auth_required(),
             };
             match parser.next(inbuf, pos, limits) {

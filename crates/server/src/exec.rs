@@ -111,16 +111,6 @@ fn int_of(a: &[u8]) -> Option<i64> {
 
 impl Conn {
     /// The arity of a known command, `None` when unknown.
-    fn arity(&self, name: &str) -> Option<i32> {
-        if let Some(&(_, a)) = SERVER_COMMANDS.iter().find(|(n, _)| *n == name) {
-            return Some(a);
-        }
-        if let Some(&(_, a)) = blocking::COMMANDS.iter().find(|(n, _)| *n == name) {
-            return Some(a);
-        }
-        self.shared.table.lookup(name.as_bytes()).map(|s| s.arity)
-    }
-
     /// Execute one command.
     pub fn execute(&mut self, argv: Vec<Vec<u8>>) -> Step {
         let exec_in_multi = self.multi.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
@@ -142,37 +132,46 @@ impl Conn {
     }
 
     fn execute_checked(&mut self, argv: Vec<Vec<u8>>) -> Step {
-        let name = lower(&argv[0]);
+        let shared = self.shared.clone();
+        let cmd = shared.commands.lookup(&argv[0]);
+        let name: &'static str = cmd.map_or("", |c| c.name);
         self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
         {
             let mut m = self.entry.meta.lock();
-            m.last_active = std::time::Instant::now();
-            m.last_cmd = if matches!(name.as_str(), "client" | "config" | "command" | "pubsub")
-                && argv.len() > 1
-            {
-                format!("{name}|{}", lower(&argv[1]))
-            } else {
-                name.clone()
+            m.last_active = self.now;
+            m.last_cmd = match cmd {
+                None => Cow::Owned(lower(&argv[0])),
+                Some(_)
+                    if matches!(name, "client" | "config" | "command" | "pubsub")
+                        && argv.len() > 1 =>
+                {
+                    Cow::Owned(format!("{name}|{}", lower(&argv[1])))
+                }
+                Some(_) => Cow::Borrowed(name),
             };
         }
-        let Some(arity) = self.arity(&name) else {
+        let Some(cmd) = cmd else {
             self.flag_multi_error();
             let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
             return Step::Reply(unknown_command(&refs).into());
         };
         let rejected = |s: &Self| {
-            if let Some(r) = s.shared.cmdstats.row(&name) {
-                r.rejected.fetch_add(1, Ordering::Relaxed);
+            if let Some(i) = cmd.row {
+                s.shared
+                    .cmdstats
+                    .row_at(i)
+                    .rejected
+                    .fetch_add(1, Ordering::Relaxed);
             }
         };
-        if !arity_ok(arity, argv.len()) {
+        if !arity_ok(cmd.arity, argv.len()) {
             rejected(self);
             self.flag_multi_error();
-            return Step::Reply(wrong_args(&name));
+            return Step::Reply(wrong_args(name));
         }
         if !self.authed
             && self.shared.acl.auth_required()
-            && !matches!(name.as_str(), "auth" | "hello" | "quit" | "reset")
+            && !matches!(name, "auth" | "hello" | "quit" | "reset")
         {
             rejected(self);
             self.flag_multi_error();
@@ -187,15 +186,15 @@ impl Conn {
             }
         }
         // A read-only replica refuses writes (Redis's processCommand, also while queueing).
-        if self.shared.repl.is_replica() && self.is_write_command(&name) {
+        if self.shared.repl.is_replica() && cmd.is_write() {
             rejected(self);
             self.flag_multi_error();
             return Step::Reply(Frame::err(
                 "READONLY You can't write against a read only replica.",
             ));
         }
-        if !matches!(name.as_str(), "exec") {
-            if let Some(e) = self.state_refusal(std::iter::once(name.as_str())) {
+        if name != "exec" {
+            if let Some(e) = self.state_refusal(std::iter::once(name)) {
                 rejected(self);
                 self.flag_multi_error();
                 return Step::Reply(Frame::err(e));
@@ -204,7 +203,7 @@ impl Conn {
         if self.proto == Proto::Resp2
             && self.in_pubsub()
             && !matches!(
-                name.as_str(),
+                name,
                 "subscribe"
                     | "psubscribe"
                     | "ssubscribe"
@@ -221,7 +220,7 @@ impl Conn {
             )));
         }
         if let Some(busy) = self.shared.engine.scripting().busy_error() {
-            if !allowed_while_busy(&name, &argv) {
+            if !allowed_while_busy(name, &argv) {
                 rejected(self);
                 self.flag_multi_error();
                 return Step::Reply(Frame::err(busy));
@@ -229,22 +228,19 @@ impl Conn {
         }
         if self.multi.is_some()
             && !matches!(
-                name.as_str(),
+                name,
                 "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
             )
         {
             // Commands flagged `no-multi` in Redis 7.0.15.
-            if matches!(
-                name.as_str(),
-                "save" | "shutdown" | "sync" | "psync" | "monitor"
-            ) {
+            if matches!(name, "save" | "shutdown" | "sync" | "psync" | "monitor") {
                 rejected(self);
                 self.flag_multi_error();
                 return Step::Reply(Frame::err("ERR Command not allowed inside a transaction"));
             }
             // A command refused for memory is refused while queueing, and EXEC then aborts
             // (Redis's processCommand runs the maxmemory check before queueing).
-            if self.would_oom(&name) {
+            if self.would_oom(name) {
                 rejected(self);
                 self.flag_multi_error();
                 return Step::Reply(Frame::err(forkless_keyspace::memory::OOM_ERROR));
@@ -260,20 +256,18 @@ impl Conn {
         let monitored = self.shared.monitors.active().then(|| argv.clone());
         // CLIENT TRACKING: the keys of a read-only data command are remembered once it ran.
         let tracked = self.shared.tracking.active().then(|| {
-            let keys: Option<Vec<Vec<u8>>> = self
-                .shared
-                .table
-                .lookup(name.as_bytes())
+            let keys: Option<Vec<Vec<u8>>> = cmd
+                .spec
                 .filter(|s| s.flags & forkless_keyspace::READONLY != 0)
                 .map(|s| s.key_indices(argv.len()).map(|i| argv[i].clone()).collect());
             keys
         });
-        if let (Some(a), true) = (&monitored, crate::monitor::shown_before(&name)) {
+        if let (Some(a), true) = (&monitored, crate::monitor::shown_before(name)) {
             self.shared
                 .monitors
                 .feed(self.session.db, &self.entry.addr, a);
         }
-        let step = self.run_command(&name, argv);
+        let step = self.run_command(name, argv);
         if matches!(step, Step::Block(_)) {
             // Counted when its reply comes (conn.rs), once, as Redis; shown to monitors now
             // (Redis's `call()` feeds them whether or not the command then blocks).
@@ -282,7 +276,7 @@ impl Conn {
                     .monitors
                     .feed(self.session.db, &self.entry.addr, a);
             }
-            self.blocked_cmd = Some(name);
+            self.blocked_cmd = Some(name.to_string());
             return step;
         }
         if let Some(keys) = tracked {
@@ -290,14 +284,14 @@ impl Conn {
                 keys.as_ref().map(|k| k.iter().map(Vec::as_slice).collect());
             self.shared
                 .tracking
-                .after_command(self.entry.id, &name, refs.as_deref());
+                .after_command(self.entry.id, name, refs.as_deref());
         }
-        if let Some(a) = monitored.filter(|a| crate::monitor::shown(&name, a)) {
+        if let Some(a) = monitored.filter(|a| crate::monitor::shown(name, a)) {
             self.shared
                 .monitors
                 .feed(self.session.db, &self.entry.addr, &a);
         }
-        if let Some(r) = self.shared.cmdstats.row(&name) {
+        if let Some(r) = cmd.row.map(|i| self.shared.cmdstats.row_at(i)) {
             r.calls.fetch_add(1, Ordering::Relaxed);
             r.usec
                 .fetch_add(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -316,9 +310,12 @@ impl Conn {
     /// queued one: `min-replicas-to-write` good replicas (lag within `min-replicas-max-lag`) for
     /// a write, and a replica whose link is down with `replica-serve-stale-data no` serves only
     /// the commands flagged `stale`.
-    fn state_refusal<'n>(&self, mut names: impl Iterator<Item = &'n str>) -> Option<&'static str> {
+    fn state_refusal<'n>(
+        &mut self,
+        mut names: impl Iterator<Item = &'n str>,
+    ) -> Option<&'static str> {
         let (min, max_lag, serve_stale) = {
-            let o = self.shared.opts.lock();
+            let o = self.opts();
             (o.min_replicas.0, o.min_replicas.1, o.serve_stale)
         };
         let stale_link = !serve_stale && self.shared.repl.link_info().is_some_and(|l| !l.up);
@@ -362,13 +359,10 @@ impl Conn {
     }
 
     fn is_write_command(&self, name: &str) -> bool {
-        if blocking::COMMANDS.iter().any(|(n, _)| *n == name) {
-            return name.starts_with('b');
-        }
         self.shared
-            .table
+            .commands
             .lookup(name.as_bytes())
-            .is_some_and(|s| s.is_write())
+            .is_some_and(|c| c.is_write())
     }
 
     fn replconf(&mut self, argv: &[Vec<u8>]) -> Frame {
@@ -714,10 +708,15 @@ impl Conn {
         let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
         let db = self.session.db;
         let emptied = self.before_db_change(name, argv);
+        let spec = self
+            .shared
+            .commands
+            .lookup(name.as_bytes())
+            .and_then(|c| c.spec);
         let (reply, d) = self
             .shared
             .engine
-            .execute_deferred(&mut self.session, &refs);
+            .execute_deferred_spec(&mut self.session, spec, &refs);
         if self.session.db != db {
             let d = self.session.db;
             self.update_meta(|m| m.db = d);
@@ -729,7 +728,7 @@ impl Conn {
                     swap: name == "swapdb",
                 });
             }
-            _ => self.after_data(name, argv, db, &reply),
+            _ => self.after_data(name, spec, &refs, db, &reply),
         }
         let f = if self.proto == Proto::Resp3 {
             resp3_shape(name, argv, reply)
@@ -782,17 +781,17 @@ impl Conn {
     fn after_data(
         &mut self,
         name: &str,
-        argv: &[Vec<u8>],
+        spec: Option<&'static forkless_keyspace::CommandSpec>,
+        refs: &[&[u8]],
         db: u32,
         reply: &forkless_keyspace::Reply,
     ) {
-        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
-        if let Some(spec) = self.shared.table.lookup(name.as_bytes()) {
+        if let Some(spec) = spec {
             if spec.is_write() && !reply.is_error() {
                 if name == "sort" {
                     // SORT locks every shard (BY/GET patterns name any key) but writes only its
                     // STORE destination, if any: only that key is touched.
-                    let dst = forkless_keyspace::SortOptions::parse(&refs, false)
+                    let dst = forkless_keyspace::SortOptions::parse(refs, false)
                         .ok()
                         .and_then(|o| o.store);
                     if let Some(dst) = dst {
@@ -802,7 +801,7 @@ impl Conn {
                     let which = if name == "flushdb" { Some(db) } else { None };
                     self.shared.after_db_change(DbChange::Whole(which));
                 } else {
-                    let keys: Vec<&[u8]> = spec.key_indices(argv.len()).map(|i| refs[i]).collect();
+                    let keys: Vec<&[u8]> = spec.key_indices(refs.len()).map(|i| refs[i]).collect();
                     self.after_write(db, &keys);
                 }
             }
@@ -1403,7 +1402,9 @@ impl Conn {
                             continue;
                         }
                         let name = lower(&argv[0]);
-                        self.after_data(&name, argv, cur, &reply);
+                        let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                        let spec = self.shared.table.lookup(name.as_bytes());
+                        self.after_data(&name, spec, &refs, cur, &reply);
                         if name == "select" && !reply.is_error() {
                             if let Some(n) = int_of(&argv[1]) {
                                 cur = n as u32;
@@ -1508,7 +1509,9 @@ impl Conn {
                     frames.push(match reply {
                         forkless_script::MultiReply::Script(out) => Frame::from(out),
                         forkless_script::MultiReply::Data(reply) => {
-                            self.after_data(&name, argv, cur, &reply);
+                            let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                            let spec = self.shared.table.lookup(name.as_bytes());
+                            self.after_data(&name, spec, &refs, cur, &reply);
                             if name == "select" && !reply.is_error() {
                                 if let Some(n) = int_of(&argv[1]) {
                                     cur = n as u32;

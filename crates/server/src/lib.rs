@@ -32,6 +32,7 @@ pub mod monitor;
 pub mod parse;
 pub mod pubsub;
 pub mod repl;
+pub mod resolve;
 pub mod state;
 pub mod tracking;
 
@@ -145,6 +146,18 @@ pub(crate) fn run_id() -> String {
     s
 }
 
+/// The runtime's worker threads (DESIGN.md 9.1): `io-threads` when given, else the cores less
+/// one (at least 1). A request thread that shares its core with the snapshot worker, the log
+/// writer or another request thread contending for the same shard loses more than it adds: on
+/// 2 cores, 1 thread served pipelined LPUSH/HSET/GET 1.1-1.9x faster than 2 (benches/README.md).
+pub fn request_threads(config: &Config) -> usize {
+    if config.is_explicit("io-threads") {
+        return config.int("io-threads").clamp(1, 128) as usize;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.saturating_sub(1).max(1)
+}
+
 impl Server {
     /// Validate the options, create the keyspace and bind every `bind` address on `port`
     /// (an address prefixed with `-` is skipped when it cannot be bound, as Redis).
@@ -170,6 +183,7 @@ impl Server {
         ));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            .worker_threads(request_threads(&config))
             .thread_name("forkless-io")
             .build()
             .map_err(ServerError::Io)?;
@@ -238,11 +252,23 @@ impl Server {
             warn(&format!("!!! Warning: short read while loading the AOF file {file}: {cut} bytes of a torn tail cut"));
         }
         let ks = engine.keyspace().clone();
+        let table = CommandTable::new();
+        let cmdstats = state::CmdStats::new(
+            exec::SERVER_COMMANDS
+                .iter()
+                .chain(blocking::COMMANDS)
+                .map(|(n, _)| n.to_string())
+                .chain(table.iter().map(|s| s.name.to_string())),
+        );
+        let commands =
+            resolve::Commands::new(exec::SERVER_COMMANDS, blocking::COMMANDS, &table, &cmdstats);
         let shared = Arc::new(Shared {
             engine,
             ks,
-            table: CommandTable::new(),
+            table,
+            commands,
             opts: Mutex::new(net),
+            opts_gen: AtomicU64::new(0),
             clients: Mutex::new(Default::default()),
             next_id: AtomicU64::new(1),
             pubsub: Default::default(),
@@ -251,13 +277,7 @@ impl Server {
             tracking: Default::default(),
             watches: Watches::default(),
             stats: Stats::default(),
-            cmdstats: state::CmdStats::new(
-                exec::SERVER_COMMANDS
-                    .iter()
-                    .chain(blocking::COMMANDS)
-                    .map(|(n, _)| n.to_string())
-                    .chain(CommandTable::new().iter().map(|s| s.name.to_string())),
-            ),
+            cmdstats,
             errorstats: Mutex::new(Default::default()),
             started: Instant::now(),
             run_id: run_id(),

@@ -121,7 +121,7 @@ pub struct ClientMeta {
     /// The selected database.
     pub db: u32,
     /// The last command's name (lowercase, `client|list` style for subcommands).
-    pub last_cmd: String,
+    pub last_cmd: std::borrow::Cow<'static, str>,
     /// When the last command arrived.
     pub last_active: Instant,
     /// 2 or 3.
@@ -208,7 +208,7 @@ pub struct CmdRow {
 /// Per-command counters: a fixed row per known command, found by name without a lock.
 #[derive(Debug, Default)]
 pub struct CmdStats {
-    index: HashMap<String, usize>,
+    index: hashbrown::HashMap<String, usize>,
     rows: Vec<(String, CmdRow)>,
 }
 
@@ -227,6 +227,14 @@ impl CmdStats {
     /// The row of `name` (lowercase).
     pub fn row(&self, name: &str) -> Option<&CmdRow> {
         self.index.get(name).map(|&i| &self.rows[i].1)
+    }
+    /// Where the row of `name` (lowercase) is, for [`CmdStats::row_at`].
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+    /// The row at `i` (from [`CmdStats::index_of`]).
+    pub fn row_at(&self, i: usize) -> &CmdRow {
+        &self.rows[i].1
     }
     /// Every row, by name.
     pub fn rows(&self) -> impl Iterator<Item = (&str, &CmdRow)> {
@@ -401,8 +409,14 @@ pub struct Shared {
     pub ks: Arc<Keyspace>,
     /// The command table (key positions and flags of data commands).
     pub table: CommandTable,
-    /// The options read per request (a copy of the engine's).
+    /// Every command the server knows, resolved once per call (`resolve.rs`).
+    pub commands: crate::resolve::Commands,
+    /// The options read per request (a copy of the engine's). A connection reads them through
+    /// its own copy (`Conn::opts`), taken again when [`Shared::opts_gen`] moves, so the request
+    /// path takes no lock shared by every connection.
     pub opts: Mutex<NetOptions>,
+    /// Bumped by every [`Shared::refresh_options`], after the new options are in place.
+    pub opts_gen: AtomicU64,
     /// Connected clients by id.
     pub clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
     /// The next client id.
@@ -460,6 +474,7 @@ impl Shared {
         self.acl.set_log_max_len(net.acllog_max_len);
         self.acl.set_pubsub_default(net.acl_pubsub_all);
         let old = std::mem::replace(&mut *self.opts.lock(), net);
+        self.opts_gen.fetch_add(1, Ordering::Release);
         if old.requirepass != pass {
             self.acl.set_default_password(&pass);
         }

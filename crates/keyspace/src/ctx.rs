@@ -486,6 +486,16 @@ impl<'a> Ctx<'a> {
         self.obj_in(db, key).map(Obj::get)
     }
 
+    /// The type name of `key`'s value in database `db` (`string`, `list`, ...), read in place
+    /// (TYPE, SCAN's TYPE filter): expiring it lazily and counting a hit or a miss as
+    /// [`Ctx::get_in`] does, with no count change on the value.
+    pub fn type_in(&mut self, db: u32, key: &[u8]) -> Option<&'static str> {
+        self.view_in(db, key).map(|v| match v {
+            View::Arc(v) => v.type_name(),
+            View::Bytes(_) => "string",
+        })
+    }
+
     /// The value of `key` in database `db` in place (expiring it lazily; counting a hit or a
     /// miss as [`Ctx::get_in`] does): the typed getters' path, with no count changes.
     fn view_in(&mut self, db: u32, key: &[u8]) -> Option<View<'_, Value>> {

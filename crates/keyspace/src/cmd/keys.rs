@@ -117,7 +117,8 @@ fn exists(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
 }
 
 fn type_cmd(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
-    Reply::Status(ctx.get(argv[1]).map_or("none", |v| v.type_name()).into())
+    let db = ctx.db();
+    Reply::Status(ctx.type_in(db, argv[1]).unwrap_or("none").into())
 }
 
 const E_NX: u32 = 1;
@@ -474,10 +475,10 @@ fn scan(ctx: &mut Ctx<'_>, argv: &[&[u8]]) -> Reply {
         if pattern.is_some_and(|p| !glob::matches(p, &k, false)) {
             continue;
         }
-        let Some(v) = ctx.get_in(db, &k) else {
+        let Some(v) = ctx.type_in(db, &k) else {
             continue;
         };
-        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(v.type_name().as_bytes())) {
+        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(v.as_bytes())) {
             continue;
         }
         out.push(Reply::Bulk(k));

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use forkless_harness::hist::{ratio, Summary};
 use forkless_harness::run::{mode_name, run, Event, RunConfig};
-use forkless_harness::stall::Cause;
+use forkless_harness::stall::{Cause, Causes};
 use forkless_harness::workload::Dataset;
 use forkless_snapshot::Mode;
 
@@ -63,6 +63,10 @@ struct Args {
     /// delta capture, descheduled by the OS, on-CPU): two system calls more per write.
     #[arg(long)]
     attribute: bool,
+    /// With --attribute: also name the cause of every write of at least this many microseconds
+    /// (0: none), e.g. the idle p99.9, to see what the tail of a snapshot phase waited for.
+    #[arg(long, default_value_t = 0)]
+    tail_us: u64,
     /// Serializer threads of each snapshot (`SnapshotOptions::serialize_threads`; 0: the
     /// default, half the cores available, 1 to 8; 1: encoded on the snapshot worker alone).
     #[arg(long, default_value_t = 0)]
@@ -122,6 +126,7 @@ fn real_main(a: Args) -> Result<(), String> {
         verify: a.verify,
         window: Duration::from_millis(100),
         attribute: a.attribute,
+        tail_us: a.tail_us,
         snapshot_threads: a.snapshot_threads,
         batch_buckets: a.batch_buckets,
     };
@@ -154,14 +159,14 @@ fn real_main(a: Args) -> Result<(), String> {
     );
     for p in &rep.phases {
         line(&p.name, &p.summary);
-        if let Some(c) = &p.causes {
+        let by_cause = |what: &str, c: &Causes| {
             let parts: Vec<String> = Cause::ALL
                 .iter()
                 .filter(|&&k| c.get(k) > 0)
                 .map(|&k| format!("{} {}", k.name(), c.get(k)))
                 .collect();
             println!(
-                "    writes >= 1 ms by cause: {} (by the snapshot: {})",
+                "    writes >= {what} by cause: {} (by the snapshot: {})",
                 if parts.is_empty() {
                     "none".to_string()
                 } else {
@@ -169,6 +174,12 @@ fn real_main(a: Args) -> Result<(), String> {
                 },
                 c.by_snapshot()
             );
+        };
+        if let Some(c) = &p.causes {
+            by_cause("1 ms", c);
+        }
+        if let Some(c) = &p.tail {
+            by_cause(&format!("{} us", a.tail_us), c);
         }
         if let Some(t) = &p.times {
             let per = |ns: u64| ns as f64 / p.summary.ops.max(1) as f64;

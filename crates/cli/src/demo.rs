@@ -145,6 +145,7 @@ fn demo(args: DemoArgs) -> Result<(), String> {
         verify: true,
         window: Duration::from_millis(100),
         attribute: false,
+        tail_us: 0,
         snapshot_threads: 0,
         batch_buckets: 0,
     };

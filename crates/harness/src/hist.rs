@@ -141,6 +141,9 @@ pub struct Recorder {
     pub windows: Vec<Histogram<u64>>,
     /// Per phase index: the writes >= 1 ms by cause (only when attributed, `crate::stall`).
     pub causes: Vec<crate::stall::Causes>,
+    /// Per phase index: the writes at or above the run's tail threshold by cause (only when
+    /// attributed with a threshold: what the slowest writes, p99.9 and up, waited for).
+    pub tail: Vec<crate::stall::Causes>,
     /// Per phase index: the attributed time of every write, summed (only when attributed).
     pub times: Vec<forkless_keyspace::trace::WriteTimes>,
     window_ns: u64,
@@ -153,6 +156,7 @@ impl Recorder {
             phases: (0..phases).map(|_| phase_histogram()).collect(),
             windows: Vec::new(),
             causes: vec![crate::stall::Causes::default(); phases],
+            tail: vec![crate::stall::Causes::default(); phases],
             times: vec![forkless_keyspace::trace::WriteTimes::default(); phases],
             window_ns: (window.as_nanos() as u64).max(1),
         }
@@ -178,6 +182,14 @@ impl Recorder {
         }
     }
 
+    /// Count one write at or above the tail threshold of cause `c` in `phase` (ignored out of
+    /// range).
+    pub fn record_tail(&mut self, phase: usize, c: crate::stall::Cause) {
+        if let Some(k) = self.tail.get_mut(phase) {
+            k.add(c);
+        }
+    }
+
     /// Add one write's attributed times to `phase`'s sums (ignored out of range).
     pub fn record_times(&mut self, phase: usize, t: &forkless_keyspace::trace::WriteTimes) {
         if let Some(k) = self.times.get_mut(phase) {
@@ -188,6 +200,9 @@ impl Recorder {
     /// Merge another thread's recorder into this one.
     pub fn merge(&mut self, other: &Recorder) {
         for (a, b) in self.causes.iter_mut().zip(&other.causes) {
+            a.merge(b);
+        }
+        for (a, b) in self.tail.iter_mut().zip(&other.tail) {
             a.merge(b);
         }
         for (a, b) in self.times.iter_mut().zip(&other.times) {

@@ -222,6 +222,7 @@ pub fn run(
         summary: Summary::from_histogram(&rec.phases[i], Duration::from_secs_f64((e - s).max(0.0))),
         // A server's inside is not visible from its client: no attribution.
         causes: None,
+        tail: None,
         times: None,
     };
     let phases = vec![mk("idle", 0, idle_b), mk("bgsave", 1, (start, end))];

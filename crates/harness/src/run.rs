@@ -41,6 +41,9 @@ pub struct RunConfig {
     pub window: Duration,
     /// Name the cause of every write >= 1 ms (`crate::stall`; adds two system calls per write).
     pub attribute: bool,
+    /// With `attribute`: also name the cause of every write of at least this many
+    /// microseconds (0: none), the tail that p99.9 measures.
+    pub tail_us: u64,
     /// `SnapshotOptions::serialize_threads` of the measured snapshots (0: the default).
     pub snapshot_threads: usize,
     /// `SnapshotOptions::batch_buckets` of the measured snapshots (0: the default).
@@ -87,6 +90,9 @@ pub struct Phase {
     pub summary: Summary,
     /// The writes >= 1 ms by cause (None unless the run was attributed).
     pub causes: Option<crate::stall::Causes>,
+    /// The writes at or above [`RunConfig::tail_us`] by cause (None unless attributed with a
+    /// threshold).
+    pub tail: Option<crate::stall::Causes>,
     /// Every write's attributed time, summed over the phase (None unless attributed).
     pub times: Option<forkless_keyspace::trace::WriteTimes>,
 }
@@ -160,6 +166,7 @@ fn start_writers(
     throttle: u64,
     seed: u64,
     attribute: bool,
+    tail_ns: u64,
 ) -> Writers {
     let stop = Arc::new(AtomicBool::new(false));
     let threads = (0..n)
@@ -190,9 +197,16 @@ fn start_writers(
                     if attribute {
                         let times = forkless_keyspace::trace::take();
                         rec.record_times(p, &times);
-                        if ns >= crate::hist::STALL_NS {
+                        let tail = tail_ns > 0 && ns >= tail_ns;
+                        if ns >= crate::hist::STALL_NS || tail {
                             let cpu = stall::thread_cpu_ns().saturating_sub(cpu0);
-                            rec.record_stall(p, stall::classify(ns, cpu, &times));
+                            let cause = stall::classify(ns, cpu, &times);
+                            if ns >= crate::hist::STALL_NS {
+                                rec.record_stall(p, cause);
+                            }
+                            if tail {
+                                rec.record_tail(p, cause);
+                            }
                         }
                     }
                     done += 1;
@@ -336,6 +350,7 @@ pub fn run_keep(
         0,
         1,
         cfg.attribute,
+        cfg.tail_us.saturating_mul(1000),
     );
     if cfg.attribute {
         forkless_keyspace::trace::enable(true);
@@ -424,6 +439,7 @@ pub fn run_keep(
                 Duration::from_secs_f64((bounds[i].1 - bounds[i].0).max(0.0)),
             ),
             causes: cfg.attribute.then(|| rec.causes[i]),
+            tail: (cfg.attribute && cfg.tail_us > 0).then(|| rec.tail[i]),
             times: cfg.attribute.then(|| rec.times[i]),
         })
         .collect();
@@ -538,6 +554,7 @@ fn verify_one(
         per_writer,
         2,
         false,
+        0,
     );
     thread::sleep(Duration::from_millis(50));
     let path = snapshot_path(cfg, mode, "verify");

@@ -636,10 +636,16 @@ impl Keyspace {
     /// never call it while executing a command on the same thread).
     pub fn with_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
         let mut g = self.lock_shard(index);
-        if crate::trace::enabled() && crate::trace::is_snapshot_worker() {
+        // The worker marks its holds whether or not the accounting is on: a command that finds
+        // the shard held by the worker spins for it instead of parking (`trace::lock_shard`).
+        if !forkless_sync::LOOM && crate::trace::is_snapshot_worker() {
             let h = &self.holders[index];
             h.store(crate::trace::Holder::Worker as u8, Ordering::Relaxed);
             let r = f(&mut g);
+            // Unmarked after the unlock: a command that fails its `try_lock` just before the
+            // unlock still reads the worker as the holder (and spins for the last instant of
+            // the hold rather than parking).
+            drop(g);
             h.store(crate::trace::Holder::Command as u8, Ordering::Relaxed);
             return r;
         }
@@ -659,11 +665,15 @@ impl Keyspace {
     /// Lock every shard in ascending order (the lock order) and run `f` on all of them: the
     /// all-shards barrier of the snapshot's start and end.
     pub fn with_all_shards<R>(&self, f: impl FnOnce(&mut [&mut Shard]) -> R) -> R {
-        let mut guards = self.lock_all_shards();
         let traced = crate::trace::enabled();
-        if traced {
-            for h in self.holders.iter() {
-                h.store(crate::trace::Holder::Barrier as u8, Ordering::Relaxed);
+        // Each shard is marked as the barrier's as soon as it is taken (not once all are): a
+        // command waiting for one while the barrier still waits for a later one is the
+        // barrier's wait.
+        let mut guards = Vec::with_capacity(self.shards.len());
+        for i in 0..self.shards.len() {
+            guards.push(self.lock_shard(i));
+            if traced {
+                self.holders[i].store(crate::trace::Holder::Barrier as u8, Ordering::Relaxed);
             }
         }
         let mut refs: Vec<&mut Shard> = guards.iter_mut().map(|g| &mut **g).collect();

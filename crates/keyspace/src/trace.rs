@@ -23,6 +23,11 @@
 //! Disabled (the default) it costs one relaxed load per lock and per observer call. The clock
 //! reads happen only on a contended lock, on observer calls (which exist only while a snapshot
 //! runs) and on shared values.
+//!
+//! The holder byte is also read to decide how to wait, whether or not the accounting is on: a
+//! command that finds a shard held by the snapshot worker spins for it ([`spin_for_worker`])
+//! instead of parking, because the worker's holds are a few buckets long and a parked thread's
+//! wake-up was the largest part of the snapshot phases' tail.
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -144,26 +149,64 @@ fn add(f: impl FnOnce(&mut WriteTimes, u64), since: Instant) {
     });
 }
 
-/// Lock `m` (shard `holder`'s mutex), charging a contended wait to its holder.
+/// Lock `m` (shard `holder`'s mutex). A shard the snapshot worker holds is waited for by
+/// spinning ([`spin_for_worker`]); with the accounting on, a contended wait is charged to the
+/// holder.
 pub(crate) fn lock_shard<'a, T>(m: &'a Mutex<T>, holder: &AtomicU8) -> MutexGuard<'a, T> {
-    if !enabled() {
+    if forkless_sync::LOOM {
+        // The models check the snapshot protocol, not waits: the plain lock, no more
+        // operations for loom to interleave.
         return m.lock();
     }
     if let Some(g) = m.try_lock() {
         return g;
     }
     let who = holder.load(Ordering::Relaxed);
-    let t0 = Instant::now();
-    let g = m.lock();
-    add(
-        |v, ns| match who {
-            x if x == Holder::Worker as u8 => v.lock_worker_ns += ns,
-            x if x == Holder::Barrier as u8 => v.lock_barrier_ns += ns,
-            _ => v.lock_other_ns += ns,
-        },
-        t0,
-    );
+    let t0 = enabled().then(Instant::now);
+    let g = if who == Holder::Worker as u8 {
+        spin_for_worker(m, holder)
+    } else {
+        m.lock()
+    };
+    if let Some(t0) = t0 {
+        add(
+            |v, ns| match who {
+                x if x == Holder::Worker as u8 => v.lock_worker_ns += ns,
+                x if x == Holder::Barrier as u8 => v.lock_barrier_ns += ns,
+                _ => v.lock_other_ns += ns,
+            },
+            t0,
+        );
+    }
     g
+}
+
+/// Longest a command spins for a shard the snapshot worker holds before it parks.
+const WORKER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Wait for a shard the snapshot worker holds by spinning, then park.
+///
+/// The worker holds a shard for a few buckets (`DEFAULT_BATCH_BUCKETS`: about a microsecond),
+/// while a parked thread's wake-up on a busy machine takes tens of microseconds: with the
+/// mutex's own short spin a writer that found the worker's hold parked, and its wake-up became
+/// the tail of the snapshot phase (benches/README.md, "What the slowest writes wait for"). So
+/// the writer spins, re-trying the lock (a read while it is held: no cache-line traffic), for
+/// as long as the worker still holds the shard and at most [`WORKER_SPIN`]: a worker
+/// descheduled inside its hold costs the writer that much CPU before it parks as before.
+fn spin_for_worker<'a, T>(m: &'a Mutex<T>, holder: &AtomicU8) -> MutexGuard<'a, T> {
+    let start = Instant::now();
+    loop {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if let Some(g) = m.try_lock() {
+            return g;
+        }
+        if holder.load(Ordering::Relaxed) != Holder::Worker as u8 || start.elapsed() >= WORKER_SPIN
+        {
+            return m.lock();
+        }
+    }
 }
 
 /// Run `f` (an observer call before a write), charging its time to the hand-off.

@@ -125,8 +125,8 @@ pub struct Conn {
 
 impl Conn {
     /// The server's options now: this connection's copy, taken again only when a `CONFIG SET`
-    /// moved [`Shared::opts_gen`] (one relaxed-cost load of a line that rarely changes, instead
-    /// of a mutex every connection takes per command).
+    /// moved [`Shared::opts_gen`] (one atomic load of a line that rarely changes, instead of a
+    /// mutex every connection takes per command).
     pub(crate) fn opts(&mut self) -> &NetOptions {
         let g = self.shared.opts_gen.load(Ordering::Acquire);
         if g != self.net_gen {

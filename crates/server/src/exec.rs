@@ -132,8 +132,8 @@ impl Conn {
     }
 
     fn execute_checked(&mut self, argv: Vec<Vec<u8>>) -> Step {
-        let shared = self.shared.clone();
-        let cmd = shared.commands.lookup(&argv[0]);
+        // Copied out (a few words), so no borrow of `self.shared` and no reference count change.
+        let cmd = self.shared.commands.lookup(&argv[0]).copied();
         let name: &'static str = cmd.map_or("", |c| c.name);
         self.shared.stats.commands.fetch_add(1, Ordering::Relaxed);
         {

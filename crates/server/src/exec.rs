@@ -110,7 +110,6 @@ fn int_of(a: &[u8]) -> Option<i64> {
 }
 
 impl Conn {
-    /// The arity of a known command, `None` when unknown.
     /// Execute one command.
     pub fn execute(&mut self, argv: Vec<Vec<u8>>) -> Step {
         let exec_in_multi = self.multi.is_some() && argv[0].eq_ignore_ascii_case(b"exec");
@@ -1345,9 +1344,10 @@ impl Conn {
         let (scripts_and_data, one_unit) = {
             let names: Vec<String> = queue.iter().map(|a| lower(&a[0])).collect();
             let is_data = |n: &str| {
-                !SERVER_COMMANDS.iter().any(|(c, _)| *c == n)
-                    && !blocking::COMMANDS.iter().any(|(c, _)| *c == n)
-                    && self.shared.table.lookup(n.as_bytes()).is_some()
+                self.shared
+                    .commands
+                    .lookup(n.as_bytes())
+                    .is_some_and(|c| c.served == crate::resolve::Served::Data)
             };
             let data_or = |other: &dyn Fn(usize) -> bool| {
                 names
